@@ -1,0 +1,174 @@
+//! The serialised result of analysing one visit: `visit.json` (schema in `docs/visit-json.md`).
+//!
+//! Units are in every field name. Percentages are of the region's volume (0–100).
+//! Architecture Invariant: adding a field is a minor schema change; renaming or removing one
+//! bumps [`SCHEMA_VERSION`].
+
+use ildtrack_volume::Warning;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Version of the `visit.json` schema.
+pub const SCHEMA_VERSION: &str = "1.0";
+
+/// One visit's analysis, as written to `visit.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VisitResult {
+    pub schema_version: String,
+    /// ildtrack version that produced it.
+    pub version: String,
+    pub series: SeriesSummary,
+    pub lungs: Lungs,
+    pub thresholds: Thresholds,
+    pub warnings: Vec<Warning>,
+    /// e.g. `cpu` or `gpu`.
+    pub backend: String,
+    /// Adapter or CPU description, e.g. `rayon, 2 threads` or `NVIDIA H100 (Vulkan)`.
+    pub backend_device: String,
+    /// Stage name → milliseconds (`load`, `segment`, `quantify`, `write`, `total`).
+    pub timings_ms: BTreeMap<String, f64>,
+}
+
+/// The series facts a reader of the report needs. No patient name or ID.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SeriesSummary {
+    pub series_instance_uid: Option<String>,
+    pub series_description: Option<String>,
+    /// `YYYY-MM-DD`.
+    pub study_date: Option<String>,
+    pub series_time: Option<String>,
+    /// `[z, y, x]` voxel counts.
+    pub dims_zyx: [usize; 3],
+    /// `[z, y, x]` spacing in mm.
+    pub spacing_mm: [f64; 3],
+    pub kernel: Option<String>,
+    pub slice_thickness_mm: Option<f64>,
+    pub manufacturer: Option<String>,
+    pub manufacturer_model: Option<String>,
+    pub patient_age_years: Option<f64>,
+    pub patient_sex: Option<String>,
+    pub kvp: Option<f64>,
+    pub exposure_mas: Option<f64>,
+    pub contrast_agent: Option<String>,
+    pub source_format: Option<String>,
+}
+
+/// Density-class thresholds in HU (defaults from DOMAIN.md). Ranges are `[lo, hi)`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Thresholds {
+    /// Below this: low attenuation (LAA), default −950.
+    pub laa_hu: i32,
+    /// GGO lower bound (= top of normal aerated lung), default −700.
+    pub ggo_lo_hu: i32,
+    /// GGO / consolidation boundary, default −300.
+    pub consolidation_lo_hu: i32,
+    /// Consolidation upper bound (exclusive), default +100.
+    pub consolidation_hi_hu: i32,
+    /// HAA range, inclusive both ends, default −600..−250.
+    pub haa_lo_hu: i32,
+    pub haa_hi_hu: i32,
+    /// Subpleural band depth in mm, default 10.
+    pub subpleural_mm: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            laa_hu: -950,
+            ggo_lo_hu: -700,
+            consolidation_lo_hu: -300,
+            consolidation_hi_hu: 100,
+            haa_lo_hu: -600,
+            haa_hi_hu: -250,
+            subpleural_mm: 10.0,
+        }
+    }
+}
+
+/// Metrics of every lung region.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Lungs {
+    pub whole: Metrics,
+    pub left: Metrics,
+    pub right: Metrics,
+    pub zones: Zones,
+    pub subpleural: Metrics,
+    pub core: Metrics,
+}
+
+/// Upper, middle and lower craniocaudal thirds of each lung's own extent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Zones {
+    pub right_upper: Metrics,
+    pub right_middle: Metrics,
+    pub right_lower: Metrics,
+    pub left_upper: Metrics,
+    pub left_middle: Metrics,
+    pub left_lower: Metrics,
+}
+
+impl Zones {
+    /// `(name, metrics)` in the fixed order RU, RM, RL, LU, LM, LL.
+    pub fn iter(&self) -> [(&'static str, &Metrics); 6] {
+        [
+            ("right_upper", &self.right_upper),
+            ("right_middle", &self.right_middle),
+            ("right_lower", &self.right_lower),
+            ("left_upper", &self.left_upper),
+            ("left_middle", &self.left_middle),
+            ("left_lower", &self.left_lower),
+        ]
+    }
+}
+
+/// First-order statistics and density-class fractions of one region.
+/// Statistics of an empty region are `null` (None); volumes are 0.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    pub voxel_count: u64,
+    pub volume_ml: f64,
+    /// Mean lung density.
+    pub mean_hu: Option<f64>,
+    pub sd_hu: Option<f64>,
+    pub skewness: Option<f64>,
+    /// Excess kurtosis (normal = 0). pyradiomics reports non-excess = this + 3.
+    pub kurtosis_excess: Option<f64>,
+    pub p10_hu: Option<f64>,
+    pub p15_hu: Option<f64>,
+    pub p50_hu: Option<f64>,
+    pub p85_hu: Option<f64>,
+    pub p90_hu: Option<f64>,
+    /// % of voxels below `laa_hu` (−950).
+    pub laa950_pct: f64,
+    /// % of voxels in the HAA range (−600..−250).
+    pub haa_pct: f64,
+    pub ggo_ml: f64,
+    pub ggo_pct: f64,
+    /// Consolidation, vessels excluded.
+    pub consolidation_ml: f64,
+    pub consolidation_pct: f64,
+    /// GGO + consolidation.
+    pub affected_ml: f64,
+    pub affected_pct: f64,
+    /// Visual-style extent score 0–4 from `affected_pct` (0 none, 1 < 25 %, 2 25–50 %, 3 50–75 %, 4 ≥ 75 %).
+    pub extent_score: u8,
+    /// Volume of voxels classed as vessel (excluded from GGO / consolidation).
+    pub vessel_ml: f64,
+}
+
+/// Visual extent score from the percentage of a zone affected.
+/// 0: none (< 1 %, treated as no disease), 1: < 25 %, 2: 25–50 %, 3: 50–75 %, 4: ≥ 75 %.
+pub fn extent_score(affected_pct: f64) -> u8 {
+    if affected_pct < 1.0 {
+        0
+    } else if affected_pct < 25.0 {
+        1
+    } else if affected_pct < 50.0 {
+        2
+    } else if affected_pct < 75.0 {
+        3
+    } else {
+        4
+    }
+}

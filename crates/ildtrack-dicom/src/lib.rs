@@ -1,0 +1,1 @@
+//! STATUS: not written yet (see ARCHITECTURE.md and the open issues).

@@ -27,6 +27,48 @@ pub struct VisitResult {
     pub backend_device: String,
     /// Stage name → milliseconds (`load`, `segment`, `quantify`, `write`, `total`).
     pub timings_ms: BTreeMap<String, f64>,
+    /// HU histogram of the whole lung (both lungs' mask), for the report's histogram overlay.
+    /// Absent in files written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub histogram: Option<HuHistogram>,
+}
+
+/// Voxel counts per HU bin: bin `i` holds `lo_hu + i * bin_width_hu <= HU < lo_hu + (i + 1) * bin_width_hu`.
+/// Values below the first bin are counted in the first bin, values above the last in the last.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HuHistogram {
+    pub lo_hu: i32,
+    pub bin_width_hu: i32,
+    pub counts: Vec<u64>,
+}
+
+impl Default for HuHistogram {
+    /// 10 HU bins from −1024 HU up to +206 HU (123 bins).
+    fn default() -> Self {
+        HuHistogram { lo_hu: -1024, bin_width_hu: 10, counts: vec![0; 123] }
+    }
+}
+
+impl HuHistogram {
+    /// Bin index of `hu` (clamped into the first / last bin). `None` when there are no bins.
+    pub fn bin_index(&self, hu: i32) -> Option<usize> {
+        if self.counts.is_empty() || self.bin_width_hu <= 0 {
+            return None;
+        }
+        let i = (hu - self.lo_hu).div_euclid(self.bin_width_hu);
+        Some(i.clamp(0, self.counts.len() as i32 - 1) as usize)
+    }
+
+    /// Count one voxel.
+    pub fn add(&mut self, hu: i32) {
+        if let Some(i) = self.bin_index(hu) {
+            self.counts[i] += 1;
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.counts.iter().sum()
+    }
 }
 
 /// The series facts a reader of the report needs. No patient name or ID.

@@ -1,0 +1,454 @@
+//! `CpuBackend`: the rayon reference implementation of every kernel.
+
+mod ccl;
+mod edt;
+
+use crate::{
+    Backend, Ball, ComponentInfo, ComputeError, Connectivity, Histograms, MaskOp, Result,
+    VolumeHandle, check_same, validate_spacing,
+};
+use ildtrack_volume::OUTSIDE_FOV_HU;
+use ndarray::{Array3, ArrayView3, Axis, Zip};
+use rayon::prelude::*;
+
+/// A volume held in host memory (standard `(z, y, x)` layout).
+#[derive(Debug, Clone)]
+pub struct CpuVolume<T>(pub Array3<T>);
+
+impl<T: Send + Sync> VolumeHandle for CpuVolume<T> {
+    fn dims_zyx(&self) -> [usize; 3] {
+        let s = self.0.shape();
+        [s[0], s[1], s[2]]
+    }
+}
+
+impl<T> CpuVolume<T> {
+    /// The data, for callers that know they run on the CPU.
+    pub fn array(&self) -> &Array3<T> {
+        &self.0
+    }
+}
+
+/// The rayon reference backend. Uses rayon's global thread pool.
+#[derive(Debug, Clone, Default)]
+pub struct CpuBackend;
+
+impl CpuBackend {
+    pub fn new() -> Self {
+        CpuBackend
+    }
+}
+
+fn dims<T>(a: &Array3<T>) -> [usize; 3] {
+    let s = a.shape();
+    [s[0], s[1], s[2]]
+}
+
+fn standard<T: Clone>(a: ArrayView3<'_, T>) -> Array3<T> {
+    a.as_standard_layout().into_owned()
+}
+
+/// Reads a HU voxel for arithmetic: OUTSIDE_FOV_HU counts as air.
+#[inline]
+fn hu_value(v: i16) -> f32 {
+    if v == OUTSIDE_FOV_HU { -1024.0 } else { v as f32 }
+}
+
+/// Squared-distance tolerance (mm²) for ball membership: offsets with `|d|² <= r² + EPS` are in.
+pub(crate) const BALL_EPS_MM2: f32 = 1e-3;
+
+impl Backend for CpuBackend {
+    type I16 = CpuVolume<i16>;
+    type U8 = CpuVolume<u8>;
+    type U32 = CpuVolume<u32>;
+    type F32 = CpuVolume<f32>;
+
+    fn name(&self) -> &'static str {
+        "cpu"
+    }
+
+    fn device_description(&self) -> String {
+        format!("rayon, {} threads", rayon::current_num_threads())
+    }
+
+    fn upload_i16(&self, data: ArrayView3<'_, i16>) -> Result<Self::I16> {
+        Ok(CpuVolume(standard(data)))
+    }
+    fn upload_u8(&self, data: ArrayView3<'_, u8>) -> Result<Self::U8> {
+        Ok(CpuVolume(standard(data)))
+    }
+    fn download_i16(&self, v: &Self::I16) -> Result<Array3<i16>> {
+        Ok(v.0.clone())
+    }
+    fn download_u8(&self, v: &Self::U8) -> Result<Array3<u8>> {
+        Ok(v.0.clone())
+    }
+    fn download_u32(&self, v: &Self::U32) -> Result<Array3<u32>> {
+        Ok(v.0.clone())
+    }
+    fn download_f32(&self, v: &Self::F32) -> Result<Array3<f32>> {
+        Ok(v.0.clone())
+    }
+    fn fill_u8(&self, dims_zyx: [usize; 3], value: u8) -> Result<Self::U8> {
+        Ok(CpuVolume(Array3::from_elem((dims_zyx[0], dims_zyx[1], dims_zyx[2]), value)))
+    }
+
+    fn threshold(&self, hu: &Self::I16, lo_hu: i16, hi_hu: i16) -> Result<Self::U8> {
+        Ok(CpuVolume(Zip::from(&hu.0).par_map_collect(|&v| u8::from(v >= lo_hu && v <= hi_hu))))
+    }
+
+    fn classify(&self, hu: &Self::I16, mask: &Self::U8, edges_hu: &[i16]) -> Result<Self::U8> {
+        check_same(dims(&hu.0), dims(&mask.0))?;
+        if edges_hu.len() > 254 || edges_hu.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(ComputeError::InvalidArgument(format!(
+                "class edges must be strictly increasing and at most 254, got {edges_hu:?}"
+            )));
+        }
+        let edges = edges_hu.to_vec();
+        Ok(CpuVolume(Zip::from(&hu.0).and(&mask.0).par_map_collect(|&v, &m| {
+            if m == 0 { 0 } else { 1 + edges.iter().filter(|&&e| v >= e).count() as u8 }
+        })))
+    }
+
+    fn mask_op(&self, a: &Self::U8, b: &Self::U8, op: MaskOp) -> Result<Self::U8> {
+        check_same(dims(&a.0), dims(&b.0))?;
+        Ok(CpuVolume(Zip::from(&a.0).and(&b.0).par_map_collect(|&x, &y| {
+            let (x, y) = (x != 0, y != 0);
+            u8::from(match op {
+                MaskOp::And => x && y,
+                MaskOp::Or => x || y,
+                MaskOp::AndNot => x && !y,
+                MaskOp::Xor => x != y,
+            })
+        })))
+    }
+
+    fn select(&self, mask: &Self::U8, a: &Self::U8, b: &Self::U8) -> Result<Self::U8> {
+        check_same(dims(&mask.0), dims(&a.0))?;
+        check_same(dims(&mask.0), dims(&b.0))?;
+        Ok(CpuVolume(
+            Zip::from(&mask.0).and(&a.0).and(&b.0).par_map_collect(|&m, &x, &y| if m != 0 { x } else { y }),
+        ))
+    }
+
+    fn map_u8(&self, v: &Self::U8, lut: &[u8; 256]) -> Result<Self::U8> {
+        Ok(CpuVolume(Zip::from(&v.0).par_map_collect(|&x| lut[x as usize])))
+    }
+
+    fn combine_u8(&self, a: &Self::U8, b: &Self::U8, n_b: usize, lut: &[u8]) -> Result<Self::U8> {
+        check_same(dims(&a.0), dims(&b.0))?;
+        if n_b == 0 || lut.len() % n_b != 0 {
+            return Err(ComputeError::InvalidArgument(format!(
+                "combine lut length {} is not a multiple of n_b {n_b}",
+                lut.len()
+            )));
+        }
+        let n_a = lut.len() / n_b;
+        Ok(CpuVolume(Zip::from(&a.0).and(&b.0).par_map_collect(|&x, &y| {
+            let (x, y) = (x as usize, y as usize);
+            if x < n_a && y < n_b { lut[x * n_b + y] } else { 0 }
+        })))
+    }
+
+    fn map_u8_per_slice(&self, v: &Self::U8, n_values: usize, table: &[u8]) -> Result<Self::U8> {
+        let [nz, _, _] = dims(&v.0);
+        if table.len() != nz * n_values {
+            return Err(ComputeError::InvalidArgument(format!(
+                "per-slice table has {} entries, expected {nz} slices x {n_values} values",
+                table.len()
+            )));
+        }
+        let mut out = Array3::<u8>::zeros(v.0.raw_dim());
+        out.axis_iter_mut(Axis(0))
+            .into_par_iter()
+            .zip(v.0.axis_iter(Axis(0)).into_par_iter())
+            .enumerate()
+            .for_each(|(z, (mut o, i))| {
+                let t = &table[z * n_values..(z + 1) * n_values];
+                Zip::from(&mut o).and(&i).for_each(|o, &x| {
+                    *o = if (x as usize) < n_values { t[x as usize] } else { 0 };
+                });
+            });
+        Ok(CpuVolume(out))
+    }
+
+    fn map_labels(&self, labels: &Self::U32, lut: &[u8]) -> Result<Self::U8> {
+        Ok(CpuVolume(Zip::from(&labels.0).par_map_collect(|&l| lut.get(l as usize).copied().unwrap_or(0))))
+    }
+
+    fn threshold_f32(&self, v: &Self::F32, lo: f32, hi: f32) -> Result<Self::U8> {
+        Ok(CpuVolume(Zip::from(&v.0).par_map_collect(|&x| u8::from(x >= lo && x <= hi))))
+    }
+
+    fn value_counts(&self, v: &Self::U8) -> Result<Vec<u64>> {
+        let counts = v
+            .0
+            .axis_iter(Axis(0))
+            .into_par_iter()
+            .fold(
+                || vec![0u64; 256],
+                |mut acc, s| {
+                    s.for_each(|&x| acc[x as usize] += 1);
+                    acc
+                },
+            )
+            .reduce(|| vec![0u64; 256], add_vecs);
+        Ok(counts)
+    }
+
+    fn joint_counts(&self, a: &Self::U8, b: &Self::U8, n_a: usize, n_b: usize) -> Result<Vec<u64>> {
+        check_same(dims(&a.0), dims(&b.0))?;
+        let n = n_a.checked_mul(n_b).filter(|&n| n <= 1 << 20).ok_or_else(|| {
+            ComputeError::InvalidArgument(format!("joint count table {n_a} x {n_b} too large"))
+        })?;
+        let counts = a
+            .0
+            .axis_iter(Axis(0))
+            .into_par_iter()
+            .zip(b.0.axis_iter(Axis(0)).into_par_iter())
+            .fold(
+                || vec![0u64; n],
+                |mut acc, (sa, sb)| {
+                    Zip::from(&sa).and(&sb).for_each(|&x, &y| {
+                        let (x, y) = (x as usize, y as usize);
+                        if x < n_a && y < n_b {
+                            acc[x * n_b + y] += 1;
+                        }
+                    });
+                    acc
+                },
+            )
+            .reduce(|| vec![0u64; n], add_vecs);
+        Ok(counts)
+    }
+
+    fn slice_counts(&self, v: &Self::U8, n_values: usize) -> Result<Vec<u64>> {
+        let per: Vec<Vec<u64>> = v
+            .0
+            .axis_iter(Axis(0))
+            .into_par_iter()
+            .map(|s| {
+                let mut c = vec![0u64; n_values];
+                s.for_each(|&x| {
+                    if (x as usize) < n_values {
+                        c[x as usize] += 1;
+                    }
+                });
+                c
+            })
+            .collect();
+        Ok(per.concat())
+    }
+
+    fn histogram(
+        &self,
+        hu: &Self::I16,
+        labels: &Self::U8,
+        n_labels: usize,
+        lo_hu: i16,
+        hi_hu: i16,
+    ) -> Result<Histograms> {
+        check_same(dims(&hu.0), dims(&labels.0))?;
+        if lo_hu > hi_hu || n_labels == 0 || n_labels > 256 {
+            return Err(ComputeError::InvalidArgument(format!(
+                "histogram needs lo_hu <= hi_hu and 1..=256 labels, got {lo_hu}..{hi_hu}, {n_labels} labels"
+            )));
+        }
+        let n_bins = (hi_hu as i32 - lo_hu as i32 + 1) as usize;
+        let n = n_bins * n_labels;
+        let counts = hu
+            .0
+            .axis_iter(Axis(0))
+            .into_par_iter()
+            .zip(labels.0.axis_iter(Axis(0)).into_par_iter())
+            .fold(
+                || vec![0u64; n],
+                |mut acc, (sh, sl)| {
+                    Zip::from(&sh).and(&sl).for_each(|&v, &l| {
+                        let l = l as usize;
+                        if l < n_labels {
+                            let b = (v.clamp(lo_hu, hi_hu) as i32 - lo_hu as i32) as usize;
+                            acc[l * n_bins + b] += 1;
+                        }
+                    });
+                    acc
+                },
+            )
+            .reduce(|| vec![0u64; n], add_vecs);
+        Ok(Histograms { lo_hu, hi_hu, n_labels, counts })
+    }
+
+    fn dilate(&self, m: &Self::U8, ball: &Ball) -> Result<Self::U8> {
+        ball.validate()?;
+        // Distance to the nearest foreground voxel <= r.
+        let d2 = edt::squared_edt(&m.0, |v| v != 0, ball.spacing_mm, ball.in_plane);
+        let r2 = (ball.radius_mm * ball.radius_mm) as f32 + BALL_EPS_MM2;
+        Ok(CpuVolume(Zip::from(&d2).par_map_collect(|&d| u8::from(d <= r2))))
+    }
+
+    fn erode(&self, m: &Self::U8, ball: &Ball) -> Result<Self::U8> {
+        ball.validate()?;
+        // Distance to the nearest background voxel > r.
+        let d2 = edt::squared_edt(&m.0, |v| v == 0, ball.spacing_mm, ball.in_plane);
+        let r2 = (ball.radius_mm * ball.radius_mm) as f32 + BALL_EPS_MM2;
+        Ok(CpuVolume(Zip::from(&d2).par_map_collect(|&d| u8::from(d > r2))))
+    }
+
+    fn fill_holes_2d(&self, m: &Self::U8) -> Result<Self::U8> {
+        let mut out = Array3::<u8>::zeros(m.0.raw_dim());
+        out.axis_iter_mut(Axis(0))
+            .into_par_iter()
+            .zip(m.0.axis_iter(Axis(0)).into_par_iter())
+            .for_each(|(mut o, s)| {
+                let (ny, nx) = (s.shape()[0], s.shape()[1]);
+                // o: 1 = foreground or not yet reached background; 0 = reached from border.
+                let mut reached = vec![false; ny * nx];
+                let mut stack: Vec<(usize, usize)> = Vec::new();
+                let push = |y: usize, x: usize, reached: &mut Vec<bool>, stack: &mut Vec<(usize, usize)>| {
+                    if s[[y, x]] == 0 && !reached[y * nx + x] {
+                        reached[y * nx + x] = true;
+                        stack.push((y, x));
+                    }
+                };
+                for x in 0..nx {
+                    push(0, x, &mut reached, &mut stack);
+                    push(ny - 1, x, &mut reached, &mut stack);
+                }
+                for y in 0..ny {
+                    push(y, 0, &mut reached, &mut stack);
+                    push(y, nx - 1, &mut reached, &mut stack);
+                }
+                while let Some((y, x)) = stack.pop() {
+                    if y > 0 {
+                        push(y - 1, x, &mut reached, &mut stack);
+                    }
+                    if y + 1 < ny {
+                        push(y + 1, x, &mut reached, &mut stack);
+                    }
+                    if x > 0 {
+                        push(y, x - 1, &mut reached, &mut stack);
+                    }
+                    if x + 1 < nx {
+                        push(y, x + 1, &mut reached, &mut stack);
+                    }
+                }
+                for ((y, x), o) in o.indexed_iter_mut() {
+                    *o = u8::from(!reached[y * nx + x]);
+                }
+            });
+        Ok(CpuVolume(out))
+    }
+
+    fn label_components(
+        &self,
+        m: &Self::U8,
+        connectivity: Connectivity,
+    ) -> Result<(Self::U32, Vec<ComponentInfo>)> {
+        let (labels, infos) = ccl::label(&m.0, connectivity)?;
+        Ok((CpuVolume(labels), infos))
+    }
+
+    fn gaussian(&self, hu: &Self::I16, sigma_mm: [f64; 3], spacing_mm: [f64; 3]) -> Result<Self::I16> {
+        validate_spacing(spacing_mm)?;
+        if sigma_mm.iter().any(|s| !(s.is_finite() && *s >= 0.0)) {
+            return Err(ComputeError::InvalidArgument(format!("sigma must be finite and >= 0 mm, got {sigma_mm:?}")));
+        }
+        let mut f: Array3<f32> = Zip::from(&hu.0).par_map_collect(|&v| hu_value(v));
+        for axis in 0..3 {
+            let sigma_vox = sigma_mm[axis] / spacing_mm[axis];
+            if sigma_vox < 1e-3 || f.shape()[axis] < 2 {
+                continue;
+            }
+            let radius = (3.0 * sigma_vox).ceil() as usize;
+            let mut kernel: Vec<f32> = (0..=2 * radius)
+                .map(|i| {
+                    let d = i as f64 - radius as f64;
+                    (-0.5 * d * d / (sigma_vox * sigma_vox)).exp() as f32
+                })
+                .collect();
+            let sum: f32 = kernel.iter().sum();
+            kernel.iter_mut().for_each(|k| *k /= sum);
+            Zip::from(f.lanes_mut(Axis(axis))).par_for_each(|mut lane| {
+                let src: Vec<f32> = lane.to_vec();
+                let n = src.len() as isize;
+                for (i, o) in lane.iter_mut().enumerate() {
+                    let mut acc = 0.0f32;
+                    for (k, w) in kernel.iter().enumerate() {
+                        let j = (i as isize + k as isize - radius as isize).clamp(0, n - 1);
+                        acc += w * src[j as usize];
+                    }
+                    *o = acc;
+                }
+            });
+        }
+        let out = Zip::from(&hu.0).and(&f).par_map_collect(|&orig, &v| {
+            if orig == OUTSIDE_FOV_HU {
+                OUTSIDE_FOV_HU
+            } else {
+                v.round().clamp(i16::MIN as f32 + 1.0, i16::MAX as f32) as i16
+            }
+        });
+        Ok(CpuVolume(out))
+    }
+
+    fn distance_mm(&self, m: &Self::U8, spacing_mm: [f64; 3]) -> Result<Self::F32> {
+        validate_spacing(spacing_mm)?;
+        let mut d2 = edt::squared_edt(&m.0, |v| v == 0, spacing_mm, false);
+        d2.par_mapv_inplace(f32::sqrt);
+        Ok(CpuVolume(d2))
+    }
+
+    fn downsample_mean(&self, hu: &Self::I16, factors: [usize; 3]) -> Result<Self::I16> {
+        if factors.contains(&0) {
+            return Err(ComputeError::InvalidArgument(format!("downsample factors must be >= 1, got {factors:?}")));
+        }
+        let d = dims(&hu.0);
+        let od = [0, 1, 2].map(|k| d[k].div_ceil(factors[k]));
+        let mut out = Array3::<i16>::zeros((od[0], od[1], od[2]));
+        out.axis_iter_mut(Axis(0)).into_par_iter().enumerate().for_each(|(oz, mut s)| {
+            for ((oy, ox), o) in s.indexed_iter_mut() {
+                let mut sum = 0i64;
+                let mut n = 0i64;
+                let mut inside = 0i64;
+                for z in oz * factors[0]..((oz + 1) * factors[0]).min(d[0]) {
+                    for y in oy * factors[1]..((oy + 1) * factors[1]).min(d[1]) {
+                        for x in ox * factors[2]..((ox + 1) * factors[2]).min(d[2]) {
+                            let v = hu.0[[z, y, x]];
+                            n += 1;
+                            if v == OUTSIDE_FOV_HU {
+                                sum -= 1024;
+                            } else {
+                                sum += v as i64;
+                                inside += 1;
+                            }
+                        }
+                    }
+                }
+                *o = if inside == 0 { OUTSIDE_FOV_HU } else { (sum as f64 / n as f64).round() as i16 };
+            }
+        });
+        Ok(CpuVolume(out))
+    }
+
+    fn upsample_nearest(&self, m: &Self::U8, factors: [usize; 3], dims_zyx: [usize; 3]) -> Result<Self::U8> {
+        let d = dims(&m.0);
+        if factors.contains(&0) || (0..3).any(|k| dims_zyx[k].div_ceil(factors[k]) != d[k]) {
+            return Err(ComputeError::InvalidArgument(format!(
+                "cannot upsample {d:?} by {factors:?} to {dims_zyx:?}"
+            )));
+        }
+        let mut out = Array3::<u8>::zeros((dims_zyx[0], dims_zyx[1], dims_zyx[2]));
+        out.axis_iter_mut(Axis(0)).into_par_iter().enumerate().for_each(|(z, mut s)| {
+            let src = m.0.index_axis(Axis(0), z / factors[0]);
+            for ((y, x), o) in s.indexed_iter_mut() {
+                *o = src[[y / factors[1], x / factors[2]]];
+            }
+        });
+        Ok(CpuVolume(out))
+    }
+}
+
+fn add_vecs(mut a: Vec<u64>, b: Vec<u64>) -> Vec<u64> {
+    a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+    a
+}

@@ -1,0 +1,304 @@
+//! CpuBackend against brute-force definitions, plus proptest invariants.
+
+use ildtrack_compute::{Backend, Ball, Connectivity, CpuBackend, MaskOp};
+use ndarray::{Array3, s};
+use proptest::prelude::*;
+
+fn b() -> CpuBackend {
+    CpuBackend::new()
+}
+
+fn mask_strategy(max: usize) -> impl Strategy<Value = Array3<u8>> {
+    (1..=max, 1..=max, 1..=max).prop_flat_map(|(z, y, x)| {
+        proptest::collection::vec(prop_oneof![3 => Just(0u8), 2 => Just(1u8)], z * y * x)
+            .prop_map(move |v| Array3::from_shape_vec((z, y, x), v).unwrap_or_else(|_| Array3::zeros((z, y, x))))
+    })
+}
+
+fn spacing_strategy() -> impl Strategy<Value = [f64; 3]> {
+    (0.4f64..3.0, 0.4f64..2.0, 0.4f64..2.0).prop_map(|(a, b, c)| [a, b, c])
+}
+
+fn brute_dist2(m: &Array3<u8>, sp: [f64; 3], p: (usize, usize, usize), source: impl Fn(u8) -> bool) -> f64 {
+    let mut best = f64::INFINITY;
+    for ((z, y, x), &v) in m.indexed_iter() {
+        if source(v) {
+            let d = (sp[0] * (z as f64 - p.0 as f64)).powi(2)
+                + (sp[1] * (y as f64 - p.1 as f64)).powi(2)
+                + (sp[2] * (x as f64 - p.2 as f64)).powi(2);
+            best = best.min(d);
+        }
+    }
+    best
+}
+
+fn brute_dilate(m: &Array3<u8>, r: f64, sp: [f64; 3]) -> Array3<u8> {
+    Array3::from_shape_fn(m.raw_dim(), |(z, y, x)| u8::from(brute_dist2(m, sp, (z, y, x), |v| v != 0) <= r * r + 1e-3))
+}
+
+fn brute_erode(m: &Array3<u8>, r: f64, sp: [f64; 3]) -> Array3<u8> {
+    Array3::from_shape_fn(m.raw_dim(), |(z, y, x)| u8::from(brute_dist2(m, sp, (z, y, x), |v| v == 0) > r * r + 1e-3))
+}
+
+/// Flood-fill reference labelling (raster order of first voxel).
+fn brute_labels(m: &Array3<u8>, conn: Connectivity) -> Array3<u32> {
+    let sh = m.shape();
+    let (nz, ny, nx) = (sh[0] as isize, sh[1] as isize, sh[2] as isize);
+    let mut offs = Vec::new();
+    for dz in -1isize..=1 {
+        for dy in -1isize..=1 {
+            for dx in -1isize..=1 {
+                let n = dz.abs() + dy.abs() + dx.abs();
+                let ok = match conn {
+                    Connectivity::Face6 => n == 1,
+                    Connectivity::Full26 => n >= 1,
+                    Connectivity::Slice4 => dz == 0 && n == 1,
+                    Connectivity::Slice8 => dz == 0 && n >= 1,
+                };
+                if ok {
+                    offs.push((dz, dy, dx));
+                }
+            }
+        }
+    }
+    let mut out = Array3::<u32>::zeros(m.raw_dim());
+    let mut next = 0;
+    for z in 0..nz {
+        for y in 0..ny {
+            for x in 0..nx {
+                let p = [z as usize, y as usize, x as usize];
+                if m[p] == 0 || out[p] != 0 {
+                    continue;
+                }
+                next += 1;
+                out[p] = next;
+                let mut stack = vec![(z, y, x)];
+                while let Some((cz, cy, cx)) = stack.pop() {
+                    for &(dz, dy, dx) in &offs {
+                        let (qz, qy, qx) = (cz + dz, cy + dy, cx + dx);
+                        if qz < 0 || qy < 0 || qx < 0 || qz >= nz || qy >= ny || qx >= nx {
+                            continue;
+                        }
+                        let q = [qz as usize, qy as usize, qx as usize];
+                        if m[q] != 0 && out[q] == 0 {
+                            out[q] = next;
+                            stack.push((qz, qy, qx));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn edt_is_exact_against_brute_force() {
+    let mut m = Array3::<u8>::ones((7, 9, 11));
+    m[[3, 4, 5]] = 0;
+    m[[0, 0, 0]] = 0;
+    m[[6, 8, 2]] = 0;
+    let sp = [2.5, 0.7, 0.9];
+    let be = b();
+    let h = be.upload_u8(m.view()).unwrap();
+    let d = be.download_f32(&be.distance_mm(&h, sp).unwrap()).unwrap();
+    for ((z, y, x), &v) in d.indexed_iter() {
+        let r = brute_dist2(&m, sp, (z, y, x), |v| v == 0).sqrt();
+        assert!((v as f64 - r).abs() < 1e-4, "{z},{y},{x}: {v} vs {r}");
+    }
+}
+
+#[test]
+fn edt_without_background_is_infinite() {
+    let be = b();
+    let h = be.fill_u8([2, 3, 4], 1).unwrap();
+    let d = be.download_f32(&be.distance_mm(&h, [1.0; 3]).unwrap()).unwrap();
+    assert!(d.iter().all(|v| v.is_infinite()));
+}
+
+#[test]
+fn ball_dilation_on_single_voxel_is_the_anisotropic_ball() {
+    let mut m = Array3::<u8>::zeros((9, 21, 21));
+    m[[4, 10, 10]] = 1;
+    let sp = [2.0, 0.5, 0.5];
+    let be = b();
+    let h = be.upload_u8(m.view()).unwrap();
+    let d = be.download_u8(&be.dilate(&h, &Ball::new(4.0, sp)).unwrap()).unwrap();
+    // z reach: 4 mm / 2 mm = 2 slices; in-plane reach 8 voxels.
+    assert_eq!(d[[4, 10, 18]], 1);
+    assert_eq!(d[[4, 10, 19]], 0);
+    assert_eq!(d[[6, 10, 10]], 1);
+    assert_eq!(d[[7, 10, 10]], 0);
+    assert_eq!(d[[6, 10, 11]], 0); // (4 mm)² + (0.5 mm)² > 16
+    let count = d.iter().filter(|&&v| v != 0).count();
+    assert_eq!(count as u64, brute_dilate(&m, 4.0, sp).iter().filter(|&&v| v != 0).count() as u64);
+}
+
+#[test]
+fn in_plane_disk_does_not_reach_other_slices() {
+    let mut m = Array3::<u8>::zeros((3, 9, 9));
+    m[[1, 4, 4]] = 1;
+    let be = b();
+    let h = be.upload_u8(m.view()).unwrap();
+    let d = be.download_u8(&be.dilate(&h, &Ball::disk(2.0, [0.1, 1.0, 1.0])).unwrap()).unwrap();
+    assert_eq!(d.slice(s![0, .., ..]).sum(), 0);
+    assert_eq!(d.slice(s![2, .., ..]).sum(), 0);
+    assert_eq!(d.slice(s![1, .., ..]).sum(), 13);
+}
+
+#[test]
+fn erosion_does_not_eat_from_the_volume_border() {
+    // A one-slice volume behaves as a 2-D image.
+    let m = Array3::<u8>::ones((1, 10, 10));
+    let be = b();
+    let h = be.upload_u8(m.view()).unwrap();
+    let e = be.download_u8(&be.erode(&h, &Ball::new(3.0, [5.0, 1.0, 1.0])).unwrap()).unwrap();
+    assert_eq!(e, m);
+}
+
+#[test]
+fn fill_holes_fills_enclosed_background_per_slice() {
+    let mut m = Array3::<u8>::zeros((2, 7, 7));
+    m.slice_mut(s![0, 1..6, 1..6]).fill(1);
+    m.slice_mut(s![0, 2..5, 2..5]).fill(0); // enclosed hole
+    m.slice_mut(s![1, 1..6, 1..6]).fill(1);
+    m.slice_mut(s![1, 2..5, 2..7]).fill(0); // open to the border
+    let be = b();
+    let h = be.upload_u8(m.view()).unwrap();
+    let f = be.download_u8(&be.fill_holes_2d(&h).unwrap()).unwrap();
+    assert_eq!(f.slice(s![0, .., ..]).sum(), 25);
+    assert_eq!(f.slice(s![1, .., ..]).sum() as usize, m.slice(s![1, .., ..]).iter().filter(|&&v| v != 0).count());
+}
+
+#[test]
+fn classify_counts_edges_inside_mask_only() {
+    let hu = Array3::from_shape_vec((1, 1, 6), vec![-1000i16, -951, -950, -701, -300, 200]).unwrap();
+    let mut mask = Array3::<u8>::ones((1, 1, 6));
+    mask[[0, 0, 5]] = 0;
+    let be = b();
+    let c = be
+        .classify(&be.upload_i16(hu.view()).unwrap(), &be.upload_u8(mask.view()).unwrap(), &[-950, -700, -300, 100])
+        .unwrap();
+    assert_eq!(be.download_u8(&c).unwrap().iter().copied().collect::<Vec<_>>(), vec![1, 1, 2, 2, 4, 0]);
+    assert!(be.classify(&be.upload_i16(hu.view()).unwrap(), &be.upload_u8(mask.view()).unwrap(), &[0, 0]).is_err());
+}
+
+#[test]
+fn shape_mismatch_is_an_error() {
+    let be = b();
+    let a = be.fill_u8([1, 2, 3], 1).unwrap();
+    let c = be.fill_u8([1, 3, 2], 1).unwrap();
+    assert!(be.mask_op(&a, &c, MaskOp::And).is_err());
+}
+
+#[test]
+fn gaussian_keeps_constants_and_mass() {
+    let be = b();
+    let hu = Array3::from_elem((5, 6, 7), -800i16);
+    let g = be.download_i16(&be.gaussian(&be.upload_i16(hu.view()).unwrap(), [1.0, 1.0, 1.0], [1.0; 3]).unwrap()).unwrap();
+    assert!(g.iter().all(|&v| v == -800));
+    let mut imp = Array3::<i16>::zeros((1, 41, 41));
+    imp[[0, 20, 20]] = 10000;
+    let g = be.download_i16(&be.gaussian(&be.upload_i16(imp.view()).unwrap(), [0.0, 2.0, 2.0], [1.0; 3]).unwrap()).unwrap();
+    let sum: i64 = g.iter().map(|&v| v as i64).sum();
+    assert!((sum - 10000).abs() < 200, "sum {sum}");
+    assert!(g[[0, 20, 20]] < 10000 / 10);
+}
+
+#[test]
+fn downsample_then_upsample_round_trip() {
+    let be = b();
+    let hu = Array3::from_shape_fn((3, 5, 5), |(z, y, x)| (z * 100 + y * 10 + x) as i16);
+    let d = be.download_i16(&be.downsample_mean(&be.upload_i16(hu.view()).unwrap(), [1, 2, 2]).unwrap()).unwrap();
+    assert_eq!(d.shape(), &[3, 3, 3]);
+    assert_eq!(d[[0, 0, 0]], 6); // mean of 0,1,10,11 = 5.5 -> 6
+    assert_eq!(d[[2, 2, 2]], 244);
+    let m = Array3::from_shape_fn((3, 3, 3), |(z, y, x)| (z + y + x) as u8);
+    let u = be.download_u8(&be.upsample_nearest(&be.upload_u8(m.view()).unwrap(), [1, 2, 2], [3, 5, 5]).unwrap()).unwrap();
+    assert_eq!(u[[1, 3, 4]], m[[1, 1, 2]]);
+    assert!(be.upsample_nearest(&be.upload_u8(m.view()).unwrap(), [1, 2, 2], [3, 7, 5]).is_err());
+}
+
+#[test]
+fn components_sizes_and_order() {
+    let mut m = Array3::<u8>::zeros((2, 5, 5));
+    m[[0, 0, 4]] = 1;
+    m[[0, 2, 0]] = 1;
+    m[[1, 3, 1]] = 1; // touches (0,2,0) only diagonally in 3-D
+    let be = b();
+    let h = be.upload_u8(m.view()).unwrap();
+    let (_, i6) = be.label_components(&h, Connectivity::Face6).unwrap();
+    assert_eq!(i6.len(), 3);
+    let (l26, i26) = be.label_components(&h, Connectivity::Full26).unwrap();
+    assert_eq!(i26.len(), 2);
+    assert_eq!(i26[1].voxels, 2);
+    let l26 = be.download_u32(&l26).unwrap();
+    assert_eq!(l26[[0, 0, 4]], 1);
+    assert_eq!(l26[[1, 3, 1]], 2);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(40))]
+
+    #[test]
+    fn histogram_sum_equals_mask_count(m in mask_strategy(8), seed in 0i16..500) {
+        let be = b();
+        let hu = Array3::from_shape_fn(m.raw_dim(), |(z, y, x)| ((z * 37 + y * 101 + x * 7) as i16 * 13 + seed) % 2000 - 1000);
+        let labels = m.mapv(|v| v * 2);
+        let h = be.histogram(&be.upload_i16(hu.view()).unwrap(), &be.upload_u8(labels.view()).unwrap(), 3, -1024, 1024).unwrap();
+        let count = m.iter().filter(|&&v| v != 0).count() as u64;
+        prop_assert_eq!(h.total(2), count);
+        prop_assert_eq!(h.total(0), m.len() as u64 - count);
+        prop_assert_eq!(h.total(1), 0);
+    }
+
+    #[test]
+    fn closing_contains_input_and_erosion_is_contained(m in mask_strategy(9), sp in spacing_strategy(), r in 0.0f64..4.0) {
+        let be = b();
+        let h = be.upload_u8(m.view()).unwrap();
+        let ball = Ball::new(r, sp);
+        let c = be.download_u8(&be.close(&h, &ball).unwrap()).unwrap();
+        let e = be.download_u8(&be.erode(&h, &ball).unwrap()).unwrap();
+        let o = be.download_u8(&be.open(&h, &ball).unwrap()).unwrap();
+        for ((&mi, &ci), (&ei, &oi)) in m.iter().zip(c.iter()).zip(e.iter().zip(o.iter())) {
+            prop_assert!(ci >= mi);
+            prop_assert!(ei <= mi);
+            prop_assert!(oi <= mi);
+        }
+    }
+
+    #[test]
+    fn morphology_matches_brute_force(m in mask_strategy(7), sp in spacing_strategy(), r in 0.0f64..3.5) {
+        let be = b();
+        let h = be.upload_u8(m.view()).unwrap();
+        let ball = Ball::new(r, sp);
+        prop_assert_eq!(be.download_u8(&be.dilate(&h, &ball).unwrap()).unwrap(), brute_dilate(&m, r, sp));
+        prop_assert_eq!(be.download_u8(&be.erode(&h, &ball).unwrap()).unwrap(), brute_erode(&m, r, sp));
+    }
+
+    #[test]
+    fn edt_matches_brute_force(m in mask_strategy(7), sp in spacing_strategy()) {
+        let be = b();
+        let d = be.download_f32(&be.distance_mm(&be.upload_u8(m.view()).unwrap(), sp).unwrap()).unwrap();
+        for ((z, y, x), &v) in d.indexed_iter() {
+            let r = brute_dist2(&m, sp, (z, y, x), |v| v == 0).sqrt();
+            if r.is_infinite() {
+                prop_assert!(v.is_infinite());
+            } else {
+                prop_assert!((v as f64 - r).abs() < 1e-3 * (1.0 + r), "{} vs {}", v, r);
+            }
+        }
+    }
+
+    #[test]
+    fn labels_match_flood_fill(m in mask_strategy(8), c in 0usize..4) {
+        let conn = [Connectivity::Face6, Connectivity::Full26, Connectivity::Slice4, Connectivity::Slice8][c];
+        let be = b();
+        let (l, infos) = be.label_components(&be.upload_u8(m.view()).unwrap(), conn).unwrap();
+        let l = be.download_u32(&l).unwrap();
+        let reference = brute_labels(&m, conn);
+        prop_assert_eq!(&l, &reference);
+        let total: u64 = infos.iter().map(|i| i.voxels).sum();
+        prop_assert_eq!(total, m.iter().filter(|&&v| v != 0).count() as u64);
+    }
+}

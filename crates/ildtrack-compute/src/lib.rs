@@ -269,6 +269,25 @@ pub trait Backend: Send + Sync {
     /// Nearest-neighbour upsampling: output voxel `p` takes input voxel `p / factors`;
     /// `dims_zyx` must satisfy `ceil(dims / factors) == input dims`.
     fn upsample_nearest(&self, m: &Self::U8, factors: [usize; 3], dims_zyx: [usize; 3]) -> Result<Self::U8>;
+
+    // ---- regions of interest ---------------------------------------------------------------
+    /// The box `[min_zyx, min_zyx + dims_zyx)`; it must lie inside the volume.
+    fn crop_i16(&self, v: &Self::I16, min_zyx: [usize; 3], dims_zyx: [usize; 3]) -> Result<Self::I16>;
+    /// The box `[min_zyx, min_zyx + dims_zyx)`; it must lie inside the volume.
+    fn crop_u8(&self, v: &Self::U8, min_zyx: [usize; 3], dims_zyx: [usize; 3]) -> Result<Self::U8>;
+    /// A `dims_zyx` volume of zeros with `v` pasted at `min_zyx` (the inverse of a crop);
+    /// `v` must fit.
+    fn pad_u8(&self, v: &Self::U8, dims_zyx: [usize; 3], min_zyx: [usize; 3]) -> Result<Self::U8>;
+}
+
+/// Checks that the box `[min_zyx, min_zyx + box_zyx)` lies inside `dims_zyx`.
+pub fn check_box(dims_zyx: [usize; 3], min_zyx: [usize; 3], box_zyx: [usize; 3]) -> Result<()> {
+    if (0..3).any(|k| min_zyx[k].checked_add(box_zyx[k]).is_none_or(|e| e > dims_zyx[k])) {
+        return Err(ComputeError::InvalidArgument(format!(
+            "box at {min_zyx:?} of size {box_zyx:?} does not fit in {dims_zyx:?}"
+        )));
+    }
+    Ok(())
 }
 
 /// Checks two shapes are equal.

@@ -302,3 +302,20 @@ proptest! {
         prop_assert_eq!(total, m.iter().filter(|&&v| v != 0).count() as u64);
     }
 }
+
+#[test]
+fn crop_then_pad_restores_the_box() {
+    let be = b();
+    let m = Array3::from_shape_fn((4, 5, 6), |(z, y, x)| (z * 30 + y * 6 + x) as u8);
+    let h = be.upload_u8(m.view()).unwrap();
+    let c = be.crop_u8(&h, [1, 2, 3], [2, 3, 3]).unwrap();
+    let cm = be.download_u8(&c).unwrap();
+    assert_eq!(cm[[0, 0, 0]], m[[1, 2, 3]]);
+    let p = be.download_u8(&be.pad_u8(&c, [4, 5, 6], [1, 2, 3]).unwrap()).unwrap();
+    assert_eq!(p[[2, 4, 5]], m[[2, 4, 5]]);
+    assert_eq!(p[[0, 0, 0]], 0);
+    assert!(be.crop_u8(&h, [3, 0, 0], [2, 1, 1]).is_err());
+    assert!(be.pad_u8(&c, [2, 5, 6], [1, 2, 3]).is_err());
+    let hu = Array3::from_elem((4, 5, 6), 7i16);
+    assert_eq!(be.download_i16(&be.crop_i16(&be.upload_i16(hu.view()).unwrap(), [0, 0, 0], [4, 5, 6]).unwrap()).unwrap(), hu);
+}

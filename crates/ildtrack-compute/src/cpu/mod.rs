@@ -5,7 +5,7 @@ mod edt;
 
 use crate::{
     Backend, Ball, ComponentInfo, ComputeError, Connectivity, Histograms, MaskOp, Result,
-    VolumeHandle, check_same, validate_spacing,
+    VolumeHandle, check_box, check_same, validate_spacing,
 };
 use ildtrack_volume::OUTSIDE_FOV_HU;
 use ndarray::{Array3, ArrayView3, Axis, Zip};
@@ -446,6 +446,30 @@ impl Backend for CpuBackend {
         });
         Ok(CpuVolume(out))
     }
+
+    fn crop_i16(&self, v: &Self::I16, min_zyx: [usize; 3], dims_zyx: [usize; 3]) -> Result<Self::I16> {
+        crop(&v.0, min_zyx, dims_zyx).map(CpuVolume)
+    }
+
+    fn crop_u8(&self, v: &Self::U8, min_zyx: [usize; 3], dims_zyx: [usize; 3]) -> Result<Self::U8> {
+        crop(&v.0, min_zyx, dims_zyx).map(CpuVolume)
+    }
+
+    fn pad_u8(&self, v: &Self::U8, dims_zyx: [usize; 3], min_zyx: [usize; 3]) -> Result<Self::U8> {
+        let d = dims(&v.0);
+        check_box(dims_zyx, min_zyx, d)?;
+        let mut out = Array3::<u8>::zeros((dims_zyx[0], dims_zyx[1], dims_zyx[2]));
+        let [z, y, x] = min_zyx;
+        out.slice_mut(ndarray::s![z..z + d[0], y..y + d[1], x..x + d[2]]).assign(&v.0);
+        Ok(CpuVolume(out))
+    }
+}
+
+fn crop<T: Clone + Send + Sync>(a: &Array3<T>, min_zyx: [usize; 3], dims_zyx: [usize; 3]) -> Result<Array3<T>> {
+    check_box(dims(a), min_zyx, dims_zyx)?;
+    let [z, y, x] = min_zyx;
+    let [dz, dy, dx] = dims_zyx;
+    Ok(a.slice(ndarray::s![z..z + dz, y..y + dy, x..x + dx]).as_standard_layout().into_owned())
 }
 
 fn add_vecs(mut a: Vec<u64>, b: Vec<u64>) -> Vec<u64> {

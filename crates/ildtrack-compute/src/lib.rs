@@ -210,6 +210,8 @@ pub trait Backend: Send + Sync {
     fn map_labels(&self, labels: &Self::U32, lut: &[u8]) -> Result<Self::U8>;
     /// 1 where `lo <= v <= hi`, else 0 (NaN gives 0).
     fn threshold_f32(&self, v: &Self::F32, lo: f32, hi: f32) -> Result<Self::U8>;
+    /// 1 where `a <= b`, else 0 (NaN gives 0; `inf <= inf` is 1).
+    fn less_equal_f32(&self, a: &Self::F32, b: &Self::F32) -> Result<Self::U8>;
 
     // ---- reductions ------------------------------------------------------------------------
     /// Count of each u8 value.

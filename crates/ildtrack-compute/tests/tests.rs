@@ -319,3 +319,16 @@ fn crop_then_pad_restores_the_box() {
     let hu = Array3::from_elem((4, 5, 6), 7i16);
     assert_eq!(be.download_i16(&be.crop_i16(&be.upload_i16(hu.view()).unwrap(), [0, 0, 0], [4, 5, 6]).unwrap()).unwrap(), hu);
 }
+
+#[test]
+fn less_equal_f32_compares_fields() {
+    let be = b();
+    let mut a = Array3::<u8>::ones((1, 1, 5));
+    a[[0, 0, 0]] = 0;
+    let mut c = Array3::<u8>::ones((1, 1, 5));
+    c[[0, 0, 4]] = 0;
+    let da = be.distance_mm(&be.upload_u8(a.view()).unwrap(), [1.0; 3]).unwrap();
+    let dc = be.distance_mm(&be.upload_u8(c.view()).unwrap(), [1.0; 3]).unwrap();
+    let le = be.download_u8(&be.less_equal_f32(&da, &dc).unwrap()).unwrap();
+    assert_eq!(le.iter().copied().collect::<Vec<_>>(), vec![1, 1, 1, 0, 0]);
+}

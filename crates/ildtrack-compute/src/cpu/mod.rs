@@ -180,6 +180,11 @@ impl Backend for CpuBackend {
         Ok(CpuVolume(Zip::from(&v.0).par_map_collect(|&x| u8::from(x >= lo && x <= hi))))
     }
 
+    fn less_equal_f32(&self, a: &Self::F32, b: &Self::F32) -> Result<Self::U8> {
+        check_same(dims(&a.0), dims(&b.0))?;
+        Ok(CpuVolume(Zip::from(&a.0).and(&b.0).par_map_collect(|&x, &y| u8::from(x <= y))))
+    }
+
     fn value_counts(&self, v: &Self::U8) -> Result<Vec<u64>> {
         let counts = v
             .0

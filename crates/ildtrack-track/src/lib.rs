@@ -1,1 +1,681 @@
-//! STATUS: not written yet (see ARCHITECTURE.md and the open issues).
+//! Follow-up tracking: one patient's analysed visits in, one verdict per visit and the story
+//! over time out (`track.json`, `track.csv`; schema in `docs/track-json.md`).
+//!
+//! [`track`] takes [`TrackVisit`]s (a `visit.json` [`VisitResult`] plus the manifest's label,
+//! date override and lung-function values), and
+//! - sorts them by study date, ties broken by series time (visits without a date go last, with a
+//!   warning);
+//! - gives each a `day` counted from `day0` (the treatment day; default: the first visit's date);
+//! - computes deltas against the previous visit and against the baseline (the first visit) for
+//!   every numeric metric of the whole lung, each side, each zone, subpleural and core;
+//! - judges a verdict (`baseline`, `improved`, `stable`, `progressed`) with the configurable
+//!   rule of DOMAIN.md ([`TrackConfig`]; default: `affected_pct` rises ≥ 5 points vs baseline,
+//!   or ≥ 3 points vs the previous visit with the same trend), and prints the rule and the numbers
+//!   behind it in [`TrackedVisit::reason`];
+//! - checks the protocol between visits (kernel, slice thickness, kVp, scanner, contrast, lung
+//!   volume change > 10 % with volume-adjusted figures, age < 18) and carries the findings as
+//!   [`Warning`]s; a verdict built on mismatched protocols says so.
+//!
+//! Zones are each lung's own craniocaudal thirds in each visit (no registration); the result
+//! carries that note so a reader knows what "right lower zone" means across visits.
+//!
+//! ```
+//! use ildtrack_track::{track, TrackConfig, TrackVisit};
+//! # fn demo(results: Vec<ildtrack_analysis::model::VisitResult>) -> Result<(), ildtrack_track::TrackError> {
+//! let visits = results.into_iter().map(TrackVisit::new).collect();
+//! let tracked = track(visits, Some("2024-03-01"), &TrackConfig::default())?;
+//! let json = tracked.to_json()?;
+//! let csv = tracked.to_csv();
+//! # let _ = (json, csv); Ok(()) }
+//! ```
+//!
+//! Architecture Invariant: this crate does no I/O; it turns values into values.
+
+pub mod date;
+pub mod synthetic;
+
+mod checks;
+mod csv;
+
+use ildtrack_analysis::model::{Metrics, SeriesSummary, Thresholds, VisitResult, Zones};
+use ildtrack_volume::Warning;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Version of the `track.json` schema.
+pub const TRACK_SCHEMA_VERSION: &str = "1.0";
+
+/// Errors of the tracking step.
+#[derive(Debug, thiserror::Error)]
+pub enum TrackError {
+    #[error("no visits to track")]
+    NoVisits,
+    #[error("invalid date {value:?} (expected YYYY-MM-DD) in {field}")]
+    BadDate { value: String, field: String },
+    #[error("unknown verdict metric {0:?}: not a numeric field of the metrics object")]
+    UnknownMetric(String),
+    #[error("invalid tracking setting: {0}")]
+    InvalidConfig(String),
+    #[error("serialising track result failed: {0}")]
+    Serialise(#[from] serde_json::Error),
+}
+
+/// How far two protocols may differ before a warning.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ProtocolTolerances {
+    /// Slice thickness difference above which visits are flagged (mm).
+    pub slice_thickness_mm: f64,
+    /// Tube voltage difference above which visits are flagged (kV).
+    pub kvp: f64,
+    /// Lung volume change (percent of the reference visit's volume) above which density changes
+    /// are flagged as partly due to inspiration depth.
+    pub lung_volume_change_pct: f64,
+    /// Patients younger than this get the adult-threshold warning (years).
+    pub adult_age_years: f64,
+}
+
+impl Default for ProtocolTolerances {
+    fn default() -> Self {
+        ProtocolTolerances { slice_thickness_mm: 0.5, kvp: 1.0, lung_volume_change_pct: 10.0, adult_age_years: 18.0 }
+    }
+}
+
+/// The verdict rule (DOMAIN.md "What counts as change") and the protocol tolerances.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TrackConfig {
+    /// Whole-lung metric the verdict is judged on (a numeric field of `Metrics`), default `affected_pct`.
+    pub metric: String,
+    /// Change vs the baseline visit, in the metric's units (points for percentages), default 5.
+    pub baseline_points: f64,
+    /// Change vs the previous visit, default 3; counts only with the same trend (the change vs
+    /// baseline goes the same way).
+    pub previous_points: f64,
+    /// `true` when a higher value means more disease (affected %, GGO %, MLD, HAA %).
+    pub higher_is_worse: bool,
+    pub tolerances: ProtocolTolerances,
+}
+
+impl Default for TrackConfig {
+    fn default() -> Self {
+        TrackConfig {
+            metric: "affected_pct".into(),
+            baseline_points: 5.0,
+            previous_points: 3.0,
+            higher_is_worse: true,
+            tolerances: ProtocolTolerances::default(),
+        }
+    }
+}
+
+impl TrackConfig {
+    /// Check that the metric exists and the limits are positive and finite.
+    pub fn validate(&self) -> Result<(), TrackError> {
+        if metric_value(&Metrics::default(), &self.metric).is_none() && !OPTIONAL_METRICS.contains(&self.metric.as_str())
+        {
+            return Err(TrackError::UnknownMetric(self.metric.clone()));
+        }
+        for (name, v) in [
+            ("baseline_points", self.baseline_points),
+            ("previous_points", self.previous_points),
+            ("tolerances.lung_volume_change_pct", self.tolerances.lung_volume_change_pct),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(TrackError::InvalidConfig(format!("{name} must be a positive number, got {v}")));
+            }
+        }
+        Ok(())
+    }
+
+    /// The rule in words, printed with every verdict.
+    pub fn rule_text(&self) -> String {
+        let (worse, better) = if self.higher_is_worse { ("rises", "falls") } else { ("falls", "rises") };
+        format!(
+            "progressed if whole-lung {m} {worse} by >= {b} points vs the baseline visit, or by >= {p} points vs the \
+             previous visit while also {worse2} vs baseline (same trend); improved if it {better} by the same amounts; \
+             otherwise stable",
+            m = self.metric,
+            b = fmt_num(self.baseline_points),
+            p = fmt_num(self.previous_points),
+            worse2 = if self.higher_is_worse { "higher" } else { "lower" },
+        )
+    }
+}
+
+/// Metrics fields that are `null` for an empty region; valid verdict metrics.
+const OPTIONAL_METRICS: &[&str] = &["mean_hu", "sd_hu", "skewness", "kurtosis_excess", "p10_hu", "p15_hu", "p50_hu", "p85_hu", "p90_hu"];
+
+/// One visit handed to [`track`]: its analysis and what the manifest adds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackVisit {
+    pub result: VisitResult,
+    /// Free text, e.g. `pre-infusion`, `+3 months`.
+    pub label: Option<String>,
+    /// Study date override (`YYYY-MM-DD`); otherwise `result.series.study_date`.
+    pub study_date: Option<String>,
+    /// FVC, % predicted.
+    pub fvc_pct_pred: Option<f64>,
+    /// DLCO, % predicted.
+    pub dlco_pct_pred: Option<f64>,
+    /// Where this visit's outputs live, relative to the track output folder (e.g. `visits/2024-01-30`).
+    pub dir: Option<String>,
+}
+
+impl TrackVisit {
+    pub fn new(result: VisitResult) -> Self {
+        TrackVisit { result, label: None, study_date: None, fvc_pct_pred: None, dlco_pct_pred: None, dir: None }
+    }
+}
+
+/// The verdict of one visit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Baseline,
+    Improved,
+    Stable,
+    Progressed,
+    /// The verdict metric is missing in this visit or its references (e.g. empty lung mask).
+    Indeterminate,
+}
+
+impl Status {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Status::Baseline => "baseline",
+            Status::Improved => "improved",
+            Status::Stable => "stable",
+            Status::Progressed => "progressed",
+            Status::Indeterminate => "indeterminate",
+        }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Left and right lung.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sides<T> {
+    pub left: T,
+    pub right: T,
+}
+
+/// Metric name → (this visit − reference visit), for every numeric metric present in both.
+pub type MetricDelta = BTreeMap<String, f64>;
+
+/// Differences against one reference visit, region by region.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Deltas {
+    /// Index (in date order) of the reference visit.
+    pub against_visit: usize,
+    pub against_date: Option<String>,
+    /// Days between the reference visit and this one.
+    pub days_between: Option<i64>,
+    /// Whole lung.
+    pub metrics: MetricDelta,
+    pub sides: Sides<MetricDelta>,
+    /// Zone name (`right_upper` … `left_lower`) → deltas.
+    pub zones: BTreeMap<String, MetricDelta>,
+    pub subpleural: MetricDelta,
+    pub core: MetricDelta,
+}
+
+/// The numbers behind a verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerdictBasis {
+    pub metric: String,
+    pub value: Option<f64>,
+    pub baseline_value: Option<f64>,
+    pub previous_value: Option<f64>,
+    pub delta_baseline: Option<f64>,
+    pub delta_previous: Option<f64>,
+    /// Which part of the rule fired: `baseline`, `previous`, or `none`.
+    pub triggered_by: String,
+    /// The comparison crossed a protocol difference (see warnings): the change may be partly technical.
+    pub protocol_mismatch: bool,
+}
+
+/// Density figures corrected for a lung volume (inspiration) difference against the baseline,
+/// assuming the lung tissue mass stays the same: mass_g = volume_ml × (MLD + 1000) / 1000.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VolumeAdjusted {
+    pub reference_volume_ml: f64,
+    pub volume_ml: f64,
+    /// This visit's lung volume as a percentage change of the baseline's.
+    pub volume_change_pct: f64,
+    /// Lung tissue mass estimate (g) from volume and MLD.
+    pub tissue_mass_g: Option<f64>,
+    pub reference_tissue_mass_g: Option<f64>,
+    /// MLD this visit would have at the baseline's lung volume (HU).
+    pub mean_hu_at_reference_volume: Option<f64>,
+    /// Volume-adjusted MLD minus the baseline MLD (HU).
+    pub delta_mean_hu_adjusted: Option<f64>,
+    /// Tissue mass change vs baseline (%): a density change that survives the volume correction.
+    pub tissue_mass_change_pct: Option<f64>,
+}
+
+/// One visit in date order, as written to `track.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrackedVisit {
+    /// Position in date order (0 = baseline).
+    pub index: usize,
+    /// Position in the list handed to [`track`].
+    pub input_index: usize,
+    pub label: Option<String>,
+    /// `YYYY-MM-DD`.
+    pub study_date: Option<String>,
+    pub series_time: Option<String>,
+    /// Days from day0 (negative before treatment).
+    pub day: Option<i64>,
+    /// Where this visit's outputs live, relative to the track folder.
+    pub dir: Option<String>,
+    pub series: SeriesSummary,
+    /// Whole lung.
+    pub metrics: Metrics,
+    pub sides: Sides<Metrics>,
+    pub zones: Zones,
+    pub subpleural: Metrics,
+    pub core: Metrics,
+    /// Sum of the six zones' extent scores (0–24).
+    pub total_extent_score: u32,
+    pub fvc_pct_pred: Option<f64>,
+    pub dlco_pct_pred: Option<f64>,
+    pub delta_previous: Option<Deltas>,
+    pub delta_baseline: Option<Deltas>,
+    pub status: Status,
+    /// The verdict rule in words.
+    pub rule: String,
+    /// The verdict with the numbers behind it, in words.
+    pub reason: String,
+    pub basis: VerdictBasis,
+    /// Against the baseline; absent for the baseline itself.
+    pub volume_adjusted: Option<VolumeAdjusted>,
+    /// Protocol and comparison warnings for this visit.
+    pub warnings: Vec<Warning>,
+    /// The visit's own analysis warnings (from `visit.json`).
+    pub analysis_warnings: Vec<Warning>,
+    pub software_version: String,
+}
+
+/// The whole follow-up, as written to `track.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrackResult {
+    pub schema_version: String,
+    /// ildtrack version that produced the track.
+    pub version: String,
+    /// Treatment day (`YYYY-MM-DD`) that `day` counts from.
+    pub day0: Option<String>,
+    pub config: TrackConfig,
+    pub rule: String,
+    /// Density thresholds of the baseline analysis.
+    pub thresholds: Thresholds,
+    /// In date order.
+    pub visits: Vec<TrackedVisit>,
+    /// Warnings about the series of visits as a whole.
+    pub warnings: Vec<Warning>,
+    /// How to read the comparison (zone alignment, volume adjustment).
+    pub notes: Vec<String>,
+}
+
+impl TrackResult {
+    /// Pretty JSON for `track.json`.
+    pub fn to_json(&self) -> Result<String, TrackError> {
+        Ok(serde_json::to_string_pretty(self)?)
+    }
+
+    /// `track.csv`: a header and one row per visit (see `docs/track-json.md`).
+    pub fn to_csv(&self) -> String {
+        csv::to_csv(self)
+    }
+
+    /// The visit a tracked visit was compared with (previous in date order).
+    pub fn previous_of(&self, index: usize) -> Option<&TrackedVisit> {
+        index.checked_sub(1).and_then(|i| self.visits.get(i))
+    }
+}
+
+/// Note attached to every result: what zones mean across visits.
+pub const ZONE_ALIGNMENT_NOTE: &str = "Zones are the upper, middle and lower thirds of each lung's own craniocaudal \
+     extent, computed separately in every visit; visits are aligned by each lung's extent, not by image registration, \
+     so a zone follows the lung if the patient breathes in less deeply or is positioned differently.";
+
+/// Note attached to every result: how to read volume-adjusted figures.
+pub const VOLUME_ADJUSTMENT_NOTE: &str = "Volume-adjusted figures assume the lung tissue mass (volume x (MLD + 1000) / 1000) \
+     is unchanged by inspiration: a density change that disappears after adjustment is likely due to breathing depth.";
+
+/// Value of a numeric field of `Metrics` by name (`None` for unknown names and null statistics).
+pub fn metric_value(m: &Metrics, name: &str) -> Option<f64> {
+    metrics_map(m).get(name).copied()
+}
+
+/// Every numeric field of `Metrics` by name (null statistics omitted).
+pub fn metrics_map(m: &Metrics) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    if let Ok(serde_json::Value::Object(obj)) = serde_json::to_value(m) {
+        for (k, v) in obj {
+            if let Some(x) = v.as_f64() {
+                out.insert(k, x);
+            }
+        }
+    }
+    out
+}
+
+fn metric_delta(cur: &Metrics, reference: &Metrics) -> MetricDelta {
+    let a = metrics_map(cur);
+    let b = metrics_map(reference);
+    a.iter().filter_map(|(k, va)| b.get(k).map(|vb| (k.clone(), round6(va - vb)))).collect()
+}
+
+/// Round to 6 decimals so the JSON does not carry float noise like 4.999999999.
+fn round6(x: f64) -> f64 {
+    (x * 1e6).round() / 1e6
+}
+
+fn fmt_num(x: f64) -> String {
+    if (x - x.round()).abs() < 1e-9 { format!("{}", x.round() as i64) } else { format!("{x:.1}") }
+}
+
+fn deltas(cur: &VisitResult, reference: &VisitResult, against_visit: usize, against_date: Option<String>, days_between: Option<i64>) -> Deltas {
+    let zones = cur
+        .lungs
+        .zones
+        .iter()
+        .iter()
+        .zip(reference.lungs.zones.iter().iter())
+        .map(|((name, a), (_, b))| ((*name).to_string(), metric_delta(a, b)))
+        .collect();
+    Deltas {
+        against_visit,
+        against_date,
+        days_between,
+        metrics: metric_delta(&cur.lungs.whole, &reference.lungs.whole),
+        sides: Sides {
+            left: metric_delta(&cur.lungs.left, &reference.lungs.left),
+            right: metric_delta(&cur.lungs.right, &reference.lungs.right),
+        },
+        zones,
+        subpleural: metric_delta(&cur.lungs.subpleural, &reference.lungs.subpleural),
+        core: metric_delta(&cur.lungs.core, &reference.lungs.core),
+    }
+}
+
+const EPS: f64 = 1e-9;
+
+/// Judge one visit against baseline and previous values of the verdict metric.
+fn judge(cfg: &TrackConfig, value: Option<f64>, base: Option<f64>, prev: Option<f64>) -> (Status, String) {
+    let (Some(v), Some(b), Some(p)) = (value, base, prev) else {
+        return (Status::Indeterminate, "none".into());
+    };
+    // Signed so that positive = worse.
+    let sign = if cfg.higher_is_worse { 1.0 } else { -1.0 };
+    let db = sign * (v - b);
+    let dp = sign * (v - p);
+    if db >= cfg.baseline_points - EPS {
+        (Status::Progressed, "baseline".into())
+    } else if db <= -cfg.baseline_points + EPS {
+        (Status::Improved, "baseline".into())
+    } else if dp >= cfg.previous_points - EPS && db > EPS {
+        (Status::Progressed, "previous".into())
+    } else if dp <= -cfg.previous_points + EPS && db < -EPS {
+        (Status::Improved, "previous".into())
+    } else {
+        (Status::Stable, "none".into())
+    }
+}
+
+fn signed(x: f64) -> String {
+    format!("{}{:.1}", if x >= 0.0 { "+" } else { "" }, x)
+}
+
+/// Track a patient's visits: order, deltas, verdicts, protocol checks.
+///
+/// `day0` (`YYYY-MM-DD`) is the treatment day; without it days count from the first visit.
+pub fn track(visits: Vec<TrackVisit>, day0: Option<&str>, cfg: &TrackConfig) -> Result<TrackResult, TrackError> {
+    cfg.validate()?;
+    if visits.is_empty() {
+        return Err(TrackError::NoVisits);
+    }
+    let mut track_warnings = Vec::new();
+
+    // Resolve dates and order.
+    struct Item {
+        input_index: usize,
+        date: Option<String>,
+        days: Option<i64>,
+        time: Option<String>,
+        v: TrackVisit,
+    }
+    let mut items = Vec::with_capacity(visits.len());
+    for (i, v) in visits.into_iter().enumerate() {
+        let (raw, field) = match &v.study_date {
+            Some(d) => (Some(d.clone()), format!("date override of visit {}", i + 1)),
+            None => (v.result.series.study_date.clone(), format!("study_date of visit {}", i + 1)),
+        };
+        let (date, days) = match raw {
+            Some(d) => {
+                let norm = date::normalise_iso(&d).ok_or_else(|| TrackError::BadDate { value: d.clone(), field })?;
+                let days = date::days_from_iso(&norm);
+                (Some(norm), days)
+            }
+            None => {
+                track_warnings.push(Warning::new(
+                    "missing-study-date",
+                    format!(
+                        "visit {} has no study date; it is placed after the dated visits (give a date in the manifest)",
+                        i + 1
+                    ),
+                ));
+                (None, None)
+            }
+        };
+        let time = v.result.series.series_time.clone();
+        items.push(Item { input_index: i, date, days, time, v });
+    }
+    items.sort_by(|a, b| {
+        let ka = (a.days.is_none(), a.days, a.time.clone(), a.input_index);
+        let kb = (b.days.is_none(), b.days, b.time.clone(), b.input_index);
+        ka.cmp(&kb)
+    });
+    for w in items.windows(2) {
+        if w[0].days.is_some() && w[0].days == w[1].days && w[0].time == w[1].time {
+            track_warnings.push(Warning::new(
+                "same-date-visits",
+                format!(
+                    "two visits share the date {} and series time; their order follows the input order",
+                    w[0].date.as_deref().unwrap_or("?")
+                ),
+            ));
+        }
+    }
+
+    let day0_days = match day0 {
+        Some(d) => Some(
+            date::days_from_iso(d).ok_or_else(|| TrackError::BadDate { value: d.to_string(), field: "day0".into() })?,
+        ),
+        None => items.first().and_then(|it| it.days),
+    };
+    let day0_norm = match day0 {
+        Some(d) => date::normalise_iso(d),
+        None => items.first().and_then(|it| it.date.clone()),
+    };
+
+    // Consistency of software and thresholds across visits.
+    let base_result = &items[0].v.result;
+    for it in items.iter().skip(1) {
+        if it.v.result.version != base_result.version {
+            let w = Warning::new(
+                "software-version-mismatch",
+                format!(
+                    "visits were analysed with different ildtrack versions ({} and {}); re-run track to analyse all with one version",
+                    base_result.version, it.v.result.version
+                ),
+            );
+            if !track_warnings.contains(&w) {
+                track_warnings.push(w);
+            }
+        }
+        if it.v.result.thresholds != base_result.thresholds {
+            let w = Warning::new(
+                "threshold-mismatch",
+                "visits were analysed with different density thresholds; their metrics are not comparable",
+            );
+            if !track_warnings.contains(&w) {
+                track_warnings.push(w);
+            }
+        }
+    }
+
+    let rule = cfg.rule_text();
+    let mut out: Vec<TrackedVisit> = Vec::with_capacity(items.len());
+    for (idx, it) in items.iter().enumerate() {
+        let r = &it.v.result;
+        let day = match (it.days, day0_days) {
+            (Some(d), Some(d0)) => Some(d - d0),
+            _ => None,
+        };
+        let value = metric_value(&r.lungs.whole, &cfg.metric);
+        let mut warnings = Vec::new();
+        checks::age_check(r, cfg, &mut warnings);
+
+        let (delta_previous, delta_baseline, status, triggered_by, basis_vals, volume_adjusted, mismatch, reason);
+        if idx == 0 {
+            delta_previous = None;
+            delta_baseline = None;
+            status = Status::Baseline;
+            triggered_by = "none".to_string();
+            basis_vals = (None, None, None, None);
+            volume_adjusted = None;
+            mismatch = false;
+            reason = format!(
+                "baseline: first visit; whole-lung {} {}",
+                cfg.metric,
+                value.map(|v| format!("{v:.1}")).unwrap_or_else(|| "n/a".into())
+            );
+        } else {
+            let base = &items[0];
+            let prev = &items[idx - 1];
+            let between = |a: Option<i64>, b: Option<i64>| a.zip(b).map(|(a, b)| a - b);
+            let dp = deltas(r, &prev.v.result, idx - 1, prev.date.clone(), between(it.days, prev.days));
+            let db = deltas(r, &base.v.result, 0, base.date.clone(), between(it.days, base.days));
+            let bval = metric_value(&base.v.result.lungs.whole, &cfg.metric);
+            let pval = metric_value(&prev.v.result.lungs.whole, &cfg.metric);
+            let (st, trig) = judge(cfg, value, bval, pval);
+            let n_before = warnings.len();
+            checks::protocol_checks(r, &base.v.result, "the baseline", cfg, &mut warnings);
+            if idx > 1 {
+                checks::protocol_checks(r, &prev.v.result, "the previous visit", cfg, &mut warnings);
+            }
+            let va = checks::volume_adjusted(r, &base.v.result);
+            mismatch = warnings.len() > n_before;
+            let d_b = value.zip(bval).map(|(a, b)| a - b);
+            let d_p = value.zip(pval).map(|(a, b)| a - b);
+            let mut text = match (value, bval, pval, d_b, d_p) {
+                (Some(v), Some(b), Some(p), Some(xb), Some(xp)) => format!(
+                    "{st}: whole-lung {m} {v:.1} (baseline {b:.1}, change {xb} points; previous visit {p:.1}, change {xp} points)",
+                    m = cfg.metric,
+                    xb = signed(xb),
+                    xp = signed(xp),
+                ),
+                _ => format!("{st}: whole-lung {} is missing in this visit or its reference visits", cfg.metric),
+            };
+            match trig.as_str() {
+                "baseline" => text.push_str(&format!(
+                    "; the change vs baseline reaches {} points",
+                    fmt_num(cfg.baseline_points)
+                )),
+                "previous" => text.push_str(&format!(
+                    "; the change vs the previous visit reaches {} points in the same direction as vs baseline",
+                    fmt_num(cfg.previous_points)
+                )),
+                _ if st == Status::Stable => text.push_str(&format!(
+                    "; neither {} points vs baseline nor {} points vs the previous visit with the same trend",
+                    fmt_num(cfg.baseline_points),
+                    fmt_num(cfg.previous_points)
+                )),
+                _ => {}
+            }
+            text.push('.');
+            if mismatch {
+                let mut what: Vec<&str> = Vec::new();
+                for w in &warnings[n_before..] {
+                    if !what.contains(&w.code.as_str()) {
+                        what.push(w.code.as_str());
+                    }
+                }
+                text.push_str(&format!(
+                    " Caution: the scans differ in protocol ({}); part of the change may be technical, not disease.",
+                    what.join(", ")
+                ));
+            }
+            delta_previous = Some(dp);
+            delta_baseline = Some(db);
+            status = st;
+            triggered_by = trig;
+            basis_vals = (bval, pval, d_b.map(round6), d_p.map(round6));
+            volume_adjusted = va;
+            reason = text;
+        }
+        let total_extent_score = r.lungs.zones.iter().iter().map(|(_, m)| m.extent_score as u32).sum();
+        out.push(TrackedVisit {
+            index: idx,
+            input_index: it.input_index,
+            label: it.v.label.clone(),
+            study_date: it.date.clone(),
+            series_time: it.time.clone(),
+            day,
+            dir: it.v.dir.clone(),
+            series: r.series.clone(),
+            metrics: r.lungs.whole.clone(),
+            sides: Sides { left: r.lungs.left.clone(), right: r.lungs.right.clone() },
+            zones: r.lungs.zones.clone(),
+            subpleural: r.lungs.subpleural.clone(),
+            core: r.lungs.core.clone(),
+            total_extent_score,
+            fvc_pct_pred: it.v.fvc_pct_pred,
+            dlco_pct_pred: it.v.dlco_pct_pred,
+            delta_previous,
+            delta_baseline,
+            status,
+            rule: rule.clone(),
+            reason,
+            basis: VerdictBasis {
+                metric: cfg.metric.clone(),
+                value,
+                baseline_value: basis_vals.0,
+                previous_value: basis_vals.1,
+                delta_baseline: basis_vals.2,
+                delta_previous: basis_vals.3,
+                triggered_by,
+                protocol_mismatch: mismatch,
+            },
+            volume_adjusted,
+            warnings,
+            analysis_warnings: r.warnings.clone(),
+            software_version: r.version.clone(),
+        });
+    }
+    for v in &out {
+        tracing::debug!(index = v.index, status = %v.status, "visit judged");
+    }
+
+    Ok(TrackResult {
+        schema_version: TRACK_SCHEMA_VERSION.into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        day0: day0_norm,
+        config: cfg.clone(),
+        rule,
+        thresholds: items[0].v.result.thresholds.clone(),
+        visits: out,
+        warnings: track_warnings,
+        notes: vec![ZONE_ALIGNMENT_NOTE.into(), VOLUME_ADJUSTMENT_NOTE.into()],
+    })
+}
+
+#[cfg(test)]
+mod tests;

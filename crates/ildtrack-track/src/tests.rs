@@ -1,0 +1,200 @@
+use super::*;
+use crate::synthetic::{SyntheticVisit, visit_result};
+
+fn tv(date: &str, affected: f64) -> TrackVisit {
+    TrackVisit::new(visit_result(&SyntheticVisit::new(date, affected)))
+}
+
+fn statuses(t: &TrackResult) -> Vec<Status> {
+    t.visits.iter().map(|v| v.status).collect()
+}
+
+/// check(affected % per visit in date order, expected verdicts)
+fn check(values: &[f64], expect: &[Status]) {
+    let visits = values.iter().enumerate().map(|(i, &a)| tv(&format!("2024-01-{:02}", i + 1), a)).collect();
+    let t = track(visits, None, &TrackConfig::default()).expect("track");
+    assert_eq!(statuses(&t), expect, "values {values:?}");
+}
+
+#[test]
+fn verdict_rule_table() {
+    use Status::*;
+    check(&[10.0], &[Baseline]);
+    check(&[10.0, 15.0], &[Baseline, Progressed]); // exactly 5 points vs baseline
+    check(&[10.0, 14.9], &[Baseline, Progressed]); // 4.9 vs baseline, but 4.9 >= 3 vs previous, same trend
+    check(&[10.0, 12.9], &[Baseline, Stable]);
+    check(&[10.0, 7.0], &[Baseline, Improved]); // -3 vs previous = baseline, same trend
+    check(&[10.0, 5.0], &[Baseline, Improved]);
+    // +3 vs previous but still below baseline: not the same trend.
+    check(&[10.0, 6.0, 9.0], &[Baseline, Improved, Stable]);
+    // -3 vs previous but still above baseline: not the same trend.
+    check(&[10.0, 14.0, 11.0], &[Baseline, Progressed, Stable]);
+    // Far above baseline even while improving vs previous.
+    check(&[10.0, 30.0, 20.0], &[Baseline, Progressed, Progressed]);
+    // Drifting by 2 per visit: the baseline rule catches it at the third step.
+    check(&[10.0, 12.0, 14.0, 16.0], &[Baseline, Stable, Stable, Progressed]);
+}
+
+#[test]
+fn visits_sorted_by_date_then_time_and_days_from_day0() {
+    let mut late_same_day = tv("2024-02-01", 12.0);
+    late_same_day.result.series.series_time = Some("15:00:00".into());
+    let visits = vec![late_same_day, tv("2024-03-01", 13.0), tv("2024-02-01", 11.0), tv("2024-01-01", 10.0)];
+    let t = track(visits, Some("2024-02-15"), &TrackConfig::default()).expect("track");
+    let order: Vec<usize> = t.visits.iter().map(|v| v.input_index).collect();
+    assert_eq!(order, vec![3, 2, 0, 1]);
+    let days: Vec<Option<i64>> = t.visits.iter().map(|v| v.day).collect();
+    assert_eq!(days, vec![Some(-45), Some(-14), Some(-14), Some(15)]);
+    assert_eq!(t.visits[0].status, Status::Baseline);
+    assert_eq!(t.day0.as_deref(), Some("2024-02-15"));
+}
+
+#[test]
+fn date_override_wins_and_bad_dates_are_errors() {
+    let mut a = tv("2024-05-01", 10.0);
+    a.study_date = Some("2023-01-01".into());
+    let t = track(vec![tv("2024-01-01", 10.0), a], None, &TrackConfig::default()).expect("track");
+    assert_eq!(t.visits[0].study_date.as_deref(), Some("2023-01-01"));
+    assert_eq!(t.visits[1].day, Some(365));
+
+    let mut bad = tv("2024-01-01", 10.0);
+    bad.study_date = Some("2024-02-30".into());
+    let err = track(vec![bad], None, &TrackConfig::default()).expect_err("bad date");
+    assert!(err.to_string().contains("2024-02-30"), "{err}");
+    assert!(matches!(track(vec![], None, &TrackConfig::default()), Err(TrackError::NoVisits)));
+    assert!(track(vec![tv("2024-01-01", 1.0)], Some("01/02/2024"), &TrackConfig::default()).is_err());
+}
+
+#[test]
+fn missing_date_goes_last_with_warning() {
+    let mut undated = tv("2024-01-01", 10.0);
+    undated.result.series.study_date = None;
+    let t = track(vec![undated, tv("2024-06-01", 10.0)], None, &TrackConfig::default()).expect("track");
+    assert_eq!(t.visits[1].input_index, 0);
+    assert_eq!(t.visits[1].day, None);
+    assert!(t.warnings.iter().any(|w| w.code == "missing-study-date"));
+}
+
+#[test]
+fn deltas_cover_every_region_and_match_values() {
+    let t = track(vec![tv("2024-01-01", 10.0), tv("2024-02-01", 16.0), tv("2024-03-01", 13.0)], None, &TrackConfig::default())
+        .expect("track");
+    let v = &t.visits[2];
+    let dp = v.delta_previous.as_ref().expect("previous");
+    let db = v.delta_baseline.as_ref().expect("baseline");
+    assert_eq!(dp.against_visit, 1);
+    assert_eq!(db.against_visit, 0);
+    assert_eq!(dp.days_between, Some(29));
+    assert!((dp.metrics["affected_pct"] - (13.0 - 16.0)).abs() < 1e-9);
+    assert!((db.metrics["affected_pct"] - 3.0).abs() < 1e-9);
+    assert_eq!(db.zones.len(), 6);
+    let rl = db.zones["right_lower"]["affected_pct"];
+    let expect_rl = t.visits[2].zones.right_lower.affected_pct - t.visits[0].zones.right_lower.affected_pct;
+    assert!((rl - expect_rl).abs() < 1e-9 && rl > 0.0);
+    assert!(db.sides.left.contains_key("mean_hu") && db.subpleural.contains_key("ggo_ml") && db.core.contains_key("haa_pct"));
+    assert!(t.visits[0].delta_previous.is_none() && t.visits[0].delta_baseline.is_none());
+    assert!(v.reason.contains("13.0") && v.reason.contains("-3.0"), "{}", v.reason);
+    assert_eq!(v.rule, TrackConfig::default().rule_text());
+}
+
+#[test]
+fn protocol_mismatches_warn_and_caveat_the_verdict() {
+    let base = SyntheticVisit::new("2024-01-01", 10.0);
+    let other = SyntheticVisit {
+        study_date: Some("2024-04-01".into()),
+        affected_pct: 20.0,
+        kernel: Some("L".into()),
+        slice_thickness_mm: Some(5.0),
+        kvp: Some(100.0),
+        manufacturer: Some("Other".into()),
+        contrast_agent: Some("Omnipaque".into()),
+        volume_ml: 2500.0,
+        patient_age_years: Some(12.0),
+        ..Default::default()
+    };
+    let t = track(
+        vec![TrackVisit::new(visit_result(&base)), TrackVisit::new(visit_result(&other))],
+        None,
+        &TrackConfig::default(),
+    )
+    .expect("track");
+    let v = &t.visits[1];
+    let codes: Vec<&str> = v.warnings.iter().map(|w| w.code.as_str()).collect();
+    for c in ["kernel-mismatch", "slice-thickness-mismatch", "kvp-mismatch", "scanner-mismatch", "contrast-mismatch", "lung-volume-change", "pediatric-patient"] {
+        assert!(codes.contains(&c), "{c} missing in {codes:?}");
+    }
+    assert!(v.basis.protocol_mismatch);
+    assert!(v.reason.contains("Caution"), "{}", v.reason);
+    // No duplicate when the previous visit is the baseline.
+    assert_eq!(codes.iter().filter(|c| **c == "kernel-mismatch").count(), 1);
+    let va = v.volume_adjusted.as_ref().expect("volume adjusted");
+    assert!((va.volume_change_pct - (-16.666_667)).abs() < 1e-3);
+    // Mass conservation: MLD at the baseline volume is lower (less dense) than measured.
+    let mld = v.metrics.mean_hu.expect("mld");
+    let adj = va.mean_hu_at_reference_volume.expect("adj");
+    assert!((adj - (-1000.0 + (mld + 1000.0) * 2500.0 / 3000.0)).abs() < 1e-6);
+    assert!(adj < mld);
+    // Same protocol: no warnings.
+    let same = track(vec![tv("2024-01-01", 10.0), tv("2024-02-01", 10.5)], None, &TrackConfig::default()).expect("track");
+    assert!(same.visits[1].warnings.is_empty(), "{:?}", same.visits[1].warnings);
+    assert!(!same.visits[1].reason.contains("Caution"));
+}
+
+#[test]
+fn contrast_none_strings_are_not_contrast() {
+    let mut a = SyntheticVisit::new("2024-01-01", 10.0);
+    a.contrast_agent = Some("NONE".into());
+    let t = track(vec![TrackVisit::new(visit_result(&a)), tv("2024-02-01", 10.0)], None, &TrackConfig::default()).expect("track");
+    assert!(t.visits[1].warnings.iter().all(|w| w.code != "contrast-mismatch"));
+}
+
+#[test]
+fn configurable_metric_and_limits() {
+    let cfg = TrackConfig { metric: "mean_hu".into(), baseline_points: 20.0, previous_points: 10.0, ..Default::default() };
+    // mean_hu = -860 + 4 ggo + 7.5 cons; ggo 7 / cons 3 per 10 points affected: +10 points -> +50.5 HU.
+    let t = track(vec![tv("2024-01-01", 10.0), tv("2024-02-01", 20.0)], None, &cfg).expect("track");
+    assert_eq!(t.visits[1].status, Status::Progressed);
+    assert!(t.rule.contains("mean_hu") && t.rule.contains("20"));
+    let bad = TrackConfig { metric: "nonsense".into(), ..Default::default() };
+    assert!(matches!(track(vec![tv("2024-01-01", 1.0)], None, &bad), Err(TrackError::UnknownMetric(_))));
+    let bad = TrackConfig { baseline_points: -1.0, ..Default::default() };
+    assert!(matches!(track(vec![tv("2024-01-01", 1.0)], None, &bad), Err(TrackError::InvalidConfig(_))));
+    // Lower is worse (e.g. skewness).
+    let cfg = TrackConfig { metric: "p15_hu".into(), higher_is_worse: false, ..Default::default() };
+    let t = track(vec![tv("2024-01-01", 10.0), tv("2024-02-01", 20.0)], None, &cfg).expect("track");
+    assert_eq!(t.visits[1].status, Status::Improved);
+}
+
+#[test]
+fn csv_has_one_row_per_visit_and_matching_columns() {
+    let mut a = tv("2024-01-01", 10.0);
+    a.label = Some("pre, \"infusion\"".into());
+    a.fvc_pct_pred = Some(71.5);
+    let t = track(vec![a, tv("2024-02-01", 16.0)], Some("2024-01-15"), &TrackConfig::default()).expect("track");
+    let csv = t.to_csv();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 3);
+    let header: Vec<&str> = lines[0].split(',').collect();
+    assert!(header.contains(&"affected_pct") && header.contains(&"delta_baseline_affected_pct"));
+    assert!(lines[1].contains("\"pre, \"\"infusion\"\"\""));
+    assert!(lines[1].contains("71.5") && lines[1].contains(",-14,baseline,"));
+    let row2: Vec<&str> = lines[2].split(',').collect();
+    assert_eq!(row2.len(), header.len());
+    let col = header.iter().position(|h| *h == "delta_baseline_affected_pct").expect("col");
+    assert_eq!(row2[col], "6");
+    let st = header.iter().position(|h| *h == "status").expect("col");
+    assert_eq!(row2[st], "progressed");
+}
+
+#[test]
+fn json_round_trips() {
+    let t = track(vec![tv("2024-01-01", 10.0), tv("2024-02-01", 16.0)], None, &TrackConfig::default()).expect("track");
+    let s = t.to_json().expect("json");
+    let back: TrackResult = serde_json::from_str(&s).expect("parse");
+    assert_eq!(back, t);
+    let v: serde_json::Value = serde_json::from_str(&s).expect("value");
+    for k in ["study_date", "day", "label", "metrics", "sides", "zones", "delta_previous", "delta_baseline", "status", "rule", "warnings"] {
+        assert!(v["visits"][1].get(k).is_some(), "visits[].{k} missing");
+    }
+    assert_eq!(v["visits"][1]["status"], "progressed");
+}

@@ -1,1 +1,221 @@
-//! STATUS: not written yet (see ARCHITECTURE.md and the open issues).
+//! DICOM and NIfTI input for ildtrack: whatever a PACS export, a CD or a researcher hands over
+//! becomes one HU volume with true geometry, the scan facts later stages need, and warnings.
+//!
+//! - [`scan`] reads headers only (never pixel data) of a folder (recursive, any file names,
+//!   non-DICOM files ignored with a note), a DICOMDIR, a single (multi-frame) file or a NIfTI file,
+//!   groups files into series and stacks (by SeriesInstanceUID, then orientation, matrix, pixel
+//!   spacing and, where it separates repeated positions, AcquisitionNumber), and chooses the
+//!   stack to analyse with human-readable reasons.
+//! - [`load`] = scan + choose (or `--series UID`) + assemble + decode in parallel (rayon) into a
+//!   [`LoadedSeries`]: `Volume<i16>` in HU, [`ScanMeta`], [`Identity`] (never logged) and
+//!   [`Warning`]s for everything that was not straightforward.
+//! - [`nifti`] reads `.nii`/`.nii.gz` and writes masks and HU volumes.
+//!
+//! ```no_run
+//! use ildtrack_dicom::{load, LoadOptions};
+//! let series = load(std::path::Path::new("study/"), &LoadOptions::default())?;
+//! println!("{:?} voxels at {:?} mm", series.volume.dims_zyx(), series.volume.geometry.spacing_mm);
+//! for w in &series.warnings { println!("{w}"); }
+//! # Ok::<(), ildtrack_dicom::LoadError>(())
+//! ```
+//!
+//! Decisions:
+//! - slices are sorted by ImagePositionPatient projected on the slice normal, never by file
+//!   name or InstanceNumber; the volume's z axis always runs along +normal;
+//! - duplicates are dropped, gaps and irregular spacing are resampled onto a regular grid by
+//!   linear interpolation, gantry tilt is removed by shifting slices in-plane (see [`assemble`]);
+//! - HU = stored × RescaleSlope + RescaleIntercept per slice (per frame for enhanced CT);
+//!   PixelPaddingValue (and range) and HU below −1500 (outside the reconstruction circle)
+//!   become [`ildtrack_volume::OUTSIDE_FOV_HU`]; HU above 32767 saturate with a warning;
+//! - sizes claimed by a header are checked against the bytes present before allocating.
+//!
+//! Architecture Invariant: no pixel data is read by [`scan`]; [`load`] keeps one `i16` volume
+//! plus headers in memory (twice that only when resampling is needed), never all decoded objects.
+//! Architecture Invariant: patient name and ID are never logged or put in an error message.
+
+pub mod assemble;
+mod decode;
+mod dicomdir;
+mod error;
+mod header;
+mod kernel;
+pub mod nifti;
+mod scan;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use ildtrack_volume::{Identity, ScanMeta, Volume, Warning};
+use ndarray::Array3;
+use rayon::prelude::*;
+
+pub use error::LoadError;
+pub use kernel::{KernelClass, classify_kernel};
+pub use scan::{Scan, SeriesEntry};
+
+use assemble::OutSlice;
+use decode::Stats;
+
+/// Options for [`load`].
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// Analyse this SeriesInstanceUID instead of the automatic choice.
+    pub series_uid: Option<String>,
+}
+
+/// A loaded series: the HU volume and what we know about it.
+#[derive(Debug, Clone)]
+pub struct LoadedSeries {
+    /// HU, `(z, y, x)`, LPS geometry; outside the field of view = `OUTSIDE_FOV_HU`.
+    pub volume: Volume<i16>,
+    pub meta: ScanMeta,
+    /// Patient name and ID: never log or print unless the user asks.
+    pub identity: Identity,
+    pub warnings: Vec<Warning>,
+}
+
+/// Largest volume we assemble, in bytes of `i16` (8 GiB).
+const MAX_VOLUME_BYTES: u64 = 8 << 30;
+
+/// Read headers only and build the series table with the automatic choice.
+pub fn scan(input: &Path) -> Result<Scan, LoadError> {
+    scan::scan_input(input)
+}
+
+/// Scan, choose (honouring `opts.series_uid`), assemble and decode.
+pub fn load(input: &Path, opts: &LoadOptions) -> Result<LoadedSeries, LoadError> {
+    if input.is_file() && nifti::is_nifti_path(input) {
+        return nifti::read(input);
+    }
+    let scan = scan(input)?;
+    load_scan(scan, opts)
+}
+
+/// Load from a [`Scan`] already made (saves reading the headers twice).
+pub fn load_scan(mut scan: Scan, opts: &LoadOptions) -> Result<LoadedSeries, LoadError> {
+    if scan.source_format == "nifti" {
+        return nifti::read(&scan.input);
+    }
+    if opts.series_uid.is_some() {
+        scan::choose(&mut scan, opts);
+    }
+    let Some(idx) = scan.chosen else {
+        if let Some(uid) = &opts.series_uid {
+            if !scan.series.iter().any(|e| &e.uid == uid) {
+                return Err(LoadError::SeriesNotFound {
+                    path: scan.input.clone(),
+                    uid: uid.clone(),
+                    detail: format!("{} series present", scan.series.len()),
+                });
+            }
+        }
+        return Err(LoadError::NoUsableSeries { path: scan.input.clone(), detail: rejection_summary(&scan) });
+    };
+    assemble_series(&scan, idx)
+}
+
+fn rejection_summary(scan: &Scan) -> String {
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for e in &scan.series {
+        *counts.entry(e.rejected_because.clone().unwrap_or_else(|| "not chosen".into())).or_default() += 1;
+    }
+    let parts: Vec<String> = counts.into_iter().map(|(k, n)| if n > 1 { format!("{k} (×{n})") } else { k }).collect();
+    format!("{} stack(s) found, none usable: {}", scan.series.len(), parts.join("; "))
+}
+
+fn assemble_series(scan: &Scan, idx: usize) -> Result<LoadedSeries, LoadError> {
+    let e = &scan.series[idx];
+    let files = &scan.files;
+    let first_path = e.slices.first().map(|s| files[s.file].path.clone()).unwrap_or_else(|| scan.input.clone());
+    let geoms = scan::slice_geoms(e, files).ok_or_else(|| LoadError::Assembly {
+        path: scan.input.clone(),
+        detail: "slices lack ImagePositionPatient, ImageOrientationPatient or PixelSpacing".into(),
+    })?;
+    let plan = assemble::plan(&geoms).map_err(|detail| LoadError::Assembly { path: scan.input.clone(), detail })?;
+    let (rows, cols) = (e.rows as usize, e.cols as usize);
+    let px = rows * cols;
+    let n_src = plan.order.len();
+    let n_out = plan.out.len();
+    let bytes = (n_src.max(n_out) as u64) * (px as u64) * 2 * if plan.is_direct() { 1 } else { 2 };
+    if bytes > MAX_VOLUME_BYTES || px == 0 {
+        return Err(LoadError::TooLarge {
+            path: first_path,
+            detail: format!("{n_out} slices of {rows}×{cols} need {} MiB (limit {} MiB)", bytes >> 20, MAX_VOLUME_BYTES >> 20),
+        });
+    }
+    tracing::debug!(slices = n_src, rows, cols, "decoding series");
+
+    // Decode the source slices (sorted, de-duplicated) into `src`.
+    let mut src = Array3::<i16>::zeros((n_src, rows, cols));
+    let stats = {
+        let flat = src.as_slice_mut().ok_or_else(|| LoadError::Internal { path: first_path.clone(), detail: "volume not contiguous".into() })?;
+        let mut slots: Vec<Option<&mut [i16]>> = flat.chunks_mut(px).map(Some).collect();
+        let mut groups: BTreeMap<usize, (Vec<(u32, f64, f64)>, Vec<&mut [i16]>)> = BTreeMap::new();
+        for (k, &oi) in plan.order.iter().enumerate() {
+            let r = e.slices[oi];
+            let fr = &files[r.file].frames[r.frame as usize];
+            let slot = slots[k].take().ok_or_else(|| LoadError::Internal { path: first_path.clone(), detail: "slice used twice".into() })?;
+            let g = groups.entry(r.file).or_default();
+            g.0.push((r.frame, fr.slope, fr.intercept));
+            g.1.push(slot);
+        }
+        let results: Vec<Result<Stats, LoadError>> = groups
+            .into_par_iter()
+            .map(|(fi, (jobs, mut outs))| decode::decode_file(&files[fi], &jobs, &mut outs))
+            .collect();
+        let mut total = Stats::default();
+        for r in results {
+            total.add(&r?);
+        }
+        total
+    };
+
+    let volume_data = if plan.is_direct() {
+        src
+    } else {
+        let mut out = Array3::<i16>::zeros((n_out, rows, cols));
+        let src_flat = src.as_slice().ok_or_else(|| LoadError::Internal { path: first_path.clone(), detail: "volume not contiguous".into() })?;
+        let src_slice = |k: usize| &src_flat[k * px..(k + 1) * px];
+        let out_flat = out.as_slice_mut().ok_or_else(|| LoadError::Internal { path: first_path.clone(), detail: "volume not contiguous".into() })?;
+        out_flat.par_chunks_mut(px).enumerate().for_each(|(j, dst)| {
+            let mut tmp;
+            let plane: &[i16] = match plan.out[j] {
+                OutSlice::Copy(k) => src_slice(k),
+                OutSlice::Interp { lo, hi, w } => {
+                    tmp = vec![0i16; px];
+                    assemble::interp_slice(src_slice(lo), src_slice(hi), w, &mut tmp);
+                    &tmp
+                }
+            };
+            match &plan.shift_px {
+                Some(sh) => assemble::shift_slice(plane, dst, rows, cols, sh[j]),
+                None => dst.copy_from_slice(plane),
+            }
+        });
+        out
+    };
+
+    let mut warnings: Vec<Warning> = scan.notes.clone();
+    warnings.extend(e.warnings.iter().filter(|w| !plan.warnings.contains(w)).cloned());
+    warnings.extend(plan.warnings.iter().cloned());
+    let outside = stats.padding + stats.below_fov;
+    if outside > 0 && stats.voxels > 0 {
+        warnings.push(Warning::new(
+            "outside-fov",
+            format!(
+                "{:.1} % of voxels lie outside the reconstructed field of view (PixelPaddingValue or below −1500 HU) and are marked as such, not as air",
+                100.0 * outside as f64 / stats.voxels as f64
+            ),
+        ));
+    }
+    if stats.saturated > 0 {
+        warnings.push(Warning::new("hu-saturated", format!("{} voxel(s) above {} HU were clipped to it", stats.saturated, i16::MAX)));
+    }
+    let mut meta = e.meta.clone();
+    meta.source_format = Some(scan.source_format.clone());
+    meta.transfer_syntax = Some(e.transfer_syntax.clone());
+    if meta.slice_thickness_mm.is_none() {
+        meta.slice_thickness_mm = e.thickness_mm;
+    }
+    Ok(LoadedSeries { volume: Volume::new(volume_data, plan.geometry), meta, identity: e.identity.clone(), warnings })
+}

@@ -1,1 +1,48 @@
-//! STATUS: not written yet (see ARCHITECTURE.md and the open issues).
+//! Synthetic chest CT with known ground truth, written as real DICOM.
+//!
+//! Tests, benchmarks and the `ildtrack demo` command use it: [`generate`] paints an analytic
+//! chest (body with fat and muscle, ribs, sternum, spine, mediastinum and heart, aorta, two
+//! lungs with textured parenchyma and a dependent density gradient, trachea and main bronchi,
+//! intrapulmonary bronchi, a branching vessel tree tapering from ~6 mm to ~1 mm, GGO and
+//! consolidation lesions, stomach gas, a patient table, optional arms) on any voxel grid, and
+//! returns the HU [`Volume`](ildtrack_volume::Volume) together with a [`Truth`] counted from
+//! the very masks used to paint it (lung labels, GGO, consolidation, vessels, airways; mL per
+//! lung and per zone). [`write_dicom_series`] writes it as a CT Image Storage series with the
+//! conventions real exports vary in (signed/unsigned, padding, feet-first, random names, a
+//! scout and a thick series in the same folder). [`demo_patient`] is the scripted longitudinal
+//! case of issue 5.
+//!
+//! ```no_run
+//! use ildtrack_phantom::{PhantomSpec, WriteOptions, generate, write_dicom_series};
+//! let ph = generate(&PhantomSpec::ild());
+//! println!("{:.0} mL of lung, {:.1} % affected", ph.truth.total_lung_ml(), ph.truth.affected_pct());
+//! write_dicom_series(&ph, std::path::Path::new("/tmp/phantom"), &WriteOptions::default())?;
+//! # Ok::<(), ildtrack_phantom::PhantomError>(())
+//! ```
+//!
+//! Conventions: voxel `(z, y, x)`; axial LPS geometry (x → patient left, y → posterior,
+//! z → head; z index 0 is the most caudal slice); the isocentre is at the image centre and the
+//! patient is shifted by `body_offset_mm`. Voxels outside the reconstruction circle (diameter =
+//! the smaller in-plane field of view) hold [`OUTSIDE_FOV_HU`](ildtrack_volume::OUTSIDE_FOV_HU).
+//! HU inside are clamped to −1024..3071. Everything is deterministic given the seeds.
+//!
+//! Architecture Invariant: truth volumes are counted from the same per-voxel classes that
+//! produced the HU values, never from analytic formulas; the painting rules are on [`Truth`].
+
+mod anatomy;
+mod demo;
+mod dicom_write;
+mod error;
+mod generate;
+mod rng;
+mod spec;
+
+pub use demo::{DEMO_DAY0, DEMO_DIMS_ZYX, DEMO_SPACING_MM, DemoVisit, add_days, demo_patient, demo_patient_sized};
+pub use dicom_write::{
+    TransferSyntax, WriteOptions, WrittenSeries, synthetic_uid, write_dicom_series, write_dicom_series_detailed,
+};
+pub use error::PhantomError;
+pub use generate::{
+    MAX_VOXELS, Phantom, RegionTruth, Truth, TruthSummary, ZONE_NAMES, generate, sanitized, try_generate, validate,
+};
+pub use spec::{LesionKind, LesionSpec, PRESETS, PhantomSpec, Side, Zone};

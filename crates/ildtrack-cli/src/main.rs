@@ -1,4 +1,220 @@
 //! `ildtrack`: quantitative chest CT for interstitial lung disease.
-fn main() -> anyhow::Result<()> {
-    anyhow::bail!("not implemented yet")
+//!
+//! The only crate with clap, anyhow, indicatif and a tracing subscriber. Errors are printed once
+//! (the whole chain) and mapped to exit codes: 0 ok, 2 unusable input, 1 internal error.
+
+mod backend;
+mod bench;
+mod inspect;
+mod progress;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(name = "ildtrack", version, about = "Quantitative chest CT for interstitial lung disease: segment, measure, track across visits.", long_about = None)]
+struct Cli {
+    /// More log output (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackendChoice {
+    /// A real GPU when one exists, otherwise the CPU (software adapters count as no GPU).
+    Auto,
+    Cpu,
+    /// wgpu; software adapters (llvmpipe/lavapipe) are accepted.
+    Gpu,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+struct AnalysisArgs {
+    /// Compute backend.
+    #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
+    backend: BackendChoice,
+    /// TOML file with analysis settings (thresholds, age preset, ...); flags below override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// GGO lower bound in HU (default −700).
+    #[arg(long, allow_hyphen_values = true)]
+    ggo_lo_hu: Option<i32>,
+    /// GGO / consolidation boundary in HU (default −300).
+    #[arg(long, allow_hyphen_values = true)]
+    consolidation_lo_hu: Option<i32>,
+    /// Consolidation upper bound in HU, exclusive (default +100).
+    #[arg(long, allow_hyphen_values = true)]
+    consolidation_hi_hu: Option<i32>,
+    /// Low-attenuation threshold in HU (default −950).
+    #[arg(long, allow_hyphen_values = true)]
+    laa_hu: Option<i32>,
+    /// Show patient name and ID in reports (never in logs).
+    #[arg(long)]
+    identify: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// List every series found in INPUT and say which one would be analysed, and why.
+    Inspect {
+        /// A folder, DICOMDIR, DICOM file or NIfTI file.
+        input: PathBuf,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Segment the lungs and quantify GGO / consolidation of one scan.
+    Analyze {
+        input: PathBuf,
+        /// Output folder (created).
+        #[arg(long)]
+        out: PathBuf,
+        /// Analyse this SeriesInstanceUID instead of the automatic choice.
+        #[arg(long)]
+        series: Option<String>,
+        #[command(flatten)]
+        analysis: AnalysisArgs,
+    },
+    /// Analyse every visit of one patient and compare them over time.
+    Track {
+        /// Visits (anything `analyze` accepts), in any order.
+        visits: Vec<PathBuf>,
+        /// TOML manifest listing visits with labels, dates and lung-function values.
+        #[arg(long)]
+        manifest: Option<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+        /// Treatment day (YYYY-MM-DD): visits are shown as days before / after it.
+        #[arg(long)]
+        day0: Option<String>,
+        #[command(flatten)]
+        analysis: AnalysisArgs,
+    },
+    /// Generate a synthetic patient (child with rapidly progressive ILD, six visits) and track it.
+    Demo {
+        #[arg(long, default_value = "ildtrack-demo")]
+        out: PathBuf,
+        #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
+        backend: BackendChoice,
+    },
+    /// Time every kernel and the whole analysis on each backend, side by side.
+    Bench {
+        /// Volume size, columns x rows x slices.
+        #[arg(long, default_value = "512x512x300")]
+        size: String,
+        /// Comma-separated backends to run: cpu, gpu.
+        #[arg(long, default_value = "cpu,gpu")]
+        backend: String,
+        /// Timed runs per kernel (after one warm-up).
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn init_logging(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+}
+
+/// Exit code 2 when the error comes from unusable input, 1 otherwise.
+fn exit_code_for(err: &anyhow::Error) -> u8 {
+    for cause in err.chain() {
+        if let Some(e) = cause.downcast_ref::<ildtrack_dicom::LoadError>() {
+            return if e.is_unusable_input() { 2 } else { 1 };
+        }
+        if let Some(e) = cause.downcast_ref::<ildtrack_report::ReportError>() {
+            if e.is_unusable_input() {
+                return 2;
+            }
+        }
+        if cause.downcast_ref::<UsageError>().is_some() {
+            return 2;
+        }
+    }
+    1
+}
+
+/// An input the user gave that cannot be used (exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(exit_code_for(&e))
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Inspect { input, json } => {
+            let scan = ildtrack_dicom::scan(&input)?;
+            inspect::run(&scan, json)
+        }
+        Command::Analyze { input, out, series, analysis } => {
+            let opts = analyze_options(&analysis, series)?;
+            let backend = backend::select(analysis.backend)?;
+            backend.analyze(&input, &out, &opts)
+        }
+        Command::Track { visits, manifest, out, day0, analysis } => {
+            let opts = analyze_options(&analysis, None)?;
+            let backend = backend::select(analysis.backend)?;
+            backend.track(&visits, manifest.as_deref(), &out, day0, &opts)
+        }
+        Command::Demo { out, backend } => {
+            let backend = backend::select(backend)?;
+            backend.demo(&out)
+        }
+        Command::Bench { size, backend, repeat, json } => backend::bench(&size, &backend, repeat.max(1), json),
+    }
+}
+
+fn analyze_options(a: &AnalysisArgs, series: Option<String>) -> Result<ildtrack_report::pipeline::AnalyzeOptions> {
+    let mut config = match &a.config {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).with_context(|| format!("cannot read config file {}", p.display()))?;
+            ildtrack_analysis::AnalysisConfig::from_toml_str(&text)
+                .map_err(|e| UsageError(format!("invalid config file {}: {e}", p.display())))?
+        }
+        None => ildtrack_analysis::AnalysisConfig::default(),
+    };
+    let t = &mut config.thresholds;
+    if let Some(v) = a.ggo_lo_hu {
+        t.ggo_lo_hu = v;
+    }
+    if let Some(v) = a.consolidation_lo_hu {
+        t.consolidation_lo_hu = v;
+    }
+    if let Some(v) = a.consolidation_hi_hu {
+        t.consolidation_hi_hu = v;
+    }
+    if let Some(v) = a.laa_hu {
+        t.laa_hu = v;
+    }
+    if !(t.laa_hu < t.ggo_lo_hu && t.ggo_lo_hu < t.consolidation_lo_hu && t.consolidation_lo_hu < t.consolidation_hi_hu) {
+        return Err(UsageError(format!(
+            "thresholds must increase: laa {} < ggo {} < consolidation {} < upper {} HU",
+            t.laa_hu, t.ggo_lo_hu, t.consolidation_lo_hu, t.consolidation_hi_hu
+        ))
+        .into());
+    }
+    Ok(ildtrack_report::pipeline::AnalyzeOptions { config, series_uid: series, identify: a.identify, ..Default::default() })
 }

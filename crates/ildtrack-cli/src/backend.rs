@@ -1,0 +1,197 @@
+//! Picks the compute backend (`--backend auto|cpu|gpu`) and runs the jobs generically over it.
+
+use crate::{BackendChoice, UsageError, bench, progress::Progress};
+use anyhow::{Context, Result};
+use ildtrack_compute::{Backend, CpuBackend};
+use ildtrack_gpu::{GpuOptions, WgpuBackend};
+use ildtrack_report::pipeline::{self, AnalyzeOptions};
+use std::path::Path;
+
+pub enum AnyBackend {
+    Cpu(CpuBackend),
+    Gpu(Box<WgpuBackend>),
+}
+
+/// `auto`: a real (hardware) GPU when wgpu finds one, else the CPU with a one-line notice.
+/// `gpu`: any wgpu adapter, software ones included; an error when there is none.
+pub fn select(choice: BackendChoice) -> Result<AnyBackend> {
+    let b = match choice {
+        BackendChoice::Cpu => AnyBackend::Cpu(CpuBackend::new()),
+        BackendChoice::Gpu => AnyBackend::Gpu(Box::new(
+            WgpuBackend::new(GpuOptions { allow_software: true, ..Default::default() })
+                .context("--backend gpu: no usable wgpu adapter")?,
+        )),
+        BackendChoice::Auto => match WgpuBackend::new(GpuOptions { allow_software: false, ..Default::default() }) {
+            Ok(g) => AnyBackend::Gpu(Box::new(g)),
+            Err(e) => {
+                eprintln!("note: no hardware GPU ({e}); using the CPU backend");
+                AnyBackend::Cpu(CpuBackend::new())
+            }
+        },
+    };
+    eprintln!("backend: {} ({})", b.name(), b.device());
+    Ok(b)
+}
+
+impl AnyBackend {
+    pub fn name(&self) -> &'static str {
+        match self {
+            AnyBackend::Cpu(b) => b.name(),
+            AnyBackend::Gpu(b) => b.name(),
+        }
+    }
+
+    pub fn device(&self) -> String {
+        match self {
+            AnyBackend::Cpu(b) => b.device_description(),
+            AnyBackend::Gpu(b) => b.device_description(),
+        }
+    }
+
+    pub fn analyze(&self, input: &Path, out: &Path, opts: &AnalyzeOptions) -> Result<()> {
+        match self {
+            AnyBackend::Cpu(b) => analyze(b, input, out, opts),
+            AnyBackend::Gpu(b) => analyze(b.as_ref(), input, out, opts),
+        }
+    }
+
+    pub fn track(
+        &self,
+        visits: &[std::path::PathBuf],
+        manifest: Option<&Path>,
+        out: &Path,
+        day0: Option<String>,
+        opts: &AnalyzeOptions,
+    ) -> Result<()> {
+        match self {
+            AnyBackend::Cpu(b) => track(b, visits, manifest, out, day0, opts),
+            AnyBackend::Gpu(b) => track(b.as_ref(), visits, manifest, out, day0, opts),
+        }
+    }
+
+    pub fn demo(&self, out: &Path) -> Result<()> {
+        match self {
+            AnyBackend::Cpu(b) => demo(b, out),
+            AnyBackend::Gpu(b) => demo(b.as_ref(), out),
+        }
+    }
+}
+
+fn analyze<B: Backend>(b: &B, input: &Path, out: &Path, opts: &AnalyzeOptions) -> Result<()> {
+    let progress = Progress::new();
+    let res = pipeline::analyze_to_dir(b, input, out, opts, &|s, f| progress.update(s, f));
+    progress.finish();
+    let outputs = res?;
+    println!("{}", outputs.summary);
+    println!("outputs in {}", out.display());
+    Ok(())
+}
+
+fn track<B: Backend>(
+    b: &B,
+    visits: &[std::path::PathBuf],
+    manifest: Option<&Path>,
+    out: &Path,
+    day0: Option<String>,
+    opts: &AnalyzeOptions,
+) -> Result<()> {
+    let mut inputs = match manifest {
+        Some(m) => pipeline::Manifest::from_toml_path(m)?,
+        None => pipeline::Manifest::default(),
+    };
+    for v in visits {
+        inputs.visits.push(pipeline::VisitInput::from_path(v.clone()));
+    }
+    if day0.is_some() {
+        inputs.day0 = day0;
+    }
+    if inputs.visits.is_empty() {
+        return Err(UsageError("no visits given: pass visit folders or --manifest".into()).into());
+    }
+    let progress = Progress::new();
+    let res = pipeline::track(b, &inputs, out, opts, &|s, f| progress.update(s, f));
+    progress.finish();
+    let result = res?;
+    println!("{}", result.summary_text());
+    println!("longitudinal report: {}", out.join("index.html").display());
+    Ok(())
+}
+
+fn demo<B: Backend>(b: &B, out: &Path) -> Result<()> {
+    let progress = Progress::new();
+    let res = pipeline::demo(b, out, &|s, f| progress.update(s, f));
+    progress.finish();
+    let result = res?;
+    println!("{}", result.summary_text());
+    println!("open {}", out.join("index.html").display());
+    Ok(())
+}
+
+/// `ildtrack bench`.
+pub fn bench(size: &str, backends: &str, repeat: usize, json: bool) -> Result<()> {
+    let dims = bench::parse_size(size)?;
+    let mut spec = ildtrack_phantom::PhantomSpec::default();
+    spec.dims_zyx = dims;
+    eprintln!("generating a {}x{}x{} phantom...", dims[2], dims[1], dims[0]);
+    let ph = ildtrack_phantom::generate(&spec);
+    let hu = ph.volume;
+    let meta = ph.meta;
+    let mut out = Vec::new();
+    for name in backends.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let choice = match name {
+            "cpu" => BackendChoice::Cpu,
+            "gpu" => BackendChoice::Gpu,
+            other => return Err(UsageError(format!("unknown backend {other:?} (use cpu, gpu)")).into()),
+        };
+        let b = match select(choice) {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("skipping backend {name}: {e:#}");
+                continue;
+            }
+        };
+        let analyze_fn = |hu: &ildtrack_volume::Volume<i16>, meta: &ildtrack_volume::ScanMeta| {
+            let config = ildtrack_analysis::AnalysisConfig::default();
+            (hu.clone(), meta.clone(), config)
+        };
+        let (hu2, meta2, config) = analyze_fn(&hu, &meta);
+        let r = match &b {
+            AnyBackend::Cpu(cb) => {
+                let bw = bench::host_copy_bandwidth_gb_s(hu2.len() * 2);
+                bench::bench_backend(cb, &hu2, bw, repeat, &|be| time_analyze(be, &hu2, &meta2, &config))?
+            }
+            AnyBackend::Gpu(gb) => {
+                let bw = gb.copy_bandwidth_gb_s((hu2.len() * 2) as u64).unwrap_or(f64::NAN);
+                bench::bench_backend(gb.as_ref(), &hu2, bw, repeat, &|be| time_analyze(be, &hu2, &meta2, &config))?
+            }
+        };
+        out.push(r);
+    }
+    let report = bench::BenchReport {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        dims_zyx: dims,
+        voxels: hu.len(),
+        repeat,
+        host: format!("{} logical CPUs", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)),
+        backends: out,
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        bench::print_table(&report);
+    }
+    Ok(())
+}
+
+fn time_analyze<B: Backend>(
+    b: &B,
+    hu: &ildtrack_volume::Volume<i16>,
+    meta: &ildtrack_volume::ScanMeta,
+    config: &ildtrack_analysis::AnalysisConfig,
+) -> Result<f64> {
+    // One warm-up (pipeline compilation on GPUs), then the timed run.
+    ildtrack_analysis::analyze(b, hu, meta, &[], config, &|_, _| {})?;
+    let t = std::time::Instant::now();
+    ildtrack_analysis::analyze(b, hu, meta, &[], config, &|_, _| {})?;
+    Ok(t.elapsed().as_secs_f64() * 1e3)
+}

@@ -1,0 +1,3 @@
+//! The integration tests of ildtrack-gpu (one binary, see the modules).
+
+mod shaders;

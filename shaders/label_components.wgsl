@@ -1,0 +1,308 @@
+// label_components.wgsl: connected components by label equivalence with pointer jumping.
+//
+// The label volume (u32, one per voxel) is bound as four pages of 2^P.win.w words so any
+// voxel can follow its label pointer anywhere; the mask is the chunked domain (binding 4).
+// Labels: 0 = background, else (index of a voxel of the component) + 1. Iterate link +
+// compress until no voxel sees a smaller neighbour label: every label is then the first
+// voxel (raster order) of its component. Then roots are ranked in raster order (block counts,
+// one scan, in-block scan) so labels become 1..n exactly as CpuBackend numbers them.
+// iarg.x = connectivity: 0 face-6, 1 full-26, 2 slice-4, 3 slice-8.
+
+const BLOCK_WORDS: u32 = 256u; // one block = 256 mask words = 1024 voxels
+const FLAG: u32 = 0x80000000u;
+
+@group(0) @binding(4) var<storage, read> dom: array<u32>;
+@group(0) @binding(5) var<storage, read_write> page0: array<atomic<u32>>;
+@group(0) @binding(6) var<storage, read_write> page1: array<atomic<u32>>;
+@group(0) @binding(7) var<storage, read_write> page2: array<atomic<u32>>;
+@group(0) @binding(8) var<storage, read_write> page3: array<atomic<u32>>;
+@group(0) @binding(9) var<storage, read_write> aux: array<atomic<u32>>;
+@group(0) @binding(10) var<storage, read> offsets: array<u32>;
+
+fn lload(g: u32) -> u32 {
+    let p = g >> P.win.w;
+    let l = g & ((1u << P.win.w) - 1u);
+    switch p {
+        case 0u: { return atomicLoad(&page0[l]); }
+        case 1u: { return atomicLoad(&page1[l]); }
+        case 2u: { return atomicLoad(&page2[l]); }
+        default: { return atomicLoad(&page3[l]); }
+    }
+}
+
+fn lstore(g: u32, v: u32) {
+    let p = g >> P.win.w;
+    let l = g & ((1u << P.win.w) - 1u);
+    switch p {
+        case 0u: { atomicStore(&page0[l], v); }
+        case 1u: { atomicStore(&page1[l], v); }
+        case 2u: { atomicStore(&page2[l], v); }
+        default: { atomicStore(&page3[l], v); }
+    }
+}
+
+fn lmin(g: u32, v: u32) {
+    let p = g >> P.win.w;
+    let l = g & ((1u << P.win.w) - 1u);
+    switch p {
+        case 0u: { atomicMin(&page0[l], v); }
+        case 1u: { atomicMin(&page1[l], v); }
+        case 2u: { atomicMin(&page2[l], v); }
+        default: { atomicMin(&page3[l], v); }
+    }
+}
+
+fn dom_u8(g: u32) -> u32 {
+    let l = g - P.base.w;
+    return unpack_u8(dom[l >> 2u], l);
+}
+
+@compute @workgroup_size(256)
+fn ccl_init(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    for (var w = P.win.x + gid.x; w < P.win.y; w += stride(nwg)) {
+        for (var k = 0u; k < 4u; k++) {
+            let g = w * 4u + k;
+            if (g >= P.dims.w) { break; }
+            lstore(g, select(0u, g + 1u, dom_u8(g) != 0u));
+        }
+    }
+}
+
+fn root_of(l0: u32) -> u32 {
+    var l = l0;
+    loop {
+        let n = lload(l - 1u);
+        if (n == l || n == 0u) { break; }
+        l = n;
+    }
+    return l;
+}
+
+fn neighbour_ok(d: vec3<i32>) -> bool {
+    let a = abs(d);
+    let s = a.x + a.y + a.z;
+    switch P.iarg.x {
+        case 0: { return s == 1; }
+        case 2: { return d.z == 0 && s == 1; }
+        case 3: { return d.z == 0 && s >= 1; }
+        default: { return s >= 1; }
+    }
+}
+
+@compute @workgroup_size(256)
+fn ccl_link(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let dims = vec3<i32>(P.dims.xyz);
+    for (var w = P.win.x + gid.x; w < P.win.y; w += stride(nwg)) {
+        for (var k = 0u; k < 4u; k++) {
+            let g = w * 4u + k;
+            if (g >= P.dims.w) { break; }
+            if (dom_u8(g) == 0u) { continue; }
+            let l = lload(g);
+            var m = l;
+            let c = vec3<i32>(coords(g));
+            for (var dz = -1; dz <= 1; dz++) {
+                for (var dy = -1; dy <= 1; dy++) {
+                    for (var dx = -1; dx <= 1; dx++) {
+                        let d = vec3<i32>(dx, dy, dz);
+                        if (!neighbour_ok(d)) { continue; }
+                        let q = c + d;
+                        if (any(q < vec3<i32>(0)) || any(q >= dims)) { continue; }
+                        let ln = lload(flat(u32(q.x), u32(q.y), u32(q.z)));
+                        if (ln != 0u && ln < m) { m = ln; }
+                    }
+                }
+            }
+            if (m < l) {
+                lmin(root_of(l) - 1u, m);
+                lmin(g, m);
+                atomicStore(&aux[0], 1u);
+            }
+        }
+    }
+}
+
+@compute @workgroup_size(256)
+fn ccl_compress(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    for (var w = P.win.x + gid.x; w < P.win.y; w += stride(nwg)) {
+        for (var k = 0u; k < 4u; k++) {
+            let g = w * 4u + k;
+            if (g >= P.dims.w) { break; }
+            let l = lload(g);
+            if (l == 0u) { continue; }
+            let r = root_of(l);
+            if (r != l) { lstore(g, r); }
+        }
+    }
+}
+
+fn roots_in_word(w: u32) -> u32 {
+    var c = 0u;
+    if (w >= P.win.y) { return 0u; }
+    for (var k = 0u; k < 4u; k++) {
+        let g = w * 4u + k;
+        if (g >= P.dims.w) { break; }
+        if (dom_u8(g) != 0u && lload(g) == g + 1u) { c += 1u; }
+    }
+    return c;
+}
+
+var<workgroup> wg_sum: atomic<u32>;
+var<workgroup> wg_scan: array<u32, 256>;
+
+// aux[b] = number of component roots in block b (blocks never straddle chunks).
+@compute @workgroup_size(256)
+fn ccl_block_counts(
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+    let b0 = P.win.x / BLOCK_WORDS;
+    let b1 = (P.win.y + BLOCK_WORDS - 1u) / BLOCK_WORDS;
+    for (var b = b0 + wid.x; b < b1; b += nwg.x) {
+        if (lid == 0u) { atomicStore(&wg_sum, 0u); }
+        workgroupBarrier();
+        let c = roots_in_word(b * BLOCK_WORDS + lid);
+        if (c > 0u) { atomicAdd(&wg_sum, c); }
+        workgroupBarrier();
+        if (lid == 0u) { atomicStore(&aux[b], atomicLoad(&wg_sum)); }
+        workgroupBarrier();
+    }
+}
+
+// One workgroup: aux[0..n) (n = iarg.y) becomes its exclusive prefix sum, aux[n] the total.
+@compute @workgroup_size(256)
+fn ccl_scan(@builtin(local_invocation_index) lid: u32) {
+    let n = u32(P.iarg.y);
+    let seg = (n + WG - 1u) / WG;
+    let lo = min(lid * seg, n);
+    let hi = min(lo + seg, n);
+    var s = 0u;
+    for (var i = lo; i < hi; i++) { s += atomicLoad(&aux[i]); }
+    wg_scan[lid] = s;
+    workgroupBarrier();
+    if (lid == 0u) {
+        var acc = 0u;
+        for (var t = 0u; t < WG; t++) {
+            let v = wg_scan[t];
+            wg_scan[t] = acc;
+            acc += v;
+        }
+        atomicStore(&aux[n], acc);
+    }
+    workgroupBarrier();
+    var acc = wg_scan[lid];
+    for (var i = lo; i < hi; i++) {
+        let v = atomicLoad(&aux[i]);
+        atomicStore(&aux[i], acc);
+        acc += v;
+    }
+}
+
+// Roots get their final label (rank in raster order + 1), flagged with the top bit.
+@compute @workgroup_size(256)
+fn ccl_assign(
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+    let b0 = P.win.x / BLOCK_WORDS;
+    let b1 = (P.win.y + BLOCK_WORDS - 1u) / BLOCK_WORDS;
+    for (var b = b0 + wid.x; b < b1; b += nwg.x) {
+        let w = b * BLOCK_WORDS + lid;
+        let c = roots_in_word(w);
+        wg_scan[lid] = c;
+        workgroupBarrier();
+        if (lid == 0u) {
+            var acc = 0u;
+            for (var t = 0u; t < WG; t++) {
+                let v = wg_scan[t];
+                wg_scan[t] = acc;
+                acc += v;
+            }
+        }
+        workgroupBarrier();
+        if (c > 0u) {
+            var rank = offsets[b] + wg_scan[lid];
+            for (var k = 0u; k < 4u; k++) {
+                let g = w * 4u + k;
+                if (g >= P.dims.w) { break; }
+                if (dom_u8(g) != 0u && lload(g) == g + 1u) {
+                    rank += 1u;
+                    lstore(g, rank | FLAG);
+                }
+            }
+        }
+        workgroupBarrier();
+    }
+}
+
+@compute @workgroup_size(256)
+fn ccl_finalize(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    for (var w = P.win.x + gid.x; w < P.win.y; w += stride(nwg)) {
+        for (var k = 0u; k < 4u; k++) {
+            let g = w * 4u + k;
+            if (g >= P.dims.w) { break; }
+            let v = lload(g);
+            if (v == 0u) { continue; }
+            if ((v & FLAG) != 0u) {
+                lstore(g, v & ~FLAG);
+            } else {
+                lstore(g, lload(v - 1u) & ~FLAG);
+            }
+        }
+    }
+}
+
+// Per label l (final, 1..n): 14 words at aux[14 (l - 1)]: count (lo, hi), min z y x,
+// max z y x, sum z (lo, hi), sum y (lo, hi), sum x (lo, hi).
+fn add64(i: u32, v: u32) {
+    if (v == 0u) { return; }
+    let old = atomicAdd(&aux[i], v);
+    if (old > 0xFFFFFFFFu - v) { atomicAdd(&aux[i + 1u], 1u); }
+}
+
+fn flush(l: u32, n: u32, mn: vec3<u32>, mx: vec3<u32>, sum: vec3<u32>) {
+    let o = 14u * (l - 1u);
+    add64(o, n);
+    atomicMin(&aux[o + 2u], mn.z);
+    atomicMin(&aux[o + 3u], mn.y);
+    atomicMin(&aux[o + 4u], mn.x);
+    atomicMax(&aux[o + 5u], mx.z);
+    atomicMax(&aux[o + 6u], mx.y);
+    atomicMax(&aux[o + 7u], mx.x);
+    add64(o + 8u, sum.z);
+    add64(o + 10u, sum.y);
+    add64(o + 12u, sum.x);
+}
+
+@compute @workgroup_size(256)
+fn ccl_infos(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    for (var w = P.win.x + gid.x; w < P.win.y; w += stride(nwg)) {
+        // Voxels of one word share a label most of the time: accumulate, flush on change.
+        var cur = 0u;
+        var n = 0u;
+        var mn = vec3<u32>(0xFFFFFFFFu);
+        var mx = vec3<u32>(0u);
+        var sum = vec3<u32>(0u);
+        for (var k = 0u; k < 4u; k++) {
+            let g = w * 4u + k;
+            if (g >= P.dims.w) { break; }
+            if (dom_u8(g) == 0u) { continue; }
+            let l = lload(g);
+            if (l != cur) {
+                if (cur != 0u) { flush(cur, n, mn, mx, sum); }
+                cur = l;
+                n = 0u;
+                mn = vec3<u32>(0xFFFFFFFFu);
+                mx = vec3<u32>(0u);
+                sum = vec3<u32>(0u);
+            }
+            let c = coords(g);
+            n += 1u;
+            mn = min(mn, c);
+            mx = max(mx, c);
+            sum += c;
+        }
+        if (cur != 0u) { flush(cur, n, mn, mx, sum); }
+    }
+}

@@ -1,13 +1,30 @@
 // gaussian.wgsl: separable Gaussian smoothing of HU (see CpuBackend::gaussian).
 //
 // gauss_to_f32: i16 -> f32 with OUTSIDE_FOV_HU read as -1024; gauss_pass: one axis (iarg.x,
-// radius iarg.y, weights at binding 5, borders replicated); gauss_round: f32 -> i16 rounded
+// radius iarg.y, weights at binding 9, borders replicated); gauss_round: f32 -> i16 rounded
 // half away from zero, OUTSIDE_FOV_HU kept where the input had it.
 
 @group(0) @binding(1) var<storage, read> src: array<u32>;
 @group(0) @binding(2) var<storage, read> orig: array<u32>;
 @group(0) @binding(4) var<storage, read_write> out: array<u32>;
-@group(0) @binding(5) var<storage, read> weights: array<f32>;
+@group(0) @binding(9) var<storage, read> weights: array<f32>;
+@group(0) @binding(5) var<storage, read> page0: array<u32>;
+@group(0) @binding(6) var<storage, read> page1: array<u32>;
+@group(0) @binding(7) var<storage, read> page2: array<u32>;
+@group(0) @binding(8) var<storage, read> page3: array<u32>;
+
+// Random access through four pages of 2^P.win.w words (when a window with halo does not fit).
+fn page_word(w: u32) -> u32 {
+    let sh = P.win.w;
+    let p = w >> sh;
+    let l = w & ((1u << sh) - 1u);
+    switch p {
+        case 0u: { return page0[l]; }
+        case 1u: { return page1[l]; }
+        case 2u: { return page2[l]; }
+        default: { return page3[l]; }
+    }
+}
 
 fn hu_src(g: u32) -> i32 {
     let l = g - P.base.x;
@@ -40,6 +57,30 @@ fn gauss_pass(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
         for (var k = 0; k <= 2 * r; k++) {
             let j = clamp(pos + k - r, 0, n - 1);
             acc += weights[k] * bitcast<f32>(src[line0 + u32(j) * st - P.base.x]);
+        }
+        out[g - P.win.x] = bitcast<u32>(acc);
+    }
+}
+
+// As gauss_pass, input read through pages.
+@compute @workgroup_size(256)
+fn gauss_pass_paged(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let r = i32(P.iarg.y);
+    for (var g = P.win.x + gid.x; g < P.win.y; g += stride(nwg)) {
+        let c = coords(g);
+        var pos: i32;
+        var n: i32;
+        var st: u32;
+        switch P.iarg.x {
+            case 0: { pos = i32(c.z); n = i32(P.dims.z); st = P.dims.x * P.dims.y; }
+            case 1: { pos = i32(c.y); n = i32(P.dims.y); st = P.dims.x; }
+            default: { pos = i32(c.x); n = i32(P.dims.x); st = 1u; }
+        }
+        let line0 = g - u32(pos) * st;
+        var acc = 0.0;
+        for (var k = 0; k <= 2 * r; k++) {
+            let j = clamp(pos + k - r, 0, n - 1);
+            acc += weights[k] * bitcast<f32>(page_word(line0 + u32(j) * st));
         }
         out[g - P.win.x] = bitcast<u32>(acc);
     }

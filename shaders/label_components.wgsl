@@ -127,8 +127,8 @@ fn ccl_compress(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
         for (var k = 0u; k < 4u; k++) {
             let g = w * 4u + k;
             if (g >= P.dims.w) { break; }
+            if (dom_u8(g) == 0u) { continue; }
             let l = lload(g);
-            if (l == 0u) { continue; }
             let r = root_of(l);
             if (r != l) { lstore(g, r); }
         }
@@ -242,8 +242,8 @@ fn ccl_finalize(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
         for (var k = 0u; k < 4u; k++) {
             let g = w * 4u + k;
             if (g >= P.dims.w) { break; }
+            if (dom_u8(g) == 0u) { continue; }
             let v = lload(g);
-            if (v == 0u) { continue; }
             if ((v & FLAG) != 0u) {
                 lstore(g, v & ~FLAG);
             } else {

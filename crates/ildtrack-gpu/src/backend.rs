@@ -103,6 +103,14 @@ impl WgpuBackend {
         &self.eng.ctx.limits
     }
 
+    /// Whether `input` with `halo` can be bound as windows without cutting the output into
+    /// too many tiny chunks (more than 64, or chunks under one block); else use pages.
+    fn windowed(&self, out: &GpuBuf, input: &GpuBuf, halo: u64) -> bool {
+        self.eng
+            .chunk_words(out, &[(input, halo)])
+            .is_ok_and(|w| w >= (out.words() / 64).max(crate::engine::BLOCK_WORDS).min(out.words()))
+    }
+
     fn new_like(&self, like: &GpuBuf, k: ElemKind) -> Result<GpuBuf> {
         self.eng.alloc(like.dims, k).map_err(err)
     }
@@ -180,8 +188,7 @@ impl WgpuBackend {
             let last = sqrt && i + 1 == axes.len();
             let iarg = [axis as i32, i32::from(last), 0, 0];
             let farg = [(s * s) as f32, limit_mm2, 0.0, 0.0];
-            let windowed = self.eng.chunk_words(&out, &[(&f, halo)]).is_ok_and(|w| w >= (out.words() / 64).max(256).min(out.words()));
-            if windowed {
+            if self.windowed(&out, &f, halo) {
                 let inputs = [(&f, halo)];
                 let mut l = Launch::new("edt", "edt_pass_win", &out);
                 l.inputs = &inputs;
@@ -659,13 +666,25 @@ impl Backend for WgpuBackend {
             } as u64;
             let halo = radius.min(n - 1) as u64 * st;
             let out = self.new_like(hu, ElemKind::F32)?;
-            let inputs = [(&f, halo)];
-            let extras = [(5, Extra::whole(&tab))];
-            let mut l = Launch::new("gaussian", "gauss_pass", &out);
-            l.inputs = &inputs;
-            l.extras = &extras;
-            l.iarg = [axis as i32, to_i32(radius, "gaussian radius")?, 0, 0];
-            self.run("gaussian", &[l])?;
+            let iarg = [axis as i32, to_i32(radius, "gaussian radius")?, 0, 0];
+            if self.windowed(&out, &f, halo) {
+                let inputs = [(&f, halo)];
+                let extras = [(9, Extra::whole(&tab))];
+                let mut l = Launch::new("gaussian", "gauss_pass", &out);
+                l.inputs = &inputs;
+                l.extras = &extras;
+                l.iarg = iarg;
+                self.run("gaussian", &[l])?;
+            } else {
+                let (pages, shift) = self.eng.pages(&f).map_err(err)?;
+                let [p0, p1, p2, p3] = pages;
+                let extras = [(5, p0), (6, p1), (7, p2), (8, p3), (9, Extra::whole(&tab))];
+                let mut l = Launch::new("gaussian", "gauss_pass_paged", &out);
+                l.extras = &extras;
+                l.page_shift = shift;
+                l.iarg = iarg;
+                self.run("gaussian", &[l])?;
+            }
             f = out;
         }
         let out = self.new_like(hu, ElemKind::I16)?;

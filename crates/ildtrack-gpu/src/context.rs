@@ -154,7 +154,7 @@ impl GpuContext {
         if v.is_empty() {
             Ok(())
         } else {
-            let reason = v.join("; ");
+            let reason = if v.len() == 1 { v[0].clone() } else { format!("{} (and {} more errors)", v[0], v.len() - 1) };
             v.clear();
             Err(GpuError::Device { op: op.to_string(), reason })
         }

@@ -411,11 +411,12 @@ impl Engine {
     /// Returns the pages and the shift; unused pages repeat page 0.
     pub fn pages<'b>(&self, b: &'b GpuBuf) -> Result<([Extra<'b>; 4], u32), GpuError> {
         let size = b.buf.size();
-        let cap = self.max_binding_bytes.max(self.align());
-        // Largest power-of-two page (in bytes) within the binding cap.
-        let mut page_bytes = 1u64 << (63 - cap.leading_zeros());
-        let min_page = size.next_power_of_two().max(self.align());
-        page_bytes = page_bytes.min(min_page).max(self.align());
+        // Pages as small as four of them allow (so large volumes really use all four), never
+        // above the device's binding limit. `max_slab_bytes` does not apply: random access
+        // cannot be cut into slabs.
+        let dev_max = self.ctx.limits.max_storage_buffer_binding_size.max(4);
+        let dev_pow2 = 1u64 << (63 - dev_max.leading_zeros());
+        let page_bytes = size.div_ceil(4).next_power_of_two().max(self.align()).min(dev_pow2);
         if page_bytes * 4 < size {
             return Err(GpuError::TooLarge {
                 what: "a volume read by random access (four page bindings)".to_string(),

@@ -1,3 +1,5 @@
 //! The integration tests of ildtrack-gpu (one binary, see the modules).
 
+mod common;
+mod parity;
 mod shaders;

@@ -1,6 +1,370 @@
 //! Lung segmentation and GGO / consolidation quantification, generic over the compute backend.
 //!
-//! STATUS: only the result model ([`model`]) exists so far; it is the contract that
-//! `ildtrack-track`, `ildtrack-report` and the CLI build on (`visit.json`).
+//! [`analyze`] turns a HU volume into a [`VisitResult`](model::VisitResult) (`visit.json`), a
+//! left/right lung label map and a density-class map:
+//!
+//! 1. **Segmentation** (module `segment`, on a ~1.4 mm working grid): body → air in the body →
+//!    trachea and main bronchi tracked from the neck and removed → lung components → right /
+//!    left (touching lungs split at the junction by erosion) → vessels and **dense disease kept
+//!    inside**: per slice, the convex hull of each aerated lung is added where it is nearer the
+//!    chest wall than the mediastinum, so subpleural consolidation (bounded by the pleura) stays
+//!    in the mask while the heart does not. A one-slice input works the same way in 2-D.
+//! 2. **Quantification** (full grid, cropped to the lungs): density classes with configurable
+//!    thresholds ([`stats::class`] codes: 0 outside, 1 LAA, 2 normal, 3 GGO, 4 consolidation,
+//!    5 vessel / dense, excluded from GGO and consolidation); vessels are the dense structures
+//!    removed by an in-plane morphological opening (a white top-hat), plus a thin partial-volume
+//!    rim. Metrics come from exact 1-HU histograms for whole lungs, sides, six zones (equal
+//!    thirds of each lung's own craniocaudal extent) and subpleural (≤ 10 mm from the lung
+//!    surface, by distance transform) vs core.
+//!
+//! Non-fatal problems (young patient, thick slices, contrast, single slice, low volume,
+//! segmentation doubts) are [`Warning`]s in the result. The crate never names a concrete
+//! backend; the CLI picks one.
 
+pub mod config;
 pub mod model;
+mod plane;
+pub mod qc;
+mod segment;
+pub mod stats;
+
+pub use config::{AgePreset, AnalysisConfig, SegmentationParams};
+
+use ildtrack_compute::{Backend, Ball, ComputeError, MaskOp, VolumeHandle};
+use ildtrack_volume::{ScanMeta, Volume, Warning};
+use model::{HuHistogram, Lungs, Metrics, SCHEMA_VERSION, SeriesSummary, Thresholds, VisitResult, Zones};
+use ndarray::{Array3, s};
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AnalysisError {
+    #[error("compute backend failed: {0}")]
+    Compute(#[from] ComputeError),
+    #[error("invalid analysis config: {0}")]
+    Config(String),
+    #[error("invalid input volume: {0}")]
+    InvalidInput(String),
+}
+
+/// The result of [`analyze`].
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    pub result: VisitResult,
+    /// 0 background, 1 right lung, 2 left lung; on the input grid.
+    pub lungs: Volume<u8>,
+    /// Density class per voxel ([`stats::class`]): 0 outside lung, 1 LAA, 2 normal, 3 GGO,
+    /// 4 consolidation, 5 vessel / dense (excluded); on the input grid.
+    pub classes: Volume<u8>,
+}
+
+const HIST_LO_HU: i16 = -2048;
+const HIST_HI_HU: i16 = 3071;
+/// Region codes on the full grid: 1..=6 zones (RU RM RL LU LM LL) in the core, +6 subpleural.
+const N_REGIONS: usize = 13;
+
+/// Segments the lungs of `hu` and measures them. `progress(stage, fraction)` is called as work
+/// advances. Fills every [`VisitResult`] field; `timings_ms` gets `segment` and `quantify`.
+pub fn analyze<B: Backend>(
+    backend: &B,
+    hu: &Volume<i16>,
+    meta: &ScanMeta,
+    load_warnings: &[Warning],
+    config: &AnalysisConfig,
+    progress: &dyn Fn(&str, f32),
+) -> Result<Analysis, AnalysisError> {
+    config.validate()?;
+    let dims = hu.dims_zyx();
+    if dims.contains(&0) {
+        return Err(AnalysisError::InvalidInput(format!("volume has an empty dimension {dims:?}")));
+    }
+    let spacing = hu.geometry.spacing_mm;
+    if spacing.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
+        return Err(AnalysisError::InvalidInput(format!("voxel spacing must be > 0 mm, got {spacing:?}")));
+    }
+    let thresholds = config.effective_thresholds(meta.patient_age_years);
+    let mut warnings: Vec<Warning> = load_warnings.to_vec();
+    warnings.extend(scan_warnings(meta, dims, config));
+    let mut timings = BTreeMap::new();
+
+    let t0 = Instant::now();
+    let seg = segment::segment(backend, hu, &config.segmentation, progress)?;
+    timings.insert("segment".to_string(), t0.elapsed().as_secs_f64() * 1e3);
+    for (k, v) in &seg.stage_ms {
+        timings.insert(k.clone(), *v);
+    }
+    warnings.extend(seg.warnings.iter().cloned());
+
+    let t1 = Instant::now();
+    progress("quantify", 0.0);
+    let q = quantify(backend, hu, &seg, &thresholds, &config.segmentation)?;
+    timings.insert("quantify".to_string(), t1.elapsed().as_secs_f64() * 1e3);
+    progress("quantify", 1.0);
+
+    let whole_ml = q.lungs.whole.volume_ml;
+    let coverage_mm = dims[0] as f64 * spacing[0];
+    if dims[0] > 1 && coverage_mm >= 150.0 && whole_ml < 1000.0 {
+        warnings.push(Warning::new(
+            "low-lung-volume",
+            format!("lung volume {whole_ml:.0} mL over {coverage_mm:.0} mm of scan is very low: collapse, expiration, partial coverage or a segmentation failure"),
+        ));
+    }
+
+    let result = VisitResult {
+        schema_version: SCHEMA_VERSION.to_string(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        series: series_summary(meta, dims, spacing),
+        lungs: q.lungs,
+        thresholds,
+        warnings,
+        backend: backend.name().to_string(),
+        backend_device: backend.device_description(),
+        timings_ms: timings,
+        histogram: Some(q.histogram),
+    };
+    Ok(Analysis { result, lungs: hu.with_data(q.lungs_full), classes: hu.with_data(q.classes_full) })
+}
+
+fn series_summary(meta: &ScanMeta, dims: [usize; 3], spacing: [f64; 3]) -> SeriesSummary {
+    SeriesSummary {
+        series_instance_uid: meta.series_instance_uid.clone(),
+        series_description: meta.series_description.clone(),
+        study_date: meta.study_date.clone(),
+        series_time: meta.series_time.clone(),
+        dims_zyx: dims,
+        spacing_mm: spacing,
+        kernel: meta.kernel.clone(),
+        slice_thickness_mm: meta.slice_thickness_mm,
+        manufacturer: meta.manufacturer.clone(),
+        manufacturer_model: meta.manufacturer_model.clone(),
+        patient_age_years: meta.patient_age_years,
+        patient_sex: meta.patient_sex.clone(),
+        kvp: meta.kvp,
+        exposure_mas: meta.exposure_mas,
+        contrast_agent: meta.contrast_agent.clone(),
+        source_format: meta.source_format.clone(),
+    }
+}
+
+/// Warnings that follow from the acquisition facts alone.
+pub fn scan_warnings(meta: &ScanMeta, dims_zyx: [usize; 3], config: &AnalysisConfig) -> Vec<Warning> {
+    let mut w = Vec::new();
+    if let Some(age) = meta.patient_age_years
+        && age < 18.0
+    {
+        let how = match config.age_preset {
+            AgePreset::Adult => "adult density thresholds were used (set age_preset = \"auto\" for age-appropriate ones)",
+            AgePreset::Auto => "an age-adjusted low-attenuation threshold was used; other thresholds are adult ones",
+        };
+        w.push(Warning::new(
+            "pediatric-patient",
+            format!("patient is {age:.1} years old: children's lungs are denser and {how}"),
+        ));
+    }
+    if let Some(t) = meta.slice_thickness_mm
+        && t > 2.5
+    {
+        w.push(Warning::new(
+            "thick-slices",
+            format!("slice thickness {t:.1} mm > 2.5 mm: partial volume blurs GGO and small vessels"),
+        ));
+    }
+    if let Some(c) = &meta.contrast_agent
+        && !c.trim().is_empty()
+    {
+        w.push(Warning::new(
+            "contrast-enhanced",
+            "contrast agent recorded: enhanced vessels and lung raise densities; compare only with enhanced scans",
+        ));
+    }
+    if dims_zyx[0] == 1 {
+        w.push(Warning::new(
+            "single-slice",
+            "one slice: volumes and percentages describe this slice only, zones are not anatomical",
+        ));
+    }
+    w
+}
+
+struct Quantified {
+    lungs: Lungs,
+    histogram: HuHistogram,
+    lungs_full: Array3<u8>,
+    classes_full: Array3<u8>,
+}
+
+fn quantify<B: Backend>(
+    b: &B,
+    hu: &Volume<i16>,
+    seg: &segment::Segmentation,
+    t: &Thresholds,
+    p: &SegmentationParams,
+) -> Result<Quantified, AnalysisError> {
+    let dims = hu.dims_zyx();
+    let spacing = hu.geometry.spacing_mm;
+    let f = seg.factors;
+    let voxel_ml = hu.geometry.voxel_volume_ml();
+    let ls = seg.lungs_low.shape();
+    let ld = [ls[0], ls[1], ls[2]];
+    // Bounding box of the lungs on the working grid, one block of margin.
+    let mut lo = ld;
+    let mut hi = [0usize; 3];
+    for ((z, y, x), &v) in seg.lungs_low.indexed_iter() {
+        if v != 0 {
+            for (k, i) in [z, y, x].into_iter().enumerate() {
+                lo[k] = lo[k].min(i);
+                hi[k] = hi[k].max(i + 1);
+            }
+        }
+    }
+    if hi[0] == 0 {
+        let empty = Metrics::default();
+        let zones = Zones {
+            right_upper: empty.clone(),
+            right_middle: empty.clone(),
+            right_lower: empty.clone(),
+            left_upper: empty.clone(),
+            left_middle: empty.clone(),
+            left_lower: empty.clone(),
+        };
+        return Ok(Quantified {
+            lungs: Lungs {
+                whole: empty.clone(),
+                left: empty.clone(),
+                right: empty.clone(),
+                zones,
+                subpleural: empty.clone(),
+                core: empty,
+            },
+            histogram: HuHistogram::default(),
+            lungs_full: Array3::zeros((dims[0], dims[1], dims[2])),
+            classes_full: Array3::zeros((dims[0], dims[1], dims[2])),
+        });
+    }
+    for k in 0..3 {
+        lo[k] = lo[k].saturating_sub(1);
+        hi[k] = (hi[k] + 1).min(ld[k]);
+    }
+    let lb = [0, 1, 2].map(|k| hi[k] - lo[k]);
+    let flo = [0, 1, 2].map(|k| lo[k] * f[k]);
+    let fhi = [0, 1, 2].map(|k| (hi[k] * f[k]).min(dims[k]));
+    let fb = [0, 1, 2].map(|k| fhi[k] - flo[k]);
+
+    let lungs_low = b.upload_u8(seg.lungs_low.view())?;
+    let lungs_c = b.upsample_nearest(&b.crop_u8(&lungs_low, lo, lb)?, f, fb)?;
+    // Subpleural band on the working grid.
+    let sub_c = {
+        let d = b.distance_mm(&lungs_low, seg.low_spacing_mm)?;
+        let band = b.threshold_f32(&d, 0.0, t.subpleural_mm as f32)?;
+        b.upsample_nearest(&b.crop_u8(&band, lo, lb)?, f, fb)?
+    };
+    drop(lungs_low);
+    let hu_c = b.upload_i16(hu.data.slice(s![flo[0]..fhi[0], flo[1]..fhi[1], flo[2]..fhi[2]]))?;
+
+    // Density classes with vessels excluded.
+    let clamp16 = |v: i32| v.clamp(i16::MIN as i32, i16::MAX as i32) as i16;
+    let edges = [t.laa_hu, t.ggo_lo_hu, t.consolidation_lo_hu, t.consolidation_hi_hu].map(clamp16);
+    let mut classes = b.classify(&hu_c, &lungs_c, &edges)?;
+    {
+        // Large dense regions (consolidation) survive an opening with a ball of
+        // `vessel_radius_mm` on the working grid; thinner dense structures are vessels.
+        let low_hu = b.upload_i16(seg.low_hu.view())?;
+        let lungs_low = b.upload_u8(seg.lungs_low.view())?;
+        let dense_low = b.mask_op(&b.threshold(&low_hu, edges[2], i16::MAX)?, &lungs_low, MaskOp::And)?;
+        drop((low_hu, lungs_low));
+        let ls = seg.low_spacing_mm;
+        let big_low = b.open(&dense_low, &Ball::new(p.vessel_radius_mm, ls))?;
+        let big_low = b.dilate(&big_low, &Ball::new(1.01 * ls.iter().copied().fold(0.0, f64::max), ls))?;
+        let big_c = b.upsample_nearest(&b.crop_u8(&big_low, lo, lb)?, f, fb)?;
+        drop((dense_low, big_low));
+        let dense = b.mask_op(&b.threshold(&hu_c, edges[2], i16::MAX)?, &lungs_c, MaskOp::And)?;
+        let vessel = b.mask_op(&dense, &big_c, MaskOp::AndNot)?;
+        drop((dense, big_c));
+        let rim = b.dilate(&vessel, &Ball::disk(p.vessel_margin_mm, spacing))?;
+        let vcode = b.combine_u8(&vessel, &rim, 2, &[0, 1, 2, 2])?; // 0 none, 1 rim, 2 vessel
+        let mut lut = vec![0u8; stats::class::COUNT * 3];
+        for c in 0..stats::class::COUNT as u8 {
+            for v in 0..3u8 {
+                lut[(c * 3 + v) as usize] = match (c, v) {
+                    (0, _) => 0,
+                    (_, 2) => stats::class::VESSEL_DENSE,
+                    (stats::class::GGO, 1) => stats::class::VESSEL_DENSE,
+                    _ => c,
+                };
+            }
+        }
+        classes = b.combine_u8(&classes, &vcode, 3, &lut)?;
+    }
+
+    // Zones: equal thirds of each lung's own z extent; "upper" is towards the head.
+    let nzc = fb[0];
+    let sc = b.slice_counts(&lungs_c, 3)?;
+    let head_up = hu.geometry.direction[0][2] >= 0.0;
+    let mut table = vec![0u8; nzc * 3];
+    for side in 1..=2usize {
+        let zs: Vec<usize> = (0..nzc).filter(|&z| sc[z * 3 + side] > 0).collect();
+        if let (Some(&z0), Some(&z1)) = (zs.first(), zs.last()) {
+            let n = (z1 - z0 + 1) as f64;
+            for z in z0..=z1 {
+                let third = ((3.0 * (z - z0) as f64 / n).floor() as usize).min(2);
+                let zone = if head_up { 2 - third } else { third };
+                table[z * 3 + side] = ((side - 1) * 3 + zone + 1) as u8;
+            }
+        }
+    }
+    let zone_map = b.map_u8_per_slice(&lungs_c, 3, &table)?;
+    let mut rlut = vec![0u8; 7 * 2];
+    for r in 1..7u8 {
+        rlut[(r * 2) as usize] = r;
+        rlut[(r * 2 + 1) as usize] = r + 6;
+    }
+    let region = b.combine_u8(&zone_map, &sub_c, 2, &rlut)?;
+    drop((zone_map, sub_c));
+    let hist = b.histogram(&hu_c, &region, N_REGIONS, HIST_LO_HU, HIST_HI_HU)?;
+    let jc = b.joint_counts(&region, &classes, N_REGIONS, stats::class::COUNT)?;
+    drop((region, hu_c));
+
+    let metrics_of = |codes: &[usize]| -> Metrics {
+        let nb = hist.n_bins();
+        let mut h = vec![0u64; nb];
+        let mut c = vec![0u64; stats::class::COUNT];
+        for &r in codes {
+            h.iter_mut().zip(hist.label(r)).for_each(|(a, b)| *a += b);
+            for k in 0..stats::class::COUNT {
+                c[k] += jc[r * stats::class::COUNT + k];
+            }
+        }
+        stats::region_metrics(&h, HIST_LO_HU as i32, &c, voxel_ml, t)
+    };
+    let zone = |z: usize| metrics_of(&[z, z + 6]);
+    let lungs = Lungs {
+        whole: metrics_of(&(1..13).collect::<Vec<_>>()),
+        right: metrics_of(&[1, 2, 3, 7, 8, 9]),
+        left: metrics_of(&[4, 5, 6, 10, 11, 12]),
+        zones: Zones {
+            right_upper: zone(1),
+            right_middle: zone(2),
+            right_lower: zone(3),
+            left_upper: zone(4),
+            left_middle: zone(5),
+            left_lower: zone(6),
+        },
+        subpleural: metrics_of(&[7, 8, 9, 10, 11, 12]),
+        core: metrics_of(&[1, 2, 3, 4, 5, 6]),
+    };
+    let mut histogram = HuHistogram::default();
+    for r in 1..N_REGIONS {
+        for (i, &c) in hist.label(r).iter().enumerate() {
+            if c > 0
+                && let Some(k) = histogram.bin_index(HIST_LO_HU as i32 + i as i32)
+            {
+                histogram.counts[k] += c;
+            }
+        }
+    }
+    let lungs_full = b.download_u8(&b.pad_u8(&lungs_c, dims, flo)?)?;
+    drop(lungs_c);
+    let classes_full = b.download_u8(&b.pad_u8(&classes, dims, flo)?)?;
+    debug_assert_eq!(VolumeHandle::dims_zyx(&classes), fb);
+    Ok(Quantified { lungs, histogram, lungs_full, classes_full })
+}

@@ -1,0 +1,120 @@
+//! Runs `analyze` on phantom presets and prints accuracy against the truth; writes QC PNGs.
+//! `cargo run --release -p ildtrack-analysis --example analysis_phantom_eval -- [PRESET ...] [--small] [--out DIR]`
+
+use ildtrack_analysis::{AnalysisConfig, analyze, qc};
+use ildtrack_compute::CpuBackend;
+use ildtrack_phantom::{PhantomSpec, try_generate};
+use std::time::Instant;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let small = args.iter().any(|a| a == "--small");
+    let out = args.iter().position(|a| a == "--out").and_then(|i| args.get(i + 1)).cloned();
+    let presets: Vec<String> = args
+        .iter()
+        .filter(|a| !a.starts_with("--") && Some(*a) != out.as_ref())
+        .cloned()
+        .collect();
+    let presets = if presets.is_empty() { vec!["ild".to_string()] } else { presets };
+    for name in presets {
+        let Some(mut spec) = PhantomSpec::preset(&name) else {
+            eprintln!("unknown preset {name}");
+            continue;
+        };
+        if small {
+            let d = spec.dims_zyx;
+            let s = spec.spacing_mm;
+            spec = spec.with_grid([d[0] / 2, d[1] / 2, d[2] / 2], [s[0] * 2.0, s[1] * 2.0, s[2] * 2.0]);
+        }
+        let t = Instant::now();
+        let ph = match try_generate(&spec) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("{name}: {e}");
+                continue;
+            }
+        };
+        let gen_ms = t.elapsed().as_secs_f64() * 1e3;
+        let t = Instant::now();
+        let a = match analyze(&CpuBackend::new(), &ph.volume, &ph.meta, &[], &AnalysisConfig::default(), &|_, _| {}) {
+            Ok(a) => a,
+            Err(e) => {
+                eprintln!("{name}: {e}");
+                continue;
+            }
+        };
+        let ms = t.elapsed().as_secs_f64() * 1e3;
+        let tr = &ph.truth;
+        let mut inter = [0u64; 3];
+        let mut ours = [0u64; 3];
+        let mut theirs = [0u64; 3];
+        let (mut cons_in, mut cons_n, mut ves_dis, mut ves_n) = (0u64, 0u64, 0u64, 0u64);
+        for (((&l, &t), &c), (&cons, &ves)) in a
+            .lungs
+            .data
+            .iter()
+            .zip(tr.lungs.iter())
+            .zip(a.classes.data.iter())
+            .zip(tr.consolidation.iter().zip(tr.vessels.iter()))
+        {
+            ours[l as usize] += 1;
+            theirs[t as usize] += 1;
+            if l == t {
+                inter[l as usize] += 1;
+            }
+            if cons {
+                cons_n += 1;
+                cons_in += u64::from(l != 0);
+            }
+            if ves {
+                ves_n += 1;
+                ves_dis += u64::from(c == 3 || c == 4);
+            }
+        }
+        let dice = |k: usize| 2.0 * inter[k] as f64 / (ours[k] + theirs[k]).max(1) as f64;
+        let r = &a.result.lungs;
+        let pct = |a: f64, b: f64| if b > 0.0 { 100.0 * (a - b) / b } else { f64::NAN };
+        println!(
+            "{name}: dims {:?} gen {gen_ms:.0} ms analyze {ms:.0} ms ({:?})\n  dice R {:.4} L {:.4}; lung {:.0} mL vs {:.0} ({:+.2} %); GGO {:.1} vs {:.1} mL ({:+.1} %); cons {:.1} vs {:.1} mL ({:+.1} %)\n  consolidation inside mask {:.1} %; vessel voxels counted as GGO/cons {:.2} % of {} ; vessel_ml {:.1} vs truth {:.1}",
+            spec.dims_zyx,
+            a.result.timings_ms,
+            dice(1),
+            dice(2),
+            r.whole.volume_ml,
+            tr.total_lung_ml(),
+            pct(r.whole.volume_ml, tr.total_lung_ml()),
+            r.whole.ggo_ml,
+            tr.ggo_ml,
+            pct(r.whole.ggo_ml, tr.ggo_ml),
+            r.whole.consolidation_ml,
+            tr.consolidation_ml,
+            pct(r.whole.consolidation_ml, tr.consolidation_ml),
+            100.0 * cons_in as f64 / cons_n.max(1) as f64,
+            100.0 * ves_dis as f64 / ves_n.max(1) as f64,
+            ves_n,
+            r.whole.vessel_ml,
+            tr.vessel_ml
+        );
+        for ((zn, m), tz) in r.zones.iter().iter().zip(tr.per_zone.iter()) {
+            println!(
+                "  {zn:13} lung {:7.1}/{:7.1} ggo {:6.1}/{:6.1} cons {:6.1}/{:6.1}",
+                m.volume_ml, tz.lung_ml, m.ggo_ml, tz.ggo_ml, m.consolidation_ml, tz.consolidation_ml
+            );
+        }
+        for w in &a.result.warnings {
+            println!("  warning {w}");
+        }
+        if let Some(dir) = &out {
+            let (zs, y) = qc::representative_slices(&a.lungs);
+            for (i, z) in zs.iter().enumerate() {
+                let _ = std::fs::write(format!("{dir}/{name}_ax{i}.png"), qc::axial_png(&ph.volume, &a.lungs, &a.classes, *z));
+            }
+            if let Ok(zs) = std::env::var("QC_Z") {
+                for z in zs.split(',').filter_map(|v| v.parse::<usize>().ok()) {
+                    let _ = std::fs::write(format!("{dir}/{name}_z{z}.png"), qc::axial_png(&ph.volume, &a.lungs, &a.classes, z));
+                }
+            }
+            let _ = std::fs::write(format!("{dir}/{name}_cor.png"), qc::coronal_png(&ph.volume, &a.lungs, &a.classes, y));
+        }
+    }
+}

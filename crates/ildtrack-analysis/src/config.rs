@@ -1,0 +1,161 @@
+//! Analysis settings: density thresholds, segmentation parameters, age preset (TOML).
+
+use crate::AnalysisError;
+use crate::model::Thresholds;
+use serde::{Deserialize, Serialize};
+
+/// Everything `analyze` can be told. Every field has a default; a TOML file may set any subset:
+///
+/// ```toml
+/// age_preset = "auto"
+/// [thresholds]
+/// ggo_lo_hu = -750
+/// [segmentation]
+/// vessel_radius_mm = 3.5
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct AnalysisConfig {
+    pub thresholds: Thresholds,
+    pub segmentation: SegmentationParams,
+    pub age_preset: AgePreset,
+}
+
+impl AnalysisConfig {
+    /// Parses a TOML config; unknown keys are an error (typos must not pass silently).
+    pub fn from_toml_str(text: &str) -> Result<AnalysisConfig, AnalysisError> {
+        let c: AnalysisConfig =
+            toml::from_str(text).map_err(|e| AnalysisError::Config(e.to_string().trim().to_string()))?;
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// Checks that thresholds are ordered and parameters are in range.
+    pub fn validate(&self) -> Result<(), AnalysisError> {
+        let t = &self.thresholds;
+        if !(t.laa_hu < t.ggo_lo_hu && t.ggo_lo_hu < t.consolidation_lo_hu && t.consolidation_lo_hu < t.consolidation_hi_hu)
+        {
+            return Err(AnalysisError::Config(format!(
+                "thresholds must increase: laa {} < ggo_lo {} < consolidation_lo {} < consolidation_hi {}",
+                t.laa_hu, t.ggo_lo_hu, t.consolidation_lo_hu, t.consolidation_hi_hu
+            )));
+        }
+        for v in [t.laa_hu, t.ggo_lo_hu, t.consolidation_lo_hu, t.consolidation_hi_hu, t.haa_lo_hu, t.haa_hi_hu] {
+            if !(-2048..=4095).contains(&v) {
+                return Err(AnalysisError::Config(format!("threshold {v} HU is outside -2048..4095")));
+            }
+        }
+        if t.haa_lo_hu > t.haa_hi_hu {
+            return Err(AnalysisError::Config(format!("haa_lo_hu {} > haa_hi_hu {}", t.haa_lo_hu, t.haa_hi_hu)));
+        }
+        let s = &self.segmentation;
+        let pos = [
+            ("subpleural_mm", t.subpleural_mm),
+            ("working_resolution_mm", s.working_resolution_mm),
+            ("vessel_radius_mm", s.vessel_radius_mm),
+            ("airway_max_area_mm2", s.airway_max_area_mm2),
+        ];
+        for (name, v) in pos {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(AnalysisError::Config(format!("{name} must be > 0, got {v}")));
+            }
+        }
+        if !(s.vessel_margin_mm.is_finite() && s.vessel_margin_mm >= 0.0 && s.min_component_ml >= 0.0) {
+            return Err(AnalysisError::Config("vessel_margin_mm and min_component_ml must be >= 0".into()));
+        }
+        Ok(())
+    }
+
+    /// Thresholds after the age preset is applied for a patient of `age_years`.
+    pub fn effective_thresholds(&self, age_years: Option<f64>) -> Thresholds {
+        let mut t = self.thresholds.clone();
+        if let (AgePreset::Auto, Some(age)) = (self.age_preset, age_years)
+            && age < 13.0
+        {
+            // Low-attenuation threshold −846 HU at age ≤ 6, reaching −950 HU at 13
+            // (PMC5116406; Children 2021;8:1172); linear in between.
+            let f = ((age - 6.0) / 7.0).clamp(0.0, 1.0);
+            t.laa_hu = (-846.0 + f * (-950.0 + 846.0)).round() as i32;
+        }
+        t
+    }
+}
+
+/// Which density thresholds to use for children.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum AgePreset {
+    /// Adult thresholds at every age (a `pediatric-patient` warning is still given under 18).
+    #[default]
+    Adult,
+    /// Age-appropriate low-attenuation threshold under 13 years (from PatientAge).
+    Auto,
+}
+
+/// Segmentation parameters (see `docs/visit-json.md` and the crate docs for the method).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SegmentationParams {
+    /// Voxels at or above this are tissue (body mask).
+    pub body_hu: i16,
+    /// Voxels at or below this inside the body are air (aerated lung, airways).
+    pub air_hu: i16,
+    /// Segmentation runs on a grid of about this spacing (block means); quantification runs
+    /// on the full grid.
+    pub working_resolution_mm: f64,
+    /// Air components smaller than this are ignored.
+    pub min_component_ml: f64,
+    /// Largest cross-section of trachea / main bronchus tracked from the neck down.
+    pub airway_max_area_mm2: f64,
+    /// Dense structures that a ball of this radius does not fit into are vessels, not
+    /// consolidation (a morphological opening on the working grid).
+    pub vessel_radius_mm: f64,
+    /// GGO-range voxels within this distance of a vessel are vessel wall / partial volume.
+    pub vessel_margin_mm: f64,
+    /// Holes in a lung slice up to this area are filled (vessels); larger ones only when
+    /// enclosed by lung in 3-D.
+    pub hole_max_area_mm2: f64,
+    /// Include dense regions bounded by the chest wall (per-slice convex hull test).
+    pub include_dense_regions: bool,
+}
+
+impl Default for SegmentationParams {
+    fn default() -> Self {
+        SegmentationParams {
+            body_hu: -500,
+            air_hu: -400,
+            working_resolution_mm: 1.4,
+            min_component_ml: 5.0,
+            airway_max_area_mm2: 700.0,
+            vessel_radius_mm: 6.0,
+            vessel_margin_mm: 1.2,
+            hole_max_area_mm2: 600.0,
+            include_dense_regions: true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_overrides_some_fields_and_rejects_typos() {
+        let c = AnalysisConfig::from_toml_str("age_preset = \"auto\"\n[thresholds]\nggo_lo_hu = -750\n").unwrap();
+        assert_eq!(c.thresholds.ggo_lo_hu, -750);
+        assert_eq!(c.thresholds.laa_hu, -950);
+        assert_eq!(c.age_preset, AgePreset::Auto);
+        assert!(AnalysisConfig::from_toml_str("[thresholds]\nggo_low_hu = 1\n").is_err());
+        assert!(AnalysisConfig::from_toml_str("[thresholds]\nggo_lo_hu = -200\n").is_err());
+    }
+
+    #[test]
+    fn child_preset_moves_laa_threshold() {
+        let c = AnalysisConfig { age_preset: AgePreset::Auto, ..Default::default() };
+        assert_eq!(c.effective_thresholds(Some(4.0)).laa_hu, -846);
+        assert_eq!(c.effective_thresholds(Some(30.0)).laa_hu, -950);
+        let mid = c.effective_thresholds(Some(9.5)).laa_hu;
+        assert!(mid < -846 && mid > -950);
+        assert_eq!(AnalysisConfig::default().effective_thresholds(Some(4.0)).laa_hu, -950);
+    }
+}

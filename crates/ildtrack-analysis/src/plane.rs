@@ -1,0 +1,415 @@
+//! Small 2-D helpers on one slice (row-major `ny × nx` boolean images), run on the host on the
+//! coarse working grid: convex hull filling, hole filling, flood fill.
+
+/// Fills the convex hull of the `true` pixels (pixel centres; pixels whose centre lies inside or
+/// on the hull are set).
+pub(crate) fn convex_hull_fill(mask: &[bool], ny: usize, nx: usize) -> Vec<bool> {
+    let mut pts: Vec<(f64, f64)> = Vec::new();
+    for y in 0..ny {
+        let row = &mask[y * nx..(y + 1) * nx];
+        if let Some(x0) = row.iter().position(|&v| v) {
+            let x1 = row.iter().rposition(|&v| v).unwrap_or(x0);
+            pts.push((x0 as f64, y as f64));
+            if x1 != x0 {
+                pts.push((x1 as f64, y as f64));
+            }
+        }
+    }
+    let mut out = vec![false; ny * nx];
+    if pts.is_empty() {
+        return out;
+    }
+    let hull = monotone_chain(pts);
+    let ymin = hull.iter().map(|p| p.1).fold(f64::INFINITY, f64::min).round() as usize;
+    let ymax = hull.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max).round() as usize;
+    for y in ymin..=ymax.min(ny - 1) {
+        let yf = y as f64;
+        let mut lo = f64::INFINITY;
+        let mut hi = f64::NEG_INFINITY;
+        let n = hull.len();
+        for i in 0..n {
+            let (p, q) = (hull[i], hull[(i + 1) % n]);
+            if (p.1 - yf) * (q.1 - yf) > 0.0 {
+                continue;
+            }
+            if (p.1 - q.1).abs() < 1e-12 {
+                lo = lo.min(p.0.min(q.0));
+                hi = hi.max(p.0.max(q.0));
+            } else {
+                let x = p.0 + (yf - p.1) * (q.0 - p.0) / (q.1 - p.1);
+                lo = lo.min(x);
+                hi = hi.max(x);
+            }
+        }
+        if n == 1 {
+            lo = hull[0].0;
+            hi = hull[0].0;
+        }
+        if lo <= hi {
+            let x0 = (lo - 1e-9).ceil().max(0.0) as usize;
+            let x1 = ((hi + 1e-9).floor() as usize).min(nx - 1);
+            for x in x0..=x1 {
+                out[y * nx + x] = true;
+            }
+        }
+    }
+    out
+}
+
+fn cross(o: (f64, f64), a: (f64, f64), b: (f64, f64)) -> f64 {
+    (a.0 - o.0) * (b.1 - o.1) - (a.1 - o.1) * (b.0 - o.0)
+}
+
+fn monotone_chain(mut pts: Vec<(f64, f64)>) -> Vec<(f64, f64)> {
+    pts.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    pts.dedup();
+    if pts.len() < 3 {
+        return pts;
+    }
+    let mut lower: Vec<(f64, f64)> = Vec::new();
+    for &p in &pts {
+        while lower.len() >= 2 && cross(lower[lower.len() - 2], lower[lower.len() - 1], p) <= 0.0 {
+            lower.pop();
+        }
+        lower.push(p);
+    }
+    let mut upper: Vec<(f64, f64)> = Vec::new();
+    for &p in pts.iter().rev() {
+        while upper.len() >= 2 && cross(upper[upper.len() - 2], upper[upper.len() - 1], p) <= 0.0 {
+            upper.pop();
+        }
+        upper.push(p);
+    }
+    lower.pop();
+    upper.pop();
+    lower.extend(upper);
+    lower
+}
+
+/// `false` pixels not 4-connected to the image border become `true`.
+pub(crate) fn fill_holes(mask: &[bool], ny: usize, nx: usize) -> Vec<bool> {
+    let mut reached = vec![false; ny * nx];
+    let mut stack = Vec::new();
+    for y in 0..ny {
+        for x in 0..nx {
+            if (y == 0 || x == 0 || y + 1 == ny || x + 1 == nx) && !mask[y * nx + x] {
+                reached[y * nx + x] = true;
+                stack.push(y * nx + x);
+            }
+        }
+    }
+    while let Some(i) = stack.pop() {
+        let (y, x) = (i / nx, i % nx);
+        let mut visit = |j: usize| {
+            if !mask[j] && !reached[j] {
+                reached[j] = true;
+                stack.push(j);
+            }
+        };
+        if y > 0 {
+            visit(i - nx);
+        }
+        if y + 1 < ny {
+            visit(i + nx);
+        }
+        if x > 0 {
+            visit(i - 1);
+        }
+        if x + 1 < nx {
+            visit(i + 1);
+        }
+    }
+    reached.iter().map(|r| !r).collect()
+}
+
+/// 8-connected flood fill of `mask` from `seed`; stops early (returns `None`) when the region
+/// grows beyond `max_pixels`.
+pub(crate) fn flood(mask: &[bool], ny: usize, nx: usize, seed: usize, max_pixels: usize) -> Option<Vec<usize>> {
+    if !mask[seed] {
+        return Some(Vec::new());
+    }
+    let mut seen = std::collections::HashSet::new();
+    seen.insert(seed);
+    let mut stack = vec![seed];
+    let mut out = Vec::new();
+    while let Some(i) = stack.pop() {
+        out.push(i);
+        if out.len() > max_pixels {
+            return None;
+        }
+        let (y, x) = ((i / nx) as isize, (i % nx) as isize);
+        for dy in -1..=1 {
+            for dx in -1..=1 {
+                let (qy, qx) = (y + dy, x + dx);
+                if qy < 0 || qx < 0 || qy >= ny as isize || qx >= nx as isize {
+                    continue;
+                }
+                let j = qy as usize * nx + qx as usize;
+                if mask[j] && seen.insert(j) {
+                    stack.push(j);
+                }
+            }
+        }
+    }
+    Some(out)
+}
+
+/// All 8-connected components of one slice: `(pixels)` per component.
+pub(crate) fn components(mask: &[bool], ny: usize, nx: usize) -> Vec<Vec<usize>> {
+    let mut done = vec![false; ny * nx];
+    let mut comps = Vec::new();
+    for i in 0..ny * nx {
+        if mask[i] && !done[i] {
+            let c = flood(mask, ny, nx, i, usize::MAX).unwrap_or_default();
+            for &j in &c {
+                done[j] = true;
+            }
+            comps.push(c);
+        }
+    }
+    comps
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn img(rows: &[&str]) -> (Vec<bool>, usize, usize) {
+        let ny = rows.len();
+        let nx = rows[0].len();
+        (rows.iter().flat_map(|r| r.chars().map(|c| c == '#')).collect(), ny, nx)
+    }
+
+    #[test]
+    fn hull_fills_a_crescent() {
+        let (m, ny, nx) = img(&[
+            "..........", //
+            ".####.....",
+            ".#........",
+            ".#........",
+            ".####.....",
+            "..........",
+        ]);
+        let h = convex_hull_fill(&m, ny, nx);
+        let count = h.iter().filter(|&&v| v).count();
+        assert_eq!(count, 16);
+        assert!(h[2 * nx + 3] && !h[2 * nx + 5]);
+    }
+
+    #[test]
+    fn hull_of_a_diagonal_keeps_only_the_segment() {
+        let (m, ny, nx) = img(&["#...", ".#..", "..#.", "...#"]);
+        assert_eq!(convex_hull_fill(&m, ny, nx), m);
+    }
+
+    #[test]
+    fn holes_and_components() {
+        let (m, ny, nx) = img(&["#####..", "#...#..", "#####.#"]);
+        let f = fill_holes(&m, ny, nx);
+        assert_eq!(f.iter().filter(|&&v| v).count(), 16);
+        assert_eq!(components(&m, ny, nx).len(), 2);
+        assert!(flood(&m, ny, nx, 0, 5).is_none());
+    }
+}
+
+/// Integer chamfer weights (0.1 mm units) for one slice: `[row, column, diagonal]`.
+pub(crate) fn chamfer_weights(spacing_yx_mm: [f64; 2]) -> [u32; 3] {
+    let wy = (spacing_yx_mm[0] * 10.0).round().max(1.0);
+    let wx = (spacing_yx_mm[1] * 10.0).round().max(1.0);
+    [wy as u32, wx as u32, (wy * wy + wx * wx).sqrt().round() as u32]
+}
+
+/// Chamfer distance (0.1 mm units) to the nearest source pixel, two raster sweeps, no obstacles.
+/// `u32::MAX` where there is no source.
+pub(crate) fn chamfer_sweep(sources: &[bool], ny: usize, nx: usize, w: [u32; 3]) -> Vec<u32> {
+    let inf = u32::MAX / 2;
+    let mut d: Vec<u32> = sources.iter().map(|&s| if s { 0 } else { inf }).collect();
+    for y in 0..ny {
+        for x in 0..nx {
+            let i = y * nx + x;
+            let mut v = d[i];
+            if x > 0 {
+                v = v.min(d[i - 1] + w[1]);
+            }
+            if y > 0 {
+                v = v.min(d[i - nx] + w[0]);
+                if x > 0 {
+                    v = v.min(d[i - nx - 1] + w[2]);
+                }
+                if x + 1 < nx {
+                    v = v.min(d[i - nx + 1] + w[2]);
+                }
+            }
+            d[i] = v;
+        }
+    }
+    for y in (0..ny).rev() {
+        for x in (0..nx).rev() {
+            let i = y * nx + x;
+            let mut v = d[i];
+            if x + 1 < nx {
+                v = v.min(d[i + 1] + w[1]);
+            }
+            if y + 1 < ny {
+                v = v.min(d[i + nx] + w[0]);
+                if x + 1 < nx {
+                    v = v.min(d[i + nx + 1] + w[2]);
+                }
+                if x > 0 {
+                    v = v.min(d[i + nx - 1] + w[2]);
+                }
+            }
+            d[i] = v;
+        }
+    }
+    d.iter().map(|&v| if v >= inf { u32::MAX } else { v }).collect()
+}
+
+/// Geodesic chamfer distance (0.1 mm units) from the sources through `passable` pixels
+/// (Dial's bucket queue). `u32::MAX` where unreachable.
+pub(crate) fn geodesic(sources: &[bool], passable: &[bool], ny: usize, nx: usize, w: [u32; 3]) -> Vec<u32> {
+    let mut d = vec![u32::MAX; ny * nx];
+    let nb = (w[2] + 1) as usize;
+    let mut buckets: Vec<Vec<u32>> = vec![Vec::new(); nb];
+    let mut pending = 0usize;
+    for (i, &s) in sources.iter().enumerate() {
+        if s {
+            d[i] = 0;
+            buckets[0].push(i as u32);
+            pending += 1;
+        }
+    }
+    let mut cur: u32 = 0;
+    while pending > 0 {
+        let b = cur as usize % nb;
+        while let Some(i) = buckets[b].pop() {
+            pending -= 1;
+            let i = i as usize;
+            if d[i] != cur {
+                continue;
+            }
+            let (y, x) = ((i / nx) as isize, (i % nx) as isize);
+            for (dy, dx, wi) in
+                [(-1, 0, 0), (1, 0, 0), (0, -1, 1), (0, 1, 1), (-1, -1, 2), (-1, 1, 2), (1, -1, 2), (1, 1, 2)]
+            {
+                let (qy, qx) = (y + dy, x + dx);
+                if qy < 0 || qx < 0 || qy >= ny as isize || qx >= nx as isize {
+                    continue;
+                }
+                let j = qy as usize * nx + qx as usize;
+                if !passable[j] {
+                    continue;
+                }
+                let nd = cur + w[wi];
+                if nd < d[j] {
+                    d[j] = nd;
+                    buckets[nd as usize % nb].push(j as u32);
+                    pending += 1;
+                }
+            }
+        }
+        cur += 1;
+    }
+    d
+}
+
+#[cfg(test)]
+mod distance_tests {
+    use super::*;
+
+    #[test]
+    fn geodesic_goes_around_obstacles_and_sweep_does_not() {
+        // Source at the left, wall in the middle with a gap at the bottom.
+        let (ny, nx) = (5, 5);
+        let mut src = vec![false; 25];
+        src[0] = true;
+        let mut pass = vec![true; 25];
+        for y in 0..4 {
+            pass[y * nx + 2] = false;
+        }
+        let w = [10, 10, 14];
+        let g = geodesic(&src, &pass, ny, nx, w);
+        let s = chamfer_sweep(&src, ny, nx, w);
+        assert_eq!(s[4], 40);
+        assert!(g[4] > 60, "{}", g[4]);
+        assert_eq!(g[2 * nx + 2], u32::MAX);
+        assert_eq!(g[nx + 1], 14);
+    }
+}
+
+/// Like [`chamfer_sweep`], also returning for each pixel the index of (approximately) its
+/// nearest source pixel (`usize::MAX` where there is none).
+pub(crate) fn chamfer_feature(sources: &[bool], ny: usize, nx: usize, w: [u32; 3]) -> (Vec<u32>, Vec<usize>) {
+    let inf = u32::MAX / 2;
+    let mut d: Vec<u32> = sources.iter().map(|&s| if s { 0 } else { inf }).collect();
+    let mut f: Vec<usize> = (0..ny * nx).map(|i| if sources[i] { i } else { usize::MAX }).collect();
+    let relax = |d: &mut Vec<u32>, f: &mut Vec<usize>, i: usize, j: usize, wij: u32| {
+        if d[j] < inf && d[j] + wij < d[i] {
+            d[i] = d[j] + wij;
+            f[i] = f[j];
+        }
+    };
+    for y in 0..ny {
+        for x in 0..nx {
+            let i = y * nx + x;
+            if x > 0 {
+                relax(&mut d, &mut f, i, i - 1, w[1]);
+            }
+            if y > 0 {
+                relax(&mut d, &mut f, i, i - nx, w[0]);
+                if x > 0 {
+                    relax(&mut d, &mut f, i, i - nx - 1, w[2]);
+                }
+                if x + 1 < nx {
+                    relax(&mut d, &mut f, i, i - nx + 1, w[2]);
+                }
+            }
+        }
+    }
+    for y in (0..ny).rev() {
+        for x in (0..nx).rev() {
+            let i = y * nx + x;
+            if x + 1 < nx {
+                relax(&mut d, &mut f, i, i + 1, w[1]);
+            }
+            if y + 1 < ny {
+                relax(&mut d, &mut f, i, i + nx, w[0]);
+                if x + 1 < nx {
+                    relax(&mut d, &mut f, i, i + nx + 1, w[2]);
+                }
+                if x > 0 {
+                    relax(&mut d, &mut f, i, i + nx - 1, w[2]);
+                }
+            }
+        }
+    }
+    let d = d.iter().map(|&v| if v >= inf { u32::MAX } else { v }).collect();
+    (d, f)
+}
+
+/// Whether the straight pixel line from `a` to `b` (exclusive of both ends) touches a
+/// `blocked` pixel.
+pub(crate) fn line_blocked(blocked: &[bool], nx: usize, a: usize, b: usize) -> bool {
+    let (mut x0, mut y0) = ((a % nx) as isize, (a / nx) as isize);
+    let (x1, y1) = ((b % nx) as isize, (b / nx) as isize);
+    let (dx, dy) = ((x1 - x0).abs(), -(y1 - y0).abs());
+    let (sx, sy) = (if x0 < x1 { 1 } else { -1 }, if y0 < y1 { 1 } else { -1 });
+    let mut err = dx + dy;
+    loop {
+        if (x0, y0) == (x1, y1) {
+            return false;
+        }
+        let e2 = 2 * err;
+        if e2 >= dy {
+            err += dy;
+            x0 += sx;
+        }
+        if e2 <= dx {
+            err += dx;
+            y0 += sy;
+        }
+        if (x0, y0) != (x1, y1) && blocked[y0 as usize * nx + x0 as usize] {
+            return true;
+        }
+    }
+}

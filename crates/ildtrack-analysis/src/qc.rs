@@ -1,0 +1,153 @@
+//! Quality-control pictures: lung window, lung contour, GGO (yellow) and consolidation (red)
+//! overlays, as PNG bytes. Axial images are shown as a radiologist reads them (patient's right
+//! on the image's left, anterior up); coronal images are resampled to true aspect (slice
+//! spacing) with the head up.
+
+use crate::stats::class;
+use ildtrack_volume::{OUTSIDE_FOV_HU, Volume};
+use ndarray::{Array2, Axis};
+
+const WINDOW_LO_HU: f32 = -1350.0;
+const WINDOW_HI_HU: f32 = 150.0;
+const GGO_RGB: [f32; 3] = [255.0, 215.0, 0.0];
+const CONS_RGB: [f32; 3] = [255.0, 30.0, 30.0];
+const RIGHT_RGB: [u8; 3] = [0, 230, 0];
+const LEFT_RGB: [u8; 3] = [40, 150, 255];
+
+fn gray(v: i16) -> f32 {
+    if v == OUTSIDE_FOV_HU {
+        return 0.0;
+    }
+    ((v as f32 - WINDOW_LO_HU) / (WINDOW_HI_HU - WINDOW_LO_HU) * 255.0).clamp(0.0, 255.0)
+}
+
+/// Renders one plane (rows × cols) of HU, lung labels and classes to RGB.
+fn render(hu: &Array2<i16>, lungs: &Array2<u8>, classes: &Array2<u8>) -> (Vec<u8>, usize, usize) {
+    let (h, w) = (hu.nrows(), hu.ncols());
+    let mut rgb = vec![0u8; h * w * 3];
+    for r in 0..h {
+        for c in 0..w {
+            let g = gray(hu[[r, c]]);
+            let mut px = [g, g, g];
+            let (col, alpha) = match classes[[r, c]] {
+                class::GGO => (Some(GGO_RGB), 0.45),
+                class::CONSOLIDATION => (Some(CONS_RGB), 0.5),
+                _ => (None, 0.0),
+            };
+            if let Some(col) = col {
+                for k in 0..3 {
+                    px[k] = px[k] * (1.0 - alpha) + col[k] * alpha;
+                }
+            }
+            let l = lungs[[r, c]];
+            let mut out = px.map(|v| v.round() as u8);
+            if l != 0 {
+                let edge = [(0isize, 1isize), (0, -1), (1, 0), (-1, 0)].iter().any(|&(dr, dc)| {
+                    let (rr, cc) = (r as isize + dr, c as isize + dc);
+                    rr < 0 || cc < 0 || rr >= h as isize || cc >= w as isize || lungs[[rr as usize, cc as usize]] != l
+                });
+                if edge {
+                    out = if l == 1 { RIGHT_RGB } else { LEFT_RGB };
+                }
+            }
+            rgb[(r * w + c) * 3..(r * w + c) * 3 + 3].copy_from_slice(&out);
+        }
+    }
+    (rgb, w, h)
+}
+
+fn encode(rgb: &[u8], w: usize, h: usize) -> Vec<u8> {
+    let mut buf = Vec::new();
+    let result = (|| -> Result<(), png::EncodingError> {
+        let mut enc = png::Encoder::new(&mut buf, w as u32, h as u32);
+        enc.set_color(png::ColorType::Rgb);
+        enc.set_depth(png::BitDepth::Eight);
+        let mut wr = enc.write_header()?;
+        wr.write_image_data(rgb)?;
+        wr.finish()
+    })();
+    if let Err(e) = result {
+        tracing::warn!("QC png encoding failed: {e}");
+        return Vec::new();
+    }
+    buf
+}
+
+/// Row / column flips that bring a plane to display orientation.
+fn flip(a: &mut Array2<impl Clone>, rows: bool, cols: bool) {
+    if rows {
+        a.invert_axis(Axis(0));
+    }
+    if cols {
+        a.invert_axis(Axis(1));
+    }
+}
+
+/// Axial slice `z` (clamped into range) as PNG.
+pub fn axial_png(hu: &Volume<i16>, lungs: &Volume<u8>, classes: &Volume<u8>, z: usize) -> Vec<u8> {
+    let z = z.min(hu.dims_zyx()[0].saturating_sub(1));
+    if hu.is_empty() || lungs.dims_zyx() != hu.dims_zyx() || classes.dims_zyx() != hu.dims_zyx() {
+        return Vec::new();
+    }
+    let d = hu.geometry.direction;
+    // Columns should go to patient left (+x), rows to posterior (+y).
+    let (fr, fc) = (d[1][1] < 0.0, d[2][0] < 0.0);
+    let mut h = hu.data.index_axis(Axis(0), z).to_owned();
+    let mut l = lungs.data.index_axis(Axis(0), z).to_owned();
+    let mut c = classes.data.index_axis(Axis(0), z).to_owned();
+    flip(&mut h, fr, fc);
+    flip(&mut l, fr, fc);
+    flip(&mut c, fr, fc);
+    let (rgb, w, hh) = render(&h, &l, &c);
+    encode(&rgb, w, hh)
+}
+
+/// Coronal plane at row `y` (clamped), resampled to true aspect, head up, as PNG.
+pub fn coronal_png(hu: &Volume<i16>, lungs: &Volume<u8>, classes: &Volume<u8>, y: usize) -> Vec<u8> {
+    let [nz, ny, nx] = hu.dims_zyx();
+    if hu.is_empty() || lungs.dims_zyx() != hu.dims_zyx() || classes.dims_zyx() != hu.dims_zyx() {
+        return Vec::new();
+    }
+    let y = y.min(ny - 1);
+    let sp = hu.geometry.spacing_mm;
+    let rows = ((nz as f64 * sp[0] / sp[2]).round() as usize).clamp(1, 4096);
+    let zi = |r: usize| ((r as f64 + 0.5) * nz as f64 / rows as f64).floor().min(nz as f64 - 1.0) as usize;
+    let h = Array2::from_shape_fn((rows, nx), |(r, x)| hu.data[[zi(r), y, x]]);
+    let l = Array2::from_shape_fn((rows, nx), |(r, x)| lungs.data[[zi(r), y, x]]);
+    let c = Array2::from_shape_fn((rows, nx), |(r, x)| classes.data[[zi(r), y, x]]);
+    let d = hu.geometry.direction;
+    let (mut h, mut l, mut c) = (h, l, c);
+    let (fr, fc) = (d[0][2] >= 0.0, d[2][0] < 0.0);
+    flip(&mut h, fr, fc);
+    flip(&mut l, fr, fc);
+    flip(&mut c, fr, fc);
+    let (rgb, w, hh) = render(&h, &l, &c);
+    encode(&rgb, w, hh)
+}
+
+/// Three axial levels (25 %, 50 %, 75 % of the lung voxels counted along z) and one coronal row
+/// (50 % along y). Without lung: the middle slices.
+pub fn representative_slices(lungs: &Volume<u8>) -> (Vec<usize>, usize) {
+    let [nz, ny, _] = lungs.dims_zyx();
+    let per_z: Vec<u64> =
+        lungs.data.axis_iter(Axis(0)).map(|s| s.iter().filter(|&&v| v != 0).count() as u64).collect();
+    let per_y: Vec<u64> =
+        lungs.data.axis_iter(Axis(1)).map(|s| s.iter().filter(|&&v| v != 0).count() as u64).collect();
+    let quantile = |counts: &[u64], q: f64, n: usize| -> usize {
+        let total: u64 = counts.iter().sum();
+        if total == 0 {
+            return n / 2;
+        }
+        let target = (q * total as f64).ceil() as u64;
+        let mut cum = 0;
+        for (i, &c) in counts.iter().enumerate() {
+            cum += c;
+            if cum >= target.max(1) {
+                return i;
+            }
+        }
+        n.saturating_sub(1)
+    };
+    let zs = vec![quantile(&per_z, 0.25, nz), quantile(&per_z, 0.5, nz), quantile(&per_z, 0.75, nz)];
+    (zs, quantile(&per_y, 0.5, ny))
+}

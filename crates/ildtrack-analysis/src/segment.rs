@@ -1,0 +1,524 @@
+//! Lung segmentation on a coarse working grid (about 1.4 mm), generic over the backend.
+//!
+//! Method (each step a backend kernel unless marked *host*):
+//! 1. Block-mean the HU volume to the working grid.
+//! 2. Body: tissue (≥ `body_hu`), largest 6-connected component, holes filled per slice.
+//! 3. Air inside the body (≤ `air_hu`).
+//! 4. *host* Trachea and main bronchi: the small, central air region found in the upper slices
+//!    is tracked slice by slice towards the feet while its cross-section stays below
+//!    `airway_max_area_mm2`; it ends where it opens into the lung. Removed (with a 2 mm margin).
+//! 5. Lung candidates: 6-connected air components ≥ `min_component_ml` with a lung-like mean
+//!    (> −985 HU: gas in bowel is purer air). Two components on either side of the body's
+//!    mid-line are right and left; one component spanning the mid-line (lungs touching at the
+//!    anterior / posterior junction) is split by eroding it (distance transform) until it falls
+//!    into two cores, then every voxel goes to the nearer core.
+//! 6. *host* Dense disease and vessels: per slice and lung, holes are filled (vessels), then the
+//!    convex hull of the aerated lung is taken and a hull voxel that is not air is kept when it is
+//!    nearer to the outside of the body (the chest wall side) than to the mediastinum (the region
+//!    between the two lungs' hulls). Subpleural consolidation, bounded by the pleura, is inside;
+//!    the heart and mediastinum, bounded by the other lung, stay out.
+
+use crate::AnalysisError;
+use crate::config::SegmentationParams;
+use crate::plane;
+use ildtrack_compute::{Backend, Ball, ComponentInfo, Connectivity, MaskOp};
+use ildtrack_volume::{Geometry, OUTSIDE_FOV_HU, Volume, Warning};
+use ndarray::{Array3, Axis};
+use rayon::prelude::*;
+
+/// What segmentation hands to quantification.
+pub(crate) struct Segmentation {
+    /// 0 background, 1 right, 2 left; on the working grid.
+    pub lungs_low: Array3<u8>,
+    pub factors: [usize; 3],
+    pub low_spacing_mm: [f64; 3],
+    /// Block-mean HU on the working grid.
+    pub low_hu: Array3<i16>,
+    pub warnings: Vec<Warning>,
+    /// Stage name → milliseconds.
+    pub stage_ms: Vec<(String, f64)>,
+}
+
+pub(crate) fn working_factors(spacing_mm: [f64; 3], target_mm: f64) -> [usize; 3] {
+    spacing_mm.map(|s| ((target_mm / s).round() as usize).clamp(1, 8))
+}
+
+fn doubt(msg: impl Into<String>) -> Warning {
+    Warning::new("segmentation-doubt", msg)
+}
+
+/// Maps low-grid indices to LPS x (mm), patient left positive.
+struct Frame {
+    g: Geometry,
+    f: [usize; 3],
+}
+
+impl Frame {
+    fn lps(&self, idx: [f64; 3]) -> [f64; 3] {
+        let full = [0, 1, 2].map(|k| idx[k] * self.f[k] as f64 + (self.f[k] as f64 - 1.0) / 2.0);
+        self.g.index_to_lps(full)
+    }
+    fn lps_x(&self, idx: [f64; 3]) -> f64 {
+        self.lps(idx)[0]
+    }
+    /// LPS x extent of a component's bounding box (at its centroid's z and y).
+    fn x_range(&self, c: &ComponentInfo) -> (f64, f64) {
+        let cen = c.centroid_zyx();
+        let a = self.lps_x([cen[0], cen[1], c.min_zyx[2] as f64]);
+        let b = self.lps_x([cen[0], cen[1], c.max_zyx[2] as f64]);
+        (a.min(b), a.max(b))
+    }
+}
+
+pub(crate) fn segment<B: Backend>(
+    b: &B,
+    hu: &Volume<i16>,
+    p: &SegmentationParams,
+    progress: &dyn Fn(&str, f32),
+) -> Result<Segmentation, AnalysisError> {
+    let spacing = hu.geometry.spacing_mm;
+    let factors = working_factors(spacing, p.working_resolution_mm);
+    let ls = [0, 1, 2].map(|k| spacing[k] * factors[k] as f64);
+    let frame = Frame { g: hu.geometry, f: factors };
+    let voxel_ml = ls.iter().product::<f64>() / 1000.0;
+    let mut warnings = Vec::new();
+    let mut stage_ms: Vec<(String, f64)> = Vec::new();
+    let mut clock = std::time::Instant::now();
+    let mut lap = |name: &str, stage_ms: &mut Vec<(String, f64)>| {
+        stage_ms.push((name.to_string(), clock.elapsed().as_secs_f64() * 1e3));
+        clock = std::time::Instant::now();
+    };
+
+    let low = {
+        let full = b.upload_i16(hu.data.view())?;
+        b.downsample_mean(&full, factors)?
+    };
+    let ld = ildtrack_compute::VolumeHandle::dims_zyx(&low);
+    let empty = |warnings: Vec<Warning>| Segmentation {
+        lungs_low: Array3::zeros((ld[0], ld[1], ld[2])),
+        factors,
+        low_spacing_mm: ls,
+        low_hu: Array3::zeros((ld[0], ld[1], ld[2])),
+        warnings,
+        stage_ms: Vec::new(),
+    };
+    lap("segment.downsample", &mut stage_ms);
+    progress("segment: body", 0.1);
+
+    // 2. Body.
+    let tissue = b.threshold(&low, p.body_hu, i16::MAX)?;
+    let (tl, tinfo) = b.label_components(&tissue, Connectivity::Face6)?;
+    drop(tissue);
+    let Some((bi, body_info)) = tinfo.iter().enumerate().max_by_key(|(_, c)| c.voxels) else {
+        warnings.push(doubt("no body found (no voxel above the tissue threshold)"));
+        return Ok(empty(warnings));
+    };
+    let mut lut = vec![0u8; tinfo.len() + 1];
+    lut[bi + 1] = 1;
+    let body = b.map_labels(&tl, &lut)?;
+    drop(tl);
+    let body_filled = b.fill_holes_2d(&body)?;
+    drop(body);
+    let body_centre = body_info.centroid_zyx();
+    let centre_x = frame.lps_x(body_centre);
+    let (bx0, bx1) = frame.x_range(body_info);
+    let body_width_mm = (bx1 - bx0).max(1.0);
+
+    // 3. Air in the body.
+    let air_all = b.threshold(&low, OUTSIDE_FOV_HU + 1, p.air_hu)?;
+    let air = b.mask_op(&air_all, &body_filled, MaskOp::And)?;
+    drop(air_all);
+    lap("segment.body", &mut stage_ms);
+    progress("segment: airways", 0.25);
+
+    // 4. Airways (host).
+    let air_h = b.download_u8(&air)?;
+    let airway = track_airways(&air_h, body_info, ls, p, frame.g.direction[0][2] >= 0.0);
+    let airway_voxels = airway.iter().filter(|&&v| v != 0).count();
+    let airway_dil = if airway_voxels > 0 {
+        let a = b.upload_u8(airway.view())?;
+        Some(b.dilate(&a, &Ball::new(2.0 + 0.5 * ls[1].max(ls[2]), ls))?)
+    } else {
+        None
+    };
+    let cand = match &airway_dil {
+        Some(a) => b.mask_op(&air, a, MaskOp::AndNot)?,
+        None => air,
+    };
+    lap("segment.airways", &mut stage_ms);
+    progress("segment: lungs", 0.4);
+
+    // 5. Lung components.
+    let (labels, infos) = b.label_components(&cand, Connectivity::Face6)?;
+    drop(cand);
+    let mut order: Vec<usize> = (0..infos.len()).collect();
+    order.sort_by(|&i, &j| infos[j].voxels.cmp(&infos[i].voxels));
+    order.truncate(8);
+    let min_vox = (p.min_component_ml / voxel_ml).ceil() as u64;
+    order.retain(|&i| infos[i].voxels >= min_vox.max(1));
+    // Mean HU per candidate (rank r -> label r + 1).
+    let mut rank_lut = vec![0u8; infos.len() + 1];
+    for (r, &i) in order.iter().enumerate() {
+        rank_lut[i + 1] = (r + 1) as u8;
+    }
+    let rank_map = b.map_labels(&labels, &rank_lut)?;
+    let hist = b.histogram(&low, &rank_map, order.len() + 1, -1100, 400)?;
+    drop(rank_map);
+    let mean_hu = |r: usize| -> f64 {
+        let h = hist.label(r + 1);
+        let n: u64 = h.iter().sum();
+        let s: f64 = h.iter().enumerate().map(|(k, &c)| c as f64 * (k as f64 - 1100.0)).sum();
+        if n == 0 { f64::NAN } else { s / n as f64 }
+    };
+    let kept: Vec<usize> =
+        order.iter().enumerate().filter(|(r, _)| mean_hu(*r) > -985.0).map(|(_, &i)| i).collect();
+    if kept.is_empty() {
+        warnings.push(doubt("no aerated lung found inside the body"));
+        return Ok(empty(warnings));
+    }
+
+    // Side of each kept component; a component spanning the mid-line is split.
+    let mut side_lut = vec![0u8; infos.len() + 1];
+    let side_of = |c: &ComponentInfo| if frame.lps_x(c.centroid_zyx()) < centre_x { 1u8 } else { 2u8 };
+    let largest = &infos[kept[0]];
+    let (lx0, lx1) = frame.x_range(largest);
+    let spans = (lx1 - lx0) > 0.55 * body_width_mm && lx0 < centre_x && lx1 > centre_x;
+    let mut split: Option<B::U8> = None; // 1 where the largest component goes right
+    if spans {
+        let mut lut = vec![0u8; infos.len() + 1];
+        lut[kept[0] + 1] = 1;
+        let comp = b.map_labels(&labels, &lut)?;
+        split = split_touching(b, &comp, ls, &frame, centre_x, largest.voxels)?;
+        if split.is_none() {
+            warnings.push(doubt(
+                "the lungs touch and could not be separated at a junction; split at the body mid-line",
+            ));
+        }
+    }
+    for (k, &i) in kept.iter().enumerate() {
+        side_lut[i + 1] = if k == 0 && spans { 3 } else { side_of(&infos[i]) };
+    }
+    let mut lungs = b.map_labels(&labels, &side_lut)?;
+    drop(labels);
+    if spans {
+        let goes_right = match split {
+            Some(s) => s,
+            None => midline_mask(b, ld, &frame, centre_x)?,
+        };
+        // value 3 -> 1 (right) or 2 (left); others unchanged.
+        let mut lut2 = vec![0u8; 4 * 2];
+        for v in 0..4u8 {
+            for r in 0..2u8 {
+                lut2[(v * 2 + r) as usize] = if v == 3 { if r == 1 { 1 } else { 2 } } else { v };
+            }
+        }
+        lungs = b.combine_u8(&lungs, &goes_right, 2, &lut2)?;
+    }
+    lap("segment.lungs", &mut stage_ms);
+    progress("segment: dense regions", 0.6);
+
+    // 6. Holes, dense regions bounded by the chest wall (host, per slice).
+    let mut lungs_h = b.download_u8(&lungs)?;
+    let aerated: [u64; 3] = {
+        let mut c = [0u64; 3];
+        lungs_h.iter().for_each(|&v| c[(v as usize).min(2)] += 1);
+        c
+    };
+    let (ny, nx) = (ld[1], ld[2]);
+    // Hulls per slice: right, left; mediastinum = hull(both) − hull(R) − hull(L).
+    let hulls: Vec<(Vec<bool>, Vec<bool>, Vec<bool>)> = lungs_h
+        .axis_iter(Axis(0))
+        .into_par_iter()
+        .map(|s| {
+            let sl = s.as_standard_layout();
+            let px = sl.as_slice().unwrap_or(&[]);
+            let r: Vec<bool> = px.iter().map(|&v| v == 1).collect();
+            let l: Vec<bool> = px.iter().map(|&v| v == 2).collect();
+            let hr = plane::convex_hull_fill(&r, ny, nx);
+            let hl = plane::convex_hull_fill(&l, ny, nx);
+            let med = if r.iter().any(|&v| v) && l.iter().any(|&v| v) {
+                let both: Vec<bool> = px.iter().map(|&v| v != 0).collect();
+                let hb = plane::convex_hull_fill(&both, ny, nx);
+                hb.iter().zip(hr.iter().zip(&hl)).map(|(&b, (&r, &l))| b && !r && !l).collect()
+            } else {
+                vec![false; ny * nx]
+            };
+            (hr, hl, med)
+        })
+        .collect();
+    let body_h = b.download_u8(&body_filled)?;
+    drop(body_filled);
+    let low_h = b.download_i16(&low)?;
+    drop(low);
+    let airway_h = match &airway_dil {
+        Some(a) => Some(b.download_u8(a)?),
+        None => None,
+    };
+    // Non-lung regions enclosed by lung in 3-D (not connected to the volume border).
+    let enclosed_h = {
+        let mut lut = [0u8; 256];
+        lut[0] = 1;
+        let not_lung = b.map_u8(&lungs, &lut)?;
+        let (nl, ni) = b.label_components(&not_lung, Connectivity::Face6)?;
+        let mut elut = vec![0u8; ni.len() + 1];
+        for (i, c) in ni.iter().enumerate() {
+            let touches = (0..3).any(|k| c.min_zyx[k] == 0 || c.max_zyx[k] + 1 == ld[k]);
+            elut[i + 1] = u8::from(!touches);
+        }
+        b.download_u8(&b.map_labels(&nl, &elut)?)?
+    };
+    let small_hole_px = (p.hole_max_area_mm2 / (ls[1] * ls[2])).ceil() as usize;
+    let w = plane::chamfer_weights([ls[1], ls[2]]);
+    let include_dense = p.include_dense_regions;
+    lungs_h.axis_iter_mut(Axis(0)).into_par_iter().enumerate().for_each(|(z, mut s)| {
+        let px: Vec<u8> = s.iter().copied().collect();
+        if px.iter().all(|&v| v == 0) {
+            return;
+        }
+        let body_s: Vec<bool> = body_h.index_axis(Axis(0), z).iter().map(|&v| v != 0).collect();
+        let hu_s: Vec<i16> = low_h.index_axis(Axis(0), z).iter().copied().collect();
+        let air_way: Option<Vec<u8>> = airway_h.as_ref().map(|a| a.index_axis(Axis(0), z).iter().copied().collect());
+        let (hr, hl, med) = &hulls[z];
+        let mut filled_sides: Vec<Vec<bool>> = [1u8, 2u8]
+            .iter()
+            .map(|&side| {
+                let m: Vec<bool> = px.iter().map(|&v| v == side).collect();
+                if !m.iter().any(|&v| v) {
+                    return m;
+                }
+                // Holes: small ones (vessels, bronchi) or enclosed by lung in 3-D; a large hole
+                // open below or above (the diaphragm dome seen in one slice) stays out.
+                let filled = plane::fill_holes(&m, ny, nx);
+                let holes: Vec<bool> = filled.iter().zip(&m).map(|(&f, &m)| f && !m).collect();
+                let mut out = m.clone();
+                for comp in plane::components(&holes, ny, nx) {
+                    let keep = comp.len() <= small_hole_px
+                        || comp.iter().any(|&i| enclosed_h[[z, i / nx, i % nx]] != 0);
+                    if keep {
+                        for i in comp {
+                            out[i] = true;
+                        }
+                    }
+                }
+                out
+            })
+            .collect();
+        if include_dense {
+            // Hull voxels that are not lung yet (and not bone, not outside the body).
+            let cand: Vec<bool> = (0..ny * nx)
+                .map(|i| {
+                    (hr[i] || hl[i]) && px[i] == 0 && !filled_sides[0][i] && !filled_sides[1][i] && body_s[i] && hu_s[i] < 300
+                })
+                .collect();
+            if cand.iter().any(|&c| c) {
+                let exterior: Vec<bool> = body_s.iter().map(|&v| !v).collect();
+                let (d_all, nearest) = plane::chamfer_feature(&exterior, ny, nx, w);
+                let aerated: Vec<bool> = px.iter().map(|&v| v != 0).collect();
+                let d_med = plane::chamfer_sweep(med, ny, nx, w);
+                for (k, hull) in [hr, hl].into_iter().enumerate() {
+                    let mut f = filled_sides[k].clone();
+                    let mut any = false;
+                    for i in 0..ny * nx {
+                        // Bounded by the chest wall: nearer the wall than the mediastinum, and the
+                        // straight line to the nearest point outside the body crosses no aerated
+                        // lung (lung curving around it means diaphragm dome or mediastinum).
+                        if cand[i]
+                            && hull[i]
+                            && d_all[i] <= d_med[i]
+                            && nearest[i] != usize::MAX
+                            && !plane::line_blocked(&aerated, nx, i, nearest[i])
+                        {
+                            f[i] = true;
+                            any = true;
+                        }
+                    }
+                    if any {
+                        filled_sides[k] = f;
+                    }
+                }
+            }
+        }
+        let mut out = px.clone();
+        for (k, f) in filled_sides.iter().enumerate() {
+            for i in 0..ny * nx {
+                let airway_here = air_way.as_ref().is_some_and(|a| a[i] != 0);
+                if f[i] && out[i] == 0 && !airway_here {
+                    out[i] = k as u8 + 1;
+                }
+            }
+        }
+        s.iter_mut().zip(out).for_each(|(o, v)| *o = v);
+    });
+    lap("segment.dense", &mut stage_ms);
+    // Volumes and plausibility.
+    let mut counts = [0u64; 3];
+    lungs_h.iter().for_each(|&v| counts[(v as usize).min(2)] += 1);
+    let (r_ml, l_ml) = (counts[1] as f64 * voxel_ml, counts[2] as f64 * voxel_ml);
+    if counts[1] == 0 || counts[2] == 0 {
+        warnings.push(doubt(format!(
+            "only one lung found ({} lung {:.0} mL); the other is absent, collapsed or outside the scan",
+            if counts[1] == 0 { "left" } else { "right" },
+            r_ml.max(l_ml)
+        )));
+    } else if r_ml.min(l_ml) < 0.2 * r_ml.max(l_ml) {
+        warnings.push(doubt(format!(
+            "lung volumes very unequal (right {r_ml:.0} mL, left {l_ml:.0} mL): collapse, resection or a segmentation error"
+        )));
+    }
+    let total_aerated = (aerated[1] + aerated[2]).max(1) as f64;
+    let dense_added = (counts[1] + counts[2]) as f64 - total_aerated;
+    if dense_added > 0.35 * total_aerated {
+        warnings.push(doubt(format!(
+            "{:.0} % of the lung mask is non-aerated tissue added from the chest-wall side; check the QC images",
+            100.0 * dense_added / (counts[1] + counts[2]) as f64
+        )));
+    }
+    tracing::debug!(airway_voxels, r_ml, l_ml, "segmentation done");
+    progress("segment", 1.0);
+    Ok(Segmentation { lungs_low: lungs_h, factors, low_spacing_mm: ls, low_hu: low_h, warnings, stage_ms })
+}
+
+/// 1 where the voxel lies on the patient's right of the body mid-line.
+fn midline_mask<B: Backend>(b: &B, ld: [usize; 3], frame: &Frame, centre_x: f64) -> Result<B::U8, AnalysisError> {
+    let m = Array3::from_shape_fn((ld[0], ld[1], ld[2]), |(z, y, x)| {
+        u8::from(frame.lps_x([z as f64, y as f64, x as f64]) < centre_x)
+    });
+    Ok(b.upload_u8(m.view())?)
+}
+
+/// Splits one component spanning both sides: erode (distance threshold) until it falls into two
+/// large cores on either side of the mid-line; voxels go to the nearer core. Returns a mask that
+/// is 1 where the voxel goes to the right lung.
+fn split_touching<B: Backend>(
+    b: &B,
+    comp: &B::U8,
+    ls: [f64; 3],
+    frame: &Frame,
+    centre_x: f64,
+    voxels: u64,
+) -> Result<Option<B::U8>, AnalysisError> {
+    let dist = b.distance_mm(comp, ls)?;
+    for r_mm in [2.0f32, 3.5, 5.0, 7.0, 9.0, 12.0, 15.0, 20.0] {
+        let core = b.threshold_f32(&dist, r_mm, f32::INFINITY)?;
+        let (cl, ci) = b.label_components(&core, Connectivity::Face6)?;
+        let mut idx: Vec<usize> = (0..ci.len()).collect();
+        idx.sort_by(|&i, &j| ci[j].voxels.cmp(&ci[i].voxels));
+        if idx.len() < 2 {
+            if idx.is_empty() || ci[idx[0]].voxels < voxels / 20 {
+                break;
+            }
+            continue;
+        }
+        let (a, c) = (&ci[idx[0]], &ci[idx[1]]);
+        if c.voxels * 8 < a.voxels {
+            continue;
+        }
+        let (xa, xc) = (frame.lps_x(a.centroid_zyx()), frame.lps_x(c.centroid_zyx()));
+        if (xa - centre_x) * (xc - centre_x) >= 0.0 {
+            continue;
+        }
+        let (right, left) = if xa < xc { (idx[0], idx[1]) } else { (idx[1], idx[0]) };
+        // Distance to each core: distance_mm of the complement of the core.
+        let mut lut_r = vec![1u8; ci.len() + 1];
+        lut_r[right + 1] = 0;
+        let mut lut_l = vec![1u8; ci.len() + 1];
+        lut_l[left + 1] = 0;
+        let d_r = b.distance_mm(&b.map_labels(&cl, &lut_r)?, ls)?;
+        let d_l = b.distance_mm(&b.map_labels(&cl, &lut_l)?, ls)?;
+        tracing::debug!(r_mm, "touching lungs split");
+        return Ok(Some(b.less_equal_f32(&d_r, &d_l)?));
+    }
+    Ok(None)
+}
+
+/// Trachea and main bronchi on the working grid (host): see the module docs.
+fn track_airways(
+    air: &Array3<u8>,
+    body: &ComponentInfo,
+    ls: [f64; 3],
+    p: &SegmentationParams,
+    index_up_is_head: bool,
+) -> Array3<u8> {
+    let s = air.shape();
+    let (nz, ny, nx) = (s[0], s[1], s[2]);
+    let mut out = Array3::<u8>::zeros((nz, ny, nx));
+    let px_mm2 = ls[1] * ls[2];
+    let amax = (p.airway_max_area_mm2 / px_mm2).ceil() as usize;
+    let amin = (40.0 / px_mm2).ceil() as usize;
+    let order: Vec<usize> = if index_up_is_head { (0..nz).rev().collect() } else { (0..nz).collect() };
+    let slice = |z: usize| -> Vec<bool> { air.index_axis(Axis(0), z).iter().map(|&v| v != 0).collect() };
+    let c = body.centroid_zyx();
+    let half_w = (body.max_zyx[2] - body.min_zyx[2]) as f64 * 0.18;
+    let half_d = (body.max_zyx[1] - body.min_zyx[1]) as f64 * 0.3;
+    let lateral_max = (body.max_zyx[2] - body.min_zyx[2]) as f64 * 0.2;
+    let search = ((nz as f64 * 0.4).ceil() as usize).max(1);
+    let mut start = None;
+    for (k, &z) in order.iter().enumerate().take(search) {
+        let m = slice(z);
+        let mut best: Option<(f64, Vec<usize>)> = None;
+        for comp in plane::components(&m, ny, nx) {
+            if comp.len() < amin || comp.len() > amax {
+                continue;
+            }
+            let (sy, sx) = comp.iter().fold((0.0, 0.0), |(a, b), &i| (a + (i / nx) as f64, b + (i % nx) as f64));
+            let (cy, cx) = (sy / comp.len() as f64, sx / comp.len() as f64);
+            if (cx - c[2]).abs() > half_w || (cy - c[1]).abs() > half_d {
+                continue;
+            }
+            let d = (cx - c[2]).abs() * ls[2];
+            if best.as_ref().is_none_or(|(bd, _)| d < *bd) {
+                best = Some((d, comp));
+            }
+        }
+        if let Some((_, comp)) = best {
+            start = Some((k, comp));
+            break;
+        }
+    }
+    let Some((k0, comp)) = start else {
+        return out;
+    };
+    let mut prev = comp;
+    for &i in &prev {
+        out[[order[k0], i / nx, i % nx]] = 1;
+    }
+    for &z in order.iter().skip(k0 + 1) {
+        let m = slice(z);
+        let mut seen = vec![false; ny * nx];
+        let mut next = Vec::new();
+        for &i in &prev {
+            let (y, x) = ((i / nx) as isize, (i % nx) as isize);
+            for (dy, dx) in [(0, 0), (-1, 0), (1, 0), (0, -1), (0, 1)] {
+                let (qy, qx) = (y + dy, x + dx);
+                if qy < 0 || qx < 0 || qy >= ny as isize || qx >= nx as isize {
+                    continue;
+                }
+                let j = qy as usize * nx + qx as usize;
+                if !m[j] || seen[j] {
+                    continue;
+                }
+                match plane::flood(&m, ny, nx, j, amax) {
+                    Some(region) => {
+                        for &r in &region {
+                            seen[r] = true;
+                        }
+                        // Past the hilum (lateral) a branch is inside the lung: stop it there.
+                        let cx = region.iter().map(|&r| (r % nx) as f64).sum::<f64>() / region.len().max(1) as f64;
+                        if (cx - c[2]).abs() <= lateral_max {
+                            next.extend(region);
+                        }
+                    }
+                    None => seen[j] = true, // opens into the lung: this branch ends
+                }
+            }
+        }
+        if next.is_empty() {
+            break;
+        }
+        for &i in &next {
+            out[[z, i / nx, i % nx]] = 1;
+        }
+        prev = next;
+    }
+    out
+}

@@ -130,7 +130,7 @@ impl WgpuBackend {
 
     /// A zeroed 64-bit counter table of `cells` cells (two words each).
     fn counter_table(&self, cells: usize) -> Result<wgpu::Buffer> {
-        let bytes = (cells as u64).checked_mul(8).unwrap_or(u64::MAX);
+        let bytes = (cells as u64).saturating_mul(8);
         if bytes > self.eng.ctx.limits.max_storage_buffer_binding_size {
             return Err(err(GpuError::TooLarge {
                 what: format!("a counter table of {cells} cells"),
@@ -458,7 +458,7 @@ impl Backend for WgpuBackend {
         kind(a, ElemKind::Mask, "combine_u8 a")?;
         kind(b, ElemKind::Mask, "combine_u8 b")?;
         check_same(a.dims, b.dims)?;
-        if n_b == 0 || lut.len() % n_b != 0 {
+        if n_b == 0 || !lut.len().is_multiple_of(n_b) {
             return Err(ComputeError::InvalidArgument(format!(
                 "combine lut length {} is not a multiple of n_b {n_b}",
                 lut.len()

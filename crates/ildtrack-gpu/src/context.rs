@@ -197,3 +197,45 @@ impl GpuContext {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(name: &str, driver: &str, ty: wgpu::DeviceType) -> wgpu::AdapterInfo {
+        let mut i = wgpu::AdapterInfo::new(ty, wgpu::Backend::Vulkan);
+        i.name = name.to_string();
+        i.driver = driver.to_string();
+        i
+    }
+
+    #[test]
+    fn software_adapters_are_recognised() {
+        let check = |name: &str, driver: &str, ty, want: bool| {
+            assert_eq!(is_software_adapter(&info(name, driver, ty)), want, "{name} / {driver} / {ty:?}");
+        };
+        check("llvmpipe (LLVM 15.0.6, 256 bits)", "llvmpipe", wgpu::DeviceType::Cpu, true);
+        // Classified by name even when the driver reports another type.
+        check("llvmpipe (LLVM 15.0.6, 256 bits)", "", wgpu::DeviceType::Other, true);
+        check("SwiftShader Device (Subzero)", "SwiftShader driver", wgpu::DeviceType::Other, true);
+        check("Microsoft Basic Render Driver", "", wgpu::DeviceType::Other, true);
+        check("NVIDIA H100 80GB HBM3", "NVIDIA 550.54", wgpu::DeviceType::DiscreteGpu, false);
+        check("AMD Radeon Graphics (RADV RENOIR)", "radv", wgpu::DeviceType::IntegratedGpu, false);
+    }
+
+    #[test]
+    fn real_gpus_rank_before_software() {
+        let h100 = info("NVIDIA H100", "nvidia", wgpu::DeviceType::DiscreteGpu);
+        let igpu = info("Intel(R) UHD", "intel", wgpu::DeviceType::IntegratedGpu);
+        let lvp = info("llvmpipe", "llvmpipe", wgpu::DeviceType::Cpu);
+        assert!(rank(&h100) < rank(&igpu) && rank(&igpu) < rank(&lvp));
+    }
+
+    #[test]
+    fn summary_describes_adapter_and_software_flag() {
+        let s = AdapterSummary::from_info(&info("llvmpipe (LLVM 15)", "llvmpipe", wgpu::DeviceType::Cpu));
+        assert!(s.is_software);
+        assert_eq!(s.backend, "vulkan");
+        assert!(s.describe().contains("llvmpipe (LLVM 15)") && s.describe().contains("software"), "{}", s.describe());
+    }
+}

@@ -271,3 +271,13 @@ fn phantom_through_small_slabs_should_match_reference_backend() {
     let gds = g.downsample_mean(&gh, [2, 4, 4]).unwrap();
     same("downsample_mean", &g.download_i16(&gds).unwrap(), &CPU.downsample_mean(&ch, [2, 4, 4]).unwrap().0);
 }
+
+#[test]
+fn probe_and_description_agree_with_the_backend() {
+    let Some(g) = gpu() else { return };
+    let p = ildtrack_gpu::probe().expect("an adapter was opened, so probe must find one");
+    assert_eq!(p.is_software, g.is_software());
+    assert_eq!(g.device_description(), g.adapter_description());
+    assert_eq!(g.name(), "gpu");
+    assert!(g.max_binding_bytes() <= g.limits().max_storage_buffer_binding_size);
+}

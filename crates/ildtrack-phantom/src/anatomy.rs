@@ -66,7 +66,10 @@ pub struct Ball {
 pub struct LungShape {
     pub cx: f64,
     pub cy: f64,
+    /// Lateral semi-axis.
     pub a: f64,
+    /// Medial semi-axis (larger when the lungs touch: they reach the anterior junction).
+    pub a_med: f64,
     pub b: f64,
     pub dome_mm: f64,
 }
@@ -139,9 +142,10 @@ impl Anatomy {
         let cav_yc = 6.0 * f;
         let a_r = 77.0 * f;
         let a_l = 70.0 * f;
+        let med_k = if spec.lungs_touching { 2.2 } else { 1.0 };
         let lungs = [
-            LungShape { cx: -(cav_a - a_r), cy: cav_yc, a: a_r, b: cav_b, dome_mm: 0.24 * h },
-            LungShape { cx: cav_a - a_l, cy: cav_yc, a: a_l, b: cav_b, dome_mm: 0.19 * h },
+            LungShape { cx: -(cav_a - a_r), cy: cav_yc, a: a_r, a_med: a_r * med_k, b: cav_b, dome_mm: 0.24 * h },
+            LungShape { cx: cav_a - a_l, cy: cav_yc, a: a_l, a_med: a_l * med_k, b: cav_b, dome_mm: 0.19 * h },
         ];
         let z_carina = z_base + 0.64 * h;
         let mut an = Anatomy {
@@ -245,6 +249,10 @@ impl Anatomy {
             v0 + (v1 - v0) * u
         };
         if y < 0.0 {
+            if sc.med_ant == 0.0 {
+                // Touching lungs: the anterior junction reaches further back.
+                return ramp(y, -35.0 * f, -20.0 * f, 0.0, self.med_mid);
+            }
             ramp(y, -58.0 * f, -40.0 * f, sc.med_ant, self.med_mid)
         } else {
             ramp(y, 30.0 * f, 42.0 * f, self.med_mid, self.med_post)
@@ -270,7 +278,8 @@ impl Anatomy {
             return 0;
         }
         let l = &self.lungs[idx];
-        let dx = (x - l.cx) / l.a;
+        let medial = (x - l.cx) * l.cx < 0.0;
+        let dx = (x - l.cx) / if medial { l.a_med } else { l.a };
         let dy = (y - l.cy) / l.b;
         let rho2 = dx * dx + dy * dy;
         if rho2 > sc.k * sc.k {
@@ -602,3 +611,4 @@ pub fn dist2_to_segment(p: [f64; 3], a: [f64; 3], b: [f64; 3]) -> f64 {
     let d = sub(p, q);
     dot(d, d)
 }
+

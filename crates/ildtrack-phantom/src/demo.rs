@@ -35,10 +35,10 @@ pub const DEMO_SPACING_MM: [f64; 3] = [3.0, 1.4, 1.4];
 const SCRIPT: [(i64, &str, f64, &str, f64); 6] = [
     (-34, "day -34 (baseline)", 1.0, "baseline", 1.0),
     (-7, "day -7 (pre-infusion)", 1.75, "progressed", 0.98),
-    (30, "+30 days", 0.62, "improved", 1.0),
-    (90, "+3 months", 0.40, "improved", 1.02),
-    (180, "+6 months", 0.25, "improved", 0.99),
-    (325, "+325 days", 0.14, "improved", 1.0),
+    (30, "+30 days", 0.5, "improved", 1.0),
+    (90, "+3 months", 0.3, "improved", 1.02),
+    (180, "+6 months", 0.18, "improved", 0.99),
+    (325, "+325 days", 0.1, "improved", 1.0),
 ];
 
 /// The demo patient on the default demo grid.
@@ -88,7 +88,7 @@ pub fn demo_patient_sized(dims_zyx: [usize; 3], spacing_mm: [f64; 3]) -> Vec<Dem
 
 /// Bilateral subpleural lower-zone disease; `severity` 1.0 ≈ 20 % of lung affected.
 fn demo_lesions(severity: f64) -> Vec<LesionSpec> {
-    let k = severity.max(0.0).cbrt();
+    let k = 1.1 * severity.max(0.0).cbrt();
     let mut v = Vec::new();
     for (side, ang) in [(Side::Right, 35.0), (Side::Left, 45.0)] {
         v.push(LesionSpec::ggo(side, Zone::Lower, 52.0 * k).at_angle(ang).with_z(-4.0));

@@ -42,7 +42,9 @@ pub struct WriteOptions {
     /// with intercept 0.
     pub unsigned: bool,
     /// Stored value written outside the reconstruction circle and declared as
-    /// PixelPaddingValue (must be ≥ 0 when `unsigned`). `None`: no padding tag; outside voxels
+    /// PixelPaddingValue (must be ≥ 0 when `unsigned`). A real voxel whose stored value equals
+    /// it is written one higher (unsigned padding 0 collides with −1024 HU air: those voxels
+    /// read back as −1023). `None`: no padding tag; outside voxels
     /// are written as the lowest storable value (signed −3024 HU; unsigned stored 0 = −1024 HU,
     /// which looks like air — the hard case for a loader).
     pub padding_value: Option<i16>,
@@ -72,7 +74,7 @@ impl Default for WriteOptions {
 }
 
 impl WriteOptions {
-    /// A messy PACS-like export: unsigned, padding 0, random names, feet first, scout and thick
+    /// A messy PACS-like export: unsigned, padding 0 (= −1024 HU air, the trap), random names, feet first, scout and thick
     /// series in the same folder, implicit VR.
     pub fn messy() -> Self {
         WriteOptions {
@@ -258,12 +260,33 @@ impl Writer<'_> {
                 Some(p) => p as u16,
                 None => 0,
             };
+            // A real voxel whose stored value equals the padding value is written one higher
+            // (1 HU off) so that padding stays unambiguous.
+            let has_pad = o.padding_value.is_some();
             Ok(hu
                 .iter()
-                .map(|&v| if v == OUTSIDE_FOV_HU { pad } else { (v as i32 + 1024).clamp(0, 65535) as u16 })
+                .map(|&v| {
+                    if v == OUTSIDE_FOV_HU {
+                        return pad;
+                    }
+                    let s = (v as i32 + 1024).clamp(0, 65535) as u16;
+                    if has_pad && s == pad { s.saturating_add(1) } else { s }
+                })
                 .collect())
         } else {
-            Ok(hu.iter().map(|&v| if v == OUTSIDE_FOV_HU { pad_signed } else { v } as u16).collect())
+            let has_pad = o.padding_value.is_some();
+            Ok(hu
+                .iter()
+                .map(|&v| {
+                    if v == OUTSIDE_FOV_HU {
+                        pad_signed
+                    } else if has_pad && v == pad_signed {
+                        v.saturating_add(1)
+                    } else {
+                        v
+                    }
+                } as u16)
+                .collect())
         }
     }
 

@@ -287,7 +287,7 @@ impl PhantomSpec {
             // spanning the lower and middle zones.
             "large-consolidation" => PhantomSpec {
                 lesions: vec![
-                    LesionSpec::consolidation(Side::Right, Zone::Lower, 78.0)
+                    LesionSpec::consolidation(Side::Right, Zone::Lower, 90.0)
                         .at_angle(50.0)
                         .with_z(30.0),
                 ],

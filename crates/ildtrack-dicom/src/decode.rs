@@ -9,6 +9,7 @@ use ildtrack_volume::OUTSIDE_FOV_HU;
 
 use crate::header::{FileHeader, PixelInfo, flat};
 use crate::LoadError;
+use crate::layout::WalkError;
 
 /// HU below this are not physical (air is −1000): outside the reconstruction circle.
 pub(crate) const OUTSIDE_BELOW_HU: f64 = -1500.0;
@@ -32,6 +33,8 @@ pub(crate) struct Stats {
     pub padding: u64,
     pub below_fov: u64,
     pub saturated: u64,
+    /// A JPEG 2000 codestream said signed where PixelRepresentation said unsigned.
+    pub sign_fixed: bool,
 }
 
 impl Stats {
@@ -40,6 +43,7 @@ impl Stats {
         self.padding += o.padding;
         self.below_fov += o.below_fov;
         self.saturated += o.saturated;
+        self.sign_fixed |= o.sign_fixed;
     }
 }
 
@@ -154,51 +158,12 @@ impl Convert {
     }
 }
 
-/// Find the root Pixel Data element of a native file in its bytes: returns (value start,
-/// value length). The element's length must fit in the bytes present and hold `needed` bytes.
-pub(crate) fn locate_native_pixels(bytes: &[u8], ts: &str, needed: usize) -> Option<(usize, usize)> {
-    let be = ts == TS_EXPLICIT_BE;
-    let explicit = ts != TS_IMPLICIT_LE;
-    let tag: [u8; 4] = if be { [0x7F, 0xE0, 0x00, 0x10] } else { [0xE0, 0x7F, 0x10, 0x00] };
-    let hdr = if explicit { 12 } else { 8 };
-    let last = bytes.len().checked_sub(needed)?.checked_sub(hdr)?;
-    let mut p = last;
-    loop {
-        if bytes[p..p + 4] == tag {
-            let len_at = if explicit { p + 8 } else { p + 4 };
-            let vr_ok = !explicit || {
-                let vr = &bytes[p + 4..p + 6];
-                (vr == b"OW" || vr == b"OB" || vr == b"UN" || vr == b"OD" || vr == b"OF") && bytes[p + 6] == 0 && bytes[p + 7] == 0
-            };
-            if vr_ok {
-                let l = [bytes[len_at], bytes[len_at + 1], bytes[len_at + 2], bytes[len_at + 3]];
-                let len = if be { u32::from_be_bytes(l) } else { u32::from_le_bytes(l) } as usize;
-                let start = p + hdr;
-                if len != 0xFFFF_FFFF && len >= needed && start.checked_add(len).is_some_and(|e| e <= bytes.len()) {
-                    return Some((start, len));
-                }
-            }
-        }
-        if p <= 128 {
-            return None;
-        }
-        p -= 1;
-    }
-}
-
-/// Check the encapsulated pixel data items (offset table and fragments) fit in the file, so the
-/// DICOM parser never allocates what a lying length claims. Returns the number of fragments.
-pub(crate) fn check_fragments(path: &Path, bytes: &[u8]) -> Result<usize, LoadError> {
-    let pat: [u8; 12] = [0xE0, 0x7F, 0x10, 0x00, b'O', b'B', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF];
-    let start = bytes
-        .windows(pat.len())
-        .rposition(|w| w == pat || (w[..4] == pat[..4] && w[4..6] == *b"OW" && w[6..] == pat[6..]))
-        .ok_or_else(|| LoadError::PixelData {
-            path: path.to_path_buf(),
-            reason: "encapsulated pixel data element not found".into(),
-        })?;
-    let mut p = start + pat.len();
+/// Check the encapsulated pixel data items (offset table and fragments) starting at `p` fit in
+/// the file, so the DICOM parser never allocates what a lying length claims. Returns the
+/// fragments (offset table excluded).
+pub(crate) fn check_fragments<'a>(path: &Path, bytes: &'a [u8], mut p: usize) -> Result<Vec<&'a [u8]>, LoadError> {
     let mut items = 0usize;
+    let mut frags = Vec::new();
     loop {
         let Some(h) = bytes.get(p..p + 8) else {
             return Err(LoadError::Truncated {
@@ -209,7 +174,7 @@ pub(crate) fn check_fragments(path: &Path, bytes: &[u8]) -> Result<usize, LoadEr
         let tag = [h[0], h[1], h[2], h[3]];
         let len = u32::from_le_bytes([h[4], h[5], h[6], h[7]]) as usize;
         match tag {
-            [0xFE, 0xFF, 0xDD, 0xE0] => return Ok(items.saturating_sub(1)),
+            [0xFE, 0xFF, 0xDD, 0xE0] => return Ok(frags),
             [0xFE, 0xFF, 0x00, 0xE0] => {
                 let end = p + 8 + len;
                 if len == 0xFFFF_FFFF || end > bytes.len() {
@@ -220,6 +185,9 @@ pub(crate) fn check_fragments(path: &Path, bytes: &[u8]) -> Result<usize, LoadEr
                             bytes.len().saturating_sub(p + 8)
                         ),
                     });
+                }
+                if items > 0 {
+                    frags.push(&bytes[p + 8..end]);
                 }
                 items += 1;
                 p = end;
@@ -232,6 +200,13 @@ pub(crate) fn check_fragments(path: &Path, bytes: &[u8]) -> Result<usize, LoadEr
             }
         }
     }
+}
+
+/// Signedness and precision of the first component of a JPEG 2000 codestream (SIZ marker).
+pub(crate) fn j2k_siz(frag: &[u8]) -> Option<(bool, u16)> {
+    let i = frag.windows(2).take(4096).position(|w| w == [0xFF, 0x51])?;
+    let ssiz = *frag.get(i + 40)?;
+    Some((ssiz & 0x80 != 0, u16::from(ssiz & 0x7F) + 1))
 }
 
 /// Decode the given frames of a file held in memory into `outs` (each `rows × cols`).
@@ -252,38 +227,116 @@ pub(crate) fn decode_bytes(
     let fb = p.frame_bytes() as usize;
     let mut st = Stats::default();
     let ts = header.transfer_syntax.as_str();
-    if is_native(ts) && ts != TS_DEFLATED {
-        let needed = fb * p.n_frames as usize;
-        let (start, _len) = locate_native_pixels(bytes, ts, needed).ok_or_else(|| LoadError::Truncated {
+    let walk_err = |e: WalkError| match e {
+        WalkError::NeedMore => LoadError::Truncated { path: path.to_path_buf(), detail: "the file ends inside an element".into() },
+        WalkError::Truncated(m) => LoadError::Truncated { path: path.to_path_buf(), detail: m },
+        WalkError::Bad(m) => LoadError::InvalidDicom { path: path.to_path_buf(), reason: m },
+    };
+    let layout = crate::layout::walk(bytes, bytes.len()).map_err(walk_err)?;
+    if layout.walked {
+        let pixel = layout.pixel.ok_or_else(|| LoadError::PixelData {
             path: path.to_path_buf(),
-            detail: format!(
-                "pixel data shorter than the header says: {}×{}×{} frames×{} bits = {} bytes needed, file has {} bytes",
-                p.rows, p.cols, p.n_frames, p.bits_allocated, needed, bytes.len()
-            ),
+            reason: "no Pixel Data element".into(),
         })?;
-        for ((frame, slope, intercept), out) in jobs.iter().zip(outs.iter_mut()) {
-            let off = start + fb * (*frame as usize);
-            let src = &bytes[off..off + fb];
-            check_out(path, out.len(), n_px)?;
-            Convert::new(p, *slope, *intercept).run(src, p.bits_allocated, ts == TS_EXPLICIT_BE, out, &mut st);
+        if is_native(ts) {
+            let needed = fb * p.n_frames as usize;
+            let len = pixel.len.ok_or_else(|| LoadError::PixelData {
+                path: path.to_path_buf(),
+                reason: "native Pixel Data with undefined length".into(),
+            })?;
+            if len < needed {
+                return Err(LoadError::Truncated {
+                    path: path.to_path_buf(),
+                    detail: format!(
+                        "pixel data has {len} bytes, {}×{}×{} frame(s)×{} bits need {needed}",
+                        p.rows, p.cols, p.n_frames, p.bits_allocated
+                    ),
+                });
+            }
+            let start = pixel.value_start;
+            for ((frame, slope, intercept), out) in jobs.iter().zip(outs.iter_mut()) {
+                let off = start + fb * (*frame as usize);
+                let src = bytes.get(off..off + fb).ok_or_else(|| LoadError::Truncated {
+                    path: path.to_path_buf(),
+                    detail: format!("frame {frame} lies beyond the pixel data"),
+                })?;
+                check_out(path, out.len(), n_px)?;
+                Convert::new(p, *slope, *intercept).run(src, p.bits_allocated, ts == TS_EXPLICIT_BE, out, &mut st);
+            }
+            return Ok(st);
         }
-        return Ok(st);
     }
-    if ts != TS_DEFLATED {
-        check_fragments(path, bytes)?;
+    let mut pi = p.clone();
+    if layout.walked {
+        let pixel = layout.pixel.ok_or_else(|| LoadError::PixelData { path: path.to_path_buf(), reason: "no Pixel Data element".into() })?;
+        if pixel.len.is_some() {
+            return Err(LoadError::PixelData {
+                path: path.to_path_buf(),
+                reason: format!("transfer syntax {ts} needs encapsulated pixel data, found a defined length"),
+            });
+        }
+        let frags = check_fragments(path, bytes, pixel.value_start)?;
+        if frags.iter().all(|f| f.is_empty()) {
+            return Err(LoadError::PixelData { path: path.to_path_buf(), reason: "encapsulated pixel data has no fragments".into() });
+        }
+        if ts.starts_with("1.2.840.10008.1.2.4.9") || ts.starts_with("1.2.840.10008.1.2.4.20") {
+            if let Some((cs_signed, prec)) = frags.iter().find(|f| !f.is_empty()).and_then(|f| j2k_siz(f)) {
+                let hdr_signed = p.pixel_representation == 1;
+                if cs_signed && !hdr_signed {
+                    // The codestream holds signed samples: read them as such (Toshiba writes this).
+                    pi.pixel_representation = 1;
+                    pi.bits_stored = prec.min(pi.bits_allocated);
+                    pi.high_bit = pi.bits_stored - 1;
+                    st.sign_fixed = true;
+                } else if !cs_signed && hdr_signed && prec < p.bits_allocated {
+                    return Err(LoadError::PixelData {
+                        path: path.to_path_buf(),
+                        reason: format!(
+                            "PixelRepresentation says signed but the JPEG 2000 codestream is unsigned {prec}-bit: the sign of the stored values is ambiguous"
+                        ),
+                    });
+                }
+            }
+        }
     }
-    let obj = OpenFileOptions::new()
-        .from_reader(bytes)
+    let stream = layout.stream(bytes, bytes.len());
+    let mut obj = OpenFileOptions::new()
+        .read_preamble(dicom_object::file::ReadPreamble::Never)
+        .from_reader(&stream[..])
         .map_err(|e| LoadError::InvalidDicom { path: path.to_path_buf(), reason: flat(&e) })?;
+    regroup_fragments(&mut obj, p.n_frames);
+    let mut whole: Option<Vec<u8>> = None;
     for ((frame, slope, intercept), out) in jobs.iter().zip(outs.iter_mut()) {
         check_out(path, out.len(), n_px)?;
-        let dec = obj.decode_pixel_data_frame(*frame).map_err(|e| LoadError::PixelData {
-            path: path.to_path_buf(),
-            reason: format!("frame {frame}: {}", flat(&e)),
-        })?;
-        let data = dec.data();
-        let bits = if data.len() >= n_px * 2 && p.bits_allocated >= 16 {
-            if data.len() >= n_px * 4 && p.bits_allocated == 32 { 32 } else { 16 }
+        let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            obj.decode_pixel_data_frame(*frame).map(|d| d.data().to_vec())
+        }));
+        let data: Vec<u8> = match decoded {
+            Ok(Ok(d)) => d,
+            other => {
+                // Frames without an offset table: decode everything once and split.
+                if whole.is_none() && p.n_frames > 1 {
+                    let all = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| obj.decode_pixel_data().map(|d| d.data().to_vec())));
+                    if let Ok(Ok(all)) = all {
+                        whole = Some(all);
+                    }
+                }
+                let per = whole.as_ref().map(|w| w.len() / p.n_frames as usize).unwrap_or(0);
+                match whole.as_ref().and_then(|w| w.get(per * *frame as usize..per * (*frame as usize + 1))) {
+                    Some(f) if per > 0 => f.to_vec(),
+                    _ => {
+                        let reason = match other {
+                            Ok(Err(e)) => format!("frame {frame}: {}", flat(&e)),
+                            Err(_) => format!("frame {frame}: the {} decoder crashed on this data", crate::scan::ts_name(ts)),
+                            Ok(Ok(_)) => format!("frame {frame}: decoding failed"),
+                        };
+                        return Err(LoadError::PixelData { path: path.to_path_buf(), reason });
+                    }
+                }
+            }
+        };
+        let bits = if data.len() >= n_px * 2 && pi.bits_allocated >= 16 {
+            if data.len() >= n_px * 4 && pi.bits_allocated == 32 { 32 } else { 16 }
         } else if data.len() >= n_px {
             8
         } else {
@@ -292,15 +345,53 @@ pub(crate) fn decode_bytes(
                 reason: format!("frame {frame} decoded to {} bytes, {}×{} pixels need {}", data.len(), p.rows, p.cols, fb),
             });
         };
-        let mut pi = p.clone();
-        if bits != p.bits_allocated {
-            pi.bits_allocated = bits;
-            pi.bits_stored = pi.bits_stored.min(bits);
-            pi.high_bit = pi.high_bit.min(bits - 1);
+        let mut fpi = pi.clone();
+        if bits != fpi.bits_allocated {
+            fpi.bits_allocated = bits;
+            fpi.bits_stored = fpi.bits_stored.min(bits);
+            fpi.high_bit = fpi.high_bit.min(bits - 1);
         }
-        Convert::new(&pi, *slope, *intercept).run(data, bits, false, out, &mut st);
+        Convert::new(&fpi, *slope, *intercept).run(&data, bits, false, out, &mut st);
     }
     Ok(st)
+}
+
+/// Multi-frame encapsulated data without an offset table and with more fragments than frames:
+/// group fragments into frames at each image start marker (JPEG SOI, JPEG 2000 SOC) so that
+/// frame-by-frame decoding works.
+fn regroup_fragments(obj: &mut dicom_object::DefaultDicomObject, n_frames: u32) {
+    use dicom_core::value::{PixelFragmentSequence, Value};
+    use dicom_core::{DataElement, VR};
+    let Some(elem) = obj.get(dicom_dictionary_std::tags::PIXEL_DATA) else { return };
+    let Value::PixelSequence(seq) = elem.value() else { return };
+    let frags = seq.fragments();
+    if n_frames == 1 && frags.len() > 1 {
+        // One frame in several fragments: its codestream is their concatenation.
+        let one: Vec<u8> = frags.iter().flat_map(|f| f.iter().copied()).collect();
+        let seq = PixelFragmentSequence::new(Vec::<u32>::new(), vec![one]);
+        obj.put(DataElement::new(dicom_dictionary_std::tags::PIXEL_DATA, VR::OB, seq));
+        return;
+    }
+    if n_frames < 2 {
+        return;
+    }
+    if frags.len() as u32 == n_frames || !seq.offset_table().is_empty() {
+        return;
+    }
+    let starts = |f: &[u8]| f.starts_with(&[0xFF, 0xD8]) || f.starts_with(&[0xFF, 0x4F, 0xFF, 0x51]);
+    let mut frames: Vec<Vec<u8>> = Vec::new();
+    for f in frags {
+        if starts(f) || frames.is_empty() {
+            frames.push(f.to_vec());
+        } else if let Some(last) = frames.last_mut() {
+            last.extend_from_slice(f);
+        }
+    }
+    if frames.len() as u32 != n_frames {
+        return;
+    }
+    let seq = PixelFragmentSequence::new(Vec::<u32>::new(), frames);
+    obj.put(DataElement::new(dicom_dictionary_std::tags::PIXEL_DATA, VR::OB, seq));
 }
 
 fn check_out(path: &Path, got: usize, want: usize) -> Result<(), LoadError> {

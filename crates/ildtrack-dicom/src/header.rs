@@ -8,6 +8,7 @@ use dicom_object::{DefaultDicomObject, OpenFileOptions};
 use ildtrack_volume::{Identity, ScanMeta};
 
 use crate::LoadError;
+use crate::layout::WalkError;
 
 pub(crate) const SOP_MEDIA_STORAGE_DIRECTORY: &str = "1.2.840.10008.1.3.10";
 
@@ -443,8 +444,64 @@ pub(crate) fn sniff(path: &Path) -> Result<(Sniff, u64), LoadError> {
     Ok((Sniff::NotDicom, len))
 }
 
-/// Read and parse one file's header. `len` is its size in bytes.
+/// Read and parse one file's header. `len` is its size in bytes. Only the bytes up to Pixel
+/// Data are read (in growing chunks), walked and checked ([`crate::layout`]) before dicom-rs parses them.
 pub(crate) fn read_header(path: &Path, len: u64) -> Result<FileHeader, LoadError> {
-    let obj = open_header(path)?;
+    use std::io::Read;
+    let io = |e: std::io::Error| LoadError::Io { path: path.to_path_buf(), source: e };
+    let file_len = usize::try_from(len).map_err(|_| LoadError::TooLarge { path: path.to_path_buf(), detail: format!("{len} bytes") })?;
+    let mut f = std::fs::File::open(path).map_err(io)?;
+    let mut buf: Vec<u8> = Vec::new();
+    let mut want = file_len.min(64 << 10);
+    let layout = loop {
+        if buf.len() < want {
+            let start = buf.len();
+            buf.resize(want, 0);
+            let mut got = start;
+            while got < want {
+                match f.read(&mut buf[got..]) {
+                    Ok(0) => break,
+                    Ok(k) => got += k,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(io(e)),
+                }
+            }
+            buf.truncate(got);
+        }
+        match crate::layout::walk(&buf, file_len) {
+            Ok(l) => break l,
+            Err(WalkError::NeedMore) if buf.len() < file_len && buf.len() == want => want = file_len.min(want * 4),
+            Err(WalkError::NeedMore) | Err(WalkError::Truncated(_)) if buf.len() < file_len => {
+                return Err(LoadError::Truncated {
+                    path: path.to_path_buf(),
+                    detail: format!("the file changed or could not be read past byte {}", buf.len()),
+                });
+            }
+            Err(WalkError::NeedMore) => {
+                return Err(LoadError::Truncated { path: path.to_path_buf(), detail: "the file ends inside an element".into() });
+            }
+            Err(WalkError::Truncated(m)) => return Err(LoadError::Truncated { path: path.to_path_buf(), detail: m }),
+            Err(WalkError::Bad(m)) => return Err(LoadError::InvalidDicom { path: path.to_path_buf(), reason: m }),
+        }
+    };
+    if !layout.walked {
+        // Deflated data set: only dicom-rs can read it (all of it, through the repaired meta).
+        let mut all = Vec::new();
+        std::fs::File::open(path).and_then(|mut f| f.read_to_end(&mut all)).map_err(io)?;
+        let stream = layout.stream(&all, all.len());
+        let obj = OpenFileOptions::new()
+            .read_preamble(dicom_object::file::ReadPreamble::Never)
+            .read_until(tags::PIXEL_DATA)
+            .from_reader(&stream[..])
+            .map_err(|e| LoadError::InvalidDicom { path: path.to_path_buf(), reason: flat(&e) })?;
+        return parse_header(path, len, &obj);
+    }
+    let until = layout.pixel.map(|p| p.header_start).unwrap_or(buf.len());
+    let stream = layout.stream(&buf, until);
+    let obj = OpenFileOptions::new()
+        .read_preamble(dicom_object::file::ReadPreamble::Never)
+        .read_until(tags::PIXEL_DATA)
+        .from_reader(&stream[..])
+        .map_err(|e| LoadError::InvalidDicom { path: path.to_path_buf(), reason: flat(&e) })?;
     parse_header(path, len, &obj)
 }

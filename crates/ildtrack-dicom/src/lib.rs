@@ -39,6 +39,7 @@ mod dicomdir;
 mod error;
 mod header;
 mod kernel;
+mod layout;
 pub mod nifti;
 mod scan;
 
@@ -206,6 +207,12 @@ fn assemble_series(scan: &Scan, idx: usize) -> Result<LoadedSeries, LoadError> {
                 "{:.1} % of voxels lie outside the reconstructed field of view (PixelPaddingValue or below −1500 HU) and are marked as such, not as air",
                 100.0 * outside as f64 / stats.voxels as f64
             ),
+        ));
+    }
+    if stats.sign_fixed {
+        warnings.push(Warning::new(
+            "pixel-representation-mismatch",
+            "PixelRepresentation says unsigned but the JPEG 2000 codestream holds signed samples; read as signed",
         ));
     }
     if stats.saturated > 0 {

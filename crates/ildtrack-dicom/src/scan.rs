@@ -446,6 +446,13 @@ fn describe(uid: &str, stack: usize, slices: Vec<SliceRef>, files: &[FileHeader]
         }
     }
     e.rejected_because = reject_reason(&e, f0);
+    let bad_uid = |u: &str| u.is_empty() || u.len() > 64 || !u.chars().all(|c| c.is_ascii_digit() || c == '.');
+    if let Some(u) = [Some(uid), f0.meta.study_instance_uid.as_deref(), f0.sop_instance.as_deref()].into_iter().flatten().find(|u| bad_uid(u)) {
+        e.warnings.push(Warning::new(
+            "invalid-uid",
+            format!("UID {u:?} is not a valid DICOM UID (digits and dots, at most 64 characters); grouping by it may be unreliable"),
+        ));
+    }
     if e.modality.is_none() && e.rejected_because.is_none() {
         e.warnings.push(Warning::new("modality-missing", "no Modality tag: assumed to be CT"));
     }

@@ -45,98 +45,151 @@ pub(crate) fn age_check(r: &VisitResult, cfg: &TrackConfig, out: &mut Vec<Warnin
     }
 }
 
-/// Compare this visit's protocol with a reference visit (`what` = "the baseline" / "the previous visit").
-pub(crate) fn protocol_checks(cur: &VisitResult, reference: &VisitResult, what: &str, cfg: &TrackConfig, out: &mut Vec<Warning>) {
-    let (a, b) = (&cur.series, &reference.series);
+/// Join `(reference name, its value)` pairs: `the baseline's B and the previous visit's C`.
+fn refs_text(diffs: &[(&str, String)]) -> String {
+    diffs.iter().map(|(what, val)| format!("{what}'s {val}")).collect::<Vec<_>>().join(" and ")
+}
+
+/// Compare this visit's protocol with reference visits (`("the baseline", r)`,
+/// `("the previous visit", r)`); one warning per kind of difference naming every reference
+/// that differs.
+pub(crate) fn protocol_checks(cur: &VisitResult, refs: &[(&str, &VisitResult)], cfg: &TrackConfig, out: &mut Vec<Warning>) {
+    let a = &cur.series;
     let tol = &cfg.tolerances;
-    match (norm(&a.kernel), norm(&b.kernel)) {
-        (Some(x), Some(y)) if x != y => push_unique(
-            out,
-            Warning::new(
-                "kernel-mismatch",
-                format!(
-                    "reconstruction kernel {} differs from {what}'s {}: the kernel alone can move density metrics more than a year of disease",
-                    shown(&a.kernel),
-                    shown(&b.kernel)
-                ),
-            ),
-        ),
-        (None, Some(_)) | (Some(_), None) => push_unique(
-            out,
-            Warning::new(
-                "kernel-unknown",
-                format!("reconstruction kernel is {} here and {} in {what}: cannot confirm the same kernel", shown(&a.kernel), shown(&b.kernel)),
-            ),
-        ),
-        _ => {}
-    }
-    if let (Some(x), Some(y)) = (a.slice_thickness_mm, b.slice_thickness_mm)
-        && (x - y).abs() > tol.slice_thickness_mm
-    {
-        push_unique(
-            out,
-            Warning::new(
-                "slice-thickness-mismatch",
-                format!("slice thickness {x:.2} mm differs from {what}'s {y:.2} mm: partial-volume effects change density metrics"),
-            ),
-        );
-    }
-    if let (Some(x), Some(y)) = (a.kvp, b.kvp)
-        && (x - y).abs() > tol.kvp
-    {
-        push_unique(
-            out,
-            Warning::new("kvp-mismatch", format!("tube voltage {x:.0} kVp differs from {what}'s {y:.0} kVp: HU values shift with kVp")),
-        );
-    }
+
+    let mut kernel = Vec::new();
+    let mut kernel_unknown = Vec::new();
+    let mut thick = Vec::new();
+    let mut kvp = Vec::new();
+    let mut scanner_d = Vec::new();
+    let mut contrast = Vec::new();
+    let mut volume = Vec::new();
     let scanner = |s: &ildtrack_analysis::model::SeriesSummary| {
         let m = [norm(&s.manufacturer), norm(&s.manufacturer_model)];
         if m.iter().all(Option::is_none) { None } else { Some(m) }
     };
-    if let (Some(x), Some(y)) = (scanner(a), scanner(b))
-        && x != y
-    {
-        let show = |s: &ildtrack_analysis::model::SeriesSummary| {
-            format!("{} {}", shown(&s.manufacturer), shown(&s.manufacturer_model))
-        };
+    let show_scanner =
+        |s: &ildtrack_analysis::model::SeriesSummary| format!("{} {}", shown(&s.manufacturer), shown(&s.manufacturer_model));
+    let contrast_word = |c: bool| if c { "contrast-enhanced" } else { "without contrast" };
+    let ca = has_contrast(&a.contrast_agent);
+    let va = cur.lungs.whole.volume_ml;
+    for (what, r) in refs {
+        let b = &r.series;
+        match (norm(&a.kernel), norm(&b.kernel)) {
+            (Some(x), Some(y)) if x != y => kernel.push((*what, shown(&b.kernel))),
+            (None, Some(_)) | (Some(_), None) => kernel_unknown.push((*what, shown(&b.kernel))),
+            _ => {}
+        }
+        if let (Some(x), Some(y)) = (a.slice_thickness_mm, b.slice_thickness_mm)
+            && (x - y).abs() > tol.slice_thickness_mm
+        {
+            thick.push((*what, format!("{y:.2} mm")));
+        }
+        if let (Some(x), Some(y)) = (a.kvp, b.kvp)
+            && (x - y).abs() > tol.kvp
+        {
+            kvp.push((*what, format!("{y:.0} kVp")));
+        }
+        if let (Some(x), Some(y)) = (scanner(a), scanner(b))
+            && x != y
+        {
+            scanner_d.push((*what, show_scanner(b)));
+        }
+        let cb = has_contrast(&b.contrast_agent);
+        if ca != cb {
+            contrast.push((*what, contrast_word(cb).to_string()));
+        }
+        let vb = r.lungs.whole.volume_ml;
+        if vb > 0.0 {
+            let change_pct = (va / vb - 1.0) * 100.0;
+            if change_pct.abs() > tol.lung_volume_change_pct {
+                volume.push((*what, format!("{vb:.0} mL ({}{change_pct:.0} %)", if change_pct >= 0.0 { "+" } else { "" })));
+            }
+        }
+    }
+    if !kernel.is_empty() {
+        push_unique(
+            out,
+            Warning::new(
+                "kernel-mismatch",
+                format!(
+                    "reconstruction kernel {} differs from {}: the kernel alone can move density metrics more than a year of disease",
+                    shown(&a.kernel),
+                    refs_text(&kernel)
+                ),
+            ),
+        );
+    }
+    if !kernel_unknown.is_empty() {
+        push_unique(
+            out,
+            Warning::new(
+                "kernel-unknown",
+                format!("reconstruction kernel is {} here and {}: cannot confirm the same kernel", shown(&a.kernel), refs_text(&kernel_unknown)),
+            ),
+        );
+    }
+    if !thick.is_empty() {
+        push_unique(
+            out,
+            Warning::new(
+                "slice-thickness-mismatch",
+                format!(
+                    "slice thickness {} differs from {}: partial-volume effects change density metrics",
+                    a.slice_thickness_mm.map(|t| format!("{t:.2} mm")).unwrap_or_default(),
+                    refs_text(&thick)
+                ),
+            ),
+        );
+    }
+    if !kvp.is_empty() {
+        push_unique(
+            out,
+            Warning::new(
+                "kvp-mismatch",
+                format!(
+                    "tube voltage {} differs from {}: HU values shift with kVp",
+                    a.kvp.map(|v| format!("{v:.0} kVp")).unwrap_or_default(),
+                    refs_text(&kvp)
+                ),
+            ),
+        );
+    }
+    if !scanner_d.is_empty() {
         push_unique(
             out,
             Warning::new(
                 "scanner-mismatch",
-                format!("scanner {} differs from {what}'s {}: calibration differs between scanners", show(a), show(b)),
+                format!("scanner {} differs from {}: calibration differs between scanners", show_scanner(a), refs_text(&scanner_d)),
             ),
         );
     }
-    let (ca, cb) = (has_contrast(&a.contrast_agent), has_contrast(&b.contrast_agent));
-    if ca != cb {
+    if !contrast.is_empty() {
         push_unique(
             out,
             Warning::new(
                 "contrast-mismatch",
                 format!(
-                    "this scan is {} and {what} is {}: contrast raises lung density (vessels, perfused parenchyma)",
-                    if ca { "contrast-enhanced" } else { "without contrast" },
-                    if cb { "contrast-enhanced" } else { "without contrast" }
+                    "this scan is {} unlike {}: contrast raises lung density (vessels, perfused parenchyma)",
+                    contrast_word(ca),
+                    contrast.iter().map(|(w, v)| format!("{w} ({v})")).collect::<Vec<_>>().join(" and ")
                 ),
             ),
         );
     }
-    let (va, vb) = (cur.lungs.whole.volume_ml, reference.lungs.whole.volume_ml);
-    if vb > 0.0 {
-        let change_pct = (va / vb - 1.0) * 100.0;
-        if change_pct.abs() > tol.lung_volume_change_pct {
-            push_unique(
-                out,
-                Warning::new(
-                    "lung-volume-change",
-                    format!(
-                        "lung volume {va:.0} mL is {}{change_pct:.0} % vs {what} ({vb:.0} mL): a different depth of inspiration changes \
-                         density on its own; see the volume-adjusted figures",
-                        if change_pct >= 0.0 { "+" } else { "" }
-                    ),
+    if !volume.is_empty() {
+        push_unique(
+            out,
+            Warning::new(
+                "lung-volume-change",
+                format!(
+                    "lung volume {va:.0} mL differs by more than {:.0} % from {}: a different depth of inspiration changes density \
+                     on its own; see the volume-adjusted figures",
+                    tol.lung_volume_change_pct,
+                    refs_text(&volume)
                 ),
-            );
-        }
+            ),
+        );
     }
 }
 

@@ -567,10 +567,11 @@ pub fn track(visits: Vec<TrackVisit>, day0: Option<&str>, cfg: &TrackConfig) -> 
             let pval = metric_value(&prev.v.result.lungs.whole, &cfg.metric);
             let (st, trig) = judge(cfg, value, bval, pval);
             let n_before = warnings.len();
-            checks::protocol_checks(r, &base.v.result, "the baseline", cfg, &mut warnings);
+            let mut refs: Vec<(&str, &VisitResult)> = vec![("the baseline", &base.v.result)];
             if idx > 1 {
-                checks::protocol_checks(r, &prev.v.result, "the previous visit", cfg, &mut warnings);
+                refs.push(("the previous visit", &prev.v.result));
             }
+            checks::protocol_checks(r, &refs, cfg, &mut warnings);
             let va = checks::volume_adjusted(r, &base.v.result);
             mismatch = warnings.len() > n_before;
             let d_b = value.zip(bval).map(|(a, b)| a - b);

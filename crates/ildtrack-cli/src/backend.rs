@@ -150,19 +150,15 @@ pub fn bench(size: &str, backends: &str, repeat: usize, json: bool) -> Result<()
                 continue;
             }
         };
-        let analyze_fn = |hu: &ildtrack_volume::Volume<i16>, meta: &ildtrack_volume::ScanMeta| {
-            let config = ildtrack_analysis::AnalysisConfig::default();
-            (hu.clone(), meta.clone(), config)
-        };
-        let (hu2, meta2, config) = analyze_fn(&hu, &meta);
+        let config = ildtrack_analysis::AnalysisConfig::default();
         let r = match &b {
             AnyBackend::Cpu(cb) => {
-                let bw = bench::host_copy_bandwidth_gb_s(hu2.len() * 2);
-                bench::bench_backend(cb, &hu2, bw, repeat, &|be| time_analyze(be, &hu2, &meta2, &config))?
+                let bw = bench::host_copy_bandwidth_gb_s(hu.len() * 2);
+                bench::bench_backend(cb, &hu, bw, repeat, &|be| time_analyze(be, &hu, &meta, &config))?
             }
             AnyBackend::Gpu(gb) => {
-                let bw = gb.copy_bandwidth_gb_s((hu2.len() * 2) as u64).unwrap_or(f64::NAN);
-                bench::bench_backend(gb.as_ref(), &hu2, bw, repeat, &|be| time_analyze(be, &hu2, &meta2, &config))?
+                let bw = gb.copy_bandwidth_gb_s((hu.len() * 2) as u64).unwrap_or(f64::NAN);
+                bench::bench_backend(gb.as_ref(), &hu, bw, repeat, &|be| time_analyze(be, &hu, &meta, &config))?
             }
         };
         out.push(r);

@@ -30,25 +30,41 @@ pub(crate) fn is_empty_error(e: &LoadError) -> bool {
 /// The existing files referenced by a DICOMDIR's records (ReferencedFileID), relative to its folder.
 /// Record types and hierarchy offsets are not trusted: every record with a file reference counts.
 pub(crate) fn referenced_files(path: &Path) -> Result<(Vec<PathBuf>, usize), LoadError> {
-    let obj = OpenFileOptions::new()
-        .open_file(path)
-        .map_err(|e| LoadError::DicomDir { path: path.to_path_buf(), detail: format!("cannot parse: {}", flat(&e)) })?;
-    let items = obj
-        .element_opt(tags::DIRECTORY_RECORD_SEQUENCE)
-        .ok()
-        .flatten()
-        .and_then(|e| e.items())
-        .ok_or_else(|| LoadError::DicomDir { path: path.to_path_buf(), detail: "no DirectoryRecordSequence".into() })?;
+    let ids: Vec<Vec<String>> = match OpenFileOptions::new().open_file(path) {
+        Ok(obj) => {
+            let items = obj
+                .element_opt(tags::DIRECTORY_RECORD_SEQUENCE)
+                .ok()
+                .flatten()
+                .and_then(|e| e.items())
+                .ok_or_else(|| LoadError::DicomDir { path: path.to_path_buf(), detail: "no DirectoryRecordSequence".into() })?;
+            items
+                .iter()
+                .map(|it| {
+                    let parts = get_multi_str(it, tags::REFERENCED_FILE_ID);
+                    if parts.is_empty() {
+                        get_str(it, tags::REFERENCED_FILE_ID).map(|s| s.split('\\').map(str::to_string).collect()).unwrap_or_default()
+                    } else {
+                        parts
+                    }
+                })
+                .collect()
+        }
+        Err(e) => {
+            // Broken record structure (e.g. stale lengths): find the ReferencedFileID
+            // elements in the bytes themselves.
+            let bytes = std::fs::read(path).map_err(|err| LoadError::Io { path: path.to_path_buf(), source: err })?;
+            let ids = scan_file_ids(&bytes);
+            if ids.is_empty() {
+                return Err(LoadError::DicomDir { path: path.to_path_buf(), detail: format!("cannot parse: {}", flat(&e)) });
+            }
+            ids
+        }
+    };
     let base = path.parent().unwrap_or(Path::new("."));
     let mut files = Vec::new();
     let mut missing = 0usize;
-    for it in items {
-        let parts = get_multi_str(it, tags::REFERENCED_FILE_ID);
-        let parts: Vec<String> = if parts.is_empty() {
-            get_str(it, tags::REFERENCED_FILE_ID).map(|s| s.split('\\').map(str::to_string).collect()).unwrap_or_default()
-        } else {
-            parts
-        };
+    for parts in ids {
         if parts.is_empty() {
             continue;
         }
@@ -83,4 +99,37 @@ pub(crate) fn referenced_files(path: &Path) -> Result<(Vec<PathBuf>, usize), Loa
         return Err(LoadError::DicomDir { path: path.to_path_buf(), detail });
     }
     Ok((files, missing))
+}
+
+/// ReferencedFileID (0004,1500) values found by pattern in raw DICOMDIR bytes
+/// (explicit VR little/big endian and implicit VR little endian).
+fn scan_file_ids(b: &[u8]) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i + 8 <= b.len() {
+        let (len, hdr) = if &b[i..i + 4] == [0x04, 0x00, 0x00, 0x15] {
+            if &b[i + 4..i + 6] == b"CS" {
+                (usize::from(u16::from_le_bytes([b[i + 6], b[i + 7]])), 8)
+            } else {
+                (u32::from_le_bytes([b[i + 4], b[i + 5], b[i + 6], b[i + 7]]) as usize, 8)
+            }
+        } else if &b[i..i + 4] == [0x00, 0x04, 0x15, 0x00] && &b[i + 4..i + 6] == b"CS" {
+            (usize::from(u16::from_be_bytes([b[i + 6], b[i + 7]])), 8)
+        } else {
+            i += 1;
+            continue;
+        };
+        if len > 0 && len <= 512 && i + hdr + len <= b.len() {
+            let v = &b[i + hdr..i + hdr + len];
+            if v.iter().all(|c| c.is_ascii_graphic() || *c == b' ' || *c == 0) {
+                let s = String::from_utf8_lossy(v);
+                let parts: Vec<String> = s.trim_end_matches(['\0', ' ']).split('\\').map(|p| p.trim().to_string()).collect();
+                out.push(parts);
+                i += hdr + len;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    out
 }

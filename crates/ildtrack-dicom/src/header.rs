@@ -471,7 +471,7 @@ pub(crate) fn read_header(path: &Path, len: u64) -> Result<FileHeader, LoadError
         match crate::layout::walk(&buf, file_len) {
             Ok(l) => break l,
             Err(WalkError::NeedMore) if buf.len() < file_len && buf.len() == want => want = file_len.min(want * 4),
-            Err(WalkError::NeedMore) | Err(WalkError::Truncated(_)) if buf.len() < file_len => {
+            Err(WalkError::NeedMore) if buf.len() < file_len => {
                 return Err(LoadError::Truncated {
                     path: path.to_path_buf(),
                     detail: format!("the file changed or could not be read past byte {}", buf.len()),

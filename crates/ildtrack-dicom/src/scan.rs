@@ -139,6 +139,7 @@ enum Seen {
     NotDicom(PathBuf),
     Directory(PathBuf),
     Unreadable(PathBuf, String),
+    Truncated(PathBuf, String),
 }
 
 fn look(path: &Path) -> Seen {
@@ -149,6 +150,7 @@ fn look(path: &Path) -> Seen {
         Ok((Sniff::Dicom, len)) => match header::read_header(path, len) {
             Ok(h) if h.sop_class == SOP_MEDIA_STORAGE_DIRECTORY => Seen::Directory(path.to_path_buf()),
             Ok(h) => Seen::Header(Box::new(h)),
+            Err(e @ LoadError::Truncated { .. }) => Seen::Truncated(path.to_path_buf(), e.to_string()),
             Err(e) => Seen::Unreadable(path.to_path_buf(), e.to_string()),
         },
     }
@@ -233,7 +235,8 @@ pub(crate) fn scan_input(input: &Path) -> Result<Scan, LoadError> {
             Seen::Empty(p) => empty.push(p),
             Seen::NotDicom(p) => not_dicom.push(p),
             Seen::Directory(p) => dirs.push(p),
-            Seen::Unreadable(p, why) => unreadable.push((p, why)),
+            Seen::Unreadable(p, why) => unreadable.push((p, why, "unreadable-file")),
+            Seen::Truncated(p, why) => unreadable.push((p, why, "truncated-files")),
         }
     }
     let root = if md.is_dir() { input } else { input.parent().unwrap_or(input) };
@@ -246,9 +249,8 @@ pub(crate) fn scan_input(input: &Path) -> Result<Scan, LoadError> {
     if !dirs.is_empty() {
         notes.push(Warning::new("dicomdir-index", format!("{} DICOMDIR index file(s) skipped (the folder was scanned directly): {}", dirs.len(), examples(&dirs, root))));
     }
-    for (p, why) in unreadable.iter().take(20) {
-        notes.push(Warning::new("unreadable-file", format!("ignored: {why}")));
-        let _ = p;
+    for (_, why, code) in unreadable.iter().take(20) {
+        notes.push(Warning::new(*code, format!("ignored: {why}")));
     }
     if unreadable.len() > 20 {
         notes.push(Warning::new("unreadable-file", format!("{} more unreadable DICOM files ignored", unreadable.len() - 20)));
@@ -445,7 +447,7 @@ fn describe(uid: &str, stack: usize, slices: Vec<SliceRef>, files: &[FileHeader]
             }
         }
     }
-    e.rejected_because = reject_reason(&e, f0);
+    let rejected = reject_reason(&e, f0);
     let bad_uid = |u: &str| u.is_empty() || u.len() > 64 || !u.chars().all(|c| c.is_ascii_digit() || c == '.');
     if let Some(u) = [Some(uid), f0.meta.study_instance_uid.as_deref(), f0.sop_instance.as_deref()].into_iter().flatten().find(|u| bad_uid(u)) {
         e.warnings.push(Warning::new(
@@ -453,10 +455,10 @@ fn describe(uid: &str, stack: usize, slices: Vec<SliceRef>, files: &[FileHeader]
             format!("UID {u:?} is not a valid DICOM UID (digits and dots, at most 64 characters); grouping by it may be unreliable"),
         ));
     }
-    if e.modality.is_none() && e.rejected_because.is_none() {
+    if e.modality.is_none() && rejected.is_none() {
         e.warnings.push(Warning::new("modality-missing", "no Modality tag: assumed to be CT"));
     }
-    if e.rejected_because.is_none() && !e.slices.is_empty() {
+    if !e.slices.is_empty() {
         match slice_geoms(&e, files) {
             None => e.rejected_because = Some("slices lack ImagePositionPatient, ImageOrientationPatient or PixelSpacing".into()),
             Some(g) => match assemble::plan(&g) {
@@ -468,6 +470,9 @@ fn describe(uid: &str, stack: usize, slices: Vec<SliceRef>, files: &[FileHeader]
                 Err(why) => e.rejected_because = Some(format!("slices cannot be assembled: {why}")),
             },
         }
+    }
+    if rejected.is_some() {
+        e.rejected_because = rejected;
     }
     if e.slices.is_empty() && e.rejected_because.is_none() {
         e.rejected_because = Some("no complete slice left".into());

@@ -18,6 +18,7 @@
 //! and the `pipeline` module touch the file system.
 
 pub mod html;
+pub mod pipeline;
 pub mod svg;
 
 mod atomic;
@@ -39,7 +40,28 @@ pub enum ReportError {
         path: PathBuf,
     },
     #[error(transparent)]
+    Load(#[from] ildtrack_dicom::LoadError),
+    #[error("analysis failed: {0}")]
+    Analysis(#[from] ildtrack_analysis::AnalysisError),
+    #[error(transparent)]
     Track(#[from] ildtrack_track::TrackError),
+    #[error("invalid manifest ({reason}): {}", path.display())]
+    Manifest { reason: String, path: PathBuf },
     #[error("{0}")]
     Other(String),
+}
+
+impl ReportError {
+    /// The user's input cannot be used (CLI exit code 2), as opposed to a failure of ours or
+    /// of the machine.
+    pub fn is_unusable_input(&self) -> bool {
+        match self {
+            ReportError::Load(e) => e.is_unusable_input(),
+            ReportError::Manifest { .. } => true,
+            ReportError::Track(e) => !matches!(e, ildtrack_track::TrackError::Serialise(_)),
+            ReportError::Analysis(ildtrack_analysis::AnalysisError::InvalidInput(_) | ildtrack_analysis::AnalysisError::Config(_)) => true,
+            ReportError::Io { action, .. } => action.starts_with("reading") || action.starts_with("listing"),
+            _ => false,
+        }
+    }
 }

@@ -3,3 +3,4 @@
 mod browser;
 mod common;
 mod pages;
+mod pipeline;

@@ -333,6 +333,29 @@ impl TrackResult {
         csv::to_csv(self)
     }
 
+    /// A few lines for stdout: one per visit with its verdict, then the latest verdict's reason.
+    pub fn summary_text(&self) -> String {
+        let mut s = String::new();
+        for v in &self.visits {
+            let dp = v.basis.delta_previous.map(|d| format!(", {d:+.1} vs previous")).unwrap_or_default();
+            s.push_str(&format!(
+                "{:<11} {:>6} {:<24} {:<12} {} {}{}{}\n",
+                v.study_date.as_deref().unwrap_or("?"),
+                v.day.map(|d| if d > 0 { format!("+{d}") } else { d.to_string() }).unwrap_or_else(|| "?".into()),
+                v.label.as_deref().unwrap_or(""),
+                v.status.as_str(),
+                self.config.metric,
+                v.basis.value.map(|x| format!("{x:.1}")).unwrap_or_else(|| "n/a".into()),
+                dp,
+                if v.warnings.is_empty() { String::new() } else { format!(" ({} warning(s))", v.warnings.len()) }
+            ));
+        }
+        if let Some(l) = self.visits.last() {
+            s.push_str(&format!("latest: {}\nrule: {}", l.reason, self.rule));
+        }
+        s
+    }
+
     /// The visit a tracked visit was compared with (previous in date order).
     pub fn previous_of(&self, index: usize) -> Option<&TrackedVisit> {
         index.checked_sub(1).and_then(|i| self.visits.get(i))

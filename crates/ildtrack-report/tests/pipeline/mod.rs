@@ -1,0 +1,168 @@
+//! The pipeline end to end on phantom DICOM: demo verdicts, the content cache, manifests.
+
+use crate::common::out_dir;
+use ildtrack_compute::CpuBackend;
+use ildtrack_report::pipeline::{self, AnalyzeOptions, Manifest, VisitInput};
+use std::path::Path;
+use std::time::Instant;
+
+#[test]
+fn demo_verdicts_are_the_scripted_ones() {
+    let out = out_dir("demo");
+    let visits = ildtrack_phantom::demo_patient();
+    let t0 = Instant::now();
+    let outcome = pipeline::demo_with(&CpuBackend::new(), &out, visits.clone(), &AnalyzeOptions::default(), &|_, _| {})
+        .expect("demo");
+    let secs = t0.elapsed().as_secs_f64();
+    eprintln!("demo: {} visits in {secs:.1} s", visits.len());
+    let r = &outcome.result;
+    eprintln!("{}", r.summary_text());
+    assert_eq!(r.visits.len(), visits.len());
+    let mism = pipeline::demo_mismatches(r, &visits);
+    assert!(mism.is_empty(), "verdicts differ from the script: {mism:?}");
+    // Days from day 0 as scripted.
+    for v in &r.visits {
+        assert_eq!(v.day, Some(visits[v.input_index].day), "{:?}", v.label);
+    }
+    // The +180 visit used a sharper kernel: the verdict carries the warning.
+    let sharp = r.visits.iter().find(|v| visits[v.input_index].day == 180).expect("+180");
+    assert!(sharp.warnings.iter().any(|w| w.code == "kernel-mismatch"), "{:?}", sharp.warnings);
+    for f in ["track.json", "track.csv", "index.html"] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    for v in &r.visits {
+        let d = out.join(v.dir.as_deref().expect("dir"));
+        for f in ["visit.json", "lungs.nii.gz", "classes.nii.gz", "report.html", "qc_axial_upper.png", "qc_coronal.png"] {
+            assert!(d.join(f).is_file(), "{} missing", d.join(f).display());
+        }
+    }
+    // No patient name or ID anywhere in the reports (the phantom's DICOM has them).
+    for v in &r.visits {
+        let html = std::fs::read_to_string(out.join(v.dir.as_deref().unwrap_or("")).join("report.html")).expect("report");
+        assert!(!html.contains("DEMO^CHILD") && !html.contains("DEMO-MDA5-001"));
+    }
+    let index = std::fs::read_to_string(out.join("index.html")).expect("index");
+    assert!(!index.contains("DEMO^CHILD") && !index.contains("DEMO-MDA5-001"));
+    // No temporary files left behind.
+    for e in walkdir::WalkDir::new(&out).into_iter().filter_map(Result::ok) {
+        let name = e.file_name().to_string_lossy();
+        assert!(!name.contains(".tmp-"), "leftover {}", e.path().display());
+    }
+    crate::browser::check_file(&out.join("index.html"), "demo-index", 4);
+    let last = r.visits.last().and_then(|v| v.dir.clone()).expect("dir");
+    crate::browser::check_file(&out.join(last).join("report.html"), "demo-report", 8);
+}
+
+fn write_small_visits(root: &Path, n: usize) -> Vec<VisitInput> {
+    let visits = ildtrack_phantom::demo_patient_sized([24, 96, 96], [10.0, 3.2, 3.2]);
+    visits
+        .iter()
+        .take(n)
+        .map(|dv| {
+            let dir = root.join(&dv.study_date);
+            let ph = ildtrack_phantom::generate(&dv.spec);
+            ildtrack_phantom::write_dicom_series(&ph, &dir, &ildtrack_phantom::WriteOptions::default()).expect("write dicom");
+            VisitInput { path: dir, label: Some(dv.label.clone()), ..Default::default() }
+        })
+        .collect()
+}
+
+#[test]
+fn rerun_after_adding_a_visit_analyses_only_that_visit() {
+    let root = out_dir("cache");
+    let inputs = write_small_visits(&root.join("dicom"), 3);
+    let out = root.join("out");
+    let b = CpuBackend::new();
+    let opts = AnalyzeOptions::default();
+    let m2 = Manifest { day0: Some(ildtrack_phantom::DEMO_DAY0.into()), visits: inputs[..2].to_vec(), rule: None };
+    let first = pipeline::track_detailed(&b, &m2, &out, &opts, &|_, _| {}).expect("track 2");
+    assert_eq!((first.analysed.len(), first.from_cache.len()), (2, 0));
+
+    let m3 = Manifest { visits: inputs.clone(), ..m2.clone() };
+    let second = pipeline::track_detailed(&b, &m3, &out, &opts, &|_, _| {}).expect("track 3");
+    assert_eq!(second.analysed, vec![inputs[2].path.clone()], "only the new visit is analysed");
+    assert_eq!(second.from_cache.len(), 2);
+    assert_eq!(second.result.visits.len(), 3);
+    // Cached results are the same numbers as fresh ones.
+    assert_eq!(second.result.visits[0].metrics, first.result.visits[0].metrics);
+
+    // A changed setting invalidates the cache.
+    let mut changed = opts.clone();
+    changed.config.thresholds.ggo_lo_hu = -720;
+    let third = pipeline::track_detailed(&b, &m3, &out, &changed, &|_, _| {}).expect("track changed");
+    assert_eq!(third.analysed.len(), 3);
+    // Changed input bytes invalidate it too.
+    let f = std::fs::read_dir(&inputs[0].path).expect("ls").filter_map(Result::ok).next().expect("a file").path();
+    let mut bytes = std::fs::read(&f).expect("read");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&f, bytes).expect("write");
+    let fourth = pipeline::track_detailed(&b, &m3, &out, &changed, &|_, _| {}).expect("track edited");
+    assert_eq!(fourth.analysed, vec![inputs[0].path.clone()]);
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("track.json")).expect("track.json")).expect("json");
+    assert_eq!(json["visits"].as_array().map(Vec::len), Some(3));
+    let csv = std::fs::read_to_string(out.join("track.csv")).expect("csv");
+    assert_eq!(csv.lines().count(), 4);
+}
+
+#[test]
+fn manifest_reads_paths_dates_and_rule() {
+    let dir = out_dir("manifest");
+    let text = r#"
+day0 = "2024-03-11"
+[[visit]]
+path = "scans/a"
+label = "pre-infusion"
+date = "2024-02-06"
+fvc_pct_pred = 62
+dlco_pct_pred = 48.5
+[[visit]]
+path = "/abs/b"
+[rule]
+baseline_points = 6
+"#;
+    let p = dir.join("patient.toml");
+    std::fs::write(&p, text).expect("write");
+    let m = Manifest::from_toml_path(&p).expect("parse");
+    assert_eq!(m.day0.as_deref(), Some("2024-03-11"));
+    assert_eq!(m.visits.len(), 2);
+    assert_eq!(m.visits[0].path, dir.join("scans/a"));
+    assert_eq!(m.visits[0].fvc_pct_pred, Some(62.0));
+    assert_eq!(m.visits[1].path, Path::new("/abs/b"));
+    let rule = m.rule.expect("rule");
+    assert_eq!((rule.baseline_points, rule.previous_points), (6.0, 3.0));
+
+    for (bad, needle) in [
+        ("day0 = \"11/03/2024\"", "day0"),
+        ("[[visit]]\npath = \"a\"\ndate = \"2024-13-01\"", "2024-13-01"),
+        ("[[visit]]\npath = \"a\"\ncolour = 1", "colour"),
+        ("[rule]\nmetric = \"nope\"", "nope"),
+        ("day0 = ", ""),
+    ] {
+        std::fs::write(&p, bad).expect("write");
+        let e = Manifest::from_toml_path(&p).expect_err(bad);
+        let msg = e.to_string();
+        assert!(msg.contains(needle) && msg.contains("patient.toml"), "{msg}");
+        assert!(e.is_unusable_input());
+    }
+    let e = Manifest::from_toml_path(&dir.join("missing.toml")).expect_err("missing");
+    assert!(e.to_string().contains("missing.toml"));
+}
+
+#[test]
+fn analyze_to_dir_writes_every_output() {
+    let root = out_dir("analyze");
+    let inputs = write_small_visits(&root.join("dicom"), 1);
+    let out = root.join("out");
+    let opts = AnalyzeOptions { identify: true, ..Default::default() };
+    let v = pipeline::analyze_to_dir(&CpuBackend::new(), &inputs[0].path, &out, &opts, &|_, _| {}).expect("analyze");
+    for p in [&v.visit_json, &v.lungs_nifti, &v.classes_nifti, &v.report_html] {
+        assert!(p.is_file(), "{} missing", p.display());
+    }
+    assert_eq!(v.qc_pngs.len(), 4);
+    assert!(v.summary.contains("affected"), "{}", v.summary);
+    let html = std::fs::read_to_string(&v.report_html).expect("html");
+    assert!(html.contains("DEMO^CHILD"), "identify shows the name");
+    let err = pipeline::analyze_to_dir(&CpuBackend::new(), &root.join("nothing-here"), &out, &opts, &|_, _| {}).expect_err("missing");
+    assert!(err.is_unusable_input() && err.to_string().contains("nothing-here"), "{err}");
+}

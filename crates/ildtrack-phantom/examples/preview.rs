@@ -19,6 +19,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("{}", serde_json::to_string_pretty(&ph.truth.summary())?);
     println!("extent {:?}", ph.truth.lung_z_extent);
     std::fs::create_dir_all(&out)?;
+    if let Ok(dir) = std::env::var("PREVIEW_WRITE_DICOM") {
+        let t = std::time::Instant::now();
+        let files = ildtrack_phantom::write_dicom_series(&ph, std::path::Path::new(&dir), &ildtrack_phantom::WriteOptions::default())?;
+        println!("wrote {} files in {:.0} ms", files.len(), t.elapsed().as_secs_f64() * 1000.0);
+    }
     let [nz, ny, nx] = ph.volume.dims_zyx();
     let win = |v: i16| -> u8 { (((v as f64 + 1000.0) / 1400.0).clamp(0.0, 1.0) * 255.0) as u8 };
     for (tag, frac) in [("low", 0.25), ("mid", 0.5), ("high", 0.72)] {

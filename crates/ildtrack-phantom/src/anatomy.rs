@@ -52,6 +52,9 @@ pub struct Seg {
     pub r_lumen: f64,
 }
 
+/// A branch waiting to grow: start, direction, radius, generation, with a bronchus beside it.
+type Branch = ([f64; 3], [f64; 3], f64, u32, bool);
+
 /// A lesion ball after placement.
 #[derive(Debug, Clone, Copy)]
 pub struct Ball {
@@ -465,7 +468,7 @@ impl Anatomy {
             ([sx * 0.5, -0.5, -0.6], 4.5 * f),
         ];
         let min_r = 0.6;
-        let mut stack: Vec<([f64; 3], [f64; 3], f64, u32, bool)> = roots
+        let mut stack: Vec<Branch> = roots
             .iter()
             .map(|(d, r)| (start, normalize(*d), *r, 0u32, true))
             .collect();
@@ -543,7 +546,7 @@ impl Anatomy {
                 s += step;
             }
             let surface = last_inside.unwrap_or(shape.a.min(shape.b) * sc.k);
-            let dist = if l.subpleural { surface } else { (surface - l.radius_mm - 5.0).max(0.0) };
+            let dist = if l.subpleural { surface } else { (surface - l.radius_mm - 12.0).max(0.0) };
             let c = [centre[0] + dir[0] * dist, centre[1] + dir[1] * dist, z];
             self.balls.push(Ball { c, r: l.radius_mm.max(0.0), kind: l.kind, hu: l.hu, label });
         }

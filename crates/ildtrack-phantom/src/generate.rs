@@ -69,6 +69,7 @@ impl RegionTruth {
 /// 4. Intrapulmonary bronchi (wall, then air lumen) paint over parenchyma, GGO and vessels.
 /// 5. Consolidation paints over everything in its own lung except bronchus lumen (air
 ///    bronchogram): **vessels inside consolidation count as consolidation** (they are invisible there).
+///
 /// So `ggo`, `consolidation` and `vessels` are disjoint subsets of `lungs != 0`.
 /// A collapsed lung has no lung voxels (its hemithorax holds pleural fluid).
 ///
@@ -637,9 +638,9 @@ fn build(spec: &PhantomSpec) -> Result<Phantom, PhantomError> {
     let voxel_ml = geo.voxel_volume_ml();
     let mut extent: [Option<[usize; 2]>; 2] = [None, None];
     for (iz, st) in stats.iter().enumerate() {
-        for side in 0..2 {
-            if st.counts[side][0] > 0 {
-                extent[side] = Some(match extent[side] {
+        for (ext, c) in extent.iter_mut().zip(st.counts.iter()) {
+            if c[0] > 0 {
+                *ext = Some(match *ext {
                     None => [iz, iz],
                     Some([lo, _]) => [lo, iz],
                 });

@@ -7,7 +7,7 @@
 //! consolidation lesions, stomach gas, a patient table, optional arms) on any voxel grid, and
 //! returns the HU [`Volume`](ildtrack_volume::Volume) together with a [`Truth`] counted from
 //! the very masks used to paint it (lung labels, GGO, consolidation, vessels, airways; mL per
-//! lung and per zone). [`write_dicom_series`] writes it as a CT Image Storage series with the
+//! lung and per zone; subpleural vs core on demand with [`Phantom::subpleural_truth`]). [`write_dicom_series`] writes it as a CT Image Storage series with the
 //! conventions real exports vary in (signed/unsigned, padding, feet-first, random names, a
 //! scout and a thick series in the same folder). [`demo_patient`] is the scripted longitudinal
 //! case of issue 5.
@@ -36,6 +36,7 @@ mod error;
 mod generate;
 mod rng;
 mod spec;
+mod subpleural;
 
 pub use demo::{DEMO_DAY0, DEMO_DIMS_ZYX, DEMO_SPACING_MM, DemoVisit, add_days, demo_patient, demo_patient_sized};
 pub use dicom_write::{
@@ -46,3 +47,4 @@ pub use generate::{
     MAX_VOXELS, Phantom, RegionTruth, Truth, TruthSummary, ZONE_NAMES, generate, sanitized, try_generate, validate,
 };
 pub use spec::{LesionKind, LesionSpec, PRESETS, PhantomSpec, Side, Zone};
+pub use subpleural::SubpleuralTruth;

@@ -51,7 +51,7 @@ pub(crate) struct GaussTable {
 
 impl GaussTable {
     pub fn new(seed: u64) -> Self {
-        let mut rng = SplitMix::new(seed.wrapping_mul(0xD1B5_4A32_D192_ED03) ^ 0x6E6F_6973_65);
+        let mut rng = SplitMix::new(seed.wrapping_mul(0xD1B5_4A32_D192_ED03) ^ 0x006E_6F69_7365);
         let values = (0..1usize << GAUSS_BITS).map(|_| rng.normal() as f32).collect();
         GaussTable { values, seed }
     }
@@ -77,7 +77,7 @@ const TEX_N: usize = 48;
 impl Texture {
     pub fn new(seed: u64, cell_mm: f64) -> Self {
         let n = TEX_N;
-        let mut rng = SplitMix::new(seed ^ 0x7465_7874_7572_65);
+        let mut rng = SplitMix::new(seed ^ 0x0074_6578_7475_7265);
         let mut v: Vec<f32> = (0..n * n * n).map(|_| rng.normal() as f32).collect();
         let mut tmp = vec![0f32; v.len()];
         let idx = |z: usize, y: usize, x: usize| (z * n + y) * n + x;

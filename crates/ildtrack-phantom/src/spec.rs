@@ -80,8 +80,8 @@ pub enum LesionKind {
 /// Placement: its centre sits at the centre height of `zone` in its lung, on a ray from the
 /// lung's axis at `angle_deg` around it (0 = posterior, 90 = lateral, 180 = anterior,
 /// 270 = medial). `subpleural = true` puts the centre on the pleural surface (so the ball's
-/// part inside the lung abuts the chest wall); `false` puts it `radius_mm + 5` mm inside the
-/// surface (as far as the lung allows).
+/// part inside the lung abuts the chest wall); `false` puts it `radius_mm + 12` mm inside the
+/// surface (as far as the lung allows), i.e. beyond the 10 mm subpleural band.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LesionSpec {
     pub kind: LesionKind,

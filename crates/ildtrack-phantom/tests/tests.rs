@@ -14,10 +14,7 @@ fn small(mut spec: PhantomSpec) -> PhantomSpec {
     spec
 }
 
-fn count<T: Copy>(a: &Array3<T>, f: impl Fn(T) -> bool + Sync + Send) -> usize
-where
-    T: Sync + Send,
-{
+fn count<T: Copy>(a: &Array3<T>, f: impl Fn(T) -> bool) -> usize {
     a.iter().filter(|&&v| f(v)).count()
 }
 
@@ -280,6 +277,51 @@ fn invalid_specs_are_refused_or_repaired() {
     // generate() repairs instead of failing (small repaired case only).
     let ph = generate(&PhantomSpec { dims_zyx: [0, 8, 8], ..PhantomSpec::default() });
     assert_eq!(ph.volume.dims_zyx(), [1, 8, 8]);
+}
+
+#[test]
+fn subpleural_and_core_partition_the_lungs() {
+    let spec = small(PhantomSpec {
+        lesions: vec![
+            LesionSpec::ggo(Side::Right, Zone::Lower, 20.0),
+            LesionSpec::consolidation(Side::Left, Zone::Middle, 12.0).core().at_angle(90.0),
+        ],
+        ..PhantomSpec::default()
+    });
+    let ph = generate(&spec);
+    let sp = ph.subpleural_truth(10.0);
+    let t = &ph.truth;
+    assert!(close(sp.subpleural.lung_ml + sp.core.lung_ml, t.total_lung_ml(), 1e-6));
+    assert!(close(sp.subpleural.ggo_ml + sp.core.ggo_ml, t.ggo_ml, 1e-6));
+    assert!(close(sp.subpleural.vessel_ml + sp.core.vessel_ml, t.vessel_ml, 1e-6));
+    // A 10 mm band of a ~5.5 L lung is a substantial share of it, not all of it.
+    let frac = sp.subpleural.lung_ml / t.total_lung_ml();
+    assert!((0.2..0.6).contains(&frac), "band fraction {frac}");
+    assert!(sp.subpleural.ggo_ml > 0.6 * t.ggo_ml, "subpleural ggo {} of {}", sp.subpleural.ggo_ml, t.ggo_ml);
+    assert!(sp.core.consolidation_ml > 0.9 * t.consolidation_ml, "core lesion {} of {}", sp.core.consolidation_ml, t.consolidation_ml);
+    // The distance field agrees with brute force at sampled lung voxels.
+    let d2 = ph.lung_surface_distance2_mm2();
+    let s = ph.volume.geometry.spacing_mm;
+    let bg: Vec<[usize; 3]> = t.lungs.indexed_iter().filter(|(_, l)| **l == 0).map(|((z, y, x), _)| [z, y, x]).collect();
+    let mut checked = 0;
+    for ((z, y, x), &l) in t.lungs.indexed_iter().step_by(997) {
+        if l == 0 {
+            continue;
+        }
+        let best = bg
+            .iter()
+            .map(|b| {
+                let d = [(b[0] as f64 - z as f64) * s[0], (b[1] as f64 - y as f64) * s[1], (b[2] as f64 - x as f64) * s[2]];
+                d[0] * d[0] + d[1] * d[1] + d[2] * d[2]
+            })
+            .fold(f64::INFINITY, f64::min);
+        assert!((d2[[z, y, x]] as f64 - best).abs() < 1e-2 * best.max(1.0), "at {z},{y},{x}");
+        checked += 1;
+        if checked > 40 {
+            break;
+        }
+    }
+    assert!(checked > 10);
 }
 
 // ---------------------------------------------------------------- DICOM

@@ -101,6 +101,27 @@ fn main() {
                 m.volume_ml, tz.lung_ml, m.ggo_ml, tz.ggo_ml, m.consolidation_ml, tz.consolidation_ml
             );
         }
+        if std::env::var("QC_DEBUG").is_ok() {
+            let nz = a.lungs.data.shape()[0];
+            let mut fc = vec![0u64; nz];
+            let mut fl = vec![0u64; nz];
+            let mut ml = vec![0u64; nz];
+            for ((z, y, x), &c) in a.classes.data.indexed_iter() {
+                if c == 4 && !tr.consolidation[[z, y, x]] {
+                    fc[z] += 1;
+                }
+                let (l, t) = (a.lungs.data[[z, y, x]], tr.lungs[[z, y, x]]);
+                if l != 0 && t == 0 {
+                    fl[z] += 1;
+                }
+                if l == 0 && t != 0 {
+                    ml[z] += 1;
+                }
+            }
+            println!("  false cons per z: {:?}", fc.iter().enumerate().filter(|(_, v)| **v > 50).collect::<Vec<_>>());
+            println!("  false lung per z: {:?}", fl.iter().enumerate().filter(|(_, v)| **v > 200).collect::<Vec<_>>());
+            println!("  missed lung per z: {:?}", ml.iter().enumerate().filter(|(_, v)| **v > 200).collect::<Vec<_>>());
+        }
         for w in &a.result.warnings {
             println!("  warning {w}");
         }
@@ -110,7 +131,10 @@ fn main() {
                 let _ = std::fs::write(format!("{dir}/{name}_ax{i}.png"), qc::axial_png(&ph.volume, &a.lungs, &a.classes, *z));
             }
             if let Ok(zs) = std::env::var("QC_Z") {
+                let tl = ph.volume.with_data(tr.lungs.clone());
+                let tc = ph.volume.with_data(tr.consolidation.mapv(|c| if c { 4u8 } else { 0 }));
                 for z in zs.split(',').filter_map(|v| v.parse::<usize>().ok()) {
+                    let _ = std::fs::write(format!("{dir}/{name}_truth_z{z}.png"), qc::axial_png(&ph.volume, &tl, &tc, z));
                     let _ = std::fs::write(format!("{dir}/{name}_z{z}.png"), qc::axial_png(&ph.volume, &a.lungs, &a.classes, z));
                 }
             }

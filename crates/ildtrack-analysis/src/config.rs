@@ -115,6 +115,12 @@ pub struct SegmentationParams {
     /// Holes in a lung slice up to this area are filled (vessels); larger ones only when
     /// enclosed by lung in 3-D.
     pub hole_max_area_mm2: f64,
+    /// The pleura of a slice is outlined by the aerated lung of this many mm of slices
+    /// towards the head (convex hull of their union).
+    pub pleura_window_mm: f64,
+    /// A non-aerated voxel inside the lung's outline is taken as disease when it is nearer the
+    /// chest wall than the mediastinum, or at least this far from the mediastinum.
+    pub mediastinum_margin_mm: f64,
     /// Include dense regions bounded by the chest wall (per-slice convex hull test).
     pub include_dense_regions: bool,
 }
@@ -130,6 +136,8 @@ impl Default for SegmentationParams {
             vessel_radius_mm: 6.0,
             vessel_margin_mm: 1.2,
             hole_max_area_mm2: 600.0,
+            pleura_window_mm: 160.0,
+            mediastinum_margin_mm: 20.0,
             include_dense_regions: true,
         }
     }

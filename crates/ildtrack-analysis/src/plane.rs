@@ -3,7 +3,13 @@
 
 /// Fills the convex hull of the `true` pixels (pixel centres; pixels whose centre lies inside or
 /// on the hull are set).
+#[cfg(test)]
 pub(crate) fn convex_hull_fill(mask: &[bool], ny: usize, nx: usize) -> Vec<bool> {
+    fill_polygon(&hull_of_points(extreme_points(mask, ny, nx)), ny, nx)
+}
+
+/// The left- and rightmost `true` pixel of every row (enough to span the convex hull).
+pub(crate) fn extreme_points(mask: &[bool], ny: usize, nx: usize) -> Vec<(f64, f64)> {
     let mut pts: Vec<(f64, f64)> = Vec::new();
     for y in 0..ny {
         let row = &mask[y * nx..(y + 1) * nx];
@@ -15,12 +21,21 @@ pub(crate) fn convex_hull_fill(mask: &[bool], ny: usize, nx: usize) -> Vec<bool>
             }
         }
     }
+    pts
+}
+
+/// Convex hull (counter-clockwise vertices) of points `(x, y)`.
+pub(crate) fn hull_of_points(pts: Vec<(f64, f64)>) -> Vec<(f64, f64)> {
+    if pts.is_empty() { pts } else { monotone_chain(pts) }
+}
+
+/// Pixels whose centre lies inside or on a convex polygon.
+pub(crate) fn fill_polygon(hull: &[(f64, f64)], ny: usize, nx: usize) -> Vec<bool> {
     let mut out = vec![false; ny * nx];
-    if pts.is_empty() {
+    if hull.is_empty() {
         return out;
     }
-    let hull = monotone_chain(pts);
-    let ymin = hull.iter().map(|p| p.1).fold(f64::INFINITY, f64::min).round() as usize;
+    let ymin = hull.iter().map(|p| p.1).fold(f64::INFINITY, f64::min).max(0.0).round() as usize;
     let ymax = hull.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max).round() as usize;
     for y in ymin..=ymax.min(ny - 1) {
         let yf = y as f64;
@@ -47,7 +62,7 @@ pub(crate) fn convex_hull_fill(mask: &[bool], ny: usize, nx: usize) -> Vec<bool>
         }
         if lo <= hi {
             let x0 = (lo - 1e-9).ceil().max(0.0) as usize;
-            let x1 = ((hi + 1e-9).floor() as usize).min(nx - 1);
+            let x1 = ((hi + 1e-9).floor().max(0.0) as usize).min(nx - 1);
             for x in x0..=x1 {
                 out[y * nx + x] = true;
             }
@@ -265,78 +280,6 @@ pub(crate) fn chamfer_sweep(sources: &[bool], ny: usize, nx: usize, w: [u32; 3])
     d.iter().map(|&v| if v >= inf { u32::MAX } else { v }).collect()
 }
 
-/// Geodesic chamfer distance (0.1 mm units) from the sources through `passable` pixels
-/// (Dial's bucket queue). `u32::MAX` where unreachable.
-pub(crate) fn geodesic(sources: &[bool], passable: &[bool], ny: usize, nx: usize, w: [u32; 3]) -> Vec<u32> {
-    let mut d = vec![u32::MAX; ny * nx];
-    let nb = (w[2] + 1) as usize;
-    let mut buckets: Vec<Vec<u32>> = vec![Vec::new(); nb];
-    let mut pending = 0usize;
-    for (i, &s) in sources.iter().enumerate() {
-        if s {
-            d[i] = 0;
-            buckets[0].push(i as u32);
-            pending += 1;
-        }
-    }
-    let mut cur: u32 = 0;
-    while pending > 0 {
-        let b = cur as usize % nb;
-        while let Some(i) = buckets[b].pop() {
-            pending -= 1;
-            let i = i as usize;
-            if d[i] != cur {
-                continue;
-            }
-            let (y, x) = ((i / nx) as isize, (i % nx) as isize);
-            for (dy, dx, wi) in
-                [(-1, 0, 0), (1, 0, 0), (0, -1, 1), (0, 1, 1), (-1, -1, 2), (-1, 1, 2), (1, -1, 2), (1, 1, 2)]
-            {
-                let (qy, qx) = (y + dy, x + dx);
-                if qy < 0 || qx < 0 || qy >= ny as isize || qx >= nx as isize {
-                    continue;
-                }
-                let j = qy as usize * nx + qx as usize;
-                if !passable[j] {
-                    continue;
-                }
-                let nd = cur + w[wi];
-                if nd < d[j] {
-                    d[j] = nd;
-                    buckets[nd as usize % nb].push(j as u32);
-                    pending += 1;
-                }
-            }
-        }
-        cur += 1;
-    }
-    d
-}
-
-#[cfg(test)]
-mod distance_tests {
-    use super::*;
-
-    #[test]
-    fn geodesic_goes_around_obstacles_and_sweep_does_not() {
-        // Source at the left, wall in the middle with a gap at the bottom.
-        let (ny, nx) = (5, 5);
-        let mut src = vec![false; 25];
-        src[0] = true;
-        let mut pass = vec![true; 25];
-        for y in 0..4 {
-            pass[y * nx + 2] = false;
-        }
-        let w = [10, 10, 14];
-        let g = geodesic(&src, &pass, ny, nx, w);
-        let s = chamfer_sweep(&src, ny, nx, w);
-        assert_eq!(s[4], 40);
-        assert!(g[4] > 60, "{}", g[4]);
-        assert_eq!(g[2 * nx + 2], u32::MAX);
-        assert_eq!(g[nx + 1], 14);
-    }
-}
-
 /// Like [`chamfer_sweep`], also returning for each pixel the index of (approximately) its
 /// nearest source pixel (`usize::MAX` where there is none).
 pub(crate) fn chamfer_feature(sources: &[bool], ny: usize, nx: usize, w: [u32; 3]) -> (Vec<u32>, Vec<usize>) {
@@ -410,6 +353,30 @@ pub(crate) fn line_blocked(blocked: &[bool], nx: usize, a: usize, b: usize) -> b
         }
         if (x0, y0) != (x1, y1) && blocked[y0 as usize * nx + x0 as usize] {
             return true;
+        }
+    }
+}
+
+/// Walks the pixel line from `a` towards `b` (exclusive of `a`, inclusive of `b`), calling
+/// `step(pixel)` until it returns `false`.
+pub(crate) fn walk_line(nx: usize, a: usize, b: usize, mut step: impl FnMut(usize) -> bool) {
+    let (mut x0, mut y0) = ((a % nx) as isize, (a / nx) as isize);
+    let (x1, y1) = ((b % nx) as isize, (b / nx) as isize);
+    let (dx, dy) = ((x1 - x0).abs(), -(y1 - y0).abs());
+    let (sx, sy) = (if x0 < x1 { 1 } else { -1 }, if y0 < y1 { 1 } else { -1 });
+    let mut err = dx + dy;
+    while (x0, y0) != (x1, y1) {
+        let e2 = 2 * err;
+        if e2 >= dy {
+            err += dy;
+            x0 += sx;
+        }
+        if e2 <= dx {
+            err += dx;
+            y0 += sy;
+        }
+        if !step(y0 as usize * nx + x0 as usize) {
+            return;
         }
     }
 }

@@ -225,8 +225,8 @@ pub(crate) fn segment<B: Backend>(
         c
     };
     let (ny, nx) = (ld[1], ld[2]);
-    // Hulls per slice: right, left; mediastinum = hull(both) − hull(R) − hull(L).
-    let hulls: Vec<(Vec<bool>, Vec<bool>, Vec<bool>)> = lungs_h
+    // Hull vertices per slice and side; aerated area per slice and side.
+    let per_slice: Vec<([Vec<(f64, f64)>; 2], [usize; 2])> = lungs_h
         .axis_iter(Axis(0))
         .into_par_iter()
         .map(|s| {
@@ -234,11 +234,45 @@ pub(crate) fn segment<B: Backend>(
             let px = sl.as_slice().unwrap_or(&[]);
             let r: Vec<bool> = px.iter().map(|&v| v == 1).collect();
             let l: Vec<bool> = px.iter().map(|&v| v == 2).collect();
-            let hr = plane::convex_hull_fill(&r, ny, nx);
-            let hl = plane::convex_hull_fill(&l, ny, nx);
-            let med = if r.iter().any(|&v| v) && l.iter().any(|&v| v) {
-                let both: Vec<bool> = px.iter().map(|&v| v != 0).collect();
-                let hb = plane::convex_hull_fill(&both, ny, nx);
+            let area = [r.iter().filter(|&&v| v).count(), l.iter().filter(|&&v| v).count()];
+            (
+                [
+                    plane::hull_of_points(plane::extreme_points(&r, ny, nx)),
+                    plane::hull_of_points(plane::extreme_points(&l, ny, nx)),
+                ],
+                area,
+            )
+        })
+        .collect();
+    let max_area = [0, 1].map(|k| per_slice.iter().map(|p| p.1[k]).max().unwrap_or(0));
+    // Window of slices towards the head whose aerated lung outlines the pleura for slice z:
+    // disease hides the lung's outline here, but the lung above it still reaches the chest wall.
+    let head_step: isize = if frame.g.direction[0][2] >= 0.0 { 1 } else { -1 };
+    let window = (p.pleura_window_mm / ls[0]).round() as isize;
+    // Per slice: hull (windowed) of right and left, and the mediastinum (this slice only).
+    let hulls: Vec<(Vec<bool>, Vec<bool>, Vec<bool>)> = (0..ld[0])
+        .into_par_iter()
+        .map(|z| {
+            let windowed = |k: usize| -> Vec<bool> {
+                if per_slice[z].0[k].is_empty() {
+                    return vec![false; ny * nx];
+                }
+                let mut pts = Vec::new();
+                for j in 0..=window {
+                    let zz = z as isize + j * head_step;
+                    if zz < 0 || zz >= ld[0] as isize {
+                        break;
+                    }
+                    pts.extend_from_slice(&per_slice[zz as usize].0[k]);
+                }
+                plane::fill_polygon(&plane::hull_of_points(pts), ny, nx)
+            };
+            let hr = windowed(0);
+            let hl = windowed(1);
+            let med = if !per_slice[z].0[0].is_empty() && !per_slice[z].0[1].is_empty() {
+                let mut both = per_slice[z].0[0].clone();
+                both.extend_from_slice(&per_slice[z].0[1]);
+                let hb = plane::fill_polygon(&plane::hull_of_points(both), ny, nx);
                 hb.iter().zip(hr.iter().zip(&hl)).map(|(&b, (&r, &l))| b && !r && !l).collect()
             } else {
                 vec![false; ny * nx]
@@ -270,6 +304,42 @@ pub(crate) fn segment<B: Backend>(
     let small_hole_px = (p.hole_max_area_mm2 / (ls[1] * ls[2])).ceil() as usize;
     let w = plane::chamfer_weights([ls[1], ls[2]]);
     let include_dense = p.include_dense_regions;
+    // Chamfer units are 0.1 mm.
+    let med_margin = (p.mediastinum_margin_mm * 10.0).round() as u32;
+    // Per slice: chamfer distance to the outside of the body and the nearest skin pixel.
+    let walls: Vec<(Vec<u32>, Vec<usize>)> = (0..ld[0])
+        .into_par_iter()
+        .map(|z| {
+            if !include_dense || (per_slice[z].1[0] == 0 && per_slice[z].1[1] == 0) {
+                return (Vec::new(), Vec::new());
+            }
+            let exterior: Vec<bool> = body_h.index_axis(Axis(0), z).iter().map(|&v| v == 0).collect();
+            plane::chamfer_feature(&exterior, ny, nx, w)
+        })
+        .collect();
+    // Per slice and side: (skin pixel, depth at which aerated lung starts behind it).
+    let skin_depth: Vec<[Vec<(usize, u32)>; 2]> = (0..ld[0])
+        .into_par_iter()
+        .map(|z| {
+            let mut out: [Vec<(usize, u32)>; 2] = [Vec::new(), Vec::new()];
+            let (d_all, nearest) = &walls[z];
+            if d_all.is_empty() {
+                return out;
+            }
+            let mut best: [std::collections::HashMap<usize, u32>; 2] = Default::default();
+            for (i, &v) in lungs_h.index_axis(Axis(0), z).iter().enumerate() {
+                if (v == 1 || v == 2) && nearest[i] != usize::MAX {
+                    let e = best[v as usize - 1].entry(nearest[i]).or_insert(u32::MAX);
+                    *e = (*e).min(d_all[i]);
+                }
+            }
+            for k in 0..2 {
+                out[k] = best[k].iter().map(|(&s, &d)| (s, d)).collect();
+            }
+            out
+        })
+        .collect();
+    let window_pleura = window;
     lungs_h.axis_iter_mut(Axis(0)).into_par_iter().enumerate().for_each(|(z, mut s)| {
         let px: Vec<u8> = s.iter().copied().collect();
         if px.iter().all(|&v| v == 0) {
@@ -304,37 +374,59 @@ pub(crate) fn segment<B: Backend>(
             })
             .collect();
         if include_dense {
-            // Hull voxels that are not lung yet (and not bone, not outside the body).
+            // Non-lung tissue in the body that is not bone.
             let cand: Vec<bool> = (0..ny * nx)
-                .map(|i| {
-                    (hr[i] || hl[i]) && px[i] == 0 && !filled_sides[0][i] && !filled_sides[1][i] && body_s[i] && hu_s[i] < 300
-                })
+                .map(|i| px[i] == 0 && !filled_sides[0][i] && !filled_sides[1][i] && body_s[i] && hu_s[i] < 300)
                 .collect();
-            if cand.iter().any(|&c| c) {
-                let exterior: Vec<bool> = body_s.iter().map(|&v| !v).collect();
-                let (d_all, nearest) = plane::chamfer_feature(&exterior, ny, nx, w);
+            if cand.iter().enumerate().any(|(i, &c)| c && (hr[i] || hl[i])) {
+                let (d_all, nearest) = &walls[z];
                 let aerated: Vec<bool> = px.iter().map(|&v| v != 0).collect();
                 let d_med = plane::chamfer_sweep(med, ny, nx, w);
                 for (k, hull) in [hr, hl].into_iter().enumerate() {
+                    // A small section (lung base or apex) gets no additions: there the hull
+                    // spans the diaphragm dome, not disease.
+                    if per_slice[z].1[k] * 4 < max_area[k] {
+                        continue;
+                    }
                     let mut f = filled_sides[k].clone();
-                    let mut any = false;
+                    let mut added: Vec<usize> = Vec::new();
                     for i in 0..ny * nx {
                         // Bounded by the chest wall: nearer the wall than the mediastinum, and the
                         // straight line to the nearest point outside the body crosses no aerated
                         // lung (lung curving around it means diaphragm dome or mediastinum).
                         if cand[i]
                             && hull[i]
-                            && d_all[i] <= d_med[i]
+                            && (d_all[i] <= d_med[i] || d_med[i] >= med_margin)
                             && nearest[i] != usize::MAX
                             && !plane::line_blocked(&aerated, nx, i, nearest[i])
                         {
                             f[i] = true;
-                            any = true;
+                            added.push(i);
                         }
                     }
-                    if any {
-                        filled_sides[k] = f;
+                    if added.is_empty() {
+                        continue;
                     }
+                    // Out to the pleura: from each added voxel towards its nearest skin point,
+                    // as long as it stays deeper than the pleura there (the depth at which
+                    // aerated lung meets that skin point in the nearby slices).
+                    let pleura = pleura_depth(&skin_depth, z, k, window_pleura, ny, nx);
+                    for &q in &added {
+                        let sp = nearest[q];
+                        let limit = pleura[sp];
+                        if limit == u32::MAX {
+                            continue;
+                        }
+                        plane::walk_line(nx, q, sp, |r| {
+                            if cand[r] && d_all[r] != u32::MAX && d_all[r] + w[0].max(w[1]) >= limit && !f[r] {
+                                f[r] = true;
+                                true
+                            } else {
+                                f[r] && d_all[r] >= limit
+                            }
+                        });
+                    }
+                    filled_sides[k] = f;
                 }
             }
         }
@@ -521,4 +613,35 @@ fn track_airways(
         prev = next;
     }
     out
+}
+
+/// Pleura depth (chamfer units) behind each skin pixel of slice `z` for lung side `k`: the
+/// smallest depth at which aerated lung of that side was met behind the same skin position
+/// (±1 pixel) in slices within `window` of `z`; `u32::MAX` where unknown.
+fn pleura_depth(
+    skin_depth: &[[Vec<(usize, u32)>; 2]],
+    z: usize,
+    k: usize,
+    window: isize,
+    ny: usize,
+    nx: usize,
+) -> Vec<u32> {
+    let mut g = vec![u32::MAX; ny * nx];
+    let lo = (z as isize - window).max(0) as usize;
+    let hi = ((z as isize + window) as usize).min(skin_depth.len().saturating_sub(1));
+    for zz in lo..=hi {
+        for &(s, d) in &skin_depth[zz][k] {
+            let (y, x) = ((s / nx) as isize, (s % nx) as isize);
+            for dy in -1..=1 {
+                for dx in -1..=1 {
+                    let (qy, qx) = (y + dy, x + dx);
+                    if qy >= 0 && qx >= 0 && qy < ny as isize && qx < nx as isize {
+                        let j = qy as usize * nx + qx as usize;
+                        g[j] = g[j].min(d);
+                    }
+                }
+            }
+        }
+    }
+    g
 }

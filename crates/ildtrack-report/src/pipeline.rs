@@ -138,6 +138,9 @@ fn analyse_into<B: Backend>(
     result.timings_ms.insert("total".into(), t0.elapsed().as_secs_f64() * 1e3);
     let json = serde_json::to_string_pretty(&result).map_err(|e| ReportError::Other(format!("serialising visit.json failed: {e}")))?;
     write_atomic(&dir.join("visit.json"), json.as_bytes())?;
+    // Use the numbers as written: a later run that reads them from the cache then gives a
+    // byte-identical track.json (JSON floats do not always round-trip to the last bit).
+    let result = serde_json::from_str(&json).unwrap_or(result);
     Ok(Analysed { result, images, identity: Some(loaded.identity) })
 }
 

@@ -39,6 +39,7 @@ fn main() {
     let t = Instant::now();
     match ildtrack_dicom::load_scan(scan, &Default::default()) {
         Ok(s) => {
+            let t_load = t.elapsed();
             let d = s.volume.data.as_slice().unwrap_or(&[]);
             let valid: Vec<i16> = d.iter().copied().filter(|&v| v != ildtrack_volume::OUTSIDE_FOV_HU).collect();
             let min = valid.iter().min().copied();
@@ -46,7 +47,7 @@ fn main() {
             println!(
                 "loaded {:?} spacing {:?} origin {:?} dir {:?} HU [{min:?}, {max:?}] scan {:.1} ms load {:.1} ms",
                 s.volume.dims_zyx(), s.volume.geometry.spacing_mm, s.volume.geometry.origin_mm, s.volume.geometry.direction,
-                t_scan.as_secs_f64() * 1e3, t.elapsed().as_secs_f64() * 1e3
+                t_scan.as_secs_f64() * 1e3, t_load.as_secs_f64() * 1e3
             );
             println!("meta {:?}", s.meta);
             for w in &s.warnings {

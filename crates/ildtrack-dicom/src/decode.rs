@@ -47,6 +47,11 @@ impl Stats {
     }
 }
 
+/// How many values equal `x` (16-bit lane counters, so it vectorises well).
+fn count_eq(v: &[i16], x: i16) -> u64 {
+    v.chunks(65_535).map(|c| u64::from(c.iter().fold(0u16, |a, &o| a + u16::from(o == x)))).sum()
+}
+
 /// Per-frame conversion parameters.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Convert {
@@ -74,6 +79,27 @@ impl Convert {
             (a.min(b), a.max(b))
         });
         Convert { signed, bits_stored, shift, slope, intercept, padding }
+    }
+
+    /// HU for every 16-bit raw value (cached per thread for the last conversion seen).
+    fn lut16(&self) -> std::rc::Rc<Vec<i16>> {
+        use std::cell::RefCell;
+        type Key = (u64, u64, bool, u16, u16, Option<(i64, i64)>);
+        thread_local! {
+            static CACHE: RefCell<Option<(Key, std::rc::Rc<Vec<i16>>)>> = const { RefCell::new(None) };
+        }
+        let key: Key = (self.slope.to_bits(), self.intercept.to_bits(), self.signed, self.bits_stored, self.shift, self.padding);
+        CACHE.with(|c| {
+            if let Some((k, t)) = c.borrow().as_ref() {
+                if *k == key {
+                    return t.clone();
+                }
+            }
+            let mut st = Stats::default();
+            let t: std::rc::Rc<Vec<i16>> = std::rc::Rc::new((0..=u16::MAX).map(|raw| self.hu(self.stored(u32::from(raw)), &mut st)).collect());
+            *c.borrow_mut() = Some((key, t.clone()));
+            t
+        })
     }
 
     #[inline]
@@ -121,29 +147,73 @@ impl Convert {
             }
             16 => {
                 let integral = self.slope == 1.0 && self.intercept.fract() == 0.0 && self.intercept.abs() < 1e6;
-                let simple = self.shift == 0 && self.bits_stored == 16 && self.padding.is_none() && integral;
-                if simple && !big_endian {
-                    // The common case: 16-bit stored values, slope 1, integer intercept.
+                let read = |c: &[u8]| if big_endian { u16::from_be_bytes([c[0], c[1]]) } else { u16::from_le_bytes([c[0], c[1]]) };
+                let ic16 = i16::try_from(self.intercept as i64).ok().filter(|_| integral);
+                let pad16 = match self.padding {
+                    None => Some((1i16, 0i16)),
+                    Some((a, b)) => i16::try_from(a).ok().zip(i16::try_from(b).ok()),
+                };
+                let fits16 = self.shift == 0 && (self.signed || self.bits_stored <= 15);
+                if let (Some(ic), Some((plo, phi)), true, false) = (ic16, pad16, fits16, big_endian) {
+                    // The common CT case in 16-bit lanes: stored value fits i16, slope 1,
+                    // integer intercept; saturating add clips at +32767.
+                    let k = 16 - self.bits_stored as u32;
+                    let mask = if self.bits_stored >= 16 { u16::MAX } else { (1u16 << self.bits_stored) - 1 };
+                    let signed = self.signed;
+                    let lo = OUTSIDE_BELOW_HU as i16;
+                    for (o, c) in out.iter_mut().zip(src.chunks_exact(2)) {
+                        let raw = u16::from_le_bytes([c[0], c[1]]);
+                        let v = if signed { ((raw << k) as i16) >> k } else { (raw & mask) as i16 };
+                        let h = v.saturating_add(ic);
+                        *o = if (v >= plo && v <= phi) || h < lo { OUTSIDE_FOV_HU } else { h };
+                    }
+                    st.below_fov += count_eq(out, OUTSIDE_FOV_HU);
+                    if i32::from(ic) > 0 {
+                        st.saturated += count_eq(out, i16::MAX);
+                    }
+                } else if integral && self.bits_stored <= 16 {
+                    // Slope 1, integer intercept: branch-free integer arithmetic (vectorises),
+                    // then one counting pass.
                     let ic = self.intercept as i32;
                     let lo = OUTSIDE_BELOW_HU as i32;
-                    for (o, c) in out.iter_mut().zip(src.chunks_exact(2)) {
-                        let raw = [c[0], c[1]];
-                        let v = if self.signed { i32::from(i16::from_le_bytes(raw)) } else { i32::from(u16::from_le_bytes(raw)) };
+                    let (plo, phi) = self.padding.map(|(a, b)| (a.clamp(-70000, 70000) as i32, b.clamp(-70000, 70000) as i32)).unwrap_or((1, 0));
+                    let shift = u32::from(self.shift);
+                    let mask = ((1u32 << self.bits_stored) - 1) as i32;
+                    let sb = if self.signed { 1i32 << (self.bits_stored - 1) } else { 0 };
+                    let convert = |raw: u16| -> i16 {
+                        let v = (i32::from(raw) >> shift) & mask;
+                        let v = (v ^ sb) - sb;
                         let h = v + ic;
-                        *o = if h < lo {
-                            st.below_fov += 1;
-                            OUTSIDE_FOV_HU
-                        } else if h > i32::from(i16::MAX) {
-                            st.saturated += 1;
-                            i16::MAX
-                        } else {
-                            h as i16
-                        };
+                        let out = (v >= plo && v <= phi) || h < lo;
+                        if out { OUTSIDE_FOV_HU } else { h.min(i32::from(i16::MAX)) as i16 }
+                    };
+                    if big_endian {
+                        for (o, c) in out.iter_mut().zip(src.chunks_exact(2)) {
+                            *o = convert(u16::from_be_bytes([c[0], c[1]]));
+                        }
+                    } else {
+                        for (o, c) in out.iter_mut().zip(src.chunks_exact(2)) {
+                            *o = convert(u16::from_le_bytes([c[0], c[1]]));
+                        }
+                    }
+                    st.below_fov += count_eq(out, OUTSIDE_FOV_HU);
+                    // Saturation is only possible when the largest stored value can exceed it.
+                    let max_v = if self.signed { sb - 1 } else { mask };
+                    if i64::from(max_v) + i64::from(ic) > i64::from(i16::MAX) {
+                        st.saturated += count_eq(out, i16::MAX);
                     }
                 } else {
+                    // Any other rescale: a 65,536-entry table per distinct conversion.
+                    let lut = self.lut16();
                     for (o, c) in out.iter_mut().zip(src.chunks_exact(2)) {
-                        let raw = if big_endian { u16::from_be_bytes([c[0], c[1]]) } else { u16::from_le_bytes([c[0], c[1]]) };
-                        *o = self.hu(self.stored(u32::from(raw)), st);
+                        *o = lut[usize::from(read(c))];
+                    }
+                    for &o in out.iter() {
+                        if o == OUTSIDE_FOV_HU {
+                            st.below_fov += 1;
+                        } else if o == i16::MAX {
+                            st.saturated += 1;
+                        }
                     }
                 }
             }
@@ -432,16 +502,34 @@ pub(crate) fn validate_pixel_info(path: &Path, p: &PixelInfo) -> Result<(), Load
     Ok(())
 }
 
-/// Read a file and decode its frames (see [`decode_bytes`]).
+/// Read a file and decode its frames (see [`decode_bytes`]). The read buffer is reused per
+/// thread, so a series costs no page faults beyond the output volume.
 pub(crate) fn decode_file(
     header: &FileHeader,
     jobs: &[(u32, f64, f64)],
     outs: &mut [&mut [i16]],
 ) -> Result<Stats, LoadError> {
-    let path = header.path.as_path();
-    let bytes = std::fs::read(path).map_err(|e| LoadError::Io { path: path.to_path_buf(), source: e })?;
-    if bytes.is_empty() {
-        return Err(LoadError::EmptyFile { path: path.to_path_buf() });
+    use std::cell::RefCell;
+    use std::io::Read;
+    thread_local! {
+        static BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
     }
-    decode_bytes(path, &bytes, header, jobs, outs)
+    let path = header.path.as_path();
+    BUF.with(|cell| {
+        let mut buf = cell.borrow_mut();
+        buf.clear();
+        let io = |e: std::io::Error| LoadError::Io { path: path.to_path_buf(), source: e };
+        let mut f = std::fs::File::open(path).map_err(io)?;
+        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+        buf.reserve(usize::try_from(len).unwrap_or(0));
+        f.read_to_end(&mut buf).map_err(io)?;
+        if buf.is_empty() {
+            return Err(LoadError::EmptyFile { path: path.to_path_buf() });
+        }
+        let r = decode_bytes(path, &buf, header, jobs, outs);
+        if buf.capacity() > 64 << 20 {
+            *buf = Vec::new();
+        }
+        r
+    })
 }

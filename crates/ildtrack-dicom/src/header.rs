@@ -452,7 +452,7 @@ pub(crate) fn read_header(path: &Path, len: u64) -> Result<FileHeader, LoadError
     let file_len = usize::try_from(len).map_err(|_| LoadError::TooLarge { path: path.to_path_buf(), detail: format!("{len} bytes") })?;
     let mut f = std::fs::File::open(path).map_err(io)?;
     let mut buf: Vec<u8> = Vec::new();
-    let mut want = file_len.min(64 << 10);
+    let mut want = file_len.min(16 << 10);
     let layout = loop {
         if buf.len() < want {
             let start = buf.len();

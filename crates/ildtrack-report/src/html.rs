@@ -60,9 +60,9 @@ th{background:var(--bg);font-weight:600;font-size:13px}th:first-child,td:first-c
 td.l{text-align:left;white-space:normal}
 .d{display:block;font-size:12px;color:var(--muted)}.d.up{color:var(--prog)}.d.down{color:var(--impr)}
 .scroll{overflow-x:auto}
-.imgs{display:grid;gap:8px}
+.imgs{display:grid;gap:8px;align-items:start}
 .imgs.quad{grid-template-columns:repeat(4,1fr)}
-.imgs.pairs{grid-template-columns:1fr 1fr;gap:12px 22px}.pair{display:grid;grid-template-columns:1fr 1fr;gap:4px}
+.imgs.pairs{grid-template-columns:1fr 1fr;gap:12px 22px}.pair{display:grid;grid-template-columns:1fr 1fr;gap:4px;align-items:start}
 .pair figure.cur figcaption{background:#0d47a1}
 figure{margin:0;background:#000;border-radius:6px;overflow:hidden;break-inside:avoid}
 figure img{display:block;width:100%;height:auto;image-rendering:auto}

@@ -83,7 +83,7 @@ pub fn render_visit_html(p: &VisitPage<'_>, opts: &ReportOptions) -> String {
     b.push_str(&html::warnings_box("Warnings", &ws));
 
     // Images.
-    b.push_str("<h2>Images</h2><p class=\"legend\"><span><i class=\"sw\" style=\"background:#00e5ff\"></i>lung contour</span><span><i class=\"sw\" style=\"background:#ffd600\"></i>ground-glass opacity</span><span><i class=\"sw\" style=\"background:#ff1744\"></i>consolidation</span><span>Patient's right is on the image left.</span></p>");
+    b.push_str("<h2>Images</h2><p class=\"legend\"><span><i class=\"sw\" style=\"background:#00e600\"></i>right lung contour</span><span><i class=\"sw\" style=\"background:#2896ff\"></i>left lung contour</span><span><i class=\"sw\" style=\"background:#ffd700\"></i>ground-glass opacity</span><span><i class=\"sw\" style=\"background:#ff1e1e\"></i>consolidation</span><span>Patient's right is on the image left.</span></p>");
     b.push_str(&images_block(p));
 
     // Tables.

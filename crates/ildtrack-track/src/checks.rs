@@ -27,7 +27,11 @@ fn push_unique(out: &mut Vec<Warning>, w: Warning) {
 }
 
 /// Warn when this visit's patient is younger than the adult age.
+/// Skipped when the analysis already warned (same code) for this visit.
 pub(crate) fn age_check(r: &VisitResult, cfg: &TrackConfig, out: &mut Vec<Warning>) {
+    if r.warnings.iter().any(|w| w.code == "pediatric-patient") {
+        return;
+    }
     if let Some(age) = r.series.patient_age_years
         && age < cfg.tolerances.adult_age_years
     {

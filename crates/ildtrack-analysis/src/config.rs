@@ -112,6 +112,8 @@ pub struct SegmentationParams {
     pub vessel_radius_mm: f64,
     /// GGO-range voxels within this distance of a vessel are vessel wall / partial volume.
     pub vessel_margin_mm: f64,
+    /// In-plane closing radius per lung (takes in vessels indenting the lung at the hilum).
+    pub closing_radius_mm: f64,
     /// Holes in a lung slice up to this area are filled (vessels); larger ones only when
     /// enclosed by lung in 3-D.
     pub hole_max_area_mm2: f64,
@@ -135,9 +137,10 @@ impl Default for SegmentationParams {
             airway_max_area_mm2: 700.0,
             vessel_radius_mm: 6.0,
             vessel_margin_mm: 1.2,
+            closing_radius_mm: 5.0,
             hole_max_area_mm2: 600.0,
-            pleura_window_mm: 160.0,
-            mediastinum_margin_mm: 20.0,
+            pleura_window_mm: 40.0,
+            mediastinum_margin_mm: 1000.0,
             include_dense_regions: true,
         }
     }

@@ -110,6 +110,8 @@ pub fn analyze<B: Backend>(
         ));
     }
 
+    let mut seen = std::collections::HashSet::new();
+    warnings.retain(|w| seen.insert((w.code.clone(), w.message.clone())));
     let result = VisitResult {
         schema_version: SCHEMA_VERSION.to_string(),
         version: env!("CARGO_PKG_VERSION").to_string(),

@@ -106,7 +106,8 @@ pub(crate) fn segment<B: Backend>(
     progress("segment: body", 0.1);
 
     // 2. Body.
-    let tissue = b.threshold(&low, p.body_hu, i16::MAX)?;
+    // An in-plane opening cuts the thin shell of the patient table off the body.
+    let tissue = b.open(&b.threshold(&low, p.body_hu, i16::MAX)?, &Ball::disk(4.0, ls))?;
     let (tl, tinfo) = b.label_components(&tissue, Connectivity::Face6)?;
     drop(tissue);
     let Some((bi, body_info)) = tinfo.iter().enumerate().max_by_key(|(_, c)| c.voxels) else {
@@ -126,7 +127,10 @@ pub(crate) fn segment<B: Backend>(
 
     // 3. Air in the body.
     let air_all = b.threshold(&low, OUTSIDE_FOV_HU + 1, p.air_hu)?;
-    let air = b.mask_op(&air_all, &body_filled, MaskOp::And)?;
+    // Air within 5 mm of the skin is outside the chest (under a blanket, between skin folds).
+    let body_core = b.erode(&body_filled, &Ball::disk(5.0, ls))?;
+    let air = b.mask_op(&air_all, &body_core, MaskOp::And)?;
+    drop(body_core);
     drop(air_all);
     lap("segment.body", &mut stage_ms);
     progress("segment: airways", 0.25);
@@ -154,7 +158,12 @@ pub(crate) fn segment<B: Backend>(
     let mut order: Vec<usize> = (0..infos.len()).collect();
     order.sort_by(|&i, &j| infos[j].voxels.cmp(&infos[i].voxels));
     order.truncate(8);
-    let min_vox = (p.min_component_ml / voxel_ml).ceil() as u64;
+    // One slice: an area (mm²) instead of a volume.
+    let min_vox = if ld[0] == 1 {
+        (p.min_component_ml * 60.0 / (ls[1] * ls[2])).ceil() as u64
+    } else {
+        (p.min_component_ml / voxel_ml).ceil() as u64
+    };
     order.retain(|&i| infos[i].voxels >= min_vox.max(1));
     // Mean HU per candidate (rank r -> label r + 1).
     let mut rank_lut = vec![0u8; infos.len() + 1];
@@ -163,6 +172,18 @@ pub(crate) fn segment<B: Backend>(
     }
     let rank_map = b.map_labels(&labels, &rank_lut)?;
     let hist = b.histogram(&low, &rank_map, order.len() + 1, -1100, 400)?;
+    // Thickness: a lung is more than 6 mm thick somewhere; thin air layers (between the back
+    // and the table, skin folds) are not.
+    let thick = {
+        let inside = b.map_u8(&rank_map, &{
+            let mut l = [1u8; 256];
+            l[0] = 0;
+            l
+        })?;
+        let d = b.distance_mm(&inside, ls)?;
+        let core = b.threshold_f32(&d, 3.0, f32::INFINITY)?;
+        b.joint_counts(&rank_map, &core, order.len() + 1, 2)?
+    };
     drop(rank_map);
     let mean_hu = |r: usize| -> f64 {
         let h = hist.label(r + 1);
@@ -171,7 +192,7 @@ pub(crate) fn segment<B: Backend>(
         if n == 0 { f64::NAN } else { s / n as f64 }
     };
     let kept: Vec<usize> =
-        order.iter().enumerate().filter(|(r, _)| mean_hu(*r) > -985.0).map(|(_, &i)| i).collect();
+        order.iter().enumerate().filter(|(r, _)| mean_hu(*r) > -985.0 && thick[(r + 1) * 2 + 1] > 0).map(|(_, &i)| i).collect();
     if kept.is_empty() {
         warnings.push(doubt("no aerated lung found inside the body"));
         return Ok(empty(warnings));
@@ -217,7 +238,37 @@ pub(crate) fn segment<B: Backend>(
     lap("segment.lungs", &mut stage_ms);
     progress("segment: dense regions", 0.6);
 
-    // 6. Holes, dense regions bounded by the chest wall (host, per slice).
+    // 6. Per side, a small in-plane closing takes in the vessels indenting the hilum.
+    if p.closing_radius_mm > 0.0 {
+        let mut closed = Vec::new();
+        for side in 1..=2u8 {
+            let mut lut = [0u8; 256];
+            lut[side as usize] = 1;
+            let m = b.map_u8(&lungs, &lut)?;
+            closed.push(b.close(&m, &Ball::disk(p.closing_radius_mm, ls))?);
+        }
+        // lungs: keep the label; background closed by right -> 1, else by left -> 2.
+        let both = b.combine_u8(&closed[0], &closed[1], 2, &[0, 2, 1, 1])?;
+        let mut lut = vec![0u8; 3 * 3];
+        for v in 0..3usize {
+            for c in 0..3usize {
+                lut[v * 3 + c] = if v != 0 { v as u8 } else { c as u8 };
+            }
+        }
+        lungs = b.combine_u8(&lungs, &both, 3, &lut)?;
+        if let Some(a) = &airway_dil {
+            let mut keep = [1u8; 256];
+            keep[0] = 1;
+            let not_airway = b.map_u8(a, &{
+                let mut l = [0u8; 256];
+                l[0] = 1;
+                l
+            })?;
+            let _ = keep;
+            lungs = b.select(&not_airway, &lungs, &b.fill_u8(ld, 0)?)?;
+        }
+    }
+    // 7. Holes, dense regions bounded by the chest wall (host, per slice).
     let mut lungs_h = b.download_u8(&lungs)?;
     let aerated: [u64; 3] = {
         let mut c = [0u64; 3];
@@ -273,7 +324,9 @@ pub(crate) fn segment<B: Backend>(
                 let mut both = per_slice[z].0[0].clone();
                 both.extend_from_slice(&per_slice[z].0[1]);
                 let hb = plane::fill_polygon(&plane::hull_of_points(both), ny, nx);
-                hb.iter().zip(hr.iter().zip(&hl)).map(|(&b, (&r, &l))| b && !r && !l).collect()
+                let own_r = plane::fill_polygon(&per_slice[z].0[0], ny, nx);
+                let own_l = plane::fill_polygon(&per_slice[z].0[1], ny, nx);
+                hb.iter().zip(own_r.iter().zip(&own_l)).map(|(&b, (&r, &l))| b && !r && !l).collect()
             } else {
                 vec![false; ny * nx]
             };
@@ -296,7 +349,9 @@ pub(crate) fn segment<B: Backend>(
         let (nl, ni) = b.label_components(&not_lung, Connectivity::Face6)?;
         let mut elut = vec![0u8; ni.len() + 1];
         for (i, c) in ni.iter().enumerate() {
-            let touches = (0..3).any(|k| c.min_zyx[k] == 0 || c.max_zyx[k] + 1 == ld[k]);
+            // A one-slice input has no z neighbours: only the in-plane border counts.
+            let first = if ld[0] == 1 { 1 } else { 0 };
+            let touches = (first..3).any(|k| c.min_zyx[k] == 0 || c.max_zyx[k] + 1 == ld[k]);
             elut[i + 1] = u8::from(!touches);
         }
         b.download_u8(&b.map_labels(&nl, &elut)?)?
@@ -376,7 +431,7 @@ pub(crate) fn segment<B: Backend>(
         if include_dense {
             // Non-lung tissue in the body that is not bone.
             let cand: Vec<bool> = (0..ny * nx)
-                .map(|i| px[i] == 0 && !filled_sides[0][i] && !filled_sides[1][i] && body_s[i] && hu_s[i] < 300)
+                .map(|i| px[i] == 0 && !filled_sides[0][i] && !filled_sides[1][i] && body_s[i] && hu_s[i] < 150)
                 .collect();
             if cand.iter().enumerate().any(|(i, &c)| c && (hr[i] || hl[i])) {
                 let (d_all, nearest) = &walls[z];

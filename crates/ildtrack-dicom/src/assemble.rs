@@ -133,7 +133,19 @@ pub fn plan(slices: &[SliceGeom]) -> Result<Plan, String> {
 
     let mut steps: Vec<f64> = pos.windows(2).map(|w| w[1] - w[0]).collect();
     steps.sort_by(f64::total_cmp);
-    let nominal = steps[steps.len() / 2];
+    // The median step, unless every step is a whole multiple of the smallest one (gaps in a
+    // short stack can outnumber the regular steps).
+    let mut nominal = steps[steps.len() / 2];
+    let smallest = steps[0];
+    if smallest > 0.0 && smallest < 0.75 * nominal {
+        let multiples = steps.iter().all(|s| {
+            let k = (s / smallest).round();
+            k >= 1.0 && (s - k * smallest).abs() <= (0.05 * smallest).max(0.02)
+        });
+        if multiples {
+            nominal = smallest;
+        }
+    }
     if !(nominal > 0.0) {
         return Err("slice spacing is zero".into());
     }

@@ -533,3 +533,68 @@ pub(crate) fn decode_file(
         r
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The definition, voxel by voxel, that every fast path must reproduce.
+    fn reference(c: &Convert, raw: u16) -> i16 {
+        let mut st = Stats::default();
+        c.hu(c.stored(u32::from(raw)), &mut st)
+    }
+
+    fn info(bits_stored: u16, signed: bool, padding: Option<i64>) -> PixelInfo {
+        PixelInfo {
+            rows: 1,
+            cols: 1,
+            bits_allocated: 16,
+            bits_stored,
+            high_bit: bits_stored - 1,
+            pixel_representation: u16::from(signed),
+            samples_per_pixel: 1,
+            photometric: "MONOCHROME2".into(),
+            n_frames: 1,
+            padding,
+            padding_limit: None,
+        }
+    }
+
+    #[test]
+    fn sign_extension_padding_and_outside_fov() {
+        let c = Convert::new(&info(12, true, Some(-2000)), 1.0, 0.0);
+        assert_eq!(c.stored(0x0FFF), -1); // 12-bit two's complement
+        assert_eq!(c.stored(0xF7FF), 2047); // garbage above bit 11 is ignored
+        let mut out = [0i16; 4];
+        let mut st = Stats::default();
+        let src: Vec<u8> = [-1000i16, -2000, 100, -1600].iter().flat_map(|v| (*v as u16 & 0x0FFF).to_le_bytes()).collect();
+        c.run(&src, 16, false, &mut out, &mut st);
+        assert_eq!(out, [-1000, OUTSIDE_FOV_HU, 100, OUTSIDE_FOV_HU]);
+        assert_eq!(st.below_fov, 2);
+    }
+
+    proptest! {
+        #[test]
+        fn every_conversion_path_matches_the_definition(
+            raws in proptest::collection::vec(any::<u16>(), 1..300),
+            bits_stored in 8u16..=16,
+            signed in any::<bool>(),
+            slope in prop_oneof![Just(1.0f64), 0.5f64..3.0],
+            intercept in prop_oneof![Just(-1024.0f64), Just(0.0), Just(-32768.0), -3000.0f64..3000.0],
+            padding in proptest::option::of(-3000i64..70000),
+            big_endian in any::<bool>(),
+        ) {
+            let c = Convert::new(&info(bits_stored, signed, padding), slope, intercept);
+            let src: Vec<u8> = raws.iter().flat_map(|r| if big_endian { r.to_be_bytes() } else { r.to_le_bytes() }).collect();
+            let mut out = vec![0i16; raws.len()];
+            let mut st = Stats::default();
+            c.run(&src, 16, big_endian, &mut out, &mut st);
+            for (r, o) in raws.iter().zip(&out) {
+                prop_assert_eq!(*o, reference(&c, *r), "raw {:#06x}", r);
+            }
+            let outside = out.iter().filter(|&&o| o == OUTSIDE_FOV_HU).count() as u64;
+            prop_assert_eq!(st.below_fov + st.padding, outside);
+        }
+    }
+}

@@ -440,3 +440,101 @@ fn nifti_with_lying_header_is_refused() {
     let e = ildtrack_dicom::nifti::read(&p).expect_err("lying dims");
     assert!(matches!(e, LoadError::Truncated { .. }) && e.to_string().contains("x.nii"), "{e}");
 }
+
+// ---- properties of the slice assembly ----
+
+mod assembly_properties {
+    use ildtrack_dicom::assemble::{OutSlice, SliceGeom, plan};
+    use proptest::prelude::*;
+
+    fn rotate(v: [f64; 3], a: f64, b: f64) -> [f64; 3] {
+        // Rotation about z by a, then about x by b.
+        let (s, c) = a.sin_cos();
+        let v = [c * v[0] - s * v[1], s * v[0] + c * v[1], v[2]];
+        let (s, c) = b.sin_cos();
+        [v[0], c * v[1] - s * v[2], s * v[1] + c * v[2]]
+    }
+
+    fn stack(n: usize, spacing: f64, a: f64, b: f64, origin: [f64; 3]) -> Vec<SliceGeom> {
+        let r = rotate([1.0, 0.0, 0.0], a, b);
+        let c = rotate([0.0, 1.0, 0.0], a, b);
+        let nrm = rotate([0.0, 0.0, 1.0], a, b);
+        (0..n)
+            .map(|k| SliceGeom {
+                position_mm: [0, 1, 2].map(|i| origin[i] + nrm[i] * spacing * k as f64),
+                orientation: [r[0], r[1], r[2], c[0], c[1], c[2]],
+                pixel_spacing_mm: [0.7, 0.7],
+                thickness_mm: Some(spacing),
+            })
+            .collect()
+    }
+
+    proptest! {
+        #[test]
+        fn any_slice_order_gives_the_same_sorted_regular_volume(
+            n in 2usize..40,
+            spacing in 0.3f64..10.0,
+            a in -3.1f64..3.1,
+            b in -0.5f64..0.5,
+            origin in proptest::array::uniform3(-300.0f64..300.0),
+            seed in any::<u64>(),
+        ) {
+            let sorted = stack(n, spacing, a, b, origin);
+            let mut shuffled: Vec<usize> = (0..n).collect();
+            let mut s = seed;
+            for i in (1..n).rev() {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                shuffled.swap(i, (s >> 33) as usize % (i + 1));
+            }
+            let input: Vec<SliceGeom> = shuffled.iter().map(|&i| sorted[i]).collect();
+            let p = plan(&input).map_err(|e| TestCaseError::fail(e))?;
+            prop_assert_eq!(p.out.len(), n);
+            prop_assert!(p.is_direct(), "{:?}", p.warnings);
+            prop_assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+            prop_assert!((p.geometry.spacing_mm[0] - spacing).abs() < 1e-6 * spacing.max(1.0));
+            // Output order is the true order along the normal.
+            for (k, &i) in p.order.iter().enumerate() {
+                prop_assert_eq!(shuffled[i], k);
+            }
+            for k in 0..3 {
+                prop_assert!((p.geometry.origin_mm[k] - origin[k]).abs() < 1e-9);
+            }
+        }
+
+        #[test]
+        fn a_missing_slice_is_interpolated_and_announced(
+            n in 4usize..40,
+            spacing in 0.5f64..10.0,
+            a in -3.1f64..3.1,
+            drop in 1usize..1000,
+        ) {
+            let full = stack(n, spacing, a, 0.0, [10.0, -20.0, 30.0]);
+            let drop = 1 + drop % (n - 2); // never the first or last
+            let input: Vec<SliceGeom> = full.iter().enumerate().filter(|(i, _)| *i != drop).map(|(_, g)| *g).collect();
+            let p = plan(&input).map_err(|e| TestCaseError::fail(e))?;
+            prop_assert_eq!(p.out.len(), n);
+            prop_assert!(matches!(p.out[drop], OutSlice::Interp { w, .. } if (w - 0.5).abs() < 1e-6), "{:?}", p.out[drop]);
+            prop_assert!(p.warnings.iter().any(|w| w.code == "missing-slices"));
+            // Duplicating a slice is detected and does not change the plan's size.
+            let mut dup = input.clone();
+            dup.push(input[0]);
+            let q = plan(&dup).map_err(|e| TestCaseError::fail(e))?;
+            prop_assert_eq!(q.out.len(), n);
+            prop_assert!(q.warnings.iter().any(|w| w.code == "duplicate-slices"));
+        }
+
+        #[test]
+        fn gantry_tilt_is_detected(n in 3usize..30, tilt_deg in 5.0f64..30.0) {
+            let mut g = stack(n, 2.0, 0.0, 0.0, [0.0, 0.0, 0.0]);
+            let shift = tilt_deg.to_radians().tan() * 2.0;
+            for (k, s) in g.iter_mut().enumerate() {
+                s.position_mm[1] += shift * k as f64;
+            }
+            let p = plan(&g).map_err(|e| TestCaseError::fail(e))?;
+            let w = p.warnings.iter().find(|w| w.code == "gantry-tilt");
+            prop_assert!(w.is_some(), "{:?}", p.warnings);
+            prop_assert!(p.shift_px.is_some());
+            prop_assert_eq!(p.out.len(), n);
+        }
+    }
+}

@@ -450,8 +450,8 @@ impl Anatomy {
     fn grow_tree(&mut self, side: Side, rng: &mut SplitMix) {
         let f = self.f;
         let sx = side.x_sign();
-        let label = side.label();
         let zc = self.z_carina;
+        // Pulmonary arteries from the hilum, with the first bronchial generations beside them.
         let start = match side {
             Side::Right => [-28.0 * f, 16.0 * f, zc - 0.07 * self.h],
             Side::Left => [31.0 * f, 16.0 * f, zc - 0.12 * self.h],
@@ -461,16 +461,39 @@ impl Anatomy {
             Side::Left => self.airways.get(2).map(|s| s.p1),
         }
         .unwrap_or(start);
-        let roots: [([f64; 3], f64); 4] = [
+        let arteries: [([f64; 3], f64); 4] = [
             ([sx * 0.55, 0.05, 0.85], 5.5 * f),
             ([sx * 1.0, 0.15, 0.05], 5.0 * f),
             ([sx * 0.45, 0.45, -0.8], 6.0 * f),
             ([sx * 0.5, -0.5, -0.6], 4.5 * f),
         ];
+        self.grow(side, start, &arteries, Some(bronchus_root), rng);
+        // Pulmonary veins: lower and more anterior, draining towards the left atrium.
+        let vein_start = [sx * 24.0 * f, -6.0 * f, self.z_base + 0.42 * self.h];
+        let veins: [([f64; 3], f64); 3] = [
+            ([sx * 0.7, -0.1, 0.7], 4.5 * f),
+            ([sx * 1.0, 0.3, -0.1], 4.5 * f),
+            ([sx * 0.5, 0.5, -0.7], 5.0 * f),
+        ];
+        self.grow(side, vein_start, &veins, None, rng);
+    }
+
+    /// Grow a binary tree of capsules from `start` along `roots` (direction, radius), keeping
+    /// every segment inside the lung of `side`.
+    fn grow(
+        &mut self,
+        side: Side,
+        start: [f64; 3],
+        roots: &[([f64; 3], f64)],
+        bronchus_root: Option<[f64; 3]>,
+        rng: &mut SplitMix,
+    ) {
+        let f = self.f;
+        let label = side.label();
         let min_r = 0.6;
         let mut stack: Vec<Branch> = roots
             .iter()
-            .map(|(d, r)| (start, normalize(*d), *r, 0u32, true))
+            .map(|(d, r)| (start, normalize(*d), *r, 0u32, bronchus_root.is_some()))
             .collect();
         let max_segments = 4000;
         let mut count = 0usize;
@@ -506,7 +529,10 @@ impl Anatomy {
                 let rb_l = 0.6 * r;
                 let rb = rb_l + 0.25 * r + 0.4;
                 let off = scale(w, r + rb + 0.6);
-                let b0 = if generation == 0 { bronchus_root } else { add(p0, off) };
+                let b0 = match bronchus_root {
+                    Some(b) if generation == 0 => b,
+                    _ => add(p0, off),
+                };
                 self.bronchi.push(Seg { p0: b0, p1: add(p1, off), r: rb, r_lumen: rb_l });
             }
             let (r1, r2) = if rng.uniform() < 0.5 { (0.84 * r, 0.72 * r) } else { (0.72 * r, 0.84 * r) };

@@ -179,3 +179,52 @@ fn analyze_to_dir_writes_every_output() {
     let err = pipeline::analyze_to_dir(&CpuBackend::new(), &root.join("nothing-here"), &out, &opts, &|_, _| {}).expect_err("missing");
     assert!(err.is_unusable_input() && err.to_string().contains("nothing-here"), "{err}");
 }
+
+fn shared_data() -> Option<std::path::PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
+    if p.is_dir() {
+        Some(p)
+    } else {
+        eprintln!("skipped: ../shared/data not found");
+        None
+    }
+}
+
+/// The same real acquisition reconstructed with two kernels, tracked as two visits: the
+/// verdict carries the kernel warning, lung volumes agree, and the kernel's density effect is
+/// in the deltas.
+#[test]
+fn real_kernel_pair_is_flagged() {
+    let Some(data) = shared_data() else { return };
+    let root = out_dir("kernel-pair");
+    let pair = data.join("lung-pet-ct-dx");
+    let m = Manifest {
+        day0: None,
+        visits: vec![
+            VisitInput { path: pair.join("A0001-kernel-B"), label: Some("standard kernel B".into()), ..Default::default() },
+            VisitInput {
+                path: pair.join("A0001-kernel-L"),
+                label: Some("lung kernel L".into()),
+                // Same acquisition: a later date makes it the "follow-up".
+                date: Some("2099-01-01".into()),
+                ..Default::default()
+            },
+        ],
+        rule: None,
+    };
+    let t = pipeline::track(&CpuBackend::new(), &m, &root, &AnalyzeOptions::default(), &|_, _| {}).expect("track");
+    let v = &t.visits[1];
+    eprintln!("{}", t.summary_text());
+    let codes: Vec<&str> = v.warnings.iter().map(|w| w.code.as_str()).collect();
+    assert!(codes.contains(&"kernel-mismatch"), "{codes:?}");
+    assert!(!codes.contains(&"lung-volume-change"), "{codes:?}");
+    assert!(v.basis.protocol_mismatch && v.reason.contains("Caution"));
+    let db = v.delta_baseline.as_ref().expect("deltas");
+    let vol_change = db.metrics["volume_ml"] / t.visits[0].metrics.volume_ml * 100.0;
+    assert!(vol_change.abs() < 3.0, "lung volume moved {vol_change:.1} % with the kernel");
+    // The sharp kernel widens the histogram: SD and LAA-950 go up.
+    assert!(db.metrics["sd_hu"] > 10.0, "SD delta {}", db.metrics["sd_hu"]);
+    assert!(db.metrics["laa950_pct"] > 1.0, "LAA delta {}", db.metrics["laa950_pct"]);
+    let html = std::fs::read_to_string(root.join(v.dir.as_deref().expect("dir")).join("report.html")).expect("report");
+    assert!(html.contains("kernel-mismatch"));
+}

@@ -119,9 +119,11 @@ enum Command {
 
 fn init_logging(verbose: u8) {
     use tracing_subscriber::EnvFilter;
+    // dicom-rs logs every oddity of every file it parses; the loader turns the ones that
+    // matter into warnings of its own, so keep dicom-rs quiet unless asked (-vv or RUST_LOG).
     let default = match verbose {
-        0 => "warn",
-        1 => "info",
+        0 => "warn,dicom_object=error,dicom_parser=error,dicom_encoding=error,dicom_pixeldata=error",
+        1 => "info,dicom_object=error,dicom_parser=error,dicom_encoding=error,dicom_pixeldata=error",
         _ => "debug",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));

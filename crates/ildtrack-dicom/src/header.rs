@@ -62,7 +62,6 @@ pub(crate) struct FileHeader {
     pub image_type: Vec<String>,
     pub instance_number: Option<i64>,
     pub acquisition_number: Option<i64>,
-    pub spacing_between_slices: Option<f64>,
     pub meta: ScanMeta,
     pub identity: Identity,
     pub pixel: Option<PixelInfo>,
@@ -70,13 +69,6 @@ pub(crate) struct FileHeader {
     pub frames: Vec<FrameGeom>,
     /// True when geometry came from enhanced per-frame functional groups.
     pub enhanced: bool,
-}
-
-pub(crate) fn open_header(path: &Path) -> Result<DefaultDicomObject, LoadError> {
-    OpenFileOptions::new()
-        .read_until(tags::PIXEL_DATA)
-        .open_file(path)
-        .map_err(|e| LoadError::InvalidDicom { path: path.to_path_buf(), reason: flat(&e) })
 }
 
 /// An error and its sources on one line (dicom-rs nests the useful part deep).
@@ -357,7 +349,6 @@ pub(crate) fn parse_header(path: &Path, file_len: u64, file: &DefaultDicomObject
         image_type: get_multi_str(obj, tags::IMAGE_TYPE).into_iter().map(|s| s.to_ascii_uppercase()).collect(),
         instance_number: get_int(obj, tags::INSTANCE_NUMBER),
         acquisition_number: get_int(obj, tags::ACQUISITION_NUMBER),
-        spacing_between_slices,
         meta,
         identity,
         pixel,

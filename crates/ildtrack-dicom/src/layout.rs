@@ -32,7 +32,6 @@ pub(crate) struct Layout {
     /// Where the meta group starts ("DICM" excluded) and the data set starts.
     pub meta_start: usize,
     pub dataset_start: usize,
-    pub ts: String,
     /// Rewritten meta group (with "DICM") when the original had over-long values.
     pub meta_fixed: Option<Vec<u8>>,
     /// Byte ranges of the data set to drop.
@@ -51,7 +50,6 @@ fn long_vr(vr: &[u8]) -> bool {
 struct Walker<'a> {
     b: &'a [u8],
     file_len: usize,
-    explicit: bool,
     be: bool,
     cuts: Vec<(usize, usize)>,
 }
@@ -320,13 +318,13 @@ pub(crate) fn walk(b: &[u8], file_len: usize) -> Result<Layout, WalkError> {
     };
     let (ts, dataset_start, meta_fixed) = meta(b, meta_start, file_len)?;
     if ts == crate::decode::TS_DEFLATED || ts.is_empty() {
-        return Ok(Layout { meta_start, dataset_start, ts, meta_fixed, cuts: Vec::new(), pixel: None, walked: false });
+        return Ok(Layout { meta_start, dataset_start, meta_fixed, cuts: Vec::new(), pixel: None, walked: false });
     }
     let explicit = ts != crate::decode::TS_IMPLICIT_LE;
     let be = ts == crate::decode::TS_EXPLICIT_BE;
-    let mut w = Walker { b, file_len, explicit, be, cuts: Vec::new() };
+    let mut w = Walker { b, file_len, be, cuts: Vec::new() };
     let (_, pixel) = w.elements(dataset_start, None, explicit, 0, true)?;
-    Ok(Layout { meta_start, dataset_start, ts, meta_fixed, cuts: w.cuts, pixel, walked: true })
+    Ok(Layout { meta_start, dataset_start, meta_fixed, cuts: w.cuts, pixel, walked: true })
 }
 
 impl Layout {

@@ -226,3 +226,72 @@ fn assemble_series(scan: &Scan, idx: usize) -> Result<LoadedSeries, LoadError> {
     }
     Ok(LoadedSeries { volume: Volume::new(volume_data, plan.geometry), meta, identity: e.identity.clone(), warnings })
 }
+
+/// Entry points for the fuzz targets in `fuzz/` (not a stable API).
+#[doc(hidden)]
+pub mod fuzzing {
+    use std::path::Path;
+
+    use dicom_dictionary_std::tags;
+    use dicom_object::OpenFileOptions;
+
+    /// What [`header_and_assembly`] decoded.
+    #[derive(Debug)]
+    pub struct Decoded {
+        pub voxels: Vec<i16>,
+        pub expected_len: usize,
+    }
+
+    impl Decoded {
+        pub fn len(&self) -> usize {
+            self.voxels.len()
+        }
+
+        pub fn is_empty(&self) -> bool {
+            self.voxels.is_empty()
+        }
+    }
+
+    /// Bytes as a DICOM file → layout walk → header → a synthetic 3-file series (two shifted
+    /// copies and a duplicate) → grouping, choice and assembly plan → decode of frame 0.
+    /// Returns the decoded frame when everything succeeded.
+    pub fn header_and_assembly(data: &[u8]) -> Option<Decoded> {
+        let path = Path::new("fuzz-input.dcm");
+        let layout = crate::layout::walk(data, data.len()).ok()?;
+        let until = layout.pixel.map(|p| p.header_start).unwrap_or(data.len());
+        let stream = layout.stream(data, until);
+        let obj = OpenFileOptions::new()
+            .read_preamble(dicom_object::file::ReadPreamble::Never)
+            .read_until(tags::PIXEL_DATA)
+            .from_reader(&stream[..])
+            .ok()?;
+        let h = crate::header::parse_header(path, data.len() as u64, &obj).ok()?;
+        let mut files = vec![h.clone(), h.clone(), h.clone(), h.clone()];
+        for (k, f) in files.iter_mut().enumerate().take(3) {
+            for fr in &mut f.frames {
+                if let (Some(p), Some(o)) = (fr.position.as_mut(), fr.orientation) {
+                    let n = crate::header::cross([o[0], o[1], o[2]], [o[3], o[4], o[5]]);
+                    for c in 0..3 {
+                        p[c] += n[c] * 2.5 * k as f64;
+                    }
+                }
+            }
+        }
+        let mut scan = crate::scan::group(path, files, Vec::new(), "fuzz".into());
+        crate::scan::choose(&mut scan, &crate::LoadOptions::default());
+        for e in &scan.series {
+            if let Some(g) = crate::scan::slice_geoms(e, &scan.files) {
+                let _ = crate::assemble::plan(&g);
+            }
+        }
+        let p = h.pixel.as_ref()?;
+        let n = (p.rows as usize).checked_mul(p.cols as usize)?;
+        if n == 0 || n > 1 << 22 {
+            return None;
+        }
+        let fr = h.frames.first()?;
+        let mut buf = vec![0i16; n];
+        crate::decode::decode_bytes(path, data, &h, &[(0, fr.slope, fr.intercept)], &mut [&mut buf[..]]).ok()?;
+        Some(Decoded { voxels: buf, expected_len: n })
+    }
+}

@@ -538,3 +538,38 @@ mod assembly_properties {
         }
     }
 }
+
+/// The fuzz target's entry point over truncations and byte flips of every real test file:
+/// a deterministic mini-fuzz that runs in every `cargo test` (cargo fuzz explores further).
+#[test]
+fn fuzz_entry_survives_truncations_and_flips_of_real_files() {
+    let Some(d) = data_dir() else { return };
+    let mut files: Vec<PathBuf> = files_in(&d.join("malformed"));
+    files.extend(files_in(&d.join("transfer-syntaxes")));
+    files.extend(files_in(&d.join("transfer-syntaxes/nema-ct1")));
+    files.push(d.join("lung-pet-ct-dx/A0002-kernel-B70f/1-01.dcm"));
+    let mut runs = 0;
+    for f in files {
+        let Ok(bytes) = std::fs::read(&f) else { continue };
+        let n = bytes.len();
+        // Whole, then truncated at 16 places.
+        let _ = ildtrack_dicom::fuzzing::header_and_assembly(&bytes);
+        for k in 1..16 {
+            let _ = ildtrack_dicom::fuzzing::header_and_assembly(&bytes[..n * k / 16]);
+            runs += 1;
+        }
+        // Byte flips in the first 4 KiB (the header), 32 places, deterministic.
+        let mut s: u64 = n as u64;
+        for _ in 0..32 {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let mut m = bytes.clone();
+            let at = (s >> 33) as usize % n.min(4096);
+            m[at] ^= (s >> 17) as u8 | 1;
+            if let Some(dec) = ildtrack_dicom::fuzzing::header_and_assembly(&m) {
+                assert_eq!(dec.len(), dec.expected_len);
+            }
+            runs += 1;
+        }
+    }
+    assert!(runs > 800, "{runs}");
+}

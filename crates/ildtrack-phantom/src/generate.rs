@@ -92,6 +92,11 @@ pub struct Truth {
     pub consolidation_ml: f64,
     pub vessel_ml: f64,
     pub airway_ml: f64,
+    /// Air inside intrapulmonary bronchi (lung; −1000 HU).
+    pub bronchus_lumen_ml: f64,
+    /// Walls of intrapulmonary bronchi (lung; −100 HU, so in the consolidation HU range but
+    /// neither vessel nor lesion: a tubular structure the analysis must not call disease).
+    pub bronchus_wall_ml: f64,
     /// `[right, left]`.
     pub per_side: [RegionTruth; 2],
     /// In the order of [`ZONE_NAMES`].
@@ -115,6 +120,7 @@ pub struct TruthSummary {
     pub affected_pct: f64,
     pub vessel_ml: f64,
     pub airway_ml: f64,
+    pub bronchus_wall_ml: f64,
     pub zones: Vec<(String, RegionTruth)>,
 }
 
@@ -160,6 +166,7 @@ impl Truth {
             affected_pct: w.affected_pct(),
             vessel_ml: self.vessel_ml,
             airway_ml: self.airway_ml,
+            bronchus_wall_ml: self.bronchus_wall_ml,
             zones: ZONE_NAMES
                 .iter()
                 .zip(self.per_zone.iter())
@@ -276,6 +283,8 @@ fn empty_phantom(spec: &PhantomSpec) -> Phantom {
             consolidation_ml: 0.0,
             vessel_ml: 0.0,
             airway_ml: 0.0,
+            bronchus_lumen_ml: 0.0,
+            bronchus_wall_ml: 0.0,
             per_side: Default::default(),
             per_zone: Default::default(),
             lung_z_extent: [None, None],
@@ -391,6 +400,8 @@ struct SliceStats {
     /// `[side][lung, ggo, consolidation, vessel]` voxel counts.
     counts: [[u64; 4]; 2],
     airway: u64,
+    bronchus_lumen: u64,
+    bronchus_wall: u64,
 }
 
 struct Painter<'a> {
@@ -573,6 +584,10 @@ impl Painter<'_> {
                         s[2] += 1;
                     } else if c == Class::Vessel as u8 {
                         s[3] += 1;
+                    } else if c == Class::BronchusLumen as u8 {
+                        st.bronchus_lumen += 1;
+                    } else if c == Class::BronchusWall as u8 {
+                        st.bronchus_wall += 1;
                     }
                 } else if c == Class::AirwayLumen as u8 {
                     st.airway += 1;
@@ -650,8 +665,11 @@ fn build(spec: &PhantomSpec) -> Result<Phantom, PhantomError> {
     let mut per_side: [RegionTruth; 2] = Default::default();
     let mut per_zone: [RegionTruth; 6] = Default::default();
     let mut airway = 0u64;
+    let (mut b_lumen, mut b_wall) = (0u64, 0u64);
     for (iz, st) in stats.iter().enumerate() {
         airway += st.airway;
+        b_lumen += st.bronchus_lumen;
+        b_wall += st.bronchus_wall;
         for side in 0..2 {
             let c = st.counts[side];
             let add = |r: &mut RegionTruth| {
@@ -685,6 +703,8 @@ fn build(spec: &PhantomSpec) -> Result<Phantom, PhantomError> {
         consolidation_ml: per_side[0].consolidation_ml + per_side[1].consolidation_ml,
         vessel_ml: per_side[0].vessel_ml + per_side[1].vessel_ml,
         airway_ml: airway as f64 * voxel_ml,
+        bronchus_lumen_ml: b_lumen as f64 * voxel_ml,
+        bronchus_wall_ml: b_wall as f64 * voxel_ml,
         per_side,
         per_zone,
         lung_z_extent: extent,

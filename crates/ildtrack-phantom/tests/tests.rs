@@ -36,6 +36,7 @@ fn truth_volumes_are_counted_from_the_masks() {
     assert!(close(t.vessel_ml, count(&t.vessels, |v| v) as f64 * vml, 1e-6));
     assert!(close(t.airway_ml, count(&t.airways, |v| v) as f64 * vml, 1e-6));
     assert!(t.ggo_ml > 10.0 && t.consolidation_ml > 1.0 && t.vessel_ml > 10.0 && t.airway_ml > 5.0);
+    assert!(t.bronchus_wall_ml > 0.5 && t.bronchus_lumen_ml > 0.5);
 
     // GGO, consolidation and vessels are disjoint subsets of the lungs; airways are not lung.
     let mut bad = 0usize;

@@ -573,3 +573,30 @@ fn fuzz_entry_survives_truncations_and_flips_of_real_files() {
     }
     assert!(runs > 800, "{runs}");
 }
+
+// ---- fixtures in <repo>/testdata (always present) ----
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/dicom").join(name)
+}
+
+#[test]
+fn fixtures_small_ct_loads_and_bad_files_are_refused() {
+    let s = load(&fixture("CT_small.dcm"), &LoadOptions::default()).expect("CT_small");
+    assert_eq!(s.volume.dims_zyx(), [1, 128, 128]);
+    let data = s.volume.data.as_slice().unwrap_or(&[]);
+    let (lo, hi) = (percentile(data, 0.0), percentile(data, 1.0));
+    assert!(lo >= -1100 && hi <= 3000 && hi > lo, "HU range {lo}..{hi}");
+    assert_eq!(s.meta.modality.as_deref(), Some("CT"));
+    assert!(s.meta.pixel_spacing_mm.is_some());
+    let sc = scan(&fixture("CT_small.dcm")).expect("scan");
+    let json = serde_json::to_string(&sc).expect("json");
+    assert!(json.contains("\"transfer_syntax\"") && json.contains("\"choice_reasons\""), "{json}");
+    for (name, want) in [("no_meta.dcm", "not a DICOM Part 10 file"), ("rtplan_truncated.dcm", "truncated")] {
+        let e = load(&fixture(name), &LoadOptions::default()).expect_err(name);
+        let msg = e.to_string();
+        assert!(msg.contains(want) && msg.contains(name) && e.is_unusable_input(), "{msg}");
+    }
+    // Identity is read but Debug never shows it.
+    assert!(!format!("{:?}", s.identity).contains(s.identity.patient_name.as_deref().unwrap_or("\u{0}")));
+}

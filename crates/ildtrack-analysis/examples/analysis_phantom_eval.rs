@@ -36,7 +36,11 @@ fn main() {
         };
         let gen_ms = t.elapsed().as_secs_f64() * 1e3;
         let t = Instant::now();
-        let a = match analyze(&CpuBackend::new(), &ph.volume, &ph.meta, &[], &AnalysisConfig::default(), &|_, _| {}) {
+        let config = match std::env::var("ILD_CONFIG") {
+            Ok(p) => std::fs::read_to_string(p).ok().and_then(|t| AnalysisConfig::from_toml_str(&t).ok()).unwrap_or_default(),
+            Err(_) => AnalysisConfig::default(),
+        };
+        let a = match analyze(&CpuBackend::new(), &ph.volume, &ph.meta, &[], &config, &|_, _| {}) {
             Ok(a) => a,
             Err(e) => {
                 eprintln!("{name}: {e}");

@@ -26,6 +26,13 @@ impl AnalysisConfig {
     pub fn from_toml_str(text: &str) -> Result<AnalysisConfig, AnalysisError> {
         let c: AnalysisConfig =
             toml::from_str(text).map_err(|e| AnalysisError::Config(e.to_string().trim().to_string()))?;
+        // `Thresholds` (shared with visit.json) accepts unknown keys; a config file must not.
+        let given: toml::Table =
+            toml::from_str(text).map_err(|e| AnalysisError::Config(e.to_string().trim().to_string()))?;
+        let known = toml::Table::try_from(&c).map_err(|e| AnalysisError::Config(e.to_string()))?;
+        if let Some(key) = unknown_key(&given, &known, "") {
+            return Err(AnalysisError::Config(format!("unknown key `{key}`")));
+        }
         c.validate()?;
         Ok(c)
     }
@@ -79,6 +86,22 @@ impl AnalysisConfig {
         }
         t
     }
+}
+
+fn unknown_key(given: &toml::Table, known: &toml::Table, prefix: &str) -> Option<String> {
+    for (k, v) in given {
+        let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        match (v, known.get(k)) {
+            (_, None) => return Some(path),
+            (toml::Value::Table(g), Some(toml::Value::Table(kn))) => {
+                if let Some(p) = unknown_key(g, kn, &path) {
+                    return Some(p);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Which density thresholds to use for children.

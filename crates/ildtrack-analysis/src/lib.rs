@@ -247,20 +247,19 @@ fn quantify<B: Backend>(
         lo[k] = lo[k].saturating_sub(1);
         hi[k] = (hi[k] + 1).min(ld[k]);
     }
-    let lb = [0, 1, 2].map(|k| hi[k] - lo[k]);
     let flo = [0, 1, 2].map(|k| lo[k] * f[k]);
     let fhi = [0, 1, 2].map(|k| (hi[k] * f[k]).min(dims[k]));
     let fb = [0, 1, 2].map(|k| fhi[k] - flo[k]);
 
-    let lungs_low = b.upload_u8(seg.lungs_low.view())?;
-    let lungs_c = b.upsample_nearest(&b.crop_u8(&lungs_low, lo, lb)?, f, fb)?;
+    // Working-grid lungs and HU, cropped to the lungs' box (one voxel of background around).
+    let lungs_lc = b.upload_u8(seg.lungs_low.slice(s![lo[0]..hi[0], lo[1]..hi[1], lo[2]..hi[2]]))?;
+    let lungs_c = b.upsample_nearest(&lungs_lc, f, fb)?;
     // Subpleural band on the working grid.
     let sub_c = {
-        let d = b.distance_mm(&lungs_low, seg.low_spacing_mm)?;
+        let d = b.distance_mm(&lungs_lc, seg.low_spacing_mm)?;
         let band = b.threshold_f32(&d, 0.0, t.subpleural_mm as f32)?;
-        b.upsample_nearest(&b.crop_u8(&band, lo, lb)?, f, fb)?
+        b.upsample_nearest(&band, f, fb)?
     };
-    drop(lungs_low);
     let hu_c = b.upload_i16(hu.data.slice(s![flo[0]..fhi[0], flo[1]..fhi[1], flo[2]..fhi[2]]))?;
 
     // Density classes with vessels excluded.
@@ -270,14 +269,13 @@ fn quantify<B: Backend>(
     {
         // Large dense regions (consolidation) survive an opening with a ball of
         // `vessel_radius_mm` on the working grid; thinner dense structures are vessels.
-        let low_hu = b.upload_i16(seg.low_hu.view())?;
-        let lungs_low = b.upload_u8(seg.lungs_low.view())?;
-        let dense_low = b.mask_op(&b.threshold(&low_hu, edges[2], i16::MAX)?, &lungs_low, MaskOp::And)?;
-        drop((low_hu, lungs_low));
+        let low_hu = b.upload_i16(seg.low_hu.slice(s![lo[0]..hi[0], lo[1]..hi[1], lo[2]..hi[2]]))?;
+        let dense_low = b.mask_op(&b.threshold(&low_hu, edges[2], i16::MAX)?, &lungs_lc, MaskOp::And)?;
+        drop(low_hu);
         let ls = seg.low_spacing_mm;
         let big_low = b.open(&dense_low, &Ball::new(p.vessel_radius_mm, ls))?;
         let big_low = b.dilate(&big_low, &Ball::new(1.01 * ls.iter().copied().fold(0.0, f64::max), ls))?;
-        let big_c = b.upsample_nearest(&b.crop_u8(&big_low, lo, lb)?, f, fb)?;
+        let big_c = b.upsample_nearest(&big_low, f, fb)?;
         drop((dense_low, big_low));
         let dense = b.mask_op(&b.threshold(&hu_c, edges[2], i16::MAX)?, &lungs_c, MaskOp::And)?;
         let vessel = b.mask_op(&dense, &big_c, MaskOp::AndNot)?;

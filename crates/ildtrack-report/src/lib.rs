@@ -6,9 +6,10 @@
 //! forbids both). Every string that came from a DICOM header goes through [`html::esc`]. Patient
 //! name and ID appear only with [`ReportOptions::identify`].
 //!
-//! - [`render_visit_html`] / [`VisitPage`]: header with study facts, verdict, warnings, axial ×3
-//!   + coronal QC images beside the previous visit's, metrics by lung / side / subpleural / core /
-//!   zone, six-zone extent diagram, HU histogram over the previous visit's, version and thresholds.
+//! - [`render_visit_html`] / [`VisitPage`]: header with study facts, verdict, warnings, three
+//!   axial and one coronal QC image beside the previous visit's, metrics by lung / side /
+//!   subpleural / core / zone, six-zone extent diagram, HU histogram over the previous visit's,
+//!   version and thresholds.
 //! - [`render_index_html`] / [`IndexPage`]: latest verdict in words, visits table, trend charts
 //!   against days from day 0 (affected %, GGO %, consolidation %, HAA %, MLD, lung volume,
 //!   FVC / DLCO), six-zone diagrams over time, verdicts and warnings visit by visit.

@@ -90,11 +90,10 @@ impl Convert {
         }
         let key: Key = (self.slope.to_bits(), self.intercept.to_bits(), self.signed, self.bits_stored, self.shift, self.padding);
         CACHE.with(|c| {
-            if let Some((k, t)) = c.borrow().as_ref() {
-                if *k == key {
+            if let Some((k, t)) = c.borrow().as_ref()
+                && *k == key {
                     return t.clone();
                 }
-            }
             let mut st = Stats::default();
             let t: std::rc::Rc<Vec<i16>> = std::rc::Rc::new((0..=u16::MAX).map(|raw| self.hu(self.stored(u32::from(raw)), &mut st)).collect());
             *c.borrow_mut() = Some((key, t.clone()));
@@ -116,12 +115,11 @@ impl Convert {
 
     #[inline]
     fn hu(&self, v: i64, st: &mut Stats) -> i16 {
-        if let Some((lo, hi)) = self.padding {
-            if v >= lo && v <= hi {
+        if let Some((lo, hi)) = self.padding
+            && v >= lo && v <= hi {
                 st.padding += 1;
                 return OUTSIDE_FOV_HU;
             }
-        }
         let h = (v as f64) * self.slope + self.intercept;
         if h < OUTSIDE_BELOW_HU {
             st.below_fov += 1;
@@ -349,8 +347,8 @@ pub(crate) fn decode_bytes(
         if frags.iter().all(|f| f.is_empty()) {
             return Err(LoadError::PixelData { path: path.to_path_buf(), reason: "encapsulated pixel data has no fragments".into() });
         }
-        if ts.starts_with("1.2.840.10008.1.2.4.9") || ts.starts_with("1.2.840.10008.1.2.4.20") {
-            if let Some((cs_signed, prec)) = frags.iter().find(|f| !f.is_empty()).and_then(|f| j2k_siz(f)) {
+        if (ts.starts_with("1.2.840.10008.1.2.4.9") || ts.starts_with("1.2.840.10008.1.2.4.20"))
+            && let Some((cs_signed, prec)) = frags.iter().find(|f| !f.is_empty()).and_then(|f| j2k_siz(f)) {
                 let hdr_signed = p.pixel_representation == 1;
                 if cs_signed && !hdr_signed {
                     // The codestream holds signed samples: read them as such (Toshiba writes this).
@@ -367,7 +365,6 @@ pub(crate) fn decode_bytes(
                     });
                 }
             }
-        }
     }
     let stream = layout.stream(bytes, bytes.len());
     let mut obj = OpenFileOptions::new()

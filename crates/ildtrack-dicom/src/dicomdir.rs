@@ -107,13 +107,13 @@ fn scan_file_ids(b: &[u8]) -> Vec<Vec<String>> {
     let mut out = Vec::new();
     let mut i = 0;
     while i + 8 <= b.len() {
-        let (len, hdr) = if &b[i..i + 4] == [0x04, 0x00, 0x00, 0x15] {
+        let (len, hdr) = if b[i..i + 4] == [0x04, 0x00, 0x00, 0x15] {
             if &b[i + 4..i + 6] == b"CS" {
                 (usize::from(u16::from_le_bytes([b[i + 6], b[i + 7]])), 8)
             } else {
                 (u32::from_le_bytes([b[i + 4], b[i + 5], b[i + 6], b[i + 7]]) as usize, 8)
             }
-        } else if &b[i..i + 4] == [0x00, 0x04, 0x15, 0x00] && &b[i + 4..i + 6] == b"CS" {
+        } else if b[i..i + 4] == [0x00, 0x04, 0x15, 0x00] && &b[i + 4..i + 6] == b"CS" {
             (usize::from(u16::from_be_bytes([b[i + 6], b[i + 7]])), 8)
         } else {
             i += 1;

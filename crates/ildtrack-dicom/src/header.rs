@@ -268,16 +268,14 @@ pub(crate) fn parse_header(path: &Path, file_len: u64, file: &DefaultDicomObject
         transfer_syntax: if ts.is_empty() { None } else { Some(ts.clone()) },
         source_format: None,
     };
-    if meta.patient_age_years.is_none() {
-        if let (Some(b), Some(s)) = (get_str(obj, tags::PATIENT_BIRTH_DATE), get_str(obj, tags::STUDY_DATE)) {
-            if let (Some(b), Some(s)) = (days_from_ymd(&b), days_from_ymd(&s)) {
+    if meta.patient_age_years.is_none()
+        && let (Some(b), Some(s)) = (get_str(obj, tags::PATIENT_BIRTH_DATE), get_str(obj, tags::STUDY_DATE))
+            && let (Some(b), Some(s)) = (days_from_ymd(&b), days_from_ymd(&s)) {
                 let age = (s - b) / 365.25;
                 if (0.0..=150.0).contains(&age) {
                     meta.patient_age_years = Some(age);
                 }
             }
-        }
-    }
     let identity = Identity {
         patient_name: get_str(obj, tags::PATIENT_NAME),
         patient_id: get_str(obj, tags::PATIENT_ID),
@@ -358,16 +356,14 @@ pub(crate) fn parse_header(path: &Path, file_len: u64, file: &DefaultDicomObject
 }
 
 fn apply_groups(mut f: FrameGeom, group: &InMemDicomObject) -> FrameGeom {
-    if let Some(p) = first_item(group, tags::PLANE_POSITION_SEQUENCE) {
-        if let Some(v) = arr3(get_multi_f64(p, tags::IMAGE_POSITION_PATIENT)) {
+    if let Some(p) = first_item(group, tags::PLANE_POSITION_SEQUENCE)
+        && let Some(v) = arr3(get_multi_f64(p, tags::IMAGE_POSITION_PATIENT)) {
             f.position = Some(v);
         }
-    }
-    if let Some(o) = first_item(group, tags::PLANE_ORIENTATION_SEQUENCE) {
-        if let Some(v) = arr6(get_multi_f64(o, tags::IMAGE_ORIENTATION_PATIENT)) {
+    if let Some(o) = first_item(group, tags::PLANE_ORIENTATION_SEQUENCE)
+        && let Some(v) = arr6(get_multi_f64(o, tags::IMAGE_ORIENTATION_PATIENT)) {
             f.orientation = Some(v);
         }
-    }
     if let Some(m) = first_item(group, tags::PIXEL_MEASURES_SEQUENCE) {
         if let Some(v) = arr2(get_multi_f64(m, tags::PIXEL_SPACING)) {
             f.pixel_spacing = Some(v);

@@ -51,11 +51,10 @@ pub fn classify_kernel(kernel: &str) -> KernelClass {
     }
     // Siemens: B/I/H/Br/Bl/Hr/Qr/Ir + number + optional letter.
     let letters: String = k.chars().take_while(|c| c.is_ascii_alphabetic()).collect();
-    if matches!(letters.as_str(), "B" | "I" | "H" | "BR" | "BL" | "HR" | "QR" | "IR" | "BV" | "BF" | "T" | "TR") {
-        if let Some(n) = digits_after(k, letters.len()) {
+    if matches!(letters.as_str(), "B" | "I" | "H" | "BR" | "BL" | "HR" | "QR" | "IR" | "BV" | "BF" | "T" | "TR")
+        && let Some(n) = digits_after(k, letters.len()) {
             return if n >= 50 { KernelClass::Lung } else { KernelClass::Soft };
         }
-    }
     // Philips single/double letters.
     match k {
         "L" | "LA" | "YA" | "YB" | "YC" | "YD" | "D" | "E" | "EB" | "EC" => KernelClass::Lung,

@@ -122,14 +122,13 @@ impl Walker<'_> {
             let value_start = pos + hdr;
             if root && group == 0x7FE0 && elem == 0x0010 {
                 let len = (len != u32::MAX).then_some(len as usize);
-                if let Some(l) = len {
-                    if value_start + l > self.file_len {
+                if let Some(l) = len
+                    && value_start + l > self.file_len {
                         return Err(WalkError::Truncated(format!(
                             "Pixel Data claims {l} bytes but only {} remain in the file",
                             self.file_len.saturating_sub(value_start)
                         )));
                     }
-                }
                 return Ok((pos, Some(PixelElem { header_start: pos, value_start, len })));
             }
             if len == u32::MAX {
@@ -151,13 +150,12 @@ impl Walker<'_> {
                     self.file_len.saturating_sub(value_start)
                 )));
             }
-            if let Some(e) = end {
-                if value_end > e {
+            if let Some(e) = end
+                && value_end > e {
                     return Err(WalkError::Bad(format!(
                         "element ({group:04X},{elem:04X}) of {len} bytes overruns its enclosing item"
                     )));
                 }
-            }
             let is_sq = vr == Some(*b"SQ")
                 || (vr.is_none() && len >= 8 && value_end <= self.b.len() && self.u16_at(value_start, be) == 0xFFFE && self.u16_at(value_start + 2, be) == 0xE000);
             if is_sq && len > 0 {
@@ -174,11 +172,10 @@ impl Walker<'_> {
     fn items(&mut self, mut pos: usize, end: Option<usize>, explicit: bool, depth: usize) -> Result<usize, WalkError> {
         let be = self.be;
         loop {
-            if let Some(e) = end {
-                if pos >= e {
+            if let Some(e) = end
+                && pos >= e {
                     return Ok(pos);
                 }
-            }
             self.need(pos + 8)?;
             let group = self.u16_at(pos, be);
             let elem = self.u16_at(pos + 2, be);

@@ -101,15 +101,14 @@ pub fn load_scan(mut scan: Scan, opts: &LoadOptions) -> Result<LoadedSeries, Loa
         scan::choose(&mut scan, opts);
     }
     let Some(idx) = scan.chosen else {
-        if let Some(uid) = &opts.series_uid {
-            if !scan.series.iter().any(|e| &e.uid == uid) {
+        if let Some(uid) = &opts.series_uid
+            && !scan.series.iter().any(|e| &e.uid == uid) {
                 return Err(LoadError::SeriesNotFound {
                     path: scan.input.clone(),
                     uid: uid.clone(),
                     detail: format!("{} series present", scan.series.len()),
                 });
             }
-        }
         return Err(LoadError::NoUsableSeries { path: scan.input.clone(), detail: rejection_summary(&scan) });
     };
     assemble_series(&scan, idx)

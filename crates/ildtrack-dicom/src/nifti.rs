@@ -113,7 +113,7 @@ fn parse_header(path: &Path, h: &[u8; 348]) -> Result<Header, LoadError> {
         return Err(bad(path, format!("datatype {datatype} is not a supported scalar type")));
     }
     let vox_offset = f32_at(108);
-    if !(vox_offset >= 352.0 && vox_offset < 1e9) {
+    if !(352.0..1e9).contains(&vox_offset) {
         return Err(bad(path, format!("vox_offset {vox_offset} is below 352")));
     }
     let mut slope = f32_at(112);

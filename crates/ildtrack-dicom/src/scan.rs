@@ -415,8 +415,8 @@ fn describe(uid: &str, stack: usize, slices: Vec<SliceRef>, files: &[FileHeader]
         meta: f0.meta.clone(),
     };
     // Truncated native files: the pixel data cannot be all there.
-    if let Some(p) = &f0.pixel {
-        if crate::decode::is_native(&f0.transfer_syntax) && f0.transfer_syntax != crate::decode::TS_DEFLATED {
+    if let Some(p) = &f0.pixel
+        && crate::decode::is_native(&f0.transfer_syntax) && f0.transfer_syntax != crate::decode::TS_DEFLATED {
             let need = p.frame_bytes().saturating_mul(u64::from(p.n_frames));
             let short: Vec<PathBuf> = {
                 let mut v: Vec<PathBuf> = e
@@ -446,7 +446,6 @@ fn describe(uid: &str, stack: usize, slices: Vec<SliceRef>, files: &[FileHeader]
                 e.n_slices = e.slices.len();
             }
         }
-    }
     let rejected = reject_reason(&e, f0);
     let bad_uid = |u: &str| u.is_empty() || u.len() > 64 || !u.chars().all(|c| c.is_ascii_digit() || c == '.');
     if let Some(u) = [Some(uid), f0.meta.study_instance_uid.as_deref(), f0.sop_instance.as_deref()].into_iter().flatten().find(|u| bad_uid(u)) {
@@ -503,11 +502,10 @@ fn reject_reason(e: &SeriesEntry, f0: &FileHeader) -> Option<String> {
     {
         return Some("localizer / scout image".into());
     }
-    if let Some(p) = &f0.pixel {
-        if p.samples_per_pixel != 1 {
+    if let Some(p) = &f0.pixel
+        && p.samples_per_pixel != 1 {
             return Some(format!("{} samples per pixel: colour, not CT", p.samples_per_pixel));
         }
-    }
     None
 }
 

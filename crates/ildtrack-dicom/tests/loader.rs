@@ -487,7 +487,7 @@ mod assembly_properties {
                 shuffled.swap(i, (s >> 33) as usize % (i + 1));
             }
             let input: Vec<SliceGeom> = shuffled.iter().map(|&i| sorted[i]).collect();
-            let p = plan(&input).map_err(|e| TestCaseError::fail(e))?;
+            let p = plan(&input).map_err(TestCaseError::fail)?;
             prop_assert_eq!(p.out.len(), n);
             prop_assert!(p.is_direct(), "{:?}", p.warnings);
             prop_assert!(p.warnings.is_empty(), "{:?}", p.warnings);
@@ -511,14 +511,14 @@ mod assembly_properties {
             let full = stack(n, spacing, a, 0.0, [10.0, -20.0, 30.0]);
             let drop = 1 + drop % (n - 2); // never the first or last
             let input: Vec<SliceGeom> = full.iter().enumerate().filter(|(i, _)| *i != drop).map(|(_, g)| *g).collect();
-            let p = plan(&input).map_err(|e| TestCaseError::fail(e))?;
+            let p = plan(&input).map_err(TestCaseError::fail)?;
             prop_assert_eq!(p.out.len(), n);
             prop_assert!(matches!(p.out[drop], OutSlice::Interp { w, .. } if (w - 0.5).abs() < 1e-6), "{:?}", p.out[drop]);
             prop_assert!(p.warnings.iter().any(|w| w.code == "missing-slices"));
             // Duplicating a slice is detected and does not change the plan's size.
             let mut dup = input.clone();
             dup.push(input[0]);
-            let q = plan(&dup).map_err(|e| TestCaseError::fail(e))?;
+            let q = plan(&dup).map_err(TestCaseError::fail)?;
             prop_assert_eq!(q.out.len(), n);
             prop_assert!(q.warnings.iter().any(|w| w.code == "duplicate-slices"));
         }
@@ -530,7 +530,7 @@ mod assembly_properties {
             for (k, s) in g.iter_mut().enumerate() {
                 s.position_mm[1] += shift * k as f64;
             }
-            let p = plan(&g).map_err(|e| TestCaseError::fail(e))?;
+            let p = plan(&g).map_err(TestCaseError::fail)?;
             let w = p.warnings.iter().find(|w| w.code == "gantry-tilt");
             prop_assert!(w.is_some(), "{:?}", p.warnings);
             prop_assert!(p.shift_px.is_some());

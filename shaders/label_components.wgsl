@@ -1,12 +1,14 @@
-// label_components.wgsl: connected components by label equivalence with pointer jumping.
+// label_components.wgsl: connected components by union-find hooking with pointer jumping.
 //
 // The label volume (u32, one per voxel) is bound as four pages of 2^P.win.w words so any
 // voxel can follow its label pointer anywhere; the mask is the chunked domain (binding 4).
-// Labels: 0 = background, else (index of a voxel of the component) + 1. Iterate link +
-// compress until no voxel sees a smaller neighbour label: every label is then the first
-// voxel (raster order) of its component. Then roots are ranked in raster order (block counts,
-// one scan, in-block scan) so labels become 1..n exactly as CpuBackend numbers them.
-// iarg.x = connectivity: 0 face-6, 1 full-26, 2 slice-4, 3 slice-8.
+// Labels: 0 = background, else (index of a voxel of the component) + 1, always pointing to a
+// smaller-or-equal index of the same component. ccl_init gives each voxel its x-run start;
+// then rounds of ccl_link (hook the larger root of every differing adjacent pair under the
+// smaller) and ccl_compress (pointer jumping to the root) run until no pair differs: every
+// label is then the first voxel (raster order) of its component. Roots are then ranked in
+// raster order (block counts, one scan, in-block scan) so labels become 1..n exactly as
+// CpuBackend numbers them, and ccl_infos gathers counts, boxes and coordinate sums.
 
 const BLOCK_WORDS: u32 = 256u; // one block = 256 mask words = 1024 voxels
 const FLAG: u32 = 0x80000000u;
@@ -57,13 +59,33 @@ fn dom_u8(g: u32) -> u32 {
     return unpack_u8(dom[l >> 2u], l);
 }
 
+@group(0) @binding(1) var<storage, read> mask_halo: array<u32>;
+
+// Mask with a halo of one row behind (input a), for the run scan of ccl_init.
+fn mask_a(g: u32) -> u32 {
+    let l = g - P.base.x;
+    return unpack_u8(mask_halo[l >> 2u], l);
+}
+
+// Every foreground voxel starts with the label of the first voxel of its run along x, so
+// runs never need linking inside themselves.
 @compute @workgroup_size(256)
 fn ccl_init(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     for (var w = P.win.x + gid.x; w < P.win.y; w += stride(nwg)) {
         for (var k = 0u; k < 4u; k++) {
             let g = w * 4u + k;
             if (g >= P.dims.w) { break; }
-            lstore(g, select(0u, g + 1u, dom_u8(g) != 0u));
+            if (dom_u8(g) == 0u) {
+                lstore(g, 0u);
+                continue;
+            }
+            let x = g % P.dims.x;
+            var s = g;
+            for (var i = 0u; i < x; i++) {
+                if (mask_a(s - 1u) == 0u) { break; }
+                s -= 1u;
+            }
+            lstore(g, s + 1u);
         }
     }
 }
@@ -78,45 +100,41 @@ fn root_of(l0: u32) -> u32 {
     return l;
 }
 
-fn neighbour_ok(d: vec3<i32>) -> bool {
-    let a = abs(d);
-    let s = a.x + a.y + a.z;
-    switch P.iarg.x {
-        case 0: { return s == 1; }
-        case 2: { return d.z == 0 && s == 1; }
-        case 3: { return d.z == 0 && s >= 1; }
-        default: { return s >= 1; }
-    }
-}
+// Neighbour offsets (dx, dy, dz, 0) to visit, P.iarg.y of them: the backward half of the
+// connectivity without (-1, 0, 0) (same x-run, same label after ccl_init). Each adjacent pair
+// is then looked at once, from its later voxel.
+@group(0) @binding(11) var<storage, read> nbrs: array<vec4<i32>>;
 
+// For every adjacent foreground pair with different labels, hook the larger root under the
+// smaller one (atomicMin keeps every pointer aimed at a smaller index of the same component,
+// so no cycles); aux[0] = 1 records that something differed.
 @compute @workgroup_size(256)
 fn ccl_link(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let dims = vec3<i32>(P.dims.xyz);
+    let n_nbrs = u32(P.iarg.y);
     for (var w = P.win.x + gid.x; w < P.win.y; w += stride(nwg)) {
         for (var k = 0u; k < 4u; k++) {
             let g = w * 4u + k;
             if (g >= P.dims.w) { break; }
             if (dom_u8(g) == 0u) { continue; }
-            let l = lload(g);
-            var m = l;
             let c = vec3<i32>(coords(g));
-            for (var dz = -1; dz <= 1; dz++) {
-                for (var dy = -1; dy <= 1; dy++) {
-                    for (var dx = -1; dx <= 1; dx++) {
-                        let d = vec3<i32>(dx, dy, dz);
-                        if (!neighbour_ok(d)) { continue; }
-                        let q = c + d;
-                        if (any(q < vec3<i32>(0)) || any(q >= dims)) { continue; }
-                        let ln = lload(flat(u32(q.x), u32(q.y), u32(q.z)));
-                        if (ln != 0u && ln < m) { m = ln; }
-                    }
+            let l = lload(g);
+            var last = l;
+            var changed = false;
+            for (var i = 0u; i < n_nbrs; i++) {
+                let q = c + nbrs[i].xyz;
+                if (any(q < vec3<i32>(0)) || any(q >= dims)) { continue; }
+                let ln = lload(flat(u32(q.x), u32(q.y), u32(q.z)));
+                if (ln == 0u || ln == l || ln == last) { continue; }
+                last = ln;
+                let a = root_of(ln);
+                let b = root_of(l);
+                if (a != b) {
+                    lmin(max(a, b) - 1u, min(a, b));
                 }
+                changed = true;
             }
-            if (m < l) {
-                lmin(root_of(l) - 1u, m);
-                lmin(g, m);
-                atomicStore(&aux[0], 1u);
-            }
+            if (changed) { atomicStore(&aux[0], 1u); }
         }
     }
 }
@@ -275,33 +293,38 @@ fn flush(l: u32, n: u32, mn: vec3<u32>, mx: vec3<u32>, sum: vec3<u32>) {
     add64(o + 12u, sum.x);
 }
 
+const INFO_SEGMENT: u32 = 8u; // words (32 voxels) per thread: fewer atomics on big components
+
 @compute @workgroup_size(256)
 fn ccl_infos(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    for (var w = P.win.x + gid.x; w < P.win.y; w += stride(nwg)) {
-        // Voxels of one word share a label most of the time: accumulate, flush on change.
+    for (var s = P.win.x + gid.x * INFO_SEGMENT; s < P.win.y; s += stride(nwg) * INFO_SEGMENT) {
+        // Neighbouring voxels share a label most of the time: accumulate, flush on change.
         var cur = 0u;
         var n = 0u;
         var mn = vec3<u32>(0xFFFFFFFFu);
         var mx = vec3<u32>(0u);
         var sum = vec3<u32>(0u);
-        for (var k = 0u; k < 4u; k++) {
-            let g = w * 4u + k;
-            if (g >= P.dims.w) { break; }
-            if (dom_u8(g) == 0u) { continue; }
-            let l = lload(g);
-            if (l != cur) {
-                if (cur != 0u) { flush(cur, n, mn, mx, sum); }
-                cur = l;
-                n = 0u;
-                mn = vec3<u32>(0xFFFFFFFFu);
-                mx = vec3<u32>(0u);
-                sum = vec3<u32>(0u);
+        let end = min(s + INFO_SEGMENT, P.win.y);
+        for (var w = s; w < end; w++) {
+            for (var k = 0u; k < 4u; k++) {
+                let g = w * 4u + k;
+                if (g >= P.dims.w) { break; }
+                if (dom_u8(g) == 0u) { continue; }
+                let l = lload(g);
+                if (l != cur) {
+                    if (cur != 0u) { flush(cur, n, mn, mx, sum); }
+                    cur = l;
+                    n = 0u;
+                    mn = vec3<u32>(0xFFFFFFFFu);
+                    mx = vec3<u32>(0u);
+                    sum = vec3<u32>(0u);
+                }
+                let c = coords(g);
+                n += 1u;
+                mn = min(mn, c);
+                mx = max(mx, c);
+                sum += c;
             }
-            let c = coords(g);
-            n += 1u;
-            mn = min(mn, c);
-            mx = max(mx, c);
-            sum += c;
         }
         if (cur != 0u) { flush(cur, n, mn, mx, sum); }
     }

@@ -98,6 +98,15 @@ impl WgpuBackend {
         self.eng.max_binding_bytes
     }
 
+    /// Compile every pipeline now (the first call of a kernel otherwise pays for it: seconds on
+    /// lavapipe's JIT, tens of milliseconds on a real driver). Call before timing kernels.
+    pub fn warm_up(&self) -> std::result::Result<(), GpuError> {
+        for (shader, entry) in crate::shaders::entry_points() {
+            self.eng.pipeline(shader, entry)?;
+        }
+        Ok(())
+    }
+
     /// Device limits the backend runs with (as requested from `adapter.limits()`).
     pub fn limits(&self) -> &wgpu::Limits {
         &self.eng.ctx.limits
@@ -229,8 +238,18 @@ impl WgpuBackend {
             Connectivity::Slice8 => 3,
         };
         let flag = self.table("ccl-flag", &[0u32])?;
+        let nbr_words = link_offsets(connectivity);
+        let n_nbrs = (nbr_words.len() / 4) as i32;
+        let nbrs = self.table("ccl-neighbours", &nbr_words)?;
         let paged = [(5, p0.clone_ref()), (6, p1.clone_ref()), (7, p2.clone_ref()), (8, p3.clone_ref())];
-        let with_flag = [(5, p0.clone_ref()), (6, p1.clone_ref()), (7, p2.clone_ref()), (8, p3.clone_ref()), (9, Extra::whole(&flag))];
+        let with_flag = [
+            (5, p0.clone_ref()),
+            (6, p1.clone_ref()),
+            (7, p2.clone_ref()),
+            (8, p3.clone_ref()),
+            (9, Extra::whole(&flag)),
+            (11, Extra::whole(&nbrs)),
+        ];
         fn mk<'a>(m: &'a GpuBuf, entry: &'static str, extras: &'a [(u32, Extra<'a>)], shift: u32, conn: i32) -> Launch<'a> {
             let mut l = Launch::new("label_components", entry, m);
             l.extras = extras;
@@ -238,12 +257,19 @@ impl WgpuBackend {
             l.iarg = [conn, 0, 0, 0];
             l
         }
-        self.run("ccl_init", &[mk(m, "ccl_init", &paged, shift, conn)])?;
+        {
+            let inputs = [(m, m.dims[2] as u64)];
+            let mut l = mk(m, "ccl_init", &paged, shift, conn);
+            l.inputs = &inputs;
+            self.run("ccl_init", &[l])?;
+        }
         let mut rounds = 0u32;
         loop {
             let mut enc = self.eng.ctx.device.create_command_encoder(&Default::default());
             enc.clear_buffer(&flag, 0, None);
-            self.eng.encode(&mut enc, &mk(m, "ccl_link", &with_flag, shift, conn)).map_err(err)?;
+            let mut link = mk(m, "ccl_link", &with_flag, shift, conn);
+            link.iarg[1] = n_nbrs;
+            self.eng.encode(&mut enc, &link).map_err(err)?;
             self.eng.encode(&mut enc, &mk(m, "ccl_compress", &paged, shift, conn)).map_err(err)?;
             self.eng.ctx.queue.submit([enc.finish()]);
             rounds += 1;
@@ -300,6 +326,30 @@ impl WgpuBackend {
         }
         Ok((labels, n, infos))
     }
+}
+
+/// `(dx, dy, dz, 0)` words of the neighbours `ccl_link` visits: the backward half of the
+/// connectivity (earlier in raster order) without `(-1, 0, 0)`, which `ccl_init` covers.
+fn link_offsets(connectivity: Connectivity) -> Vec<u32> {
+    let mut out = Vec::new();
+    for dz in -1i32..=0 {
+        for dy in -1i32..=1 {
+            for dx in -1i32..=1 {
+                let backward = dz < 0 || (dz == 0 && (dy < 0 || (dy == 0 && dx < 0)));
+                let s = dx.abs() + dy.abs() + dz.abs();
+                let ok = match connectivity {
+                    Connectivity::Face6 => s == 1,
+                    Connectivity::Full26 => s >= 1,
+                    Connectivity::Slice4 => dz == 0 && s == 1,
+                    Connectivity::Slice8 => dz == 0 && s >= 1,
+                };
+                if backward && ok && !(dy == 0 && dz == 0) {
+                    out.extend([dx as u32, dy as u32, dz as u32, 0]);
+                }
+            }
+        }
+    }
+    out
 }
 
 impl Extra<'_> {

@@ -220,7 +220,9 @@ impl Engine {
             tail[..bytes.len() - whole].copy_from_slice(&bytes[whole..]);
             self.ctx.queue.write_buffer(&b.buf, whole as u64, &tail);
         }
-        self.ctx.take_errors("upload")?;
+        // Wait, so that an upload is timed as an upload and not inside the next kernel.
+        self.ctx.queue.submit([]);
+        self.ctx.sync("upload")?;
         Ok(b)
     }
 

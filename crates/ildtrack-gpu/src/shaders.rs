@@ -45,3 +45,35 @@ pub const SHADERS: &[(&str, &str)] = &[
 pub fn shader_source(name: &str) -> Option<&'static str> {
     SHADERS.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
 }
+
+/// `(shader, entry point)` of every compute entry point in [`SHADERS`].
+pub fn entry_points() -> Vec<(&'static str, &'static str)> {
+    let mut out = Vec::new();
+    for (name, src) in SHADERS {
+        let mut rest: &'static str = src;
+        while let Some(i) = rest.find("@compute") {
+            rest = &rest[i..];
+            if let Some(j) = rest.find("fn ") {
+                let after = &rest[j + 3..];
+                let end = after.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(after.len());
+                out.push((*name, &after[..end]));
+                rest = after;
+            } else {
+                break;
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn entry_points_are_found() {
+        let e = super::entry_points();
+        assert!(e.contains(&("threshold", "threshold")));
+        assert!(e.contains(&("label_components", "ccl_link")));
+        assert!(e.contains(&("gaussian", "gauss_pass_paged")));
+        assert!(e.len() >= 30, "{e:?}");
+    }
+}

@@ -22,7 +22,7 @@ fn loader_safe(mut v: Vec<ildtrack_phantom::DemoVisit>) -> Vec<ildtrack_phantom:
 #[test]
 fn demo_verdicts_are_the_scripted_ones() {
     let out = out_dir("demo");
-    let visits = loader_safe(ildtrack_phantom::demo_patient());
+    let visits = ildtrack_phantom::demo_patient();
     let t0 = Instant::now();
     let outcome = pipeline::demo_with(&CpuBackend::new(), &out, visits.clone(), &AnalyzeOptions::default(), &|_, _| {})
         .expect("demo");

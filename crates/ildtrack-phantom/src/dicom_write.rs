@@ -57,6 +57,10 @@ pub struct WriteOptions {
     /// Also write a 5 mm reconstruction of the same data (series 3, thicker slices).
     pub with_thick_series: bool,
     pub transfer_syntax: TransferSyntax,
+    /// Also write a soft-kernel reconstruction (series 4, kernel `B30f`, in-plane smoothed) on
+    /// the same grid, so a loader has to choose between a lung and a soft kernel.
+    #[serde(default)]
+    pub with_soft_kernel_series: bool,
 }
 
 impl Default for WriteOptions {
@@ -69,6 +73,7 @@ impl Default for WriteOptions {
             with_scout: false,
             with_thick_series: false,
             transfer_syntax: TransferSyntax::ExplicitVrLittleEndian,
+            with_soft_kernel_series: false,
         }
     }
 }
@@ -85,6 +90,7 @@ impl WriteOptions {
             with_scout: true,
             with_thick_series: true,
             transfer_syntax: TransferSyntax::ImplicitVrLittleEndian,
+            with_soft_kernel_series: false,
         }
     }
 }
@@ -100,6 +106,9 @@ pub struct WrittenSeries {
     pub thick_series_uid: Option<String>,
     pub scout: Option<PathBuf>,
     pub scout_series_uid: Option<String>,
+    /// The soft-kernel reconstruction, if asked for.
+    pub soft: Vec<PathBuf>,
+    pub soft_series_uid: Option<String>,
 }
 
 impl WrittenSeries {
@@ -107,12 +116,13 @@ impl WrittenSeries {
         let mut v = self.thin.clone();
         v.extend(self.thick.iter().cloned());
         v.extend(self.scout.iter().cloned());
+        v.extend(self.soft.iter().cloned());
         v
     }
 }
 
 /// Write `ph` into `dir` (created if missing) and return every file written (thin series
-/// first, then thick, then scout). Each file is written to a temporary name and renamed.
+/// first, then thick, then scout, then soft-kernel). Each file is written to a temporary name and renamed.
 pub fn write_dicom_series(ph: &Phantom, dir: &Path, opts: &WriteOptions) -> Result<Vec<PathBuf>, PhantomError> {
     Ok(write_dicom_series_detailed(ph, dir, opts)?.all())
 }
@@ -224,6 +234,8 @@ struct Image<'a> {
     instance: u32,
     image_type: &'a [&'a str],
     description: String,
+    /// ConvolutionKernel override (else the phantom's).
+    kernel: Option<&'a str>,
     slice_location: Option<f64>,
 }
 
@@ -356,8 +368,8 @@ impl Writer<'_> {
         if let Some(mas) = m.exposure_mas {
             put_str(&mut obj, tags::EXPOSURE, VR::IS, format!("{}", mas.round() as i64));
         }
-        if let Some(k) = &m.kernel {
-            put_str(&mut obj, tags::CONVOLUTION_KERNEL, VR::SH, k.clone());
+        if let Some(k) = img.kernel.map(str::to_string).or_else(|| m.kernel.clone()) {
+            put_str(&mut obj, tags::CONVOLUTION_KERNEL, VR::SH, k);
         }
         put_str(&mut obj, tags::PATIENT_POSITION, VR::CS, if o.feet_first { "FFS" } else { "HFS" });
         put_str(&mut obj, tags::STUDY_INSTANCE_UID, VR::UI, self.study_uid.clone());
@@ -497,6 +509,7 @@ pub fn write_dicom_series_detailed(
                 image_type: &["ORIGINAL", "PRIMARY", "AXIAL"],
                 description: format!("{desc} {} mm {kernel}", ds(thick_mm)),
                 slice_location: Some(p[2]),
+                kernel: None,
             })
         })
         .collect::<Result<_, _>>()?;
@@ -544,6 +557,7 @@ pub fn write_dicom_series_detailed(
                     image_type: &["ORIGINAL", "PRIMARY", "AXIAL"],
                     description: format!("{desc} {} mm {kernel} thick", ds(k as f64 * geo.spacing_mm[0])),
                     slice_location: Some(p[2]),
+                    kernel: None,
                 })
             })
             .collect::<Result<_, _>>()?;
@@ -568,7 +582,7 @@ pub fn write_dicom_series_detailed(
         let uid = synthetic_uid(&format!("{}|series1", study_key(spec)), spec.anatomy_seed());
         let top = geo.index_to_lps([nz as f64 - 1.0, 0.0, 0.0]);
         let scout_opts = WriteOptions { padding_value: None, ..opts.clone() };
-        let sw = Writer { opts: &scout_opts, ..w };
+        let sw = Writer { opts: &scout_opts, study_uid: w.study_uid.clone(), frame_uid: w.frame_uid.clone(), ..w };
         let path = sw.write(&Image {
             rows: nz,
             cols: nx,
@@ -583,13 +597,74 @@ pub fn write_dicom_series_detailed(
             image_type: &["ORIGINAL", "PRIMARY", "LOCALIZER"],
             description: "Topogram".into(),
             slice_location: None,
+            kernel: None,
         })?;
         out.scout = Some(path);
         out.scout_series_uid = Some(uid);
     }
+    if opts.with_soft_kernel_series {
+        let uid = synthetic_uid(&format!("{}|series4", study_key(spec)), spec.anatomy_seed());
+        let soft: Vec<PathBuf> = (0..nz)
+            .into_par_iter()
+            .map(|iz| {
+                let slice = smooth_slice(&data[iz * plane..(iz + 1) * plane], ny, nx);
+                let p = geo.index_to_lps([iz as f64, 0.0, 0.0]);
+                w.write(&Image {
+                    rows: ny,
+                    cols: nx,
+                    hu: &slice,
+                    ipp: p,
+                    iop: [1.0, 0.0, 0.0, 0.0, 1.0, 0.0],
+                    pixel_spacing: [geo.spacing_mm[1], geo.spacing_mm[2]],
+                    thickness: thick_mm,
+                    series_uid: &uid,
+                    series_number: 4,
+                    instance: instance_of(iz, nz),
+                    image_type: &["ORIGINAL", "PRIMARY", "AXIAL"],
+                    description: format!("{desc} {} mm B30f", ds(thick_mm)),
+                    slice_location: Some(p[2]),
+                    kernel: Some("B30f"),
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        out.soft = soft;
+        out.soft_series_uid = Some(uid);
+    }
     tracing::debug!(files = out.thin.len() + out.thick.len() + out.scout.iter().count(), dir = %dir.display(), "phantom series written");
     let _ = grid_geometry; // the grid is taken from the volume itself
     Ok(out)
+}
+
+/// In-plane [1 2 1]⊗[1 2 1]/16 smoothing (a soft kernel look); padding stays padding and is
+/// not mixed in.
+fn smooth_slice(hu: &[i16], ny: usize, nx: usize) -> Vec<i16> {
+    let mut out = hu.to_vec();
+    for y in 0..ny {
+        for x in 0..nx {
+            let c = hu[y * nx + x];
+            if c == OUTSIDE_FOV_HU {
+                continue;
+            }
+            let (mut s, mut wsum) = (0i32, 0i32);
+            for dy in -1i32..=1 {
+                for dx in -1i32..=1 {
+                    let (yy, xx) = (y as i32 + dy, x as i32 + dx);
+                    if yy < 0 || xx < 0 || yy >= ny as i32 || xx >= nx as i32 {
+                        continue;
+                    }
+                    let v = hu[yy as usize * nx + xx as usize];
+                    if v == OUTSIDE_FOV_HU {
+                        continue;
+                    }
+                    let w = (2 - dy.abs()) * (2 - dx.abs());
+                    s += w * v as i32;
+                    wsum += w;
+                }
+            }
+            out[y * nx + x] = ((s as f64) / (wsum.max(1) as f64)).round() as i16;
+        }
+    }
+    out
 }
 
 #[cfg(test)]

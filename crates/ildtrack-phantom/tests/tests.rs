@@ -477,6 +477,44 @@ fn project_loader_reads_the_series_back_exactly() {
     }
 }
 
+#[test]
+fn project_loader_prefers_the_lung_kernel_series() {
+    let mut spec = PhantomSpec::ild().with_grid([30, 80, 80], [8.0, 4.5, 4.5]);
+    spec.meta.kernel = Some("B70f".into());
+    spec.noise_sd_hu = 80.0;
+    let ph = generate(&spec);
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let opts = WriteOptions { with_soft_kernel_series: true, shuffle_names: true, ..WriteOptions::default() };
+    let w = write_dicom_series_detailed(&ph, dir.path(), &opts).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(w.soft.len(), w.thin.len());
+    let soft = read(&w.soft[3]);
+    assert_eq!(str_of(&soft, tags::CONVOLUTION_KERNEL), "B30f");
+    // The soft series is smoother: lower SD inside normal parenchyma (away from edges).
+    let mid = w.thin.len() / 2;
+    let t = &ph.truth;
+    let [_, ny, nx] = ph.volume.dims_zyx();
+    let interior = |y: usize, x: usize| {
+        (y.saturating_sub(1)..=(y + 1).min(ny - 1)).all(|yy| {
+            (x.saturating_sub(1)..=(x + 1).min(nx - 1)).all(|xx| {
+                t.lungs[[mid, yy, xx]] != 0 && !t.vessels[[mid, yy, xx]] && !t.ggo[[mid, yy, xx]] && !t.consolidation[[mid, yy, xx]]
+            })
+        })
+    };
+    let sd = |v: &[i32]| {
+        let v: Vec<f64> =
+            (0..ny * nx).filter(|&i| interior(i / nx, i % nx)).map(|i| v[i] as f64).collect();
+        assert!(v.len() > 50);
+        let m = v.iter().sum::<f64>() / v.len() as f64;
+        (v.iter().map(|h| (h - m).powi(2)).sum::<f64>() / v.len() as f64).sqrt()
+    };
+    let (s_soft, s_thin) = (sd(&hu_of_file(&read(&w.soft[mid]))), sd(&hu_of_file(&read(&w.thin[mid]))));
+    assert!(s_soft < 0.7 * s_thin, "soft {s_soft} thin {s_thin}");
+    let loaded = ildtrack_dicom::load(dir.path(), &ildtrack_dicom::LoadOptions::default())
+        .unwrap_or_else(|e| panic!("loader failed: {e}"));
+    assert_eq!(loaded.meta.kernel.as_deref(), Some("B70f"));
+    assert_eq!(loaded.meta.series_instance_uid.as_deref(), Some(w.thin_series_uid.as_str()));
+}
+
 // ---------------------------------------------------------------- demo
 
 #[test]

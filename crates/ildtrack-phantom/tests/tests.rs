@@ -160,6 +160,16 @@ fn generation_is_deterministic_and_seeded() {
 }
 
 #[test]
+fn generation_does_not_depend_on_the_thread_count() {
+    let spec = PhantomSpec { dims_zyx: [24, 64, 64], spacing_mm: [10.0, 6.0, 6.0], ..PhantomSpec::ild() };
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap_or_else(|e| panic!("{e}"));
+    let one = pool.install(|| generate(&spec));
+    let many = generate(&spec);
+    assert_eq!(one.volume.data, many.volume.data);
+    assert_eq!(one.truth.ggo, many.truth.ggo);
+}
+
+#[test]
 fn lesions_land_in_their_zone_and_side() {
     for (side, zone) in [(Side::Right, Zone::Lower), (Side::Left, Zone::Upper), (Side::Right, Zone::Middle)] {
         let spec = small(PhantomSpec { lesions: vec![LesionSpec::ggo(side, zone, 18.0)], ..PhantomSpec::default() });

@@ -74,9 +74,9 @@ svg.chart{width:100%;height:auto;background:#fff;border:1px solid var(--line);bo
 svg text{font-family:inherit;font-size:12px;fill:#37474f}svg .ct{font-size:14px;font-weight:600;fill:var(--ink)}
 svg .grid line{stroke:#e3e8ec}svg .frame{stroke:#90a4ae}svg .day0{stroke:#6a1b9a;stroke-dasharray:4 3;stroke-width:1.5}svg .day0t{fill:#6a1b9a}
 svg .band{font-size:11px;fill:#607d8b}svg .lg{font-size:12px}
-svg.zones{width:300px;max-width:100%;height:auto}svg.zones.compact{width:150px}
+svg.zones{width:300px;max-width:100%;height:auto}svg.zones.compact{width:150px;display:block;margin:0 auto}
 svg .zs{font-size:22px;font-weight:700;fill:#1c2630}svg .zp{font-size:12px;fill:#1c2630}svg .side{font-size:14px;font-weight:700}svg .tot{font-size:13px;font-weight:600}
-.zonegrid{display:flex;flex-wrap:wrap;gap:8px 14px}.zonegrid div{text-align:center;font-size:13px}
+.zonegrid{display:flex;flex-wrap:wrap;gap:10px 8px}.zonegrid>div{width:158px;text-align:center;font-size:12.5px;line-height:1.35;break-inside:avoid}
 .two{display:grid;grid-template-columns:320px 1fr;gap:18px;align-items:start}
 footer{margin-top:30px;font-size:12.5px;color:var(--muted);border-top:1px solid var(--line);padding-top:10px}
 footer table{font-size:12.5px;width:auto}

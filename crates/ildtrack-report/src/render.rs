@@ -206,7 +206,7 @@ pub struct IndexPage<'a> {
     pub latest_images: &'a [QcImage],
 }
 
-fn trend(track: &TrackResult, title: &str, unit: &str, get: impl Fn(&TrackedVisit) -> Option<f64>) -> String {
+fn trend(track: &TrackResult, title: &str, unit: &str, min_span: f64, get: impl Fn(&TrackedVisit) -> Option<f64>) -> String {
     let mut points = Vec::new();
     let mut colours = Vec::new();
     let mut titles = Vec::new();
@@ -236,6 +236,7 @@ fn trend(track: &TrackResult, title: &str, unit: &str, get: impl Fn(&TrackedVisi
             dashed: false,
         }],
         track.day0.is_some(),
+        min_span,
     )
 }
 
@@ -312,12 +313,14 @@ pub fn render_index_html<'a>(p: &IndexPage<'a>, opts: &ReportOptions) -> String 
 
     // Trends.
     b.push_str("<h2>Trends</h2><p class=\"sub\">Points are coloured by verdict: <span style=\"color:#c62828\">progressed</span>, <span style=\"color:#2e7d32\">improved</span>, <span style=\"color:#546e7a\">stable</span>, <span style=\"color:#1565c0\">baseline</span>. The dashed line marks day 0.</p><div class=\"charts\">");
-    b.push_str(&trend(t, "Affected (GGO + consolidation)", "% of lung", |v| Some(v.metrics.affected_pct)));
-    b.push_str(&trend(t, "Ground-glass opacity", "% of lung", |v| Some(v.metrics.ggo_pct)));
-    b.push_str(&trend(t, "Consolidation", "% of lung", |v| Some(v.metrics.consolidation_pct)));
-    b.push_str(&trend(t, "High attenuation area (HAA)", "% of lung", |v| Some(v.metrics.haa_pct)));
-    b.push_str(&trend(t, "Mean lung density", "HU", |v| v.metrics.mean_hu));
-    b.push_str(&trend(t, "Lung volume", "mL", |v| Some(v.metrics.volume_ml)));
+    let mean_volume = t.visits.iter().map(|v| v.metrics.volume_ml).sum::<f64>() / t.visits.len().max(1) as f64;
+    b.push_str(&trend(t, "Affected (GGO + consolidation)", "% of lung", 10.0, |v| Some(v.metrics.affected_pct)));
+    b.push_str(&trend(t, "Ground-glass opacity", "% of lung", 10.0, |v| Some(v.metrics.ggo_pct)));
+    b.push_str(&trend(t, "Consolidation", "% of lung", 5.0, |v| Some(v.metrics.consolidation_pct)));
+    b.push_str(&trend(t, "High attenuation area (HAA)", "% of lung", 10.0, |v| Some(v.metrics.haa_pct)));
+    b.push_str(&trend(t, "Mean lung density", "HU", 60.0, |v| v.metrics.mean_hu));
+    // A ±10 % band at least: smaller changes are within breathing variation.
+    b.push_str(&trend(t, "Lung volume", "mL", 0.2 * mean_volume, |v| Some(v.metrics.volume_ml)));
     if t.visits.iter().any(|v| v.fvc_pct_pred.is_some() || v.dlco_pct_pred.is_some()) {
         let pts = |g: fn(&TrackedVisit) -> Option<f64>| -> Vec<(f64, f64)> {
             t.visits.iter().filter_map(|v| Some((v.day? as f64, g(v)?))).collect()
@@ -330,6 +333,7 @@ pub fn render_index_html<'a>(p: &IndexPage<'a>, opts: &ReportOptions) -> String 
                 Line { name: "DLCO".into(), colour: "#00838f".into(), points: pts(|v| v.dlco_pct_pred), point_colours: None, point_titles: None, dashed: true },
             ],
             t.day0.is_some(),
+            20.0,
         ));
     }
     b.push_str("</div>");
@@ -339,9 +343,11 @@ pub fn render_index_html<'a>(p: &IndexPage<'a>, opts: &ReportOptions) -> String 
     for v in &t.visits {
         let _ = write!(
             b,
-            "<div>{}<br>{}<br>{}</div>",
+            "<div>{}<br><b>{}</b><br>{} · {}<br>{}</div>",
             svg::zone_diagram(&v.zones, &format!("zd-{}", v.index), true),
-            html::visit_title(v.label.as_deref(), v.study_date.as_deref(), v.day),
+            esc(v.label.as_deref().unwrap_or("visit")),
+            html::opt_s(&v.study_date),
+            html::day_text(v.day),
             html::badge(v.status)
         );
     }

@@ -70,7 +70,9 @@ fn fmt_tick(v: f64) -> String {
 }
 
 /// A line chart of values against days from day0, with a dashed vertical line at day 0.
-pub fn line_chart(title: &str, y_unit: &str, lines: &[Line], show_day0: bool) -> String {
+/// The y axis spans at least `min_span_y` (so noise does not look like a trend) and does not
+/// go below 0 when every value is ≥ 0.
+pub fn line_chart(title: &str, y_unit: &str, lines: &[Line], show_day0: bool, min_span_y: f64) -> String {
     let (w, h) = (520.0, 250.0);
     let (ml, mr, mt, mb) = (58.0, 16.0, 30.0, 40.0);
     let pts: Vec<(f64, f64)> = lines.iter().flat_map(|l| l.points.iter().copied()).filter(|p| p.0.is_finite() && p.1.is_finite()).collect();
@@ -96,12 +98,20 @@ pub fn line_chart(title: &str, y_unit: &str, lines: &[Line], show_day0: bool) ->
     let pad = (x1 - x0) * 0.04;
     let (x0, x1) = (x0 - pad, x1 + pad);
     let (mut y0, mut y1) = pts.iter().fold((f64::MAX, f64::MIN), |a, p| (a.0.min(p.1), a.1.max(p.1)));
-    if y1 - y0 < 1e-9 {
-        y0 -= 1.0;
-        y1 += 1.0;
+    let non_negative = y0 >= 0.0;
+    let span = (y1 - y0).max(min_span_y).max(1e-6);
+    let mid = (y0 + y1) / 2.0;
+    if y1 - y0 < span {
+        y0 = mid - span / 2.0;
+        y1 = mid + span / 2.0;
     }
     let ypad = (y1 - y0) * 0.08;
-    let (y0, y1, yt) = ticks(y0 - ypad, y1 + ypad, 4.0);
+    let (mut lo, mut hi) = (y0 - ypad, y1 + ypad);
+    if non_negative && lo < 0.0 {
+        hi -= lo;
+        lo = 0.0;
+    }
+    let (y0, y1, yt) = ticks(lo, hi, 4.0);
     let (_, _, xt) = ticks(x0, x1, 6.0);
     let px = |x: f64| ml + (x - x0) / (x1 - x0) * (w - ml - mr);
     let py = |y: f64| h - mb - (y - y0) / (y1 - y0) * (h - mt - mb);
@@ -430,8 +440,8 @@ mod tests {
             point_titles: None,
             dashed: false,
         };
-        let s = line_chart("a < b", "%", &[l.clone(), l], true);
+        let s = line_chart("a < b", "%", &[l.clone(), l], true, 1.0);
         assert!(s.contains("a &lt; b") && !s.contains("<b>"));
-        assert!(line_chart("x", "%", &[], false).contains("no data"));
+        assert!(line_chart("x", "%", &[], false, 1.0).contains("no data"));
     }
 }

@@ -299,3 +299,55 @@ pub fn interp_slice(a: &[i16], b: &[i16], w: f64, dst: &mut [i16]) {
         };
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ildtrack_volume::OUTSIDE_FOV_HU as OUT;
+
+    #[test]
+    fn shift_moves_content_and_fills_from_outside() {
+        let (rows, cols) = (8, 8);
+        let mut src = vec![0i16; rows * cols];
+        src[5 * cols + 5] = 1000;
+        let mut dst = vec![0i16; rows * cols];
+        shift_slice(&src, &mut dst, rows, cols, [1.0, 2.0]);
+        assert_eq!(dst[6 * cols + 7], 1000);
+        assert_eq!(dst[5 * cols + 5], 0);
+        // Row 0 and columns 0..2 came from outside the image.
+        assert_eq!(dst[0], OUT);
+        assert_eq!(dst[3 * cols + 1], OUT);
+        // Half a pixel: the bright value is shared by two neighbours.
+        shift_slice(&src, &mut dst, rows, cols, [0.0, 0.5]);
+        assert_eq!((dst[5 * cols + 5], dst[5 * cols + 6]), (500, 500));
+    }
+
+    #[test]
+    fn tilted_stack_is_resampled_onto_the_first_slice_grid() {
+        let g: Vec<SliceGeom> = (0..4)
+            .map(|k| SliceGeom {
+                position_mm: [0.0, 1.0 * k as f64, 2.0 * k as f64],
+                orientation: [1.0, 0.0, 0.0, 0.0, 1.0, 0.0],
+                pixel_spacing_mm: [0.5, 0.5],
+                thickness_mm: Some(2.0),
+            })
+            .collect();
+        let p = plan(&g).expect("plan");
+        let sh = p.shift_px.expect("shifts");
+        // Each slice starts 1 mm = 2 rows further along +y: shifted by 2 rows per slice.
+        for (k, s) in sh.iter().enumerate() {
+            assert!((s[0] - 2.0 * k as f64).abs() < 1e-9 && s[1].abs() < 1e-9, "{s:?}");
+        }
+        assert_eq!(p.geometry.spacing_mm[0], 2.0);
+        assert_eq!(p.geometry.direction[0], [0.0, 0.0, 1.0]);
+        let w = p.warnings.iter().find(|w| w.code == "gantry-tilt").expect("warning");
+        assert!(w.message.contains("26.6°"), "{}", w.message);
+    }
+
+    #[test]
+    fn interpolation_keeps_outside_marker() {
+        let mut d = [0i16; 3];
+        interp_slice(&[0, 100, OUT], &[100, 300, 5], 0.25, &mut d);
+        assert_eq!(d, [25, 150, OUT]);
+    }
+}

@@ -140,11 +140,23 @@ pub(crate) fn fill_holes(mask: &[bool], ny: usize, nx: usize) -> Vec<bool> {
 /// 8-connected flood fill of `mask` from `seed`; stops early (returns `None`) when the region
 /// grows beyond `max_pixels`.
 pub(crate) fn flood(mask: &[bool], ny: usize, nx: usize, seed: usize, max_pixels: usize) -> Option<Vec<usize>> {
+    let mut seen = vec![false; ny * nx];
+    flood_with(mask, ny, nx, seed, max_pixels, &mut seen)
+}
+
+/// [`flood`] with a caller-provided visited map (left marked).
+fn flood_with(
+    mask: &[bool],
+    ny: usize,
+    nx: usize,
+    seed: usize,
+    max_pixels: usize,
+    seen: &mut [bool],
+) -> Option<Vec<usize>> {
     if !mask[seed] {
         return Some(Vec::new());
     }
-    let mut seen = std::collections::HashSet::new();
-    seen.insert(seed);
+    seen[seed] = true;
     let mut stack = vec![seed];
     let mut out = Vec::new();
     while let Some(i) = stack.pop() {
@@ -160,7 +172,8 @@ pub(crate) fn flood(mask: &[bool], ny: usize, nx: usize, seed: usize, max_pixels
                     continue;
                 }
                 let j = qy as usize * nx + qx as usize;
-                if mask[j] && seen.insert(j) {
+                if mask[j] && !seen[j] {
+                    seen[j] = true;
                     stack.push(j);
                 }
             }
@@ -171,60 +184,14 @@ pub(crate) fn flood(mask: &[bool], ny: usize, nx: usize, seed: usize, max_pixels
 
 /// All 8-connected components of one slice: `(pixels)` per component.
 pub(crate) fn components(mask: &[bool], ny: usize, nx: usize) -> Vec<Vec<usize>> {
-    let mut done = vec![false; ny * nx];
+    let mut seen = vec![false; ny * nx];
     let mut comps = Vec::new();
     for i in 0..ny * nx {
-        if mask[i] && !done[i] {
-            let c = flood(mask, ny, nx, i, usize::MAX).unwrap_or_default();
-            for &j in &c {
-                done[j] = true;
-            }
-            comps.push(c);
+        if mask[i] && !seen[i] {
+            comps.push(flood_with(mask, ny, nx, i, usize::MAX, &mut seen).unwrap_or_default());
         }
     }
     comps
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn img(rows: &[&str]) -> (Vec<bool>, usize, usize) {
-        let ny = rows.len();
-        let nx = rows[0].len();
-        (rows.iter().flat_map(|r| r.chars().map(|c| c == '#')).collect(), ny, nx)
-    }
-
-    #[test]
-    fn hull_fills_a_crescent() {
-        let (m, ny, nx) = img(&[
-            "..........", //
-            ".####.....",
-            ".#........",
-            ".#........",
-            ".####.....",
-            "..........",
-        ]);
-        let h = convex_hull_fill(&m, ny, nx);
-        let count = h.iter().filter(|&&v| v).count();
-        assert_eq!(count, 16);
-        assert!(h[2 * nx + 3] && !h[2 * nx + 5]);
-    }
-
-    #[test]
-    fn hull_of_a_diagonal_keeps_only_the_segment() {
-        let (m, ny, nx) = img(&["#...", ".#..", "..#.", "...#"]);
-        assert_eq!(convex_hull_fill(&m, ny, nx), m);
-    }
-
-    #[test]
-    fn holes_and_components() {
-        let (m, ny, nx) = img(&["#####..", "#...#..", "#####.#"]);
-        let f = fill_holes(&m, ny, nx);
-        assert_eq!(f.iter().filter(|&&v| v).count(), 16);
-        assert_eq!(components(&m, ny, nx).len(), 2);
-        assert!(flood(&m, ny, nx, 0, 5).is_none());
-    }
 }
 
 /// Integer chamfer weights (0.1 mm units) for one slice: `[row, column, diagonal]`.

@@ -240,13 +240,27 @@ pub(crate) fn segment<B: Backend>(
 
     // 6. Per side, a small in-plane closing takes in the vessels indenting the hilum.
     if p.closing_radius_mm > 0.0 {
+        // Work in the lungs' bounding box (plus the closing radius) only.
+        let margin = [0, 1, 2].map(|k| if k == 0 { 0 } else { (p.closing_radius_mm / ls[k]).ceil() as usize + 1 });
+        let mut bmin = ld;
+        let mut bmax = [0usize; 3];
+        for &i in &kept {
+            for k in 0..3 {
+                bmin[k] = bmin[k].min(infos[i].min_zyx[k].saturating_sub(margin[k]));
+                bmax[k] = bmax[k].max((infos[i].max_zyx[k] + 1 + margin[k]).min(ld[k]));
+            }
+        }
+        let bdims = [0, 1, 2].map(|k| bmax[k] - bmin[k]);
+        let lungs_box = b.crop_u8(&lungs, bmin, bdims)?;
         let mut closed = Vec::new();
         for side in 1..=2u8 {
             let mut lut = [0u8; 256];
             lut[side as usize] = 1;
-            let m = b.map_u8(&lungs, &lut)?;
-            closed.push(b.close(&m, &Ball::disk(p.closing_radius_mm, ls))?);
+            let m = b.map_u8(&lungs_box, &lut)?;
+            let c = b.close(&m, &Ball::disk(p.closing_radius_mm, ls))?;
+            closed.push(b.pad_u8(&c, ld, bmin)?);
         }
+        drop(lungs_box);
         // lungs: keep the label; background closed by right -> 1, else by left -> 2.
         let both = b.combine_u8(&closed[0], &closed[1], 2, &[0, 2, 1, 1])?;
         let mut lut = vec![0u8; 3 * 3];
@@ -296,6 +310,7 @@ pub(crate) fn segment<B: Backend>(
         })
         .collect();
     let max_area = [0, 1].map(|k| per_slice.iter().map(|p| p.1[k]).max().unwrap_or(0));
+    lap("segment.dense.closing_hulls", &mut stage_ms);
     // Window of slices towards the head whose aerated lung outlines the pleura for slice z:
     // disease hides the lung's outline here, but the lung above it still reaches the chest wall.
     let head_step: isize = if frame.g.direction[0][2] >= 0.0 { 1 } else { -1 };
@@ -356,6 +371,7 @@ pub(crate) fn segment<B: Backend>(
         }
         b.download_u8(&b.map_labels(&nl, &elut)?)?
     };
+    lap("segment.dense.hulls_enclosed", &mut stage_ms);
     let small_hole_px = (p.hole_max_area_mm2 / (ls[1] * ls[2])).ceil() as usize;
     let w = plane::chamfer_weights([ls[1], ls[2]]);
     let include_dense = p.include_dense_regions;
@@ -395,6 +411,7 @@ pub(crate) fn segment<B: Backend>(
         })
         .collect();
     let window_pleura = window;
+    lap("segment.dense.walls", &mut stage_ms);
     lungs_h.axis_iter_mut(Axis(0)).into_par_iter().enumerate().for_each(|(z, mut s)| {
         let px: Vec<u8> = s.iter().copied().collect();
         if px.iter().all(|&v| v == 0) {
@@ -468,7 +485,7 @@ pub(crate) fn segment<B: Backend>(
                     let pleura = pleura_depth(&skin_depth, z, k, window_pleura, ny, nx);
                     for &q in &added {
                         let sp = nearest[q];
-                        let limit = pleura[sp];
+                        let limit = min3x3(&pleura, ny, nx, sp);
                         if limit == u32::MAX {
                             continue;
                         }
@@ -686,17 +703,21 @@ fn pleura_depth(
     let hi = ((z as isize + window) as usize).min(skin_depth.len().saturating_sub(1));
     for zz in lo..=hi {
         for &(s, d) in &skin_depth[zz][k] {
-            let (y, x) = ((s / nx) as isize, (s % nx) as isize);
-            for dy in -1..=1 {
-                for dx in -1..=1 {
-                    let (qy, qx) = (y + dy, x + dx);
-                    if qy >= 0 && qx >= 0 && qy < ny as isize && qx < nx as isize {
-                        let j = qy as usize * nx + qx as usize;
-                        g[j] = g[j].min(d);
-                    }
-                }
-            }
+            g[s] = g[s].min(d);
         }
     }
+    let _ = ny;
     g
+}
+
+/// Minimum of `g` over the 3×3 neighbourhood of pixel `s`.
+fn min3x3(g: &[u32], ny: usize, nx: usize, s: usize) -> u32 {
+    let (y, x) = (s / nx, s % nx);
+    let mut m = u32::MAX;
+    for yy in y.saturating_sub(1)..=(y + 1).min(ny - 1) {
+        for xx in x.saturating_sub(1)..=(x + 1).min(nx - 1) {
+            m = m.min(g[yy * nx + xx]);
+        }
+    }
+    m
 }

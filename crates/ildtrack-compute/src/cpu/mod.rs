@@ -410,26 +410,39 @@ impl Backend for CpuBackend {
         let d = dims(&hu.0);
         let od = [0, 1, 2].map(|k| d[k].div_ceil(factors[k]));
         let mut out = Array3::<i16>::zeros((od[0], od[1], od[2]));
+        let src = hu.0.as_standard_layout();
+        let data = src.as_slice().ok_or_else(|| ComputeError::Device("non-contiguous volume".into()))?;
         out.axis_iter_mut(Axis(0)).into_par_iter().enumerate().for_each(|(oz, mut s)| {
-            for ((oy, ox), o) in s.indexed_iter_mut() {
-                let mut sum = 0i64;
-                let mut n = 0i64;
-                let mut inside = 0i64;
+            let (ny, nx) = (d[1], d[2]);
+            let mut sum = vec![0i64; od[2]];
+            let mut n = vec![0i64; od[2]];
+            let mut inside = vec![0i64; od[2]];
+            for oy in 0..od[1] {
+                sum.iter_mut().for_each(|v| *v = 0);
+                n.iter_mut().for_each(|v| *v = 0);
+                inside.iter_mut().for_each(|v| *v = 0);
                 for z in oz * factors[0]..((oz + 1) * factors[0]).min(d[0]) {
-                    for y in oy * factors[1]..((oy + 1) * factors[1]).min(d[1]) {
-                        for x in ox * factors[2]..((ox + 1) * factors[2]).min(d[2]) {
-                            let v = hu.0[[z, y, x]];
-                            n += 1;
+                    for y in oy * factors[1]..((oy + 1) * factors[1]).min(ny) {
+                        let row = &data[(z * ny + y) * nx..(z * ny + y + 1) * nx];
+                        for (x, &v) in row.iter().enumerate() {
+                            let ox = x / factors[2];
+                            n[ox] += 1;
                             if v == OUTSIDE_FOV_HU {
-                                sum -= 1024;
+                                sum[ox] -= 1024;
                             } else {
-                                sum += v as i64;
-                                inside += 1;
+                                sum[ox] += v as i64;
+                                inside[ox] += 1;
                             }
                         }
                     }
                 }
-                *o = if inside == 0 { OUTSIDE_FOV_HU } else { (sum as f64 / n as f64).round() as i16 };
+                for ox in 0..od[2] {
+                    s[[oy, ox]] = if inside[ox] == 0 || n[ox] == 0 {
+                        OUTSIDE_FOV_HU
+                    } else {
+                        (sum[ox] as f64 / n[ox] as f64).round() as i16
+                    };
+                }
             }
         });
         Ok(CpuVolume(out))

@@ -37,6 +37,17 @@ fn demo_verdicts_are_the_scripted_ones() {
     for v in &r.visits {
         assert_eq!(v.day, Some(visits[v.input_index].day), "{:?}", v.label);
     }
+    // Deltas match the generator's truth (affected % of both lungs, vs baseline).
+    let t1 = Instant::now();
+    let truth: Vec<f64> = visits.iter().map(|dv| ildtrack_phantom::generate(&dv.spec).truth.summary().affected_pct).collect();
+    eprintln!("truth regenerated in {:.1} s", t1.elapsed().as_secs_f64());
+    let base = r.visits[0].input_index;
+    for v in r.visits.iter().skip(1) {
+        let measured = v.delta_baseline.as_ref().map(|d| d.metrics["affected_pct"]).expect("delta");
+        let expected = truth[v.input_index] - truth[base];
+        eprintln!("{:<24} delta vs baseline: measured {measured:+.1}, truth {expected:+.1} points", visits[v.input_index].label);
+        assert!((measured - expected).abs() <= 2.0, "{}: measured {measured:.1} vs truth {expected:.1}", visits[v.input_index].label);
+    }
     // The +180 visit used a sharper kernel: the verdict carries the warning.
     let sharp = r.visits.iter().find(|v| visits[v.input_index].day == 180).expect("+180");
     assert!(sharp.warnings.iter().any(|w| w.code == "kernel-mismatch"), "{:?}", sharp.warnings);

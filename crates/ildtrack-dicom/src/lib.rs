@@ -27,7 +27,15 @@
 //! - HU = stored × RescaleSlope + RescaleIntercept per slice (per frame for enhanced CT);
 //!   PixelPaddingValue (and range) and HU below −1500 (outside the reconstruction circle)
 //!   become [`ildtrack_volume::OUTSIDE_FOV_HU`]; HU above 32767 saturate with a warning;
-//! - sizes claimed by a header are checked against the bytes present before allocating.
+//! - sizes claimed by a header are checked against the bytes present before allocating: every
+//!   file is first walked at byte level (`layout`), so dicom-rs never sees a length longer
+//!   than the file; native pixel data is converted straight from the file bytes;
+//! - JPEG 2000 whose codestream says signed while PixelRepresentation says unsigned is read as
+//!   signed (warning `pixel-representation-mismatch`); the reverse is accepted only at 16 bits
+//!   (same bit pattern), otherwise refused as ambiguous;
+//! - decoders: native (LE/BE/deflate), RLE, JPEG baseline/lossless (jpeg-decoder), JPEG-LS
+//!   (CharLS, needs cmake to build), JPEG 2000 (OpenJPEG). 12-bit lossy JPEG (1.2.840.10008.1.2.4.51,
+//!   .53, .55) is not supported and gives a clear error.
 //!
 //! Architecture Invariant: no pixel data is read by [`scan`]; [`load`] keeps one `i16` volume
 //! plus headers in memory (twice that only when resampling is needed), never all decoded objects.

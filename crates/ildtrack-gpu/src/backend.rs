@@ -523,7 +523,7 @@ impl Backend for WgpuBackend {
         let mut l = Launch::new("combine_u8", "combine_u8", &out);
         l.inputs = &inputs;
         l.extras = &extras;
-        l.iarg = [to_i32(n_a.min(256), "n_a")?, to_i32(n_b.min(1 << 20), "n_b")?, 0, 0];
+        l.iarg = [to_i32(n_a.min(256), "n_a")?, to_i32(n_b, "n_b")?, 0, 0];
         self.run("combine_u8", &[l])?;
         Ok(out)
     }
@@ -545,7 +545,7 @@ impl Backend for WgpuBackend {
         let mut l = Launch::new("map_u8_per_slice", "map_u8_per_slice", &out);
         l.inputs = &inputs;
         l.extras = &extras;
-        l.iarg = [to_i32(n_values.min(256), "n_values")?, 0, 0, 0];
+        l.iarg = [to_i32(n_values, "n_values")?, 0, 0, 0];
         self.run("map_u8_per_slice", &[l])?;
         Ok(out)
     }
@@ -591,7 +591,7 @@ impl Backend for WgpuBackend {
         if n == 0 {
             return Ok(Vec::new());
         }
-        let iarg = [to_i32(n_a.min(256), "n_a")?, to_i32(n_b.min(256), "n_b")?, 0, 0];
+        let iarg = [to_i32(n_a.min(256), "n_a")?, to_i32(n_b, "n_b")?, 0, 0];
         let mut c = self.counts("joint_counts", "counts", a, Some((b, 0)), n, iarg)?;
         c.truncate(n);
         Ok(c)

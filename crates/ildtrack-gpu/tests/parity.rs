@@ -56,6 +56,22 @@ fn transfers_round_trip() {
 }
 
 #[test]
+fn empty_volumes_are_fine() {
+    let Some(g) = gpu() else { return };
+    for d in [[0, 3, 4], [2, 0, 5]] {
+        let hu = Array3::<i16>::zeros((d[0], d[1], d[2]));
+        let gh = g.upload_i16(hu.view()).unwrap();
+        let m = g.threshold(&gh, -1000, 0).unwrap();
+        assert_eq!(g.download_u8(&m).unwrap().shape(), &d[..]);
+        assert_eq!(g.value_counts(&m).unwrap().iter().sum::<u64>(), 0);
+        let (l, infos) = g.label_components(&m, Connectivity::Full26).unwrap();
+        assert!(infos.is_empty());
+        assert_eq!(g.download_u32(&l).unwrap().len(), 0);
+        assert_eq!(g.download_f32(&g.distance_mm(&m, [1.0; 3]).unwrap()).unwrap().len(), 0);
+    }
+}
+
+#[test]
 fn voxelwise_kernels_should_match_reference_backend() {
     let Some(g) = gpu() else { return };
     for (i, &d) in AWKWARD.iter().enumerate() {
@@ -85,6 +101,10 @@ fn voxelwise_kernels_should_match_reference_backend() {
         let table: Vec<u8> = (0..d[0] * 4).map(|k| (k * 13 % 7) as u8).collect();
         same("map_u8_per_slice", &g.download_u8(&g.map_u8_per_slice(&ga, 4, &table).unwrap()).unwrap(), &CPU.map_u8_per_slice(&ca, 4, &table).unwrap().0);
         assert!(g.map_u8_per_slice(&ga, 4, &table[1..]).is_err());
+        let wide: Vec<u8> = (0..d[0] * 300).map(|k| (k * 7 % 13) as u8).collect();
+        same("map_u8_per_slice 300 values", &g.download_u8(&g.map_u8_per_slice(&ga, 300, &wide).unwrap()).unwrap(), &CPU.map_u8_per_slice(&ca, 300, &wide).unwrap().0);
+        let lut_wide: Vec<u8> = (0..6 * 300).map(|k| (k % 5) as u8).collect();
+        same("combine_u8 n_b 300", &g.download_u8(&g.combine_u8(&ga, &gb, 300, &lut_wide).unwrap()).unwrap(), &CPU.combine_u8(&ca, &cb, 300, &lut_wide).unwrap().0);
         // Labels and fields come from other kernels (the trait has no u32/f32 upload).
         let (gl, _) = g.label_components(&gb, Connectivity::Face6).unwrap();
         let (cl, _) = CPU.label_components(&cb, Connectivity::Face6).unwrap();
@@ -118,6 +138,8 @@ fn reductions_should_match_reference_backend() {
         assert_eq!(g.joint_counts(&ga, &gb, 7, 3).unwrap(), CPU.joint_counts(&ca, &cb, 7, 3).unwrap(), "joint_counts");
         assert_eq!(g.joint_counts(&ga, &gb, 256, 256).unwrap(), CPU.joint_counts(&ca, &cb, 256, 256).unwrap(), "joint_counts large");
         assert_eq!(g.slice_counts(&gb, 3).unwrap(), CPU.slice_counts(&cb, 3).unwrap(), "slice_counts");
+        assert_eq!(g.slice_counts(&ga, 300).unwrap(), CPU.slice_counts(&ca, 300).unwrap(), "slice_counts past 256 values");
+        assert_eq!(g.joint_counts(&gb, &ga, 2, 300).unwrap(), CPU.joint_counts(&cb, &ca, 2, 300).unwrap(), "joint_counts n_b > 256");
         for (n_labels, lo, hi) in [(4, -1024, 3071), (1, -50, 50), (3, i16::MIN, i16::MAX)] {
             let gh_ = g.histogram(&gh, &gb, n_labels, lo, hi).unwrap();
             let ch_ = CPU.histogram(&ch, &cb, n_labels, lo, hi).unwrap();

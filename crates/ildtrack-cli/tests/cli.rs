@@ -1,0 +1,108 @@
+//! The `ildtrack` binary as a user runs it: exit codes, JSON outputs, files written.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_ildtrack"))
+}
+
+fn shared_data() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
+    if p.is_dir() {
+        Some(p)
+    } else {
+        eprintln!("skipped: ../shared/data not found");
+        None
+    }
+}
+
+#[test]
+fn missing_input_is_exit_code_2_with_the_path_in_the_message() {
+    let out = bin().args(["inspect", "/definitely/not/here"]).output().expect("run ildtrack");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/definitely/not/here"), "stderr: {err}");
+}
+
+#[test]
+fn empty_folder_is_unusable_input() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out_dir = tempfile::tempdir().expect("tempdir");
+    let out = bin()
+        .args(["analyze"])
+        .arg(dir.path())
+        .arg("--out")
+        .arg(out_dir.path().join("o"))
+        .args(["--backend", "cpu"])
+        .output()
+        .expect("run ildtrack");
+    assert_eq!(out.status.code(), Some(2), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(!out_dir.path().join("o/visit.json").exists());
+}
+
+#[test]
+fn thresholds_that_do_not_increase_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = bin()
+        .args(["analyze", "x", "--out"])
+        .arg(dir.path())
+        .args(["--ggo-lo-hu", "-200", "--backend", "cpu"])
+        .output()
+        .expect("run ildtrack");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("thresholds must increase"));
+}
+
+#[test]
+fn inspect_json_lists_series_and_the_choice() {
+    let Some(data) = shared_data() else { return };
+    let out = bin().arg("inspect").arg(data.join("lung-pet-ct-dx/A0002-kernel-B70f")).arg("--json").output().expect("run");
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("inspect --json is JSON");
+    let series = v["series"].as_array().expect("series array");
+    assert_eq!(series.len(), 1);
+    assert_eq!(series[0]["n_slices"], 30);
+    assert_eq!(v["chosen"], 0);
+    assert_eq!(series[0]["kernel"], "B70f");
+}
+
+#[test]
+fn analyze_a_real_slice_writes_every_output_and_no_patient_identity() {
+    let Some(data) = shared_data() else { return };
+    let out_dir = tempfile::tempdir().expect("tempdir");
+    let out = bin()
+        .args(["analyze"])
+        .arg(data.join("lungmask-slice/lidc-slice.dcm"))
+        .arg("--out")
+        .arg(out_dir.path())
+        .args(["--backend", "cpu"])
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stderr: {stderr}");
+    for f in ["visit.json", "lungs.nii.gz", "classes.nii.gz", "report.html", "qc_coronal.png"] {
+        assert!(out_dir.path().join(f).is_file(), "{f} missing");
+    }
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.path().join("visit.json")).expect("read")).expect("json");
+    assert_eq!(v["series"]["dims_zyx"][0], 1);
+    let ml = v["lungs"]["whole"]["volume_ml"].as_f64().expect("volume");
+    assert!(ml > 0.0);
+    assert!(v["warnings"].as_array().expect("warnings").iter().any(|w| w["code"] == "single-slice"));
+    // The LIDC header carries a patient name/ID; none of it may reach stdout, stderr or the JSON.
+    let obj = dicom_like_identity(&data.join("lungmask-slice/lidc-slice.dcm"));
+    for s in obj.iter().filter(|s| s.len() >= 4) {
+        assert!(!stdout.contains(s.as_str()) && !stderr.contains(s.as_str()), "identity leaked to the terminal");
+        assert!(!v.to_string().contains(s.as_str()), "identity leaked to visit.json");
+    }
+}
+
+/// Patient name and ID as the loader reads them (through the library, not printed).
+fn dicom_like_identity(path: &Path) -> Vec<String> {
+    match ildtrack_dicom::load(path, &ildtrack_dicom::LoadOptions::default()) {
+        Ok(s) => [s.identity.patient_name, s.identity.patient_id].into_iter().flatten().collect(),
+        Err(_) => Vec::new(),
+    }
+}

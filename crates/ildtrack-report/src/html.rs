@@ -81,9 +81,12 @@ svg .zs{font-size:22px;font-weight:700;fill:#1c2630}svg .zp{font-size:12px;fill:
 footer{margin-top:30px;font-size:12.5px;color:var(--muted);border-top:1px solid var(--line);padding-top:10px}
 footer table{font-size:12.5px;width:auto}
 a{color:#1565c0}
-@media (max-width:800px){.imgs.quad{grid-template-columns:1fr 1fr}.imgs.pairs,.two{grid-template-columns:1fr}}
+@media screen and (max-width:800px){.imgs.quad{grid-template-columns:1fr 1fr}.imgs.pairs,.two{grid-template-columns:1fr}}
 @page{size:A4;margin:12mm}
-@media print{body{font-size:11.5px}main{max-width:none;padding:0}h2{break-after:avoid}
+@media print{body{font-size:11px}main{max-width:none;padding:0}h2{break-after:avoid;margin-top:16px}
+ .scroll{overflow:visible}table{font-size:9px;margin:4px 0}th,td{padding:2px 4px}th{white-space:normal}
+ .two{grid-template-columns:230px 1fr}.imgs.pairs{gap:6px 12px}figcaption{font-size:9px;padding:2px 5px}
+ .facts{grid-template-columns:repeat(4,1fr)}.d{font-size:8px}
  .verdict,.warn,figure,svg,table,.facts{break-inside:avoid}
  *{-webkit-print-color-adjust:exact;print-color-adjust:exact}
  .charts{grid-template-columns:1fr 1fr}.noprint{display:none}

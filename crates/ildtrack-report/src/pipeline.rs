@@ -338,6 +338,13 @@ pub fn cache_key(input: &Path, config: &AnalysisConfig, series_uid: Option<&str>
     h.update(b"\0");
     h.update(series_uid.unwrap_or("").as_bytes());
     h.update(b"\0");
+    // A DICOMDIR indexes the files beside it: hash its whole folder.
+    let is_dicomdir = input.is_file() && input.file_name().is_some_and(|n| n.to_string_lossy().eq_ignore_ascii_case("DICOMDIR"));
+    let input = match input.parent() {
+        Some(parent) if is_dicomdir && !parent.as_os_str().is_empty() => parent,
+        Some(_) if is_dicomdir => Path::new("."),
+        _ => input,
+    };
     let meta = std::fs::metadata(input).map_err(|source| ReportError::Io { action: "reading input", source, path: input.into() })?;
     let mut files: Vec<(String, PathBuf)> = Vec::new();
     if meta.is_dir() {

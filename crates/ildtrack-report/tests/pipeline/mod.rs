@@ -239,3 +239,33 @@ fn real_kernel_pair_is_flagged() {
     let html = std::fs::read_to_string(root.join(v.dir.as_deref().expect("dir")).join("report.html")).expect("report");
     assert!(html.contains("kernel-mismatch"));
 }
+
+#[test]
+fn cache_key_follows_bytes_paths_settings_and_dicomdir_folders() {
+    let root = out_dir("cache-key");
+    let a = root.join("a");
+    std::fs::create_dir_all(a.join("sub")).expect("mkdir");
+    std::fs::write(a.join("sub/x.dcm"), b"one").expect("write");
+    std::fs::write(a.join("DICOMDIR"), b"index").expect("write");
+    let cfg = ildtrack_analysis::AnalysisConfig::default();
+    let k1 = pipeline::cache_key(&a, &cfg, None).expect("key");
+    assert_eq!(k1, pipeline::cache_key(&a, &cfg, None).expect("key"), "stable");
+    // A copy elsewhere with the same relative paths and bytes has the same key.
+    let b = root.join("b");
+    std::fs::create_dir_all(b.join("sub")).expect("mkdir");
+    std::fs::write(b.join("sub/x.dcm"), b"one").expect("write");
+    std::fs::write(b.join("DICOMDIR"), b"index").expect("write");
+    assert_eq!(k1, pipeline::cache_key(&b, &cfg, None).expect("key"));
+    // The DICOMDIR file stands for its folder.
+    assert_eq!(k1, pipeline::cache_key(&a.join("DICOMDIR"), &cfg, None).expect("key"));
+    std::fs::write(b.join("sub/x.dcm"), b"two").expect("write");
+    assert_ne!(k1, pipeline::cache_key(&b, &cfg, None).expect("key"), "bytes");
+    std::fs::rename(b.join("sub/x.dcm"), b.join("sub/y.dcm")).expect("mv");
+    std::fs::write(b.join("sub/y.dcm"), b"one").expect("write");
+    assert_ne!(k1, pipeline::cache_key(&b, &cfg, None).expect("key"), "paths");
+    let mut cfg2 = cfg.clone();
+    cfg2.thresholds.haa_hi_hu = -240;
+    assert_ne!(k1, pipeline::cache_key(&a, &cfg2, None).expect("key"), "settings");
+    assert_ne!(k1, pipeline::cache_key(&a, &cfg, Some("1.2.3")).expect("key"), "series");
+    assert!(pipeline::cache_key(&root.join("nope"), &cfg, None).is_err());
+}

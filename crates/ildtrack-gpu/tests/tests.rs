@@ -8,4 +8,5 @@
 mod common;
 mod end_to_end;
 mod parity;
+mod real_data;
 mod shaders;

@@ -347,3 +347,70 @@ pub(crate) fn walk_line(nx: usize, a: usize, b: usize, mut step: impl FnMut(usiz
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn img(rows: &[&str]) -> (Vec<bool>, usize, usize) {
+        let ny = rows.len();
+        let nx = rows[0].len();
+        (rows.iter().flat_map(|r| r.chars().map(|c| c == '#')).collect(), ny, nx)
+    }
+
+    #[test]
+    fn hull_fills_a_crescent() {
+        let (m, ny, nx) = img(&[
+            "..........", //
+            ".####.....",
+            ".#........",
+            ".#........",
+            ".####.....",
+            "..........",
+        ]);
+        let h = convex_hull_fill(&m, ny, nx);
+        assert_eq!(h.iter().filter(|&&v| v).count(), 16);
+        assert!(h[2 * nx + 3] && !h[2 * nx + 5]);
+    }
+
+    #[test]
+    fn hull_of_a_diagonal_keeps_only_the_segment() {
+        let (m, ny, nx) = img(&["#...", ".#..", "..#.", "...#"]);
+        assert_eq!(convex_hull_fill(&m, ny, nx), m);
+    }
+
+    #[test]
+    fn holes_and_components() {
+        let (m, ny, nx) = img(&["#####..", "#...#..", "#####.#"]);
+        let f = fill_holes(&m, ny, nx);
+        assert_eq!(f.iter().filter(|&&v| v).count(), 16);
+        assert_eq!(components(&m, ny, nx).len(), 2);
+        assert!(flood(&m, ny, nx, 0, 5).is_none());
+    }
+
+    #[test]
+    fn chamfer_distances_and_nearest_source() {
+        let (src, ny, nx) = img(&["#....", ".....", "....#"]);
+        let w = [10, 10, 14];
+        let d = chamfer_sweep(&src, ny, nx, w);
+        let (d2, f) = chamfer_feature(&src, ny, nx, w);
+        assert_eq!(d, d2);
+        assert_eq!(d[2], 20);
+        assert_eq!(d[nx + 1], 14);
+        assert_eq!(f[1], 0);
+        assert_eq!(f[2 * nx + 3], 2 * nx + 4);
+    }
+
+    #[test]
+    fn lines_see_blockers_between_their_ends() {
+        let (blocked, _, nx) = img(&[".....", "..#..", "....."]);
+        assert!(line_blocked(&blocked, nx, nx, nx + 4));
+        assert!(!line_blocked(&blocked, nx, 0, 4));
+        let mut seen = Vec::new();
+        walk_line(nx, 0, 2 * nx + 2, |p| {
+            seen.push(p);
+            true
+        });
+        assert_eq!(seen, vec![nx + 1, 2 * nx + 2]);
+    }
+}

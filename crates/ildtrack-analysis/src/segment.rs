@@ -39,8 +39,11 @@ pub(crate) struct Segmentation {
     pub stage_ms: Vec<(String, f64)>,
 }
 
+/// Block sizes of the working grid: about `target_mm` in-plane and 1.5× that along z (lungs
+/// change slowly from slice to slice; thin-slice scans need not be segmented slice by slice).
 pub(crate) fn working_factors(spacing_mm: [f64; 3], target_mm: f64) -> [usize; 3] {
-    spacing_mm.map(|s| ((target_mm / s).round() as usize).clamp(1, 8))
+    let t = [1.5 * target_mm, target_mm, target_mm];
+    [0, 1, 2].map(|k| ((t[k] / spacing_mm[k]).round() as usize).clamp(1, 8))
 }
 
 fn doubt(msg: impl Into<String>) -> Warning {

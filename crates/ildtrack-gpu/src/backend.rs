@@ -20,8 +20,10 @@ const CCL_MAX_ROUNDS: u32 = 100_000;
 pub struct GpuOptions {
     /// Accept llvmpipe/lavapipe and other CPU rasterisers (`--backend gpu`, tests).
     pub allow_software: bool,
-    /// Cap on every storage binding in bytes (test knob: forces many small slabs).
-    /// `None`: the device limit.
+    /// Cap in bytes on every windowed storage binding (test knob: forces many small slabs;
+    /// clamped to at least 4 KiB). Kernels that read through four pages (labelling, long z
+    /// distance passes, resampling, crops) size their pages from the volume and the device
+    /// limit instead. `None`: the device limit.
     pub max_slab_bytes: Option<u64>,
 }
 

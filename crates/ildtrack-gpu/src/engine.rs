@@ -440,12 +440,16 @@ impl Engine {
 
     /// Encode, submit and wait for a list of launches.
     pub fn run(&self, op: &str, launches: &[Launch<'_>]) -> Result<(), GpuError> {
+        let t = std::time::Instant::now();
         let mut enc = self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("ildtrack") });
+        let mut chunks = 0;
         for l in launches {
-            self.encode(&mut enc, l)?;
+            chunks += self.encode(&mut enc, l)?;
         }
         self.ctx.queue.submit([enc.finish()]);
-        self.ctx.sync(op)
+        self.ctx.sync(op)?;
+        tracing::trace!(op, chunks, elapsed_us = t.elapsed().as_micros() as u64, "gpu kernel");
+        Ok(())
     }
 
     pub fn download_bytes(&self, b: &GpuBuf) -> Result<Vec<u8>, GpuError> {

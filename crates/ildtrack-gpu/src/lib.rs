@@ -20,6 +20,19 @@
 //!   software ([`AdapterSummary::is_software`]) so `--backend auto` can skip them, while
 //!   `--backend gpu` may use them (`GpuOptions { allow_software: true, .. }`).
 //!
+//! Choosing a backend (what `--backend auto|cpu|gpu` does):
+//! ```no_run
+//! use ildtrack_gpu::{GpuOptions, WgpuBackend, probe};
+//! // auto: a real GPU if there is one, else the CPU (llvmpipe does not count).
+//! let gpu = match probe() {
+//!     Some(a) if !a.is_software => WgpuBackend::new(GpuOptions::default()).ok(),
+//!     _ => None,
+//! };
+//! // gpu: any adapter, software included; an error if there is none.
+//! let forced = WgpuBackend::new(GpuOptions { allow_software: true, max_slab_bytes: None });
+//! # let _ = (gpu, forced);
+//! ```
+//!
 //! ```no_run
 //! use ildtrack_compute::Backend;
 //! use ildtrack_gpu::{GpuOptions, WgpuBackend};

@@ -412,16 +412,110 @@ struct Painter<'a> {
     texture_sd: f32,
     noise_sd: f32,
     blood_hu: f32,
+    slab_samples: usize,
 }
 
 impl Painter<'_> {
+    /// Paint slice `iz`: classes and labels at the slice centre; HU the mean over
+    /// `slab_samples` planes across the slice thickness (partial volume), plus noise.
     fn paint(&self, iz: usize, hu: &mut [i16], lab: &mut [u8], cls: &mut [u8]) -> SliceStats {
         let g = &self.grid;
-        let an = self.an;
         let z = g.z(iz);
+        let (ny, nx) = (g.ny, g.nx);
+        let n = self.slab_samples.max(1);
+        let centre = n / 2;
+        let mut base = vec![0f32; ny * nx];
+        let mut acc = vec![0f32; ny * nx];
+        let (mut scls, mut slab, mut sbase) = if n > 1 {
+            (vec![0u8; ny * nx], vec![0u8; ny * nx], vec![0f32; ny * nx])
+        } else {
+            (Vec::new(), Vec::new(), Vec::new())
+        };
+        for j in 0..n {
+            let zj = z + ((j as f64 + 0.5) / n as f64 - 0.5) * g.sz;
+            if j == centre {
+                self.classify(zj, cls, lab, &mut base);
+                self.add_noiseless_hu(zj, cls, &base, &mut acc);
+            } else {
+                self.classify(zj, &mut scls, &mut slab, &mut sbase);
+                self.add_noiseless_hu(zj, &scls, &sbase, &mut acc);
+            }
+        }
+        let inv_n = 1.0 / n as f32;
+        let mut st = SliceStats::default();
+        let plane = (ny * nx) as u64;
+        for i in 0..ny * nx {
+            let c = cls[i];
+            if c == Class::OutsideFov as u8 {
+                hu[i] = OUTSIDE_FOV_HU;
+                continue;
+            }
+            let mut v = acc[i] * inv_n;
+            if self.noise_sd > 0.0 {
+                v += self.noise_sd * self.gauss.at(iz as u64 * plane + i as u64);
+            }
+            hu[i] = v.round().clamp(-1024.0, 3071.0) as i16;
+            let l = lab[i];
+            if l == 1 || l == 2 {
+                let s = &mut st.counts[(l - 1) as usize];
+                s[0] += 1;
+                if c == Class::Ggo as u8 {
+                    s[1] += 1;
+                } else if c == Class::Consolidation as u8 {
+                    s[2] += 1;
+                } else if c == Class::Vessel as u8 {
+                    s[3] += 1;
+                } else if c == Class::BronchusLumen as u8 {
+                    st.bronchus_lumen += 1;
+                } else if c == Class::BronchusWall as u8 {
+                    st.bronchus_wall += 1;
+                }
+            } else if c == Class::AirwayLumen as u8 {
+                st.airway += 1;
+            }
+        }
+        st
+    }
+
+    /// Add the noiseless HU (class mean + gradient + texture) of plane `z` to `acc`.
+    fn add_noiseless_hu(&self, z: f64, cls: &[u8], base: &[f32], acc: &mut [f32]) {
+        let g = &self.grid;
+        let an = self.an;
+        let (ny, nx) = (g.ny, g.nx);
+        let grav = 30.0 / an.cav_b;
+        for iy in 0..ny {
+            let y = g.ay(iy);
+            for ix in 0..nx {
+                let i = iy * nx + ix;
+                let c = cls[i];
+                if c == Class::OutsideFov as u8 {
+                    continue;
+                }
+                let mut v = base[i];
+                let tex_w = if c == Class::Parenchyma as u8 {
+                    v += (grav * (y - an.cav_yc)) as f32;
+                    1.0
+                } else if c == Class::Ggo as u8 {
+                    1.5
+                } else if c == Class::Consolidation as u8 {
+                    0.5
+                } else {
+                    0.0
+                };
+                if tex_w > 0.0 && self.texture_sd > 0.0 {
+                    v += tex_w * self.texture_sd * self.tex.sample(g.ax(ix), y, z);
+                }
+                acc[i] += v;
+            }
+        }
+    }
+
+    /// Classes, lung labels and class-mean HU of the plane at height `z` (mm).
+    fn classify(&self, z: f64, cls: &mut [u8], lab: &mut [u8], base: &mut [f32]) {
+        let g = &self.grid;
+        let an = self.an;
         let sc = an.slice_ctx(z);
         let (ny, nx) = (g.ny, g.nx);
-        let mut base = vec![0f32; ny * nx];
         // 1. Base anatomy.
         for iy in 0..ny {
             let y = g.ay(iy);
@@ -510,7 +604,7 @@ impl Painter<'_> {
                 }
             }
         };
-        paint_ball(LesionKind::Ggo, cls, lab, &mut base);
+        paint_ball(LesionKind::Ggo, cls, lab, base);
         // 4. Vessels over parenchyma and GGO.
         for s in &an.vessels {
             visit_seg(s, &mut |i, _| {
@@ -541,60 +635,8 @@ impl Painter<'_> {
             });
         }
         // 6. Consolidation over everything in its lung except bronchus lumen.
-        paint_ball(LesionKind::Consolidation, cls, lab, &mut base);
+        paint_ball(LesionKind::Consolidation, cls, lab, base);
 
-        // 7. HU: base + texture + noise; stats.
-        let mut st = SliceStats::default();
-        let plane = (ny * nx) as u64;
-        let grav = 30.0 / an.cav_b;
-        for iy in 0..ny {
-            let y = g.ay(iy);
-            for ix in 0..nx {
-                let i = iy * nx + ix;
-                let c = cls[i];
-                if c == Class::OutsideFov as u8 {
-                    hu[i] = OUTSIDE_FOV_HU;
-                    continue;
-                }
-                let mut v = base[i];
-                let tex_w = if c == Class::Parenchyma as u8 {
-                    v += (grav * (y - an.cav_yc)) as f32;
-                    1.0
-                } else if c == Class::Ggo as u8 {
-                    1.5
-                } else if c == Class::Consolidation as u8 {
-                    0.5
-                } else {
-                    0.0
-                };
-                if tex_w > 0.0 && self.texture_sd > 0.0 {
-                    v += tex_w * self.texture_sd * self.tex.sample(g.ax(ix), y, z);
-                }
-                if self.noise_sd > 0.0 {
-                    v += self.noise_sd * self.gauss.at(iz as u64 * plane + i as u64);
-                }
-                hu[i] = v.round().clamp(-1024.0, 3071.0) as i16;
-                let l = lab[i];
-                if l == 1 || l == 2 {
-                    let s = &mut st.counts[(l - 1) as usize];
-                    s[0] += 1;
-                    if c == Class::Ggo as u8 {
-                        s[1] += 1;
-                    } else if c == Class::Consolidation as u8 {
-                        s[2] += 1;
-                    } else if c == Class::Vessel as u8 {
-                        s[3] += 1;
-                    } else if c == Class::BronchusLumen as u8 {
-                        st.bronchus_lumen += 1;
-                    } else if c == Class::BronchusWall as u8 {
-                        st.bronchus_wall += 1;
-                    }
-                } else if c == Class::AirwayLumen as u8 {
-                    st.airway += 1;
-                }
-            }
-        }
-        st
     }
 }
 
@@ -636,6 +678,7 @@ fn build(spec: &PhantomSpec) -> Result<Phantom, PhantomError> {
         texture_sd: spec.texture_sd_hu as f32,
         noise_sd: spec.noise_sd_hu as f32,
         blood_hu: if spec.contrast { 250.0 } else { 40.0 },
+        slab_samples: (spec.slab_samples.clamp(1, 15) as usize) | 1,
     };
     let plane = ny * nx;
     let n = plane * nz;

@@ -182,6 +182,15 @@ pub struct PhantomSpec {
     pub meta: ScanMeta,
     /// Synthetic patient name and ID written to DICOM.
     pub identity: Identity,
+    /// Partial volume across the slice thickness: each voxel's HU is the mean over this many
+    /// planes spread evenly over its slice (odd, 1..=15; 1 = point sampling). The truth masks
+    /// stay those of the slice centre, so with > 1 thick slices blur edges the truth does not.
+    #[serde(default = "one")]
+    pub slab_samples: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 impl Default for PhantomSpec {
@@ -209,6 +218,7 @@ impl Default for PhantomSpec {
                 patient_name: Some("PHANTOM^SYNTHETIC".into()),
                 patient_id: Some("PHANTOM-0001".into()),
             },
+            slab_samples: 1,
         }
     }
 }
@@ -298,6 +308,7 @@ impl PhantomSpec {
             "lungs-touching" => PhantomSpec { lungs_touching: true, ..base },
             "thick-slices" => {
                 let mut s = PhantomSpec::ild().with_grid([60, 512, 512], [5.0, 0.78125, 0.78125]);
+                s.slab_samples = 5;
                 s.meta.series_description = Some("CHEST 5 mm".into());
                 s
             }

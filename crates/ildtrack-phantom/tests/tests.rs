@@ -170,6 +170,26 @@ fn generation_does_not_depend_on_the_thread_count() {
 }
 
 #[test]
+fn slab_sampling_blurs_hu_but_keeps_the_centre_truth() {
+    let point = PhantomSpec {
+        noise_sd_hu: 0.0,
+        texture_sd_hu: 0.0,
+        ..PhantomSpec::default().with_grid([30, 96, 96], [10.0, 4.0, 4.0])
+    };
+    let slab = PhantomSpec { slab_samples: 5, ..point.clone() };
+    let (a, b) = (generate(&point), generate(&slab));
+    assert_eq!(a.truth.lungs, b.truth.lungs);
+    assert_eq!(a.truth.ggo, b.truth.ggo);
+    let changed = Zip::from(&a.volume.data).and(&b.volume.data).fold(0usize, |n, x, y| n + (x != y) as usize);
+    let total = a.volume.len();
+    assert!(changed > total / 100 && changed < total / 2, "{changed} of {total} voxels changed");
+    // Intermediate values appear only with partial volume (between parenchyma and soft tissue).
+    let mid = |v: &Array3<i16>| count(v, |h| (-650..-400).contains(&h));
+    let (mb, ma) = (mid(&b.volume.data), mid(&a.volume.data));
+    assert!(mb > 2 * ma.max(1), "{mb} vs {ma}");
+}
+
+#[test]
 fn lesions_land_in_their_zone_and_side() {
     for (side, zone) in [(Side::Right, Zone::Lower), (Side::Left, Zone::Upper), (Side::Right, Zone::Middle)] {
         let spec = small(PhantomSpec { lesions: vec![LesionSpec::ggo(side, zone, 18.0)], ..PhantomSpec::default() });

@@ -197,6 +197,53 @@ pub(crate) fn protocol_checks(cur: &VisitResult, refs: &[(&str, &VisitResult)], 
     }
 }
 
+/// Share of each zone in its lung's volume, percent (RU, RM, RL, LU, LM, LL).
+fn zone_shares(r: &VisitResult) -> Option<[f64; 6]> {
+    let (rv, lv) = (r.lungs.right.volume_ml, r.lungs.left.volume_ml);
+    if !(rv > 0.0 && lv > 0.0) {
+        return None;
+    }
+    let z = r.lungs.zones.iter();
+    let mut out = [0.0; 6];
+    for (i, (_, m)) in z.iter().enumerate() {
+        out[i] = 100.0 * m.volume_ml / if i < 3 { rv } else { lv };
+    }
+    Some(out)
+}
+
+/// Zones are each lung's own thirds, so each should keep a similar share of its lung between
+/// visits; a share moving by more than 10 points means the zones do not cover the same tissue
+/// (different lung coverage, a partial scan, a segmentation change).
+pub(crate) fn zone_alignment(cur: &VisitResult, refs: &[(&str, &VisitResult)], out: &mut Vec<Warning>) {
+    const MAX_SHIFT_PCT: f64 = 10.0;
+    let Some(a) = zone_shares(cur) else { return };
+    let names = ["right upper", "right middle", "right lower", "left upper", "left middle", "left lower"];
+    let mut worst: Option<(f64, usize, &str)> = None;
+    for (what, r) in refs {
+        if let Some(b) = zone_shares(r) {
+            for i in 0..6 {
+                let d = (a[i] - b[i]).abs();
+                if d > MAX_SHIFT_PCT && worst.is_none_or(|w| d > w.0) {
+                    worst = Some((d, i, what));
+                }
+            }
+        }
+    }
+    if let Some((d, i, what)) = worst {
+        push_unique(
+            out,
+            Warning::new(
+                "zone-alignment",
+                format!(
+                    "the {} zone holds {:.0} % of its lung here but differs by {d:.0} points from {what}: the zones may not cover \
+                     the same tissue (different scan coverage or segmentation), so compare zone figures with care",
+                    names[i], a[i]
+                ),
+            ),
+        );
+    }
+}
+
 /// Density figures of `cur` adjusted to the reference's lung volume (tissue mass conserved).
 pub(crate) fn volume_adjusted(cur: &VisitResult, reference: &VisitResult) -> Option<VolumeAdjusted> {
     let (v, vr) = (cur.lungs.whole.volume_ml, reference.lungs.whole.volume_ml);

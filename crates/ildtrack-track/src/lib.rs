@@ -588,18 +588,23 @@ pub fn track(visits: Vec<TrackVisit>, day0: Option<&str>, cfg: &TrackConfig) -> 
             let db = deltas(r, &base.v.result, 0, base.date.clone(), between(it.days, base.days));
             let bval = metric_value(&base.v.result.lungs.whole, &cfg.metric);
             let pval = metric_value(&prev.v.result.lungs.whole, &cfg.metric);
-            let (st, trig) = judge(cfg, value, bval, pval);
+            let empty = [r, &base.v.result, &prev.v.result].iter().any(|x| !(x.lungs.whole.volume_ml > 0.0));
+            let (st, trig) = if empty { (Status::Indeterminate, "none".to_string()) } else { judge(cfg, value, bval, pval) };
             let n_before = warnings.len();
             let mut refs: Vec<(&str, &VisitResult)> = vec![("the baseline", &base.v.result)];
             if idx > 1 {
                 refs.push(("the previous visit", &prev.v.result));
             }
             checks::protocol_checks(r, &refs, cfg, &mut warnings);
-            let va = checks::volume_adjusted(r, &base.v.result);
             mismatch = warnings.len() > n_before;
+            let n_protocol = warnings.len();
+            // Zone alignment concerns the zone figures, not the whole-lung verdict.
+            checks::zone_alignment(r, &refs, &mut warnings);
+            let va = checks::volume_adjusted(r, &base.v.result);
             let d_b = value.zip(bval).map(|(a, b)| a - b);
             let d_p = value.zip(pval).map(|(a, b)| a - b);
             let mut text = match (value, bval, pval, d_b, d_p) {
+                _ if empty => format!("{st}: no lung was found in this visit or in a visit it is compared with"),
                 (Some(v), Some(b), Some(p), Some(xb), Some(xp)) => format!(
                     "{st}: whole-lung {m} {v:.1} (baseline {b:.1}, change {xb} points; previous visit {p:.1}, change {xp} points)",
                     m = cfg.metric,
@@ -627,7 +632,7 @@ pub fn track(visits: Vec<TrackVisit>, day0: Option<&str>, cfg: &TrackConfig) -> 
             text.push('.');
             if mismatch {
                 let mut what: Vec<&str> = Vec::new();
-                for w in &warnings[n_before..] {
+                for w in &warnings[n_before..n_protocol] {
                     if !what.contains(&w.code.as_str()) {
                         what.push(w.code.as_str());
                     }

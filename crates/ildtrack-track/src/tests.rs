@@ -198,3 +198,26 @@ fn json_round_trips() {
     }
     assert_eq!(v["visits"][1]["status"], "progressed");
 }
+
+#[test]
+fn empty_lung_is_indeterminate() {
+    let mut a = tv("2024-02-01", 0.0);
+    a.result.lungs.whole.volume_ml = 0.0;
+    let t = track(vec![tv("2024-01-01", 10.0), a], None, &TrackConfig::default()).expect("track");
+    assert_eq!(t.visits[1].status, Status::Indeterminate);
+    assert!(t.visits[1].reason.contains("no lung"), "{}", t.visits[1].reason);
+}
+
+#[test]
+fn zone_shares_that_move_are_flagged() {
+    let mut b = tv("2024-02-01", 10.0);
+    // Upper right zone doubles at the expense of the lower one: coverage changed.
+    b.result.lungs.zones.right_upper.volume_ml *= 2.0;
+    b.result.lungs.zones.right_lower.volume_ml *= 0.5;
+    let t = track(vec![tv("2024-01-01", 10.0), b], None, &TrackConfig::default()).expect("track");
+    let w: Vec<&Warning> = t.visits[1].warnings.iter().filter(|w| w.code == "zone-alignment").collect();
+    assert_eq!(w.len(), 1, "{:?}", t.visits[1].warnings);
+    assert!(w[0].message.contains("right"), "{}", w[0].message);
+    let same = track(vec![tv("2024-01-01", 10.0), tv("2024-02-01", 12.0)], None, &TrackConfig::default()).expect("track");
+    assert!(same.visits[1].warnings.iter().all(|w| w.code != "zone-alignment"));
+}

@@ -138,6 +138,27 @@ impl GpuContext {
         Ok(GpuContext { device, queue, limits, summary, errors })
     }
 
+    /// Run `f` inside out-of-memory and validation error scopes (thread-local, so errors land
+    /// on the call that caused them); an out-of-memory error becomes [`GpuError::TooLarge`].
+    pub fn scoped<T>(&self, op: &str, bytes: u64, f: impl FnOnce() -> T) -> Result<T, GpuError> {
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let val = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let out = f();
+        let val = pollster::block_on(val.pop());
+        let oom = pollster::block_on(oom.pop());
+        if let Some(e) = oom {
+            return Err(GpuError::TooLarge {
+                what: format!("{op} (device out of memory: {e})"),
+                needed_bytes: bytes,
+                limit_bytes: self.limits.max_buffer_size,
+            });
+        }
+        if let Some(e) = val {
+            return Err(GpuError::Device { op: op.to_string(), reason: e.to_string() });
+        }
+        Ok(out)
+    }
+
     /// Wait for all submitted work; turn any error wgpu reported meanwhile into `Err`.
     pub fn sync(&self, op: &str) -> Result<(), GpuError> {
         self.device
@@ -180,7 +201,14 @@ impl GpuContext {
             }
         });
         self.sync("readback")?;
-        let res = slot.lock().ok().and_then(|mut s| s.take());
+        // Another thread's poll may be the one running our callback: wait for it to land.
+        let started = std::time::Instant::now();
+        let mut res = slot.lock().ok().and_then(|mut s| s.take());
+        while res.is_none() && started.elapsed() < std::time::Duration::from_secs(30) {
+            std::thread::sleep(std::time::Duration::from_micros(200));
+            let _ = self.device.poll(wgpu::PollType::Poll);
+            res = slot.lock().ok().and_then(|mut s| s.take());
+        }
         match res {
             Some(Ok(())) => {}
             Some(Err(reason)) => return Err(GpuError::Map { bytes: size, reason }),

@@ -191,12 +191,14 @@ impl Engine {
         })?;
         let bytes = (nvox.div_ceil(kind.per_word()) * 4).max(4);
         self.check_buffer_size(bytes, "volume buffer")?;
-        let buf = self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("volume"),
-            size: bytes,
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
+        let buf = self.ctx.scoped("allocating a volume", bytes, || {
+            self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("volume"),
+                size: bytes,
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        })?;
         Ok(GpuBuf { buf: Arc::new(buf), dims, kind })
     }
 

@@ -8,5 +8,6 @@
 mod common;
 mod end_to_end;
 mod parity;
+mod props;
 mod real_data;
 mod shaders;

@@ -47,6 +47,16 @@ fn long_vr(vr: &[u8]) -> bool {
     matches!(vr, b"OB" | b"OD" | b"OF" | b"OL" | b"OV" | b"OW" | b"SQ" | b"SV" | b"UC" | b"UN" | b"UR" | b"UT" | b"UV")
 }
 
+/// The VRs of PS3.5; anything else makes dicom-rs and this walk disagree on the header size.
+fn known_vr(vr: &[u8]) -> bool {
+    matches!(
+        vr,
+        b"AE" | b"AS" | b"AT" | b"CS" | b"DA" | b"DS" | b"DT" | b"FL" | b"FD" | b"IS" | b"LO" | b"LT" | b"OB" | b"OD" | b"OF"
+            | b"OL" | b"OV" | b"OW" | b"PN" | b"SH" | b"SL" | b"SQ" | b"SS" | b"ST" | b"SV" | b"TM" | b"UC" | b"UI" | b"UL"
+            | b"UN" | b"UR" | b"US" | b"UT" | b"UV"
+    )
+}
+
 struct Walker<'a> {
     b: &'a [u8],
     file_len: usize,
@@ -104,7 +114,7 @@ impl Walker<'_> {
             }
             let (hdr, len, vr): (usize, u32, Option<[u8; 2]>) = if explicit {
                 let vr = [self.b[pos + 4], self.b[pos + 5]];
-                if !(vr[0].is_ascii_uppercase() && vr[1].is_ascii_uppercase()) {
+                if !known_vr(&vr) {
                     return Err(WalkError::Bad(format!(
                         "invalid VR bytes {:02X} {:02X} for element ({group:04X},{elem:04X}) at byte {pos}",
                         vr[0], vr[1]
@@ -227,6 +237,12 @@ fn meta(b: &[u8], p0: usize, file_len: usize) -> Result<(String, usize, Option<V
         }
         let elem = u16::from_le_bytes([b[p + 2], b[p + 3]]);
         let vr = [b[p + 4], b[p + 5]];
+        if !known_vr(&vr) {
+            return Err(WalkError::Bad(format!(
+                "invalid VR bytes {:02X} {:02X} for file meta element (0002,{elem:04X})",
+                vr[0], vr[1]
+            )));
+        }
         let (hdr, len) = if long_vr(&vr) {
             if p + 12 > b.len() {
                 return Err(WalkError::NeedMore);
@@ -263,6 +279,20 @@ fn meta(b: &[u8], p0: usize, file_len: usize) -> Result<(String, usize, Option<V
         p += hdr + len;
     }
     let ts = ts.unwrap_or_default();
+    // dicom-rs ends the meta group where its group length says: the two must agree, or the
+    // data set would be read from a different offset than the one checked here.
+    if let Some((_, _, v)) = elems.iter().find(|e| e.0 == 0x0000) {
+        if v.len() == 4 {
+            let declared = u32::from_le_bytes([v[0], v[1], v[2], v[3]]) as usize;
+            let first_after_length = p0 + 12;
+            if p >= first_after_length && declared != p - first_after_length {
+                return Err(WalkError::Bad(format!(
+                    "file meta group length says {declared} bytes but its elements take {}",
+                    p - first_after_length
+                )));
+            }
+        }
+    }
     // Only repair over-long strings in an otherwise well-formed meta group; anything else is
     // left for dicom-rs to refuse with its own message.
     let fixed = if overlong && has_group_length && !ts.is_empty() {
@@ -386,6 +416,22 @@ mod tests {
             Err(WalkError::Truncated(m)) => assert!(m.contains("(0010,0010)"), "{m}"),
             other => panic!("expected truncation, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn meta_with_unknown_vr_or_wrong_group_length_is_refused() {
+        // Found by cargo fuzz: a mutated VR in (0002,0001) made dicom-rs read the data set from
+        // another offset and allocate 2.4 GB for a garbage length.
+        let mut b = meta_bytes("1.2.840.10008.1.2.1");
+        b.extend_from_slice(&[0x08, 0x00, 0x60, 0x00, b'C', b'S', 2, 0, b'C', b'T']);
+        let n = b.len();
+        assert!(walk(&b, n).is_ok());
+        let mut bad_vr = b.clone();
+        bad_vr[144 + 4] = 0xBA; // the VR of (0002,0010)
+        assert!(matches!(walk(&bad_vr, n), Err(WalkError::Bad(m)) if m.contains("invalid VR")));
+        let mut bad_len = b.clone();
+        bad_len[140] = bad_len[140].wrapping_add(2); // group length value
+        assert!(matches!(walk(&bad_len, n), Err(WalkError::Bad(m)) if m.contains("group length")));
     }
 
     #[test]

@@ -12,11 +12,11 @@ pub fn bench_dims() -> [usize; 3] {
     if v.len() == 3 && v.iter().all(|&n| n >= 8) { [v[2], v[1], v[0]] } else { [300, 512, 512] }
 }
 
-/// A default phantom of the given size.
+/// The `ild` phantom on a `dims_zyx` grid with an adult chest's field of view (400 mm in-plane,
+/// 300 mm craniocaudal), the same volume `ildtrack bench --size` uses.
 pub fn phantom(dims_zyx: [usize; 3]) -> ildtrack_phantom::Phantom {
-    let mut spec = ildtrack_phantom::PhantomSpec::default();
-    spec.dims_zyx = dims_zyx;
-    ildtrack_phantom::generate(&spec)
+    let spacing_mm = [300.0 / dims_zyx[0] as f64, 400.0 / dims_zyx[1] as f64, 400.0 / dims_zyx[2] as f64];
+    ildtrack_phantom::generate(&ildtrack_phantom::PhantomSpec::ild().with_grid(dims_zyx, spacing_mm))
 }
 
 /// Writes the phantom as an uncompressed DICOM series into a new temporary folder.

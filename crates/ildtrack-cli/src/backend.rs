@@ -130,8 +130,7 @@ fn demo<B: Backend>(b: &B, out: &Path) -> Result<()> {
 /// `ildtrack bench`.
 pub fn bench(size: &str, backends: &str, repeat: usize, json: bool) -> Result<()> {
     let dims = bench::parse_size(size)?;
-    let mut spec = ildtrack_phantom::PhantomSpec::default();
-    spec.dims_zyx = dims;
+    let spec = phantom_spec("ild", dims)?;
     eprintln!("generating a {}x{}x{} phantom...", dims[2], dims[1], dims[0]);
     let ph = ildtrack_phantom::generate(&spec);
     let hu = ph.volume;
@@ -192,4 +191,30 @@ fn time_analyze<B: Backend>(
     let t = std::time::Instant::now();
     ildtrack_analysis::analyze(b, hu, meta, &[], config, &|_, _| {})?;
     Ok(t.elapsed().as_secs_f64() * 1e3)
+}
+
+/// A phantom preset on a `dims_zyx` grid that keeps an adult chest's field of view
+/// (400 mm in-plane, 300 mm craniocaudal) whatever the voxel count.
+fn phantom_spec(preset: &str, dims_zyx: [usize; 3]) -> Result<ildtrack_phantom::PhantomSpec> {
+    let spec = ildtrack_phantom::PhantomSpec::preset(preset).ok_or_else(|| {
+        UsageError(format!("unknown phantom preset {preset:?}; known: {}", ildtrack_phantom::PRESETS.join(", ")))
+    })?;
+    let spacing_mm = [300.0 / dims_zyx[0] as f64, 400.0 / dims_zyx[1] as f64, 400.0 / dims_zyx[2] as f64];
+    Ok(spec.with_grid(dims_zyx, spacing_mm))
+}
+
+/// `ildtrack phantom`.
+pub fn phantom(out: &Path, size: &str, preset: &str, truth: bool) -> Result<()> {
+    let dims = bench::parse_size(size)?;
+    let spec = phantom_spec(preset, dims)?;
+    let ph = ildtrack_phantom::generate(&spec);
+    let files = ildtrack_phantom::write_dicom_series(&ph, out, &ildtrack_phantom::WriteOptions::default())
+        .with_context(|| format!("writing the phantom series into {}", out.display()))?;
+    if truth {
+        let path = out.join("truth.json");
+        let text = serde_json::to_string_pretty(&ph.truth.summary())?;
+        ildtrack_report::write_atomic(&path, text.as_bytes())?;
+    }
+    println!("wrote {} DICOM files ({}x{}x{}, preset {preset}) into {}", files.len(), dims[2], dims[1], dims[0], out.display());
+    Ok(())
 }

@@ -101,6 +101,21 @@ enum Command {
         #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
         backend: BackendChoice,
     },
+    /// Write a synthetic chest CT with known truth as a DICOM series (test data, benchmarks).
+    Phantom {
+        /// Output folder for the DICOM files (created).
+        #[arg(long)]
+        out: PathBuf,
+        /// Volume size, columns x rows x slices (the field of view stays that of an adult chest).
+        #[arg(long, default_value = "512x512x300")]
+        size: String,
+        /// Anatomy / disease preset: healthy, ild, large-consolidation, collapsed-right, lungs-touching, ...
+        #[arg(long, default_value = "ild")]
+        preset: String,
+        /// Also write the generator's truth (volumes per lung, zone and class) as truth.json.
+        #[arg(long)]
+        truth: bool,
+    },
     /// Time every kernel and the whole analysis on each backend, side by side.
     Bench {
         /// Volume size, columns x rows x slices.
@@ -185,6 +200,7 @@ fn run(cli: Cli) -> Result<()> {
             let backend = backend::select(backend)?;
             backend.demo(&out)
         }
+        Command::Phantom { out, size, preset, truth } => backend::phantom(&out, &size, &preset, truth),
         Command::Bench { size, backend, repeat, json } => backend::bench(&size, &backend, repeat.max(1), json),
     }
 }

@@ -81,15 +81,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let ph = try_generate(&base.with_grid(dims, spacing))?;
     let gpu = WgpuBackend::new(GpuOptions { allow_software: true, max_slab_bytes: None })?;
     gpu.warm_up()?;
+    let copy_gbs = gpu.measure_copy_bandwidth_gbs(256 << 20, 3)?;
     let n = dims.iter().product::<usize>() as f64;
     println!("volume {dims:?} ({:.1} M voxels), spacing {spacing:.3?} mm, {reps} reps", n / 1e6);
-    println!("cpu: {}\ngpu: {}", CpuBackend.device_description(), gpu.adapter_description());
+    println!("cpu: {}\ngpu: {} (copy bandwidth {copy_gbs:.1} GB/s)", CpuBackend.device_description(), gpu.adapter_description());
     let tc = kernels(&CpuBackend, &ph.volume.data, spacing, reps, &only)?;
     let tg = kernels(&gpu, &ph.volume.data, spacing, reps, &only)?;
-    println!("{:<18} {:>10} {:>10} {:>12} {:>10}", "kernel", "cpu ms", "gpu ms", "gpu Mvox/s", "gpu GB/s");
+    println!("{:<18} {:>10} {:>10} {:>12} {:>10} {:>8}", "kernel", "cpu ms", "gpu ms", "gpu Mvox/s", "gpu GB/s", "of copy");
     for ((k, c), (_, g)) in tc.iter().zip(&tg) {
         let bytes = kernel_costs().iter().find(|x| x.kernel == *k).map_or(0.0, |x| x.bytes_per_voxel);
-        println!("{k:<18} {c:>10.2} {g:>10.2} {:>12.1} {:>10.2}", n / g / 1e3, n * bytes / g / 1e6);
+        let gbs = n * bytes / g / 1e6;
+        println!("{k:<18} {c:>10.2} {g:>10.2} {:>12.1} {gbs:>10.2} {:>7.0}%", n / g / 1e3, 100.0 * gbs / copy_gbs);
     }
     Ok(())
 }

@@ -109,6 +109,36 @@ impl WgpuBackend {
         Ok(())
     }
 
+    /// Measured device copy bandwidth in GB/s (read + write bytes per second) of a
+    /// `copy_buffer_to_buffer` of `bytes` (clamped to 4 KiB ..= `max_buffer_size`), best of
+    /// `reps`: the yardstick for "effective GB/s" in `ildtrack bench`.
+    pub fn measure_copy_bandwidth_gbs(&self, bytes: u64, reps: u32) -> std::result::Result<f64, GpuError> {
+        let bytes = (bytes.clamp(4096, self.eng.ctx.limits.max_buffer_size) / 4) * 4;
+        let make = |label| {
+            self.eng.ctx.scoped("allocating the bandwidth probe", bytes, || {
+                self.eng.ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some(label),
+                    size: bytes,
+                    usage: wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                })
+            })
+        };
+        let (a, b) = (make("bw-src")?, make("bw-dst")?);
+        let mut best = f64::INFINITY;
+        for i in 0..=reps.max(1) {
+            let t = std::time::Instant::now();
+            let mut enc = self.eng.ctx.device.create_command_encoder(&Default::default());
+            enc.copy_buffer_to_buffer(&a, 0, &b, 0, bytes);
+            self.eng.ctx.queue.submit([enc.finish()]);
+            self.eng.ctx.sync("bandwidth probe")?;
+            if i > 0 {
+                best = best.min(t.elapsed().as_secs_f64());
+            }
+        }
+        Ok(2.0 * bytes as f64 / best / 1e9)
+    }
+
     /// Device limits the backend runs with (as requested from `adapter.limits()`).
     pub fn limits(&self) -> &wgpu::Limits {
         &self.eng.ctx.limits

@@ -302,4 +302,8 @@ fn probe_and_description_agree_with_the_backend() {
     assert_eq!(g.device_description(), g.adapter_description());
     assert_eq!(g.name(), "gpu");
     assert!(g.max_binding_bytes() <= g.limits().max_storage_buffer_binding_size);
+    let gbs = g.measure_copy_bandwidth_gbs(8 << 20, 2).unwrap();
+    assert!(gbs.is_finite() && gbs > 0.0, "copy bandwidth {gbs}");
+    eprintln!("copy bandwidth {gbs:.1} GB/s on {}", g.adapter_description());
+    g.warm_up().unwrap();
 }

@@ -128,10 +128,9 @@ fn analyse_into<B: Backend>(
     create_dir(dir)?;
     ildtrack_dicom::nifti::write_u8(&dir.join("lungs.nii.gz"), &analysis.lungs)?;
     ildtrack_dicom::nifti::write_u8(&dir.join("classes.nii.gz"), &analysis.classes)?;
-    let images = qc_images(&loaded.volume, &analysis.lungs, &analysis.classes);
-    for (im, (name, _)) in images.iter().zip(QC_FILES) {
-        write_atomic(&dir.join(name), &im.png)?;
-    }
+    let named = qc_images(&loaded.volume, &analysis.lungs, &analysis.classes);
+    write_images(dir, &named)?;
+    let images: Vec<QcImage> = named.into_iter().map(|(_, im)| im).collect();
     let mut result = analysis.result;
     result.timings_ms.insert("load".into(), load_ms);
     result.timings_ms.insert("write".into(), tw.elapsed().as_secs_f64() * 1e3);
@@ -144,35 +143,65 @@ fn analyse_into<B: Backend>(
     Ok(Analysed { result, images, identity: Some(loaded.identity) })
 }
 
-fn qc_images(hu: &Volume<i16>, lungs: &Volume<u8>, classes: &Volume<u8>) -> Vec<QcImage> {
-    let (zs, y) = ildtrack_analysis::qc::representative_slices(lungs);
+/// QC pictures with the file each goes to: three axial levels (fewer when the series has fewer
+/// distinct slices) and a coronal plane when there are enough slices to show one.
+fn qc_images(hu: &Volume<i16>, lungs: &Volume<u8>, classes: &Volume<u8>) -> Vec<(&'static str, QcImage)> {
+    let (mut zs, y) = ildtrack_analysis::qc::representative_slices(lungs);
     // representative_slices gives z at 25 / 50 / 75 % of the lung voxels along z; z grows
     // towards the head in the usual geometry, so the highest z is the upper third.
-    let mut zs = zs;
     let head_up = hu.geometry.direction[0][2] >= 0.0;
     zs.sort_unstable();
+    zs.dedup();
     if head_up {
         zs.reverse();
     }
-    let mut out: Vec<QcImage> = zs
+    let levels: &[(&str, &str)] = match zs.len() {
+        1 => &[("qc_axial_middle.png", "axial")],
+        2 => &[("qc_axial_upper.png", "axial, upper level"), ("qc_axial_lower.png", "axial, lower level")],
+        _ => &QC_FILES[..3],
+    };
+    let mut out: Vec<(&'static str, QcImage)> = zs
         .iter()
-        .zip(QC_FILES.iter())
-        .map(|(&z, (_, caption))| QcImage {
-            caption: format!("{caption} (slice {})", z + 1),
-            png: ildtrack_analysis::qc::axial_png(hu, lungs, classes, z),
+        .zip(levels.iter())
+        .map(|(&z, (file, caption))| {
+            (*file, QcImage { caption: format!("{caption} (slice {})", z + 1), png: ildtrack_analysis::qc::axial_png(hu, lungs, classes, z) })
         })
         .collect();
-    out.push(QcImage { caption: "coronal".into(), png: ildtrack_analysis::qc::coronal_png(hu, lungs, classes, y) });
-    out.retain(|im| !im.png.is_empty());
+    if hu.dims_zyx()[0] >= 8 {
+        out.push((QC_FILES[3].0, QcImage { caption: "coronal".into(), png: ildtrack_analysis::qc::coronal_png(hu, lungs, classes, y) }));
+    }
+    out.retain(|(_, im)| !im.png.is_empty());
     out
 }
 
+/// `qc.json`: the QC files of a visit folder with their captions, in report order.
+const QC_INDEX: &str = "qc.json";
+
+fn write_images(dir: &Path, images: &[(&str, QcImage)]) -> Result<(), ReportError> {
+    let mut index = Vec::new();
+    for (file, im) in images {
+        write_atomic(&dir.join(file), &im.png)?;
+        index.push(serde_json::json!({ "file": file, "caption": im.caption }));
+    }
+    let text = serde_json::to_string_pretty(&index).map_err(|e| ReportError::Other(format!("serialising qc.json failed: {e}")))?;
+    write_atomic(&dir.join(QC_INDEX), text.as_bytes())
+}
+
 fn read_images(dir: &Path) -> Vec<QcImage> {
-    QC_FILES
-        .iter()
-        .filter_map(|(name, caption)| {
-            std::fs::read(dir.join(name)).ok().map(|png| QcImage { caption: (*caption).to_string(), png })
+    let listed: Vec<(String, String)> = std::fs::read(dir.join(QC_INDEX))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Vec<serde_json::Value>>(&b).ok())
+        .map(|v| {
+            v.iter()
+                .filter_map(|e| Some((e.get("file")?.as_str()?.to_string(), e.get("caption")?.as_str()?.to_string())))
+                // Only our own file names: never follow a path from the file.
+                .filter(|(f, _)| QC_FILES.iter().any(|(q, _)| q == f))
+                .collect()
         })
+        .unwrap_or_else(|| QC_FILES.iter().map(|(f, c)| (f.to_string(), c.to_string())).collect());
+    listed
+        .into_iter()
+        .filter_map(|(file, caption)| std::fs::read(dir.join(&file)).ok().map(|png| QcImage { caption, png }))
         .collect()
 }
 
@@ -502,7 +531,7 @@ pub fn track_detailed<B: Backend>(
         let rel = tvis.dir.clone().unwrap_or_else(|| format!("visits/visit-{}", k + 1));
         let vdir = out.join(&rel);
         create_dir(&vdir)?;
-        for name in ["visit.json", "lungs.nii.gz", "classes.nii.gz"].into_iter().chain(QC_FILES.iter().map(|(n, _)| *n)) {
+        for name in ["visit.json", "lungs.nii.gz", "classes.nii.gz", QC_INDEX].into_iter().chain(QC_FILES.iter().map(|(n, _)| *n)) {
             let from = cache_dir.join(name);
             if from.is_file() {
                 copy_file(&from, &vdir.join(name))?;

@@ -101,14 +101,17 @@ fn rerun_after_adding_a_visit_analyses_only_that_visit() {
     let m2 = Manifest { day0: Some(ildtrack_phantom::DEMO_DAY0.into()), visits: inputs[..2].to_vec(), rule: None };
     let first = pipeline::track_detailed(&b, &m2, &out, &opts, &|_, _| {}).expect("track 2");
     assert_eq!((first.analysed.len(), first.from_cache.len()), (2, 0));
+    let report0 = out.join(first.result.visits[0].dir.as_deref().expect("dir")).join("report.html");
+    let fresh_html = std::fs::read(&report0).expect("report");
 
     let m3 = Manifest { visits: inputs.clone(), ..m2.clone() };
     let second = pipeline::track_detailed(&b, &m3, &out, &opts, &|_, _| {}).expect("track 3");
     assert_eq!(second.analysed, vec![inputs[2].path.clone()], "only the new visit is analysed");
     assert_eq!(second.from_cache.len(), 2);
     assert_eq!(second.result.visits.len(), 3);
-    // Cached results are the same numbers as fresh ones.
+    // Cached results are the same numbers and the same pages as fresh ones.
     assert_eq!(second.result.visits[0].metrics, first.result.visits[0].metrics);
+    assert!(std::fs::read(&report0).expect("report") == fresh_html, "the baseline's report changed when read from the cache");
 
     // A changed setting invalidates the cache.
     let mut changed = opts.clone();
@@ -268,4 +271,17 @@ fn cache_key_follows_bytes_paths_settings_and_dicomdir_folders() {
     assert_ne!(k1, pipeline::cache_key(&a, &cfg2, None).expect("key"), "settings");
     assert_ne!(k1, pipeline::cache_key(&a, &cfg, Some("1.2.3")).expect("key"), "series");
     assert!(pipeline::cache_key(&root.join("nope"), &cfg, None).is_err());
+}
+
+/// A single real slice: one axial picture, no coronal, the single-slice warning in the report.
+#[test]
+fn single_real_slice_gives_one_picture() {
+    let Some(data) = shared_data() else { return };
+    let out = out_dir("single-slice");
+    let v = pipeline::analyze_to_dir(&CpuBackend::new(), &data.join("lungmask-slice/lidc-slice.dcm"), &out, &AnalyzeOptions::default(), &|_, _| {})
+        .expect("analyze");
+    assert_eq!(v.qc_pngs.len(), 1, "{:?}", v.qc_pngs);
+    let html = std::fs::read_to_string(&v.report_html).expect("html");
+    assert_eq!(html.matches("<img ").count(), 1);
+    assert!(html.contains("single-slice"), "the single-slice warning reaches the report");
 }

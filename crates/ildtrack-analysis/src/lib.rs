@@ -6,9 +6,11 @@
 //! 1. **Segmentation** (module `segment`, on a ~1.4 mm working grid): body → air in the body →
 //!    trachea and main bronchi tracked from the neck and removed → lung components → right /
 //!    left (touching lungs split at the junction by erosion) → vessels and **dense disease kept
-//!    inside**: per slice, the convex hull of each aerated lung is added where it is nearer the
-//!    chest wall than the mediastinum, so subpleural consolidation (bounded by the pleura) stays
-//!    in the mask while the heart does not. A one-slice input works the same way in 2-D.
+//!    inside**: per slice, the lung's outline (convex hull of the aerated lung here and in the
+//!    slices just above) bounds the region where non-aerated tissue counts as lung when it lies
+//!    against the chest wall (no aerated lung between it and the skin, nearer the wall than the
+//!    mediastinum), so subpleural consolidation stays in the mask while the heart and the
+//!    diaphragm dome do not. A one-slice input works the same way in 2-D. See `segment.rs`.
 //! 2. **Quantification** (full grid, cropped to the lungs): density classes with configurable
 //!    thresholds ([`stats::class`] codes: 0 outside, 1 LAA, 2 normal, 3 GGO, 4 consolidation,
 //!    5 vessel / dense, excluded from GGO and consolidation); vessels are the dense structures

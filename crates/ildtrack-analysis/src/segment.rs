@@ -12,11 +12,24 @@
 //!    mid-line are right and left; one component spanning the mid-line (lungs touching at the
 //!    anterior / posterior junction) is split by eroding it (distance transform) until it falls
 //!    into two cores, then every voxel goes to the nearer core.
-//! 6. *host* Dense disease and vessels: per slice and lung, holes are filled (vessels), then the
-//!    convex hull of the aerated lung is taken and a hull voxel that is not air is kept when it is
-//!    nearer to the outside of the body (the chest wall side) than to the mediastinum (the region
-//!    between the two lungs' hulls). Subpleural consolidation, bounded by the pleura, is inside;
-//!    the heart and mediastinum, bounded by the other lung, stay out.
+//! 6. Per lung, an in-plane closing (5 mm) takes in the vessels that indent the hilum.
+//! 7. *host* Holes and dense disease, per slice and lung:
+//!    - holes up to `hole_max_area_mm2` (vessels, bronchi) are filled, larger ones only when the
+//!      region is enclosed by lung in 3-D (a diaphragm dome seen in one slice is not);
+//!    - the pleura is outlined by the convex hull of the aerated lung of this slice and of the
+//!      slices up to `pleura_window_mm` towards the head (disease hides the lung's outline in
+//!      its own slice, not in the lung above it). A non-aerated, non-bone voxel inside that
+//!      outline is lung (disease) when the straight line to its nearest point outside the body
+//!      crosses no aerated lung (the lung does not curve around it: not the liver under a basal
+//!      crescent, not the mediastinum) and it is nearer the chest wall than the mediastinum
+//!      (the region between the two lungs' hulls). Added regions are then extended along that
+//!      line out to the pleura depth seen behind the same skin point in nearby slices;
+//!    - slices where a lung's aerated section is under a quarter of its largest get no
+//!      additions (apex, and the base where the hull would span the dome).
+//!
+//! Known limits (see the tests): disease that fills a lung's whole cross-section up to the
+//! mediastinum is only partly kept (the chest-wall test rejects what is nearer the mediastinum);
+//! one slice at the level of the diaphragm dome may take the dome in as consolidation.
 
 use crate::AnalysisError;
 use crate::config::SegmentationParams;
@@ -367,9 +380,9 @@ pub(crate) fn segment<B: Backend>(
         let (nl, ni) = b.label_components(&not_lung, Connectivity::Face6)?;
         let mut elut = vec![0u8; ni.len() + 1];
         for (i, c) in ni.iter().enumerate() {
-            // A one-slice input has no z neighbours: only the in-plane border counts.
-            let first = if ld[0] == 1 { 1 } else { 0 };
-            let touches = (first..3).any(|k| c.min_zyx[k] == 0 || c.max_zyx[k] + 1 == ld[k]);
+            // A one-slice input cannot tell a lesion enclosed by lung from the diaphragm dome
+            // seen in one slice: there, only small holes are filled.
+            let touches = ld[0] == 1 || (0..3).any(|k| c.min_zyx[k] == 0 || c.max_zyx[k] + 1 == ld[k]);
             elut[i + 1] = u8::from(!touches);
         }
         b.download_u8(&b.map_labels(&nl, &elut)?)?

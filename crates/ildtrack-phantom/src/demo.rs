@@ -74,7 +74,7 @@ pub fn demo_patient_sized(dims_zyx: [usize; 3], spacing_mm: [f64; 3]) -> Vec<Dem
             spec.meta.patient_age_years = Some(if day < 200 { 11.0 } else { 12.0 });
             spec.meta.patient_sex = Some("F".into());
             spec.meta.kernel = Some("B45f".into());
-            spec.meta.series_description = Some("CHEST low dose".into());
+            spec.meta.series_description = Some("CHEST ILD follow-up".into());
             spec.meta.exposure_mas = Some(40.0);
             spec.meta.kvp = Some(100.0);
             if day == 180 {

@@ -571,6 +571,8 @@ fn demo_verdicts_follow_the_default_rule_with_margin() {
             other => panic!("unexpected status {other}"),
         }
     }
+    // Descriptions a loader could mistake for a dose report are avoided.
+    assert!(visits.iter().all(|v| !v.spec.meta.series_description.clone().unwrap_or_default().to_lowercase().contains("dose")));
     // A child (pediatric warning) with one protocol difference (kernel).
     assert!(visits.iter().all(|v| v.spec.meta.patient_age_years.is_some_and(|a| a < 18.0)));
     let kernels: std::collections::BTreeSet<_> = visits.iter().filter_map(|v| v.spec.meta.kernel.clone()).collect();

@@ -588,7 +588,7 @@ pub fn track(visits: Vec<TrackVisit>, day0: Option<&str>, cfg: &TrackConfig) -> 
             let db = deltas(r, &base.v.result, 0, base.date.clone(), between(it.days, base.days));
             let bval = metric_value(&base.v.result.lungs.whole, &cfg.metric);
             let pval = metric_value(&prev.v.result.lungs.whole, &cfg.metric);
-            let empty = [r, &base.v.result, &prev.v.result].iter().any(|x| !(x.lungs.whole.volume_ml > 0.0));
+            let empty = [r, &base.v.result, &prev.v.result].iter().any(|x| x.lungs.whole.volume_ml.is_nan() || x.lungs.whole.volume_ml <= 0.0);
             let (st, trig) = if empty { (Status::Indeterminate, "none".to_string()) } else { judge(cfg, value, bval, pval) };
             let n_before = warnings.len();
             let mut refs: Vec<(&str, &VisitResult)> = vec![("the baseline", &base.v.result)];

@@ -20,6 +20,14 @@
 //! # Ok::<(), ildtrack_phantom::PhantomError>(())
 //! ```
 //!
+//! Variants for robustness tests ([`PhantomSpec::preset`], names in [`PRESETS`]): `healthy`,
+//! `ild`, `large-consolidation` (≈ a third of the right lung), `collapsed-right`/`-left`,
+//! `lungs-touching`, `thick-slices` (5 mm with partial volume, see `slab_samples`),
+//! `thin-slices`, `sharp-kernel` (B70f, noise 90 HU), `off-centre`, `arms-down`, `small`.
+//! Writer variants ([`WriteOptions`]): signed/unsigned, PixelPaddingValue or none, explicit or
+//! implicit VR, head- or feet-first numbering, random file names, plus a scout, a 5 mm series
+//! and a soft-kernel series in the same folder ([`WriteOptions::messy`] turns most on).
+//!
 //! Conventions: voxel `(z, y, x)`; axial LPS geometry (x → patient left, y → posterior,
 //! z → head; z index 0 is the most caudal slice); the isocentre is at the image centre and the
 //! patient is shifted by `body_offset_mm`. Voxels outside the reconstruction circle (diameter =

@@ -593,3 +593,76 @@ fn default_size_generation_smoke() {
     assert_eq!(ph.volume.dims_zyx(), [300, 512, 512]);
     assert!((5000.0..6200.0).contains(&ph.truth.total_lung_ml()));
 }
+
+// ---------------------------------------------------------------- robustness
+
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn side() -> impl Strategy<Value = Side> {
+        prop_oneof![Just(Side::Right), Just(Side::Left)]
+    }
+    fn zone() -> impl Strategy<Value = Zone> {
+        prop_oneof![Just(Zone::Upper), Just(Zone::Middle), Just(Zone::Lower)]
+    }
+    fn lesion() -> impl Strategy<Value = LesionSpec> {
+        (side(), zone(), any::<bool>(), 0.0f64..120.0, -900.0f64..200.0, -360.0f64..720.0, any::<bool>()).prop_map(
+            |(side, zone, subpleural, radius_mm, hu, angle_deg, ggo)| LesionSpec {
+                kind: if ggo { LesionKind::Ggo } else { LesionKind::Consolidation },
+                side,
+                zone,
+                subpleural,
+                radius_mm,
+                hu,
+                angle_deg,
+                z_shift_mm: 0.0,
+            },
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+        /// Any valid spec generates without panicking, and its truth adds up.
+        #[test]
+        fn random_specs_generate_consistent_truth(
+            dims in (1usize..24, 1usize..40, 1usize..40),
+            spacing in (0.5f64..25.0, 0.5f64..15.0, 0.5f64..15.0),
+            offset in (-150.0f64..150.0, -150.0f64..150.0),
+            lung_scale in 0.3f64..1.5,
+            body_scale in 0.3f64..1.5,
+            lesions in proptest::collection::vec(lesion(), 0..4),
+            flags in (any::<bool>(), any::<bool>(), any::<bool>(), 0u32..4),
+            seed in any::<u64>(),
+        ) {
+            let spec = PhantomSpec {
+                dims_zyx: [dims.0, dims.1, dims.2],
+                spacing_mm: [spacing.0, spacing.1, spacing.2],
+                body_offset_mm: [offset.0, offset.1],
+                lung_scale,
+                body_scale,
+                lesions,
+                arms_up: flags.0,
+                lungs_touching: flags.1,
+                contrast: flags.2,
+                collapsed: match flags.3 { 1 => Some(Side::Right), 2 => Some(Side::Left), _ => None },
+                slab_samples: 1 + 2 * (seed % 3) as u32,
+                seed,
+                ..PhantomSpec::default()
+            };
+            prop_assert!(validate(&spec).is_ok());
+            let ph = try_generate(&spec).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let t = &ph.truth;
+            prop_assert_eq!(ph.volume.dims_zyx(), spec.dims_zyx);
+            let zones: f64 = t.per_zone.iter().map(|r| r.lung_ml).sum();
+            prop_assert!((zones - t.total_lung_ml()).abs() < 1e-6);
+            let n_lung = t.lungs.iter().filter(|&&l| l != 0).count() as f64;
+            prop_assert!((n_lung * t.voxel_ml - t.total_lung_ml()).abs() < 1e-6);
+            prop_assert!(t.affected_ml() <= t.total_lung_ml() + 1e-9);
+            if let Some(s) = spec.collapsed {
+                prop_assert_eq!(t.lung_ml[s.index()], 0.0);
+            }
+        }
+    }
+}

@@ -128,7 +128,7 @@ fn demo<B: Backend>(b: &B, out: &Path) -> Result<()> {
 }
 
 /// `ildtrack bench`.
-pub fn bench(size: &str, backends: &str, repeat: usize, json: bool) -> Result<()> {
+pub fn bench(size: &str, backends: &str, repeat: usize, json: bool, allow_software: bool) -> Result<()> {
     let dims = bench::parse_size(size)?;
     let spec = phantom_spec("ild", dims)?;
     eprintln!("generating a {}x{}x{} phantom...", dims[2], dims[1], dims[0]);
@@ -156,9 +156,15 @@ pub fn bench(size: &str, backends: &str, repeat: usize, json: bool) -> Result<()
                 bench::bench_backend(cb, &hu, bw, repeat, &|be| time_analyze(be, &hu, &meta, &config))?
             }
             AnyBackend::Gpu(gb) => {
+                if gb.is_software() && !allow_software {
+                    eprintln!(
+                        "skipping backend gpu: {} is a software adapter (its times say nothing about GPU speed); pass --allow-software to run it anyway",
+                        gb.adapter_description()
+                    );
+                    continue;
+                }
                 gb.warm_up().context("compiling the GPU pipelines")?;
-                // TODO(bench): measure the device's buffer-copy bandwidth in the same run.
-                let bw = f64::NAN;
+                let bw = gb.measure_copy_bandwidth_gbs((hu.len() * 2) as u64, 5).context("measuring GPU copy bandwidth")?;
                 bench::bench_backend(gb.as_ref(), &hu, bw, repeat, &|be| time_analyze(be, &hu, &meta, &config))?
             }
         };

@@ -129,6 +129,9 @@ enum Command {
         repeat: usize,
         #[arg(long)]
         json: bool,
+        /// Also time software GPU adapters (llvmpipe/lavapipe): a correctness run, not GPU speed.
+        #[arg(long)]
+        allow_software: bool,
     },
 }
 
@@ -201,7 +204,9 @@ fn run(cli: Cli) -> Result<()> {
             backend.demo(&out)
         }
         Command::Phantom { out, size, preset, truth } => backend::phantom(&out, &size, &preset, truth),
-        Command::Bench { size, backend, repeat, json } => backend::bench(&size, &backend, repeat.max(1), json),
+        Command::Bench { size, backend, repeat, json, allow_software } => {
+            backend::bench(&size, &backend, repeat.max(1), json, allow_software)
+        }
     }
 }
 

@@ -33,7 +33,7 @@ pub mod stats;
 pub use config::{AgePreset, AnalysisConfig, SegmentationParams};
 
 use ildtrack_compute::{Backend, Ball, ComputeError, MaskOp, VolumeHandle};
-use ildtrack_volume::{ScanMeta, Volume, Warning};
+use ildtrack_volume::{OUTSIDE_FOV_HU, ScanMeta, Volume, Warning};
 use model::{HuHistogram, Lungs, Metrics, SCHEMA_VERSION, SeriesSummary, Thresholds, VisitResult, Zones};
 use ndarray::{Array3, s};
 use std::collections::BTreeMap;
@@ -256,13 +256,35 @@ fn quantify<B: Backend>(
     // Working-grid lungs and HU, cropped to the lungs' box (one voxel of background around).
     let lungs_lc = b.upload_u8(seg.lungs_low.slice(s![lo[0]..hi[0], lo[1]..hi[1], lo[2]..hi[2]]))?;
     let lungs_c = b.upsample_nearest(&lungs_lc, f, fb)?;
+    let hu_c = b.upload_i16(hu.data.slice(s![flo[0]..fhi[0], flo[1]..fhi[1], flo[2]..fhi[2]]))?;
+    // Boundary refinement on the full grid: voxels within one working-grid voxel (in-plane)
+    // outside the mask that are lung-like (below the consolidation threshold) join the
+    // neighbouring lung. Recovers the blockiness of the upsampled mask.
+    let lungs_c = {
+        let ls = seg.low_spacing_mm;
+        let disk = Ball::disk(1.01 * ls[1].max(ls[2]), ls);
+        let mut dil = Vec::new();
+        for side in 1..=2u8 {
+            let mut lut = [0u8; 256];
+            lut[side as usize] = side;
+            dil.push(b.dilate(&b.map_u8(&lungs_lc, &lut)?, &disk)?);
+        }
+        // right wins where both reach.
+        let band_low = b.combine_u8(&dil[0], &dil[1], 2, &[0, 2, 1, 1])?;
+        drop(dil);
+        let band = b.upsample_nearest(&band_low, f, fb)?;
+        let lungish = b.threshold(&hu_c, OUTSIDE_FOV_HU + 1, (t.consolidation_lo_hu - 1).clamp(-2048, 4095) as i16)?;
+        let add = b.mask_op(&lungish, &lungs_c, MaskOp::AndNot)?;
+        let refined = b.select(&add, &band, &lungs_c)?;
+        drop((band, lungish, add));
+        refined
+    };
     // Subpleural band on the working grid.
     let sub_c = {
         let d = b.distance_mm(&lungs_lc, seg.low_spacing_mm)?;
         let band = b.threshold_f32(&d, 0.0, t.subpleural_mm as f32)?;
         b.upsample_nearest(&band, f, fb)?
     };
-    let hu_c = b.upload_i16(hu.data.slice(s![flo[0]..fhi[0], flo[1]..fhi[1], flo[2]..fhi[2]]))?;
 
     // Density classes with vessels excluded.
     let clamp16 = |v: i32| v.clamp(i16::MIN as i32, i16::MAX as i32) as i16;

@@ -105,9 +105,24 @@ pub(crate) fn segment<B: Backend>(
         clock = std::time::Instant::now();
     };
 
+    // Upload and block-mean in slabs of z so that the full-resolution copy on the backend is
+    // never whole (peak memory).
     let low = {
-        let full = b.upload_i16(hu.data.view())?;
-        b.downsample_mean(&full, factors)?
+        let [nz, ny, nx] = hu.dims_zyx();
+        let slab = factors[0] * 16;
+        let lny = ny.div_ceil(factors[1]);
+        let lnx = nx.div_ceil(factors[2]);
+        let mut host = Array3::<i16>::zeros((nz.div_ceil(factors[0]), lny, lnx));
+        let mut z0 = 0;
+        while z0 < nz {
+            let z1 = (z0 + slab).min(nz);
+            let part = b.upload_i16(hu.data.slice(ndarray::s![z0..z1, .., ..]))?;
+            let lowp = b.download_i16(&b.downsample_mean(&part, factors)?)?;
+            let lz0 = z0 / factors[0];
+            host.slice_mut(ndarray::s![lz0..lz0 + lowp.shape()[0], .., ..]).assign(&lowp);
+            z0 = z1;
+        }
+        b.upload_i16(host.view())?
     };
     let ld = ildtrack_compute::VolumeHandle::dims_zyx(&low);
     let empty = |warnings: Vec<Warning>| Segmentation {

@@ -479,10 +479,18 @@ fn describe(uid: &str, stack: usize, slices: Vec<SliceRef>, files: &[FileHeader]
     e
 }
 
+/// Dose sheets saved as images ("Dose Report", "Dose Info", GE's "Patient Protocol").
+/// A description that merely mentions dose ("Low Dose CT Lung Screening") is a real CT.
+fn is_dose_report_description(desc_lower: &str) -> bool {
+    ["dose report", "dose info", "dose summary", "dose sr", "radiation dose", "patient protocol"]
+        .iter()
+        .any(|k| desc_lower.contains(k))
+}
+
 fn reject_reason(e: &SeriesEntry, f0: &FileHeader) -> Option<String> {
     let desc = e.description.clone().unwrap_or_default().to_ascii_lowercase();
     let sop = f0.sop_class.as_str();
-    if sop.starts_with("1.2.840.10008.5.1.4.1.1.88") || desc.contains("dose") {
+    if sop.starts_with("1.2.840.10008.5.1.4.1.1.88") || is_dose_report_description(&desc) {
         return Some("dose report".into());
     }
     if sop.starts_with("1.2.840.10008.5.1.4.1.1.7") {
@@ -614,4 +622,18 @@ pub(crate) fn choose(scan: &mut Scan, opts: &LoadOptions) {
         scan.choice_reasons.push(format!("not chosen {}: {reason}", describe_short(oe)));
     }
     scan.chosen = Some(best);
+}
+
+#[cfg(test)]
+mod dose_report_tests {
+    use super::is_dose_report_description;
+
+    #[test]
+    fn low_dose_ct_is_not_a_dose_report() {
+        assert!(!is_dose_report_description("low dose ct lung screening"));
+        assert!(!is_dose_report_description("chest low dose 1.25 mm"));
+        assert!(is_dose_report_description("dose report"));
+        assert!(is_dose_report_description("patient protocol"));
+        assert!(is_dose_report_description("ct dose info"));
+    }
 }

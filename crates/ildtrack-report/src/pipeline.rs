@@ -595,15 +595,7 @@ pub fn demo_with<B: Backend>(
     for (i, dv) in visits.iter().enumerate() {
         progress(&format!("generate visit {}/{n}", i + 1), 0.2 * i as f32 / n as f32);
         let dir = out.join("dicom").join(&dv.study_date);
-        let mut spec = dv.spec.clone();
-        // The loader (as of this writing) refuses any series whose description mentions
-        // "dose" as a dose report; keep the synthetic description neutral.
-        if let Some(d) = &spec.meta.series_description
-            && d.to_ascii_lowercase().contains("dose")
-        {
-            spec.meta.series_description = Some(d.to_ascii_lowercase().replace("low dose", "").replace("dose", "").trim().to_uppercase());
-        }
-        let ph = ildtrack_phantom::try_generate(&spec).map_err(|e| ReportError::Other(format!("demo phantom: {e}")))?;
+        let ph = ildtrack_phantom::try_generate(&dv.spec).map_err(|e| ReportError::Other(format!("demo phantom: {e}")))?;
         if dir.exists() {
             std::fs::remove_dir_all(&dir).map_err(io_err("clearing demo folder", &dir))?;
         }

@@ -6,19 +6,6 @@ use ildtrack_report::pipeline::{self, AnalyzeOptions, Manifest, VisitInput};
 use std::path::Path;
 use std::time::Instant;
 
-/// TEMPORARY: the loader refuses series whose description contains "dose" (reported to the
-/// loader's owner); rename until that is fixed.
-fn loader_safe(mut v: Vec<ildtrack_phantom::DemoVisit>) -> Vec<ildtrack_phantom::DemoVisit> {
-    for dv in &mut v {
-        if let Some(d) = &dv.spec.meta.series_description
-            && d.to_ascii_lowercase().contains("dose")
-        {
-            dv.spec.meta.series_description = Some("CHEST".into());
-        }
-    }
-    v
-}
-
 #[test]
 fn demo_verdicts_are_the_scripted_ones() {
     let out = out_dir("demo");
@@ -78,7 +65,7 @@ fn demo_verdicts_are_the_scripted_ones() {
 }
 
 fn write_small_visits(root: &Path, n: usize) -> Vec<VisitInput> {
-    let visits = loader_safe(ildtrack_phantom::demo_patient_sized([24, 96, 96], [10.0, 3.2, 3.2]));
+    let visits = ildtrack_phantom::demo_patient_sized([24, 96, 96], [10.0, 3.2, 3.2]);
     visits
         .iter()
         .take(n)

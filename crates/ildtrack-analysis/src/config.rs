@@ -135,6 +135,9 @@ pub struct SegmentationParams {
     pub vessel_radius_mm: f64,
     /// GGO-range voxels within this distance of a vessel are vessel wall / partial volume.
     pub vessel_margin_mm: f64,
+    /// GGO voxels that an in-plane opening of this radius removes (speckle from noise, thin
+    /// partial-volume halos around vessels) count as normal lung; 0 turns this off.
+    pub ggo_opening_mm: f64,
     /// In-plane closing radius per lung (takes in vessels indenting the lung at the hilum).
     pub closing_radius_mm: f64,
     /// Holes in a lung slice up to this area are filled (vessels); larger ones only when
@@ -160,6 +163,7 @@ impl Default for SegmentationParams {
             airway_max_area_mm2: 700.0,
             vessel_radius_mm: 6.0,
             vessel_margin_mm: 1.2,
+            ggo_opening_mm: 1.0,
             closing_radius_mm: 5.0,
             hole_max_area_mm2: 600.0,
             pleura_window_mm: 40.0,

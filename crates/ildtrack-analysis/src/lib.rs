@@ -318,6 +318,18 @@ fn quantify<B: Backend>(
             }
         }
         classes = b.combine_u8(&classes, &vcode, 3, &lut)?;
+        // GGO speckle and thin partial-volume halos: GGO voxels removed by an in-plane opening
+        // become "normal" (sharp-kernel noise, vessel walls in thick slices); GGO patches stay.
+        if p.ggo_opening_mm > 0.0 {
+            let mut gl = [0u8; 256];
+            gl[stats::class::GGO as usize] = 1;
+            let ggo = b.map_u8(&classes, &gl)?;
+            let kept = b.open(&ggo, &Ball::disk(p.ggo_opening_mm, spacing))?;
+            let speckle = b.mask_op(&ggo, &kept, MaskOp::AndNot)?;
+            drop((ggo, kept));
+            let normal = b.fill_u8(VolumeHandle::dims_zyx(&classes), stats::class::NORMAL)?;
+            classes = b.select(&speckle, &normal, &classes)?;
+        }
     }
 
     // Zones: equal thirds of each lung's own z extent; "upper" is towards the head.

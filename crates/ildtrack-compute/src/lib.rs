@@ -103,13 +103,29 @@ impl Ball {
     }
 }
 
-pub(crate) fn validate_spacing(spacing_mm: [f64; 3]) -> Result<()> {
+/// Checks that every spacing is finite and > 0 mm (shared by every backend).
+pub fn validate_spacing(spacing_mm: [f64; 3]) -> Result<()> {
     if spacing_mm.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
         return Err(ComputeError::InvalidArgument(format!(
             "voxel spacing must be finite and > 0 mm, got {spacing_mm:?}"
         )));
     }
     Ok(())
+}
+
+/// Normalised Gaussian weights for `sigma_vox` voxels, truncated at 3 σ: `2r + 1` taps,
+/// `r = ceil(3 σ)`. Every backend uses these exact f32 weights so results agree.
+pub fn gaussian_weights(sigma_vox: f64) -> Vec<f32> {
+    let radius = (3.0 * sigma_vox).ceil() as usize;
+    let mut kernel: Vec<f32> = (0..=2 * radius)
+        .map(|i| {
+            let d = i as f64 - radius as f64;
+            (-0.5 * d * d / (sigma_vox * sigma_vox)).exp() as f32
+        })
+        .collect();
+    let sum: f32 = kernel.iter().sum();
+    kernel.iter_mut().for_each(|k| *k /= sum);
+    kernel
 }
 
 /// One connected component (index `i` in the returned list is label `i + 1`).

@@ -56,15 +56,6 @@ fn kind(b: &GpuBuf, k: ElemKind, what: &str) -> Result<()> {
     }
 }
 
-fn validate_spacing(spacing_mm: [f64; 3]) -> Result<()> {
-    if spacing_mm.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
-        return Err(ComputeError::InvalidArgument(format!(
-            "voxel spacing must be finite and > 0 mm, got {spacing_mm:?}"
-        )));
-    }
-    Ok(())
-}
-
 fn to_i32(v: usize, what: &str) -> Result<i32> {
     i32::try_from(v).map_err(|_| ComputeError::InvalidArgument(format!("{what} {v} does not fit a shader argument")))
 }
@@ -711,7 +702,7 @@ impl Backend for WgpuBackend {
 
     fn gaussian(&self, hu: &GpuBuf, sigma_mm: [f64; 3], spacing_mm: [f64; 3]) -> Result<GpuBuf> {
         kind(hu, ElemKind::I16, "gaussian input")?;
-        validate_spacing(spacing_mm)?;
+        ildtrack_compute::validate_spacing(spacing_mm)?;
         if sigma_mm.iter().any(|s| !(s.is_finite() && *s >= 0.0)) {
             return Err(ComputeError::InvalidArgument(format!("sigma must be finite and >= 0 mm, got {sigma_mm:?}")));
         }
@@ -729,16 +720,9 @@ impl Backend for WgpuBackend {
             if sigma_vox < 1e-3 || n < 2 {
                 continue;
             }
-            let radius = (3.0 * sigma_vox).ceil() as usize;
-            // The same weights as CpuBackend, normalised in f32.
-            let mut kernel: Vec<f32> = (0..=2 * radius)
-                .map(|i| {
-                    let d = i as f64 - radius as f64;
-                    (-0.5 * d * d / (sigma_vox * sigma_vox)).exp() as f32
-                })
-                .collect();
-            let sum: f32 = kernel.iter().sum();
-            kernel.iter_mut().for_each(|k| *k /= sum);
+            // The same weights as CpuBackend.
+            let kernel = ildtrack_compute::gaussian_weights(sigma_vox);
+            let radius = kernel.len() / 2;
             let words: Vec<u32> = kernel.iter().map(|k| k.to_bits()).collect();
             let tab = self.table("gauss-weights", &words)?;
             let st = match axis {
@@ -779,7 +763,7 @@ impl Backend for WgpuBackend {
 
     fn distance_mm(&self, m: &GpuBuf, spacing_mm: [f64; 3]) -> Result<GpuBuf> {
         kind(m, ElemKind::Mask, "distance_mm input")?;
-        validate_spacing(spacing_mm)?;
+        ildtrack_compute::validate_spacing(spacing_mm)?;
         self.squared_edt(m, true, spacing_mm, false, f32::INFINITY, true)
     }
 

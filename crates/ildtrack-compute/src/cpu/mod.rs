@@ -364,15 +364,8 @@ impl Backend for CpuBackend {
             if sigma_vox < 1e-3 || f.shape()[axis] < 2 {
                 continue;
             }
-            let radius = (3.0 * sigma_vox).ceil() as usize;
-            let mut kernel: Vec<f32> = (0..=2 * radius)
-                .map(|i| {
-                    let d = i as f64 - radius as f64;
-                    (-0.5 * d * d / (sigma_vox * sigma_vox)).exp() as f32
-                })
-                .collect();
-            let sum: f32 = kernel.iter().sum();
-            kernel.iter_mut().for_each(|k| *k /= sum);
+            let kernel = crate::gaussian_weights(sigma_vox);
+            let radius = kernel.len() / 2;
             Zip::from(f.lanes_mut(Axis(axis))).par_for_each(|mut lane| {
                 let src: Vec<f32> = lane.to_vec();
                 let n = src.len() as isize;

@@ -474,19 +474,33 @@ fn temp_path(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.tmp-{}-{k}", std::process::id()))
 }
 
-fn write_atomic(path: &Path, header: &[u8], body: &[u8]) -> Result<(), LoadError> {
+/// gzip level of written `.nii.gz` files. Label maps are long runs of a few values: level 2
+/// (zlib-rs backend) gives files within ~5 % of level 3 and about 30 % faster.
+const GZ_LEVEL: u32 = 2;
+
+/// Bytes of voxel data converted and written per step by [`write_i16`].
+const WRITE_CHUNK_BYTES: usize = 1 << 20;
+
+/// Write `header` then the voxel bytes that `body` feeds to its writer, through a temporary file
+/// in the same folder (gzip when `path` ends in `.gz`), synced, renamed over `path`. The body is
+/// streamed: no full-size copy of the volume is made.
+fn write_atomic(
+    path: &Path,
+    header: &[u8],
+    body: &mut dyn FnMut(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<(), LoadError> {
     let tmp = temp_path(path);
     let result = (|| -> std::io::Result<()> {
         let f = std::fs::File::create(&tmp)?;
         let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
         if is_gz(path) {
-            let mut gz = flate2::write::GzEncoder::new(w, flate2::Compression::new(3));
+            let mut gz = flate2::write::GzEncoder::new(w, flate2::Compression::new(GZ_LEVEL));
             gz.write_all(header)?;
-            gz.write_all(body)?;
+            body(&mut gz)?;
             w = gz.finish()?;
         } else {
             w.write_all(header)?;
-            w.write_all(body)?;
+            body(&mut w)?;
         }
         let f = w.into_inner().map_err(|e| e.into_error())?;
         f.sync_all()?;
@@ -508,27 +522,79 @@ fn dims_xyz<T>(vol: &Volume<T>) -> [usize; 3] {
 pub fn write_u8(path: &Path, vol: &Volume<u8>) -> Result<(), LoadError> {
     let h = header_bytes(dims_xyz(vol), 2, 8, &vol.geometry)
         .map_err(|reason| LoadError::WriteInvalid { path: path.to_path_buf(), reason })?;
-    let body: Vec<u8> = match vol.data.as_slice() {
-        Some(s) => s.to_vec(),
-        None => vol.data.iter().copied().collect(),
-    };
-    write_atomic(path, &h, &body)
+    write_atomic(path, &h, &mut |w| match vol.data.as_slice() {
+        Some(s) => w.write_all(s),
+        None => {
+            // Not in standard layout: copy in logical (z, y, x) order, one bounded chunk at a time.
+            let mut buf = Vec::with_capacity(WRITE_CHUNK_BYTES);
+            for &v in vol.data.iter() {
+                buf.push(v);
+                if buf.len() == WRITE_CHUNK_BYTES {
+                    w.write_all(&buf)?;
+                    buf.clear();
+                }
+            }
+            w.write_all(&buf)
+        }
+    })
 }
 
 /// Write an `i16` HU volume as NIfTI-1 (`.nii.gz` compressed, `.nii` plain).
 pub fn write_i16(path: &Path, vol: &Volume<i16>) -> Result<(), LoadError> {
     let h = header_bytes(dims_xyz(vol), 4, 16, &vol.geometry)
         .map_err(|reason| LoadError::WriteInvalid { path: path.to_path_buf(), reason })?;
-    let mut body = Vec::with_capacity(vol.len() * 2);
-    for v in vol.data.iter() {
-        body.extend_from_slice(&v.to_le_bytes());
-    }
-    write_atomic(path, &h, &body)
+    write_atomic(path, &h, &mut |w| {
+        let mut buf = Vec::with_capacity(WRITE_CHUNK_BYTES);
+        for v in vol.data.iter() {
+            buf.extend_from_slice(&v.to_le_bytes());
+            if buf.len() >= WRITE_CHUNK_BYTES {
+                w.write_all(&buf)?;
+                buf.clear();
+            }
+        }
+        w.write_all(&buf)
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Volumes not in standard (C) layout are streamed in chunks: the file must still hold the
+    /// voxels in (z, y, x) order, across chunk boundaries, gzip and plain alike.
+    #[test]
+    fn streamed_writes_of_non_standard_layout_round_trip() {
+        use ndarray::ShapeBuilder as _;
+        // 1.28 M voxels: more than one WRITE_CHUNK_BYTES chunk for u8 and for i16.
+        let (nz, ny, nx) = (40usize, 160usize, 200usize);
+        let n = nz * ny * nx;
+        assert!(n > WRITE_CHUNK_BYTES);
+        let f_order = |k: usize| -> i16 { ((k * 7919) % 3001) as i16 - 1000 };
+        let arr = Array3::from_shape_vec((nz, ny, nx).f(), (0..n).map(f_order).collect()).expect("shape");
+        assert!(arr.as_slice().is_none(), "test needs a non-standard layout");
+        let g = Geometry { spacing_mm: [2.5, 0.7, 0.7], origin_mm: [-170.0, -160.0, -300.0], ..Geometry::default() };
+        let hu = Volume::new(arr, g);
+        let labels = hu.with_data(hu.data.mapv(|v| (v.rem_euclid(7)) as u8));
+        let dir = std::env::temp_dir().join(format!("ildtrack-nifti-stream-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        for name in ["hu.nii", "hu.nii.gz"] {
+            let p = dir.join(name);
+            write_i16(&p, &hu).expect("write i16");
+            let r = read(&p).expect("read i16");
+            assert_eq!(r.volume.dims_zyx(), [nz, ny, nx], "{name}");
+            assert!(r.volume.data.iter().zip(hu.data.iter()).all(|(a, b)| a == b), "{name}: voxels differ");
+        }
+        for name in ["lab.nii", "lab.nii.gz"] {
+            let p = dir.join(name);
+            write_u8(&p, &labels).expect("write u8");
+            let r = read(&p).expect("read u8");
+            assert_eq!(r.volume.dims_zyx(), [nz, ny, nx], "{name}");
+            assert!(r.volume.data.iter().zip(labels.data.iter()).all(|(a, b)| *a == i16::from(*b)), "{name}: voxels differ");
+        }
+        let left: Vec<_> = std::fs::read_dir(&dir).expect("ls").filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
+        assert_eq!(left.len(), 4, "temporary files left: {left:?}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn quaternion_of_identity_and_lps_flip() {

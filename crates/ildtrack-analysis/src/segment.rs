@@ -346,6 +346,10 @@ pub(crate) fn segment<B: Backend>(
     // disease hides the lung's outline here, but the lung above it still reaches the chest wall.
     let head_step: isize = if frame.g.direction[0][2] >= 0.0 { 1 } else { -1 };
     let window = (p.pleura_window_mm / ls[0]).round() as isize;
+    // Columns within 15 mm of the body's mid-sagittal line (axial geometry assumed for this test).
+    let midline: Vec<bool> = (0..nx)
+        .map(|x| (frame.lps_x([body_centre[0], body_centre[1], x as f64]) - centre_x).abs() <= 15.0)
+        .collect();
     // Per slice: hull (windowed) of right and left, and the mediastinum (this slice only).
     let hulls: Vec<(Vec<bool>, Vec<bool>, Vec<bool>)> = (0..ld[0])
         .into_par_iter()
@@ -366,7 +370,7 @@ pub(crate) fn segment<B: Backend>(
             };
             let hr = windowed(0);
             let hl = windowed(1);
-            let med = if !per_slice[z].0[0].is_empty() && !per_slice[z].0[1].is_empty() {
+            let mut med = if !per_slice[z].0[0].is_empty() && !per_slice[z].0[1].is_empty() {
                 let mut both = per_slice[z].0[0].clone();
                 both.extend_from_slice(&per_slice[z].0[1]);
                 let hb = plane::fill_polygon(&plane::hull_of_points(both), ny, nx);
@@ -376,6 +380,13 @@ pub(crate) fn segment<B: Backend>(
             } else {
                 vec![false; ny * nx]
             };
+            // The mid-line band is mediastinum too (touching lungs leave no gap between their
+            // hulls; with one lung there is no other hull).
+            for (i, m) in med.iter_mut().enumerate() {
+                if midline[i % nx] {
+                    *m = true;
+                }
+            }
             (hr, hl, med)
         })
         .collect();

@@ -375,7 +375,14 @@ pub(crate) fn decode_bytes(
     let mut whole: Option<Vec<u8>> = None;
     for ((frame, slope, intercept), out) in jobs.iter().zip(outs.iter_mut()) {
         check_out(path, out.len(), n_px)?;
+        // 12-bit DCT JPEG, which dicom-rs' jpeg-decoder refuses: decoded by crate::jpeg12.
+        let j12 = crate::jpeg12::decode_frame(&obj, ts, *frame, p.n_frames, p.rows, p.cols)
+            .transpose()
+            .map_err(|e| LoadError::PixelData { path: path.to_path_buf(), reason: format!("frame {frame}: {e}") })?;
         let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            if let Some(d) = j12 {
+                return Ok(d);
+            }
             obj.decode_pixel_data_frame(*frame).map(|d| d.data().to_vec())
         }));
         let data: Vec<u8> = match decoded {

@@ -329,6 +329,8 @@ fn meta(b: &[u8], p0: usize, file_len: usize) -> Result<(String, usize, Option<V
     } else {
         None
     };
+    // Retired 12-bit JPEG syntaxes unknown to dicom-rs: see crate::jpeg12::alias_retired_ts.
+    let fixed = crate::jpeg12::alias_retired_ts(&ts, fixed, b.get(p0..p).unwrap_or(&[]));
     Ok((ts, p, fixed))
 }
 

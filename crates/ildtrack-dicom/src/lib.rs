@@ -45,6 +45,7 @@ pub mod assemble;
 mod decode;
 mod dicomdir;
 mod error;
+mod jpeg12;
 mod header;
 mod kernel;
 mod layout;

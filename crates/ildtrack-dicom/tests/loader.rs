@@ -145,13 +145,9 @@ fn load_any(path: &Path) -> Result<ildtrack_dicom::LoadedSeries, LoadError> {
     load(path, &LoadOptions { series_uid: uid })
 }
 
-/// Transfer syntaxes whose decoder is not available in this build (12-bit lossy JPEG).
-const KNOWN_UNSUPPORTED: [&str; 4] = [
-    "CTImage.dcm_JPEGProcess2_4TransferSyntax_1.2.840.10008.1.2.4.51.dcm",
-    "CTImage.dcm_JPEGProcess6_8TransferSyntax_1.2.840.10008.1.2.4.53.dcm",
-    "CTImage.dcm_JPEGProcess10_12TransferSyntax_1.2.840.10008.1.2.4.55.dcm",
-    "CT0012.fragmented_no_bot_jpeg_baseline.51.dcm",
-];
+/// Transfer syntaxes whose decoder is not available in this build (none since the 12-bit lossy
+/// JPEG decoder, `src/jpeg12.rs`; the check stays for the next one).
+const KNOWN_UNSUPPORTED: [&str; 0] = [];
 
 #[test]
 fn transfer_syntaxes_decode_and_lossless_ones_are_bit_identical() {
@@ -177,7 +173,7 @@ fn transfer_syntaxes_decode_and_lossless_ones_are_bit_identical() {
                 continue;
             }
         };
-        let lossy = name.contains("4.50.") || name.contains("4.81.") || name.contains("4.91.");
+        let lossy = ["4.50.", "4.51.", "4.53.", "4.55.", "4.81.", "4.91."].iter().any(|t| name.contains(t));
         let max_diff = s.volume.data.iter().zip(ref_data.iter()).map(|(a, b)| (i32::from(*a) - i32::from(*b)).abs()).max().unwrap_or(0);
         if !lossy && s.volume.data != ref_data {
             failures.push(format!("{name}: lossless decode differs from CTImage.dcm by up to {max_diff}"));

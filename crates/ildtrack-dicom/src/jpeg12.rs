@@ -1,0 +1,993 @@
+//! DCT JPEG decoder (ITU T.81, Huffman coding only) for the 12-bit lossy transfer syntaxes
+//! (1.2.840.10008.1.2.4.51 / .53 / .55) that dicom-rs' `jpeg-decoder` refuses.
+//!
+//! Scope: baseline / extended sequential (SOF0, SOF1) and progressive (SOF2: DC first and
+//! refinement, AC first and refinement with end-of-band runs, spectral selection), 8- and 12-bit
+//! precision, 8- and 16-bit quantisation tables, restart intervals, fill bytes and byte stuffing,
+//! 1 to 4 components (no colour conversion; subsampled components are replicated). The IDCT is a
+//! separable float IDCT. Every length and index comes from untrusted data and is checked; errors
+//! are [`JpegError`] values, never panics.
+
+use dicom_core::value::Value;
+
+/// Why a JPEG codestream could not be decoded.
+#[derive(Debug, thiserror::Error)]
+#[error("12-bit JPEG: {0}")]
+pub(crate) struct JpegError(String);
+
+fn err<T>(m: impl Into<String>) -> Result<T, JpegError> {
+    Err(JpegError(m.into()))
+}
+
+/// A decoded image: `samples` holds `width × height × components` values, row-major, interleaved.
+#[derive(Debug, Clone)]
+pub(crate) struct Decoded {
+    pub width: u32,
+    pub height: u32,
+    pub components: usize,
+    pub precision: u8,
+    pub samples: Vec<u16>,
+}
+
+/// Zig-zag index → natural (row-major) index within an 8×8 block.
+const ZIGZAG: [usize; 64] = [
+    0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6, 7, 14, 21,
+    28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61,
+    54, 47, 55, 62, 63,
+];
+
+/// Upper bound on the samples a frame may claim (the caller also checks against Rows/Columns).
+const MAX_SAMPLES: u64 = 1 << 28;
+
+/// The first frame header (SOFn) of a codestream: (marker, precision), without decoding.
+pub(crate) fn sof_info(data: &[u8]) -> Option<(u8, u8)> {
+    if data.get(0..2)? != [0xFF, 0xD8] {
+        return None;
+    }
+    let mut p = 2usize;
+    loop {
+        // Skip fill bytes before a marker.
+        while *data.get(p)? == 0xFF && *data.get(p + 1)? == 0xFF {
+            p += 1;
+        }
+        if *data.get(p)? != 0xFF {
+            return None;
+        }
+        let m = *data.get(p + 1)?;
+        if matches!(m, 0xD0..=0xD7 | 0x01) {
+            p += 2;
+            continue;
+        }
+        if m == 0xD9 || m == 0xDA {
+            return None;
+        }
+        let len = u16::from_be_bytes([*data.get(p + 2)?, *data.get(p + 3)?]) as usize;
+        if matches!(m, 0xC0..=0xCF) && !matches!(m, 0xC4 | 0xC8 | 0xCC) {
+            return Some((m, *data.get(p + 4)?));
+        }
+        if len < 2 {
+            return None;
+        }
+        p += 2 + len;
+    }
+}
+
+/// For a 12-bit DCT JPEG frame (Huffman, SOF0/1/2) of a decoded-by-dicom-rs object, decode it
+/// here and return little-endian u16 samples. `None` when this is not such a frame (the caller
+/// then uses dicom-rs as usual).
+pub(crate) fn decode_frame(
+    obj: &dicom_object::DefaultDicomObject,
+    ts: &str,
+    frame: u32,
+    n_frames: u32,
+    rows: u32,
+    cols: u32,
+) -> Option<Result<Vec<u8>, JpegError>> {
+    if !matches!(ts, "1.2.840.10008.1.2.4.50" | "1.2.840.10008.1.2.4.51" | "1.2.840.10008.1.2.4.53" | "1.2.840.10008.1.2.4.55") {
+        return None;
+    }
+    let elem = obj.get(dicom_dictionary_std::tags::PIXEL_DATA)?;
+    let Value::PixelSequence(seq) = elem.value() else { return None };
+    let frags = seq.fragments();
+    let code: Vec<u8> = if frags.len() as u64 == u64::from(n_frames) {
+        frags.get(frame as usize)?.to_vec()
+    } else if n_frames == 1 {
+        frags.iter().flat_map(|f| f.iter().copied()).collect()
+    } else {
+        return None;
+    };
+    let (m, precision) = sof_info(&code)?;
+    if precision != 12 || !matches!(m, 0xC0..=0xC2) {
+        return None;
+    }
+    Some(decode(&code, cols, rows).and_then(|d| {
+        if d.width != cols || d.height != rows || d.components != 1 || d.precision != 12 {
+            return err(format!(
+                "frame is {}×{} with {} {}-bit component(s), the header says {cols}×{rows} 12-bit grayscale",
+                d.width, d.height, d.components, d.precision
+            ));
+        }
+        Ok(d.samples.iter().flat_map(|s| s.to_le_bytes()).collect())
+    }))
+}
+
+/// The retired JPEG Extended (Process 6 & 8, …4.53) and Spectral Selection (Process 10 & 12,
+/// …4.55) syntaxes are unknown to dicom-rs, which then refuses the whole file. Their data set is
+/// encoded exactly as JPEG Extended (Process 2 & 4, …4.51), whose UID has the same length: the
+/// meta group handed to dicom-rs (`fixed`, or `DICM` + the original `meta` bytes) names …4.51
+/// instead, and the codestream (SOF2, progressive) is decoded here. `None`/`fixed` unchanged
+/// for every other syntax.
+pub(crate) fn alias_retired_ts(ts: &str, fixed: Option<Vec<u8>>, meta: &[u8]) -> Option<Vec<u8>> {
+    const ALIAS: &[u8] = b"1.2.840.10008.1.2.4.51";
+    if ts != "1.2.840.10008.1.2.4.53" && ts != "1.2.840.10008.1.2.4.55" {
+        return fixed;
+    }
+    let mut m = fixed.unwrap_or_else(|| {
+        let mut v = b"DICM".to_vec();
+        v.extend_from_slice(meta);
+        v
+    });
+    let from = ts.as_bytes();
+    if let Some(i) = m.windows(from.len()).position(|w| w == from)
+        && let Some(dst) = m.get_mut(i..i + ALIAS.len())
+    {
+        dst.copy_from_slice(ALIAS);
+        tracing::debug!("transfer syntax {ts} read as {} (same encoding)", String::from_utf8_lossy(ALIAS));
+    }
+    Some(m)
+}
+
+#[derive(Clone)]
+struct Huffman {
+    /// Per code length 1..=16: (max code + 1 or 0 when none, first code, index of first value).
+    maxcode: [i32; 17],
+    mincode: [i32; 17],
+    valptr: [usize; 17],
+    values: Vec<u8>,
+}
+
+impl Huffman {
+    fn new(counts: &[u8; 16], values: Vec<u8>) -> Result<Self, JpegError> {
+        let mut maxcode = [-1i32; 17];
+        let mut mincode = [0i32; 17];
+        let mut valptr = [0usize; 17];
+        let mut code: i32 = 0;
+        let mut k = 0usize;
+        for l in 1..=16 {
+            let n = counts[l - 1] as i32;
+            if n > 0 {
+                valptr[l] = k;
+                mincode[l] = code;
+                code += n;
+                k += n as usize;
+                maxcode[l] = code - 1;
+                if code > (1 << l) {
+                    return err("a Huffman table has more codes than its code lengths allow");
+                }
+            }
+            code <<= 1;
+        }
+        Ok(Self { maxcode, mincode, valptr, values })
+    }
+}
+
+struct Component {
+    id: u8,
+    h: usize,
+    v: usize,
+    tq: usize,
+    /// Blocks per line / column, padded to whole MCUs.
+    bw: usize,
+    bh: usize,
+    /// Blocks actually covering the component (non-interleaved scans).
+    bw_used: usize,
+    bh_used: usize,
+    coefs: Vec<i32>,
+    dc_pred: i32,
+}
+
+struct Frame {
+    progressive: bool,
+    precision: u8,
+    width: usize,
+    height: usize,
+    hmax: usize,
+    vmax: usize,
+    mcux: usize,
+    mcuy: usize,
+    comps: Vec<Component>,
+}
+
+/// Bit reader over entropy-coded data: removes stuffed zero bytes, stops at markers.
+struct Bits<'a> {
+    data: &'a [u8],
+    pos: usize,
+    acc: u32,
+    n: u32,
+    /// Zero bits fabricated past a marker or the end of data.
+    fabricated: u32,
+}
+
+impl<'a> Bits<'a> {
+    fn new(data: &'a [u8], pos: usize) -> Self {
+        Self { data, pos, acc: 0, n: 0, fabricated: 0 }
+    }
+
+    fn fill(&mut self) -> Result<(), JpegError> {
+        while self.n <= 24 {
+            let b = match self.data.get(self.pos) {
+                Some(&0xFF) => match self.data.get(self.pos + 1) {
+                    Some(&0x00) => {
+                        self.pos += 2;
+                        0xFF
+                    }
+                    _ => {
+                        self.fabricated += 8;
+                        0
+                    }
+                },
+                Some(&b) => {
+                    self.pos += 1;
+                    b
+                }
+                None => {
+                    self.fabricated += 8;
+                    0
+                }
+            };
+            self.acc |= u32::from(b) << (24 - self.n);
+            self.n += 8;
+        }
+        // Allow the few padding bits an encoder may have left out; more means truncation.
+        if self.fabricated > 64 {
+            return err(format!("the entropy-coded data ends early (truncated scan) near byte {}", self.pos));
+        }
+        Ok(())
+    }
+
+    fn bits(&mut self, k: u32) -> Result<u32, JpegError> {
+        if k == 0 {
+            return Ok(0);
+        }
+        if self.n < k {
+            self.fill()?;
+        }
+        let v = self.acc >> (32 - k);
+        self.acc <<= k;
+        self.n -= k;
+        Ok(v)
+    }
+
+    fn bit(&mut self) -> Result<bool, JpegError> {
+        Ok(self.bits(1)? == 1)
+    }
+
+    fn decode(&mut self, t: &Huffman) -> Result<u8, JpegError> {
+        if self.n < 16 {
+            self.fill()?;
+        }
+        let mut code: i32 = 0;
+        for l in 1..=16usize {
+            code = (code << 1) | ((self.acc >> 31) as i32);
+            self.acc <<= 1;
+            self.n -= 1;
+            if code <= t.maxcode[l] {
+                let i = t.valptr[l] + (code - t.mincode[l]) as usize;
+                return t.values.get(i).copied().ok_or_else(|| JpegError("Huffman code points past its table".into()));
+            }
+        }
+        err("invalid Huffman code in the entropy-coded data")
+    }
+
+    /// EXTEND (T.81 F.2.2.1): `s` magnitude bits to a signed value.
+    fn receive_extend(&mut self, s: u8) -> Result<i32, JpegError> {
+        if s == 0 {
+            return Ok(0);
+        }
+        if s > 16 {
+            return err(format!("coefficient magnitude category {s} is larger than 16"));
+        }
+        let v = self.bits(u32::from(s))? as i32;
+        Ok(if v < (1 << (s - 1)) { v - (1 << s) + 1 } else { v })
+    }
+
+    /// Discard buffered bits and resume at the next restart marker.
+    fn restart(&mut self, expected: u8) -> Result<(), JpegError> {
+        self.acc = 0;
+        self.n = 0;
+        self.fabricated = 0;
+        // Skip to the next marker.
+        loop {
+            match self.data.get(self.pos) {
+                None => return err("the scan ends where a restart marker was expected"),
+                Some(&0xFF) => match self.data.get(self.pos + 1) {
+                    Some(&0x00) => self.pos += 2,
+                    Some(&0xFF) => self.pos += 1,
+                    Some(&m) if (0xD0..=0xD7).contains(&m) => {
+                        if m != 0xD0 + expected {
+                            tracing::debug!("restart marker RST{} where RST{expected} was expected", m - 0xD0);
+                        }
+                        self.pos += 2;
+                        return Ok(());
+                    }
+                    _ => return err("another marker where a restart marker was expected"),
+                },
+                Some(_) => self.pos += 1,
+            }
+        }
+    }
+
+    /// Position of the first marker at or after the reader's position (end of the scan).
+    fn next_marker(&self) -> usize {
+        let mut p = self.pos;
+        while let Some(&b) = self.data.get(p) {
+            if b == 0xFF {
+                match self.data.get(p + 1) {
+                    Some(&0x00) => p += 2,
+                    Some(m) if (0xD0..=0xD7).contains(m) => p += 2,
+                    _ => return p,
+                }
+            } else {
+                p += 1;
+            }
+        }
+        p
+    }
+}
+
+struct Scan {
+    comps: Vec<(usize, usize, usize)>, // (component index, DC table, AC table)
+    ss: usize,
+    se: usize,
+    ah: u32,
+    al: u32,
+}
+
+/// Decode a complete JPEG codestream. `max_width`/`max_height` bound the frame size before any
+/// allocation.
+pub(crate) fn decode(data: &[u8], max_width: u32, max_height: u32) -> Result<Decoded, JpegError> {
+    if data.get(0..2) != Some(&[0xFF, 0xD8][..]) {
+        return err("no start-of-image marker: not a JPEG codestream");
+    }
+    let mut qt: [Option<[u16; 64]>; 4] = [None; 4];
+    let mut dc: [Option<Huffman>; 4] = [None, None, None, None];
+    let mut ac: [Option<Huffman>; 4] = [None, None, None, None];
+    let mut frame: Option<Frame> = None;
+    let mut restart_interval = 0usize;
+    let mut p = 2usize;
+    let mut scans = 0usize;
+    loop {
+        let Some(&b) = data.get(p) else {
+            if scans > 0 {
+                break; // missing EOI after complete scans: accept
+            }
+            return err("the codestream ends before any scan");
+        };
+        if b != 0xFF {
+            return err(format!("expected a marker at byte {p}, found {b:#04x}"));
+        }
+        let Some(&m) = data.get(p + 1) else { return err("the codestream ends inside a marker") };
+        if m == 0xFF {
+            p += 1;
+            continue;
+        }
+        p += 2;
+        match m {
+            0xD9 => break,
+            0x01 | 0xD0..=0xD7 => continue,
+            _ => {}
+        }
+        let len = match (data.get(p), data.get(p + 1)) {
+            (Some(&a), Some(&b)) => u16::from_be_bytes([a, b]) as usize,
+            _ => return err(format!("the codestream ends inside marker {m:#04x}")),
+        };
+        if len < 2 {
+            return err(format!("marker {m:#04x} has length {len}"));
+        }
+        let Some(seg) = data.get(p + 2..p + len) else {
+            return err(format!("marker {m:#04x} segment of {len} bytes runs past the end at byte {p}"));
+        };
+        p += len;
+        match m {
+            0xDB => parse_dqt(seg, &mut qt)?,
+            0xC4 => parse_dht(seg, &mut dc, &mut ac)?,
+            0xDD => {
+                let (Some(&a), Some(&b)) = (seg.first(), seg.get(1)) else { return err("DRI segment too short") };
+                restart_interval = u16::from_be_bytes([a, b]) as usize;
+            }
+            0xC0..=0xC2 => {
+                if frame.is_some() {
+                    return err("more than one frame header");
+                }
+                frame = Some(parse_sof(seg, m == 0xC2, max_width, max_height)?);
+            }
+            0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF => {
+                return err(format!("JPEG process with frame marker {m:#04x} (lossless, hierarchical or arithmetic) is not supported here"));
+            }
+            0xDA => {
+                let Some(f) = frame.as_mut() else { return err("scan before the frame header") };
+                let scan = parse_sos(seg, f)?;
+                let mut bits = Bits::new(data, p);
+                decode_scan(f, &scan, &dc, &ac, restart_interval, &mut bits)?;
+                p = bits.next_marker();
+                scans += 1;
+            }
+            0xDC => return err("DNL marker (height defined later) is not supported"),
+            _ => {} // APPn, COM, and others: skipped
+        }
+    }
+    let Some(f) = frame else { return err("no frame header") };
+    if scans == 0 {
+        return err("no scan");
+    }
+    finish(&f, &qt)
+}
+
+fn parse_dqt(mut seg: &[u8], qt: &mut [Option<[u16; 64]>; 4]) -> Result<(), JpegError> {
+    while let Some(&pt) = seg.first() {
+        let pq = pt >> 4;
+        let tq = (pt & 15) as usize;
+        if tq > 3 || pq > 1 {
+            return err(format!("quantisation table id {tq} / precision {pq} out of range"));
+        }
+        let n = if pq == 0 { 64 } else { 128 };
+        let Some(body) = seg.get(1..1 + n) else { return err("quantisation table segment too short") };
+        let mut t = [0u16; 64];
+        for (k, &z) in ZIGZAG.iter().enumerate() {
+            // Stored in zig-zag order; kept in natural order.
+            let v = if pq == 0 {
+                u16::from(body.get(k).copied().unwrap_or(0))
+            } else {
+                u16::from_be_bytes([body.get(2 * k).copied().unwrap_or(0), body.get(2 * k + 1).copied().unwrap_or(0)])
+            };
+            if let Some(slot) = t.get_mut(z) {
+                *slot = v;
+            }
+        }
+        qt[tq] = Some(t);
+        seg = seg.get(1 + n..).unwrap_or(&[]);
+    }
+    Ok(())
+}
+
+fn parse_dht(mut seg: &[u8], dc: &mut [Option<Huffman>; 4], ac: &mut [Option<Huffman>; 4]) -> Result<(), JpegError> {
+    while let Some(&tcth) = seg.first() {
+        let tc = tcth >> 4;
+        let th = (tcth & 15) as usize;
+        if tc > 1 || th > 3 {
+            return err(format!("Huffman table class {tc} / id {th} out of range"));
+        }
+        let Some(c) = seg.get(1..17) else { return err("Huffman table segment too short") };
+        let mut counts = [0u8; 16];
+        counts.copy_from_slice(c);
+        let total: usize = counts.iter().map(|&c| c as usize).sum();
+        if total > 256 {
+            return err("Huffman table has more than 256 values");
+        }
+        let Some(vals) = seg.get(17..17 + total) else { return err("Huffman table values run past the segment") };
+        let h = Huffman::new(&counts, vals.to_vec())?;
+        if tc == 0 {
+            dc[th] = Some(h);
+        } else {
+            ac[th] = Some(h);
+        }
+        seg = seg.get(17 + total..).unwrap_or(&[]);
+    }
+    Ok(())
+}
+
+fn parse_sof(seg: &[u8], progressive: bool, max_width: u32, max_height: u32) -> Result<Frame, JpegError> {
+    let g = |i: usize| seg.get(i).copied().ok_or_else(|| JpegError("frame header too short".into()));
+    let precision = g(0)?;
+    if precision != 8 && precision != 12 {
+        return err(format!("sample precision {precision} bits (DCT JPEG allows 8 or 12)"));
+    }
+    let height = u16::from_be_bytes([g(1)?, g(2)?]) as usize;
+    let width = u16::from_be_bytes([g(3)?, g(4)?]) as usize;
+    let nc = g(5)? as usize;
+    if width == 0 || height == 0 {
+        return err(format!("frame size {width}×{height} (height 0 would need DNL, unsupported)"));
+    }
+    if width as u64 > u64::from(max_width) || height as u64 > u64::from(max_height) {
+        return err(format!("frame size {width}×{height} exceeds the expected {max_width}×{max_height}"));
+    }
+    if !(1..=4).contains(&nc) {
+        return err(format!("{nc} components (1 to 4 allowed)"));
+    }
+    if (width as u64) * (height as u64) * (nc as u64) > MAX_SAMPLES {
+        return err("frame too large");
+    }
+    let mut comps = Vec::with_capacity(nc);
+    for i in 0..nc {
+        let id = g(6 + 3 * i)?;
+        let hv = g(7 + 3 * i)?;
+        let tq = g(8 + 3 * i)? as usize;
+        let (h, v) = ((hv >> 4) as usize, (hv & 15) as usize);
+        if !(1..=4).contains(&h) || !(1..=4).contains(&v) || tq > 3 {
+            return err(format!("component {id}: sampling {h}×{v} or table {tq} out of range"));
+        }
+        comps.push(Component { id, h, v, tq, bw: 0, bh: 0, bw_used: 0, bh_used: 0, coefs: Vec::new(), dc_pred: 0 });
+    }
+    let hmax = comps.iter().map(|c| c.h).max().unwrap_or(1);
+    let vmax = comps.iter().map(|c| c.v).max().unwrap_or(1);
+    let mcux = width.div_ceil(8 * hmax);
+    let mcuy = height.div_ceil(8 * vmax);
+    for c in &mut comps {
+        c.bw = mcux * c.h;
+        c.bh = mcuy * c.v;
+        c.bw_used = (width * c.h).div_ceil(hmax).div_ceil(8);
+        c.bh_used = (height * c.v).div_ceil(vmax).div_ceil(8);
+        c.coefs = vec![0; c.bw * c.bh * 64];
+    }
+    Ok(Frame { progressive, precision, width, height, hmax, vmax, mcux, mcuy, comps })
+}
+
+fn parse_sos(seg: &[u8], f: &Frame) -> Result<Scan, JpegError> {
+    let g = |i: usize| seg.get(i).copied().ok_or_else(|| JpegError("scan header too short".into()));
+    let ns = g(0)? as usize;
+    if !(1..=4).contains(&ns) {
+        return err(format!("scan with {ns} components"));
+    }
+    let mut comps = Vec::with_capacity(ns);
+    for i in 0..ns {
+        let id = g(1 + 2 * i)?;
+        let t = g(2 + 2 * i)?;
+        let Some(ci) = f.comps.iter().position(|c| c.id == id) else {
+            return err(format!("scan names component {id}, absent from the frame"));
+        };
+        let (td, ta) = ((t >> 4) as usize, (t & 15) as usize);
+        if td > 3 || ta > 3 {
+            return err("scan Huffman table id out of range");
+        }
+        comps.push((ci, td, ta));
+    }
+    let ss = g(1 + 2 * ns)? as usize;
+    let se = g(2 + 2 * ns)? as usize;
+    let a = g(3 + 2 * ns)?;
+    let (ah, al) = (u32::from(a >> 4), u32::from(a & 15));
+    if f.progressive {
+        if ss > se || se > 63 || (ss == 0 && se != 0) || (ss > 0 && ns != 1) || al > 13 || ah > 13 {
+            return err(format!("invalid progressive scan parameters Ss={ss} Se={se} Ah={ah} Al={al}"));
+        }
+    } else if ss != 0 || se != 63 || a != 0 {
+        // Sequential: parameters are fixed; tolerate odd values by using the full band.
+        tracing::debug!("sequential scan with Ss={ss} Se={se} A={a}: ignored");
+        return Ok(Scan { comps, ss: 0, se: 63, ah: 0, al: 0 });
+    }
+    Ok(Scan { comps, ss, se, ah, al })
+}
+
+fn decode_scan(
+    f: &mut Frame,
+    s: &Scan,
+    dc: &[Option<Huffman>; 4],
+    ac: &[Option<Huffman>; 4],
+    restart_interval: usize,
+    bits: &mut Bits<'_>,
+) -> Result<(), JpegError> {
+    let need_dc = !f.progressive || (s.ss == 0 && s.ah == 0);
+    let need_ac = !f.progressive || s.ss > 0;
+    let mut tables: Vec<(Option<&Huffman>, Option<&Huffman>)> = Vec::new();
+    for &(ci, td, ta) in &s.comps {
+        let d = dc.get(td).and_then(|t| t.as_ref());
+        let a = ac.get(ta).and_then(|t| t.as_ref());
+        if (need_dc && d.is_none()) || (need_ac && a.is_none()) {
+            return err(format!("scan uses a Huffman table that was not defined (component {ci})"));
+        }
+        tables.push((d, a));
+    }
+    for c in &mut f.comps {
+        c.dc_pred = 0;
+    }
+    let single = s.comps.len() == 1;
+    let (units_x, units_y) = match s.comps.first() {
+        Some(&(ci, _, _)) if single => {
+            let c = f.comps.get(ci).ok_or_else(|| JpegError("component index".into()))?;
+            (c.bw_used, c.bh_used)
+        }
+        _ => (f.mcux, f.mcuy),
+    };
+    let total = units_x * units_y;
+    let mut eobrun: u32 = 0;
+    let mut rst = 0u8;
+    let progressive = f.progressive;
+    for mcu in 0..total {
+        if restart_interval > 0 && mcu > 0 && mcu % restart_interval == 0 {
+            bits.restart(rst)?;
+            rst = (rst + 1) & 7;
+            eobrun = 0;
+            for c in &mut f.comps {
+                c.dc_pred = 0;
+            }
+        }
+        let (mx, my) = (mcu % units_x, mcu / units_x);
+        for (k, &(ci, _, _)) in s.comps.iter().enumerate() {
+            let (dt, at) = tables.get(k).copied().unwrap_or((None, None));
+            let c = f.comps.get_mut(ci).ok_or_else(|| JpegError("component index".into()))?;
+            let (nh, nv) = if single { (1, 1) } else { (c.h, c.v) };
+            for by in 0..nv {
+                for bx in 0..nh {
+                    let (x, y) = if single { (mx, my) } else { (mx * c.h + bx, my * c.v + by) };
+                    let off = (y * c.bw + x) * 64;
+                    let mut pred = c.dc_pred;
+                    let Some(blk) = c.coefs.get_mut(off..off + 64) else { return err("block outside the component") };
+                    if !progressive {
+                        decode_sequential(bits, blk, dt, at, &mut pred)?;
+                    } else if s.ss == 0 {
+                        if s.ah == 0 {
+                            let t = dt.ok_or_else(|| JpegError("missing DC table".into()))?;
+                            let sz = bits.decode(t)?;
+                            pred = pred.wrapping_add(bits.receive_extend(sz)?);
+                            if let Some(b0) = blk.first_mut() {
+                                *b0 = pred.wrapping_shl(s.al);
+                            }
+                        } else if bits.bit()?
+                            && let Some(b0) = blk.first_mut()
+                        {
+                            *b0 |= 1 << s.al;
+                        }
+                    } else if s.ah == 0 {
+                        let t = at.ok_or_else(|| JpegError("missing AC table".into()))?;
+                        ac_first(bits, blk, t, s, &mut eobrun)?;
+                    } else {
+                        let t = at.ok_or_else(|| JpegError("missing AC table".into()))?;
+                        ac_refine(bits, blk, t, s, &mut eobrun)?;
+                    }
+                    c.dc_pred = pred;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn decode_sequential(
+    bits: &mut Bits<'_>,
+    blk: &mut [i32],
+    dt: Option<&Huffman>,
+    at: Option<&Huffman>,
+    pred: &mut i32,
+) -> Result<(), JpegError> {
+    let (Some(dt), Some(at)) = (dt, at) else { return err("missing Huffman table") };
+    let t = bits.decode(dt)?;
+    *pred = pred.wrapping_add(bits.receive_extend(t)?);
+    if let Some(b0) = blk.first_mut() {
+        *b0 = *pred;
+    }
+    let mut k = 1usize;
+    while k < 64 {
+        let rs = bits.decode(at)?;
+        let (r, s) = ((rs >> 4) as usize, rs & 15);
+        if s == 0 {
+            if r == 15 {
+                k += 16;
+                continue;
+            }
+            break;
+        }
+        k += r;
+        let Some(&z) = ZIGZAG.get(k) else { return err("AC coefficient run past the end of the block") };
+        let v = bits.receive_extend(s)?;
+        if let Some(slot) = blk.get_mut(z) {
+            *slot = v;
+        }
+        k += 1;
+    }
+    Ok(())
+}
+
+fn ac_first(bits: &mut Bits<'_>, blk: &mut [i32], t: &Huffman, s: &Scan, eobrun: &mut u32) -> Result<(), JpegError> {
+    if *eobrun > 0 {
+        *eobrun -= 1;
+        return Ok(());
+    }
+    let mut k = s.ss;
+    while k <= s.se {
+        let rs = bits.decode(t)?;
+        let (r, sz) = ((rs >> 4) as u32, rs & 15);
+        if sz == 0 {
+            if r < 15 {
+                *eobrun = (1u32 << r) - 1 + bits.bits(r)?;
+                break;
+            }
+            k += 16;
+            continue;
+        }
+        k += r as usize;
+        if k > s.se {
+            return err("AC coefficient run past the spectral band");
+        }
+        let Some(&z) = ZIGZAG.get(k) else { return err("AC index out of range") };
+        let v = bits.receive_extend(sz)?;
+        if let Some(slot) = blk.get_mut(z) {
+            *slot = v.wrapping_shl(s.al);
+        }
+        k += 1;
+    }
+    Ok(())
+}
+
+fn ac_refine(bits: &mut Bits<'_>, blk: &mut [i32], t: &Huffman, s: &Scan, eobrun: &mut u32) -> Result<(), JpegError> {
+    let p1: i32 = 1 << s.al;
+    let m1: i32 = -p1;
+    let mut k = s.ss;
+    // Refine one already-nonzero coefficient with a correction bit.
+    fn refine(bits: &mut Bits<'_>, c: &mut i32, p1: i32, m1: i32) -> Result<(), JpegError> {
+        if bits.bit()? && (*c & p1) == 0 {
+            *c += if *c >= 0 { p1 } else { m1 };
+        }
+        Ok(())
+    }
+    if *eobrun == 0 {
+        while k <= s.se {
+            let rs = bits.decode(t)?;
+            let (mut r, sz) = ((rs >> 4) as i32, rs & 15);
+            let mut value = 0i32;
+            if sz != 0 {
+                if sz != 1 {
+                    return err("refinement scan with a coefficient magnitude other than 1");
+                }
+                value = if bits.bit()? { p1 } else { m1 };
+            } else if r != 15 {
+                *eobrun = (1u32 << r) + bits.bits(r as u32)?;
+                break;
+            }
+            while k <= s.se {
+                let Some(&z) = ZIGZAG.get(k) else { return err("AC index out of range") };
+                let Some(c) = blk.get_mut(z) else { return err("AC index out of range") };
+                if *c != 0 {
+                    refine(bits, c, p1, m1)?;
+                } else {
+                    if r == 0 {
+                        break;
+                    }
+                    r -= 1;
+                }
+                k += 1;
+            }
+            if value != 0 {
+                let Some(&z) = ZIGZAG.get(k) else { return err("new coefficient past the spectral band") };
+                if k > s.se {
+                    return err("new coefficient past the spectral band");
+                }
+                if let Some(c) = blk.get_mut(z) {
+                    *c = value;
+                }
+            }
+            k += 1;
+        }
+    }
+    if *eobrun > 0 {
+        while k <= s.se {
+            let Some(&z) = ZIGZAG.get(k) else { return err("AC index out of range") };
+            if let Some(c) = blk.get_mut(z)
+                && *c != 0
+            {
+                refine(bits, c, p1, m1)?;
+            }
+            k += 1;
+        }
+        *eobrun -= 1;
+    }
+    Ok(())
+}
+
+/// Dequantise, inverse-DCT, level-shift, clamp, crop and interleave.
+fn finish(f: &Frame, qt: &[Option<[u16; 64]>; 4]) -> Result<Decoded, JpegError> {
+    // cos table: c[x][u] = C(u)/2 · cos((2x+1)uπ/16)
+    let mut cos = [[0f32; 8]; 8];
+    for (x, row) in cos.iter_mut().enumerate() {
+        for (u, v) in row.iter_mut().enumerate() {
+            let cu = if u == 0 { std::f64::consts::FRAC_1_SQRT_2 } else { 1.0 };
+            *v = (cu / 2.0 * (((2 * x + 1) * u) as f64 * std::f64::consts::PI / 16.0).cos()) as f32;
+        }
+    }
+    let shift = (1i32 << (f.precision - 1)) as f32;
+    let maxv = ((1i32 << f.precision) - 1) as f32;
+    let nc = f.comps.len();
+    let mut out = vec![0u16; f.width * f.height * nc];
+    for (ci, c) in f.comps.iter().enumerate() {
+        let Some(q) = qt.get(c.tq).and_then(|t| t.as_ref()) else {
+            return err(format!("component {} uses quantisation table {} that was not defined", c.id, c.tq));
+        };
+        let pw = c.bw * 8;
+        let ph = c.bh * 8;
+        let mut plane = vec![0u16; pw * ph];
+        let mut tmp = [0f32; 64];
+        for by in 0..c.bh {
+            for bx in 0..c.bw {
+                let off = (by * c.bw + bx) * 64;
+                let Some(blk) = c.coefs.get(off..off + 64) else { continue };
+                let mut deq = [0f32; 64];
+                for ((d, &v), &qv) in deq.iter_mut().zip(blk).zip(q.iter()) {
+                    *d = v as f32 * f32::from(qv);
+                }
+                // Rows: tmp[v][x] = Σ_u deq[v][u] c[x][u]
+                for v in 0..8 {
+                    for x in 0..8 {
+                        let mut s = 0f32;
+                        for u in 0..8 {
+                            s += deq[v * 8 + u] * cos[x][u];
+                        }
+                        tmp[v * 8 + x] = s;
+                    }
+                }
+                // Columns.
+                for y in 0..8 {
+                    for x in 0..8 {
+                        let mut s = 0f32;
+                        for v in 0..8 {
+                            s += tmp[v * 8 + x] * cos[y][v];
+                        }
+                        let val = (s + shift).round().clamp(0.0, maxv) as u16;
+                        if let Some(px) = plane.get_mut((by * 8 + y) * pw + bx * 8 + x) {
+                            *px = val;
+                        }
+                    }
+                }
+            }
+        }
+        // Replicate subsampled components up to full resolution.
+        let (sx, sy) = (f.hmax / c.h, f.vmax / c.v);
+        for y in 0..f.height {
+            for x in 0..f.width {
+                let v = plane.get((y / sy) * pw + x / sx).copied().unwrap_or(0);
+                if let Some(o) = out.get_mut((y * f.width + x) * nc + ci) {
+                    *o = v;
+                }
+            }
+        }
+    }
+    Ok(Decoded { width: f.width as u32, height: f.height as u32, components: nc, precision: f.precision, samples: out })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::{Path, PathBuf};
+
+    const FILES: [&str; 4] = [
+        "ctimage/CTImage.dcm_JPEGProcess2_4TransferSyntax_1.2.840.10008.1.2.4.51.dcm",
+        "ctimage/CTImage.dcm_JPEGProcess6_8TransferSyntax_1.2.840.10008.1.2.4.53.dcm",
+        "ctimage/CTImage.dcm_JPEGProcess10_12TransferSyntax_1.2.840.10008.1.2.4.55.dcm",
+        "CT0012.fragmented_no_bot_jpeg_baseline.51.dcm",
+    ];
+
+    fn data_dir() -> Option<PathBuf> {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
+        if p.is_dir() {
+            Some(p)
+        } else {
+            eprintln!("skipped: ../shared/data not found");
+            None
+        }
+    }
+
+    /// The codestream of a single-fragment file: from SOI to the last EOI.
+    fn codestream(path: &Path) -> Vec<u8> {
+        let b = std::fs::read(path).expect("read test file");
+        let s = b.windows(3).position(|w| w == [0xFF, 0xD8, 0xFF]).expect("SOI");
+        let e = b.windows(2).rposition(|w| w == [0xFF, 0xD9]).expect("EOI");
+        b[s..e + 2].to_vec()
+    }
+
+    fn load_hu(path: &Path) -> Vec<i16> {
+        let sc = crate::scan(path).expect("scan");
+        let uid = sc.series.first().map(|e| e.uid.clone());
+        let s = crate::load(path, &crate::LoadOptions { series_uid: uid }).expect("load");
+        s.volume.data.iter().copied().collect()
+    }
+
+    #[test]
+    fn real_12_bit_files_decode_close_to_the_uncompressed_reference() {
+        let Some(d) = data_dir() else { return };
+        let ts = d.join("transfer-syntaxes");
+        let reference = load_hu(&ts.join("ctimage/CTImage.dcm"));
+        for name in &FILES[..3] {
+            let got = load_hu(&ts.join(name));
+            assert_eq!(got.len(), reference.len(), "{name}");
+            let diffs: Vec<i32> = got.iter().zip(&reference).map(|(a, b)| (i32::from(*a) - i32::from(*b)).abs()).collect();
+            let max = diffs.iter().copied().max().unwrap_or(0);
+            let mean = diffs.iter().map(|&d| f64::from(d)).sum::<f64>() / diffs.len() as f64;
+            eprintln!("{name}: max |diff| {max} HU, mean |diff| {mean:.2} HU");
+            // Typical of a correct decoder on this file (quality ~ 1:6): a few HU on average.
+            assert!(max <= 100 && mean < 8.0, "{name}: max {max} mean {mean}");
+        }
+        // Fragmented, no offset table, 2 frames of a perfusion map (no uncompressed reference):
+        // both frames decode to the same plausible range.
+        let got = load_hu(&ts.join(FILES[3]));
+        assert_eq!(got.len(), 2 * 512 * 512);
+        for f in got.chunks(512 * 512) {
+            let mut v = f.to_vec();
+            v.sort_unstable();
+            let (p1, p99) = (v[v.len() / 100], v[v.len() * 99 / 100]);
+            eprintln!("{}: HU p1 {p1} p99 {p99}", FILES[3]);
+            assert!((-1500..=0).contains(&p1) && (100..=5000).contains(&p99), "{p1} {p99}");
+        }
+    }
+
+    #[test]
+    fn eight_bit_baseline_matches_jpeg_decoder() {
+        let Some(d) = data_dir() else { return };
+        let path = d.join("transfer-syntaxes/ctimage/CTImage.dcm_JPEGProcess1TransferSyntax_1.2.840.10008.1.2.4.50.dcm");
+        let cs = codestream(&path);
+        let mine = decode(&cs, 512, 512).expect("decode 8-bit");
+        assert_eq!(mine.precision, 8);
+        use dicom_pixeldata::PixelDecoder;
+        // Through the loader's repaired meta group (this file's AE title is over-long).
+        let bytes = std::fs::read(&path).expect("read");
+        let layout = crate::layout::walk(&bytes, bytes.len()).ok().expect("layout");
+        let stream = layout.stream(&bytes, bytes.len());
+        let obj = dicom_object::OpenFileOptions::new()
+            .read_preamble(dicom_object::file::ReadPreamble::Never)
+            .from_reader(&stream[..])
+            .expect("open");
+        let theirs = obj.decode_pixel_data().expect("jpeg-decoder").data().to_vec();
+        assert_eq!(theirs.len(), mine.samples.len());
+        let max = mine.samples.iter().zip(&theirs).map(|(a, b)| (i32::from(*a) - i32::from(*b)).abs()).max().unwrap_or(0);
+        eprintln!("8-bit baseline: max |diff| vs jpeg-decoder {max}");
+        assert!(max <= 1, "max diff {max}");
+    }
+
+    #[test]
+    fn frame_header_is_found_and_sizes_are_checked() {
+        let Some(d) = data_dir() else { return };
+        for name in &FILES[..3] {
+            let cs = codestream(&d.join("transfer-syntaxes").join(name));
+            let (m, p) = sof_info(&cs).expect("SOF");
+            assert_eq!(p, 12);
+            assert!(matches!(m, 0xC1 | 0xC2), "{m:#x}");
+            let img = decode(&cs, 512, 512).expect("decode");
+            assert_eq!((img.width, img.height, img.components, img.precision), (512, 512, 1, 12));
+            assert!(img.samples.iter().all(|&s| s < 4096));
+            // A frame larger than the DICOM header claims is refused before allocating.
+            assert!(decode(&cs, 256, 512).is_err());
+        }
+    }
+
+    #[test]
+    fn truncated_streams_are_errors() {
+        let Some(d) = data_dir() else { return };
+        for name in &FILES[..3] {
+            let cs = codestream(&d.join("transfer-syntaxes").join(name));
+            for frac in [0.1, 0.5, 0.9] {
+                let cut = (cs.len() as f64 * frac) as usize;
+                let e = decode(&cs[..cut], 512, 512);
+                assert!(e.is_err(), "{name} cut at {cut} of {} decoded", cs.len());
+            }
+            assert!(decode(&cs[..1], 512, 512).is_err());
+        }
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        assert!(decode(&[], 512, 512).is_err());
+        assert!(decode(b"not a jpeg at all", 512, 512).is_err());
+        let mut x: u32 = 12345;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x
+        };
+        for _ in 0..200 {
+            let mut g: Vec<u8> = (0..600).map(|_| (next() & 0xFF) as u8).collect();
+            g[0] = 0xFF;
+            g[1] = 0xD8;
+            assert!(decode(&g, 512, 512).is_err());
+        }
+        // Corrupted real streams: any outcome but a panic or a hang.
+        let Some(d) = data_dir() else { return };
+        for name in &FILES[..3] {
+            let cs = codestream(&d.join("transfer-syntaxes").join(name));
+            for _ in 0..40 {
+                let mut c = cs.clone();
+                for _ in 0..4 {
+                    let i = next() as usize % c.len();
+                    c[i] = (next() & 0xFF) as u8;
+                }
+                let _ = decode(&c, 512, 512);
+            }
+        }
+    }
+}

@@ -127,27 +127,94 @@ pub fn coronal_png(hu: &Volume<i16>, lungs: &Volume<u8>, classes: &Volume<u8>, y
 
 /// Three axial levels (25 %, 50 %, 75 % of the lung voxels counted along z) and one coronal row
 /// (50 % along y). Without lung: the middle slices.
+///
+/// One pass over the mask, z slabs in parallel (the volume is read once, contiguously).
 pub fn representative_slices(lungs: &Volume<u8>) -> (Vec<usize>, usize) {
+    use rayon::prelude::*;
     let [nz, ny, _] = lungs.dims_zyx();
-    let per_z: Vec<u64> =
-        lungs.data.axis_iter(Axis(0)).map(|s| s.iter().filter(|&&v| v != 0).count() as u64).collect();
-    let per_y: Vec<u64> =
-        lungs.data.axis_iter(Axis(1)).map(|s| s.iter().filter(|&&v| v != 0).count() as u64).collect();
-    let quantile = |counts: &[u64], q: f64, n: usize| -> usize {
-        let total: u64 = counts.iter().sum();
-        if total == 0 {
-            return n / 2;
+    // Per slice: the lung voxels of each of its rows (y).
+    let rows_per_slice: Vec<Vec<u64>> = lungs
+        .data
+        .axis_iter(Axis(0))
+        .into_par_iter()
+        .map(|plane| plane.axis_iter(Axis(0)).map(|row| row.iter().filter(|&&v| v != 0).count() as u64).collect())
+        .collect();
+    let per_z: Vec<u64> = rows_per_slice.iter().map(|rows| rows.iter().sum()).collect();
+    let mut per_y = vec![0u64; ny];
+    for rows in &rows_per_slice {
+        for (acc, n) in per_y.iter_mut().zip(rows) {
+            *acc += n;
         }
-        let target = (q * total as f64).ceil() as u64;
-        let mut cum = 0;
-        for (i, &c) in counts.iter().enumerate() {
-            cum += c;
-            if cum >= target.max(1) {
-                return i;
-            }
+    }
+    let zs = vec![count_quantile(&per_z, 0.25, nz), count_quantile(&per_z, 0.5, nz), count_quantile(&per_z, 0.75, nz)];
+    (zs, count_quantile(&per_y, 0.5, ny))
+}
+
+/// The first index at which the running sum of `counts` reaches `q` of the total
+/// (`n / 2` when all counts are 0).
+fn count_quantile(counts: &[u64], q: f64, n: usize) -> usize {
+    let total: u64 = counts.iter().sum();
+    if total == 0 {
+        return n / 2;
+    }
+    let target = (q * total as f64).ceil() as u64;
+    let mut cum = 0;
+    for (i, &c) in counts.iter().enumerate() {
+        cum += c;
+        if cum >= target.max(1) {
+            return i;
         }
-        n.saturating_sub(1)
-    };
-    let zs = vec![quantile(&per_z, 0.25, nz), quantile(&per_z, 0.5, nz), quantile(&per_z, 0.75, nz)];
-    (zs, quantile(&per_y, 0.5, ny))
+    }
+    n.saturating_sub(1)
+}
+
+#[cfg(test)]
+mod slice_choice_tests {
+    use super::*;
+    use ildtrack_volume::Geometry;
+    use ndarray::Array3;
+
+    /// Oracle: count along z and along y separately, the obvious way.
+    fn oracle(lungs: &Volume<u8>) -> (Vec<usize>, usize) {
+        let [nz, ny, _] = lungs.dims_zyx();
+        let per_z: Vec<u64> = lungs.data.axis_iter(Axis(0)).map(|s| s.iter().filter(|&&v| v != 0).count() as u64).collect();
+        let per_y: Vec<u64> = lungs.data.axis_iter(Axis(1)).map(|s| s.iter().filter(|&&v| v != 0).count() as u64).collect();
+        let zs = vec![count_quantile(&per_z, 0.25, nz), count_quantile(&per_z, 0.5, nz), count_quantile(&per_z, 0.75, nz)];
+        (zs, count_quantile(&per_y, 0.5, ny))
+    }
+
+    #[test]
+    fn one_pass_slice_choice_matches_separate_counts() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut cases: Vec<Array3<u8>> = vec![
+            Array3::zeros((5, 6, 7)),
+            Array3::from_elem((1, 4, 4), 1),
+            Array3::from_shape_fn((9, 1, 3), |(z, _, x)| u8::from(z == 7 && x == 1)),
+        ];
+        for _ in 0..40 {
+            let dims = (1 + (next() % 24) as usize, 1 + (next() % 24) as usize, 1 + (next() % 24) as usize);
+            let density = next() % 100;
+            let empty_z = (next() % dims.0 as u64) as usize;
+            let vals: Vec<u8> = (0..dims.0 * dims.1 * dims.2)
+                .map(|k| {
+                    let z = k / (dims.1 * dims.2);
+                    if z == empty_z || next() % 100 >= density { 0 } else { 1 + (next() % 2) as u8 }
+                })
+                .collect();
+            cases.push(Array3::from_shape_vec(dims, vals).expect("shape"));
+        }
+        for data in cases {
+            let v = Volume::new(data, Geometry::default());
+            assert_eq!(representative_slices(&v), oracle(&v), "dims {:?}", v.dims_zyx());
+        }
+        // Empty volume: middle slices.
+        let v = Volume::new(Array3::<u8>::zeros((10, 8, 6)), Geometry::default());
+        assert_eq!(representative_slices(&v), (vec![5, 5, 5], 4));
+    }
 }

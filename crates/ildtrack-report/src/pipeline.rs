@@ -165,56 +165,10 @@ fn analyse_into<B: Backend>(
     Ok(Analysed { result, images, identity: Some(identity) })
 }
 
-/// [`ildtrack_analysis::qc::representative_slices`] (same result, checked by a test) in one
-/// pass over the contiguous mask, z slabs in parallel: the library version walks the volume a
-/// second time along y with strided reads, ~200 ms of the write stage on a 512×512×300 series.
-fn representative_slices(lungs: &Volume<u8>) -> (Vec<usize>, usize) {
-    let [nz, ny, nx] = lungs.dims_zyx();
-    let Some(flat) = lungs.data.as_slice() else {
-        return ildtrack_analysis::qc::representative_slices(lungs);
-    };
-    if nz == 0 || ny == 0 || nx == 0 {
-        return ildtrack_analysis::qc::representative_slices(lungs);
-    }
-    // Per slice: lung voxels of the slice, and of each of its rows (y).
-    let per_slice: Vec<(u64, Vec<u64>)> = flat
-        .par_chunks(ny * nx)
-        .map(|plane| {
-            let rows: Vec<u64> = plane.chunks(nx).map(|row| row.iter().filter(|&&v| v != 0).count() as u64).collect();
-            (rows.iter().sum(), rows)
-        })
-        .collect();
-    let per_z: Vec<u64> = per_slice.iter().map(|(n, _)| *n).collect();
-    let mut per_y = vec![0u64; ny];
-    for (_, rows) in &per_slice {
-        for (acc, n) in per_y.iter_mut().zip(rows) {
-            *acc += n;
-        }
-    }
-    // The quantile rule of the library version.
-    let quantile = |counts: &[u64], q: f64, n: usize| -> usize {
-        let total: u64 = counts.iter().sum();
-        if total == 0 {
-            return n / 2;
-        }
-        let target = (q * total as f64).ceil() as u64;
-        let mut cum = 0;
-        for (i, &c) in counts.iter().enumerate() {
-            cum += c;
-            if cum >= target.max(1) {
-                return i;
-            }
-        }
-        n.saturating_sub(1)
-    };
-    let zs = vec![quantile(&per_z, 0.25, nz), quantile(&per_z, 0.5, nz), quantile(&per_z, 0.75, nz)];
-    (zs, quantile(&per_y, 0.5, ny))
-}
-
 /// QC pictures with the file each goes to: three axial levels (fewer when the series has fewer
 /// distinct slices) and a coronal plane when there are enough slices to show one.
 fn qc_images(hu: &Volume<i16>, lungs: &Volume<u8>, classes: &Volume<u8>) -> Vec<(&'static str, QcImage)> {
-    let (mut zs, y) = representative_slices(lungs);
+    let (mut zs, y) = ildtrack_analysis::qc::representative_slices(lungs);
     // representative_slices gives z at 25 / 50 / 75 % of the lung voxels along z; z grows
     // towards the head in the usual geometry, so the highest z is the upper third.
     let head_up = hu.geometry.direction[0][2] >= 0.0;
@@ -693,46 +647,3 @@ pub fn demo_mismatches(result: &TrackResult, visits: &[ildtrack_phantom::DemoVis
         .collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use ildtrack_volume::Geometry;
-    use ndarray::Array3;
-
-    /// The one-pass slice choice must pick exactly what the analysis library picks.
-    #[test]
-    fn representative_slices_match_the_library() {
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
-        let mut cases: Vec<Array3<u8>> = vec![
-            Array3::zeros((5, 6, 7)),
-            Array3::from_elem((1, 4, 4), 1),
-            Array3::from_shape_fn((9, 1, 3), |(z, _, x)| u8::from(z == 7 && x == 1)),
-        ];
-        for _ in 0..40 {
-            let dims = (1 + (next() % 24) as usize, 1 + (next() % 24) as usize, 1 + (next() % 24) as usize);
-            // Blobs of lung (1 right, 2 left) at random density, some slices empty.
-            let density = next() % 100;
-            let empty_z = (next() % dims.0 as u64) as usize;
-            let vals: Vec<u8> = (0..dims.0 * dims.1 * dims.2)
-                .map(|k| {
-                    let z = k / (dims.1 * dims.2);
-                    if z == empty_z || next() % 100 >= density { 0 } else { 1 + (next() % 2) as u8 }
-                })
-                .collect();
-            cases.push(Array3::from_shape_vec(dims, vals).expect("shape"));
-        }
-        let mut nonzero = 0;
-        for data in cases {
-            nonzero += usize::from(data.iter().any(|&v| v != 0));
-            let v = Volume::new(data, Geometry::default());
-            assert_eq!(representative_slices(&v), ildtrack_analysis::qc::representative_slices(&v), "dims {:?}", v.dims_zyx());
-        }
-        assert!(nonzero > 30, "too few cases with lung: {nonzero}");
-    }
-}

@@ -490,5 +490,11 @@ pub(crate) fn read_header(path: &Path, len: u64) -> Result<FileHeader, LoadError
         .read_until(tags::PIXEL_DATA)
         .from_reader(&stream[..])
         .map_err(|e| LoadError::InvalidDicom { path: path.to_path_buf(), reason: flat(&e) })?;
-    parse_header(path, len, &obj)
+    let mut h = parse_header(path, len, &obj)?;
+    // Report the file's own (retired 12-bit JPEG) syntax, not the alias dicom-rs was given.
+    if let Some(ts) = crate::jpeg12::retired_ts_in(buf.get(layout.meta_start..layout.dataset_start).unwrap_or(&[]), &h.transfer_syntax) {
+        h.meta.transfer_syntax = Some(ts.clone());
+        h.transfer_syntax = ts;
+    }
+    Ok(h)
 }

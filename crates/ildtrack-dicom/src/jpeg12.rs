@@ -137,6 +137,18 @@ pub(crate) fn alias_retired_ts(ts: &str, fixed: Option<Vec<u8>>, meta: &[u8]) ->
     Some(m)
 }
 
+/// The retired syntax UID in the original `meta` bytes when `seen` is the alias given to
+/// dicom-rs by [`alias_retired_ts`].
+pub(crate) fn retired_ts_in(meta: &[u8], seen: &str) -> Option<String> {
+    if seen != "1.2.840.10008.1.2.4.51" {
+        return None;
+    }
+    ["1.2.840.10008.1.2.4.53", "1.2.840.10008.1.2.4.55"]
+        .into_iter()
+        .find(|t| meta.windows(t.len()).any(|w| w == t.as_bytes()))
+        .map(str::to_string)
+}
+
 #[derive(Clone)]
 struct Huffman {
     /// Per code length 1..=16: (max code + 1 or 0 when none, first code, index of first value).
@@ -903,6 +915,16 @@ mod tests {
             let (p1, p99) = (v[v.len() / 100], v[v.len() * 99 / 100]);
             eprintln!("{}: HU p1 {p1} p99 {p99}", FILES[3]);
             assert!((-1500..=0).contains(&p1) && (100..=5000).contains(&p99), "{p1} {p99}");
+        }
+    }
+
+    #[test]
+    fn retired_syntaxes_are_reported_as_themselves() {
+        let Some(d) = data_dir() else { return };
+        for (name, uid) in [(FILES[1], "1.2.840.10008.1.2.4.53"), (FILES[2], "1.2.840.10008.1.2.4.55"), (FILES[0], "1.2.840.10008.1.2.4.51")] {
+            let sc = crate::scan(&d.join("transfer-syntaxes").join(name)).expect("scan");
+            let e = sc.series.first().expect("one series");
+            assert_eq!(e.transfer_syntax, uid, "{name}");
         }
     }
 

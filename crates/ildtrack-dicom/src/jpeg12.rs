@@ -815,22 +815,15 @@ fn finish(f: &Frame, qt: &[Option<[u16; 64]>; 4]) -> Result<Decoded, JpegError> 
                     *d = v as f32 * f32::from(qv);
                 }
                 // Rows: tmp[v][x] = Σ_u deq[v][u] c[x][u]
-                for v in 0..8 {
-                    for x in 0..8 {
-                        let mut s = 0f32;
-                        for u in 0..8 {
-                            s += deq[v * 8 + u] * cos[x][u];
-                        }
-                        tmp[v * 8 + x] = s;
+                for (drow, trow) in deq.chunks_exact(8).zip(tmp.chunks_exact_mut(8)) {
+                    for (t, cx) in trow.iter_mut().zip(&cos) {
+                        *t = drow.iter().zip(cx).map(|(a, b)| a * b).sum();
                     }
                 }
-                // Columns.
-                for y in 0..8 {
+                // Columns: out[y][x] = Σ_v tmp[v][x] c[y][v]
+                for (y, cy) in cos.iter().enumerate() {
                     for x in 0..8 {
-                        let mut s = 0f32;
-                        for v in 0..8 {
-                            s += tmp[v * 8 + x] * cos[y][v];
-                        }
+                        let s: f32 = cy.iter().enumerate().map(|(v, c)| tmp.get(v * 8 + x).copied().unwrap_or(0.0) * c).sum();
                         let val = (s + shift).round().clamp(0.0, maxv) as u16;
                         if let Some(px) = plane.get_mut((by * 8 + y) * pw + bx * 8 + x) {
                             *px = val;
@@ -938,7 +931,7 @@ mod tests {
         use dicom_pixeldata::PixelDecoder;
         // Through the loader's repaired meta group (this file's AE title is over-long).
         let bytes = std::fs::read(&path).expect("read");
-        let layout = crate::layout::walk(&bytes, bytes.len()).ok().expect("layout");
+        let layout = crate::layout::walk(&bytes, bytes.len()).map_err(|_| "layout walk failed").expect("layout");
         let stream = layout.stream(&bytes, bytes.len());
         let obj = dicom_object::OpenFileOptions::new()
             .read_preamble(dicom_object::file::ReadPreamble::Never)

@@ -952,7 +952,9 @@ mod tests {
             let (m, p) = sof_info(&cs).expect("SOF");
             assert_eq!(p, 12);
             assert!(matches!(m, 0xC1 | 0xC2), "{m:#x}");
+            let t0 = std::time::Instant::now();
             let img = decode(&cs, 512, 512).expect("decode");
+            eprintln!("{name}: 512×512 decoded in {:.1} ms", t0.elapsed().as_secs_f64() * 1e3);
             assert_eq!((img.width, img.height, img.components, img.precision), (512, 512, 1, 12));
             assert!(img.samples.iter().all(|&s| s < 4096));
             // A frame larger than the DICOM header claims is refused before allocating.
@@ -1004,5 +1006,123 @@ mod tests {
                 let _ = decode(&c, 512, 512);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod synthetic {
+    use super::*;
+
+    /// A minimal baseline-extended encoder for flat 8×8 blocks (DC only): 12-bit, 16-bit
+    /// quantisation table (Pq = 1), restart interval `ri` with RSTn markers, byte stuffing.
+    fn encode_flat(width: u16, height: u16, dcs: &[i32], q0: u16, ri: u16) -> Vec<u8> {
+        let mut o = vec![0xFF, 0xD8];
+        // DQT, Pq = 1, table 0: q0 for DC, 1 elsewhere.
+        o.extend_from_slice(&[0xFF, 0xDB, 0, 2 + 1 + 128, 0x10]);
+        o.extend_from_slice(&q0.to_be_bytes());
+        for _ in 1..64 {
+            o.extend_from_slice(&[0, 1]);
+        }
+        // SOF1: 12-bit, one component, 1×1, table 0.
+        o.extend_from_slice(&[0xFF, 0xC1, 0, 11, 12]);
+        o.extend_from_slice(&height.to_be_bytes());
+        o.extend_from_slice(&width.to_be_bytes());
+        o.extend_from_slice(&[1, 1, 0x11, 0]);
+        // DHT DC 0: categories 0..=15 all 4-bit codes 0000..1111 (1111 is all ones: use 0..=14).
+        o.extend_from_slice(&[0xFF, 0xC4, 0, 2 + 17 + 15, 0x00]);
+        let mut counts = [0u8; 16];
+        counts[3] = 15;
+        o.extend_from_slice(&counts);
+        o.extend((0..15u8).collect::<Vec<_>>());
+        // DHT AC 0: only EOB, code "0".
+        o.extend_from_slice(&[0xFF, 0xC4, 0, 2 + 17 + 1, 0x10, 1]);
+        o.extend_from_slice(&[0; 15]);
+        o.push(0x00);
+        if ri > 0 {
+            o.extend_from_slice(&[0xFF, 0xDD, 0, 4]);
+            o.extend_from_slice(&ri.to_be_bytes());
+        }
+        o.extend_from_slice(&[0xFF, 0xDA, 0, 8, 1, 1, 0x00, 0, 63, 0]);
+        let mut acc: u64 = 0;
+        let mut n = 0u32;
+        let mut out: Vec<u8> = Vec::new();
+        let mut put = |acc: &mut u64, n: &mut u32, v: u32, k: u32, out: &mut Vec<u8>| {
+            *acc = (*acc << k) | u64::from(v);
+            *n += k;
+            while *n >= 8 {
+                let b = (*acc >> (*n - 8)) as u8;
+                out.push(b);
+                if b == 0xFF {
+                    out.push(0);
+                }
+                *n -= 8;
+            }
+        };
+        let mut pred = 0i32;
+        for (i, &d) in dcs.iter().enumerate() {
+            if ri > 0 && i > 0 && i % ri as usize == 0 {
+                if n > 0 {
+                    let pad = 8 - n;
+                    put(&mut acc, &mut n, (1 << pad) - 1, pad, &mut out);
+                }
+                out.extend_from_slice(&[0xFF, 0xD0 + ((i / ri as usize - 1) % 8) as u8]);
+                pred = 0;
+            }
+            let diff = d - pred;
+            pred = d;
+            let cat = 32 - diff.unsigned_abs().leading_zeros();
+            put(&mut acc, &mut n, cat, 4, &mut out);
+            if cat > 0 {
+                let bits = if diff < 0 { (diff - 1) as u32 & ((1 << cat) - 1) } else { diff as u32 };
+                put(&mut acc, &mut n, bits, cat, &mut out);
+            }
+            put(&mut acc, &mut n, 0, 1, &mut out); // EOB
+        }
+        if n > 0 {
+            let pad = 8 - n;
+            put(&mut acc, &mut n, (1 << pad) - 1, pad, &mut out);
+        }
+        o.extend_from_slice(&out);
+        o.extend_from_slice(&[0xFF, 0xD9]);
+        o
+    }
+
+    #[test]
+    fn restart_intervals_16_bit_tables_and_stuffing_decode_exactly() {
+        // 3×2 blocks, the last column and row cropped (20×13 pixels).
+        let dcs = [-7, 0, 7, 3, -1, 5];
+        for ri in [0u16, 1, 2, 4] {
+            let cs = encode_flat(20, 13, &dcs, 256, ri);
+            let img = decode(&cs, 20, 13).expect("decode");
+            assert_eq!((img.width, img.height, img.precision), (20, 13, 12));
+            for y in 0..13usize {
+                for x in 0..20usize {
+                    let d = dcs[(y / 8) * 3 + x / 8];
+                    // DC-only IDCT: F(0,0)·q0 / 8, level shift 2048.
+                    let want = (2048 + d * 256 / 8) as u16;
+                    assert_eq!(img.samples[y * 20 + x], want, "ri {ri} at {x},{y}");
+                }
+            }
+            // Dropping the restart markers breaks decoding instead of silently shifting blocks.
+            if ri == 1 {
+                let mut bad = cs.clone();
+                if let Some(i) = bad.windows(2).position(|w| w == [0xFF, 0xD0]) {
+                    bad[i + 1] = 0xC8; // JPG marker: not a restart
+                    assert!(decode(&bad, 20, 13).is_err());
+                }
+            }
+        }
+        // A 0xFF data byte (stuffed as FF 00) inside the scan.
+        let cs = encode_flat(16, 8, &[0, 127], 16, 0);
+        assert!(cs.windows(2).any(|w| w == [0xFF, 0x00]));
+        let img = decode(&cs, 16, 8).expect("decode");
+        for y in 0..8usize {
+            assert_eq!(&img.samples[y * 16..y * 16 + 8], &[2048u16; 8]);
+            assert_eq!(&img.samples[y * 16 + 8..y * 16 + 16], &[2048 + 127 * 2; 8]);
+        }
+        // Clamping: a DC far beyond the 12-bit range saturates at 4095.
+        let cs = encode_flat(8, 8, &[400], 256, 0);
+        let img = decode(&cs, 8, 8).expect("decode");
+        assert!(img.samples.iter().all(|&s| s == 4095));
     }
 }

@@ -94,7 +94,8 @@ pub(crate) fn decode_frame(
     } else if n_frames == 1 {
         frags.iter().flat_map(|f| f.iter().copied()).collect()
     } else {
-        return None;
+        let parts: Vec<&[u8]> = frags.iter().map(|f| f.as_slice()).collect();
+        frame_by_offsets(&parts, seq.offset_table(), frame)?
     };
     let (m, precision) = sof_info(&code)?;
     if precision != 12 || !matches!(m, 0xC0..=0xC2) {
@@ -147,6 +148,22 @@ pub(crate) fn retired_ts_in(meta: &[u8], seen: &str) -> Option<String> {
         .into_iter()
         .find(|t| meta.windows(t.len()).any(|w| w == t.as_bytes()))
         .map(str::to_string)
+}
+
+/// Frame `frame` of several fragments per frame, from the basic offset table (byte offsets of
+/// each frame's first fragment item, counted from the first item, 8-byte item headers included).
+fn frame_by_offsets(frags: &[&[u8]], bot: &[u32], frame: u32) -> Option<Vec<u8>> {
+    let start = u64::from(*bot.get(frame as usize)?);
+    let end = bot.get(frame as usize + 1).map_or(u64::MAX, |&e| u64::from(e));
+    let mut at = 0u64;
+    let mut out = Vec::new();
+    for f in frags {
+        if at >= start && at < end {
+            out.extend_from_slice(f);
+        }
+        at += 8 + f.len() as u64;
+    }
+    if out.is_empty() { None } else { Some(out) }
 }
 
 #[derive(Clone)]
@@ -1013,6 +1030,17 @@ mod tests {
 #[cfg(test)]
 mod synthetic {
     use super::*;
+
+    #[test]
+    fn frames_are_grouped_by_the_offset_table() {
+        let frags: [&[u8]; 4] = [&[1, 2], &[3], &[4, 5, 6, 7], &[8]];
+        // Items take 10, 9, 12, 9 bytes: frame 0 = items 0-1, frame 1 = items 2-3.
+        let bot = [0u32, 19];
+        assert_eq!(frame_by_offsets(&frags, &bot, 0), Some(vec![1, 2, 3]));
+        assert_eq!(frame_by_offsets(&frags, &bot, 1), Some(vec![4, 5, 6, 7, 8]));
+        assert_eq!(frame_by_offsets(&frags, &bot, 2), None);
+        assert_eq!(frame_by_offsets(&frags, &[0, 5000], 1), None);
+    }
 
     /// A minimal baseline-extended encoder for flat 8×8 blocks (DC only): 12-bit, 16-bit
     /// quantisation table (Pq = 1), restart interval `ri` with RSTn markers, byte stuffing.

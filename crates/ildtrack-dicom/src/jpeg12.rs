@@ -1075,7 +1075,7 @@ mod synthetic {
         let mut acc: u64 = 0;
         let mut n = 0u32;
         let mut out: Vec<u8> = Vec::new();
-        let mut put = |acc: &mut u64, n: &mut u32, v: u32, k: u32, out: &mut Vec<u8>| {
+        let put = |acc: &mut u64, n: &mut u32, v: u32, k: u32, out: &mut Vec<u8>| {
             *acc = (*acc << k) | u64::from(v);
             *n += k;
             while *n >= 8 {

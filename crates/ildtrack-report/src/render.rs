@@ -50,14 +50,19 @@ pub struct VisitPage<'a> {
 /// Render one visit's report.
 pub fn render_visit_html(p: &VisitPage<'_>, opts: &ReportOptions) -> String {
     let r = p.result;
-    let title = html::visit_title(p.label, r.series.study_date.as_deref(), p.day);
+    // In a follow-up the visit's date may be overridden (manifest `date`): show that one.
+    let mut series = r.series.clone();
+    if let Some(d) = p.tracked.and_then(|t| t.study_date.clone()) {
+        series.study_date = Some(d);
+    }
+    let title = html::visit_title(p.label, series.study_date.as_deref(), p.day);
     let mut b = String::new();
     if let Some(href) = p.index_href {
         let _ = write!(b, r#"<p class="noprint"><a href="{}">← all visits (longitudinal report)</a></p>"#, esc(href));
     }
     let _ = write!(b, "<h1>Chest CT lung report · {title}</h1><p class=\"sub\">Quantitative CT of interstitial lung disease (ildtrack)</p>");
     let identity = if opts.identify { p.identity } else { None };
-    b.push_str(&html::facts(&r.series, p.day, p.label, identity));
+    b.push_str(&html::facts(&series, p.day, p.label, identity));
 
     // Verdict.
     if let Some(t) = p.tracked {
@@ -257,7 +262,11 @@ pub fn render_index_html<'a>(p: &IndexPage<'a>, opts: &ReportOptions) -> String 
     );
     if let Some(l) = last {
         let identity = if opts.identify { p.identity } else { None };
-        b.push_str(&html::facts(&l.series, l.day, l.label.as_deref(), identity));
+        let mut series = l.series.clone();
+        if l.study_date.is_some() {
+            series.study_date = l.study_date.clone();
+        }
+        b.push_str(&html::facts(&series, l.day, l.label.as_deref(), identity));
         let _ = write!(b, "<h2>Latest visit: {}</h2>", html::visit_title(l.label.as_deref(), l.study_date.as_deref(), l.day));
         b.push_str(&html::verdict_box(l));
     }

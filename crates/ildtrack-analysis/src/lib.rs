@@ -279,13 +279,6 @@ fn quantify<B: Backend>(
         drop((band, lungish, add));
         refined
     };
-    // Subpleural band on the working grid.
-    let sub_c = {
-        let d = b.distance_mm(&lungs_lc, seg.low_spacing_mm)?;
-        let band = b.threshold_f32(&d, 0.0, t.subpleural_mm as f32)?;
-        b.upsample_nearest(&band, f, fb)?
-    };
-
     // Density classes with vessels excluded.
     let clamp16 = |v: i32| v.clamp(i16::MIN as i32, i16::MAX as i32) as i16;
     let edges = [t.laa_hu, t.ggo_lo_hu, t.consolidation_lo_hu, t.consolidation_hi_hu].map(clamp16);
@@ -304,8 +297,12 @@ fn quantify<B: Backend>(
         let dense = b.mask_op(&b.threshold(&hu_c, edges[2], i16::MAX)?, &lungs_c, MaskOp::And)?;
         let vessel = b.mask_op(&dense, &big_c, MaskOp::AndNot)?;
         drop((dense, big_c));
+        // Peak memory: the cropped HU copy is not needed again until the histogram; it is
+        // uploaded again there.
+        drop(hu_c);
         let rim = b.dilate(&vessel, &Ball::disk(p.vessel_margin_mm, spacing))?;
         let vcode = b.combine_u8(&vessel, &rim, 2, &[0, 1, 2, 2])?; // 0 none, 1 rim, 2 vessel
+        drop((vessel, rim));
         let mut lut = vec![0u8; stats::class::COUNT * 3];
         for c in 0..stats::class::COUNT as u8 {
             for v in 0..3u8 {
@@ -318,6 +315,7 @@ fn quantify<B: Backend>(
             }
         }
         classes = b.combine_u8(&classes, &vcode, 3, &lut)?;
+        drop(vcode);
         // GGO speckle and thin partial-volume halos: GGO voxels removed by an in-plane opening
         // become "normal" (sharp-kernel noise, vessel walls in thick slices); GGO patches stay.
         if p.ggo_opening_mm > 0.0 {
@@ -327,8 +325,13 @@ fn quantify<B: Backend>(
             let kept = b.open(&ggo, &Ball::disk(p.ggo_opening_mm, spacing))?;
             let speckle = b.mask_op(&ggo, &kept, MaskOp::AndNot)?;
             drop((ggo, kept));
-            let normal = b.fill_u8(VolumeHandle::dims_zyx(&classes), stats::class::NORMAL)?;
-            classes = b.select(&speckle, &normal, &classes)?;
+            // (class, speckle) -> class, or normal where speckle (no full-grid constant volume).
+            let mut sl = vec![0u8; stats::class::COUNT * 2];
+            for c in 0..stats::class::COUNT {
+                sl[c * 2] = c as u8;
+                sl[c * 2 + 1] = if c == 0 { 0 } else { stats::class::NORMAL };
+            }
+            classes = b.combine_u8(&classes, &speckle, 2, &sl)?;
         }
     }
 
@@ -349,6 +352,13 @@ fn quantify<B: Backend>(
         }
     }
     let zone_map = b.map_u8_per_slice(&lungs_c, 3, &table)?;
+    // Subpleural band on the working grid (computed here, late, for peak memory).
+    let sub_c = {
+        let d = b.distance_mm(&lungs_lc, seg.low_spacing_mm)?;
+        let band = b.threshold_f32(&d, 0.0, t.subpleural_mm as f32)?;
+        drop(d);
+        b.upsample_nearest(&band, f, fb)?
+    };
     let mut rlut = vec![0u8; 7 * 2];
     for r in 1..7u8 {
         rlut[(r * 2) as usize] = r;
@@ -356,6 +366,7 @@ fn quantify<B: Backend>(
     }
     let region = b.combine_u8(&zone_map, &sub_c, 2, &rlut)?;
     drop((zone_map, sub_c));
+    let hu_c = b.upload_i16(hu.data.slice(s![flo[0]..fhi[0], flo[1]..fhi[1], flo[2]..fhi[2]]))?;
     let hist = b.histogram(&hu_c, &region, N_REGIONS, HIST_LO_HU, HIST_HI_HU)?;
     let jc = b.joint_counts(&region, &classes, N_REGIONS, stats::class::COUNT)?;
     drop((region, hu_c));
@@ -398,9 +409,17 @@ fn quantify<B: Backend>(
             }
         }
     }
-    let lungs_full = b.download_u8(&b.pad_u8(&lungs_c, dims, flo)?)?;
-    drop(lungs_c);
-    let classes_full = b.download_u8(&b.pad_u8(&classes, dims, flo)?)?;
     debug_assert_eq!(VolumeHandle::dims_zyx(&classes), fb);
+    // Padded to the input grid on the host: the cropped maps come down, the full-grid copies
+    // are never on the backend (peak memory).
+    let pad_host = |v: Array3<u8>| -> Array3<u8> {
+        let mut full = Array3::<u8>::zeros((dims[0], dims[1], dims[2]));
+        full.slice_mut(s![flo[0]..fhi[0], flo[1]..fhi[1], flo[2]..fhi[2]]).assign(&v);
+        full
+    };
+    let lungs_full = pad_host(b.download_u8(&lungs_c)?);
+    drop(lungs_c);
+    let classes_full = pad_host(b.download_u8(&classes)?);
+    drop(classes);
     Ok(Quantified { lungs, histogram, lungs_full, classes_full })
 }

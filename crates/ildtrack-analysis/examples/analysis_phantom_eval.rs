@@ -110,9 +110,12 @@ fn main() {
             let mut fc = vec![0u64; nz];
             let mut fl = vec![0u64; nz];
             let mut ml = vec![0u64; nz];
+            let (mut fc_vessel, mut fc_n) = (0u64, 0u64);
             for ((z, y, x), &c) in a.classes.data.indexed_iter() {
                 if c == 4 && !tr.consolidation[[z, y, x]] {
                     fc[z] += 1;
+                    fc_vessel += u64::from(tr.vessels[[z, y, x]]);
+                    fc_n += 1;
                 }
                 let (l, t) = (a.lungs.data[[z, y, x]], tr.lungs[[z, y, x]]);
                 if l != 0 && t == 0 {
@@ -123,6 +126,7 @@ fn main() {
                 }
             }
             println!("  false cons per z: {:?}", fc.iter().enumerate().filter(|(_, v)| **v > 50).collect::<Vec<_>>());
+            println!("  false cons voxels {fc_n}, of which truth vessel {fc_vessel}; bronchus wall truth {:.1} mL", tr.bronchus_wall_ml);
             println!("  false lung per z: {:?}", fl.iter().enumerate().filter(|(_, v)| **v > 200).collect::<Vec<_>>());
             println!("  missed lung per z: {:?}", ml.iter().enumerate().filter(|(_, v)| **v > 200).collect::<Vec<_>>());
         }

@@ -86,7 +86,12 @@ pub fn analyze<B: Backend>(
     }
     let thresholds = config.effective_thresholds(meta.patient_age_years);
     let mut warnings: Vec<Warning> = load_warnings.to_vec();
-    warnings.extend(scan_warnings(meta, dims, config));
+    for w in scan_warnings(meta, dims, config) {
+        // The loader may have said the same thing (e.g. `single-slice`): one warning per fact,
+        // in the analysis' words, which say what it means for the numbers.
+        warnings.retain(|l| l.code != w.code);
+        warnings.push(w);
+    }
     let mut timings = BTreeMap::new();
 
     let t0 = Instant::now();

@@ -1,25 +1,5 @@
 // histogram.wgsl: HU histograms per label: domain = u8 labels, input a = i16 HU; iarg = (n_labels, lo_hu, hi_hu, cells).
-//
-// The table holds 64-bit counters as (low, high) u32 pairs: a carry out of the low word is
-// added to the high word, so counts are exact for any volume. A workgroup first counts in
-// shared memory when the table is small (<= SHARED_CELLS cells), then flushes non-zero cells.
-
-const SHARED_CELLS: u32 = 2048u;
-const NONE: u32 = 0xFFFFFFFFu;
-
-@group(0) @binding(4) var<storage, read> dom: array<u32>;
-@group(0) @binding(5) var<storage, read_write> table: array<atomic<u32>>;
-var<workgroup> sh: array<atomic<u32>, 2048>;
-
-fn add_global(c: u32, v: u32) {
-    let old = atomicAdd(&table[2u * c], v);
-    if (old > 0xFFFFFFFFu - v) { atomicAdd(&table[2u * c + 1u], 1u); }
-}
-
-fn dom_u8(g: u32) -> u32 {
-    let l = g - P.base.w;
-    return unpack_u8(dom[l >> 2u], l);
-}
+// Counters, workgroup tables and the u8 domain come from counters.wgsl (prepended).
 
 @group(0) @binding(1) var<storage, read> hu: array<u32>;
 
@@ -31,11 +11,7 @@ fn histogram(
     @builtin(num_workgroups) nwg: vec3<u32>,
 ) {
     let ncells = u32(P.iarg.w);
-    let use_shared = ncells <= SHARED_CELLS;
-    if (use_shared) {
-        for (var i = lid; i < ncells; i += WG) { atomicStore(&sh[i], 0u); }
-    }
-    workgroupBarrier();
+    let use_shared = counters_begin(lid, ncells);
     for (var w = P.win.x + gid.x; w < P.win.y; w += stride(nwg)) {
         for (var k = 0u; k < 4u; k++) {
             let g = w * 4u + k;
@@ -47,16 +23,8 @@ fn histogram(
                 let v = clamp(unpack_i16(hu[lh >> 1u], lh), P.iarg.y, P.iarg.z);
                 cell = lab * u32(P.iarg.z - P.iarg.y + 1) + u32(v - P.iarg.y);
             }
-            if (cell != NONE) {
-                if (use_shared) { atomicAdd(&sh[cell], 1u); } else { add_global(cell, 1u); }
-            }
+            counters_add(cell, use_shared);
         }
     }
-    workgroupBarrier();
-    if (use_shared) {
-        for (var i = lid; i < ncells; i += WG) {
-            let v = atomicLoad(&sh[i]);
-            if (v > 0u) { add_global(i, v); }
-        }
-    }
+    counters_end(lid, ncells, use_shared);
 }

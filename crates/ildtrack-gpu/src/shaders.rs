@@ -1,9 +1,23 @@
-//! The table of every WGSL kernel in `shaders/`, each prefixed with `shaders/common.wgsl`.
+//! The table of every WGSL kernel in `shaders/`, each prefixed with `shaders/common.wgsl`
+//! (and the counting kernels with `shaders/counters.wgsl`).
 //!
 //! Shader names match the trait method they implement (`threshold` ↔ `Backend::threshold`).
 //! The table is the single list the naga validation test and the pipeline cache read.
 
 macro_rules! shader {
+    // Counting kernels also get the shared counter prelude.
+    ($name:literal, counters) => {
+        (
+            $name,
+            concat!(
+                include_str!("../../../shaders/common.wgsl"),
+                "\n",
+                include_str!("../../../shaders/counters.wgsl"),
+                "\n",
+                include_str!(concat!("../../../shaders/", $name, ".wgsl"))
+            ),
+        )
+    };
     ($name:literal) => {
         (
             $name,
@@ -20,14 +34,14 @@ macro_rules! shader {
 pub const SHADERS: &[(&str, &str)] = &[
     shader!("classify"),
     shader!("combine_u8"),
-    shader!("counts"),
+    shader!("counts", counters),
     shader!("crop"),
     shader!("downsample_mean"),
     shader!("edt"),
     shader!("fill_holes_2d"),
     shader!("fill_u8"),
     shader!("gaussian"),
-    shader!("histogram"),
+    shader!("histogram", counters),
     shader!("label_components"),
     shader!("less_equal_f32"),
     shader!("map_labels"),

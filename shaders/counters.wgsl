@@ -1,0 +1,51 @@
+// counters.wgsl: prepended (after common.wgsl) to the counting kernels (counts, histogram).
+//
+// The table holds 64-bit counters as (low, high) u32 pairs: a carry out of the low word is
+// added to the high word, so counts are exact for any volume. A workgroup first counts in
+// shared memory when the table is small (<= SHARED_CELLS cells), then flushes non-zero cells.
+
+const SHARED_CELLS: u32 = 2048u;
+const NONE: u32 = 0xFFFFFFFFu;
+
+@group(0) @binding(4) var<storage, read> dom: array<u32>;
+@group(0) @binding(5) var<storage, read_write> table: array<atomic<u32>>;
+var<workgroup> sh: array<atomic<u32>, 2048>;
+
+fn add_global(c: u32, v: u32) {
+    let old = atomicAdd(&table[2u * c], v);
+    if (old > 0xFFFFFFFFu - v) { atomicAdd(&table[2u * c + 1u], 1u); }
+}
+
+fn dom_u8(g: u32) -> u32 {
+    let l = g - P.base.w;
+    return unpack_u8(dom[l >> 2u], l);
+}
+
+// Start of a counting kernel: true when the `ncells` table fits in workgroup memory (then
+// zeroed). Every invocation of the workgroup must call it (it holds a barrier).
+fn counters_begin(lid: u32, ncells: u32) -> bool {
+    let use_shared = ncells <= SHARED_CELLS;
+    if (use_shared) {
+        for (var i = lid; i < ncells; i += WG) { atomicStore(&sh[i], 0u); }
+    }
+    workgroupBarrier();
+    return use_shared;
+}
+
+// Count one voxel in `cell` (NONE: not counted).
+fn counters_add(cell: u32, use_shared: bool) {
+    if (cell != NONE) {
+        if (use_shared) { atomicAdd(&sh[cell], 1u); } else { add_global(cell, 1u); }
+    }
+}
+
+// End of a counting kernel: flush the workgroup's non-zero cells. Every invocation calls it.
+fn counters_end(lid: u32, ncells: u32, use_shared: bool) {
+    workgroupBarrier();
+    if (use_shared) {
+        for (var i = lid; i < ncells; i += WG) {
+            let v = atomicLoad(&sh[i]);
+            if (v > 0u) { add_global(i, v); }
+        }
+    }
+}

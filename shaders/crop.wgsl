@@ -3,22 +3,6 @@
 // through pages.
 
 @group(0) @binding(4) var<storage, read_write> out: array<u32>;
-@group(0) @binding(5) var<storage, read> page0: array<u32>;
-@group(0) @binding(6) var<storage, read> page1: array<u32>;
-@group(0) @binding(7) var<storage, read> page2: array<u32>;
-@group(0) @binding(8) var<storage, read> page3: array<u32>;
-
-fn page_word(w: u32) -> u32 {
-    let sh = P.win.w;
-    let p = w >> sh;
-    let l = w & ((1u << sh) - 1u);
-    switch p {
-        case 0u: { return page0[l]; }
-        case 1u: { return page1[l]; }
-        case 2u: { return page2[l]; }
-        default: { return page3[l]; }
-    }
-}
 
 fn src_index(g: u32) -> u32 {
     let c = coords(g) + vec3<u32>(u32(P.iarg.z), u32(P.iarg.y), u32(P.iarg.x));

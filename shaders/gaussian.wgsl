@@ -8,23 +8,6 @@
 @group(0) @binding(2) var<storage, read> orig: array<u32>;
 @group(0) @binding(4) var<storage, read_write> out: array<u32>;
 @group(0) @binding(9) var<storage, read> weights: array<f32>;
-@group(0) @binding(5) var<storage, read> page0: array<u32>;
-@group(0) @binding(6) var<storage, read> page1: array<u32>;
-@group(0) @binding(7) var<storage, read> page2: array<u32>;
-@group(0) @binding(8) var<storage, read> page3: array<u32>;
-
-// Random access through four pages of 2^P.win.w words (when a window with halo does not fit).
-fn page_word(w: u32) -> u32 {
-    let sh = P.win.w;
-    let p = w >> sh;
-    let l = w & ((1u << sh) - 1u);
-    switch p {
-        case 0u: { return page0[l]; }
-        case 1u: { return page1[l]; }
-        case 2u: { return page2[l]; }
-        default: { return page3[l]; }
-    }
-}
 
 fn hu_src(g: u32) -> i32 {
     let l = g - P.base.x;

@@ -2,23 +2,8 @@
 // Output dims in P.dims, input dims (nx, ny, nz) in P.aux.xyz; input u8 read through pages.
 
 @group(0) @binding(4) var<storage, read_write> out: array<u32>;
-@group(0) @binding(5) var<storage, read> page0: array<u32>;
-@group(0) @binding(6) var<storage, read> page1: array<u32>;
-@group(0) @binding(7) var<storage, read> page2: array<u32>;
-@group(0) @binding(8) var<storage, read> page3: array<u32>;
 
 // Random access into a volume bound as up to four pages of 2^P.win.w words each.
-fn page_word(w: u32) -> u32 {
-    let sh = P.win.w;
-    let p = w >> sh;
-    let l = w & ((1u << sh) - 1u);
-    switch p {
-        case 0u: { return page0[l]; }
-        case 1u: { return page1[l]; }
-        case 2u: { return page2[l]; }
-        default: { return page3[l]; }
-    }
-}
 
 fn value(g: u32) -> u32 {
     let c = coords(g);

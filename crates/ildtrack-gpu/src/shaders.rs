@@ -1,29 +1,18 @@
 //! The table of every WGSL kernel in `shaders/`, each prefixed with `shaders/common.wgsl`
-//! (and the counting kernels with `shaders/counters.wgsl`).
+//! and the preludes it names (`counters.wgsl` for counting kernels, `pages.wgsl` for paged reads).
 //!
 //! Shader names match the trait method they implement (`threshold` ↔ `Backend::threshold`).
 //! The table is the single list the naga validation test and the pipeline cache read.
 
 macro_rules! shader {
-    // Counting kernels also get the shared counter prelude.
-    ($name:literal, counters) => {
+    // `shader!("name", "prelude", ...)`: common.wgsl, then each prelude, then the kernel.
+    ($name:literal $(, $prelude:literal)*) => {
         (
             $name,
             concat!(
                 include_str!("../../../shaders/common.wgsl"),
                 "\n",
-                include_str!("../../../shaders/counters.wgsl"),
-                "\n",
-                include_str!(concat!("../../../shaders/", $name, ".wgsl"))
-            ),
-        )
-    };
-    ($name:literal) => {
-        (
-            $name,
-            concat!(
-                include_str!("../../../shaders/common.wgsl"),
-                "\n",
+                $(include_str!(concat!("../../../shaders/", $prelude, ".wgsl")), "\n",)*
                 include_str!(concat!("../../../shaders/", $name, ".wgsl"))
             ),
         )
@@ -34,25 +23,25 @@ macro_rules! shader {
 pub const SHADERS: &[(&str, &str)] = &[
     shader!("classify"),
     shader!("combine_u8"),
-    shader!("counts", counters),
-    shader!("crop"),
-    shader!("downsample_mean"),
-    shader!("edt"),
+    shader!("counts", "counters"),
+    shader!("crop", "pages"),
+    shader!("downsample_mean", "pages"),
+    shader!("edt", "pages"),
     shader!("fill_holes_2d"),
     shader!("fill_u8"),
-    shader!("gaussian"),
-    shader!("histogram", counters),
+    shader!("gaussian", "pages"),
+    shader!("histogram", "counters"),
     shader!("label_components"),
     shader!("less_equal_f32"),
     shader!("map_labels"),
     shader!("map_u8"),
     shader!("map_u8_per_slice"),
     shader!("mask_op"),
-    shader!("pad_u8"),
+    shader!("pad_u8", "pages"),
     shader!("select"),
     shader!("threshold"),
     shader!("threshold_f32"),
-    shader!("upsample_nearest"),
+    shader!("upsample_nearest", "pages"),
 ];
 
 /// The full source of one kernel file, or `None`.

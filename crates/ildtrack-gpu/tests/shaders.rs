@@ -48,7 +48,7 @@ fn every_wgsl_file_is_in_the_table() {
         .filter_map(|e| e.ok())
         .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".wgsl")).map(str::to_string))
         // Preludes, prepended to kernels rather than kernels of their own.
-        .filter(|n| n != "common" && n != "counters")
+        .filter(|n| !matches!(n.as_str(), "common" | "counters" | "pages"))
         .collect();
     let in_table: BTreeSet<String> = ildtrack_gpu::SHADERS.iter().map(|(n, _)| n.to_string()).collect();
     assert_eq!(on_disk, in_table, "shaders/*.wgsl and ildtrack_gpu::SHADERS differ");

@@ -128,6 +128,9 @@ pub struct SegmentationParams {
     pub working_resolution_mm: f64,
     /// Air components smaller than this are ignored.
     pub min_component_ml: f64,
+    /// An air component with more than this share of its working-grid voxels at or below
+    /// −960 HU is gas in bowel or stomach, not lung (raise it for severe bullous emphysema).
+    pub max_pure_air_fraction: f64,
     /// Largest cross-section of trachea / main bronchus tracked from the neck down.
     pub airway_max_area_mm2: f64,
     /// Dense structures that a ball of this radius does not fit into are vessels, not
@@ -160,6 +163,7 @@ impl Default for SegmentationParams {
             air_hu: -400,
             working_resolution_mm: 1.4,
             min_component_ml: 5.0,
+            max_pure_air_fraction: 0.35,
             airway_max_area_mm2: 700.0,
             vessel_radius_mm: 6.0,
             vessel_margin_mm: 1.2,

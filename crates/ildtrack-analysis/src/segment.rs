@@ -8,7 +8,8 @@
 //!    is tracked slice by slice towards the feet while its cross-section stays below
 //!    `airway_max_area_mm2`; it ends where it opens into the lung. Removed (with a 2 mm margin).
 //! 5. Lung candidates: 6-connected air components ≥ `min_component_ml` with a lung-like mean
-//!    (> −985 HU: gas in bowel is purer air). Two components on either side of the body's
+//!    (> −985 HU) and at most `max_pure_air_fraction` of their working-grid voxels at or below
+//!    −960 HU (gas in bowel or stomach is purer air than lung). Two components on either side of the body's
 //!    mid-line are right and left; one component spanning the mid-line (lungs touching at the
 //!    anterior / posterior junction) is split by eroding it (distance transform) until it falls
 //!    into two cores, then every voxel goes to the nearer core.
@@ -222,8 +223,20 @@ pub(crate) fn segment<B: Backend>(
         let s: f64 = h.iter().enumerate().map(|(k, &c)| c as f64 * (k as f64 - 1100.0)).sum();
         if n == 0 { f64::NAN } else { s / n as f64 }
     };
-    let kept: Vec<usize> =
-        order.iter().enumerate().filter(|(r, _)| mean_hu(*r) > -985.0 && thick[(r + 1) * 2 + 1] > 0).map(|(_, &i)| i).collect();
+    // Share of a candidate's (block-mean) voxels at or below -960 HU: gas in bowel or stomach is
+    // mostly pure air; lung, even emphysematous, holds tissue in most 1.4 mm blocks.
+    let pure_air = |r: usize| -> f64 {
+        let h = hist.label(r + 1);
+        let n: u64 = h.iter().sum();
+        let below: u64 = h.iter().take(1100 - 960 + 1).sum();
+        if n == 0 { 1.0 } else { below as f64 / n as f64 }
+    };
+    let kept: Vec<usize> = order
+        .iter()
+        .enumerate()
+        .filter(|(r, _)| mean_hu(*r) > -985.0 && pure_air(*r) <= p.max_pure_air_fraction && thick[(r + 1) * 2 + 1] > 0)
+        .map(|(_, &i)| i)
+        .collect();
     if kept.is_empty() {
         warnings.push(doubt("no aerated lung found inside the body"));
         return Ok(empty(warnings));

@@ -250,3 +250,14 @@ fn covid_slices_with_visible_ggo_score_higher() {
     let clear = ggo("A048383", "19001231-30.dcm").max(ggo("A072894", "19010103-40.dcm"));
     assert!(visible > clear + 10.0, "visible GGO {visible:.1} % vs clear {clear:.1} %");
 }
+
+#[test]
+fn bowel_gas_in_an_abdominal_slice_is_not_lung() {
+    // A058062's prior "axial" slice is at the level of the kidneys: the transverse colon holds
+    // ~20 mL-equivalent of gas with a lung-like mean (-882 HU on the working grid) that used to be
+    // labelled left lung; most of its blocks are pure air (<= -960 HU), which lung's are not.
+    let Some(d) = data_dir() else { return };
+    let a = analyze_path(&d.join("covid-ny-sbu/A058062/axial/19001231-084.dcm"));
+    let v = a.result.lungs.whole.volume_ml;
+    assert!(v < 5.0, "{v:.1} mL of 'lung' in an abdominal slice");
+}

@@ -131,6 +131,10 @@ pub struct SegmentationParams {
     /// An air component with more than this share of its working-grid voxels at or below
     /// −960 HU is gas in bowel or stomach, not lung (raise it for severe bullous emphysema).
     pub max_pure_air_fraction: f64,
+    /// Lung filled with dense ground glass: regions between `air_hu` and this (working-grid
+    /// block means), thicker than 5 mm and connected to an aerated lung, join it. At or below
+    /// `air_hu` turns this off.
+    pub dense_lung_hu: i16,
     /// Largest cross-section of trachea / main bronchus tracked from the neck down.
     pub airway_max_area_mm2: f64,
     /// Dense structures that a ball of this radius does not fit into are vessels, not
@@ -167,6 +171,7 @@ impl Default for SegmentationParams {
             working_resolution_mm: 1.4,
             min_component_ml: 5.0,
             max_pure_air_fraction: 0.35,
+            dense_lung_hu: -200,
             airway_max_area_mm2: 700.0,
             vessel_radius_mm: 6.0,
             vessel_margin_mm: 1.0,

@@ -13,6 +13,10 @@
 //!    mid-line are right and left; one component spanning the mid-line (lungs touching at the
 //!    anterior / posterior junction) is split by eroding it (distance transform) until it falls
 //!    into two cores, then every voxel goes to the nearer core.
+//!    Lung filled with dense ground glass (−400 to `dense_lung_hu`, −200 HU) breaks the
+//!    aerated lung into fragments below that size: thick (5 mm) regions of that range joined
+//!    6-connected to lung-like air components of a tenth of the size are added, and the
+//!    components are found again with the full rules.
 //! 6. Per lung, an in-plane closing (5 mm) takes in the vessels that indent the hilum.
 //! 7. *host* Holes and dense disease, per slice and lung:
 //!    - holes up to `hole_max_area_mm2` (vessels, bronchi) are filled, larger ones only when the
@@ -162,7 +166,6 @@ pub(crate) fn segment<B: Backend>(
     // Air within 5 mm of the skin is outside the chest (under a blanket, between skin folds).
     let body_core = b.erode(&body_filled, &Ball::disk(5.0, ls))?;
     let air = b.mask_op(&air_all, &body_core, MaskOp::And)?;
-    drop(body_core);
     drop(air_all);
     lap("segment.body", &mut stage_ms);
     progress("segment: airways", 0.25);
@@ -177,66 +180,41 @@ pub(crate) fn segment<B: Backend>(
     } else {
         None
     };
-    let cand = match &airway_dil {
+    let mut cand = match &airway_dil {
         Some(a) => b.mask_op(&air, a, MaskOp::AndNot)?,
-        None => air,
+        None => b.mask_op(&air, &air, MaskOp::And)?,
     };
     lap("segment.airways", &mut stage_ms);
     progress("segment: lungs", 0.4);
 
     // 5. Lung components.
-    let (labels, infos) = b.label_components(&cand, Connectivity::Face6)?;
-    drop(cand);
-    let mut order: Vec<usize> = (0..infos.len()).collect();
-    order.sort_by(|&i, &j| infos[j].voxels.cmp(&infos[i].voxels));
-    order.truncate(8);
-    // One slice: an area (mm²) instead of a volume.
-    let min_vox = if ld[0] == 1 {
-        (p.min_component_ml * 60.0 / (ls[1] * ls[2])).ceil() as u64
-    } else {
-        (p.min_component_ml / voxel_ml).ceil() as u64
-    };
-    order.retain(|&i| infos[i].voxels >= min_vox.max(1));
-    // Mean HU per candidate (rank r -> label r + 1).
-    let mut rank_lut = vec![0u8; infos.len() + 1];
-    for (r, &i) in order.iter().enumerate() {
-        rank_lut[i + 1] = (r + 1) as u8;
+    let (mut labels, mut infos, mut kept) = lung_components(b, &cand, &low, ls, p, voxel_ml, 1.0)?;
+    // 5b. Lung filled with dense ground glass (crazy paving, -400..-200 HU): thick regions of it
+    // that touch lung-like air (the rules above, a tenth of the size: disease breaks the aerated
+    // lung into pieces) join it, and the components are found again with the full rules.
+    let seeds = if p.dense_lung_hu > p.air_hu { Some(lung_components(b, &cand, &low, ls, p, voxel_ml, 0.1)?) } else { None };
+    if let Some((slabels, sinfos, skept)) = seeds.filter(|s| !s.2.is_empty()) {
+        let mut lut = vec![0u8; sinfos.len() + 1];
+        for &i in &skept {
+            lut[i + 1] = 1;
+        }
+        let lung_h = b.download_u8(&b.map_labels(&slabels, &lut)?)?;
+        let loose = b.mask_op(&b.threshold(&low, OUTSIDE_FOV_HU + 1, p.dense_lung_hu)?, &body_core, MaskOp::And)?;
+        let mut extra = b.mask_op(&loose, &air, MaskOp::AndNot)?;
+        if let Some(a) = &airway_dil {
+            extra = b.mask_op(&extra, a, MaskOp::AndNot)?;
+        }
+        // Thin layers of this range are partial volume at every lung border, not disease.
+        let thick_h = b.download_u8(&b.open(&extra, &Ball::new(2.5, ls))?)?;
+        let (reached, grown) = grow_into(&lung_h, &thick_h);
+        if grown > 0 {
+            cand = b.mask_op(&cand, &b.upload_u8(reached.view())?, MaskOp::Or)?;
+            (labels, infos, kept) = lung_components(b, &cand, &low, ls, p, voxel_ml, 1.0)?;
+            tracing::debug!(grown, "dense ground glass joined the lungs");
+        }
     }
-    let rank_map = b.map_labels(&labels, &rank_lut)?;
-    let hist = b.histogram(&low, &rank_map, order.len() + 1, -1100, 400)?;
-    // Thickness: a lung is more than 6 mm thick somewhere; thin air layers (between the back
-    // and the table, skin folds) are not.
-    let thick = {
-        let inside = b.map_u8(&rank_map, &{
-            let mut l = [1u8; 256];
-            l[0] = 0;
-            l
-        })?;
-        let d = b.distance_mm(&inside, ls)?;
-        let core = b.threshold_f32(&d, 3.0, f32::INFINITY)?;
-        b.joint_counts(&rank_map, &core, order.len() + 1, 2)?
-    };
-    drop(rank_map);
-    let mean_hu = |r: usize| -> f64 {
-        let h = hist.label(r + 1);
-        let n: u64 = h.iter().sum();
-        let s: f64 = h.iter().enumerate().map(|(k, &c)| c as f64 * (k as f64 - 1100.0)).sum();
-        if n == 0 { f64::NAN } else { s / n as f64 }
-    };
-    // Share of a candidate's (block-mean) voxels at or below -960 HU: gas in bowel or stomach is
-    // mostly pure air; lung, even emphysematous, holds tissue in most 1.4 mm blocks.
-    let pure_air = |r: usize| -> f64 {
-        let h = hist.label(r + 1);
-        let n: u64 = h.iter().sum();
-        let below: u64 = h.iter().take(1100 - 960 + 1).sum();
-        if n == 0 { 1.0 } else { below as f64 / n as f64 }
-    };
-    let kept: Vec<usize> = order
-        .iter()
-        .enumerate()
-        .filter(|(r, _)| mean_hu(*r) > -985.0 && pure_air(*r) <= p.max_pure_air_fraction && thick[(r + 1) * 2 + 1] > 0)
-        .map(|(_, &i)| i)
-        .collect();
+    drop(cand);
+    drop(body_core);
     if kept.is_empty() {
         warnings.push(doubt("no aerated lung found inside the body"));
         return Ok(empty(warnings));
@@ -775,4 +753,114 @@ fn min3x3(g: &[u32], ny: usize, nx: usize, s: usize) -> u32 {
         }
     }
     m
+}
+
+/// Labels the air components and keeps the lung candidates (step 5 of the module docs): the
+/// largest eight of at least `min_component_ml` (an area for one slice) with a lung-like mean,
+/// not mostly pure air, and thicker than 6 mm somewhere. Returns labels, component infos and
+/// the kept component indices, largest first.
+fn lung_components<B: Backend>(
+    b: &B,
+    cand: &B::U8,
+    low: &B::I16,
+    ls: [f64; 3],
+    p: &SegmentationParams,
+    voxel_ml: f64,
+    size_factor: f64,
+) -> Result<(B::U32, Vec<ComponentInfo>, Vec<usize>), AnalysisError> {
+    let ld = ildtrack_compute::VolumeHandle::dims_zyx(cand);
+    let (labels, infos) = b.label_components(cand, Connectivity::Face6)?;
+    let mut order: Vec<usize> = (0..infos.len()).collect();
+    order.sort_by(|&i, &j| infos[j].voxels.cmp(&infos[i].voxels));
+    order.truncate(if size_factor < 1.0 { 64 } else { 8 });
+    // One slice: an area (mm²) instead of a volume.
+    let min_ml = p.min_component_ml * size_factor;
+    let min_vox = if ld[0] == 1 { (min_ml * 60.0 / (ls[1] * ls[2])).ceil() as u64 } else { (min_ml / voxel_ml).ceil() as u64 };
+    order.retain(|&i| infos[i].voxels >= min_vox.max(1));
+    // Mean HU per candidate (rank r -> label r + 1).
+    let mut rank_lut = vec![0u8; infos.len() + 1];
+    for (r, &i) in order.iter().enumerate() {
+        rank_lut[i + 1] = (r + 1) as u8;
+    }
+    let rank_map = b.map_labels(&labels, &rank_lut)?;
+    let hist = b.histogram(low, &rank_map, order.len() + 1, -1100, 400)?;
+    // Thickness: a lung is more than 6 mm thick somewhere; thin air layers (between the back
+    // and the table, skin folds) are not.
+    let thick = {
+        let inside = b.map_u8(&rank_map, &{
+            let mut l = [1u8; 256];
+            l[0] = 0;
+            l
+        })?;
+        let d = b.distance_mm(&inside, ls)?;
+        let core = b.threshold_f32(&d, 3.0, f32::INFINITY)?;
+        b.joint_counts(&rank_map, &core, order.len() + 1, 2)?
+    };
+    drop(rank_map);
+    let mean_hu = |r: usize| -> f64 {
+        let h = hist.label(r + 1);
+        let n: u64 = h.iter().sum();
+        let s: f64 = h.iter().enumerate().map(|(k, &c)| c as f64 * (k as f64 - 1100.0)).sum();
+        if n == 0 { f64::NAN } else { s / n as f64 }
+    };
+    // Share of a candidate's (block-mean) voxels at or below -960 HU: gas in bowel or stomach is
+    // mostly pure air; lung, even emphysematous, holds tissue in most 1.4 mm blocks.
+    let pure_air = |r: usize| -> f64 {
+        let h = hist.label(r + 1);
+        let n: u64 = h.iter().sum();
+        let below: u64 = h.iter().take(1100 - 960 + 1).sum();
+        if n == 0 { 1.0 } else { below as f64 / n as f64 }
+    };
+    let kept: Vec<usize> = order
+        .iter()
+        .enumerate()
+        .filter(|(r, _)| mean_hu(*r) > -985.0 && pure_air(*r) <= p.max_pure_air_fraction && thick[(r + 1) * 2 + 1] > 0)
+        .map(|(_, &i)| i)
+        .collect();
+    Ok((labels, infos, kept))
+}
+
+/// The voxels of `region` (non-zero) 6-connected through `region` to a voxel of `seed`
+/// (non-zero), as a 0/1 mask, and their count.
+fn grow_into(seed: &Array3<u8>, region: &Array3<u8>) -> (Array3<u8>, usize) {
+    let sh = seed.shape();
+    let (nz, ny, nx) = (sh[0], sh[1], sh[2]);
+    let mut out = Array3::<u8>::zeros((nz, ny, nx));
+    let reg = region.as_slice().map(|s| s.to_vec()).unwrap_or_else(|| region.iter().copied().collect());
+    let sd: Vec<u8> = seed.iter().copied().collect();
+    let o = out.as_slice_mut().expect("standard layout");
+    let mut stack: Vec<usize> = Vec::new();
+    let (sy, sz) = (nx, ny * nx);
+    let neighbours = |i: usize| -> [Option<usize>; 6] {
+        let (z, y, x) = (i / sz, (i / sy) % ny, i % nx);
+        [
+            (x > 0).then(|| i - 1),
+            (x + 1 < nx).then(|| i + 1),
+            (y > 0).then(|| i - sy),
+            (y + 1 < ny).then(|| i + sy),
+            (z > 0).then(|| i - sz),
+            (z + 1 < nz).then(|| i + sz),
+        ]
+    };
+    for i in 0..sd.len() {
+        if sd[i] != 0 {
+            for j in neighbours(i).into_iter().flatten() {
+                if reg[j] != 0 && sd[j] == 0 && o[j] == 0 {
+                    o[j] = 1;
+                    stack.push(j);
+                }
+            }
+        }
+    }
+    let mut n = stack.len();
+    while let Some(i) = stack.pop() {
+        for j in neighbours(i).into_iter().flatten() {
+            if reg[j] != 0 && sd[j] == 0 && o[j] == 0 {
+                o[j] = 1;
+                n += 1;
+                stack.push(j);
+            }
+        }
+    }
+    (out, n)
 }

@@ -261,3 +261,14 @@ fn bowel_gas_in_an_abdominal_slice_is_not_lung() {
     let v = a.result.lungs.whole.volume_ml;
     assert!(v < 5.0, "{v:.1} mL of 'lung' in an abdominal slice");
 }
+
+#[test]
+fn a_lung_broken_up_by_dense_ground_glass_is_still_found() {
+    // A046441's follow-up slice: severe diffuse disease leaves the left lung's aerated part in
+    // fragments joined by -400..-200 HU ground glass; each fragment alone is below the component
+    // size, so the left lung used to be missing (0 mL).
+    let Some(d) = data_dir() else { return };
+    let a = analyze_path(&d.join("covid-ny-sbu/A046441/axial/19010101-23.dcm"));
+    let (r, l) = (a.result.lungs.right.volume_ml, a.result.lungs.left.volume_ml);
+    assert!(l > 5.0 && r > 5.0, "right {r:.1} mL, left {l:.1} mL");
+}

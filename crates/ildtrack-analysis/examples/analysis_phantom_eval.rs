@@ -127,6 +127,69 @@ fn main() {
             }
             println!("  false cons per z: {:?}", fc.iter().enumerate().filter(|(_, v)| **v > 50).collect::<Vec<_>>());
             println!("  false cons voxels {fc_n}, of which truth vessel {fc_vessel}; bronchus wall truth {:.1} mL", tr.bronchus_wall_ml);
+            // Components (26-connected) of the consolidation class: size, share of truth
+            // consolidation, extent and PCA elongation.
+            let sh = a.classes.data.shape();
+            let (nz, ny, nx) = (sh[0], sh[1], sh[2]);
+            let mut seen = vec![false; nz * ny * nx];
+            let cls = a.classes.data.as_slice().unwrap();
+            let sp = ph.volume.geometry.spacing_mm;
+            for start in 0..cls.len() {
+                if cls[start] != 4 || seen[start] {
+                    continue;
+                }
+                let mut stack = vec![start];
+                seen[start] = true;
+                let mut pts: Vec<[f64; 3]> = Vec::new();
+                let (mut truth_n, mut ves_n) = (0usize, 0usize);
+                while let Some(i) = stack.pop() {
+                    let (z, y, x) = (i / (ny * nx), (i / nx) % ny, i % nx);
+                    pts.push([z as f64 * sp[0], y as f64 * sp[1], x as f64 * sp[2]]);
+                    truth_n += usize::from(tr.consolidation[[z, y, x]]);
+                    ves_n += usize::from(tr.vessels[[z, y, x]]);
+                    for dz in -1i64..=1 {
+                        for dy in -1i64..=1 {
+                            for dx in -1i64..=1 {
+                                let (qz, qy, qx) = (z as i64 + dz, y as i64 + dy, x as i64 + dx);
+                                if qz < 0 || qy < 0 || qx < 0 || qz >= nz as i64 || qy >= ny as i64 || qx >= nx as i64 {
+                                    continue;
+                                }
+                                let j = (qz as usize * ny + qy as usize) * nx + qx as usize;
+                                if cls[j] == 4 && !seen[j] {
+                                    seen[j] = true;
+                                    stack.push(j);
+                                }
+                            }
+                        }
+                    }
+                }
+                if pts.len() < 30 {
+                    continue;
+                }
+                let n = pts.len() as f64;
+                let m = [0, 1, 2].map(|k| pts.iter().map(|p| p[k]).sum::<f64>() / n);
+                let mut c = [[0f64; 3]; 3];
+                for p in &pts {
+                    for i in 0..3 {
+                        for j in 0..3 {
+                            c[i][j] += (p[i] - m[i]) * (p[j] - m[j]) / n;
+                        }
+                    }
+                }
+                // Largest eigenvalue by power iteration; trace gives the rest's sum.
+                let mut v = [1.0, 0.7, 0.3];
+                for _ in 0..50 {
+                    let w = [0, 1, 2].map(|i| (0..3).map(|j| c[i][j] * v[j]).sum::<f64>());
+                    let nn = w.iter().map(|x| x * x).sum::<f64>().sqrt().max(1e-12);
+                    v = w.map(|x| x / nn);
+                }
+                let l1 = (0..3).map(|i| (0..3).map(|j| v[i] * c[i][j] * v[j]).sum::<f64>()).sum::<f64>();
+                let tr_c = c[0][0] + c[1][1] + c[2][2];
+                println!(
+                    "    cons comp {:6} vox truth {:5.1} % vessel {:5.1} % centre zyx [{:.0} {:.0} {:.0}] mm sd1 {:.1} mm rest sd {:.1} mm",
+                    pts.len(), 100.0 * truth_n as f64 / n, 100.0 * ves_n as f64 / n, m[0], m[1], m[2], l1.sqrt(), ((tr_c - l1) / 2.0).max(0.0).sqrt()
+                );
+            }
             println!("  false lung per z: {:?}", fl.iter().enumerate().filter(|(_, v)| **v > 200).collect::<Vec<_>>());
             println!("  missed lung per z: {:?}", ml.iter().enumerate().filter(|(_, v)| **v > 200).collect::<Vec<_>>());
         }

@@ -67,8 +67,17 @@ impl AnalysisConfig {
                 return Err(AnalysisError::Config(format!("{name} must be > 0, got {v}")));
             }
         }
-        if !(s.vessel_margin_mm.is_finite() && s.vessel_margin_mm >= 0.0 && s.min_component_ml >= 0.0) {
-            return Err(AnalysisError::Config("vessel_margin_mm and min_component_ml must be >= 0".into()));
+        for (name, v) in [
+            ("vessel_margin_mm", s.vessel_margin_mm),
+            ("min_component_ml", s.min_component_ml),
+            ("ggo_opening_per_slice", s.ggo_opening_per_slice),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(AnalysisError::Config(format!("{name} must be >= 0, got {v}")));
+            }
+        }
+        if !(0.0..=1.0).contains(&s.max_pure_air_fraction) {
+            return Err(AnalysisError::Config(format!("max_pure_air_fraction must be in 0..=1, got {}", s.max_pure_air_fraction)));
         }
         Ok(())
     }
@@ -148,6 +157,9 @@ pub struct SegmentationParams {
     /// GGO voxels that an in-plane opening of this radius removes (speckle from noise, thin
     /// partial-volume halos around vessels) count as normal lung; 0 turns this off.
     pub ggo_opening_mm: f64,
+    /// ... and at least this fraction of the slice spacing (thick slices smear small vessels
+    /// into GGO-range streaks as wide as about half the slice).
+    pub ggo_opening_per_slice: f64,
     /// In-plane closing radius per lung (takes in vessels indenting the lung at the hilum).
     pub closing_radius_mm: f64,
     /// Holes in a lung slice up to this area are filled (vessels); larger ones only when
@@ -176,6 +188,7 @@ impl Default for SegmentationParams {
             vessel_radius_mm: 6.0,
             vessel_margin_mm: 1.0,
             ggo_opening_mm: 1.0,
+            ggo_opening_per_slice: 0.45,
             closing_radius_mm: 5.0,
             hole_max_area_mm2: 600.0,
             pleura_window_mm: 40.0,
@@ -197,6 +210,8 @@ mod tests {
         assert_eq!(c.age_preset, AgePreset::Auto);
         assert!(AnalysisConfig::from_toml_str("[thresholds]\nggo_low_hu = 1\n").is_err());
         assert!(AnalysisConfig::from_toml_str("[thresholds]\nggo_lo_hu = -200\n").is_err());
+        assert!(AnalysisConfig::from_toml_str("[segmentation]\nmax_pure_air_fraction = 1.5\n").is_err());
+        assert!(AnalysisConfig::from_toml_str("[segmentation]\nggo_opening_per_slice = -1\n").is_err());
     }
 
     #[test]

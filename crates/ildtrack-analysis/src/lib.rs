@@ -323,11 +323,14 @@ fn quantify<B: Backend>(
         drop(vcode);
         // GGO speckle and thin partial-volume halos: GGO voxels removed by an in-plane opening
         // become "normal" (sharp-kernel noise, vessel walls in thick slices); GGO patches stay.
+        // Thick slices smear every small vessel crossing the slab into a GGO-range streak with
+        // no dense core: the opening grows with the slice spacing (the smear's width).
+        let ggo_open_mm = p.ggo_opening_mm.max(p.ggo_opening_per_slice * spacing[0]);
         if p.ggo_opening_mm > 0.0 {
             let mut gl = [0u8; 256];
             gl[stats::class::GGO as usize] = 1;
             let ggo = b.map_u8(&classes, &gl)?;
-            let kept = b.open(&ggo, &Ball::disk(p.ggo_opening_mm, spacing))?;
+            let kept = b.open(&ggo, &Ball::disk(ggo_open_mm, spacing))?;
             let speckle = b.mask_op(&ggo, &kept, MaskOp::AndNot)?;
             drop((ggo, kept));
             // (class, speckle) -> class, or normal where speckle (no full-grid constant volume).

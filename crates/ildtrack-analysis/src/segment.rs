@@ -188,29 +188,30 @@ pub(crate) fn segment<B: Backend>(
     progress("segment: lungs", 0.4);
 
     // 5. Lung components.
-    let (mut labels, mut infos, mut kept) = lung_components(b, &cand, &low, ls, p, voxel_ml, 1.0)?;
+    let (mut labels, mut infos, mut kept, seeds) = lung_components(b, &cand, &low, ls, p, voxel_ml)?;
     // 5b. Lung filled with dense ground glass (crazy paving, -400..-200 HU): thick regions of it
-    // that touch lung-like air (the rules above, a tenth of the size: disease breaks the aerated
-    // lung into pieces) join it, and the components are found again with the full rules.
-    let seeds = if p.dense_lung_hu > p.air_hu { Some(lung_components(b, &cand, &low, ls, p, voxel_ml, 0.1)?) } else { None };
-    if let Some((slabels, sinfos, skept)) = seeds.filter(|s| !s.2.is_empty()) {
-        let mut lut = vec![0u8; sinfos.len() + 1];
-        for &i in &skept {
-            lut[i + 1] = 1;
-        }
-        let lung_h = b.download_u8(&b.map_labels(&slabels, &lut)?)?;
+    // that touch lung-like air (the rules above at a tenth of the size: disease breaks the
+    // aerated lung into pieces) join it, and the components are found again.
+    if p.dense_lung_hu > p.air_hu && !seeds.is_empty() {
         let loose = b.mask_op(&b.threshold(&low, OUTSIDE_FOV_HU + 1, p.dense_lung_hu)?, &body_core, MaskOp::And)?;
         let mut extra = b.mask_op(&loose, &air, MaskOp::AndNot)?;
         if let Some(a) = &airway_dil {
             extra = b.mask_op(&extra, a, MaskOp::AndNot)?;
         }
         // Thin layers of this range are partial volume at every lung border, not disease.
-        let thick_h = b.download_u8(&b.open(&extra, &Ball::new(2.5, ls))?)?;
-        let (reached, grown) = grow_into(&lung_h, &thick_h);
-        if grown > 0 {
-            cand = b.mask_op(&cand, &b.upload_u8(reached.view())?, MaskOp::Or)?;
-            (labels, infos, kept) = lung_components(b, &cand, &low, ls, p, voxel_ml, 1.0)?;
-            tracing::debug!(grown, "dense ground glass joined the lungs");
+        let thick = b.open(&extra, &Ball::new(2.5, ls))?;
+        if b.value_counts(&thick)?.get(1).is_some_and(|&c| c > 0) {
+            let mut lut = vec![0u8; infos.len() + 1];
+            for &i in &seeds {
+                lut[i + 1] = 1;
+            }
+            let lung_h = b.download_u8(&b.map_labels(&labels, &lut)?)?;
+            let (reached, grown) = grow_into(&lung_h, &b.download_u8(&thick)?);
+            if grown > 0 {
+                cand = b.mask_op(&cand, &b.upload_u8(reached.view())?, MaskOp::Or)?;
+                (labels, infos, kept, _) = lung_components(b, &cand, &low, ls, p, voxel_ml)?;
+                tracing::debug!(grown, "dense ground glass joined the lungs");
+            }
         }
     }
     drop(cand);
@@ -755,10 +756,12 @@ fn min3x3(g: &[u32], ny: usize, nx: usize, s: usize) -> u32 {
     m
 }
 
-/// Labels the air components and keeps the lung candidates (step 5 of the module docs): the
-/// largest eight of at least `min_component_ml` (an area for one slice) with a lung-like mean,
-/// not mostly pure air, and thicker than 6 mm somewhere. Returns labels, component infos and
-/// the kept component indices, largest first.
+/// Labels the air components and keeps the lung candidates (step 5 of the module docs): of
+/// the largest 64, those with a lung-like mean, not mostly pure air, thicker than 6 mm
+/// somewhere, and at least `min_component_ml` (an area for one slice). Returns labels, component
+/// infos, the kept component indices (largest first, at most 8) and the seeds for step 5b (the
+/// same rules at a tenth of the size).
+#[allow(clippy::type_complexity)]
 fn lung_components<B: Backend>(
     b: &B,
     cand: &B::U8,
@@ -766,17 +769,19 @@ fn lung_components<B: Backend>(
     ls: [f64; 3],
     p: &SegmentationParams,
     voxel_ml: f64,
-    size_factor: f64,
-) -> Result<(B::U32, Vec<ComponentInfo>, Vec<usize>), AnalysisError> {
+) -> Result<(B::U32, Vec<ComponentInfo>, Vec<usize>, Vec<usize>), AnalysisError> {
     let ld = ildtrack_compute::VolumeHandle::dims_zyx(cand);
     let (labels, infos) = b.label_components(cand, Connectivity::Face6)?;
     let mut order: Vec<usize> = (0..infos.len()).collect();
     order.sort_by(|&i, &j| infos[j].voxels.cmp(&infos[i].voxels));
-    order.truncate(if size_factor < 1.0 { 64 } else { 8 });
+    order.truncate(64);
     // One slice: an area (mm²) instead of a volume.
-    let min_ml = p.min_component_ml * size_factor;
-    let min_vox = if ld[0] == 1 { (min_ml * 60.0 / (ls[1] * ls[2])).ceil() as u64 } else { (min_ml / voxel_ml).ceil() as u64 };
-    order.retain(|&i| infos[i].voxels >= min_vox.max(1));
+    let min_vox = |ml: f64| -> u64 {
+        let v = if ld[0] == 1 { (ml * 60.0 / (ls[1] * ls[2])).ceil() } else { (ml / voxel_ml).ceil() };
+        (v as u64).max(1)
+    };
+    let seed_min = min_vox(0.1 * p.min_component_ml);
+    order.retain(|&i| infos[i].voxels >= seed_min);
     // Mean HU per candidate (rank r -> label r + 1).
     let mut rank_lut = vec![0u8; infos.len() + 1];
     for (r, &i) in order.iter().enumerate() {
@@ -811,13 +816,15 @@ fn lung_components<B: Backend>(
         let below: u64 = h.iter().take(1100 - 960 + 1).sum();
         if n == 0 { 1.0 } else { below as f64 / n as f64 }
     };
-    let kept: Vec<usize> = order
+    let lung_like: Vec<usize> = order
         .iter()
         .enumerate()
         .filter(|(r, _)| mean_hu(*r) > -985.0 && pure_air(*r) <= p.max_pure_air_fraction && thick[(r + 1) * 2 + 1] > 0)
         .map(|(_, &i)| i)
         .collect();
-    Ok((labels, infos, kept))
+    let full_min = min_vox(p.min_component_ml);
+    let kept: Vec<usize> = lung_like.iter().copied().filter(|&i| infos[i].voxels >= full_min).take(8).collect();
+    Ok((labels, infos, kept, lung_like))
 }
 
 /// The voxels of `region` (non-zero) 6-connected through `region` to a voxel of `seed`

@@ -871,3 +871,27 @@ fn grow_into(seed: &Array3<u8>, region: &Array3<u8>) -> (Array3<u8>, usize) {
     }
     (out, n)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grow_into_follows_six_connected_region_from_the_seed_only() {
+        // Seed at x=0; region is x=1..3 on row 0 (connected) and an island at (0,2,2) that
+        // touches the row only diagonally.
+        let mut seed = Array3::<u8>::zeros((1, 3, 4));
+        seed[[0, 0, 0]] = 1;
+        let mut region = Array3::<u8>::zeros((1, 3, 4));
+        for x in 1..3 {
+            region[[0, 0, x]] = 1;
+        }
+        region[[0, 1, 3]] = 1; // diagonal to (0,0,2): not 6-connected
+        region[[0, 0, 0]] = 1; // the seed voxel itself is not returned
+        let (reached, n) = grow_into(&seed, &region);
+        assert_eq!(n, 2);
+        assert_eq!(reached[[0, 0, 1]] + reached[[0, 0, 2]], 2);
+        assert_eq!(reached[[0, 1, 3]], 0);
+        assert_eq!(reached[[0, 0, 0]], 0);
+    }
+}

@@ -43,14 +43,14 @@ fn lstore(g: u32, v: u32) {
     }
 }
 
-fn lmin(g: u32, v: u32) {
+fn lmin(g: u32, v: u32) -> u32 {
     let p = g >> P.win.w;
     let l = g & ((1u << P.win.w) - 1u);
     switch p {
-        case 0u: { atomicMin(&page0[l], v); }
-        case 1u: { atomicMin(&page1[l], v); }
-        case 2u: { atomicMin(&page2[l], v); }
-        default: { atomicMin(&page3[l], v); }
+        case 0u: { return atomicMin(&page0[l], v); }
+        case 1u: { return atomicMin(&page1[l], v); }
+        case 2u: { return atomicMin(&page2[l], v); }
+        default: { return atomicMin(&page3[l], v); }
     }
 }
 
@@ -105,9 +105,30 @@ fn root_of(l0: u32) -> u32 {
 // is then looked at once, from its later voxel.
 @group(0) @binding(11) var<storage, read> nbrs: array<vec4<i32>>;
 
-// For every adjacent foreground pair with different labels, hook the larger root under the
-// smaller one (atomicMin keeps every pointer aimed at a smaller index of the same component,
-// so no cycles); aux[0] = 1 records that something differed.
+// Merge the trees of labels a and b: hook the larger root under the smaller one with
+// atomicMin, which keeps every pointer aimed at a smaller index of the same component (no
+// cycles). If the larger one was no longer a root (another invocation hooked it meanwhile, to
+// `old`), atomicMin may have moved it off `old`: go on merging `old` with the smaller root, so
+// nothing is lost. On return a and b are in one tree, so one link pass joins every pair
+// (Playne & Hawick, 2018) and the labelling needs no rounds until convergence.
+fn unite(a0: u32, b0: u32) {
+    var a = a0;
+    var b = b0;
+    loop {
+        a = root_of(a);
+        b = root_of(b);
+        if (a == b) { break; }
+        let hi = max(a, b);
+        let lo = min(a, b);
+        let old = lmin(hi - 1u, lo);
+        if (old == hi) { break; }
+        a = old;
+        b = lo;
+    }
+}
+
+// For every adjacent foreground pair with different labels, merge their trees (unite);
+// aux[0] = 1 records that something differed (a check pass finds nothing).
 @compute @workgroup_size(256)
 fn ccl_link(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let dims = vec3<i32>(P.dims.xyz);
@@ -127,11 +148,7 @@ fn ccl_link(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
                 let ln = lload(flat(u32(q.x), u32(q.y), u32(q.z)));
                 if (ln == 0u || ln == l || ln == last) { continue; }
                 last = ln;
-                let a = root_of(ln);
-                let b = root_of(l);
-                if (a != b) {
-                    lmin(max(a, b) - 1u, min(a, b));
-                }
+                unite(ln, l);
                 changed = true;
             }
             if (changed) { atomicStore(&aux[0], 1u); }

@@ -18,10 +18,16 @@ pub fn select(choice: BackendChoice) -> Result<AnyBackend> {
     let b = match choice {
         BackendChoice::Cpu => AnyBackend::Cpu(CpuBackend::new()),
         BackendChoice::Gpu => AnyBackend::Gpu(Box::new(
-            WgpuBackend::new(GpuOptions { allow_software: true, ..Default::default() })
-                .context("--backend gpu: no usable wgpu adapter")?,
+            WgpuBackend::new(GpuOptions {
+                allow_software: true,
+                ..Default::default()
+            })
+            .context("--backend gpu: no usable wgpu adapter")?,
         )),
-        BackendChoice::Auto => match WgpuBackend::new(GpuOptions { allow_software: false, ..Default::default() }) {
+        BackendChoice::Auto => match WgpuBackend::new(GpuOptions {
+            allow_software: false,
+            ..Default::default()
+        }) {
             Ok(g) => AnyBackend::Gpu(Box::new(g)),
             Err(e) => {
                 eprintln!("note: no hardware GPU ({e}); using the CPU backend");
@@ -100,7 +106,9 @@ fn track<B: Backend>(
         None => pipeline::Manifest::default(),
     };
     for v in visits {
-        inputs.visits.push(pipeline::VisitInput::from_path(v.clone()));
+        inputs
+            .visits
+            .push(pipeline::VisitInput::from_path(v.clone()));
     }
     if day0.is_some() {
         inputs.day0 = day0;
@@ -128,10 +136,20 @@ fn demo<B: Backend>(b: &B, out: &Path) -> Result<()> {
 }
 
 /// `ildtrack bench`.
-pub fn bench(size: &str, backends: &str, repeat: usize, json: bool, allow_software: bool) -> Result<()> {
+pub fn bench(
+    size: &str,
+    backends: &str,
+    repeat: usize,
+    json: bool,
+    allow_software: bool,
+    profile: bool,
+) -> Result<()> {
     let dims = bench::parse_size(size)?;
     let spec = phantom_spec("ild", dims)?;
-    eprintln!("generating a {}x{}x{} phantom...", dims[2], dims[1], dims[0]);
+    eprintln!(
+        "generating a {}x{}x{} phantom...",
+        dims[2], dims[1], dims[0]
+    );
     let ph = ildtrack_phantom::generate(&spec);
     let hu = ph.volume;
     let meta = ph.meta;
@@ -140,7 +158,9 @@ pub fn bench(size: &str, backends: &str, repeat: usize, json: bool, allow_softwa
         let choice = match name {
             "cpu" => BackendChoice::Cpu,
             "gpu" => BackendChoice::Gpu,
-            other => return Err(UsageError(format!("unknown backend {other:?} (use cpu, gpu)")).into()),
+            other => {
+                return Err(UsageError(format!("unknown backend {other:?} (use cpu, gpu)")).into());
+            }
         };
         let b = match select(choice) {
             Ok(b) => b,
@@ -153,7 +173,14 @@ pub fn bench(size: &str, backends: &str, repeat: usize, json: bool, allow_softwa
         let r = match &b {
             AnyBackend::Cpu(cb) => {
                 let bw = bench::host_copy_bandwidth_gb_s(hu.len() * 2);
-                bench::bench_backend(cb, &hu, bw, repeat, &|be| time_analyze(be, &hu, &meta, &config))?
+                bench::bench_backend(
+                    cb,
+                    &hu,
+                    bw,
+                    repeat,
+                    &|be| time_analyze(be, &hu, &meta, &config),
+                    &Vec::new,
+                )?
             }
             AnyBackend::Gpu(gb) => {
                 if gb.is_software() && !allow_software {
@@ -164,8 +191,41 @@ pub fn bench(size: &str, backends: &str, repeat: usize, json: bool, allow_softwa
                     continue;
                 }
                 gb.warm_up().context("compiling the GPU pipelines")?;
-                let bw = gb.measure_copy_bandwidth_gbs((hu.len() * 2) as u64, 5).context("measuring GPU copy bandwidth")?;
-                bench::bench_backend(gb.as_ref(), &hu, bw, repeat, &|be| time_analyze(be, &hu, &meta, &config))?
+                let l = gb.limits();
+                eprintln!(
+                    "gpu limits: max_buffer_size {} B, max_storage_buffer_binding_size {} B, workgroup storage {} B",
+                    l.max_buffer_size,
+                    l.max_storage_buffer_binding_size,
+                    l.max_compute_workgroup_storage_size
+                );
+                // Yardstick: a 1 GiB word copy by a compute shader (what a memory-bound kernel
+                // can reach), timed as the difference of 8 and 1 copies per submission so the
+                // submit/wait latency drops out; beside it the same for copy_buffer_to_buffer.
+                let bw = gb
+                    .measure_shader_copy_bandwidth_gbs(1 << 30, 5)
+                    .context("measuring GPU copy bandwidth")?;
+                let dma = gb
+                    .measure_copy_bandwidth_gbs(1 << 30, 5)
+                    .context("measuring GPU copy bandwidth")?;
+                ildtrack_gpu::profile_enable(profile);
+                let take = || {
+                    if profile {
+                        ildtrack_gpu::profile_take()
+                    } else {
+                        Vec::new()
+                    }
+                };
+                let mut r = bench::bench_backend(
+                    gb.as_ref(),
+                    &hu,
+                    bw,
+                    repeat,
+                    &|be| time_analyze(be, &hu, &meta, &config),
+                    &take,
+                )?;
+                ildtrack_gpu::profile_enable(false);
+                r.copy_buffer_gb_s = Some(dma);
+                r
             }
         };
         out.push(r);
@@ -175,7 +235,12 @@ pub fn bench(size: &str, backends: &str, repeat: usize, json: bool, allow_softwa
         dims_zyx: dims,
         voxels: hu.len(),
         repeat,
-        host: format!("{} logical CPUs", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)),
+        host: format!(
+            "{} logical CPUs",
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        ),
         backends: out,
     };
     if json {
@@ -191,21 +256,29 @@ fn time_analyze<B: Backend>(
     hu: &ildtrack_volume::Volume<i16>,
     meta: &ildtrack_volume::ScanMeta,
     config: &ildtrack_analysis::AnalysisConfig,
-) -> Result<f64> {
+) -> Result<(f64, std::collections::BTreeMap<String, f64>)> {
     // One warm-up (pipeline compilation on GPUs), then the timed run.
     ildtrack_analysis::analyze(b, hu, meta, &[], config, &|_, _| {})?;
     let t = std::time::Instant::now();
-    ildtrack_analysis::analyze(b, hu, meta, &[], config, &|_, _| {})?;
-    Ok(t.elapsed().as_secs_f64() * 1e3)
+    let a = ildtrack_analysis::analyze(b, hu, meta, &[], config, &|_, _| {})?;
+    let ms = t.elapsed().as_secs_f64() * 1e3;
+    Ok((ms, a.result.timings_ms))
 }
 
 /// A phantom preset on a `dims_zyx` grid that keeps an adult chest's field of view
 /// (400 mm in-plane, 300 mm craniocaudal) whatever the voxel count.
 fn phantom_spec(preset: &str, dims_zyx: [usize; 3]) -> Result<ildtrack_phantom::PhantomSpec> {
     let spec = ildtrack_phantom::PhantomSpec::preset(preset).ok_or_else(|| {
-        UsageError(format!("unknown phantom preset {preset:?}; known: {}", ildtrack_phantom::PRESETS.join(", ")))
+        UsageError(format!(
+            "unknown phantom preset {preset:?}; known: {}",
+            ildtrack_phantom::PRESETS.join(", ")
+        ))
     })?;
-    let spacing_mm = [300.0 / dims_zyx[0] as f64, 400.0 / dims_zyx[1] as f64, 400.0 / dims_zyx[2] as f64];
+    let spacing_mm = [
+        300.0 / dims_zyx[0] as f64,
+        400.0 / dims_zyx[1] as f64,
+        400.0 / dims_zyx[2] as f64,
+    ];
     Ok(spec.with_grid(dims_zyx, spacing_mm))
 }
 
@@ -214,13 +287,21 @@ pub fn phantom(out: &Path, size: &str, preset: &str, truth: bool) -> Result<()> 
     let dims = bench::parse_size(size)?;
     let spec = phantom_spec(preset, dims)?;
     let ph = ildtrack_phantom::generate(&spec);
-    let files = ildtrack_phantom::write_dicom_series(&ph, out, &ildtrack_phantom::WriteOptions::default())
-        .with_context(|| format!("writing the phantom series into {}", out.display()))?;
+    let files =
+        ildtrack_phantom::write_dicom_series(&ph, out, &ildtrack_phantom::WriteOptions::default())
+            .with_context(|| format!("writing the phantom series into {}", out.display()))?;
     if truth {
         let path = out.join("truth.json");
         let text = serde_json::to_string_pretty(&ph.truth.summary())?;
         ildtrack_report::write_atomic(&path, text.as_bytes())?;
     }
-    println!("wrote {} DICOM files ({}x{}x{}, preset {preset}) into {}", files.len(), dims[2], dims[1], dims[0], out.display());
+    println!(
+        "wrote {} DICOM files ({}x{}x{}, preset {preset}) into {}",
+        files.len(),
+        dims[2],
+        dims[1],
+        dims[0],
+        out.display()
+    );
     Ok(())
 }

@@ -48,11 +48,14 @@ mod context;
 mod costs;
 mod engine;
 mod error;
+mod profile;
 mod shaders;
+mod transfer;
 
 pub use backend::{GpuOptions, WgpuBackend};
 pub use context::{AdapterSummary, probe};
 pub use costs::{KernelCost, kernel_costs};
 pub use engine::{ElemKind, GpuBuf};
 pub use error::GpuError;
+pub use profile::{profile_enable, profile_take};
 pub use shaders::{SHADERS, shader_source};

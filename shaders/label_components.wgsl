@@ -79,9 +79,19 @@ fn ccl_init(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
                 lstore(g, 0u);
                 continue;
             }
-            let x = g % P.dims.x;
+            // Walk back to the start of the run, a word (4 voxels) at a time where whole
+            // words are foreground (mask words are aligned: the window starts on a word).
+            let row0 = g - g % P.dims.x;
             var s = g;
-            for (var i = 0u; i < x; i++) {
+            loop {
+                if (s == row0) { break; }
+                if ((s & 3u) == 0u && s >= row0 + 4u) {
+                    let mw = mask_halo[(s - 4u - P.base.x) >> 2u];
+                    if ((mw & 0xFFu) != 0u && (mw & 0xFF00u) != 0u && (mw & 0xFF0000u) != 0u && (mw & 0xFF000000u) != 0u) {
+                        s -= 4u;
+                        continue;
+                    }
+                }
                 if (mask_a(s - 1u) == 0u) { break; }
                 s -= 1u;
             }
@@ -310,7 +320,7 @@ fn flush(l: u32, n: u32, mn: vec3<u32>, mx: vec3<u32>, sum: vec3<u32>) {
     add64(o + 12u, sum.x);
 }
 
-const INFO_SEGMENT: u32 = 8u; // words (32 voxels) per thread: fewer atomics on big components
+const INFO_SEGMENT: u32 = 64u; // words (256 voxels) per thread: fewer atomics on big components
 
 @compute @workgroup_size(256)
 fn ccl_infos(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {

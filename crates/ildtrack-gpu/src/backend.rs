@@ -434,14 +434,9 @@ impl WgpuBackend {
         // One link pass (unite never leaves a pair apart) and one compress pass make every
         // label its component's root, with no readback in between. Debug builds (the tests)
         // then run check rounds: a check that still finds differing neighbours is a bug.
-        let _t = crate::engine::Rec("ccl.link+compress", std::time::Instant::now());
         let mut rounds = 0u32;
         loop {
-            let mut enc = self
-                .eng
-                .ctx
-                .device
-                .create_command_encoder(&Default::default());
+            let (mut enc, stamps) = self.eng.encoder();
             enc.clear_buffer(&flag, 0, None);
             let mut link = mk(m, "ccl_link", &with_flag, shift, conn);
             link.iarg[1] = n_nbrs;
@@ -449,7 +444,9 @@ impl WgpuBackend {
             self.eng
                 .encode(&mut enc, &mk(m, "ccl_compress", &paged, shift, conn))
                 .map_err(err)?;
-            self.eng.ctx.queue.submit([enc.finish()]);
+            self.eng
+                .submit("ccl_link+compress", enc, stamps, false)
+                .map_err(err)?;
             rounds += 1;
             if !cfg!(debug_assertions) {
                 break;
@@ -465,7 +462,6 @@ impl WgpuBackend {
                 }));
             }
         }
-        drop(_t);
         // Rank the roots in raster order.
         let n_blocks = m.words().div_ceil(crate::engine::BLOCK_WORDS) as usize;
         let blocks = self.table("ccl-blocks", &vec![0u32; n_blocks + 1])?;
@@ -477,11 +473,7 @@ impl WgpuBackend {
                 (8, p3.clone_ref()),
                 (9, Extra::whole(&blocks)),
             ];
-            let mut enc = self
-                .eng
-                .ctx
-                .device
-                .create_command_encoder(&Default::default());
+            let (mut enc, stamps) = self.eng.encoder();
             self.eng
                 .encode(&mut enc, &mk(m, "ccl_block_counts", &extras, shift, conn))
                 .map_err(err)?;
@@ -507,8 +499,9 @@ impl WgpuBackend {
             self.eng
                 .encode(&mut enc, &mk(m, "ccl_finalize", &paged, shift, conn))
                 .map_err(err)?;
-            self.eng.ctx.queue.submit([enc.finish()]);
-            self.eng.ctx.sync("label_components").map_err(err)?;
+            self.eng
+                .submit("ccl_rank", enc, stamps, true)
+                .map_err(err)?;
         }
         let n = {
             let bytes = self

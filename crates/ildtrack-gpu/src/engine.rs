@@ -741,6 +741,38 @@ impl Engine {
         Ok(())
     }
 
+    /// A command encoder for hand-built submissions; when profiling, it starts with a timestamp.
+    pub fn encoder(&self) -> (wgpu::CommandEncoder, Option<(wgpu::QuerySet, wgpu::Buffer)>) {
+        let mut enc = self.ctx.device.create_command_encoder(&Default::default());
+        let stamps = self.timestamps();
+        if let Some((qs, _)) = &stamps {
+            enc.write_timestamp(qs, 0);
+        }
+        (enc, stamps)
+    }
+
+    /// Submit an `encoder()`; wait when `wait` or when profiling (then record its device time).
+    pub fn submit(
+        &self,
+        op: &str,
+        mut enc: wgpu::CommandEncoder,
+        stamps: Option<(wgpu::QuerySet, wgpu::Buffer)>,
+        wait: bool,
+    ) -> Result<(), GpuError> {
+        if let Some((qs, rb)) = &stamps {
+            enc.write_timestamp(qs, 1);
+            enc.resolve_query_set(qs, 0..2, rb, 0);
+        }
+        self.ctx.queue.submit([enc.finish()]);
+        if wait || crate::profile::enabled() {
+            self.ctx.sync(op)?;
+        }
+        if let Some((_, rb)) = &stamps {
+            self.record_stamps(&format!("gpu {op}"), rb)?;
+        }
+        Ok(())
+    }
+
     /// Device time between the two resolved timestamps in `rb`, into the profile.
     fn record_stamps(&self, what: &str, rb: &wgpu::Buffer) -> Result<(), GpuError> {
         let b = self.ctx.read_bytes(rb, 16)?;

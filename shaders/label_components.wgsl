@@ -143,20 +143,33 @@ fn unite(a0: u32, b0: u32) {
 fn ccl_link(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let dims = vec3<i32>(P.dims.xyz);
     let n_nbrs = u32(P.iarg.y);
+    // Largest dx of the neighbour rows: 1 for 26 / slice-8 connectivity, 0 for 6 / slice-4.
+    let dmax = select(0, 1, P.iarg.x == 1 || P.iarg.x == 3);
     for (var w = P.win.x + gid.x; w < P.win.y; w += stride(nwg)) {
         for (var k = 0u; k < 4u; k++) {
             let g = w * 4u + k;
             if (g >= P.dims.w) { break; }
             if (dom_u8(g) == 0u) { continue; }
             let c = vec3<i32>(coords(g));
+            // Inside a run (x - 1 is foreground, hence in x's tree since ccl_init), x - 1
+            // already meets every neighbour of x except the one at dx = dmax in each row,
+            // and that one too when the voxel left of it is foreground (same run, same tree):
+            // only runs' first voxels look at all neighbours, the others at one per row.
+            var left_fg = false;
+            if (c.x > 0) {
+                if (g - 1u >= P.base.w) { left_fg = dom_u8(g - 1u) != 0u; } else { left_fg = lload(g - 1u) != 0u; }
+            }
             let l = lload(g);
             var last = l;
             var changed = false;
             for (var i = 0u; i < n_nbrs; i++) {
-                let q = c + nbrs[i].xyz;
+                let o = nbrs[i].xyz;
+                if (left_fg && o.x != dmax) { continue; }
+                let q = c + o;
                 if (any(q < vec3<i32>(0)) || any(q >= dims)) { continue; }
                 let ln = lload(flat(u32(q.x), u32(q.y), u32(q.z)));
                 if (ln == 0u || ln == l || ln == last) { continue; }
+                if (left_fg && lload(flat(u32(q.x - 1), u32(q.y), u32(q.z))) != 0u) { continue; }
                 last = ln;
                 unite(ln, l);
                 changed = true;

@@ -34,7 +34,9 @@ pub use config::{AgePreset, AnalysisConfig, SegmentationParams};
 
 use ildtrack_compute::{Backend, Ball, ComputeError, MaskOp, VolumeHandle};
 use ildtrack_volume::{OUTSIDE_FOV_HU, ScanMeta, Volume, Warning};
-use model::{HuHistogram, Lungs, Metrics, SCHEMA_VERSION, SeriesSummary, Thresholds, VisitResult, Zones};
+use model::{
+    HuHistogram, Lungs, Metrics, SCHEMA_VERSION, SeriesSummary, Thresholds, VisitResult, Zones,
+};
 use ndarray::{Array3, s};
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -78,11 +80,15 @@ pub fn analyze<B: Backend>(
     config.validate()?;
     let dims = hu.dims_zyx();
     if dims.contains(&0) {
-        return Err(AnalysisError::InvalidInput(format!("volume has an empty dimension {dims:?}")));
+        return Err(AnalysisError::InvalidInput(format!(
+            "volume has an empty dimension {dims:?}"
+        )));
     }
     let spacing = hu.geometry.spacing_mm;
     if spacing.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
-        return Err(AnalysisError::InvalidInput(format!("voxel spacing must be > 0 mm, got {spacing:?}")));
+        return Err(AnalysisError::InvalidInput(format!(
+            "voxel spacing must be > 0 mm, got {spacing:?}"
+        )));
     }
     let thresholds = config.effective_thresholds(meta.patient_age_years);
     let mut warnings: Vec<Warning> = load_warnings.to_vec();
@@ -131,7 +137,11 @@ pub fn analyze<B: Backend>(
         timings_ms: timings,
         histogram: Some(q.histogram),
     };
-    Ok(Analysis { result, lungs: hu.with_data(q.lungs_full), classes: hu.with_data(q.classes_full) })
+    Ok(Analysis {
+        result,
+        lungs: hu.with_data(q.lungs_full),
+        classes: hu.with_data(q.classes_full),
+    })
 }
 
 fn series_summary(meta: &ScanMeta, dims: [usize; 3], spacing: [f64; 3]) -> SeriesSummary {
@@ -156,14 +166,22 @@ fn series_summary(meta: &ScanMeta, dims: [usize; 3], spacing: [f64; 3]) -> Serie
 }
 
 /// Warnings that follow from the acquisition facts alone.
-pub fn scan_warnings(meta: &ScanMeta, dims_zyx: [usize; 3], config: &AnalysisConfig) -> Vec<Warning> {
+pub fn scan_warnings(
+    meta: &ScanMeta,
+    dims_zyx: [usize; 3],
+    config: &AnalysisConfig,
+) -> Vec<Warning> {
     let mut w = Vec::new();
     if let Some(age) = meta.patient_age_years
         && age < 18.0
     {
         let how = match config.age_preset {
-            AgePreset::Adult => "adult density thresholds were used (set age_preset = \"auto\" for age-appropriate ones)",
-            AgePreset::Auto => "an age-adjusted low-attenuation threshold was used; other thresholds are adult ones",
+            AgePreset::Adult => {
+                "adult density thresholds were used (set age_preset = \"auto\" for age-appropriate ones)"
+            }
+            AgePreset::Auto => {
+                "an age-adjusted low-attenuation threshold was used; other thresholds are adult ones"
+            }
         };
         w.push(Warning::new(
             "pediatric-patient",
@@ -175,7 +193,9 @@ pub fn scan_warnings(meta: &ScanMeta, dims_zyx: [usize; 3], config: &AnalysisCon
     {
         w.push(Warning::new(
             "thick-slices",
-            format!("slice thickness {t:.1} mm > 2.5 mm: partial volume blurs GGO and small vessels"),
+            format!(
+                "slice thickness {t:.1} mm > 2.5 mm: partial volume blurs GGO and small vessels"
+            ),
         ));
     }
     if let Some(c) = &meta.contrast_agent
@@ -259,9 +279,16 @@ fn quantify<B: Backend>(
     let fb = [0, 1, 2].map(|k| fhi[k] - flo[k]);
 
     // Working-grid lungs and HU, cropped to the lungs' box (one voxel of background around).
-    let lungs_lc = b.upload_u8(seg.lungs_low.slice(s![lo[0]..hi[0], lo[1]..hi[1], lo[2]..hi[2]]))?;
+    let lungs_lc =
+        b.upload_u8(
+            seg.lungs_low
+                .slice(s![lo[0]..hi[0], lo[1]..hi[1], lo[2]..hi[2]]),
+        )?;
     let lungs_c = b.upsample_nearest(&lungs_lc, f, fb)?;
-    let hu_c = b.upload_i16(hu.data.slice(s![flo[0]..fhi[0], flo[1]..fhi[1], flo[2]..fhi[2]]))?;
+    let hu_c = b.upload_i16(
+        hu.data
+            .slice(s![flo[0]..fhi[0], flo[1]..fhi[1], flo[2]..fhi[2]]),
+    )?;
     // Boundary refinement on the full grid: voxels within one working-grid voxel (in-plane)
     // outside the mask that are lung-like (below the consolidation threshold) join the
     // neighbouring lung. Recovers the blockiness of the upsampled mask.
@@ -278,7 +305,11 @@ fn quantify<B: Backend>(
         let band_low = b.combine_u8(&dil[0], &dil[1], 2, &[0, 2, 1, 1])?;
         drop(dil);
         let band = b.upsample_nearest(&band_low, f, fb)?;
-        let lungish = b.threshold(&hu_c, OUTSIDE_FOV_HU + 1, (t.consolidation_lo_hu - 1).clamp(-2048, 4095) as i16)?;
+        let lungish = b.threshold(
+            &hu_c,
+            OUTSIDE_FOV_HU + 1,
+            (t.consolidation_lo_hu - 1).clamp(-2048, 4095) as i16,
+        )?;
         let add = b.mask_op(&lungish, &lungs_c, MaskOp::AndNot)?;
         let refined = b.select(&add, &band, &lungs_c)?;
         drop((band, lungish, add));
@@ -286,20 +317,41 @@ fn quantify<B: Backend>(
     };
     // Density classes with vessels excluded.
     let clamp16 = |v: i32| v.clamp(i16::MIN as i32, i16::MAX as i32) as i16;
-    let edges = [t.laa_hu, t.ggo_lo_hu, t.consolidation_lo_hu, t.consolidation_hi_hu].map(clamp16);
+    let edges = [
+        t.laa_hu,
+        t.ggo_lo_hu,
+        t.consolidation_lo_hu,
+        t.consolidation_hi_hu,
+    ]
+    .map(clamp16);
     let mut classes = b.classify(&hu_c, &lungs_c, &edges)?;
     {
         // Large dense regions (consolidation) survive an opening with a ball of
         // `vessel_radius_mm` on the working grid; thinner dense structures are vessels.
-        let low_hu = b.upload_i16(seg.low_hu.slice(s![lo[0]..hi[0], lo[1]..hi[1], lo[2]..hi[2]]))?;
-        let dense_low = b.mask_op(&b.threshold(&low_hu, edges[2], i16::MAX)?, &lungs_lc, MaskOp::And)?;
+        let low_hu =
+            b.upload_i16(
+                seg.low_hu
+                    .slice(s![lo[0]..hi[0], lo[1]..hi[1], lo[2]..hi[2]]),
+            )?;
+        let dense_low = b.mask_op(
+            &b.threshold(&low_hu, edges[2], i16::MAX)?,
+            &lungs_lc,
+            MaskOp::And,
+        )?;
         drop(low_hu);
         let ls = seg.low_spacing_mm;
         let big_low = b.open(&dense_low, &Ball::new(p.vessel_radius_mm, ls))?;
-        let big_low = b.dilate(&big_low, &Ball::new(1.01 * ls.iter().copied().fold(0.0, f64::max), ls))?;
+        let big_low = b.dilate(
+            &big_low,
+            &Ball::new(1.01 * ls.iter().copied().fold(0.0, f64::max), ls),
+        )?;
         let big_c = b.upsample_nearest(&big_low, f, fb)?;
         drop((dense_low, big_low));
-        let dense = b.mask_op(&b.threshold(&hu_c, edges[2], i16::MAX)?, &lungs_c, MaskOp::And)?;
+        let dense = b.mask_op(
+            &b.threshold(&hu_c, edges[2], i16::MAX)?,
+            &lungs_c,
+            MaskOp::And,
+        )?;
         let vessel = b.mask_op(&dense, &big_c, MaskOp::AndNot)?;
         drop((dense, big_c));
         // Peak memory: the cropped HU copy is not needed again until the histogram; it is
@@ -371,7 +423,10 @@ fn quantify<B: Backend>(
     }
     let region = b.combine_u8(&zone_map, &sub_c, 2, &rlut)?;
     drop((zone_map, sub_c));
-    let hu_c = b.upload_i16(hu.data.slice(s![flo[0]..fhi[0], flo[1]..fhi[1], flo[2]..fhi[2]]))?;
+    let hu_c = b.upload_i16(
+        hu.data
+            .slice(s![flo[0]..fhi[0], flo[1]..fhi[1], flo[2]..fhi[2]]),
+    )?;
     let hist = b.histogram(&hu_c, &region, N_REGIONS, HIST_LO_HU, HIST_HI_HU)?;
     let jc = b.joint_counts(&region, &classes, N_REGIONS, stats::class::COUNT)?;
     drop((region, hu_c));
@@ -417,14 +472,30 @@ fn quantify<B: Backend>(
     debug_assert_eq!(VolumeHandle::dims_zyx(&classes), fb);
     // Padded to the input grid on the host: the cropped maps come down, the full-grid copies
     // are never on the backend (peak memory).
+    // Slices in parallel: the first touch of a fresh volume's pages is a large part of the cost.
     let pad_host = |v: Array3<u8>| -> Array3<u8> {
+        use ndarray::Axis;
+        use rayon::prelude::*;
         let mut full = Array3::<u8>::zeros((dims[0], dims[1], dims[2]));
-        full.slice_mut(s![flo[0]..fhi[0], flo[1]..fhi[1], flo[2]..fhi[2]]).assign(&v);
+        full.axis_iter_mut(Axis(0))
+            .into_par_iter()
+            .enumerate()
+            .for_each(|(z, mut sl)| {
+                if (flo[0]..fhi[0]).contains(&z) {
+                    sl.slice_mut(s![flo[1]..fhi[1], flo[2]..fhi[2]])
+                        .assign(&v.index_axis(Axis(0), z - flo[0]));
+                }
+            });
         full
     };
     let lungs_full = pad_host(b.download_u8(&lungs_c)?);
     drop(lungs_c);
     let classes_full = pad_host(b.download_u8(&classes)?);
     drop(classes);
-    Ok(Quantified { lungs, histogram, lungs_full, classes_full })
+    Ok(Quantified {
+        lungs,
+        histogram,
+        lungs_full,
+        classes_full,
+    })
 }

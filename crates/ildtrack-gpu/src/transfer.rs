@@ -260,9 +260,10 @@ fn par_write(
         f(o, v.slice(..));
         return Ok(());
     }
-    std::thread::scope(|s| {
+    // rayon's pool: already running in the analysis, no thread start per chunk.
+    rayon::scope(|s| {
         for (o, mut v) in views {
-            s.spawn(move || f(o, v.slice(..)));
+            s.spawn(move |_| f(o, v.slice(..)));
         }
     });
     Ok(())
@@ -278,12 +279,11 @@ fn par_read(src: &[u8], dst: &mut [u8]) {
         dst.copy_from_slice(src);
         return;
     }
+    use rayon::prelude::*;
     let part = src.len().div_ceil(n);
-    std::thread::scope(|s| {
-        for (d, c) in dst.chunks_mut(part).zip(src.chunks(part)) {
-            s.spawn(move || d.copy_from_slice(c));
-        }
-    });
+    dst.par_chunks_mut(part)
+        .zip(src.par_chunks(part))
+        .for_each(|(d, c)| d.copy_from_slice(c));
 }
 
 impl Staging {

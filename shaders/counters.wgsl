@@ -7,6 +7,9 @@
 // cells (large uniform regions, e.g. air, hit one cell) into one atomic add.
 
 const SHARED_CELLS: u32 = 4096u;
+// Words (4 voxels each) one invocation counts in a row before striding on: runs of equal
+// cells stay within one invocation, so fewer atomics.
+const SEG: u32 = 8u;
 const NONE: u32 = 0xFFFFFFFFu;
 
 @group(0) @binding(4) var<storage, read> dom: array<u32>;

@@ -4,9 +4,10 @@
 // voxel can follow its label pointer anywhere; the mask is the chunked domain (binding 4).
 // Labels: 0 = background, else (index of a voxel of the component) + 1, always pointing to a
 // smaller-or-equal index of the same component. ccl_init gives each voxel its x-run start;
-// then rounds of ccl_link (hook the larger root of every differing adjacent pair under the
-// smaller) and ccl_compress (pointer jumping to the root) run until no pair differs: every
-// label is then the first voxel (raster order) of its component. Roots are then ranked in
+// one ccl_link pass merges the trees of every adjacent pair (unite: hook the larger root under
+// the smaller, retried until both share a root) and one ccl_compress pass (pointer jumping)
+// makes every label the first voxel (raster order) of its component; debug builds run a
+// second link pass that must find nothing to merge. Roots are then ranked in
 // raster order (block counts, one scan, in-block scan) so labels become 1..n exactly as
 // CpuBackend numbers them, and ccl_infos gathers counts, boxes and coordinate sums.
 

@@ -89,7 +89,7 @@ pub fn kernel_costs() -> &'static [KernelCost] {
             "label_components",
             24.0,
             60.0,
-            "init + (link 26 reads + compress) x rounds + rank + finalize + infos; per round",
+            "init + one link pass (unite; one neighbour per row inside runs) + compress + rank + finalize + infos",
         ),
         k(
             "gaussian",

@@ -163,7 +163,7 @@ pub(crate) struct Engine {
 }
 
 /// Freed volume buffers kept for reuse: real GPUs, software adapters (host memory).
-const POOL_BYTES_GPU: u64 = 6 << 30;
+const POOL_BYTES_GPU: u64 = 16 << 30;
 const POOL_BYTES_SOFTWARE: u64 = 512 << 20;
 
 fn align_down(v: u64, a: u64) -> u64 {

@@ -222,9 +222,7 @@ pub(crate) struct Staging {
 }
 
 fn threads() -> usize {
-    std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(8)
+    rayon::current_num_threads().clamp(1, 16)
 }
 
 /// Fills `buf[0..len)` (mapped for writing): `f(offset, part)` writes the parts, each its

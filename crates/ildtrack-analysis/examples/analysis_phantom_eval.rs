@@ -9,21 +9,13 @@ use std::time::Instant;
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let small = args.iter().any(|a| a == "--small");
-    let out = args
-        .iter()
-        .position(|a| a == "--out")
-        .and_then(|i| args.get(i + 1))
-        .cloned();
+    let out = args.iter().position(|a| a == "--out").and_then(|i| args.get(i + 1)).cloned();
     let presets: Vec<String> = args
         .iter()
         .filter(|a| !a.starts_with("--") && Some(*a) != out.as_ref())
         .cloned()
         .collect();
-    let presets = if presets.is_empty() {
-        vec!["ild".to_string()]
-    } else {
-        presets
-    };
+    let presets = if presets.is_empty() { vec!["ild".to_string()] } else { presets };
     for name in presets {
         let Some(mut spec) = PhantomSpec::preset(&name) else {
             eprintln!("unknown preset {name}");
@@ -32,10 +24,7 @@ fn main() {
         if small {
             let d = spec.dims_zyx;
             let s = spec.spacing_mm;
-            spec = spec.with_grid(
-                [d[0] / 2, d[1] / 2, d[2] / 2],
-                [s[0] * 2.0, s[1] * 2.0, s[2] * 2.0],
-            );
+            spec = spec.with_grid([d[0] / 2, d[1] / 2, d[2] / 2], [s[0] * 2.0, s[1] * 2.0, s[2] * 2.0]);
         }
         let t = Instant::now();
         let ph = match try_generate(&spec) {
@@ -48,20 +37,10 @@ fn main() {
         let gen_ms = t.elapsed().as_secs_f64() * 1e3;
         let t = Instant::now();
         let config = match std::env::var("ILD_CONFIG") {
-            Ok(p) => std::fs::read_to_string(p)
-                .ok()
-                .and_then(|t| AnalysisConfig::from_toml_str(&t).ok())
-                .unwrap_or_default(),
+            Ok(p) => std::fs::read_to_string(p).ok().and_then(|t| AnalysisConfig::from_toml_str(&t).ok()).unwrap_or_default(),
             Err(_) => AnalysisConfig::default(),
         };
-        let a = match analyze(
-            &CpuBackend::new(),
-            &ph.volume,
-            &ph.meta,
-            &[],
-            &config,
-            &|_, _| {},
-        ) {
+        let a = match analyze(&CpuBackend::new(), &ph.volume, &ph.meta, &[], &config, &|_, _| {}) {
             Ok(a) => a,
             Err(e) => {
                 eprintln!("{name}: {e}");
@@ -98,13 +77,7 @@ fn main() {
         }
         let dice = |k: usize| 2.0 * inter[k] as f64 / (ours[k] + theirs[k]).max(1) as f64;
         let r = &a.result.lungs;
-        let pct = |a: f64, b: f64| {
-            if b > 0.0 {
-                100.0 * (a - b) / b
-            } else {
-                f64::NAN
-            }
-        };
+        let pct = |a: f64, b: f64| if b > 0.0 { 100.0 * (a - b) / b } else { f64::NAN };
         println!(
             "{name}: dims {:?} gen {gen_ms:.0} ms analyze {ms:.0} ms ({:?})\n  dice R {:.4} L {:.4}; lung {:.0} mL vs {:.0} ({:+.2} %); GGO {:.1} vs {:.1} mL ({:+.1} %); cons {:.1} vs {:.1} mL ({:+.1} %)\n  consolidation inside mask {:.1} %; vessel voxels counted as GGO/cons {:.2} % of {} ; vessel_ml {:.1} vs truth {:.1}",
             spec.dims_zyx,
@@ -129,12 +102,7 @@ fn main() {
         for ((zn, m), tz) in r.zones.iter().iter().zip(tr.per_zone.iter()) {
             println!(
                 "  {zn:13} lung {:7.1}/{:7.1} ggo {:6.1}/{:6.1} cons {:6.1}/{:6.1}",
-                m.volume_ml,
-                tz.lung_ml,
-                m.ggo_ml,
-                tz.ggo_ml,
-                m.consolidation_ml,
-                tz.consolidation_ml
+                m.volume_ml, tz.lung_ml, m.ggo_ml, tz.ggo_ml, m.consolidation_ml, tz.consolidation_ml
             );
         }
         if std::env::var("QC_DEBUG").is_ok() {
@@ -157,31 +125,10 @@ fn main() {
                     ml[z] += 1;
                 }
             }
-            println!(
-                "  false cons per z: {:?}",
-                fc.iter()
-                    .enumerate()
-                    .filter(|(_, v)| **v > 50)
-                    .collect::<Vec<_>>()
-            );
-            println!(
-                "  false cons voxels {fc_n}, of which truth vessel {fc_vessel}; bronchus wall truth {:.1} mL",
-                tr.bronchus_wall_ml
-            );
-            println!(
-                "  false lung per z: {:?}",
-                fl.iter()
-                    .enumerate()
-                    .filter(|(_, v)| **v > 200)
-                    .collect::<Vec<_>>()
-            );
-            println!(
-                "  missed lung per z: {:?}",
-                ml.iter()
-                    .enumerate()
-                    .filter(|(_, v)| **v > 200)
-                    .collect::<Vec<_>>()
-            );
+            println!("  false cons per z: {:?}", fc.iter().enumerate().filter(|(_, v)| **v > 50).collect::<Vec<_>>());
+            println!("  false cons voxels {fc_n}, of which truth vessel {fc_vessel}; bronchus wall truth {:.1} mL", tr.bronchus_wall_ml);
+            println!("  false lung per z: {:?}", fl.iter().enumerate().filter(|(_, v)| **v > 200).collect::<Vec<_>>());
+            println!("  missed lung per z: {:?}", ml.iter().enumerate().filter(|(_, v)| **v > 200).collect::<Vec<_>>());
         }
         for w in &a.result.warnings {
             println!("  warning {w}");
@@ -189,31 +136,17 @@ fn main() {
         if let Some(dir) = &out {
             let (zs, y) = qc::representative_slices(&a.lungs);
             for (i, z) in zs.iter().enumerate() {
-                let _ = std::fs::write(
-                    format!("{dir}/{name}_ax{i}.png"),
-                    qc::axial_png(&ph.volume, &a.lungs, &a.classes, *z),
-                );
+                let _ = std::fs::write(format!("{dir}/{name}_ax{i}.png"), qc::axial_png(&ph.volume, &a.lungs, &a.classes, *z));
             }
             if let Ok(zs) = std::env::var("QC_Z") {
                 let tl = ph.volume.with_data(tr.lungs.clone());
-                let tc = ph
-                    .volume
-                    .with_data(tr.consolidation.mapv(|c| if c { 4u8 } else { 0 }));
+                let tc = ph.volume.with_data(tr.consolidation.mapv(|c| if c { 4u8 } else { 0 }));
                 for z in zs.split(',').filter_map(|v| v.parse::<usize>().ok()) {
-                    let _ = std::fs::write(
-                        format!("{dir}/{name}_truth_z{z}.png"),
-                        qc::axial_png(&ph.volume, &tl, &tc, z),
-                    );
-                    let _ = std::fs::write(
-                        format!("{dir}/{name}_z{z}.png"),
-                        qc::axial_png(&ph.volume, &a.lungs, &a.classes, z),
-                    );
+                    let _ = std::fs::write(format!("{dir}/{name}_truth_z{z}.png"), qc::axial_png(&ph.volume, &tl, &tc, z));
+                    let _ = std::fs::write(format!("{dir}/{name}_z{z}.png"), qc::axial_png(&ph.volume, &a.lungs, &a.classes, z));
                 }
             }
-            let _ = std::fs::write(
-                format!("{dir}/{name}_cor.png"),
-                qc::coronal_png(&ph.volume, &a.lungs, &a.classes, y),
-            );
+            let _ = std::fs::write(format!("{dir}/{name}_cor.png"), qc::coronal_png(&ph.volume, &a.lungs, &a.classes, y));
         }
     }
 }

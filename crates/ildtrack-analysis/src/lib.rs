@@ -34,9 +34,7 @@ pub use config::{AgePreset, AnalysisConfig, SegmentationParams};
 
 use ildtrack_compute::{Backend, Ball, ComputeError, MaskOp, VolumeHandle};
 use ildtrack_volume::{OUTSIDE_FOV_HU, ScanMeta, Volume, Warning};
-use model::{
-    HuHistogram, Lungs, Metrics, SCHEMA_VERSION, SeriesSummary, Thresholds, VisitResult, Zones,
-};
+use model::{HuHistogram, Lungs, Metrics, SCHEMA_VERSION, SeriesSummary, Thresholds, VisitResult, Zones};
 use ndarray::{Array3, s};
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -68,7 +66,8 @@ const HIST_HI_HU: i16 = 3071;
 const N_REGIONS: usize = 13;
 
 /// Segments the lungs of `hu` and measures them. `progress(stage, fraction)` is called as work
-/// advances. Fills every [`VisitResult`] field; `timings_ms` gets `segment` and `quantify`.
+/// advances. Fills every [`VisitResult`] field; `timings_ms` gets `segment` and `quantify` and
+/// their stages (`segment.*`, `quantify.*`).
 pub fn analyze<B: Backend>(
     backend: &B,
     hu: &Volume<i16>,
@@ -80,15 +79,11 @@ pub fn analyze<B: Backend>(
     config.validate()?;
     let dims = hu.dims_zyx();
     if dims.contains(&0) {
-        return Err(AnalysisError::InvalidInput(format!(
-            "volume has an empty dimension {dims:?}"
-        )));
+        return Err(AnalysisError::InvalidInput(format!("volume has an empty dimension {dims:?}")));
     }
     let spacing = hu.geometry.spacing_mm;
     if spacing.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
-        return Err(AnalysisError::InvalidInput(format!(
-            "voxel spacing must be > 0 mm, got {spacing:?}"
-        )));
+        return Err(AnalysisError::InvalidInput(format!("voxel spacing must be > 0 mm, got {spacing:?}")));
     }
     let thresholds = config.effective_thresholds(meta.patient_age_years);
     let mut warnings: Vec<Warning> = load_warnings.to_vec();
@@ -112,6 +107,9 @@ pub fn analyze<B: Backend>(
     progress("quantify", 0.0);
     let q = quantify(backend, hu, &seg, &thresholds, &config.segmentation)?;
     timings.insert("quantify".to_string(), t1.elapsed().as_secs_f64() * 1e3);
+    for (k, v) in &q.stage_ms {
+        timings.insert(k.clone(), *v);
+    }
     progress("quantify", 1.0);
 
     let whole_ml = q.lungs.whole.volume_ml;
@@ -137,11 +135,7 @@ pub fn analyze<B: Backend>(
         timings_ms: timings,
         histogram: Some(q.histogram),
     };
-    Ok(Analysis {
-        result,
-        lungs: hu.with_data(q.lungs_full),
-        classes: hu.with_data(q.classes_full),
-    })
+    Ok(Analysis { result, lungs: hu.with_data(q.lungs_full), classes: hu.with_data(q.classes_full) })
 }
 
 fn series_summary(meta: &ScanMeta, dims: [usize; 3], spacing: [f64; 3]) -> SeriesSummary {
@@ -166,22 +160,14 @@ fn series_summary(meta: &ScanMeta, dims: [usize; 3], spacing: [f64; 3]) -> Serie
 }
 
 /// Warnings that follow from the acquisition facts alone.
-pub fn scan_warnings(
-    meta: &ScanMeta,
-    dims_zyx: [usize; 3],
-    config: &AnalysisConfig,
-) -> Vec<Warning> {
+pub fn scan_warnings(meta: &ScanMeta, dims_zyx: [usize; 3], config: &AnalysisConfig) -> Vec<Warning> {
     let mut w = Vec::new();
     if let Some(age) = meta.patient_age_years
         && age < 18.0
     {
         let how = match config.age_preset {
-            AgePreset::Adult => {
-                "adult density thresholds were used (set age_preset = \"auto\" for age-appropriate ones)"
-            }
-            AgePreset::Auto => {
-                "an age-adjusted low-attenuation threshold was used; other thresholds are adult ones"
-            }
+            AgePreset::Adult => "adult density thresholds were used (set age_preset = \"auto\" for age-appropriate ones)",
+            AgePreset::Auto => "an age-adjusted low-attenuation threshold was used; other thresholds are adult ones",
         };
         w.push(Warning::new(
             "pediatric-patient",
@@ -193,9 +179,7 @@ pub fn scan_warnings(
     {
         w.push(Warning::new(
             "thick-slices",
-            format!(
-                "slice thickness {t:.1} mm > 2.5 mm: partial volume blurs GGO and small vessels"
-            ),
+            format!("slice thickness {t:.1} mm > 2.5 mm: partial volume blurs GGO and small vessels"),
         ));
     }
     if let Some(c) = &meta.contrast_agent
@@ -220,6 +204,8 @@ struct Quantified {
     histogram: HuHistogram,
     lungs_full: Array3<u8>,
     classes_full: Array3<u8>,
+    /// `quantify.*` stage times (ms), for `timings_ms`.
+    stage_ms: Vec<(String, f64)>,
 }
 
 fn quantify<B: Backend>(
@@ -268,6 +254,7 @@ fn quantify<B: Backend>(
             histogram: HuHistogram::default(),
             lungs_full: Array3::zeros((dims[0], dims[1], dims[2])),
             classes_full: Array3::zeros((dims[0], dims[1], dims[2])),
+            stage_ms: Vec::new(),
         });
     }
     for k in 0..3 {
@@ -277,18 +264,17 @@ fn quantify<B: Backend>(
     let flo = [0, 1, 2].map(|k| lo[k] * f[k]);
     let fhi = [0, 1, 2].map(|k| (hi[k] * f[k]).min(dims[k]));
     let fb = [0, 1, 2].map(|k| fhi[k] - flo[k]);
+    let mut stage_ms: Vec<(String, f64)> = Vec::new();
+    let mut clock = Instant::now();
+    let mut lap = |name: &str, stage_ms: &mut Vec<(String, f64)>| {
+        stage_ms.push((name.to_string(), clock.elapsed().as_secs_f64() * 1e3));
+        clock = Instant::now();
+    };
 
     // Working-grid lungs and HU, cropped to the lungs' box (one voxel of background around).
-    let lungs_lc =
-        b.upload_u8(
-            seg.lungs_low
-                .slice(s![lo[0]..hi[0], lo[1]..hi[1], lo[2]..hi[2]]),
-        )?;
+    let lungs_lc = b.upload_u8(seg.lungs_low.slice(s![lo[0]..hi[0], lo[1]..hi[1], lo[2]..hi[2]]))?;
     let lungs_c = b.upsample_nearest(&lungs_lc, f, fb)?;
-    let hu_c = b.upload_i16(
-        hu.data
-            .slice(s![flo[0]..fhi[0], flo[1]..fhi[1], flo[2]..fhi[2]]),
-    )?;
+    let hu_c = b.upload_i16(hu.data.slice(s![flo[0]..fhi[0], flo[1]..fhi[1], flo[2]..fhi[2]]))?;
     // Boundary refinement on the full grid: voxels within one working-grid voxel (in-plane)
     // outside the mask that are lung-like (below the consolidation threshold) join the
     // neighbouring lung. Recovers the blockiness of the upsampled mask.
@@ -305,53 +291,29 @@ fn quantify<B: Backend>(
         let band_low = b.combine_u8(&dil[0], &dil[1], 2, &[0, 2, 1, 1])?;
         drop(dil);
         let band = b.upsample_nearest(&band_low, f, fb)?;
-        let lungish = b.threshold(
-            &hu_c,
-            OUTSIDE_FOV_HU + 1,
-            (t.consolidation_lo_hu - 1).clamp(-2048, 4095) as i16,
-        )?;
+        let lungish = b.threshold(&hu_c, OUTSIDE_FOV_HU + 1, (t.consolidation_lo_hu - 1).clamp(-2048, 4095) as i16)?;
         let add = b.mask_op(&lungish, &lungs_c, MaskOp::AndNot)?;
         let refined = b.select(&add, &band, &lungs_c)?;
         drop((band, lungish, add));
         refined
     };
+    lap("quantify.refine", &mut stage_ms);
     // Density classes with vessels excluded.
     let clamp16 = |v: i32| v.clamp(i16::MIN as i32, i16::MAX as i32) as i16;
-    let edges = [
-        t.laa_hu,
-        t.ggo_lo_hu,
-        t.consolidation_lo_hu,
-        t.consolidation_hi_hu,
-    ]
-    .map(clamp16);
+    let edges = [t.laa_hu, t.ggo_lo_hu, t.consolidation_lo_hu, t.consolidation_hi_hu].map(clamp16);
     let mut classes = b.classify(&hu_c, &lungs_c, &edges)?;
     {
         // Large dense regions (consolidation) survive an opening with a ball of
         // `vessel_radius_mm` on the working grid; thinner dense structures are vessels.
-        let low_hu =
-            b.upload_i16(
-                seg.low_hu
-                    .slice(s![lo[0]..hi[0], lo[1]..hi[1], lo[2]..hi[2]]),
-            )?;
-        let dense_low = b.mask_op(
-            &b.threshold(&low_hu, edges[2], i16::MAX)?,
-            &lungs_lc,
-            MaskOp::And,
-        )?;
+        let low_hu = b.upload_i16(seg.low_hu.slice(s![lo[0]..hi[0], lo[1]..hi[1], lo[2]..hi[2]]))?;
+        let dense_low = b.mask_op(&b.threshold(&low_hu, edges[2], i16::MAX)?, &lungs_lc, MaskOp::And)?;
         drop(low_hu);
         let ls = seg.low_spacing_mm;
         let big_low = b.open(&dense_low, &Ball::new(p.vessel_radius_mm, ls))?;
-        let big_low = b.dilate(
-            &big_low,
-            &Ball::new(1.01 * ls.iter().copied().fold(0.0, f64::max), ls),
-        )?;
+        let big_low = b.dilate(&big_low, &Ball::new(1.01 * ls.iter().copied().fold(0.0, f64::max), ls))?;
         let big_c = b.upsample_nearest(&big_low, f, fb)?;
         drop((dense_low, big_low));
-        let dense = b.mask_op(
-            &b.threshold(&hu_c, edges[2], i16::MAX)?,
-            &lungs_c,
-            MaskOp::And,
-        )?;
+        let dense = b.mask_op(&b.threshold(&hu_c, edges[2], i16::MAX)?, &lungs_c, MaskOp::And)?;
         let vessel = b.mask_op(&dense, &big_c, MaskOp::AndNot)?;
         drop((dense, big_c));
         // Peak memory: the cropped HU copy is not needed again until the histogram; it is
@@ -392,6 +354,7 @@ fn quantify<B: Backend>(
         }
     }
 
+    lap("quantify.classes", &mut stage_ms);
     // Zones: equal thirds of each lung's own z extent; "upper" is towards the head.
     let nzc = fb[0];
     let sc = b.slice_counts(&lungs_c, 3)?;
@@ -423,14 +386,12 @@ fn quantify<B: Backend>(
     }
     let region = b.combine_u8(&zone_map, &sub_c, 2, &rlut)?;
     drop((zone_map, sub_c));
-    let hu_c = b.upload_i16(
-        hu.data
-            .slice(s![flo[0]..fhi[0], flo[1]..fhi[1], flo[2]..fhi[2]]),
-    )?;
+    let hu_c = b.upload_i16(hu.data.slice(s![flo[0]..fhi[0], flo[1]..fhi[1], flo[2]..fhi[2]]))?;
     let hist = b.histogram(&hu_c, &region, N_REGIONS, HIST_LO_HU, HIST_HI_HU)?;
     let jc = b.joint_counts(&region, &classes, N_REGIONS, stats::class::COUNT)?;
     drop((region, hu_c));
 
+    lap("quantify.regions_histogram", &mut stage_ms);
     let metrics_of = |codes: &[usize]| -> Metrics {
         let nb = hist.n_bins();
         let mut h = vec![0u64; nb];
@@ -477,25 +438,17 @@ fn quantify<B: Backend>(
         use ndarray::Axis;
         use rayon::prelude::*;
         let mut full = Array3::<u8>::zeros((dims[0], dims[1], dims[2]));
-        full.axis_iter_mut(Axis(0))
-            .into_par_iter()
-            .enumerate()
-            .for_each(|(z, mut sl)| {
-                if (flo[0]..fhi[0]).contains(&z) {
-                    sl.slice_mut(s![flo[1]..fhi[1], flo[2]..fhi[2]])
-                        .assign(&v.index_axis(Axis(0), z - flo[0]));
-                }
-            });
+        full.axis_iter_mut(Axis(0)).into_par_iter().enumerate().for_each(|(z, mut sl)| {
+            if (flo[0]..fhi[0]).contains(&z) {
+                sl.slice_mut(s![flo[1]..fhi[1], flo[2]..fhi[2]]).assign(&v.index_axis(Axis(0), z - flo[0]));
+            }
+        });
         full
     };
     let lungs_full = pad_host(b.download_u8(&lungs_c)?);
     drop(lungs_c);
     let classes_full = pad_host(b.download_u8(&classes)?);
     drop(classes);
-    Ok(Quantified {
-        lungs,
-        histogram,
-        lungs_full,
-        classes_full,
-    })
+    lap("quantify.metrics_maps", &mut stage_ms);
+    Ok(Quantified { lungs, histogram, lungs_full, classes_full, stage_ms })
 }

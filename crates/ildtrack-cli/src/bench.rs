@@ -141,6 +141,9 @@ pub fn bench_backend<B: Backend>(
         5 * n,
         time_it(repeat, || Ok(backend.label_components(&lungs, Connectivity::Full26)?.1.len()))?,
     );
+    add("gaussian_1mm", 4 * n, time_it(repeat, || Ok(backend.gaussian(&h, [1.0, 1.0, 1.0], spacing)?))?);
+    add("distance_mm", 5 * n, time_it(repeat, || Ok(backend.distance_mm(&lungs, spacing)?))?);
+    add("download_u8", n, time_it(repeat, || Ok(backend.download_u8(&lungs)?))?);
     let (analyze_ms, analyze_stages_ms, analyze_error) = match analyze(backend) {
         Ok((ms, stages)) => (Some(ms), stages, None),
         Err(e) => (None, BTreeMap::new(), Some(format!("{e:#}"))),

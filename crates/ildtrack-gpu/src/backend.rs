@@ -425,9 +425,10 @@ impl WgpuBackend {
             self.eng
                 .encode_single(&mut enc, "label_components", "ccl_scan", &[(9, Extra::whole(&blocks))], [0, to_i32(n_blocks, "block count")?, 0, 0])
                 .map_err(err)?;
-            self.eng
-                .submit("ccl_rank", enc, stamps, true)
-                .map_err(err)?;
+            let assign = [(5, p0.clone_ref()), (6, p1.clone_ref()), (7, p2.clone_ref()), (8, p3.clone_ref()), (10, Extra::whole(&blocks))];
+            self.eng.encode(&mut enc, &mk(m, "ccl_assign", &assign, shift, conn)).map_err(err)?;
+            self.eng.encode(&mut enc, &mk(m, "ccl_finalize", &paged, shift, conn)).map_err(err)?;
+            self.eng.submit("ccl_rank", enc, stamps, true).map_err(err)?;
         }
         let n = {
             let bytes = self.eng.ctx.read_bytes(&blocks, (n_blocks as u64 + 1) * 4).map_err(err)?;

@@ -221,17 +221,30 @@ fn quantify<B: Backend>(
     let voxel_ml = hu.geometry.voxel_volume_ml();
     let ls = seg.lungs_low.shape();
     let ld = [ls[0], ls[1], ls[2]];
-    // Bounding box of the lungs on the working grid, one block of margin.
-    let mut lo = ld;
-    let mut hi = [0usize; 3];
-    for ((z, y, x), &v) in seg.lungs_low.indexed_iter() {
-        if v != 0 {
-            for (k, i) in [z, y, x].into_iter().enumerate() {
-                lo[k] = lo[k].min(i);
-                hi[k] = hi[k].max(i + 1);
-            }
-        }
-    }
+    // Bounding box of the lungs on the working grid, one block of margin (slices in parallel,
+    // each row by its first and last non-zero voxel).
+    let (mut lo, mut hi) = {
+        use ndarray::Axis;
+        use rayon::prelude::*;
+        let none = (ld, [0usize; 3]);
+        let merge = |a: ([usize; 3], [usize; 3]), b: ([usize; 3], [usize; 3])| {
+            ([0, 1, 2].map(|k| a.0[k].min(b.0[k])), [0, 1, 2].map(|k| a.1[k].max(b.1[k])))
+        };
+        seg.lungs_low
+            .axis_iter(Axis(0))
+            .into_par_iter()
+            .enumerate()
+            .map(|(z, sl)| {
+                let mut bb = none;
+                for (y, row) in sl.outer_iter().enumerate() {
+                    if let (Some(x0), Some(x1)) = (row.iter().position(|&v| v != 0), row.iter().rposition(|&v| v != 0)) {
+                        bb = merge(bb, ([z, y, x0], [z + 1, y + 1, x1 + 1]));
+                    }
+                }
+                bb
+            })
+            .reduce(|| none, merge)
+    };
     if hi[0] == 0 {
         let empty = Metrics::default();
         let zones = Zones {

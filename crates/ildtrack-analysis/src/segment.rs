@@ -121,7 +121,12 @@ pub(crate) fn segment<B: Backend>(
             let part = b.upload_i16(hu.data.slice(ndarray::s![z0..z1, .., ..]))?;
             let lowp = b.download_i16(&b.downsample_mean(&part, factors)?)?;
             let lz0 = z0 / factors[0];
-            host.slice_mut(ndarray::s![lz0..lz0 + lowp.shape()[0], .., ..]).assign(&lowp);
+            // Slices in parallel: the first touches of `host`'s fresh pages dominate this copy.
+            host.slice_mut(ndarray::s![lz0..lz0 + lowp.shape()[0], .., ..])
+                .axis_iter_mut(Axis(0))
+                .into_par_iter()
+                .zip(lowp.axis_iter(Axis(0)).into_par_iter())
+                .for_each(|(mut d, s)| d.assign(&s));
             z0 = z1;
         }
         b.upload_i16(host.view())?

@@ -238,7 +238,7 @@ fn time_analyze<B: Backend>(
     hu: &ildtrack_volume::Volume<i16>,
     meta: &ildtrack_volume::ScanMeta,
     config: &ildtrack_analysis::AnalysisConfig,
-) -> Result<(f64, std::collections::BTreeMap<String, f64>)> {
+) -> Result<bench::AnalyzeTiming> {
     // One warm-up (pipeline compilation on GPUs), then the timed run.
     ildtrack_analysis::analyze(b, hu, meta, &[], config, &|_, _| {})?;
     let t = std::time::Instant::now();

@@ -91,13 +91,16 @@ pub fn host_copy_bandwidth_gb_s(bytes: usize) -> f64 {
     2.0 * bytes as f64 / best / 1e9
 }
 
+/// One timed `analyze`: milliseconds and its `timings_ms` (stages).
+pub type AnalyzeTiming = (f64, BTreeMap<String, f64>);
+
 /// Runs every kernel of `backend` on `hu`.
 pub fn bench_backend<B: Backend>(
     backend: &B,
     hu: &ildtrack_volume::Volume<i16>,
     copy_bandwidth_gb_s: f64,
     repeat: usize,
-    analyze: &dyn Fn(&B) -> Result<(f64, BTreeMap<String, f64>)>,
+    analyze: &dyn Fn(&B) -> Result<AnalyzeTiming>,
     profile_take: &dyn Fn() -> Vec<(String, u64, f64)>,
 ) -> Result<BackendBench> {
     let n = hu.len() as u64;

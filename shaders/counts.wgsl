@@ -17,12 +17,14 @@ fn value_counts(
 ) {
     let ncells = u32(P.iarg.w);
     let use_shared = counters_begin(lid, ncells);
-    for (var w = P.win.x + gid.x; w < P.win.y; w += stride(nwg)) {
-        for (var k = 0u; k < 4u; k++) {
-            let g = w * 4u + k;
-            if (g >= P.dims.w) { break; }
-            let cell = dom_u8(g);
-            counters_add(cell, use_shared);
+    for (var s = P.win.x + gid.x * SEG; s < P.win.y; s += stride(nwg) * SEG) {
+        for (var w = s; w < min(s + SEG, P.win.y); w++) {
+            for (var k = 0u; k < 4u; k++) {
+                let g = w * 4u + k;
+                if (g >= P.dims.w) { break; }
+                let cell = dom_u8(g);
+                counters_add(cell, use_shared);
+            }
         }
     }
     counters_end(lid, ncells, use_shared);
@@ -37,15 +39,17 @@ fn joint_counts(
 ) {
     let ncells = u32(P.iarg.w);
     let use_shared = counters_begin(lid, ncells);
-    for (var w = P.win.x + gid.x; w < P.win.y; w += stride(nwg)) {
-        for (var k = 0u; k < 4u; k++) {
-            let g = w * 4u + k;
-            if (g >= P.dims.w) { break; }
-            let a = dom_u8(g);
-            let b = other_u8(g);
-            var cell = NONE;
-            if (a < u32(P.iarg.x) && b < u32(P.iarg.y)) { cell = a * u32(P.iarg.y) + b; }
-            counters_add(cell, use_shared);
+    for (var s = P.win.x + gid.x * SEG; s < P.win.y; s += stride(nwg) * SEG) {
+        for (var w = s; w < min(s + SEG, P.win.y); w++) {
+            for (var k = 0u; k < 4u; k++) {
+                let g = w * 4u + k;
+                if (g >= P.dims.w) { break; }
+                let a = dom_u8(g);
+                let b = other_u8(g);
+                var cell = NONE;
+                if (a < u32(P.iarg.x) && b < u32(P.iarg.y)) { cell = a * u32(P.iarg.y) + b; }
+                counters_add(cell, use_shared);
+            }
         }
     }
     counters_end(lid, ncells, use_shared);
@@ -60,14 +64,16 @@ fn slice_counts(
 ) {
     let ncells = u32(P.iarg.w);
     let use_shared = counters_begin(lid, ncells);
-    for (var w = P.win.x + gid.x; w < P.win.y; w += stride(nwg)) {
-        for (var k = 0u; k < 4u; k++) {
-            let g = w * 4u + k;
-            if (g >= P.dims.w) { break; }
-            let v = dom_u8(g);
-            var cell = NONE;
-            if (v < u32(P.iarg.x)) { cell = (g / (P.dims.x * P.dims.y)) * u32(P.iarg.x) + v; }
-            counters_add(cell, use_shared);
+    for (var s = P.win.x + gid.x * SEG; s < P.win.y; s += stride(nwg) * SEG) {
+        for (var w = s; w < min(s + SEG, P.win.y); w++) {
+            for (var k = 0u; k < 4u; k++) {
+                let g = w * 4u + k;
+                if (g >= P.dims.w) { break; }
+                let v = dom_u8(g);
+                var cell = NONE;
+                if (v < u32(P.iarg.x)) { cell = (g / (P.dims.x * P.dims.y)) * u32(P.iarg.x) + v; }
+                counters_add(cell, use_shared);
+            }
         }
     }
     counters_end(lid, ncells, use_shared);

@@ -12,18 +12,20 @@ fn histogram(
 ) {
     let ncells = u32(P.iarg.w);
     let use_shared = counters_begin(lid, ncells);
-    for (var w = P.win.x + gid.x; w < P.win.y; w += stride(nwg)) {
-        for (var k = 0u; k < 4u; k++) {
-            let g = w * 4u + k;
-            if (g >= P.dims.w) { break; }
-            let lab = dom_u8(g);
-            var cell = NONE;
-            if (lab < u32(P.iarg.x)) {
-                let lh = g - P.base.x;
-                let v = clamp(unpack_i16(hu[lh >> 1u], lh), P.iarg.y, P.iarg.z);
-                cell = lab * u32(P.iarg.z - P.iarg.y + 1) + u32(v - P.iarg.y);
+    for (var s = P.win.x + gid.x * SEG; s < P.win.y; s += stride(nwg) * SEG) {
+        for (var w = s; w < min(s + SEG, P.win.y); w++) {
+            for (var k = 0u; k < 4u; k++) {
+                let g = w * 4u + k;
+                if (g >= P.dims.w) { break; }
+                let lab = dom_u8(g);
+                var cell = NONE;
+                if (lab < u32(P.iarg.x)) {
+                    let lh = g - P.base.x;
+                    let v = clamp(unpack_i16(hu[lh >> 1u], lh), P.iarg.y, P.iarg.z);
+                    cell = lab * u32(P.iarg.z - P.iarg.y + 1) + u32(v - P.iarg.y);
+                }
+                counters_add(cell, use_shared);
             }
-            counters_add(cell, use_shared);
         }
     }
     counters_end(lid, ncells, use_shared);

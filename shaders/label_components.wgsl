@@ -4,9 +4,10 @@
 // voxel can follow its label pointer anywhere; the mask is the chunked domain (binding 4).
 // Labels: 0 = background, else (index of a voxel of the component) + 1, always pointing to a
 // smaller-or-equal index of the same component. ccl_init gives each voxel its x-run start;
-// then rounds of ccl_link (hook the larger root of every differing adjacent pair under the
-// smaller) and ccl_compress (pointer jumping to the root) run until no pair differs: every
-// label is then the first voxel (raster order) of its component. Roots are then ranked in
+// one ccl_link pass merges the trees of every adjacent pair (unite: hook the larger root under
+// the smaller, retried until both share a root) and one ccl_compress pass (pointer jumping)
+// makes every label the first voxel (raster order) of its component; debug builds run a
+// second link pass that must find nothing to merge. Roots are then ranked in
 // raster order (block counts, one scan, in-block scan) so labels become 1..n exactly as
 // CpuBackend numbers them, and ccl_infos gathers counts, boxes and coordinate sums.
 
@@ -43,14 +44,14 @@ fn lstore(g: u32, v: u32) {
     }
 }
 
-fn lmin(g: u32, v: u32) {
+fn lmin(g: u32, v: u32) -> u32 {
     let p = g >> P.win.w;
     let l = g & ((1u << P.win.w) - 1u);
     switch p {
-        case 0u: { atomicMin(&page0[l], v); }
-        case 1u: { atomicMin(&page1[l], v); }
-        case 2u: { atomicMin(&page2[l], v); }
-        default: { atomicMin(&page3[l], v); }
+        case 0u: { return atomicMin(&page0[l], v); }
+        case 1u: { return atomicMin(&page1[l], v); }
+        case 2u: { return atomicMin(&page2[l], v); }
+        default: { return atomicMin(&page3[l], v); }
     }
 }
 
@@ -79,9 +80,19 @@ fn ccl_init(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
                 lstore(g, 0u);
                 continue;
             }
-            let x = g % P.dims.x;
+            // Walk back to the start of the run, a word (4 voxels) at a time where whole
+            // words are foreground (mask words are aligned: the window starts on a word).
+            let row0 = g - g % P.dims.x;
             var s = g;
-            for (var i = 0u; i < x; i++) {
+            loop {
+                if (s == row0) { break; }
+                if ((s & 3u) == 0u && s >= row0 + 4u) {
+                    let mw = mask_halo[(s - 4u - P.base.x) >> 2u];
+                    if ((mw & 0xFFu) != 0u && (mw & 0xFF00u) != 0u && (mw & 0xFF0000u) != 0u && (mw & 0xFF000000u) != 0u) {
+                        s -= 4u;
+                        continue;
+                    }
+                }
                 if (mask_a(s - 1u) == 0u) { break; }
                 s -= 1u;
             }
@@ -105,33 +116,63 @@ fn root_of(l0: u32) -> u32 {
 // is then looked at once, from its later voxel.
 @group(0) @binding(11) var<storage, read> nbrs: array<vec4<i32>>;
 
-// For every adjacent foreground pair with different labels, hook the larger root under the
-// smaller one (atomicMin keeps every pointer aimed at a smaller index of the same component,
-// so no cycles); aux[0] = 1 records that something differed.
+// Merge the trees of labels a and b: hook the larger root under the smaller one with
+// atomicMin, which keeps every pointer aimed at a smaller index of the same component (no
+// cycles). If the larger one was no longer a root (another invocation hooked it meanwhile, to
+// `old`), atomicMin may have moved it off `old`: go on merging `old` with the smaller root, so
+// nothing is lost. On return a and b are in one tree, so one link pass joins every pair
+// (Playne & Hawick, 2018) and the labelling needs no rounds until convergence.
+fn unite(a0: u32, b0: u32) {
+    var a = a0;
+    var b = b0;
+    loop {
+        a = root_of(a);
+        b = root_of(b);
+        if (a == b) { break; }
+        let hi = max(a, b);
+        let lo = min(a, b);
+        let old = lmin(hi - 1u, lo);
+        if (old == hi) { break; }
+        a = old;
+        b = lo;
+    }
+}
+
+// For every adjacent foreground pair with different labels, merge their trees (unite);
+// aux[0] = 1 records that something differed (a check pass finds nothing).
 @compute @workgroup_size(256)
 fn ccl_link(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let dims = vec3<i32>(P.dims.xyz);
     let n_nbrs = u32(P.iarg.y);
+    // Largest dx of the neighbour rows: 1 for 26 / slice-8 connectivity, 0 for 6 / slice-4.
+    let dmax = select(0, 1, P.iarg.x == 1 || P.iarg.x == 3);
     for (var w = P.win.x + gid.x; w < P.win.y; w += stride(nwg)) {
         for (var k = 0u; k < 4u; k++) {
             let g = w * 4u + k;
             if (g >= P.dims.w) { break; }
             if (dom_u8(g) == 0u) { continue; }
             let c = vec3<i32>(coords(g));
+            // Inside a run (x - 1 is foreground, hence in x's tree since ccl_init), x - 1
+            // already meets every neighbour of x except the one at dx = dmax in each row,
+            // and that one too when the voxel left of it is foreground (same run, same tree):
+            // only runs' first voxels look at all neighbours, the others at one per row.
+            var left_fg = false;
+            if (c.x > 0) {
+                if (g - 1u >= P.base.w) { left_fg = dom_u8(g - 1u) != 0u; } else { left_fg = lload(g - 1u) != 0u; }
+            }
             let l = lload(g);
             var last = l;
             var changed = false;
             for (var i = 0u; i < n_nbrs; i++) {
-                let q = c + nbrs[i].xyz;
+                let o = nbrs[i].xyz;
+                if (left_fg && o.x != dmax) { continue; }
+                let q = c + o;
                 if (any(q < vec3<i32>(0)) || any(q >= dims)) { continue; }
                 let ln = lload(flat(u32(q.x), u32(q.y), u32(q.z)));
                 if (ln == 0u || ln == l || ln == last) { continue; }
+                if (left_fg && lload(flat(u32(q.x - 1), u32(q.y), u32(q.z))) != 0u) { continue; }
                 last = ln;
-                let a = root_of(ln);
-                let b = root_of(l);
-                if (a != b) {
-                    lmin(max(a, b) - 1u, min(a, b));
-                }
+                unite(ln, l);
                 changed = true;
             }
             if (changed) { atomicStore(&aux[0], 1u); }
@@ -293,7 +334,7 @@ fn flush(l: u32, n: u32, mn: vec3<u32>, mx: vec3<u32>, sum: vec3<u32>) {
     add64(o + 12u, sum.x);
 }
 
-const INFO_SEGMENT: u32 = 8u; // words (32 voxels) per thread: fewer atomics on big components
+const INFO_SEGMENT: u32 = 64u; // words (256 voxels) per thread: fewer atomics on big components
 
 @compute @workgroup_size(256)
 fn ccl_infos(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {

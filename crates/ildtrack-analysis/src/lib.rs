@@ -66,7 +66,8 @@ const HIST_HI_HU: i16 = 3071;
 const N_REGIONS: usize = 13;
 
 /// Segments the lungs of `hu` and measures them. `progress(stage, fraction)` is called as work
-/// advances. Fills every [`VisitResult`] field; `timings_ms` gets `segment` and `quantify`.
+/// advances. Fills every [`VisitResult`] field; `timings_ms` gets `segment` and `quantify` and
+/// their stages (`segment.*`, `quantify.*`).
 pub fn analyze<B: Backend>(
     backend: &B,
     hu: &Volume<i16>,
@@ -106,6 +107,9 @@ pub fn analyze<B: Backend>(
     progress("quantify", 0.0);
     let q = quantify(backend, hu, &seg, &thresholds, &config.segmentation)?;
     timings.insert("quantify".to_string(), t1.elapsed().as_secs_f64() * 1e3);
+    for (k, v) in &q.stage_ms {
+        timings.insert(k.clone(), *v);
+    }
     progress("quantify", 1.0);
 
     let whole_ml = q.lungs.whole.volume_ml;
@@ -200,6 +204,8 @@ struct Quantified {
     histogram: HuHistogram,
     lungs_full: Array3<u8>,
     classes_full: Array3<u8>,
+    /// `quantify.*` stage times (ms), for `timings_ms`.
+    stage_ms: Vec<(String, f64)>,
 }
 
 fn quantify<B: Backend>(
@@ -215,17 +221,30 @@ fn quantify<B: Backend>(
     let voxel_ml = hu.geometry.voxel_volume_ml();
     let ls = seg.lungs_low.shape();
     let ld = [ls[0], ls[1], ls[2]];
-    // Bounding box of the lungs on the working grid, one block of margin.
-    let mut lo = ld;
-    let mut hi = [0usize; 3];
-    for ((z, y, x), &v) in seg.lungs_low.indexed_iter() {
-        if v != 0 {
-            for (k, i) in [z, y, x].into_iter().enumerate() {
-                lo[k] = lo[k].min(i);
-                hi[k] = hi[k].max(i + 1);
-            }
-        }
-    }
+    // Bounding box of the lungs on the working grid, one block of margin (slices in parallel,
+    // each row by its first and last non-zero voxel).
+    let (mut lo, mut hi) = {
+        use ndarray::Axis;
+        use rayon::prelude::*;
+        let none = (ld, [0usize; 3]);
+        let merge = |a: ([usize; 3], [usize; 3]), b: ([usize; 3], [usize; 3])| {
+            ([0, 1, 2].map(|k| a.0[k].min(b.0[k])), [0, 1, 2].map(|k| a.1[k].max(b.1[k])))
+        };
+        seg.lungs_low
+            .axis_iter(Axis(0))
+            .into_par_iter()
+            .enumerate()
+            .map(|(z, sl)| {
+                let mut bb = none;
+                for (y, row) in sl.outer_iter().enumerate() {
+                    if let (Some(x0), Some(x1)) = (row.iter().position(|&v| v != 0), row.iter().rposition(|&v| v != 0)) {
+                        bb = merge(bb, ([z, y, x0], [z + 1, y + 1, x1 + 1]));
+                    }
+                }
+                bb
+            })
+            .reduce(|| none, merge)
+    };
     if hi[0] == 0 {
         let empty = Metrics::default();
         let zones = Zones {
@@ -248,6 +267,7 @@ fn quantify<B: Backend>(
             histogram: HuHistogram::default(),
             lungs_full: Array3::zeros((dims[0], dims[1], dims[2])),
             classes_full: Array3::zeros((dims[0], dims[1], dims[2])),
+            stage_ms: Vec::new(),
         });
     }
     for k in 0..3 {
@@ -257,6 +277,12 @@ fn quantify<B: Backend>(
     let flo = [0, 1, 2].map(|k| lo[k] * f[k]);
     let fhi = [0, 1, 2].map(|k| (hi[k] * f[k]).min(dims[k]));
     let fb = [0, 1, 2].map(|k| fhi[k] - flo[k]);
+    let mut stage_ms: Vec<(String, f64)> = Vec::new();
+    let mut clock = Instant::now();
+    let mut lap = |name: &str, stage_ms: &mut Vec<(String, f64)>| {
+        stage_ms.push((name.to_string(), clock.elapsed().as_secs_f64() * 1e3));
+        clock = Instant::now();
+    };
 
     // Working-grid lungs and HU, cropped to the lungs' box (one voxel of background around).
     let lungs_lc = b.upload_u8(seg.lungs_low.slice(s![lo[0]..hi[0], lo[1]..hi[1], lo[2]..hi[2]]))?;
@@ -284,6 +310,7 @@ fn quantify<B: Backend>(
         drop((band, lungish, add));
         refined
     };
+    lap("quantify.refine", &mut stage_ms);
     // Density classes with vessels excluded.
     let clamp16 = |v: i32| v.clamp(i16::MIN as i32, i16::MAX as i32) as i16;
     let edges = [t.laa_hu, t.ggo_lo_hu, t.consolidation_lo_hu, t.consolidation_hi_hu].map(clamp16);
@@ -343,6 +370,7 @@ fn quantify<B: Backend>(
         }
     }
 
+    lap("quantify.classes", &mut stage_ms);
     // Zones: equal thirds of each lung's own z extent; "upper" is towards the head.
     let nzc = fb[0];
     let sc = b.slice_counts(&lungs_c, 3)?;
@@ -379,6 +407,7 @@ fn quantify<B: Backend>(
     let jc = b.joint_counts(&region, &classes, N_REGIONS, stats::class::COUNT)?;
     drop((region, hu_c));
 
+    lap("quantify.regions_histogram", &mut stage_ms);
     let metrics_of = |codes: &[usize]| -> Metrics {
         let nb = hist.n_bins();
         let mut h = vec![0u64; nb];
@@ -420,14 +449,22 @@ fn quantify<B: Backend>(
     debug_assert_eq!(VolumeHandle::dims_zyx(&classes), fb);
     // Padded to the input grid on the host: the cropped maps come down, the full-grid copies
     // are never on the backend (peak memory).
+    // Slices in parallel: the first touch of a fresh volume's pages is a large part of the cost.
     let pad_host = |v: Array3<u8>| -> Array3<u8> {
+        use ndarray::Axis;
+        use rayon::prelude::*;
         let mut full = Array3::<u8>::zeros((dims[0], dims[1], dims[2]));
-        full.slice_mut(s![flo[0]..fhi[0], flo[1]..fhi[1], flo[2]..fhi[2]]).assign(&v);
+        full.axis_iter_mut(Axis(0)).into_par_iter().enumerate().for_each(|(z, mut sl)| {
+            if (flo[0]..fhi[0]).contains(&z) {
+                sl.slice_mut(s![flo[1]..fhi[1], flo[2]..fhi[2]]).assign(&v.index_axis(Axis(0), z - flo[0]));
+            }
+        });
         full
     };
     let lungs_full = pad_host(b.download_u8(&lungs_c)?);
     drop(lungs_c);
     let classes_full = pad_host(b.download_u8(&classes)?);
     drop(classes);
-    Ok(Quantified { lungs, histogram, lungs_full, classes_full })
+    lap("quantify.metrics_maps", &mut stage_ms);
+    Ok(Quantified { lungs, histogram, lungs_full, classes_full, stage_ms })
 }

@@ -114,7 +114,9 @@ pub(crate) fn segment<B: Backend>(
     // never whole (peak memory).
     let low = {
         let [nz, ny, nx] = hu.dims_zyx();
-        let slab = factors[0] * 16;
+        // 64 working-grid slices per slab (~34 MB of full-grid HU for 512 x 512 slices): few
+        // round trips, and still far from a whole full-resolution copy on the backend.
+        let slab = factors[0] * 64;
         let lny = ny.div_ceil(factors[1]);
         let lnx = nx.div_ceil(factors[2]);
         let mut host = Array3::<i16>::zeros((nz.div_ceil(factors[0]), lny, lnx));
@@ -124,7 +126,12 @@ pub(crate) fn segment<B: Backend>(
             let part = b.upload_i16(hu.data.slice(ndarray::s![z0..z1, .., ..]))?;
             let lowp = b.download_i16(&b.downsample_mean(&part, factors)?)?;
             let lz0 = z0 / factors[0];
-            host.slice_mut(ndarray::s![lz0..lz0 + lowp.shape()[0], .., ..]).assign(&lowp);
+            // Slices in parallel: the first touches of `host`'s fresh pages dominate this copy.
+            host.slice_mut(ndarray::s![lz0..lz0 + lowp.shape()[0], .., ..])
+                .axis_iter_mut(Axis(0))
+                .into_par_iter()
+                .zip(lowp.axis_iter(Axis(0)).into_par_iter())
+                .for_each(|(mut d, s)| d.assign(&s));
             z0 = z1;
         }
         b.upload_i16(host.view())?

@@ -128,7 +128,14 @@ fn demo<B: Backend>(b: &B, out: &Path) -> Result<()> {
 }
 
 /// `ildtrack bench`.
-pub fn bench(size: &str, backends: &str, repeat: usize, json: bool, allow_software: bool) -> Result<()> {
+pub fn bench(
+    size: &str,
+    backends: &str,
+    repeat: usize,
+    json: bool,
+    allow_software: bool,
+    profile: bool,
+) -> Result<()> {
     let dims = bench::parse_size(size)?;
     let spec = phantom_spec("ild", dims)?;
     eprintln!("generating a {}x{}x{} phantom...", dims[2], dims[1], dims[0]);
@@ -153,7 +160,14 @@ pub fn bench(size: &str, backends: &str, repeat: usize, json: bool, allow_softwa
         let r = match &b {
             AnyBackend::Cpu(cb) => {
                 let bw = bench::host_copy_bandwidth_gb_s(hu.len() * 2);
-                bench::bench_backend(cb, &hu, bw, repeat, &|be| time_analyze(be, &hu, &meta, &config))?
+                bench::bench_backend(
+                    cb,
+                    &hu,
+                    bw,
+                    repeat,
+                    &|be| time_analyze(be, &hu, &meta, &config),
+                    &Vec::new,
+                )?
             }
             AnyBackend::Gpu(gb) => {
                 if gb.is_software() && !allow_software {
@@ -164,8 +178,41 @@ pub fn bench(size: &str, backends: &str, repeat: usize, json: bool, allow_softwa
                     continue;
                 }
                 gb.warm_up().context("compiling the GPU pipelines")?;
-                let bw = gb.measure_copy_bandwidth_gbs((hu.len() * 2) as u64, 5).context("measuring GPU copy bandwidth")?;
-                bench::bench_backend(gb.as_ref(), &hu, bw, repeat, &|be| time_analyze(be, &hu, &meta, &config))?
+                let l = gb.limits();
+                eprintln!(
+                    "gpu limits: max_buffer_size {} B, max_storage_buffer_binding_size {} B, workgroup storage {} B",
+                    l.max_buffer_size,
+                    l.max_storage_buffer_binding_size,
+                    l.max_compute_workgroup_storage_size
+                );
+                // Yardstick: a 1 GiB word copy by a compute shader (what a memory-bound kernel
+                // can reach), timed as the difference of 8 and 1 copies per submission so the
+                // submit/wait latency drops out; beside it the same for copy_buffer_to_buffer.
+                let bw = gb
+                    .measure_shader_copy_bandwidth_gbs(1 << 30, 5)
+                    .context("measuring GPU copy bandwidth")?;
+                let dma = gb
+                    .measure_copy_bandwidth_gbs(1 << 30, 5)
+                    .context("measuring GPU copy bandwidth")?;
+                ildtrack_gpu::profile_enable(profile);
+                let take = || {
+                    if profile {
+                        ildtrack_gpu::profile_take()
+                    } else {
+                        Vec::new()
+                    }
+                };
+                let mut r = bench::bench_backend(
+                    gb.as_ref(),
+                    &hu,
+                    bw,
+                    repeat,
+                    &|be| time_analyze(be, &hu, &meta, &config),
+                    &take,
+                )?;
+                ildtrack_gpu::profile_enable(false);
+                r.copy_buffer_gb_s = Some(dma);
+                r
             }
         };
         out.push(r);
@@ -191,12 +238,13 @@ fn time_analyze<B: Backend>(
     hu: &ildtrack_volume::Volume<i16>,
     meta: &ildtrack_volume::ScanMeta,
     config: &ildtrack_analysis::AnalysisConfig,
-) -> Result<f64> {
+) -> Result<bench::AnalyzeTiming> {
     // One warm-up (pipeline compilation on GPUs), then the timed run.
     ildtrack_analysis::analyze(b, hu, meta, &[], config, &|_, _| {})?;
     let t = std::time::Instant::now();
-    ildtrack_analysis::analyze(b, hu, meta, &[], config, &|_, _| {})?;
-    Ok(t.elapsed().as_secs_f64() * 1e3)
+    let a = ildtrack_analysis::analyze(b, hu, meta, &[], config, &|_, _| {})?;
+    let ms = t.elapsed().as_secs_f64() * 1e3;
+    Ok((ms, a.result.timings_ms))
 }
 
 /// A phantom preset on a `dims_zyx` grid that keeps an adult chest's field of view

@@ -9,6 +9,7 @@
 use anyhow::{Context, Result};
 use ildtrack_compute::{Backend, Ball, Connectivity, MaskOp};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 #[derive(Debug, Clone, Serialize)]
@@ -28,11 +29,21 @@ pub struct KernelTiming {
 pub struct BackendBench {
     pub backend: String,
     pub device: String,
+    /// The yardstick of `fraction_of_copy_bw`: host memcpy (CPU), a compute-shader copy of
+    /// 1 GiB (GPU).
     pub copy_bandwidth_gb_s: f64,
+    /// GPU: `copy_buffer_to_buffer` of 1 GiB (may run on a copy engine).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub copy_buffer_gb_s: Option<f64>,
     pub kernels: Vec<KernelTiming>,
     /// Segmentation + quantification (`analyze`), volume already in memory, no disk I/O.
     pub analyze_ms: Option<f64>,
+    /// The timed run's `timings_ms` (`segment`, `quantify` and the segmentation stages).
+    pub analyze_stages_ms: BTreeMap<String, f64>,
     pub analyze_error: Option<String>,
+    /// `bench --profile` (GPU): per section, where the host time went: (section, what, count, ms).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub profile: Vec<(String, String, u64, f64)>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -80,13 +91,17 @@ pub fn host_copy_bandwidth_gb_s(bytes: usize) -> f64 {
     2.0 * bytes as f64 / best / 1e9
 }
 
+/// One timed `analyze`: milliseconds and its `timings_ms` (stages).
+pub type AnalyzeTiming = (f64, BTreeMap<String, f64>);
+
 /// Runs every kernel of `backend` on `hu`.
 pub fn bench_backend<B: Backend>(
     backend: &B,
     hu: &ildtrack_volume::Volume<i16>,
     copy_bandwidth_gb_s: f64,
     repeat: usize,
-    analyze: &dyn Fn(&B) -> Result<f64>,
+    analyze: &dyn Fn(&B) -> Result<AnalyzeTiming>,
+    profile_take: &dyn Fn() -> Vec<(String, u64, f64)>,
 ) -> Result<BackendBench> {
     let n = hu.len() as u64;
     let spacing = hu.geometry.spacing_mm;
@@ -94,7 +109,12 @@ pub fn bench_backend<B: Backend>(
     let mask = backend.threshold(&h, -500, i16::MAX).context("threshold")?;
     let lungs = backend.threshold(&h, -1024, -400).context("threshold")?;
     let mut kernels = Vec::new();
+    let mut profile = Vec::new();
+    drop(profile_take());
     let mut add = |name: &str, bytes: u64, times: Vec<f64>| {
+        for (what, count, ms) in profile_take() {
+            profile.push((name.to_string(), what, count, ms));
+        }
         let (med, min) = median_min(times);
         let gbs = bytes as f64 / (med / 1e3) / 1e9;
         kernels.push(KernelTiming {
@@ -127,17 +147,24 @@ pub fn bench_backend<B: Backend>(
     add("gaussian_1mm", 4 * n, time_it(repeat, || Ok(backend.gaussian(&h, [1.0, 1.0, 1.0], spacing)?))?);
     add("distance_mm", 5 * n, time_it(repeat, || Ok(backend.distance_mm(&lungs, spacing)?))?);
     add("download_u8", n, time_it(repeat, || Ok(backend.download_u8(&lungs)?))?);
-    let (analyze_ms, analyze_error) = match analyze(backend) {
-        Ok(ms) => (Some(ms), None),
-        Err(e) => (None, Some(format!("{e:#}"))),
+    let (analyze_ms, analyze_stages_ms, analyze_error) = match analyze(backend) {
+        Ok((ms, stages)) => (Some(ms), stages, None),
+        Err(e) => (None, BTreeMap::new(), Some(format!("{e:#}"))),
     };
+    // The profile holds the warm-up and the timed analysis: halve it.
+    for (what, count, ms) in profile_take() {
+        profile.push(("analyze (per run)".to_string(), what, count / 2, ms / 2.0));
+    }
     Ok(BackendBench {
         backend: backend.name().to_string(),
         device: backend.device_description(),
         copy_bandwidth_gb_s,
+        copy_buffer_gb_s: None,
         kernels,
         analyze_ms,
+        analyze_stages_ms,
         analyze_error,
+        profile,
     })
 }
 
@@ -160,8 +187,20 @@ pub fn print_table(r: &BenchReport) {
     );
     for b in &r.backends {
         println!();
-        println!("backend {} — {} (copy bandwidth {:.1} GB/s)", b.backend, b.device, b.copy_bandwidth_gb_s);
-        println!("  {:<22} {:>10} {:>10} {:>12} {:>9} {:>7}", "kernel", "median ms", "min ms", "Mvox/s", "GB/s", "%copy");
+        match b.copy_buffer_gb_s {
+            Some(dma) => println!(
+                "backend {} — {} (copy bandwidth {:.1} GB/s by a shader copy of 1 GiB; copy_buffer_to_buffer {:.1} GB/s)",
+                b.backend, b.device, b.copy_bandwidth_gb_s, dma
+            ),
+            None => println!(
+                "backend {} — {} (copy bandwidth {:.1} GB/s)",
+                b.backend, b.device, b.copy_bandwidth_gb_s
+            ),
+        }
+        println!(
+            "  {:<22} {:>10} {:>10} {:>12} {:>9} {:>7}",
+            "kernel", "median ms", "min ms", "Mvox/s", "GB/s", "%copy"
+        );
         for k in &b.kernels {
             println!(
                 "  {:<22} {:>10.2} {:>10.2} {:>12.1} {:>9.2} {:>6.0}%",
@@ -177,6 +216,28 @@ pub fn print_table(r: &BenchReport) {
             (Some(ms), _) => println!("  {:<22} {:>10.1}  (segmentation + quantification, no disk I/O)", "analyze (end to end)", ms),
             (None, Some(e)) => println!("  analyze failed: {e}"),
             _ => {}
+        }
+        if !b.analyze_stages_ms.is_empty() {
+            let stages: Vec<String> = b
+                .analyze_stages_ms
+                .iter()
+                .map(|(k, v)| format!("{k} {v:.1}"))
+                .collect();
+            println!("  analyze stages ms: {}", stages.join(", "));
+        }
+        if !b.profile.is_empty() {
+            println!(
+                "  profile (host ms summed over the warm-up and {} timed runs; analyze: one run):",
+                r.repeat
+            );
+            let mut last = "";
+            for (section, what, count, ms) in &b.profile {
+                if section != last {
+                    println!("   {section}:");
+                    last = section;
+                }
+                println!("     {what:<34} {count:>7} x {ms:>10.2} ms");
+            }
         }
     }
     if r.backends.len() == 2 {

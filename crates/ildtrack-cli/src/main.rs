@@ -132,6 +132,10 @@ enum Command {
         /// Also time software GPU adapters (llvmpipe/lavapipe): a correctness run, not GPU speed.
         #[arg(long)]
         allow_software: bool,
+        /// GPU: also record where each kernel's host time goes (allocation, encode, submit,
+        /// wait, readback) and print it after the table.
+        #[arg(long)]
+        profile: bool,
     },
 }
 
@@ -204,8 +208,8 @@ fn run(cli: Cli) -> Result<()> {
             backend.demo(&out)
         }
         Command::Phantom { out, size, preset, truth } => backend::phantom(&out, &size, &preset, truth),
-        Command::Bench { size, backend, repeat, json, allow_software } => {
-            backend::bench(&size, &backend, repeat.max(1), json, allow_software)
+        Command::Bench { size, backend, repeat, json, allow_software, profile } => {
+            backend::bench(&size, &backend, repeat.max(1), json, allow_software, profile)
         }
     }
 }

@@ -12,8 +12,6 @@ use crate::error::GpuError;
 
 /// Squared-distance tolerance (mm²) of ball membership; the same value as `CpuBackend`.
 const BALL_EPS_MM2: f32 = 1e-3;
-/// Upper bound on link/compress rounds of the component labelling.
-const CCL_MAX_ROUNDS: u32 = 100_000;
 
 /// How to open the device.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -100,10 +98,16 @@ impl WgpuBackend {
         Ok(())
     }
 
-    /// Measured device copy bandwidth in GB/s (read + write bytes per second) of a
-    /// `copy_buffer_to_buffer` of `bytes` (clamped to 4 KiB ..= `max_buffer_size`), best of
-    /// `reps`: the yardstick for "effective GB/s" in `ildtrack bench`.
-    pub fn measure_copy_bandwidth_gbs(&self, bytes: u64, reps: u32) -> std::result::Result<f64, GpuError> {
+    /// Measured device copy bandwidth in GB/s (read + write bytes per second) of
+    /// `copy_buffer_to_buffer` over `bytes` (clamped to 4 KiB ..= `max_buffer_size`): the
+    /// yardstick for "effective GB/s" in `ildtrack bench`. One submission of one copy and one
+    /// of eight back-to-back copies are each timed (best of `reps`); the difference divides
+    /// out the submit/wait latency, so a large buffer measures device memory, not overhead.
+    pub fn measure_copy_bandwidth_gbs(
+        &self,
+        bytes: u64,
+        reps: u32,
+    ) -> std::result::Result<f64, GpuError> {
         let bytes = (bytes.clamp(4096, self.eng.ctx.limits.max_buffer_size) / 4) * 4;
         let make = |label| {
             self.eng.ctx.scoped("allocating the bandwidth probe", bytes, || {
@@ -116,18 +120,103 @@ impl WgpuBackend {
             })
         };
         let (a, b) = (make("bw-src")?, make("bw-dst")?);
-        let mut best = f64::INFINITY;
-        for i in 0..=reps.max(1) {
-            let t = std::time::Instant::now();
-            let mut enc = self.eng.ctx.device.create_command_encoder(&Default::default());
-            enc.copy_buffer_to_buffer(&a, 0, &b, 0, bytes);
-            self.eng.ctx.queue.submit([enc.finish()]);
-            self.eng.ctx.sync("bandwidth probe")?;
-            if i > 0 {
-                best = best.min(t.elapsed().as_secs_f64());
+        const MANY: u32 = 8;
+        let time = |copies: u32| -> std::result::Result<f64, GpuError> {
+            let mut best = f64::INFINITY;
+            for i in 0..=reps.max(1) {
+                let t = std::time::Instant::now();
+                let mut enc = self
+                    .eng
+                    .ctx
+                    .device
+                    .create_command_encoder(&Default::default());
+                for c in 0..copies {
+                    let (s, d) = if c % 2 == 0 { (&a, &b) } else { (&b, &a) };
+                    enc.copy_buffer_to_buffer(s, 0, d, 0, bytes);
+                }
+                self.eng.ctx.queue.submit([enc.finish()]);
+                self.eng.ctx.sync("bandwidth probe")?;
+                if i > 0 {
+                    best = best.min(t.elapsed().as_secs_f64());
+                }
+            }
+            Ok(best)
+        };
+        let one = time(1)?;
+        let many = time(MANY)?;
+        let per_copy = if many > one {
+            (many - one) / f64::from(MANY - 1)
+        } else {
+            many / f64::from(MANY)
+        };
+        Ok(2.0 * bytes as f64 / per_copy / 1e9)
+    }
+
+    /// Measured bandwidth in GB/s (read + write) of a compute-shader word copy (`copy_u32`)
+    /// between two buffers of `bytes` (clamped to 4 KiB ..= `max_buffer_size`): the ceiling a
+    /// memory-bound kernel can reach, where `measure_copy_bandwidth_gbs` may measure a copy
+    /// engine. Timed as there: one launch and eight launches per submission, best of `reps`.
+    pub fn measure_shader_copy_bandwidth_gbs(
+        &self,
+        bytes: u64,
+        reps: u32,
+    ) -> std::result::Result<f64, GpuError> {
+        let words = (bytes.clamp(4096, self.eng.ctx.limits.max_buffer_size) / 4) as usize;
+        let dims = [1, 1, words];
+        // A pattern that depends on the index (never zeros, which would hide a wrong copy).
+        let word = |i: usize| (i as u32).wrapping_mul(2_654_435_761).rotate_left(7) ^ 0x5bd1_e995;
+        let a = self
+            .eng
+            .upload_with(dims, ElemKind::U32, words * 4, &|o, mut part| {
+                let v: Vec<u8> = (o / 4..o / 4 + part.len() / 4)
+                    .flat_map(|i| word(i).to_le_bytes())
+                    .collect();
+                part.copy_from_slice(&v);
+            })?;
+        let b = self.eng.alloc(dims, ElemKind::U32)?;
+        const MANY: u32 = 8;
+        let time = |copies: u32| -> std::result::Result<f64, GpuError> {
+            let mut best = f64::INFINITY;
+            for i in 0..=reps.max(1) {
+                let t = std::time::Instant::now();
+                let mut enc = self
+                    .eng
+                    .ctx
+                    .device
+                    .create_command_encoder(&Default::default());
+                for c in 0..copies {
+                    let (s, d) = if c % 2 == 0 { (&a, &b) } else { (&b, &a) };
+                    let inputs = [(s, 0u64)];
+                    let mut l = Launch::new("copy_u32", "copy_u32", d);
+                    l.inputs = &inputs;
+                    self.eng.encode(&mut enc, &l)?;
+                }
+                self.eng.ctx.queue.submit([enc.finish()]);
+                self.eng.ctx.sync("shader copy probe")?;
+                if i > 0 {
+                    best = best.min(t.elapsed().as_secs_f64());
+                }
+            }
+            Ok(best)
+        };
+        let one = time(1)?;
+        let many = time(MANY)?;
+        // Small probes (the tests) also check the copy.
+        if words <= 16 << 20 {
+            let got = self.eng.download_bytes(&b)?;
+            if let Some(i) = (0..words).find(|&i| got[4 * i..4 * i + 4] != word(i).to_le_bytes()) {
+                return Err(GpuError::Device {
+                    op: "shader copy probe".into(),
+                    reason: format!("word {i} was not copied"),
+                });
             }
         }
-        Ok(2.0 * bytes as f64 / best / 1e9)
+        let per_copy = if many > one {
+            (many - one) / f64::from(MANY - 1)
+        } else {
+            many / f64::from(MANY)
+        };
+        Ok(2.0 * (words * 4) as f64 / per_copy / 1e9)
     }
 
     /// Device limits the backend runs with (as requested from `adapter.limits()`).
@@ -143,8 +232,9 @@ impl WgpuBackend {
             .is_ok_and(|w| w >= (out.words() / 64).max(crate::engine::BLOCK_WORDS).min(out.words()))
     }
 
+    /// An output volume shaped like `like`; its kernel writes every word.
     fn new_like(&self, like: &GpuBuf, k: ElemKind) -> Result<GpuBuf> {
-        self.eng.alloc(like.dims, k).map_err(err)
+        self.eng.alloc_uninit(like.dims, k).map_err(err)
     }
 
     fn run(&self, op: &str, launches: &[Launch<'_>]) -> Result<()> {
@@ -286,40 +376,59 @@ impl WgpuBackend {
             l.inputs = &inputs;
             self.run("ccl_init", &[l])?;
         }
+        // One link pass (unite never leaves a pair apart) and one compress pass make every
+        // label its component's root, with no readback in between. Debug builds (the tests)
+        // then run check rounds: a check that still finds differing neighbours is a bug.
         let mut rounds = 0u32;
         loop {
-            let mut enc = self.eng.ctx.device.create_command_encoder(&Default::default());
+            let (mut enc, stamps) = self.eng.encoder();
             enc.clear_buffer(&flag, 0, None);
             let mut link = mk(m, "ccl_link", &with_flag, shift, conn);
             link.iarg[1] = n_nbrs;
             self.eng.encode(&mut enc, &link).map_err(err)?;
-            self.eng.encode(&mut enc, &mk(m, "ccl_compress", &paged, shift, conn)).map_err(err)?;
-            self.eng.ctx.queue.submit([enc.finish()]);
+            self.eng
+                .encode(&mut enc, &mk(m, "ccl_compress", &paged, shift, conn))
+                .map_err(err)?;
+            self.eng
+                .submit("ccl_link+compress", enc, stamps, false)
+                .map_err(err)?;
             rounds += 1;
-            let changed = self.read_words(&flag, 1)?;
-            if changed.first().copied().unwrap_or(0) == 0 {
+            if !cfg!(debug_assertions) {
                 break;
             }
-            if rounds >= CCL_MAX_ROUNDS {
-                return Err(err(GpuError::NoConvergence { kernel: "label_components", iterations: rounds }));
+            if rounds >= 2 {
+                let changed = self.read_words(&flag, 1)?;
+                if changed.first().copied().unwrap_or(0) == 0 {
+                    break;
+                }
+                return Err(err(GpuError::NoConvergence {
+                    kernel: "label_components",
+                    iterations: rounds,
+                }));
             }
         }
-        tracing::debug!(rounds, "component labelling converged");
         // Rank the roots in raster order.
         let n_blocks = m.words().div_ceil(crate::engine::BLOCK_WORDS) as usize;
         let blocks = self.table("ccl-blocks", &vec![0u32; n_blocks + 1])?;
         {
-            let extras = [(5, p0.clone_ref()), (6, p1.clone_ref()), (7, p2.clone_ref()), (8, p3.clone_ref()), (9, Extra::whole(&blocks))];
-            let mut enc = self.eng.ctx.device.create_command_encoder(&Default::default());
-            self.eng.encode(&mut enc, &mk(m, "ccl_block_counts", &extras, shift, conn)).map_err(err)?;
+            let extras = [
+                (5, p0.clone_ref()),
+                (6, p1.clone_ref()),
+                (7, p2.clone_ref()),
+                (8, p3.clone_ref()),
+                (9, Extra::whole(&blocks)),
+            ];
+            let (mut enc, stamps) = self.eng.encoder();
+            self.eng
+                .encode(&mut enc, &mk(m, "ccl_block_counts", &extras, shift, conn))
+                .map_err(err)?;
             self.eng
                 .encode_single(&mut enc, "label_components", "ccl_scan", &[(9, Extra::whole(&blocks))], [0, to_i32(n_blocks, "block count")?, 0, 0])
                 .map_err(err)?;
             let assign = [(5, p0.clone_ref()), (6, p1.clone_ref()), (7, p2.clone_ref()), (8, p3.clone_ref()), (10, Extra::whole(&blocks))];
             self.eng.encode(&mut enc, &mk(m, "ccl_assign", &assign, shift, conn)).map_err(err)?;
             self.eng.encode(&mut enc, &mk(m, "ccl_finalize", &paged, shift, conn)).map_err(err)?;
-            self.eng.ctx.queue.submit([enc.finish()]);
-            self.eng.ctx.sync("label_components").map_err(err)?;
+            self.eng.submit("ccl_rank", enc, stamps, true).map_err(err)?;
         }
         let n = {
             let bytes = self.eng.ctx.read_bytes(&blocks, (n_blocks as u64 + 1) * 4).map_err(err)?;
@@ -375,6 +484,42 @@ fn link_offsets(connectivity: Connectivity) -> Vec<u32> {
     out
 }
 
+/// Writes the bytes `offset .. offset + part.len()` of `view` in (z, y, x) order, packed
+/// little-endian (`offset` and the length are multiples of the element size).
+fn fill_from_view<T: bytemuck::Pod>(
+    view: &ArrayView3<'_, T>,
+    offset: usize,
+    mut part: wgpu::WriteOnly<'_, [u8]>,
+) {
+    let es = std::mem::size_of::<T>();
+    if let Some(s) = view.as_slice() {
+        let bytes: &[u8] = bytemuck::cast_slice(s);
+        part.copy_from_slice(&bytes[offset..offset + part.len()]);
+        return;
+    }
+    let (_, ny, nx) = view.dim();
+    let mut e = offset / es;
+    let end = e + part.len() / es;
+    let mut at = 0usize;
+    let mut row_buf: Vec<T> = Vec::new();
+    while e < end {
+        let (z, y, x) = (e / (nx * ny), (e / nx) % ny, e % nx);
+        let n = (nx - x).min(end - e);
+        let row = view.slice(ndarray::s![z, y, x..x + n]);
+        let bytes: &[u8] = match row.as_slice() {
+            Some(r) => bytemuck::cast_slice(r),
+            None => {
+                row_buf.clear();
+                row_buf.extend(row.iter().copied());
+                bytemuck::cast_slice(&row_buf)
+            }
+        };
+        part.slice(at..at + n * es).copy_from_slice(bytes);
+        at += n * es;
+        e += n;
+    }
+}
+
 impl Extra<'_> {
     fn clone_ref(&self) -> Extra<'_> {
         Extra { buf: self.buf, offset: self.offset, size: self.size }
@@ -397,17 +542,23 @@ impl Backend for WgpuBackend {
 
     fn upload_i16(&self, data: ArrayView3<'_, i16>) -> Result<GpuBuf> {
         let d = data.dim();
-        let v: Vec<i16> = data.iter().copied().collect();
-        self.eng.upload([d.0, d.1, d.2], ElemKind::I16, bytemuck::cast_slice(&v)).map_err(err)
+        self.eng
+            .upload_with(
+                [d.0, d.1, d.2],
+                ElemKind::I16,
+                data.len() * 2,
+                &|o, part| fill_from_view(&data, o, part),
+            )
+            .map_err(err)
     }
 
     fn upload_u8(&self, data: ArrayView3<'_, u8>) -> Result<GpuBuf> {
         let d = data.dim();
-        let v: Vec<u8> = match data.as_slice() {
-            Some(s) => s.to_vec(),
-            None => data.iter().copied().collect(),
-        };
-        self.eng.upload([d.0, d.1, d.2], ElemKind::Mask, &v).map_err(err)
+        self.eng
+            .upload_with([d.0, d.1, d.2], ElemKind::Mask, data.len(), &|o, part| {
+                fill_from_view(&data, o, part)
+            })
+            .map_err(err)
     }
 
     fn download_i16(&self, v: &GpuBuf) -> Result<Array3<i16>> {
@@ -659,17 +810,21 @@ impl Backend for WgpuBackend {
         kind(m, ElemKind::Mask, "dilate input")?;
         ball.validate()?;
         let r2 = (ball.radius_mm * ball.radius_mm) as f32 + BALL_EPS_MM2;
-        let d2 = self.squared_edt(m, false, ball.spacing_mm, ball.in_plane, r2, false)?;
-        self.threshold_f32(&d2, f32::NEG_INFINITY, r2)
+        self.eng.batch("dilate", || {
+            let d2 = self.squared_edt(m, false, ball.spacing_mm, ball.in_plane, r2, false)?;
+            self.threshold_f32(&d2, f32::NEG_INFINITY, r2)
+        })
     }
 
     fn erode(&self, m: &GpuBuf, ball: &Ball) -> Result<GpuBuf> {
         kind(m, ElemKind::Mask, "erode input")?;
         ball.validate()?;
         let r2 = (ball.radius_mm * ball.radius_mm) as f32 + BALL_EPS_MM2;
-        let d2 = self.squared_edt(m, true, ball.spacing_mm, ball.in_plane, r2, false)?;
-        // d2 > r2, i.e. d2 >= the next float above r2 (r2 > 0).
-        self.threshold_f32(&d2, f32::from_bits(r2.to_bits() + 1), f32::INFINITY)
+        self.eng.batch("erode", || {
+            let d2 = self.squared_edt(m, true, ball.spacing_mm, ball.in_plane, r2, false)?;
+            // d2 > r2, i.e. d2 >= the next float above r2 (r2 > 0).
+            self.threshold_f32(&d2, f32::from_bits(r2.to_bits() + 1), f32::INFINITY)
+        })
     }
 
     fn fill_holes_2d(&self, m: &GpuBuf) -> Result<GpuBuf> {
@@ -706,65 +861,69 @@ impl Backend for WgpuBackend {
         if sigma_mm.iter().any(|s| !(s.is_finite() && *s >= 0.0)) {
             return Err(ComputeError::InvalidArgument(format!("sigma must be finite and >= 0 mm, got {sigma_mm:?}")));
         }
-        let mut f = self.new_like(hu, ElemKind::F32)?;
-        {
-            let inputs = [(hu, 0)];
-            let mut l = Launch::new("gaussian", "gauss_to_f32", &f);
+        self.eng.batch("gaussian", || {
+            let mut f = self.new_like(hu, ElemKind::F32)?;
+            {
+                let inputs = [(hu, 0)];
+                let mut l = Launch::new("gaussian", "gauss_to_f32", &f);
+                l.inputs = &inputs;
+                self.run("gaussian", &[l])?;
+            }
+            let [_, ny, nx] = hu.dims;
+            for axis in 0..3 {
+                let n = hu.dims[axis];
+                let sigma_vox = sigma_mm[axis] / spacing_mm[axis];
+                if sigma_vox < 1e-3 || n < 2 {
+                    continue;
+                }
+                // The same weights as CpuBackend.
+                let kernel = ildtrack_compute::gaussian_weights(sigma_vox);
+                let radius = kernel.len() / 2;
+                let words: Vec<u32> = kernel.iter().map(|k| k.to_bits()).collect();
+                let tab = self.table("gauss-weights", &words)?;
+                let st = match axis {
+                    0 => nx * ny,
+                    1 => nx,
+                    _ => 1,
+                } as u64;
+                let halo = radius.min(n - 1) as u64 * st;
+                let out = self.new_like(hu, ElemKind::F32)?;
+                let iarg = [axis as i32, to_i32(radius, "gaussian radius")?, 0, 0];
+                if self.windowed(&out, &f, halo) {
+                    let inputs = [(&f, halo)];
+                    let extras = [(9, Extra::whole(&tab))];
+                    let mut l = Launch::new("gaussian", "gauss_pass", &out);
+                    l.inputs = &inputs;
+                    l.extras = &extras;
+                    l.iarg = iarg;
+                    self.run("gaussian", &[l])?;
+                } else {
+                    let (pages, shift) = self.eng.pages(&f).map_err(err)?;
+                    let [p0, p1, p2, p3] = pages;
+                    let extras = [(5, p0), (6, p1), (7, p2), (8, p3), (9, Extra::whole(&tab))];
+                    let mut l = Launch::new("gaussian", "gauss_pass_paged", &out);
+                    l.extras = &extras;
+                    l.page_shift = shift;
+                    l.iarg = iarg;
+                    self.run("gaussian", &[l])?;
+                }
+                f = out;
+            }
+            let out = self.new_like(hu, ElemKind::I16)?;
+            let inputs = [(&f, 0), (hu, 0)];
+            let mut l = Launch::new("gaussian", "gauss_round", &out);
             l.inputs = &inputs;
             self.run("gaussian", &[l])?;
-        }
-        let [_, ny, nx] = hu.dims;
-        for axis in 0..3 {
-            let n = hu.dims[axis];
-            let sigma_vox = sigma_mm[axis] / spacing_mm[axis];
-            if sigma_vox < 1e-3 || n < 2 {
-                continue;
-            }
-            // The same weights as CpuBackend.
-            let kernel = ildtrack_compute::gaussian_weights(sigma_vox);
-            let radius = kernel.len() / 2;
-            let words: Vec<u32> = kernel.iter().map(|k| k.to_bits()).collect();
-            let tab = self.table("gauss-weights", &words)?;
-            let st = match axis {
-                0 => nx * ny,
-                1 => nx,
-                _ => 1,
-            } as u64;
-            let halo = radius.min(n - 1) as u64 * st;
-            let out = self.new_like(hu, ElemKind::F32)?;
-            let iarg = [axis as i32, to_i32(radius, "gaussian radius")?, 0, 0];
-            if self.windowed(&out, &f, halo) {
-                let inputs = [(&f, halo)];
-                let extras = [(9, Extra::whole(&tab))];
-                let mut l = Launch::new("gaussian", "gauss_pass", &out);
-                l.inputs = &inputs;
-                l.extras = &extras;
-                l.iarg = iarg;
-                self.run("gaussian", &[l])?;
-            } else {
-                let (pages, shift) = self.eng.pages(&f).map_err(err)?;
-                let [p0, p1, p2, p3] = pages;
-                let extras = [(5, p0), (6, p1), (7, p2), (8, p3), (9, Extra::whole(&tab))];
-                let mut l = Launch::new("gaussian", "gauss_pass_paged", &out);
-                l.extras = &extras;
-                l.page_shift = shift;
-                l.iarg = iarg;
-                self.run("gaussian", &[l])?;
-            }
-            f = out;
-        }
-        let out = self.new_like(hu, ElemKind::I16)?;
-        let inputs = [(&f, 0), (hu, 0)];
-        let mut l = Launch::new("gaussian", "gauss_round", &out);
-        l.inputs = &inputs;
-        self.run("gaussian", &[l])?;
-        Ok(out)
+            Ok(out)
+        })
     }
 
     fn distance_mm(&self, m: &GpuBuf, spacing_mm: [f64; 3]) -> Result<GpuBuf> {
         kind(m, ElemKind::Mask, "distance_mm input")?;
         ildtrack_compute::validate_spacing(spacing_mm)?;
-        self.squared_edt(m, true, spacing_mm, false, f32::INFINITY, true)
+        self.eng.batch("distance_mm", || {
+            self.squared_edt(m, true, spacing_mm, false, f32::INFINITY, true)
+        })
     }
 
     fn downsample_mean(&self, hu: &GpuBuf, factors: [usize; 3]) -> Result<GpuBuf> {
@@ -779,7 +938,7 @@ impl Backend for WgpuBackend {
         }
         let d = hu.dims;
         let od = [0, 1, 2].map(|k| d[k].div_ceil(factors[k]));
-        let out = self.eng.alloc(od, ElemKind::I16).map_err(err)?;
+        let out = self.eng.alloc_uninit(od, ElemKind::I16).map_err(err)?;
         let (pages, shift) = self.eng.pages(hu).map_err(err)?;
         let [p0, p1, p2, p3] = pages;
         let extras = [(5, p0), (6, p1), (7, p2), (8, p3)];
@@ -800,7 +959,10 @@ impl Backend for WgpuBackend {
                 "cannot upsample {d:?} by {factors:?} to {dims_zyx:?}"
             )));
         }
-        let out = self.eng.alloc(dims_zyx, ElemKind::Mask).map_err(err)?;
+        let out = self
+            .eng
+            .alloc_uninit(dims_zyx, ElemKind::Mask)
+            .map_err(err)?;
         let (pages, shift) = self.eng.pages(m).map_err(err)?;
         let [p0, p1, p2, p3] = pages;
         let extras = [(5, p0), (6, p1), (7, p2), (8, p3)];
@@ -838,7 +1000,10 @@ impl Backend for WgpuBackend {
     fn pad_u8(&self, v: &GpuBuf, dims_zyx: [usize; 3], min_zyx: [usize; 3]) -> Result<GpuBuf> {
         kind(v, ElemKind::Mask, "pad_u8 input")?;
         check_box(dims_zyx, min_zyx, v.dims)?;
-        let out = self.eng.alloc(dims_zyx, ElemKind::Mask).map_err(err)?;
+        let out = self
+            .eng
+            .alloc_uninit(dims_zyx, ElemKind::Mask)
+            .map_err(err)?;
         let (pages, shift) = self.eng.pages(v).map_err(err)?;
         let [p0, p1, p2, p3] = pages;
         let extras = [(5, p0), (6, p1), (7, p2), (8, p3)];
@@ -855,7 +1020,7 @@ impl Backend for WgpuBackend {
 impl WgpuBackend {
     fn crop(&self, v: &GpuBuf, min_zyx: [usize; 3], dims_zyx: [usize; 3], entry: &'static str) -> Result<GpuBuf> {
         check_box(v.dims, min_zyx, dims_zyx)?;
-        let out = self.eng.alloc(dims_zyx, v.kind).map_err(err)?;
+        let out = self.eng.alloc_uninit(dims_zyx, v.kind).map_err(err)?;
         let (pages, shift) = self.eng.pages(v).map_err(err)?;
         let [p0, p1, p2, p3] = pages;
         let extras = [(5, p0), (6, p1), (7, p2), (8, p3)];

@@ -106,7 +106,13 @@ pub(crate) struct GpuContext {
     pub limits: wgpu::Limits,
     pub summary: AdapterSummary,
     errors: Arc<Mutex<Vec<String>>>,
+    /// A persistent readback buffer for small reads (counters, tables, flags, timestamps): a
+    /// fresh `MAP_READ` buffer per read can make the driver allocate and pin new host memory.
+    small_read: Mutex<Option<wgpu::Buffer>>,
 }
+
+/// Reads up to this many bytes go through `GpuContext::small_read`.
+const SMALL_READ_BYTES: u64 = 1 << 20;
 
 impl GpuContext {
     pub fn new(allow_software: bool) -> Result<Self, GpuError> {
@@ -115,9 +121,17 @@ impl GpuContext {
         let summary = AdapterSummary::from_info(&adapter.get_info());
         // Never assume defaults: ask for exactly what this adapter offers.
         let limits = adapter.limits();
+        // Timestamps between commands, when offered: `bench --profile` reads device time.
+        let timestamps =
+            wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS;
+        let features = if adapter.features().contains(timestamps) {
+            timestamps
+        } else {
+            wgpu::Features::empty()
+        };
         let desc = wgpu::DeviceDescriptor {
             label: Some("ildtrack"),
-            required_features: wgpu::Features::empty(),
+            required_features: features,
             required_limits: limits.clone(),
             experimental_features: wgpu::ExperimentalFeatures::disabled(),
             memory_hints: wgpu::MemoryHints::Performance,
@@ -135,7 +149,14 @@ impl GpuContext {
             }
         }));
         tracing::info!(adapter = %summary.describe(), max_binding_bytes = limits.max_storage_buffer_binding_size, "wgpu device ready");
-        Ok(GpuContext { device, queue, limits, summary, errors })
+        Ok(GpuContext {
+            device,
+            queue,
+            limits,
+            summary,
+            errors,
+            small_read: Mutex::new(None),
+        })
     }
 
     /// Run `f` inside out-of-memory and validation error scopes (thread-local, so errors land
@@ -184,22 +205,44 @@ impl GpuContext {
     /// Copy `bytes` bytes of `src` (from offset 0) back to the host.
     pub fn read_bytes(&self, src: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>, GpuError> {
         let size = bytes.max(4).div_ceil(4) * 4;
-        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("readback"),
-            size,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
+        let t = std::time::Instant::now();
+        let mut small = if size <= SMALL_READ_BYTES {
+            Some(self.small_read.lock().unwrap_or_else(|p| p.into_inner()))
+        } else {
+            None
+        };
+        let staging = match small.as_mut() {
+            Some(slot) => slot
+                .get_or_insert_with(|| {
+                    self.device.create_buffer(&wgpu::BufferDescriptor {
+                        label: Some("small-readback"),
+                        size: SMALL_READ_BYTES,
+                        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                        mapped_at_creation: false,
+                    })
+                })
+                .clone(),
+            None => self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("readback"),
+                size,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            }),
+        };
         let mut enc = self.device.create_command_encoder(&Default::default());
         enc.copy_buffer_to_buffer(src, 0, &staging, 0, size.min(src.size()));
         self.queue.submit([enc.finish()]);
+        crate::profile::record("read.staging+submit", t);
+        let t = std::time::Instant::now();
         let slot: Arc<Mutex<Option<Result<(), String>>>> = Arc::default();
         let slot2 = slot.clone();
-        staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
-            if let Ok(mut s) = slot2.lock() {
-                *s = Some(r.map_err(|e| e.to_string()));
-            }
-        });
+        staging
+            .slice(0..size)
+            .map_async(wgpu::MapMode::Read, move |r| {
+                if let Ok(mut s) = slot2.lock() {
+                    *s = Some(r.map_err(|e| e.to_string()));
+                }
+            });
         self.sync("readback")?;
         // Another thread's poll may be the one running our callback: wait for it to land.
         let started = std::time::Instant::now();
@@ -209,19 +252,35 @@ impl GpuContext {
             let _ = self.device.poll(wgpu::PollType::Poll);
             res = slot.lock().ok().and_then(|mut s| s.take());
         }
+        if !matches!(res, Some(Ok(()))) {
+            // Leave no half-mapped buffer behind for the next read.
+            if let Some(slot) = small.as_mut() {
+                **slot = None;
+            }
+        }
         match res {
             Some(Ok(())) => {}
             Some(Err(reason)) => return Err(GpuError::Map { bytes: size, reason }),
             None => return Err(GpuError::Map { bytes: size, reason: "callback never ran".into() }),
         }
+        crate::profile::record("read.wait+map", t);
+        let t = std::time::Instant::now();
         let out = {
             let view = staging
-                .slice(..)
+                .slice(0..size)
                 .get_mapped_range()
                 .map_err(|e| GpuError::Map { bytes: size, reason: e.to_string() })?;
             view[..bytes as usize].to_vec()
         };
         staging.unmap();
+        crate::profile::record(
+            if bytes >= 1 << 20 {
+                "read.copy >=1MiB"
+            } else {
+                "read.copy <1MiB"
+            },
+            t,
+        );
         Ok(out)
     }
 }

@@ -15,6 +15,7 @@ use wgpu::util::DeviceExt;
 use crate::context::GpuContext;
 use crate::error::GpuError;
 use crate::shaders::shader_source;
+use crate::transfer::{Pool, PooledBuffer, Staging};
 
 /// Element type of a device volume and how it is packed into 32-bit words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -45,7 +46,7 @@ impl ElemKind {
 /// A volume resident on the device.
 #[derive(Clone)]
 pub struct GpuBuf {
-    pub(crate) buf: Arc<wgpu::Buffer>,
+    pub(crate) buf: Arc<PooledBuffer>,
     pub(crate) dims: [usize; 3],
     pub(crate) kind: ElemKind,
 }
@@ -126,13 +127,30 @@ pub(crate) const BLOCK_WORDS: u64 = 256;
 
 pub(crate) const WORKGROUP: u64 = 256;
 
+/// Records the time from its creation to its drop in the profile.
+pub(crate) struct Rec(pub &'static str, pub std::time::Instant);
+
+impl Drop for Rec {
+    fn drop(&mut self) {
+        crate::profile::record(self.0, self.1);
+    }
+}
+
 pub(crate) struct Engine {
     pub ctx: GpuContext,
     /// Cap on any storage binding: the device limit, or lower for tests (`max_slab_bytes`).
     pub max_binding_bytes: u64,
     modules: Mutex<HashMap<&'static str, Arc<wgpu::ShaderModule>>>,
     pipelines: Mutex<HashMap<(&'static str, &'static str), Arc<wgpu::ComputePipeline>>>,
+    pool: Arc<Pool>,
+    pub(crate) staging: Staging,
+    /// The open command encoder of each thread's `batch`.
+    pending: Mutex<HashMap<std::thread::ThreadId, wgpu::CommandEncoder>>,
 }
+
+/// Freed volume buffers kept for reuse: real GPUs, software adapters (host memory).
+const POOL_BYTES_GPU: u64 = 16 << 30;
+const POOL_BYTES_SOFTWARE: u64 = 512 << 20;
 
 fn align_down(v: u64, a: u64) -> u64 {
     v / a * a
@@ -141,8 +159,22 @@ fn align_down(v: u64, a: u64) -> u64 {
 impl Engine {
     pub fn new(ctx: GpuContext, max_slab_bytes: Option<u64>) -> Self {
         let dev_max = ctx.limits.max_storage_buffer_binding_size;
-        let max_binding_bytes = max_slab_bytes.map_or(dev_max, |c| c.clamp(4096, dev_max.max(4096)).min(dev_max));
-        Engine { ctx, max_binding_bytes, modules: Mutex::default(), pipelines: Mutex::default() }
+        let max_binding_bytes =
+            max_slab_bytes.map_or(dev_max, |c| c.clamp(4096, dev_max.max(4096)).min(dev_max));
+        let pool_bytes = if ctx.summary.is_software {
+            POOL_BYTES_SOFTWARE
+        } else {
+            POOL_BYTES_GPU
+        };
+        Engine {
+            ctx,
+            max_binding_bytes,
+            modules: Mutex::default(),
+            pipelines: Mutex::default(),
+            pool: Arc::new(Pool::new(pool_bytes)),
+            staging: Staging::new(),
+            pending: Mutex::default(),
+        }
     }
 
     fn align(&self) -> u64 {
@@ -185,21 +217,86 @@ impl Engine {
 
     /// A zeroed device buffer for a `dims` volume of `kind`.
     pub fn alloc(&self, dims: [usize; 3], kind: ElemKind) -> Result<GpuBuf, GpuError> {
+        let (b, reused) = self.alloc_any(dims, kind)?;
+        if reused {
+            // A pooled buffer holds an earlier volume: clear it (queued, ordered before any
+            // later use of the buffer on this queue; inside a batch, in the batch's encoder).
+            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(enc) = pending.get_mut(&std::thread::current().id()) {
+                enc.clear_buffer(&b.buf, 0, None);
+            } else {
+                let mut enc = self.ctx.device.create_command_encoder(&Default::default());
+                enc.clear_buffer(&b.buf, 0, None);
+                self.ctx.queue.submit([enc.finish()]);
+            }
+        }
+        Ok(b)
+    }
+
+    /// A device buffer for a `dims` volume of `kind` whose contents are undefined (a pooled
+    /// buffer may hold an earlier volume): for outputs a kernel writes in full (every launch
+    /// writes every word of its output, the padding of the last word included).
+    pub fn alloc_uninit(&self, dims: [usize; 3], kind: ElemKind) -> Result<GpuBuf, GpuError> {
+        Ok(self.alloc_any(dims, kind)?.0)
+    }
+
+    fn alloc_any(&self, dims: [usize; 3], kind: ElemKind) -> Result<(GpuBuf, bool), GpuError> {
         let nvox = dims.iter().try_fold(1u64, |a, &d| a.checked_mul(d as u64));
         let nvox = nvox.filter(|&n| n < u64::from(u32::MAX)).ok_or_else(|| {
             GpuError::InvalidArgument(format!("volume {dims:?} has more than 2^32 voxels"))
         })?;
         let bytes = (nvox.div_ceil(kind.per_word()) * 4).max(4);
         self.check_buffer_size(bytes, "volume buffer")?;
-        let buf = self.ctx.scoped("allocating a volume", bytes, || {
-            self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("volume"),
-                size: bytes,
-                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
+        let t = std::time::Instant::now();
+        if let Some(buf) = self.pool.take(bytes) {
+            crate::profile::record("alloc (pooled)", t);
+            return Ok((
+                GpuBuf {
+                    buf: Arc::new(PooledBuffer::new(buf, self.pool.clone())),
+                    dims,
+                    kind,
+                },
+                true,
+            ));
+        }
+        let create = || {
+            self.ctx.scoped("allocating a volume", bytes, || {
+                self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("volume"),
+                    size: bytes,
+                    usage: wgpu::BufferUsages::STORAGE
+                        | wgpu::BufferUsages::COPY_SRC
+                        | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                })
             })
-        })?;
-        Ok(GpuBuf { buf: Arc::new(buf), dims, kind })
+        };
+        let buf = match create() {
+            Ok(b) => b,
+            Err(GpuError::TooLarge { .. }) => {
+                // Out of device memory: give the pooled buffers back and try once more.
+                self.pool.clear();
+                self.ctx.sync("freeing pooled buffers")?;
+                create()?
+            }
+            Err(e) => return Err(e),
+        };
+        crate::profile::record(
+            if bytes >= 1 << 26 {
+                "alloc >=64MiB"
+            } else {
+                "alloc <64MiB"
+            },
+            t,
+        );
+        Ok((
+            GpuBuf {
+                buf: Arc::new(PooledBuffer::new(buf, self.pool.clone())),
+                dims,
+                kind,
+            },
+            false,
+        ))
     }
 
     pub fn check_buffer_size(&self, bytes: u64, what: &str) -> Result<(), GpuError> {
@@ -210,21 +307,24 @@ impl Engine {
         Ok(())
     }
 
-    /// Upload raw little-endian words for a volume (`bytes` may be shorter than the buffer).
-    pub fn upload(&self, dims: [usize; 3], kind: ElemKind, bytes: &[u8]) -> Result<GpuBuf, GpuError> {
-        let b = self.alloc(dims, kind)?;
-        let whole = bytes.len() / 4 * 4;
-        if whole > 0 {
-            self.ctx.queue.write_buffer(&b.buf, 0, &bytes[..whole]);
+    /// Upload a volume whose packed little-endian bytes (`total` of them) `fill(offset, part)`
+    /// writes; waits until the data is on the device (so an upload is timed as an upload).
+    pub fn upload_with(
+        &self,
+        dims: [usize; 3],
+        kind: ElemKind,
+        total: usize,
+        fill: &(dyn Fn(usize, wgpu::WriteOnly<'_, [u8]>) + Sync),
+    ) -> Result<GpuBuf, GpuError> {
+        let b = self.alloc_uninit(dims, kind)?;
+        if (total as u64).div_ceil(4) * 4 > b.buf.size() {
+            return Err(GpuError::InvalidArgument(format!(
+                "{total} bytes do not fit a {dims:?} {kind:?} volume"
+            )));
         }
-        if whole < bytes.len() {
-            let mut tail = [0u8; 4];
-            tail[..bytes.len() - whole].copy_from_slice(&bytes[whole..]);
-            self.ctx.queue.write_buffer(&b.buf, whole as u64, &tail);
-        }
-        // Wait, so that an upload is timed as an upload and not inside the next kernel.
-        self.ctx.queue.submit([]);
-        self.ctx.sync("upload")?;
+        let t = std::time::Instant::now();
+        self.staging.upload(&self.ctx, &b.buf, total, fill)?;
+        crate::profile::record("upload.staged", t);
         Ok(b)
     }
 
@@ -233,6 +333,7 @@ impl Engine {
         let mut v = data.to_vec();
         v.resize(v.len().max(4).div_ceil(4) * 4, 0);
         self.check_buffer_size(v.len() as u64, label)?;
+        let _t = Rec("table", std::time::Instant::now());
         if v.len() as u64 > self.ctx.limits.max_storage_buffer_binding_size {
             return Err(GpuError::TooLarge {
                 what: label.to_string(),
@@ -440,22 +541,190 @@ impl Engine {
         Ok(([page(0), page(1), page(2), page(3)], shift))
     }
 
+    /// Runs `f` with every `run` (and zeroing `alloc`) of this thread recorded into one command encoder, then
+    /// submits it once and waits once: a multi-pass kernel pays one submit/wait instead of one
+    /// per pass. `f` must not read back or submit by itself (only `run`, `alloc*`, tables).
+    /// Nested batches join the outer one.
+    pub fn batch<T, E: From<GpuError>>(
+        &self,
+        op: &str,
+        f: impl FnOnce() -> Result<T, E>,
+    ) -> Result<T, E> {
+        let me = std::thread::current().id();
+        let stamps;
+        {
+            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            if pending.contains_key(&me) {
+                drop(pending);
+                return f();
+            }
+            stamps = self.timestamps();
+            let mut enc = self
+                .ctx
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(op) });
+            if let Some((qs, _)) = &stamps {
+                enc.write_timestamp(qs, 0);
+            }
+            pending.insert(me, enc);
+        }
+        self.pool.begin_batch();
+        let out = f();
+        let enc = self
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&me);
+        let t = std::time::Instant::now();
+        if let Some(mut enc) = enc {
+            if let Some((qs, rb)) = &stamps {
+                enc.write_timestamp(qs, 1);
+                enc.resolve_query_set(qs, 0..2, rb, 0);
+            }
+            self.ctx.queue.submit([enc.finish()]);
+        }
+        self.pool.end_batch();
+        self.ctx.sync(op)?;
+        if crate::profile::enabled() {
+            crate::profile::record(&format!("batch.submit+wait {op}"), t);
+        }
+        if let Some((_, rb)) = &stamps {
+            self.record_stamps(&format!("gpu batch {op}"), rb)?;
+        }
+        out
+    }
+
     /// Encode, submit and wait for a list of launches.
     pub fn run(&self, op: &str, launches: &[Launch<'_>]) -> Result<(), GpuError> {
+        {
+            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(enc) = pending.get_mut(&std::thread::current().id()) {
+                // Inside `batch`: recorded now, submitted and waited for when the batch ends.
+                for l in launches {
+                    self.encode(enc, l)?;
+                }
+                return Ok(());
+            }
+        }
+        if crate::profile::enabled() {
+            // Profiling: settle earlier work (deferred frees) first so "wait" is this op alone.
+            let t = std::time::Instant::now();
+            self.ctx.sync(op)?;
+            crate::profile::record("run.prepoll", t);
+        }
         let t = std::time::Instant::now();
-        let mut enc = self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("ildtrack") });
+        let mut enc = self
+            .ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("ildtrack"),
+            });
+        let stamps = self.timestamps();
+        if let Some((qs, _)) = &stamps {
+            enc.write_timestamp(qs, 0);
+        }
         let mut chunks = 0;
         for l in launches {
             chunks += self.encode(&mut enc, l)?;
         }
-        self.ctx.queue.submit([enc.finish()]);
+        if let Some((qs, rb)) = &stamps {
+            enc.write_timestamp(qs, 1);
+            enc.resolve_query_set(qs, 0..2, rb, 0);
+        }
+        let cb = enc.finish();
+        crate::profile::record("run.encode", t);
+        let t2 = std::time::Instant::now();
+        self.ctx.queue.submit([cb]);
+        crate::profile::record("run.submit", t2);
+        let t2 = std::time::Instant::now();
         self.ctx.sync(op)?;
-        tracing::trace!(op, chunks, elapsed_us = t.elapsed().as_micros() as u64, "gpu kernel");
+        if crate::profile::enabled() {
+            crate::profile::record(&format!("run.wait {op}"), t2);
+        }
+        if let Some((_, rb)) = &stamps {
+            self.record_stamps(&format!("gpu {op}"), rb)?;
+        }
+        tracing::trace!(
+            op,
+            chunks,
+            elapsed_us = t.elapsed().as_micros() as u64,
+            "gpu kernel"
+        );
         Ok(())
+    }
+
+    /// A command encoder for hand-built submissions; when profiling, it starts with a timestamp.
+    pub fn encoder(&self) -> (wgpu::CommandEncoder, Option<(wgpu::QuerySet, wgpu::Buffer)>) {
+        let mut enc = self.ctx.device.create_command_encoder(&Default::default());
+        let stamps = self.timestamps();
+        if let Some((qs, _)) = &stamps {
+            enc.write_timestamp(qs, 0);
+        }
+        (enc, stamps)
+    }
+
+    /// Submit an `encoder()`; wait when `wait` or when profiling (then record its device time).
+    pub fn submit(
+        &self,
+        op: &str,
+        mut enc: wgpu::CommandEncoder,
+        stamps: Option<(wgpu::QuerySet, wgpu::Buffer)>,
+        wait: bool,
+    ) -> Result<(), GpuError> {
+        if let Some((qs, rb)) = &stamps {
+            enc.write_timestamp(qs, 1);
+            enc.resolve_query_set(qs, 0..2, rb, 0);
+        }
+        self.ctx.queue.submit([enc.finish()]);
+        if wait || crate::profile::enabled() {
+            self.ctx.sync(op)?;
+        }
+        if let Some((_, rb)) = &stamps {
+            self.record_stamps(&format!("gpu {op}"), rb)?;
+        }
+        Ok(())
+    }
+
+    /// Device time between the two resolved timestamps in `rb`, into the profile.
+    fn record_stamps(&self, what: &str, rb: &wgpu::Buffer) -> Result<(), GpuError> {
+        let b = self.ctx.read_bytes(rb, 16)?;
+        let t0 = u64::from_le_bytes(b[0..8].try_into().unwrap_or([0; 8]));
+        let t1 = u64::from_le_bytes(b[8..16].try_into().unwrap_or([0; 8]));
+        let ns = t1.saturating_sub(t0) as f64 * f64::from(self.ctx.queue.get_timestamp_period());
+        crate::profile::record_ms(what, ns / 1e6);
+        Ok(())
+    }
+
+    /// When profiling on a device with timestamps: a two-entry query set and its resolve buffer.
+    fn timestamps(&self) -> Option<(wgpu::QuerySet, wgpu::Buffer)> {
+        if !crate::profile::enabled()
+            || !self
+                .ctx
+                .device
+                .features()
+                .contains(wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS)
+        {
+            return None;
+        }
+        let qs = self.ctx.device.create_query_set(&wgpu::QuerySetDescriptor {
+            label: Some("profile"),
+            ty: wgpu::QueryType::Timestamp,
+            count: 2,
+        });
+        let rb = self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("profile-resolve"),
+            size: 16,
+            usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        Some((qs, rb))
     }
 
     pub fn download_bytes(&self, b: &GpuBuf) -> Result<Vec<u8>, GpuError> {
         let bytes = b.nvox() * b.kind.bytes();
-        self.ctx.read_bytes(&b.buf, bytes)
+        let t = std::time::Instant::now();
+        let out = self.staging.download(&self.ctx, &b.buf, bytes);
+        crate::profile::record("download.staged", t);
+        out
     }
 }

@@ -7,7 +7,14 @@
 //! Design:
 //! - Handles ([`GpuBuf`]) stay on the device: the analysis uploads once, chains kernels and
 //!   downloads only results. Every trait method is synchronous (it waits for the device), so
-//!   a caller can time each kernel with a plain clock.
+//!   a caller can time each kernel with a plain clock; multi-pass kernels (morphology, EDT,
+//!   Gaussian) record all their passes into one submission and wait once.
+//! - Transfers go through persistent staging buffers (two of 32 MiB each way, filled and
+//!   drained by several threads) and freed volumes return to a pool for reuse by the next
+//!   volume of the same size: creating a 512 MiB buffer, or fresh mapped host memory, costs
+//!   more than the kernels on a real GPU (see docs/BENCHMARKS-gpu.md).
+//! - [`profile_enable`] (`ildtrack bench --profile`) records where the host time goes and,
+//!   where the adapter has timestamp queries, each submission's device time.
 //! - Packing: HU as i16 two per 32-bit word, masks/classes as u8 four per word, labels u32,
 //!   fields f32.
 //! - Limits: the device is created with `adapter.limits()`. No storage binding is larger than
@@ -48,11 +55,14 @@ mod context;
 mod costs;
 mod engine;
 mod error;
+mod profile;
 mod shaders;
+mod transfer;
 
 pub use backend::{GpuOptions, WgpuBackend};
 pub use context::{AdapterSummary, probe};
 pub use costs::{KernelCost, kernel_costs};
 pub use engine::{ElemKind, GpuBuf};
 pub use error::GpuError;
+pub use profile::{profile_enable, profile_take};
 pub use shaders::{SHADERS, shader_source};

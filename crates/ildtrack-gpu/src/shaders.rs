@@ -23,6 +23,7 @@ macro_rules! shader {
 pub const SHADERS: &[(&str, &str)] = &[
     shader!("classify"),
     shader!("combine_u8"),
+    shader!("copy_u32"),
     shader!("counts", "counters"),
     shader!("crop", "pages"),
     shader!("downsample_mean", "pages"),

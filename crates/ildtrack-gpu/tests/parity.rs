@@ -305,5 +305,8 @@ fn probe_and_description_agree_with_the_backend() {
     let gbs = g.measure_copy_bandwidth_gbs(8 << 20, 2).unwrap();
     assert!(gbs.is_finite() && gbs > 0.0, "copy bandwidth {gbs}");
     eprintln!("copy bandwidth {gbs:.1} GB/s on {}", g.adapter_description());
+    // The shader copy probe checks its own copy at this size (a pattern, not zeros).
+    let shader = g.measure_shader_copy_bandwidth_gbs((8 << 20) + 12, 2).unwrap();
+    assert!(shader.is_finite() && shader > 0.0, "shader copy bandwidth {shader}");
     g.warm_up().unwrap();
 }

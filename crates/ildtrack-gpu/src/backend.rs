@@ -120,35 +120,11 @@ impl WgpuBackend {
             })
         };
         let (a, b) = (make("bw-src")?, make("bw-dst")?);
-        const MANY: u32 = 8;
-        let time = |copies: u32| -> std::result::Result<f64, GpuError> {
-            let mut best = f64::INFINITY;
-            for i in 0..=reps.max(1) {
-                let t = std::time::Instant::now();
-                let mut enc = self
-                    .eng
-                    .ctx
-                    .device
-                    .create_command_encoder(&Default::default());
-                for c in 0..copies {
-                    let (s, d) = if c % 2 == 0 { (&a, &b) } else { (&b, &a) };
-                    enc.copy_buffer_to_buffer(s, 0, d, 0, bytes);
-                }
-                self.eng.ctx.queue.submit([enc.finish()]);
-                self.eng.ctx.sync("bandwidth probe")?;
-                if i > 0 {
-                    best = best.min(t.elapsed().as_secs_f64());
-                }
-            }
-            Ok(best)
-        };
-        let one = time(1)?;
-        let many = time(MANY)?;
-        let per_copy = if many > one {
-            (many - one) / f64::from(MANY - 1)
-        } else {
-            many / f64::from(MANY)
-        };
+        let per_copy = self.copy_seconds("bandwidth probe", reps, |enc, c| {
+            let (s, d) = if c % 2 == 0 { (&a, &b) } else { (&b, &a) };
+            enc.copy_buffer_to_buffer(s, 0, d, 0, bytes);
+            Ok(())
+        })?;
         Ok(2.0 * bytes as f64 / per_copy / 1e9)
     }
 
@@ -174,33 +150,13 @@ impl WgpuBackend {
                 part.copy_from_slice(&v);
             })?;
         let b = self.eng.alloc(dims, ElemKind::U32)?;
-        const MANY: u32 = 8;
-        let time = |copies: u32| -> std::result::Result<f64, GpuError> {
-            let mut best = f64::INFINITY;
-            for i in 0..=reps.max(1) {
-                let t = std::time::Instant::now();
-                let mut enc = self
-                    .eng
-                    .ctx
-                    .device
-                    .create_command_encoder(&Default::default());
-                for c in 0..copies {
-                    let (s, d) = if c % 2 == 0 { (&a, &b) } else { (&b, &a) };
-                    let inputs = [(s, 0u64)];
-                    let mut l = Launch::new("copy_u32", "copy_u32", d);
-                    l.inputs = &inputs;
-                    self.eng.encode(&mut enc, &l)?;
-                }
-                self.eng.ctx.queue.submit([enc.finish()]);
-                self.eng.ctx.sync("shader copy probe")?;
-                if i > 0 {
-                    best = best.min(t.elapsed().as_secs_f64());
-                }
-            }
-            Ok(best)
-        };
-        let one = time(1)?;
-        let many = time(MANY)?;
+        let per_copy = self.copy_seconds("shader copy probe", reps, |enc, c| {
+            let (s, d) = if c % 2 == 0 { (&a, &b) } else { (&b, &a) };
+            let inputs = [(s, 0u64)];
+            let mut l = Launch::new("copy_u32", "copy_u32", d);
+            l.inputs = &inputs;
+            self.eng.encode(enc, &l).map(|_| ())
+        })?;
         // Small probes (the tests) also check the copy.
         if words <= 16 << 20 {
             let got = self.eng.download_bytes(&b)?;
@@ -211,12 +167,38 @@ impl WgpuBackend {
                 });
             }
         }
-        let per_copy = if many > one {
-            (many - one) / f64::from(MANY - 1)
-        } else {
-            many / f64::from(MANY)
-        };
         Ok(2.0 * (words * 4) as f64 / per_copy / 1e9)
+    }
+
+    /// Seconds per copy: one submission of one copy and one of eight back-to-back copies
+    /// (`encode(encoder, copy index)`) are each timed, best of `reps` after a warm-up; the
+    /// difference divides out the submit/wait latency.
+    fn copy_seconds(
+        &self,
+        what: &str,
+        reps: u32,
+        encode: impl Fn(&mut wgpu::CommandEncoder, u32) -> std::result::Result<(), GpuError>,
+    ) -> std::result::Result<f64, GpuError> {
+        const MANY: u32 = 8;
+        let time = |copies: u32| -> std::result::Result<f64, GpuError> {
+            let mut best = f64::INFINITY;
+            for i in 0..=reps.max(1) {
+                let t = std::time::Instant::now();
+                let mut enc = self.eng.ctx.device.create_command_encoder(&Default::default());
+                for c in 0..copies {
+                    encode(&mut enc, c)?;
+                }
+                self.eng.ctx.queue.submit([enc.finish()]);
+                self.eng.ctx.sync(what)?;
+                if i > 0 {
+                    best = best.min(t.elapsed().as_secs_f64());
+                }
+            }
+            Ok(best)
+        };
+        let one = time(1)?;
+        let many = time(MANY)?;
+        Ok(if many > one { (many - one) / f64::from(MANY - 1) } else { many / f64::from(MANY) })
     }
 
     /// Device limits the backend runs with (as requested from `adapter.limits()`).

@@ -835,40 +835,29 @@ fn lung_components<B: Backend>(
 }
 
 /// The voxels of `region` (non-zero) 6-connected through `region` to a voxel of `seed`
-/// (non-zero), as a 0/1 mask, and their count.
+/// (non-zero), seed voxels themselves excluded, as a 0/1 mask, and their count.
 fn grow_into(seed: &Array3<u8>, region: &Array3<u8>) -> (Array3<u8>, usize) {
     let sh = seed.shape();
     let (nz, ny, nx) = (sh[0], sh[1], sh[2]);
+    let (sd, reg) = (seed.as_standard_layout(), region.as_standard_layout());
+    let (sd, reg) = (sd.as_slice().unwrap_or(&[]), reg.as_slice().unwrap_or(&[]));
     let mut out = Array3::<u8>::zeros((nz, ny, nx));
-    let reg = region.as_slice().map(|s| s.to_vec()).unwrap_or_else(|| region.iter().copied().collect());
-    let sd: Vec<u8> = seed.iter().copied().collect();
-    let o = out.as_slice_mut().expect("standard layout");
-    let mut stack: Vec<usize> = Vec::new();
+    let o = out.as_slice_mut().unwrap_or(&mut []);
     let (sy, sz) = (nx, ny * nx);
-    let neighbours = |i: usize| -> [Option<usize>; 6] {
+    // Depth-first from every seed voxel; a voxel is taken once, when first reached.
+    let mut stack: Vec<usize> = (0..sd.len()).filter(|&i| sd[i] != 0).collect();
+    let mut n = 0;
+    while let Some(i) = stack.pop() {
         let (z, y, x) = (i / sz, (i / sy) % ny, i % nx);
-        [
+        let nb = [
             (x > 0).then(|| i - 1),
             (x + 1 < nx).then(|| i + 1),
             (y > 0).then(|| i - sy),
             (y + 1 < ny).then(|| i + sy),
             (z > 0).then(|| i - sz),
             (z + 1 < nz).then(|| i + sz),
-        ]
-    };
-    for i in 0..sd.len() {
-        if sd[i] != 0 {
-            for j in neighbours(i).into_iter().flatten() {
-                if reg[j] != 0 && sd[j] == 0 && o[j] == 0 {
-                    o[j] = 1;
-                    stack.push(j);
-                }
-            }
-        }
-    }
-    let mut n = stack.len();
-    while let Some(i) = stack.pop() {
-        for j in neighbours(i).into_iter().flatten() {
+        ];
+        for j in nb.into_iter().flatten() {
             if reg[j] != 0 && sd[j] == 0 && o[j] == 0 {
                 o[j] = 1;
                 n += 1;

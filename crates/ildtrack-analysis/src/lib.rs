@@ -199,6 +199,22 @@ pub fn scan_warnings(meta: &ScanMeta, dims_zyx: [usize; 3], config: &AnalysisCon
     w
 }
 
+/// Stage timer: `lap(name)` records the time since the previous lap (or the start).
+pub(crate) struct Stages {
+    clock: Instant,
+    pub ms: Vec<(String, f64)>,
+}
+
+impl Stages {
+    pub(crate) fn start() -> Self {
+        Stages { clock: Instant::now(), ms: Vec::new() }
+    }
+    pub(crate) fn lap(&mut self, name: &str) {
+        self.ms.push((name.to_string(), self.clock.elapsed().as_secs_f64() * 1e3));
+        self.clock = Instant::now();
+    }
+}
+
 struct Quantified {
     lungs: Lungs,
     histogram: HuHistogram,
@@ -277,12 +293,7 @@ fn quantify<B: Backend>(
     let flo = [0, 1, 2].map(|k| lo[k] * f[k]);
     let fhi = [0, 1, 2].map(|k| (hi[k] * f[k]).min(dims[k]));
     let fb = [0, 1, 2].map(|k| fhi[k] - flo[k]);
-    let mut stage_ms: Vec<(String, f64)> = Vec::new();
-    let mut clock = Instant::now();
-    let mut lap = |name: &str, stage_ms: &mut Vec<(String, f64)>| {
-        stage_ms.push((name.to_string(), clock.elapsed().as_secs_f64() * 1e3));
-        clock = Instant::now();
-    };
+    let mut stages = Stages::start();
 
     // Working-grid lungs and HU, cropped to the lungs' box (one voxel of background around).
     let lungs_lc = b.upload_u8(seg.lungs_low.slice(s![lo[0]..hi[0], lo[1]..hi[1], lo[2]..hi[2]]))?;
@@ -310,7 +321,7 @@ fn quantify<B: Backend>(
         drop((band, lungish, add));
         refined
     };
-    lap("quantify.refine", &mut stage_ms);
+    stages.lap("quantify.refine");
     // Density classes with vessels excluded.
     let clamp16 = |v: i32| v.clamp(i16::MIN as i32, i16::MAX as i32) as i16;
     let edges = [t.laa_hu, t.ggo_lo_hu, t.consolidation_lo_hu, t.consolidation_hi_hu].map(clamp16);
@@ -370,7 +381,7 @@ fn quantify<B: Backend>(
         }
     }
 
-    lap("quantify.classes", &mut stage_ms);
+    stages.lap("quantify.classes");
     // Zones: equal thirds of each lung's own z extent; "upper" is towards the head.
     let nzc = fb[0];
     let sc = b.slice_counts(&lungs_c, 3)?;
@@ -407,7 +418,7 @@ fn quantify<B: Backend>(
     let jc = b.joint_counts(&region, &classes, N_REGIONS, stats::class::COUNT)?;
     drop((region, hu_c));
 
-    lap("quantify.regions_histogram", &mut stage_ms);
+    stages.lap("quantify.regions_histogram");
     let metrics_of = |codes: &[usize]| -> Metrics {
         let nb = hist.n_bins();
         let mut h = vec![0u64; nb];
@@ -465,6 +476,6 @@ fn quantify<B: Backend>(
     drop(lungs_c);
     let classes_full = pad_host(b.download_u8(&classes)?);
     drop(classes);
-    lap("quantify.metrics_maps", &mut stage_ms);
-    Ok(Quantified { lungs, histogram, lungs_full, classes_full, stage_ms })
+    stages.lap("quantify.metrics_maps");
+    Ok(Quantified { lungs, histogram, lungs_full, classes_full, stage_ms: stages.ms })
 }

@@ -103,12 +103,7 @@ pub(crate) fn segment<B: Backend>(
     let frame = Frame { g: hu.geometry, f: factors };
     let voxel_ml = ls.iter().product::<f64>() / 1000.0;
     let mut warnings = Vec::new();
-    let mut stage_ms: Vec<(String, f64)> = Vec::new();
-    let mut clock = std::time::Instant::now();
-    let mut lap = |name: &str, stage_ms: &mut Vec<(String, f64)>| {
-        stage_ms.push((name.to_string(), clock.elapsed().as_secs_f64() * 1e3));
-        clock = std::time::Instant::now();
-    };
+    let mut stages = crate::Stages::start();
 
     // Upload and block-mean in slabs of z so that the full-resolution copy on the backend is
     // never whole (peak memory).
@@ -145,7 +140,7 @@ pub(crate) fn segment<B: Backend>(
         warnings,
         stage_ms: Vec::new(),
     };
-    lap("segment.downsample", &mut stage_ms);
+    stages.lap("segment.downsample");
     progress("segment: body", 0.1);
 
     // 2. Body.
@@ -174,7 +169,7 @@ pub(crate) fn segment<B: Backend>(
     let body_core = b.erode(&body_filled, &Ball::disk(5.0, ls))?;
     let air = b.mask_op(&air_all, &body_core, MaskOp::And)?;
     drop(air_all);
-    lap("segment.body", &mut stage_ms);
+    stages.lap("segment.body");
     progress("segment: airways", 0.25);
 
     // 4. Airways (host).
@@ -191,7 +186,7 @@ pub(crate) fn segment<B: Backend>(
         Some(a) => b.mask_op(&air, a, MaskOp::AndNot)?,
         None => b.mask_op(&air, &air, MaskOp::And)?,
     };
-    lap("segment.airways", &mut stage_ms);
+    stages.lap("segment.airways");
     progress("segment: lungs", 0.4);
 
     // 5. Lung components.
@@ -265,7 +260,7 @@ pub(crate) fn segment<B: Backend>(
         }
         lungs = b.combine_u8(&lungs, &goes_right, 2, &lut2)?;
     }
-    lap("segment.lungs", &mut stage_ms);
+    stages.lap("segment.lungs");
     progress("segment: dense regions", 0.6);
 
     // 6. Per side, a small in-plane closing takes in the vessels indenting the hilum.
@@ -340,7 +335,7 @@ pub(crate) fn segment<B: Backend>(
         })
         .collect();
     let max_area = [0, 1].map(|k| per_slice.iter().map(|p| p.1[k]).max().unwrap_or(0));
-    lap("segment.dense.closing_hulls", &mut stage_ms);
+    stages.lap("segment.dense.closing_hulls");
     // Window of slices towards the head whose aerated lung outlines the pleura for slice z:
     // disease hides the lung's outline here, but the lung above it still reaches the chest wall.
     let head_step: isize = if frame.g.direction[0][2] >= 0.0 { 1 } else { -1 };
@@ -412,7 +407,7 @@ pub(crate) fn segment<B: Backend>(
         }
         b.download_u8(&b.map_labels(&nl, &elut)?)?
     };
-    lap("segment.dense.hulls_enclosed", &mut stage_ms);
+    stages.lap("segment.dense.hulls_enclosed");
     let small_hole_px = (p.hole_max_area_mm2 / (ls[1] * ls[2])).ceil() as usize;
     let w = plane::chamfer_weights([ls[1], ls[2]]);
     let include_dense = p.include_dense_regions;
@@ -452,7 +447,7 @@ pub(crate) fn segment<B: Backend>(
         })
         .collect();
     let window_pleura = window;
-    lap("segment.dense.walls", &mut stage_ms);
+    stages.lap("segment.dense.walls");
     lungs_h.axis_iter_mut(Axis(0)).into_par_iter().enumerate().for_each(|(z, mut s)| {
         let px: Vec<u8> = s.iter().copied().collect();
         if px.iter().all(|&v| v == 0) {
@@ -554,7 +549,7 @@ pub(crate) fn segment<B: Backend>(
         }
         s.iter_mut().zip(out).for_each(|(o, v)| *o = v);
     });
-    lap("segment.dense", &mut stage_ms);
+    stages.lap("segment.dense");
     // Volumes and plausibility.
     let mut counts = [0u64; 3];
     lungs_h.iter().for_each(|&v| counts[(v as usize).min(2)] += 1);
@@ -580,7 +575,7 @@ pub(crate) fn segment<B: Backend>(
     }
     tracing::debug!(airway_voxels, r_ml, l_ml, "segmentation done");
     progress("segment", 1.0);
-    Ok(Segmentation { lungs_low: lungs_h, factors, low_spacing_mm: ls, low_hu: low_h, warnings, stage_ms })
+    Ok(Segmentation { lungs_low: lungs_h, factors, low_spacing_mm: ls, low_hu: low_h, warnings, stage_ms: stages.ms })
 }
 
 /// 1 where the voxel lies on the patient's right of the body mid-line.

@@ -5,10 +5,17 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ildtrack_benches::*;
 use ildtrack_compute::{Backend, CpuBackend};
 
-fn run<B: Backend>(g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>, b: &B, ph: &ildtrack_phantom::Phantom) {
+fn run<B: Backend>(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    b: &B,
+    ph: &ildtrack_phantom::Phantom,
+) {
     let config = ildtrack_analysis::AnalysisConfig::default();
     g.bench_function(b.name(), |bch| {
-        bch.iter(|| ildtrack_analysis::analyze(b, &ph.volume, &ph.meta, &[], &config, &|_, _| {}).expect("analyze"))
+        bch.iter(|| {
+            ildtrack_analysis::analyze(b, &ph.volume, &ph.meta, &[], &config, &|_, _| {})
+                .expect("analyze")
+        })
     });
 }
 
@@ -19,7 +26,10 @@ fn analyze(c: &mut Criterion) {
     g.sample_size(10);
     g.throughput(Throughput::Elements(ph.volume.len() as u64));
     run(&mut g, &CpuBackend::new(), &ph);
-    match ildtrack_gpu::WgpuBackend::new(ildtrack_gpu::GpuOptions { allow_software: true, ..Default::default() }) {
+    match ildtrack_gpu::WgpuBackend::new(ildtrack_gpu::GpuOptions {
+        allow_software: true,
+        ..Default::default()
+    }) {
         Ok(gpu) => run(&mut g, &gpu, &ph),
         Err(e) => eprintln!("gpu skipped: {e}"),
     }

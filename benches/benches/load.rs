@@ -17,7 +17,8 @@ fn load(c: &mut Criterion) {
     g.bench_function("cat_floor", |b| b.iter(|| cat_files(dir.path())));
     g.bench_function("ildtrack_dicom_load", |b| {
         b.iter(|| {
-            let s = ildtrack_dicom::load(dir.path(), &ildtrack_dicom::LoadOptions::default()).expect("load");
+            let s = ildtrack_dicom::load(dir.path(), &ildtrack_dicom::LoadOptions::default())
+                .expect("load");
             assert_eq!(s.volume.dims_zyx(), dims);
             s
         })

@@ -10,8 +10,16 @@ use std::time::Instant;
 fn vm_hwm_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM")).map(|l| l.to_string()))
-        .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM"))
+                .map(|l| l.to_string())
+        })
+        .and_then(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<f64>().ok())
+        })
         .map(|kb| kb / 1024.0)
         .unwrap_or(f64::NAN)
 }
@@ -25,7 +33,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("wrote {out}");
         return Ok(());
     }
-    let input = args.first().ok_or("usage: analysis_bench INPUT [REPEATS]")?;
+    let input = args
+        .first()
+        .ok_or("usage: analysis_bench INPUT [REPEATS]")?;
     let repeats: usize = args.get(1).and_then(|v| v.parse().ok()).unwrap_or(3);
     let t = Instant::now();
     let s = ildtrack_dicom::load(Path::new(input), &ildtrack_dicom::LoadOptions::default())?;
@@ -35,10 +45,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut best = f64::INFINITY;
     for _ in 0..repeats {
         let t = Instant::now();
-        let a = analyze(&CpuBackend::new(), &s.volume, &s.meta, &s.warnings, &AnalysisConfig::default(), &|_, _| {})?;
+        let a = analyze(
+            &CpuBackend::new(),
+            &s.volume,
+            &s.meta,
+            &s.warnings,
+            &AnalysisConfig::default(),
+            &|_, _| {},
+        )?;
         let ms = t.elapsed().as_secs_f64() * 1e3;
         best = best.min(ms);
-        println!("analyze {ms:.0} ms {:?}", a.result.timings_ms.iter().filter(|(k, _)| !k.contains('.')).collect::<Vec<_>>());
+        println!(
+            "analyze {ms:.0} ms {:?}",
+            a.result
+                .timings_ms
+                .iter()
+                .filter(|(k, _)| !k.contains('.'))
+                .collect::<Vec<_>>()
+        );
         drop(a);
     }
     println!(

@@ -9,13 +9,21 @@ use std::time::Instant;
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let small = args.iter().any(|a| a == "--small");
-    let out = args.iter().position(|a| a == "--out").and_then(|i| args.get(i + 1)).cloned();
+    let out = args
+        .iter()
+        .position(|a| a == "--out")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
     let presets: Vec<String> = args
         .iter()
         .filter(|a| !a.starts_with("--") && Some(*a) != out.as_ref())
         .cloned()
         .collect();
-    let presets = if presets.is_empty() { vec!["ild".to_string()] } else { presets };
+    let presets = if presets.is_empty() {
+        vec!["ild".to_string()]
+    } else {
+        presets
+    };
     for name in presets {
         let Some(mut spec) = PhantomSpec::preset(&name) else {
             eprintln!("unknown preset {name}");
@@ -24,7 +32,10 @@ fn main() {
         if small {
             let d = spec.dims_zyx;
             let s = spec.spacing_mm;
-            spec = spec.with_grid([d[0] / 2, d[1] / 2, d[2] / 2], [s[0] * 2.0, s[1] * 2.0, s[2] * 2.0]);
+            spec = spec.with_grid(
+                [d[0] / 2, d[1] / 2, d[2] / 2],
+                [s[0] * 2.0, s[1] * 2.0, s[2] * 2.0],
+            );
         }
         let t = Instant::now();
         let ph = match try_generate(&spec) {
@@ -37,10 +48,20 @@ fn main() {
         let gen_ms = t.elapsed().as_secs_f64() * 1e3;
         let t = Instant::now();
         let config = match std::env::var("ILD_CONFIG") {
-            Ok(p) => std::fs::read_to_string(p).ok().and_then(|t| AnalysisConfig::from_toml_str(&t).ok()).unwrap_or_default(),
+            Ok(p) => std::fs::read_to_string(p)
+                .ok()
+                .and_then(|t| AnalysisConfig::from_toml_str(&t).ok())
+                .unwrap_or_default(),
             Err(_) => AnalysisConfig::default(),
         };
-        let a = match analyze(&CpuBackend::new(), &ph.volume, &ph.meta, &[], &config, &|_, _| {}) {
+        let a = match analyze(
+            &CpuBackend::new(),
+            &ph.volume,
+            &ph.meta,
+            &[],
+            &config,
+            &|_, _| {},
+        ) {
             Ok(a) => a,
             Err(e) => {
                 eprintln!("{name}: {e}");
@@ -77,7 +98,13 @@ fn main() {
         }
         let dice = |k: usize| 2.0 * inter[k] as f64 / (ours[k] + theirs[k]).max(1) as f64;
         let r = &a.result.lungs;
-        let pct = |a: f64, b: f64| if b > 0.0 { 100.0 * (a - b) / b } else { f64::NAN };
+        let pct = |a: f64, b: f64| {
+            if b > 0.0 {
+                100.0 * (a - b) / b
+            } else {
+                f64::NAN
+            }
+        };
         println!(
             "{name}: dims {:?} gen {gen_ms:.0} ms analyze {ms:.0} ms ({:?})\n  dice R {:.4} L {:.4}; lung {:.0} mL vs {:.0} ({:+.2} %); GGO {:.1} vs {:.1} mL ({:+.1} %); cons {:.1} vs {:.1} mL ({:+.1} %)\n  consolidation inside mask {:.1} %; vessel voxels counted as GGO/cons {:.2} % of {} ; vessel_ml {:.1} vs truth {:.1}",
             spec.dims_zyx,
@@ -102,7 +129,12 @@ fn main() {
         for ((zn, m), tz) in r.zones.iter().iter().zip(tr.per_zone.iter()) {
             println!(
                 "  {zn:13} lung {:7.1}/{:7.1} ggo {:6.1}/{:6.1} cons {:6.1}/{:6.1}",
-                m.volume_ml, tz.lung_ml, m.ggo_ml, tz.ggo_ml, m.consolidation_ml, tz.consolidation_ml
+                m.volume_ml,
+                tz.lung_ml,
+                m.ggo_ml,
+                tz.ggo_ml,
+                m.consolidation_ml,
+                tz.consolidation_ml
             );
         }
         if std::env::var("QC_DEBUG").is_ok() {
@@ -125,8 +157,17 @@ fn main() {
                     ml[z] += 1;
                 }
             }
-            println!("  false cons per z: {:?}", fc.iter().enumerate().filter(|(_, v)| **v > 50).collect::<Vec<_>>());
-            println!("  false cons voxels {fc_n}, of which truth vessel {fc_vessel}; bronchus wall truth {:.1} mL", tr.bronchus_wall_ml);
+            println!(
+                "  false cons per z: {:?}",
+                fc.iter()
+                    .enumerate()
+                    .filter(|(_, v)| **v > 50)
+                    .collect::<Vec<_>>()
+            );
+            println!(
+                "  false cons voxels {fc_n}, of which truth vessel {fc_vessel}; bronchus wall truth {:.1} mL",
+                tr.bronchus_wall_ml
+            );
             // Components (26-connected) of the consolidation class: size, share of truth
             // consolidation, extent and PCA elongation.
             let sh = a.classes.data.shape();
@@ -151,7 +192,13 @@ fn main() {
                         for dy in -1i64..=1 {
                             for dx in -1i64..=1 {
                                 let (qz, qy, qx) = (z as i64 + dz, y as i64 + dy, x as i64 + dx);
-                                if qz < 0 || qy < 0 || qx < 0 || qz >= nz as i64 || qy >= ny as i64 || qx >= nx as i64 {
+                                if qz < 0
+                                    || qy < 0
+                                    || qx < 0
+                                    || qz >= nz as i64
+                                    || qy >= ny as i64
+                                    || qx >= nx as i64
+                                {
                                     continue;
                                 }
                                 let j = (qz as usize * ny + qy as usize) * nx + qx as usize;
@@ -183,15 +230,36 @@ fn main() {
                     let nn = w.iter().map(|x| x * x).sum::<f64>().sqrt().max(1e-12);
                     v = w.map(|x| x / nn);
                 }
-                let l1 = (0..3).map(|i| (0..3).map(|j| v[i] * c[i][j] * v[j]).sum::<f64>()).sum::<f64>();
+                let l1 = (0..3)
+                    .map(|i| (0..3).map(|j| v[i] * c[i][j] * v[j]).sum::<f64>())
+                    .sum::<f64>();
                 let tr_c = c[0][0] + c[1][1] + c[2][2];
                 println!(
                     "    cons comp {:6} vox truth {:5.1} % vessel {:5.1} % centre zyx [{:.0} {:.0} {:.0}] mm sd1 {:.1} mm rest sd {:.1} mm",
-                    pts.len(), 100.0 * truth_n as f64 / n, 100.0 * ves_n as f64 / n, m[0], m[1], m[2], l1.sqrt(), ((tr_c - l1) / 2.0).max(0.0).sqrt()
+                    pts.len(),
+                    100.0 * truth_n as f64 / n,
+                    100.0 * ves_n as f64 / n,
+                    m[0],
+                    m[1],
+                    m[2],
+                    l1.sqrt(),
+                    ((tr_c - l1) / 2.0).max(0.0).sqrt()
                 );
             }
-            println!("  false lung per z: {:?}", fl.iter().enumerate().filter(|(_, v)| **v > 200).collect::<Vec<_>>());
-            println!("  missed lung per z: {:?}", ml.iter().enumerate().filter(|(_, v)| **v > 200).collect::<Vec<_>>());
+            println!(
+                "  false lung per z: {:?}",
+                fl.iter()
+                    .enumerate()
+                    .filter(|(_, v)| **v > 200)
+                    .collect::<Vec<_>>()
+            );
+            println!(
+                "  missed lung per z: {:?}",
+                ml.iter()
+                    .enumerate()
+                    .filter(|(_, v)| **v > 200)
+                    .collect::<Vec<_>>()
+            );
         }
         for w in &a.result.warnings {
             println!("  warning {w}");
@@ -199,17 +267,31 @@ fn main() {
         if let Some(dir) = &out {
             let (zs, y) = qc::representative_slices(&a.lungs);
             for (i, z) in zs.iter().enumerate() {
-                let _ = std::fs::write(format!("{dir}/{name}_ax{i}.png"), qc::axial_png(&ph.volume, &a.lungs, &a.classes, *z));
+                let _ = std::fs::write(
+                    format!("{dir}/{name}_ax{i}.png"),
+                    qc::axial_png(&ph.volume, &a.lungs, &a.classes, *z),
+                );
             }
             if let Ok(zs) = std::env::var("QC_Z") {
                 let tl = ph.volume.with_data(tr.lungs.clone());
-                let tc = ph.volume.with_data(tr.consolidation.mapv(|c| if c { 4u8 } else { 0 }));
+                let tc = ph
+                    .volume
+                    .with_data(tr.consolidation.mapv(|c| if c { 4u8 } else { 0 }));
                 for z in zs.split(',').filter_map(|v| v.parse::<usize>().ok()) {
-                    let _ = std::fs::write(format!("{dir}/{name}_truth_z{z}.png"), qc::axial_png(&ph.volume, &tl, &tc, z));
-                    let _ = std::fs::write(format!("{dir}/{name}_z{z}.png"), qc::axial_png(&ph.volume, &a.lungs, &a.classes, z));
+                    let _ = std::fs::write(
+                        format!("{dir}/{name}_truth_z{z}.png"),
+                        qc::axial_png(&ph.volume, &tl, &tc, z),
+                    );
+                    let _ = std::fs::write(
+                        format!("{dir}/{name}_z{z}.png"),
+                        qc::axial_png(&ph.volume, &a.lungs, &a.classes, z),
+                    );
                 }
             }
-            let _ = std::fs::write(format!("{dir}/{name}_cor.png"), qc::coronal_png(&ph.volume, &a.lungs, &a.classes, y));
+            let _ = std::fs::write(
+                format!("{dir}/{name}_cor.png"),
+                qc::coronal_png(&ph.volume, &a.lungs, &a.classes, y),
+            );
         }
     }
 }

@@ -8,11 +8,23 @@ use std::time::Instant;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let out = args.iter().position(|a| a == "--out").and_then(|i| args.get(i + 1)).cloned();
-    let filter = args.iter().find(|a| !a.starts_with("--") && Some(*a) != out.as_ref()).cloned();
+    let out = args
+        .iter()
+        .position(|a| a == "--out")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
+    let filter = args
+        .iter()
+        .find(|a| !a.starts_with("--") && Some(*a) != out.as_ref())
+        .cloned();
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
     let mut inputs: Vec<(String, PathBuf)> = Vec::new();
-    for k in ["A0001-kernel-L", "A0001-kernel-B", "A0002-kernel-B70f", "A0002-kernel-B40f"] {
+    for k in [
+        "A0001-kernel-L",
+        "A0001-kernel-B",
+        "A0002-kernel-B70f",
+        "A0002-kernel-B40f",
+    ] {
         inputs.push((k.to_string(), data.join("lung-pet-ct-dx").join(k)));
     }
     inputs.push(("lidc".into(), data.join("lungmask-slice/lidc-slice.dcm")));
@@ -26,8 +38,12 @@ fn main() {
                 for p in f {
                     let name = format!(
                         "covid_{}_{}",
-                        s.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default(),
-                        p.file_stem().map(|n| n.to_string_lossy().to_string()).unwrap_or_default()
+                        s.file_name()
+                            .map(|n| n.to_string_lossy().to_string())
+                            .unwrap_or_default(),
+                        p.file_stem()
+                            .map(|n| n.to_string_lossy().to_string())
+                            .unwrap_or_default()
                     );
                     inputs.push((name, p));
                 }
@@ -49,10 +65,20 @@ fn main() {
         let load_ms = t.elapsed().as_secs_f64() * 1e3;
         let t = Instant::now();
         let config = match std::env::var("ILD_CONFIG") {
-            Ok(p) => std::fs::read_to_string(p).ok().and_then(|t| AnalysisConfig::from_toml_str(&t).ok()).unwrap_or_default(),
+            Ok(p) => std::fs::read_to_string(p)
+                .ok()
+                .and_then(|t| AnalysisConfig::from_toml_str(&t).ok())
+                .unwrap_or_default(),
             Err(_) => AnalysisConfig::default(),
         };
-        let a = match analyze(&CpuBackend::new(), &s.volume, &s.meta, &s.warnings, &config, &|_, _| {}) {
+        let a = match analyze(
+            &CpuBackend::new(),
+            &s.volume,
+            &s.meta,
+            &s.warnings,
+            &config,
+            &|_, _| {},
+        ) {
             Ok(a) => a,
             Err(e) => {
                 println!("{name}: analyze failed: {e}");
@@ -66,15 +92,24 @@ fn main() {
         println!(
             "{name}: dims {:?} sp {:?} load {load_ms:.0} ms analyze {ms:.0} ms | R {:.1} mL ({} px) L {:.1} mL ({} px) | MLD {} SD {} skew {} kurt {} p15 {} | LAA {:.2}% HAA {:.2}% GGO {:.2}% cons {:.2}% vessel {:.1} mL",
             a.result.series.dims_zyx,
-            a.result.series.spacing_mm.map(|v| (v * 1000.0).round() / 1000.0),
+            a.result
+                .series
+                .spacing_mm
+                .map(|v| (v * 1000.0).round() / 1000.0),
             l.right.volume_ml,
             vox(1),
             l.left.volume_ml,
             vox(2),
             f(l.whole.mean_hu),
             f(l.whole.sd_hu),
-            l.whole.skewness.map(|v| format!("{v:.2}")).unwrap_or_default(),
-            l.whole.kurtosis_excess.map(|v| format!("{v:.2}")).unwrap_or_default(),
+            l.whole
+                .skewness
+                .map(|v| format!("{v:.2}"))
+                .unwrap_or_default(),
+            l.whole
+                .kurtosis_excess
+                .map(|v| format!("{v:.2}"))
+                .unwrap_or_default(),
             f(l.whole.p15_hu),
             l.whole.laa950_pct,
             l.whole.haa_pct,
@@ -90,10 +125,16 @@ fn main() {
                 if i > 0 && a.lungs.dims_zyx()[0] == 1 {
                     break;
                 }
-                let _ = std::fs::write(format!("{dir}/{name}_ax{i}.png"), qc::axial_png(&s.volume, &a.lungs, &a.classes, *z));
+                let _ = std::fs::write(
+                    format!("{dir}/{name}_ax{i}.png"),
+                    qc::axial_png(&s.volume, &a.lungs, &a.classes, *z),
+                );
             }
             if a.lungs.dims_zyx()[0] > 1 {
-                let _ = std::fs::write(format!("{dir}/{name}_cor.png"), qc::coronal_png(&s.volume, &a.lungs, &a.classes, y));
+                let _ = std::fs::write(
+                    format!("{dir}/{name}_cor.png"),
+                    qc::coronal_png(&s.volume, &a.lungs, &a.classes, y),
+                );
             }
         }
     }

@@ -24,11 +24,11 @@ pub struct AnalysisConfig {
 impl AnalysisConfig {
     /// Parses a TOML config; unknown keys are an error (typos must not pass silently).
     pub fn from_toml_str(text: &str) -> Result<AnalysisConfig, AnalysisError> {
-        let c: AnalysisConfig =
-            toml::from_str(text).map_err(|e| AnalysisError::Config(e.to_string().trim().to_string()))?;
+        let c: AnalysisConfig = toml::from_str(text)
+            .map_err(|e| AnalysisError::Config(e.to_string().trim().to_string()))?;
         // `Thresholds` (shared with visit.json) accepts unknown keys; a config file must not.
-        let given: toml::Table =
-            toml::from_str(text).map_err(|e| AnalysisError::Config(e.to_string().trim().to_string()))?;
+        let given: toml::Table = toml::from_str(text)
+            .map_err(|e| AnalysisError::Config(e.to_string().trim().to_string()))?;
         let known = toml::Table::try_from(&c).map_err(|e| AnalysisError::Config(e.to_string()))?;
         if let Some(key) = unknown_key(&given, &known, "") {
             return Err(AnalysisError::Config(format!("unknown key `{key}`")));
@@ -40,20 +40,34 @@ impl AnalysisConfig {
     /// Checks that thresholds are ordered and parameters are in range.
     pub fn validate(&self) -> Result<(), AnalysisError> {
         let t = &self.thresholds;
-        if !(t.laa_hu < t.ggo_lo_hu && t.ggo_lo_hu < t.consolidation_lo_hu && t.consolidation_lo_hu < t.consolidation_hi_hu)
+        if !(t.laa_hu < t.ggo_lo_hu
+            && t.ggo_lo_hu < t.consolidation_lo_hu
+            && t.consolidation_lo_hu < t.consolidation_hi_hu)
         {
             return Err(AnalysisError::Config(format!(
                 "thresholds must increase: laa {} < ggo_lo {} < consolidation_lo {} < consolidation_hi {}",
                 t.laa_hu, t.ggo_lo_hu, t.consolidation_lo_hu, t.consolidation_hi_hu
             )));
         }
-        for v in [t.laa_hu, t.ggo_lo_hu, t.consolidation_lo_hu, t.consolidation_hi_hu, t.haa_lo_hu, t.haa_hi_hu] {
+        for v in [
+            t.laa_hu,
+            t.ggo_lo_hu,
+            t.consolidation_lo_hu,
+            t.consolidation_hi_hu,
+            t.haa_lo_hu,
+            t.haa_hi_hu,
+        ] {
             if !(-2048..=4095).contains(&v) {
-                return Err(AnalysisError::Config(format!("threshold {v} HU is outside -2048..4095")));
+                return Err(AnalysisError::Config(format!(
+                    "threshold {v} HU is outside -2048..4095"
+                )));
             }
         }
         if t.haa_lo_hu > t.haa_hi_hu {
-            return Err(AnalysisError::Config(format!("haa_lo_hu {} > haa_hi_hu {}", t.haa_lo_hu, t.haa_hi_hu)));
+            return Err(AnalysisError::Config(format!(
+                "haa_lo_hu {} > haa_hi_hu {}",
+                t.haa_lo_hu, t.haa_hi_hu
+            )));
         }
         let s = &self.segmentation;
         let pos = [
@@ -64,7 +78,9 @@ impl AnalysisConfig {
         ];
         for (name, v) in pos {
             if !(v.is_finite() && v > 0.0) {
-                return Err(AnalysisError::Config(format!("{name} must be > 0, got {v}")));
+                return Err(AnalysisError::Config(format!(
+                    "{name} must be > 0, got {v}"
+                )));
             }
         }
         for (name, v) in [
@@ -73,11 +89,16 @@ impl AnalysisConfig {
             ("ggo_opening_per_slice", s.ggo_opening_per_slice),
         ] {
             if !(v.is_finite() && v >= 0.0) {
-                return Err(AnalysisError::Config(format!("{name} must be >= 0, got {v}")));
+                return Err(AnalysisError::Config(format!(
+                    "{name} must be >= 0, got {v}"
+                )));
             }
         }
         if !(0.0..=1.0).contains(&s.max_pure_air_fraction) {
-            return Err(AnalysisError::Config(format!("max_pure_air_fraction must be in 0..=1, got {}", s.max_pure_air_fraction)));
+            return Err(AnalysisError::Config(format!(
+                "max_pure_air_fraction must be in 0..=1, got {}",
+                s.max_pure_air_fraction
+            )));
         }
         Ok(())
     }
@@ -99,7 +120,11 @@ impl AnalysisConfig {
 
 fn unknown_key(given: &toml::Table, known: &toml::Table, prefix: &str) -> Option<String> {
     for (k, v) in given {
-        let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        let path = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
         match (v, known.get(k)) {
             (_, None) => return Some(path),
             (toml::Value::Table(g), Some(toml::Value::Table(kn))) => {
@@ -204,23 +229,38 @@ mod tests {
 
     #[test]
     fn toml_overrides_some_fields_and_rejects_typos() {
-        let c = AnalysisConfig::from_toml_str("age_preset = \"auto\"\n[thresholds]\nggo_lo_hu = -750\n").unwrap();
+        let c = AnalysisConfig::from_toml_str(
+            "age_preset = \"auto\"\n[thresholds]\nggo_lo_hu = -750\n",
+        )
+        .unwrap();
         assert_eq!(c.thresholds.ggo_lo_hu, -750);
         assert_eq!(c.thresholds.laa_hu, -950);
         assert_eq!(c.age_preset, AgePreset::Auto);
         assert!(AnalysisConfig::from_toml_str("[thresholds]\nggo_low_hu = 1\n").is_err());
         assert!(AnalysisConfig::from_toml_str("[thresholds]\nggo_lo_hu = -200\n").is_err());
-        assert!(AnalysisConfig::from_toml_str("[segmentation]\nmax_pure_air_fraction = 1.5\n").is_err());
-        assert!(AnalysisConfig::from_toml_str("[segmentation]\nggo_opening_per_slice = -1\n").is_err());
+        assert!(
+            AnalysisConfig::from_toml_str("[segmentation]\nmax_pure_air_fraction = 1.5\n").is_err()
+        );
+        assert!(
+            AnalysisConfig::from_toml_str("[segmentation]\nggo_opening_per_slice = -1\n").is_err()
+        );
     }
 
     #[test]
     fn child_preset_moves_laa_threshold() {
-        let c = AnalysisConfig { age_preset: AgePreset::Auto, ..Default::default() };
+        let c = AnalysisConfig {
+            age_preset: AgePreset::Auto,
+            ..Default::default()
+        };
         assert_eq!(c.effective_thresholds(Some(4.0)).laa_hu, -846);
         assert_eq!(c.effective_thresholds(Some(30.0)).laa_hu, -950);
         let mid = c.effective_thresholds(Some(9.5)).laa_hu;
         assert!(mid < -846 && mid > -950);
-        assert_eq!(AnalysisConfig::default().effective_thresholds(Some(4.0)).laa_hu, -950);
+        assert_eq!(
+            AnalysisConfig::default()
+                .effective_thresholds(Some(4.0))
+                .laa_hu,
+            -950
+        );
     }
 }

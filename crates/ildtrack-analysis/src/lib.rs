@@ -34,7 +34,9 @@ pub use config::{AgePreset, AnalysisConfig, SegmentationParams};
 
 use ildtrack_compute::{Backend, Ball, ComputeError, MaskOp, VolumeHandle};
 use ildtrack_volume::{OUTSIDE_FOV_HU, ScanMeta, Volume, Warning};
-use model::{HuHistogram, Lungs, Metrics, SCHEMA_VERSION, SeriesSummary, Thresholds, VisitResult, Zones};
+use model::{
+    HuHistogram, Lungs, Metrics, SCHEMA_VERSION, SeriesSummary, Thresholds, VisitResult, Zones,
+};
 use ndarray::{Array3, s};
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -79,11 +81,15 @@ pub fn analyze<B: Backend>(
     config.validate()?;
     let dims = hu.dims_zyx();
     if dims.contains(&0) {
-        return Err(AnalysisError::InvalidInput(format!("volume has an empty dimension {dims:?}")));
+        return Err(AnalysisError::InvalidInput(format!(
+            "volume has an empty dimension {dims:?}"
+        )));
     }
     let spacing = hu.geometry.spacing_mm;
     if spacing.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
-        return Err(AnalysisError::InvalidInput(format!("voxel spacing must be > 0 mm, got {spacing:?}")));
+        return Err(AnalysisError::InvalidInput(format!(
+            "voxel spacing must be > 0 mm, got {spacing:?}"
+        )));
     }
     let thresholds = config.effective_thresholds(meta.patient_age_years);
     let mut warnings: Vec<Warning> = load_warnings.to_vec();
@@ -135,7 +141,11 @@ pub fn analyze<B: Backend>(
         timings_ms: timings,
         histogram: Some(q.histogram),
     };
-    Ok(Analysis { result, lungs: hu.with_data(q.lungs_full), classes: hu.with_data(q.classes_full) })
+    Ok(Analysis {
+        result,
+        lungs: hu.with_data(q.lungs_full),
+        classes: hu.with_data(q.classes_full),
+    })
 }
 
 fn series_summary(meta: &ScanMeta, dims: [usize; 3], spacing: [f64; 3]) -> SeriesSummary {
@@ -160,14 +170,22 @@ fn series_summary(meta: &ScanMeta, dims: [usize; 3], spacing: [f64; 3]) -> Serie
 }
 
 /// Warnings that follow from the acquisition facts alone.
-pub fn scan_warnings(meta: &ScanMeta, dims_zyx: [usize; 3], config: &AnalysisConfig) -> Vec<Warning> {
+pub fn scan_warnings(
+    meta: &ScanMeta,
+    dims_zyx: [usize; 3],
+    config: &AnalysisConfig,
+) -> Vec<Warning> {
     let mut w = Vec::new();
     if let Some(age) = meta.patient_age_years
         && age < 18.0
     {
         let how = match config.age_preset {
-            AgePreset::Adult => "adult density thresholds were used (set age_preset = \"auto\" for age-appropriate ones)",
-            AgePreset::Auto => "an age-adjusted low-attenuation threshold was used; other thresholds are adult ones",
+            AgePreset::Adult => {
+                "adult density thresholds were used (set age_preset = \"auto\" for age-appropriate ones)"
+            }
+            AgePreset::Auto => {
+                "an age-adjusted low-attenuation threshold was used; other thresholds are adult ones"
+            }
         };
         w.push(Warning::new(
             "pediatric-patient",
@@ -179,7 +197,9 @@ pub fn scan_warnings(meta: &ScanMeta, dims_zyx: [usize; 3], config: &AnalysisCon
     {
         w.push(Warning::new(
             "thick-slices",
-            format!("slice thickness {t:.1} mm > 2.5 mm: partial volume blurs GGO and small vessels"),
+            format!(
+                "slice thickness {t:.1} mm > 2.5 mm: partial volume blurs GGO and small vessels"
+            ),
         ));
     }
     if let Some(c) = &meta.contrast_agent
@@ -207,10 +227,14 @@ pub(crate) struct Stages {
 
 impl Stages {
     pub(crate) fn start() -> Self {
-        Stages { clock: Instant::now(), ms: Vec::new() }
+        Stages {
+            clock: Instant::now(),
+            ms: Vec::new(),
+        }
     }
     pub(crate) fn lap(&mut self, name: &str) {
-        self.ms.push((name.to_string(), self.clock.elapsed().as_secs_f64() * 1e3));
+        self.ms
+            .push((name.to_string(), self.clock.elapsed().as_secs_f64() * 1e3));
         self.clock = Instant::now();
     }
 }
@@ -244,7 +268,10 @@ fn quantify<B: Backend>(
         use rayon::prelude::*;
         let none = (ld, [0usize; 3]);
         let merge = |a: ([usize; 3], [usize; 3]), b: ([usize; 3], [usize; 3])| {
-            ([0, 1, 2].map(|k| a.0[k].min(b.0[k])), [0, 1, 2].map(|k| a.1[k].max(b.1[k])))
+            (
+                [0, 1, 2].map(|k| a.0[k].min(b.0[k])),
+                [0, 1, 2].map(|k| a.1[k].max(b.1[k])),
+            )
         };
         seg.lungs_low
             .axis_iter(Axis(0))
@@ -253,7 +280,10 @@ fn quantify<B: Backend>(
             .map(|(z, sl)| {
                 let mut bb = none;
                 for (y, row) in sl.outer_iter().enumerate() {
-                    if let (Some(x0), Some(x1)) = (row.iter().position(|&v| v != 0), row.iter().rposition(|&v| v != 0)) {
+                    if let (Some(x0), Some(x1)) = (
+                        row.iter().position(|&v| v != 0),
+                        row.iter().rposition(|&v| v != 0),
+                    ) {
                         bb = merge(bb, ([z, y, x0], [z + 1, y + 1, x1 + 1]));
                     }
                 }
@@ -296,9 +326,16 @@ fn quantify<B: Backend>(
     let mut stages = Stages::start();
 
     // Working-grid lungs and HU, cropped to the lungs' box (one voxel of background around).
-    let lungs_lc = b.upload_u8(seg.lungs_low.slice(s![lo[0]..hi[0], lo[1]..hi[1], lo[2]..hi[2]]))?;
+    let lungs_lc =
+        b.upload_u8(
+            seg.lungs_low
+                .slice(s![lo[0]..hi[0], lo[1]..hi[1], lo[2]..hi[2]]),
+        )?;
     let lungs_c = b.upsample_nearest(&lungs_lc, f, fb)?;
-    let hu_c = b.upload_i16(hu.data.slice(s![flo[0]..fhi[0], flo[1]..fhi[1], flo[2]..fhi[2]]))?;
+    let hu_c = b.upload_i16(
+        hu.data
+            .slice(s![flo[0]..fhi[0], flo[1]..fhi[1], flo[2]..fhi[2]]),
+    )?;
     // Boundary refinement on the full grid: voxels within one working-grid voxel (in-plane)
     // outside the mask that are lung-like (below the consolidation threshold) join the
     // neighbouring lung. Recovers the blockiness of the upsampled mask.
@@ -315,7 +352,11 @@ fn quantify<B: Backend>(
         let band_low = b.combine_u8(&dil[0], &dil[1], 2, &[0, 2, 1, 1])?;
         drop(dil);
         let band = b.upsample_nearest(&band_low, f, fb)?;
-        let lungish = b.threshold(&hu_c, OUTSIDE_FOV_HU + 1, (t.consolidation_lo_hu - 1).clamp(-2048, 4095) as i16)?;
+        let lungish = b.threshold(
+            &hu_c,
+            OUTSIDE_FOV_HU + 1,
+            (t.consolidation_lo_hu - 1).clamp(-2048, 4095) as i16,
+        )?;
         let add = b.mask_op(&lungish, &lungs_c, MaskOp::AndNot)?;
         let refined = b.select(&add, &band, &lungs_c)?;
         drop((band, lungish, add));
@@ -324,20 +365,41 @@ fn quantify<B: Backend>(
     stages.lap("quantify.refine");
     // Density classes with vessels excluded.
     let clamp16 = |v: i32| v.clamp(i16::MIN as i32, i16::MAX as i32) as i16;
-    let edges = [t.laa_hu, t.ggo_lo_hu, t.consolidation_lo_hu, t.consolidation_hi_hu].map(clamp16);
+    let edges = [
+        t.laa_hu,
+        t.ggo_lo_hu,
+        t.consolidation_lo_hu,
+        t.consolidation_hi_hu,
+    ]
+    .map(clamp16);
     let mut classes = b.classify(&hu_c, &lungs_c, &edges)?;
     {
         // Large dense regions (consolidation) survive an opening with a ball of
         // `vessel_radius_mm` on the working grid; thinner dense structures are vessels.
-        let low_hu = b.upload_i16(seg.low_hu.slice(s![lo[0]..hi[0], lo[1]..hi[1], lo[2]..hi[2]]))?;
-        let dense_low = b.mask_op(&b.threshold(&low_hu, edges[2], i16::MAX)?, &lungs_lc, MaskOp::And)?;
+        let low_hu =
+            b.upload_i16(
+                seg.low_hu
+                    .slice(s![lo[0]..hi[0], lo[1]..hi[1], lo[2]..hi[2]]),
+            )?;
+        let dense_low = b.mask_op(
+            &b.threshold(&low_hu, edges[2], i16::MAX)?,
+            &lungs_lc,
+            MaskOp::And,
+        )?;
         drop(low_hu);
         let ls = seg.low_spacing_mm;
         let big_low = b.open(&dense_low, &Ball::new(p.vessel_radius_mm, ls))?;
-        let big_low = b.dilate(&big_low, &Ball::new(1.01 * ls.iter().copied().fold(0.0, f64::max), ls))?;
+        let big_low = b.dilate(
+            &big_low,
+            &Ball::new(1.01 * ls.iter().copied().fold(0.0, f64::max), ls),
+        )?;
         let big_c = b.upsample_nearest(&big_low, f, fb)?;
         drop((dense_low, big_low));
-        let dense = b.mask_op(&b.threshold(&hu_c, edges[2], i16::MAX)?, &lungs_c, MaskOp::And)?;
+        let dense = b.mask_op(
+            &b.threshold(&hu_c, edges[2], i16::MAX)?,
+            &lungs_c,
+            MaskOp::And,
+        )?;
         let vessel = b.mask_op(&dense, &big_c, MaskOp::AndNot)?;
         drop((dense, big_c));
         // Peak memory: the cropped HU copy is not needed again until the histogram; it is
@@ -413,7 +475,10 @@ fn quantify<B: Backend>(
     }
     let region = b.combine_u8(&zone_map, &sub_c, 2, &rlut)?;
     drop((zone_map, sub_c));
-    let hu_c = b.upload_i16(hu.data.slice(s![flo[0]..fhi[0], flo[1]..fhi[1], flo[2]..fhi[2]]))?;
+    let hu_c = b.upload_i16(
+        hu.data
+            .slice(s![flo[0]..fhi[0], flo[1]..fhi[1], flo[2]..fhi[2]]),
+    )?;
     let hist = b.histogram(&hu_c, &region, N_REGIONS, HIST_LO_HU, HIST_HI_HU)?;
     let jc = b.joint_counts(&region, &classes, N_REGIONS, stats::class::COUNT)?;
     drop((region, hu_c));
@@ -465,11 +530,15 @@ fn quantify<B: Backend>(
         use ndarray::Axis;
         use rayon::prelude::*;
         let mut full = Array3::<u8>::zeros((dims[0], dims[1], dims[2]));
-        full.axis_iter_mut(Axis(0)).into_par_iter().enumerate().for_each(|(z, mut sl)| {
-            if (flo[0]..fhi[0]).contains(&z) {
-                sl.slice_mut(s![flo[1]..fhi[1], flo[2]..fhi[2]]).assign(&v.index_axis(Axis(0), z - flo[0]));
-            }
-        });
+        full.axis_iter_mut(Axis(0))
+            .into_par_iter()
+            .enumerate()
+            .for_each(|(z, mut sl)| {
+                if (flo[0]..fhi[0]).contains(&z) {
+                    sl.slice_mut(s![flo[1]..fhi[1], flo[2]..fhi[2]])
+                        .assign(&v.index_axis(Axis(0), z - flo[0]));
+                }
+            });
         full
     };
     let lungs_full = pad_host(b.download_u8(&lungs_c)?);
@@ -477,5 +546,11 @@ fn quantify<B: Backend>(
     let classes_full = pad_host(b.download_u8(&classes)?);
     drop(classes);
     stages.lap("quantify.metrics_maps");
-    Ok(Quantified { lungs, histogram, lungs_full, classes_full, stage_ms: stages.ms })
+    Ok(Quantified {
+        lungs,
+        histogram,
+        lungs_full,
+        classes_full,
+        stage_ms: stages.ms,
+    })
 }

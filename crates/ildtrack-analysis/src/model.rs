@@ -45,7 +45,11 @@ pub struct HuHistogram {
 impl Default for HuHistogram {
     /// 10 HU bins from −1024 HU up to +206 HU (123 bins).
     fn default() -> Self {
-        HuHistogram { lo_hu: -1024, bin_width_hu: 10, counts: vec![0; 123] }
+        HuHistogram {
+            lo_hu: -1024,
+            bin_width_hu: 10,
+            counts: vec![0; 123],
+        }
     }
 }
 

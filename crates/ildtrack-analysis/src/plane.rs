@@ -26,7 +26,11 @@ pub(crate) fn extreme_points(mask: &[bool], ny: usize, nx: usize) -> Vec<(f64, f
 
 /// Convex hull (counter-clockwise vertices) of points `(x, y)`.
 pub(crate) fn hull_of_points(pts: Vec<(f64, f64)>) -> Vec<(f64, f64)> {
-    if pts.is_empty() { pts } else { monotone_chain(pts) }
+    if pts.is_empty() {
+        pts
+    } else {
+        monotone_chain(pts)
+    }
 }
 
 /// Pixels whose centre lies inside or on a convex polygon.
@@ -35,8 +39,17 @@ pub(crate) fn fill_polygon(hull: &[(f64, f64)], ny: usize, nx: usize) -> Vec<boo
     if hull.is_empty() {
         return out;
     }
-    let ymin = hull.iter().map(|p| p.1).fold(f64::INFINITY, f64::min).max(0.0).round() as usize;
-    let ymax = hull.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max).round() as usize;
+    let ymin = hull
+        .iter()
+        .map(|p| p.1)
+        .fold(f64::INFINITY, f64::min)
+        .max(0.0)
+        .round() as usize;
+    let ymax = hull
+        .iter()
+        .map(|p| p.1)
+        .fold(f64::NEG_INFINITY, f64::max)
+        .round() as usize;
     for y in ymin..=ymax.min(ny - 1) {
         let yf = y as f64;
         let mut lo = f64::INFINITY;
@@ -139,7 +152,13 @@ pub(crate) fn fill_holes(mask: &[bool], ny: usize, nx: usize) -> Vec<bool> {
 
 /// 8-connected flood fill of `mask` from `seed`; stops early (returns `None`) when the region
 /// grows beyond `max_pixels`.
-pub(crate) fn flood(mask: &[bool], ny: usize, nx: usize, seed: usize, max_pixels: usize) -> Option<Vec<usize>> {
+pub(crate) fn flood(
+    mask: &[bool],
+    ny: usize,
+    nx: usize,
+    seed: usize,
+    max_pixels: usize,
+) -> Option<Vec<usize>> {
     let mut seen = vec![false; ny * nx];
     flood_with(mask, ny, nx, seed, max_pixels, &mut seen)
 }
@@ -198,7 +217,11 @@ pub(crate) fn components(mask: &[bool], ny: usize, nx: usize) -> Vec<Vec<usize>>
 pub(crate) fn chamfer_weights(spacing_yx_mm: [f64; 2]) -> [u32; 3] {
     let wy = (spacing_yx_mm[0] * 10.0).round().max(1.0);
     let wx = (spacing_yx_mm[1] * 10.0).round().max(1.0);
-    [wy as u32, wx as u32, (wy * wy + wx * wx).sqrt().round() as u32]
+    [
+        wy as u32,
+        wx as u32,
+        (wy * wy + wx * wx).sqrt().round() as u32,
+    ]
 }
 
 /// Chamfer distance (0.1 mm units) to the nearest source pixel, two raster sweeps, no obstacles.
@@ -244,15 +267,24 @@ pub(crate) fn chamfer_sweep(sources: &[bool], ny: usize, nx: usize, w: [u32; 3])
             d[i] = v;
         }
     }
-    d.iter().map(|&v| if v >= inf { u32::MAX } else { v }).collect()
+    d.iter()
+        .map(|&v| if v >= inf { u32::MAX } else { v })
+        .collect()
 }
 
 /// Like [`chamfer_sweep`], also returning for each pixel the index of (approximately) its
 /// nearest source pixel (`usize::MAX` where there is none).
-pub(crate) fn chamfer_feature(sources: &[bool], ny: usize, nx: usize, w: [u32; 3]) -> (Vec<u32>, Vec<usize>) {
+pub(crate) fn chamfer_feature(
+    sources: &[bool],
+    ny: usize,
+    nx: usize,
+    w: [u32; 3],
+) -> (Vec<u32>, Vec<usize>) {
     let inf = u32::MAX / 2;
     let mut d: Vec<u32> = sources.iter().map(|&s| if s { 0 } else { inf }).collect();
-    let mut f: Vec<usize> = (0..ny * nx).map(|i| if sources[i] { i } else { usize::MAX }).collect();
+    let mut f: Vec<usize> = (0..ny * nx)
+        .map(|i| if sources[i] { i } else { usize::MAX })
+        .collect();
     let relax = |d: &mut Vec<u32>, f: &mut Vec<usize>, i: usize, j: usize, wij: u32| {
         if d[j] < inf && d[j] + wij < d[i] {
             d[i] = d[j] + wij;
@@ -293,7 +325,10 @@ pub(crate) fn chamfer_feature(sources: &[bool], ny: usize, nx: usize, w: [u32; 3
             }
         }
     }
-    let d = d.iter().map(|&v| if v >= inf { u32::MAX } else { v }).collect();
+    let d = d
+        .iter()
+        .map(|&v| if v >= inf { u32::MAX } else { v })
+        .collect();
     (d, f)
 }
 
@@ -355,7 +390,13 @@ mod tests {
     fn img(rows: &[&str]) -> (Vec<bool>, usize, usize) {
         let ny = rows.len();
         let nx = rows[0].len();
-        (rows.iter().flat_map(|r| r.chars().map(|c| c == '#')).collect(), ny, nx)
+        (
+            rows.iter()
+                .flat_map(|r| r.chars().map(|c| c == '#'))
+                .collect(),
+            ny,
+            nx,
+        )
     }
 
     #[test]

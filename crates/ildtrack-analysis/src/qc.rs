@@ -42,10 +42,16 @@ fn render(hu: &Array2<i16>, lungs: &Array2<u8>, classes: &Array2<u8>) -> (Vec<u8
             let l = lungs[[r, c]];
             let mut out = px.map(|v| v.round() as u8);
             if l != 0 {
-                let edge = [(0isize, 1isize), (0, -1), (1, 0), (-1, 0)].iter().any(|&(dr, dc)| {
-                    let (rr, cc) = (r as isize + dr, c as isize + dc);
-                    rr < 0 || cc < 0 || rr >= h as isize || cc >= w as isize || lungs[[rr as usize, cc as usize]] != l
-                });
+                let edge = [(0isize, 1isize), (0, -1), (1, 0), (-1, 0)]
+                    .iter()
+                    .any(|&(dr, dc)| {
+                        let (rr, cc) = (r as isize + dr, c as isize + dc);
+                        rr < 0
+                            || cc < 0
+                            || rr >= h as isize
+                            || cc >= w as isize
+                            || lungs[[rr as usize, cc as usize]] != l
+                    });
                 if edge {
                     out = if l == 1 { RIGHT_RGB } else { LEFT_RGB };
                 }
@@ -103,7 +109,12 @@ pub fn axial_png(hu: &Volume<i16>, lungs: &Volume<u8>, classes: &Volume<u8>, z: 
 }
 
 /// Coronal plane at row `y` (clamped), resampled to true aspect, head up, as PNG.
-pub fn coronal_png(hu: &Volume<i16>, lungs: &Volume<u8>, classes: &Volume<u8>, y: usize) -> Vec<u8> {
+pub fn coronal_png(
+    hu: &Volume<i16>,
+    lungs: &Volume<u8>,
+    classes: &Volume<u8>,
+    y: usize,
+) -> Vec<u8> {
     let [nz, ny, nx] = hu.dims_zyx();
     if hu.is_empty() || lungs.dims_zyx() != hu.dims_zyx() || classes.dims_zyx() != hu.dims_zyx() {
         return Vec::new();
@@ -111,7 +122,11 @@ pub fn coronal_png(hu: &Volume<i16>, lungs: &Volume<u8>, classes: &Volume<u8>, y
     let y = y.min(ny - 1);
     let sp = hu.geometry.spacing_mm;
     let rows = ((nz as f64 * sp[0] / sp[2]).round() as usize).clamp(1, 4096);
-    let zi = |r: usize| ((r as f64 + 0.5) * nz as f64 / rows as f64).floor().min(nz as f64 - 1.0) as usize;
+    let zi = |r: usize| {
+        ((r as f64 + 0.5) * nz as f64 / rows as f64)
+            .floor()
+            .min(nz as f64 - 1.0) as usize
+    };
     let h = Array2::from_shape_fn((rows, nx), |(r, x)| hu.data[[zi(r), y, x]]);
     let l = Array2::from_shape_fn((rows, nx), |(r, x)| lungs.data[[zi(r), y, x]]);
     let c = Array2::from_shape_fn((rows, nx), |(r, x)| classes.data[[zi(r), y, x]]);
@@ -137,16 +152,28 @@ pub fn representative_slices(lungs: &Volume<u8>) -> (Vec<usize>, usize) {
         .data
         .axis_iter(Axis(0))
         .into_par_iter()
-        .map(|plane| plane.axis_iter(Axis(0)).map(|row| row.iter().filter(|&&v| v != 0).count() as u64).collect())
+        .map(|plane| {
+            plane
+                .axis_iter(Axis(0))
+                .map(|row| row.iter().filter(|&&v| v != 0).count() as u64)
+                .collect()
+        })
         .collect();
-    let per_z: Vec<u64> = rows_per_slice.iter().map(|rows| rows.iter().sum()).collect();
+    let per_z: Vec<u64> = rows_per_slice
+        .iter()
+        .map(|rows| rows.iter().sum())
+        .collect();
     let mut per_y = vec![0u64; ny];
     for rows in &rows_per_slice {
         for (acc, n) in per_y.iter_mut().zip(rows) {
             *acc += n;
         }
     }
-    let zs = vec![count_quantile(&per_z, 0.25, nz), count_quantile(&per_z, 0.5, nz), count_quantile(&per_z, 0.75, nz)];
+    let zs = vec![
+        count_quantile(&per_z, 0.25, nz),
+        count_quantile(&per_z, 0.5, nz),
+        count_quantile(&per_z, 0.75, nz),
+    ];
     (zs, count_quantile(&per_y, 0.5, ny))
 }
 
@@ -177,9 +204,21 @@ mod slice_choice_tests {
     /// Oracle: count along z and along y separately, the obvious way.
     fn oracle(lungs: &Volume<u8>) -> (Vec<usize>, usize) {
         let [nz, ny, _] = lungs.dims_zyx();
-        let per_z: Vec<u64> = lungs.data.axis_iter(Axis(0)).map(|s| s.iter().filter(|&&v| v != 0).count() as u64).collect();
-        let per_y: Vec<u64> = lungs.data.axis_iter(Axis(1)).map(|s| s.iter().filter(|&&v| v != 0).count() as u64).collect();
-        let zs = vec![count_quantile(&per_z, 0.25, nz), count_quantile(&per_z, 0.5, nz), count_quantile(&per_z, 0.75, nz)];
+        let per_z: Vec<u64> = lungs
+            .data
+            .axis_iter(Axis(0))
+            .map(|s| s.iter().filter(|&&v| v != 0).count() as u64)
+            .collect();
+        let per_y: Vec<u64> = lungs
+            .data
+            .axis_iter(Axis(1))
+            .map(|s| s.iter().filter(|&&v| v != 0).count() as u64)
+            .collect();
+        let zs = vec![
+            count_quantile(&per_z, 0.25, nz),
+            count_quantile(&per_z, 0.5, nz),
+            count_quantile(&per_z, 0.75, nz),
+        ];
         (zs, count_quantile(&per_y, 0.5, ny))
     }
 
@@ -198,20 +237,33 @@ mod slice_choice_tests {
             Array3::from_shape_fn((9, 1, 3), |(z, _, x)| u8::from(z == 7 && x == 1)),
         ];
         for _ in 0..40 {
-            let dims = (1 + (next() % 24) as usize, 1 + (next() % 24) as usize, 1 + (next() % 24) as usize);
+            let dims = (
+                1 + (next() % 24) as usize,
+                1 + (next() % 24) as usize,
+                1 + (next() % 24) as usize,
+            );
             let density = next() % 100;
             let empty_z = (next() % dims.0 as u64) as usize;
             let vals: Vec<u8> = (0..dims.0 * dims.1 * dims.2)
                 .map(|k| {
                     let z = k / (dims.1 * dims.2);
-                    if z == empty_z || next() % 100 >= density { 0 } else { 1 + (next() % 2) as u8 }
+                    if z == empty_z || next() % 100 >= density {
+                        0
+                    } else {
+                        1 + (next() % 2) as u8
+                    }
                 })
                 .collect();
             cases.push(Array3::from_shape_vec(dims, vals).expect("shape"));
         }
         for data in cases {
             let v = Volume::new(data, Geometry::default());
-            assert_eq!(representative_slices(&v), oracle(&v), "dims {:?}", v.dims_zyx());
+            assert_eq!(
+                representative_slices(&v),
+                oracle(&v),
+                "dims {:?}",
+                v.dims_zyx()
+            );
         }
         // Empty volume: middle slices.
         let v = Volume::new(Array3::<u8>::zeros((10, 8, 6)), Geometry::default());

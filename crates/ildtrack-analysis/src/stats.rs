@@ -20,15 +20,30 @@ pub mod class {
 
 /// Metrics of a region given its HU histogram (`hist[i]` counts `HU == lo_hu + i`) and its
 /// voxel counts per class code.
-pub fn region_metrics(hist: &[u64], lo_hu: i32, classes: &[u64], voxel_ml: f64, t: &Thresholds) -> Metrics {
+pub fn region_metrics(
+    hist: &[u64],
+    lo_hu: i32,
+    classes: &[u64],
+    voxel_ml: f64,
+    t: &Thresholds,
+) -> Metrics {
     let n: u64 = hist.iter().sum();
-    let mut m = Metrics { voxel_count: n, volume_ml: n as f64 * voxel_ml, ..Default::default() };
+    let mut m = Metrics {
+        voxel_count: n,
+        volume_ml: n as f64 * voxel_ml,
+        ..Default::default()
+    };
     if n == 0 {
         return m;
     }
     let nf = n as f64;
     let hu = |i: usize| lo_hu as f64 + i as f64;
-    let mean = hist.iter().enumerate().map(|(i, &c)| c as f64 * hu(i)).sum::<f64>() / nf;
+    let mean = hist
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| c as f64 * hu(i))
+        .sum::<f64>()
+        / nf;
     let (mut m2, mut m3, mut m4) = (0.0, 0.0, 0.0);
     for (i, &c) in hist.iter().enumerate() {
         if c == 0 {
@@ -55,7 +70,11 @@ pub fn region_metrics(hist: &[u64], lo_hu: i32, classes: &[u64], voxel_ml: f64, 
     m.p85_hu = percentile(hist, lo_hu, 85.0);
     m.p90_hu = percentile(hist, lo_hu, 90.0);
     let count_where = |f: &dyn Fn(i32) -> bool| -> u64 {
-        hist.iter().enumerate().filter(|(i, _)| f(lo_hu + *i as i32)).map(|(_, &c)| c).sum()
+        hist.iter()
+            .enumerate()
+            .filter(|(i, _)| f(lo_hu + *i as i32))
+            .map(|(_, &c)| c)
+            .sum()
     };
     m.laa950_pct = 100.0 * count_where(&|v| v < t.laa_hu) as f64 / nf;
     m.haa_pct = 100.0 * count_where(&|v| v >= t.haa_lo_hu && v <= t.haa_hi_hu) as f64 / nf;
@@ -81,7 +100,11 @@ pub fn percentile(hist: &[u64], lo_hu: i32, q: f64) -> Option<f64> {
     let k = pos.floor() as u64;
     let frac = pos - k as f64;
     let a = order_statistic(hist, k)?;
-    let b = if frac > 0.0 { order_statistic(hist, (k + 1).min(n - 1))? } else { a };
+    let b = if frac > 0.0 {
+        order_statistic(hist, (k + 1).min(n - 1))?
+    } else {
+        a
+    };
     Some(lo_hu as f64 + a as f64 + frac * (b as f64 - a as f64))
 }
 
@@ -105,8 +128,19 @@ mod tests {
     fn direct(values: &[i32]) -> (f64, f64, f64, f64) {
         let n = values.len() as f64;
         let mean = values.iter().map(|&v| v as f64).sum::<f64>() / n;
-        let m = |p: i32| values.iter().map(|&v| (v as f64 - mean).powi(p)).sum::<f64>() / n;
-        (mean, m(2).sqrt(), m(3) / m(2).powf(1.5), m(4) / m(2).powi(2) - 3.0)
+        let m = |p: i32| {
+            values
+                .iter()
+                .map(|&v| (v as f64 - mean).powi(p))
+                .sum::<f64>()
+                / n
+        };
+        (
+            mean,
+            m(2).sqrt(),
+            m(3) / m(2).powf(1.5),
+            m(4) / m(2).powi(2) - 3.0,
+        )
     }
 
     fn np_percentile(values: &[i32], q: f64) -> f64 {
@@ -115,12 +149,18 @@ mod tests {
         let pos = q / 100.0 * (v.len() - 1) as f64;
         let k = pos.floor() as usize;
         let f = pos - k as f64;
-        if k + 1 < v.len() { v[k] + f * (v[k + 1] - v[k]) } else { v[k] }
+        if k + 1 < v.len() {
+            v[k] + f * (v[k + 1] - v[k])
+        } else {
+            v[k]
+        }
     }
 
     #[test]
     fn histogram_stats_equal_direct_stats() {
-        let values: Vec<i32> = (0..997).map(|i| ((i * 7919) % 1301) as i32 - 1000 + (i % 3) * 40).collect();
+        let values: Vec<i32> = (0..997)
+            .map(|i| ((i * 7919) % 1301) as i32 - 1000 + (i % 3) * 40)
+            .collect();
         let lo = -1024;
         let mut hist = vec![0u64; 2000];
         for &v in &values {
@@ -132,8 +172,17 @@ mod tests {
         assert!((m.sd_hu.unwrap() - sd).abs() < 1e-9);
         assert!((m.skewness.unwrap() - skew).abs() < 1e-9);
         assert!((m.kurtosis_excess.unwrap() - kurt).abs() < 1e-9);
-        for (q, got) in [(10.0, m.p10_hu), (15.0, m.p15_hu), (50.0, m.p50_hu), (85.0, m.p85_hu), (90.0, m.p90_hu)] {
-            assert!((got.unwrap() - np_percentile(&values, q)).abs() < 1e-9, "p{q}");
+        for (q, got) in [
+            (10.0, m.p10_hu),
+            (15.0, m.p15_hu),
+            (50.0, m.p50_hu),
+            (85.0, m.p85_hu),
+            (90.0, m.p90_hu),
+        ] {
+            assert!(
+                (got.unwrap() - np_percentile(&values, q)).abs() < 1e-9,
+                "p{q}"
+            );
         }
         assert_eq!(m.voxel_count, 997);
         assert!((m.ggo_ml - 5.0).abs() < 1e-12 && (m.consolidation_ml - 2.5).abs() < 1e-12);

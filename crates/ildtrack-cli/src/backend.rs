@@ -18,10 +18,16 @@ pub fn select(choice: BackendChoice) -> Result<AnyBackend> {
     let b = match choice {
         BackendChoice::Cpu => AnyBackend::Cpu(CpuBackend::new()),
         BackendChoice::Gpu => AnyBackend::Gpu(Box::new(
-            WgpuBackend::new(GpuOptions { allow_software: true, ..Default::default() })
-                .context("--backend gpu: no usable wgpu adapter")?,
+            WgpuBackend::new(GpuOptions {
+                allow_software: true,
+                ..Default::default()
+            })
+            .context("--backend gpu: no usable wgpu adapter")?,
         )),
-        BackendChoice::Auto => match WgpuBackend::new(GpuOptions { allow_software: false, ..Default::default() }) {
+        BackendChoice::Auto => match WgpuBackend::new(GpuOptions {
+            allow_software: false,
+            ..Default::default()
+        }) {
             Ok(g) => AnyBackend::Gpu(Box::new(g)),
             Err(e) => {
                 eprintln!("note: no hardware GPU ({e}); using the CPU backend");
@@ -100,7 +106,9 @@ fn track<B: Backend>(
         None => pipeline::Manifest::default(),
     };
     for v in visits {
-        inputs.visits.push(pipeline::VisitInput::from_path(v.clone()));
+        inputs
+            .visits
+            .push(pipeline::VisitInput::from_path(v.clone()));
     }
     if day0.is_some() {
         inputs.day0 = day0;
@@ -138,7 +146,10 @@ pub fn bench(
 ) -> Result<()> {
     let dims = bench::parse_size(size)?;
     let spec = phantom_spec("ild", dims)?;
-    eprintln!("generating a {}x{}x{} phantom...", dims[2], dims[1], dims[0]);
+    eprintln!(
+        "generating a {}x{}x{} phantom...",
+        dims[2], dims[1], dims[0]
+    );
     let ph = ildtrack_phantom::generate(&spec);
     let hu = ph.volume;
     let meta = ph.meta;
@@ -147,7 +158,9 @@ pub fn bench(
         let choice = match name {
             "cpu" => BackendChoice::Cpu,
             "gpu" => BackendChoice::Gpu,
-            other => return Err(UsageError(format!("unknown backend {other:?} (use cpu, gpu)")).into()),
+            other => {
+                return Err(UsageError(format!("unknown backend {other:?} (use cpu, gpu)")).into());
+            }
         };
         let b = match select(choice) {
             Ok(b) => b,
@@ -222,7 +235,12 @@ pub fn bench(
         dims_zyx: dims,
         voxels: hu.len(),
         repeat,
-        host: format!("{} logical CPUs", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)),
+        host: format!(
+            "{} logical CPUs",
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        ),
         backends: out,
     };
     if json {
@@ -251,9 +269,16 @@ fn time_analyze<B: Backend>(
 /// (400 mm in-plane, 300 mm craniocaudal) whatever the voxel count.
 fn phantom_spec(preset: &str, dims_zyx: [usize; 3]) -> Result<ildtrack_phantom::PhantomSpec> {
     let spec = ildtrack_phantom::PhantomSpec::preset(preset).ok_or_else(|| {
-        UsageError(format!("unknown phantom preset {preset:?}; known: {}", ildtrack_phantom::PRESETS.join(", ")))
+        UsageError(format!(
+            "unknown phantom preset {preset:?}; known: {}",
+            ildtrack_phantom::PRESETS.join(", ")
+        ))
     })?;
-    let spacing_mm = [300.0 / dims_zyx[0] as f64, 400.0 / dims_zyx[1] as f64, 400.0 / dims_zyx[2] as f64];
+    let spacing_mm = [
+        300.0 / dims_zyx[0] as f64,
+        400.0 / dims_zyx[1] as f64,
+        400.0 / dims_zyx[2] as f64,
+    ];
     Ok(spec.with_grid(dims_zyx, spacing_mm))
 }
 
@@ -262,13 +287,21 @@ pub fn phantom(out: &Path, size: &str, preset: &str, truth: bool) -> Result<()> 
     let dims = bench::parse_size(size)?;
     let spec = phantom_spec(preset, dims)?;
     let ph = ildtrack_phantom::generate(&spec);
-    let files = ildtrack_phantom::write_dicom_series(&ph, out, &ildtrack_phantom::WriteOptions::default())
-        .with_context(|| format!("writing the phantom series into {}", out.display()))?;
+    let files =
+        ildtrack_phantom::write_dicom_series(&ph, out, &ildtrack_phantom::WriteOptions::default())
+            .with_context(|| format!("writing the phantom series into {}", out.display()))?;
     if truth {
         let path = out.join("truth.json");
         let text = serde_json::to_string_pretty(&ph.truth.summary())?;
         ildtrack_report::write_atomic(&path, text.as_bytes())?;
     }
-    println!("wrote {} DICOM files ({}x{}x{}, preset {preset}) into {}", files.len(), dims[2], dims[1], dims[0], out.display());
+    println!(
+        "wrote {} DICOM files ({}x{}x{}, preset {preset}) into {}",
+        files.len(),
+        dims[2],
+        dims[1],
+        dims[0],
+        out.display()
+    );
     Ok(())
 }

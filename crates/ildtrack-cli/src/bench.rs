@@ -59,7 +59,11 @@ pub struct BenchReport {
 fn median_min(mut v: Vec<f64>) -> (f64, f64) {
     v.sort_by(|a, b| a.total_cmp(b));
     let n = v.len();
-    let med = if n % 2 == 1 { v[n / 2] } else { 0.5 * (v[n / 2 - 1] + v[n / 2]) };
+    let med = if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        0.5 * (v[n / 2 - 1] + v[n / 2])
+    };
     (med, v[0])
 }
 
@@ -84,7 +88,9 @@ pub fn host_copy_bandwidth_gb_s(bytes: usize) -> f64 {
     let mut best = f64::MAX;
     for _ in 0..5 {
         let t = Instant::now();
-        dst.par_chunks_mut(1 << 20).zip(src.par_chunks(1 << 20)).for_each(|(d, s)| d.copy_from_slice(s));
+        dst.par_chunks_mut(1 << 20)
+            .zip(src.par_chunks(1 << 20))
+            .for_each(|(d, s)| d.copy_from_slice(s));
         best = best.min(t.elapsed().as_secs_f64());
     }
     std::hint::black_box(&dst);
@@ -128,25 +134,82 @@ pub fn bench_backend<B: Backend>(
         });
     };
     // Floors: read i16 (2 B) and/or u8 (1 B) inputs once, write outputs once.
-    add("upload_i16", 2 * n, time_it(repeat, || Ok(backend.upload_i16(hu.data.view())?))?);
-    add("threshold", 3 * n, time_it(repeat, || Ok(backend.threshold(&h, -1024, -400)?))?);
+    add(
+        "upload_i16",
+        2 * n,
+        time_it(repeat, || Ok(backend.upload_i16(hu.data.view())?))?,
+    );
+    add(
+        "threshold",
+        3 * n,
+        time_it(repeat, || Ok(backend.threshold(&h, -1024, -400)?))?,
+    );
     let edges = [-950i16, -700, -300, 100];
-    add("classify", 4 * n, time_it(repeat, || Ok(backend.classify(&h, &lungs, &edges)?))?);
-    add("mask_op", 3 * n, time_it(repeat, || Ok(backend.mask_op(&mask, &lungs, MaskOp::AndNot)?))?);
-    add("histogram", 3 * n, time_it(repeat, || Ok(backend.histogram(&h, &lungs, 2, -1024, 200)?))?);
-    add("value_counts", n, time_it(repeat, || Ok(backend.value_counts(&lungs)?))?);
+    add(
+        "classify",
+        4 * n,
+        time_it(repeat, || Ok(backend.classify(&h, &lungs, &edges)?))?,
+    );
+    add(
+        "mask_op",
+        3 * n,
+        time_it(repeat, || {
+            Ok(backend.mask_op(&mask, &lungs, MaskOp::AndNot)?)
+        })?,
+    );
+    add(
+        "histogram",
+        3 * n,
+        time_it(repeat, || Ok(backend.histogram(&h, &lungs, 2, -1024, 200)?))?,
+    );
+    add(
+        "value_counts",
+        n,
+        time_it(repeat, || Ok(backend.value_counts(&lungs)?))?,
+    );
     let ball = Ball::new(3.0, spacing);
-    add("dilate_3mm", 2 * n, time_it(repeat, || Ok(backend.dilate(&lungs, &ball)?))?);
-    add("erode_3mm", 2 * n, time_it(repeat, || Ok(backend.erode(&lungs, &ball)?))?);
-    add("fill_holes_2d", 2 * n, time_it(repeat, || Ok(backend.fill_holes_2d(&mask)?))?);
+    add(
+        "dilate_3mm",
+        2 * n,
+        time_it(repeat, || Ok(backend.dilate(&lungs, &ball)?))?,
+    );
+    add(
+        "erode_3mm",
+        2 * n,
+        time_it(repeat, || Ok(backend.erode(&lungs, &ball)?))?,
+    );
+    add(
+        "fill_holes_2d",
+        2 * n,
+        time_it(repeat, || Ok(backend.fill_holes_2d(&mask)?))?,
+    );
     add(
         "label_components_26",
         5 * n,
-        time_it(repeat, || Ok(backend.label_components(&lungs, Connectivity::Full26)?.1.len()))?,
+        time_it(repeat, || {
+            Ok(backend
+                .label_components(&lungs, Connectivity::Full26)?
+                .1
+                .len())
+        })?,
     );
-    add("gaussian_1mm", 4 * n, time_it(repeat, || Ok(backend.gaussian(&h, [1.0, 1.0, 1.0], spacing)?))?);
-    add("distance_mm", 5 * n, time_it(repeat, || Ok(backend.distance_mm(&lungs, spacing)?))?);
-    add("download_u8", n, time_it(repeat, || Ok(backend.download_u8(&lungs)?))?);
+    add(
+        "gaussian_1mm",
+        4 * n,
+        time_it(repeat, || {
+            Ok(backend.gaussian(&h, [1.0, 1.0, 1.0], spacing)?)
+        })?,
+    );
+    add(
+        "distance_mm",
+        5 * n,
+        time_it(repeat, || Ok(backend.distance_mm(&lungs, spacing)?))?,
+    );
+    add(
+        "download_u8",
+        n,
+        time_it(repeat, || Ok(backend.download_u8(&lungs)?))?,
+    );
     let (analyze_ms, analyze_stages_ms, analyze_error) = match analyze(backend) {
         Ok((ms, stages)) => (Some(ms), stages, None),
         Err(e) => (None, BTreeMap::new(), Some(format!("{e:#}"))),
@@ -171,11 +234,21 @@ pub fn bench_backend<B: Backend>(
 /// Parses `512x512x400` (x × y × z, as people say CT sizes) into `(z, y, x)`.
 pub fn parse_size(s: &str) -> Result<[usize; 3]> {
     let parts: Vec<&str> = s.split(['x', 'X', '×']).collect();
-    anyhow::ensure!(parts.len() == 3, "size must look like 512x512x400 (columns x rows x slices), got {s:?}");
+    anyhow::ensure!(
+        parts.len() == 3,
+        "size must look like 512x512x400 (columns x rows x slices), got {s:?}"
+    );
     let mut v = [0usize; 3];
     for (i, p) in parts.iter().enumerate() {
-        v[i] = p.trim().parse().with_context(|| format!("size component {p:?} in {s:?} is not a number"))?;
-        anyhow::ensure!((8..=2048).contains(&v[i]), "size component {} in {s:?} must be within 8..=2048", v[i]);
+        v[i] = p
+            .trim()
+            .parse()
+            .with_context(|| format!("size component {p:?} in {s:?} is not a number"))?;
+        anyhow::ensure!(
+            (8..=2048).contains(&v[i]),
+            "size component {} in {s:?} must be within 8..=2048",
+            v[i]
+        );
     }
     Ok([v[2], v[1], v[0]])
 }
@@ -183,7 +256,13 @@ pub fn parse_size(s: &str) -> Result<[usize; 3]> {
 pub fn print_table(r: &BenchReport) {
     println!(
         "ildtrack {} bench: {}x{}x{} voxels ({:.1} M), median of {} runs, host: {}",
-        r.version, r.dims_zyx[2], r.dims_zyx[1], r.dims_zyx[0], r.voxels as f64 / 1e6, r.repeat, r.host
+        r.version,
+        r.dims_zyx[2],
+        r.dims_zyx[1],
+        r.dims_zyx[0],
+        r.voxels as f64 / 1e6,
+        r.repeat,
+        r.host
     );
     for b in &r.backends {
         println!();
@@ -213,7 +292,10 @@ pub fn print_table(r: &BenchReport) {
             );
         }
         match (&b.analyze_ms, &b.analyze_error) {
-            (Some(ms), _) => println!("  {:<22} {:>10.1}  (segmentation + quantification, no disk I/O)", "analyze (end to end)", ms),
+            (Some(ms), _) => println!(
+                "  {:<22} {:>10.1}  (segmentation + quantification, no disk I/O)",
+                "analyze (end to end)", ms
+            ),
             (None, Some(e)) => println!("  analyze failed: {e}"),
             _ => {}
         }
@@ -243,7 +325,12 @@ pub fn print_table(r: &BenchReport) {
     if r.backends.len() == 2 {
         if let (Some(a), Some(b)) = (r.backends[0].analyze_ms, r.backends[1].analyze_ms) {
             println!();
-            println!("analyze speed-up {} vs {}: {:.1}x", r.backends[1].backend, r.backends[0].backend, a / b);
+            println!(
+                "analyze speed-up {} vs {}: {:.1}x",
+                r.backends[1].backend,
+                r.backends[0].backend,
+                a / b
+            );
         }
     }
 }

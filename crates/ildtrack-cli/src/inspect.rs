@@ -4,7 +4,9 @@ use anyhow::Result;
 use ildtrack_dicom::Scan;
 
 fn opt<T: std::fmt::Display>(v: &Option<T>) -> String {
-    v.as_ref().map(|x| x.to_string()).unwrap_or_else(|| "-".into())
+    v.as_ref()
+        .map(|x| x.to_string())
+        .unwrap_or_else(|| "-".into())
 }
 
 fn truncate(s: &str, n: usize) -> String {
@@ -22,7 +24,17 @@ pub fn print_table(scan: &Scan) {
     println!("input: {} ({})", scan.input.display(), scan.source_format);
     println!(
         "{:<3} {:<28} {:<24} {:<4} {:<10} {:>6} {:>6} {:<17} {:<9} {:<8} {:<22}",
-        "#", "series UID", "description", "mod", "kernel", "slices", "thick", "spacing z,y,x mm", "size", "orient", "transfer syntax"
+        "#",
+        "series UID",
+        "description",
+        "mod",
+        "kernel",
+        "slices",
+        "thick",
+        "spacing z,y,x mm",
+        "size",
+        "orient",
+        "transfer syntax"
     );
     for (i, s) in scan.series.iter().enumerate() {
         let mark = if scan.chosen == Some(i) { "*" } else { " " };
@@ -30,7 +42,11 @@ pub fn print_table(scan: &Scan) {
             .spacing_mm
             .map(|v| format!("{:.2},{:.3},{:.3}", v[0], v[1], v[2]))
             .unwrap_or_else(|| "-".into());
-        let uid = if s.stack > 0 { format!("{}#{}", s.uid, s.stack) } else { s.uid.clone() };
+        let uid = if s.stack > 0 {
+            format!("{}#{}", s.uid, s.stack)
+        } else {
+            s.uid.clone()
+        };
         println!(
             "{mark}{:<2} {:<28} {:<24} {:<4} {:<10} {:>6} {:>6} {:<17} {:<9} {:<8} {:<22}",
             i,
@@ -39,7 +55,9 @@ pub fn print_table(scan: &Scan) {
             opt(&s.modality),
             truncate(&opt(&s.kernel), 10),
             s.n_slices,
-            s.thickness_mm.map(|t| format!("{t:.2}")).unwrap_or_else(|| "-".into()),
+            s.thickness_mm
+                .map(|t| format!("{t:.2}"))
+                .unwrap_or_else(|| "-".into()),
             spacing,
             format!("{}x{}", s.cols, s.rows),
             s.orientation,

@@ -144,12 +144,20 @@ fn init_logging(verbose: u8) {
     // dicom-rs logs every oddity of every file it parses; the loader turns the ones that
     // matter into warnings of its own, so keep dicom-rs quiet unless asked (-vv or RUST_LOG).
     let default = match verbose {
-        0 => "warn,dicom_object=error,dicom_parser=error,dicom_encoding=error,dicom_pixeldata=error",
-        1 => "info,dicom_object=error,dicom_parser=error,dicom_encoding=error,dicom_pixeldata=error",
+        0 => {
+            "warn,dicom_object=error,dicom_parser=error,dicom_encoding=error,dicom_pixeldata=error"
+        }
+        1 => {
+            "info,dicom_object=error,dicom_parser=error,dicom_encoding=error,dicom_pixeldata=error"
+        }
         _ => "debug",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
 }
 
 /// Exit code 2 when the error comes from unusable input, 1 otherwise.
@@ -193,12 +201,23 @@ fn run(cli: Cli) -> Result<()> {
             let scan = ildtrack_dicom::scan(&input)?;
             inspect::run(&scan, json)
         }
-        Command::Analyze { input, out, series, analysis } => {
+        Command::Analyze {
+            input,
+            out,
+            series,
+            analysis,
+        } => {
             let opts = analyze_options(&analysis, series)?;
             let backend = backend::select(analysis.backend)?;
             backend.analyze(&input, &out, &opts)
         }
-        Command::Track { visits, manifest, out, day0, analysis } => {
+        Command::Track {
+            visits,
+            manifest,
+            out,
+            day0,
+            analysis,
+        } => {
             let opts = analyze_options(&analysis, None)?;
             let backend = backend::select(analysis.backend)?;
             backend.track(&visits, manifest.as_deref(), &out, day0, &opts)
@@ -207,17 +226,38 @@ fn run(cli: Cli) -> Result<()> {
             let backend = backend::select(backend)?;
             backend.demo(&out)
         }
-        Command::Phantom { out, size, preset, truth } => backend::phantom(&out, &size, &preset, truth),
-        Command::Bench { size, backend, repeat, json, allow_software, profile } => {
-            backend::bench(&size, &backend, repeat.max(1), json, allow_software, profile)
-        }
+        Command::Phantom {
+            out,
+            size,
+            preset,
+            truth,
+        } => backend::phantom(&out, &size, &preset, truth),
+        Command::Bench {
+            size,
+            backend,
+            repeat,
+            json,
+            allow_software,
+            profile,
+        } => backend::bench(
+            &size,
+            &backend,
+            repeat.max(1),
+            json,
+            allow_software,
+            profile,
+        ),
     }
 }
 
-fn analyze_options(a: &AnalysisArgs, series: Option<String>) -> Result<ildtrack_report::pipeline::AnalyzeOptions> {
+fn analyze_options(
+    a: &AnalysisArgs,
+    series: Option<String>,
+) -> Result<ildtrack_report::pipeline::AnalyzeOptions> {
     let mut config = match &a.config {
         Some(p) => {
-            let text = std::fs::read_to_string(p).with_context(|| format!("cannot read config file {}", p.display()))?;
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read config file {}", p.display()))?;
             ildtrack_analysis::AnalysisConfig::from_toml_str(&text)
                 .map_err(|e| UsageError(format!("invalid config file {}: {e}", p.display())))?
         }
@@ -236,12 +276,20 @@ fn analyze_options(a: &AnalysisArgs, series: Option<String>) -> Result<ildtrack_
     if let Some(v) = a.laa_hu {
         t.laa_hu = v;
     }
-    if !(t.laa_hu < t.ggo_lo_hu && t.ggo_lo_hu < t.consolidation_lo_hu && t.consolidation_lo_hu < t.consolidation_hi_hu) {
+    if !(t.laa_hu < t.ggo_lo_hu
+        && t.ggo_lo_hu < t.consolidation_lo_hu
+        && t.consolidation_lo_hu < t.consolidation_hi_hu)
+    {
         return Err(UsageError(format!(
             "thresholds must increase: laa {} < ggo {} < consolidation {} < upper {} HU",
             t.laa_hu, t.ggo_lo_hu, t.consolidation_lo_hu, t.consolidation_hi_hu
         ))
         .into());
     }
-    Ok(ildtrack_report::pipeline::AnalyzeOptions { config, series_uid: series, identify: a.identify, ..Default::default() })
+    Ok(ildtrack_report::pipeline::AnalyzeOptions {
+        config,
+        series_uid: series,
+        identify: a.identify,
+        ..Default::default()
+    })
 }

@@ -12,7 +12,9 @@ impl Progress {
         let bar = ProgressBar::new(1000);
         if std::io::stderr().is_terminal() {
             bar.set_draw_target(ProgressDrawTarget::stderr());
-            if let Ok(style) = ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {msg}") {
+            if let Ok(style) =
+                ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {msg}")
+            {
                 bar.set_style(style);
             }
         } else {
@@ -23,7 +25,8 @@ impl Progress {
 
     /// `fraction` in 0..=1 of the current job; `stage` is shown beside the bar.
     pub fn update(&self, stage: &str, fraction: f32) {
-        self.bar.set_position((fraction.clamp(0.0, 1.0) * 1000.0) as u64);
+        self.bar
+            .set_position((fraction.clamp(0.0, 1.0) * 1000.0) as u64);
         self.bar.set_message(stage.to_string());
     }
 

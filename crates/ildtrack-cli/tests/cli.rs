@@ -19,7 +19,10 @@ fn shared_data() -> Option<PathBuf> {
 
 #[test]
 fn missing_input_is_exit_code_2_with_the_path_in_the_message() {
-    let out = bin().args(["inspect", "/definitely/not/here"]).output().expect("run ildtrack");
+    let out = bin()
+        .args(["inspect", "/definitely/not/here"])
+        .output()
+        .expect("run ildtrack");
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("/definitely/not/here"), "stderr: {err}");
@@ -37,7 +40,12 @@ fn empty_folder_is_unusable_input() {
         .args(["--backend", "cpu"])
         .output()
         .expect("run ildtrack");
-    assert_eq!(out.status.code(), Some(2), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(!out_dir.path().join("o/visit.json").exists());
 }
 
@@ -57,8 +65,17 @@ fn thresholds_that_do_not_increase_are_refused() {
 #[test]
 fn inspect_json_lists_series_and_the_choice() {
     let Some(data) = shared_data() else { return };
-    let out = bin().arg("inspect").arg(data.join("lung-pet-ct-dx/A0002-kernel-B70f")).arg("--json").output().expect("run");
-    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let out = bin()
+        .arg("inspect")
+        .arg(data.join("lung-pet-ct-dx/A0002-kernel-B70f"))
+        .arg("--json")
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("inspect --json is JSON");
     let series = v["series"].as_array().expect("series array");
     assert_eq!(series.len(), 1);
@@ -82,30 +99,55 @@ fn analyze_a_real_slice_writes_every_output_and_no_patient_identity() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "stderr: {stderr}");
-    for f in ["visit.json", "lungs.nii.gz", "classes.nii.gz", "report.html", "qc_axial_middle.png"] {
+    for f in [
+        "visit.json",
+        "lungs.nii.gz",
+        "classes.nii.gz",
+        "report.html",
+        "qc_axial_middle.png",
+    ] {
         assert!(out_dir.path().join(f).is_file(), "{f} missing");
     }
     // One slice: one axial picture, no coronal one (a coronal view of one slice is a line).
     assert!(!out_dir.path().join("qc_coronal.png").exists());
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out_dir.path().join("visit.json")).expect("read")).expect("json");
+    let v: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out_dir.path().join("visit.json")).expect("read"),
+    )
+    .expect("json");
     assert_eq!(v["series"]["dims_zyx"][0], 1);
     let ml = v["lungs"]["whole"]["volume_ml"].as_f64().expect("volume");
     assert!(ml > 0.0);
     // Loader and analysis both notice the single slice: it is reported once.
-    assert_eq!(v["warnings"].as_array().expect("warnings").iter().filter(|w| w["code"] == "single-slice").count(), 1);
+    assert_eq!(
+        v["warnings"]
+            .as_array()
+            .expect("warnings")
+            .iter()
+            .filter(|w| w["code"] == "single-slice")
+            .count(),
+        1
+    );
     // The LIDC header carries a patient name/ID; none of it may reach stdout, stderr or the JSON.
     let obj = dicom_like_identity(&data.join("lungmask-slice/lidc-slice.dcm"));
     for s in obj.iter().filter(|s| s.len() >= 4) {
-        assert!(!stdout.contains(s.as_str()) && !stderr.contains(s.as_str()), "identity leaked to the terminal");
-        assert!(!v.to_string().contains(s.as_str()), "identity leaked to visit.json");
+        assert!(
+            !stdout.contains(s.as_str()) && !stderr.contains(s.as_str()),
+            "identity leaked to the terminal"
+        );
+        assert!(
+            !v.to_string().contains(s.as_str()),
+            "identity leaked to visit.json"
+        );
     }
 }
 
 /// Patient name and ID as the loader reads them (through the library, not printed).
 fn dicom_like_identity(path: &Path) -> Vec<String> {
     match ildtrack_dicom::load(path, &ildtrack_dicom::LoadOptions::default()) {
-        Ok(s) => [s.identity.patient_name, s.identity.patient_id].into_iter().flatten().collect(),
+        Ok(s) => [s.identity.patient_name, s.identity.patient_id]
+            .into_iter()
+            .flatten()
+            .collect(),
         Err(_) => Vec::new(),
     }
 }
@@ -118,16 +160,33 @@ fn dicom_like_identity(path: &Path) -> Vec<String> {
 fn analyze_gpu_matches_cpu_on_a_real_series() {
     let Some(data) = shared_data() else { return };
     if ildtrack_gpu::probe().is_none() {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true but no wgpu adapter: install mesa-vulkan-drivers");
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but no wgpu adapter: install mesa-vulkan-drivers"
+        );
         eprintln!("skipped: no wgpu adapter");
         return;
     }
     let input = data.join("lung-pet-ct-dx/A0002-kernel-B40f");
     let run = |backend: &str| -> serde_json::Value {
         let dir = tempfile::tempdir().expect("tempdir");
-        let out = bin().arg("analyze").arg(&input).arg("--out").arg(dir.path()).args(["--backend", backend]).output().expect("run");
-        assert!(out.status.success(), "{backend}: {}", String::from_utf8_lossy(&out.stderr));
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("visit.json")).expect("visit.json")).expect("json")
+        let out = bin()
+            .arg("analyze")
+            .arg(&input)
+            .arg("--out")
+            .arg(dir.path())
+            .args(["--backend", backend])
+            .output()
+            .expect("run");
+        assert!(
+            out.status.success(),
+            "{backend}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join("visit.json")).expect("visit.json"),
+        )
+        .expect("json")
     };
     let cpu = run("cpu");
     let gpu = run("gpu");
@@ -138,12 +197,31 @@ fn analyze_gpu_matches_cpu_on_a_real_series() {
         let (c, g) = (&cpu["lungs"][r], &gpu["lungs"][r]);
         let num = |v: &serde_json::Value, k: &str| v[k].as_f64().unwrap_or(f64::NAN);
         let vol_c = num(c, "volume_ml");
-        assert!((vol_c - num(g, "volume_ml")).abs() <= 0.005 * vol_c.max(1.0), "{r} volume_ml");
+        assert!(
+            (vol_c - num(g, "volume_ml")).abs() <= 0.005 * vol_c.max(1.0),
+            "{r} volume_ml"
+        );
         for k in ["mean_hu", "sd_hu", "p10_hu", "p50_hu", "p90_hu"] {
-            assert!((num(c, k) - num(g, k)).abs() <= 1.0, "{r} {k}: cpu {} gpu {}", num(c, k), num(g, k));
+            assert!(
+                (num(c, k) - num(g, k)).abs() <= 1.0,
+                "{r} {k}: cpu {} gpu {}",
+                num(c, k),
+                num(g, k)
+            );
         }
-        for k in ["ggo_pct", "consolidation_pct", "affected_pct", "laa950_pct", "haa_pct"] {
-            assert!((num(c, k) - num(g, k)).abs() <= 0.5, "{r} {k}: cpu {} gpu {}", num(c, k), num(g, k));
+        for k in [
+            "ggo_pct",
+            "consolidation_pct",
+            "affected_pct",
+            "laa950_pct",
+            "haa_pct",
+        ] {
+            assert!(
+                (num(c, k) - num(g, k)).abs() <= 0.5,
+                "{r} {k}: cpu {} gpu {}",
+                num(c, k),
+                num(g, k)
+            );
         }
     }
 }

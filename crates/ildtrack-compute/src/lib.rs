@@ -86,10 +86,18 @@ pub struct Ball {
 
 impl Ball {
     pub fn new(radius_mm: f64, spacing_mm: [f64; 3]) -> Self {
-        Ball { radius_mm, spacing_mm, in_plane: false }
+        Ball {
+            radius_mm,
+            spacing_mm,
+            in_plane: false,
+        }
     }
     pub fn disk(radius_mm: f64, spacing_mm: [f64; 3]) -> Self {
-        Ball { radius_mm, spacing_mm, in_plane: true }
+        Ball {
+            radius_mm,
+            spacing_mm,
+            in_plane: true,
+        }
     }
     /// Checks radius ≥ 0 and finite positive spacings.
     pub fn validate(&self) -> Result<()> {
@@ -143,7 +151,11 @@ impl ComponentInfo {
     /// Centroid in voxel indices `(z, y, x)`.
     pub fn centroid_zyx(&self) -> [f64; 3] {
         let n = self.voxels.max(1) as f64;
-        [self.sum_zyx[0] / n, self.sum_zyx[1] / n, self.sum_zyx[2] / n]
+        [
+            self.sum_zyx[0] / n,
+            self.sum_zyx[1] / n,
+            self.sum_zyx[2] / n,
+        ]
     }
 }
 
@@ -275,7 +287,12 @@ pub trait Backend: Send + Sync {
     // ---- fields ----------------------------------------------------------------------------
     /// Gaussian smoothing, separable, `sigma_mm` per axis `(z, y, x)` (0 = no smoothing on that
     /// axis), kernel truncated at 3 σ, borders replicated, result rounded to the nearest i16.
-    fn gaussian(&self, hu: &Self::I16, sigma_mm: [f64; 3], spacing_mm: [f64; 3]) -> Result<Self::I16>;
+    fn gaussian(
+        &self,
+        hu: &Self::I16,
+        sigma_mm: [f64; 3],
+        spacing_mm: [f64; 3],
+    ) -> Result<Self::I16>;
     /// Exact Euclidean distance in mm from each voxel centre to the nearest voxel centre with
     /// `m == 0` (0 on background). A volume without background gives `f32::INFINITY`.
     fn distance_mm(&self, m: &Self::U8, spacing_mm: [f64; 3]) -> Result<Self::F32>;
@@ -286,11 +303,21 @@ pub trait Backend: Send + Sync {
     fn downsample_mean(&self, hu: &Self::I16, factors: [usize; 3]) -> Result<Self::I16>;
     /// Nearest-neighbour upsampling: output voxel `p` takes input voxel `p / factors`;
     /// `dims_zyx` must satisfy `ceil(dims / factors) == input dims`.
-    fn upsample_nearest(&self, m: &Self::U8, factors: [usize; 3], dims_zyx: [usize; 3]) -> Result<Self::U8>;
+    fn upsample_nearest(
+        &self,
+        m: &Self::U8,
+        factors: [usize; 3],
+        dims_zyx: [usize; 3],
+    ) -> Result<Self::U8>;
 
     // ---- regions of interest ---------------------------------------------------------------
     /// The box `[min_zyx, min_zyx + dims_zyx)`; it must lie inside the volume.
-    fn crop_i16(&self, v: &Self::I16, min_zyx: [usize; 3], dims_zyx: [usize; 3]) -> Result<Self::I16>;
+    fn crop_i16(
+        &self,
+        v: &Self::I16,
+        min_zyx: [usize; 3],
+        dims_zyx: [usize; 3],
+    ) -> Result<Self::I16>;
     /// The box `[min_zyx, min_zyx + dims_zyx)`; it must lie inside the volume.
     fn crop_u8(&self, v: &Self::U8, min_zyx: [usize; 3], dims_zyx: [usize; 3]) -> Result<Self::U8>;
     /// A `dims_zyx` volume of zeros with `v` pasted at `min_zyx` (the inverse of a crop);
@@ -300,7 +327,11 @@ pub trait Backend: Send + Sync {
 
 /// Checks that the box `[min_zyx, min_zyx + box_zyx)` lies inside `dims_zyx`.
 pub fn check_box(dims_zyx: [usize; 3], min_zyx: [usize; 3], box_zyx: [usize; 3]) -> Result<()> {
-    if (0..3).any(|k| min_zyx[k].checked_add(box_zyx[k]).is_none_or(|e| e > dims_zyx[k])) {
+    if (0..3).any(|k| {
+        min_zyx[k]
+            .checked_add(box_zyx[k])
+            .is_none_or(|e| e > dims_zyx[k])
+    }) {
         return Err(ComputeError::InvalidArgument(format!(
             "box at {min_zyx:?} of size {box_zyx:?} does not fit in {dims_zyx:?}"
         )));
@@ -310,5 +341,9 @@ pub fn check_box(dims_zyx: [usize; 3], min_zyx: [usize; 3], box_zyx: [usize; 3])
 
 /// Checks two shapes are equal.
 pub fn check_same(a: [usize; 3], b: [usize; 3]) -> Result<()> {
-    if a == b { Ok(()) } else { Err(ComputeError::ShapeMismatch(a, b)) }
+    if a == b {
+        Ok(())
+    } else {
+        Err(ComputeError::ShapeMismatch(a, b))
+    }
 }

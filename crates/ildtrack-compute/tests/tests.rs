@@ -10,8 +10,11 @@ fn b() -> CpuBackend {
 
 fn mask_strategy(max: usize) -> impl Strategy<Value = Array3<u8>> {
     (1..=max, 1..=max, 1..=max).prop_flat_map(|(z, y, x)| {
-        proptest::collection::vec(prop_oneof![3 => Just(0u8), 2 => Just(1u8)], z * y * x)
-            .prop_map(move |v| Array3::from_shape_vec((z, y, x), v).unwrap_or_else(|_| Array3::zeros((z, y, x))))
+        proptest::collection::vec(prop_oneof![3 => Just(0u8), 2 => Just(1u8)], z * y * x).prop_map(
+            move |v| {
+                Array3::from_shape_vec((z, y, x), v).unwrap_or_else(|_| Array3::zeros((z, y, x)))
+            },
+        )
     })
 }
 
@@ -19,7 +22,12 @@ fn spacing_strategy() -> impl Strategy<Value = [f64; 3]> {
     (0.4f64..3.0, 0.4f64..2.0, 0.4f64..2.0).prop_map(|(a, b, c)| [a, b, c])
 }
 
-fn brute_dist2(m: &Array3<u8>, sp: [f64; 3], p: (usize, usize, usize), source: impl Fn(u8) -> bool) -> f64 {
+fn brute_dist2(
+    m: &Array3<u8>,
+    sp: [f64; 3],
+    p: (usize, usize, usize),
+    source: impl Fn(u8) -> bool,
+) -> f64 {
     let mut best = f64::INFINITY;
     for ((z, y, x), &v) in m.indexed_iter() {
         if source(v) {
@@ -33,11 +41,15 @@ fn brute_dist2(m: &Array3<u8>, sp: [f64; 3], p: (usize, usize, usize), source: i
 }
 
 fn brute_dilate(m: &Array3<u8>, r: f64, sp: [f64; 3]) -> Array3<u8> {
-    Array3::from_shape_fn(m.raw_dim(), |(z, y, x)| u8::from(brute_dist2(m, sp, (z, y, x), |v| v != 0) <= r * r + 1e-3))
+    Array3::from_shape_fn(m.raw_dim(), |(z, y, x)| {
+        u8::from(brute_dist2(m, sp, (z, y, x), |v| v != 0) <= r * r + 1e-3)
+    })
 }
 
 fn brute_erode(m: &Array3<u8>, r: f64, sp: [f64; 3]) -> Array3<u8> {
-    Array3::from_shape_fn(m.raw_dim(), |(z, y, x)| u8::from(brute_dist2(m, sp, (z, y, x), |v| v == 0) > r * r + 1e-3))
+    Array3::from_shape_fn(m.raw_dim(), |(z, y, x)| {
+        u8::from(brute_dist2(m, sp, (z, y, x), |v| v == 0) > r * r + 1e-3)
+    })
 }
 
 /// Flood-fill reference labelling (raster order of first voxel).
@@ -112,7 +124,9 @@ fn edt_is_exact_against_brute_force() {
 fn edt_without_background_is_infinite() {
     let be = b();
     let h = be.fill_u8([2, 3, 4], 1).unwrap();
-    let d = be.download_f32(&be.distance_mm(&h, [1.0; 3]).unwrap()).unwrap();
+    let d = be
+        .download_f32(&be.distance_mm(&h, [1.0; 3]).unwrap())
+        .unwrap();
     assert!(d.iter().all(|v| v.is_infinite()));
 }
 
@@ -123,7 +137,9 @@ fn ball_dilation_on_single_voxel_is_the_anisotropic_ball() {
     let sp = [2.0, 0.5, 0.5];
     let be = b();
     let h = be.upload_u8(m.view()).unwrap();
-    let d = be.download_u8(&be.dilate(&h, &Ball::new(4.0, sp)).unwrap()).unwrap();
+    let d = be
+        .download_u8(&be.dilate(&h, &Ball::new(4.0, sp)).unwrap())
+        .unwrap();
     // z reach: 4 mm / 2 mm = 2 slices; in-plane reach 8 voxels.
     assert_eq!(d[[4, 10, 18]], 1);
     assert_eq!(d[[4, 10, 19]], 0);
@@ -131,7 +147,13 @@ fn ball_dilation_on_single_voxel_is_the_anisotropic_ball() {
     assert_eq!(d[[7, 10, 10]], 0);
     assert_eq!(d[[6, 10, 11]], 0); // (4 mm)² + (0.5 mm)² > 16
     let count = d.iter().filter(|&&v| v != 0).count();
-    assert_eq!(count as u64, brute_dilate(&m, 4.0, sp).iter().filter(|&&v| v != 0).count() as u64);
+    assert_eq!(
+        count as u64,
+        brute_dilate(&m, 4.0, sp)
+            .iter()
+            .filter(|&&v| v != 0)
+            .count() as u64
+    );
 }
 
 #[test]
@@ -140,7 +162,9 @@ fn in_plane_disk_does_not_reach_other_slices() {
     m[[1, 4, 4]] = 1;
     let be = b();
     let h = be.upload_u8(m.view()).unwrap();
-    let d = be.download_u8(&be.dilate(&h, &Ball::disk(2.0, [0.1, 1.0, 1.0])).unwrap()).unwrap();
+    let d = be
+        .download_u8(&be.dilate(&h, &Ball::disk(2.0, [0.1, 1.0, 1.0])).unwrap())
+        .unwrap();
     assert_eq!(d.slice(s![0, .., ..]).sum(), 0);
     assert_eq!(d.slice(s![2, .., ..]).sum(), 0);
     assert_eq!(d.slice(s![1, .., ..]).sum(), 13);
@@ -152,7 +176,9 @@ fn erosion_does_not_eat_from_the_volume_border() {
     let m = Array3::<u8>::ones((1, 10, 10));
     let be = b();
     let h = be.upload_u8(m.view()).unwrap();
-    let e = be.download_u8(&be.erode(&h, &Ball::new(3.0, [5.0, 1.0, 1.0])).unwrap()).unwrap();
+    let e = be
+        .download_u8(&be.erode(&h, &Ball::new(3.0, [5.0, 1.0, 1.0])).unwrap())
+        .unwrap();
     assert_eq!(e, m);
 }
 
@@ -167,20 +193,42 @@ fn fill_holes_fills_enclosed_background_per_slice() {
     let h = be.upload_u8(m.view()).unwrap();
     let f = be.download_u8(&be.fill_holes_2d(&h).unwrap()).unwrap();
     assert_eq!(f.slice(s![0, .., ..]).sum(), 25);
-    assert_eq!(f.slice(s![1, .., ..]).sum() as usize, m.slice(s![1, .., ..]).iter().filter(|&&v| v != 0).count());
+    assert_eq!(
+        f.slice(s![1, .., ..]).sum() as usize,
+        m.slice(s![1, .., ..]).iter().filter(|&&v| v != 0).count()
+    );
 }
 
 #[test]
 fn classify_counts_edges_inside_mask_only() {
-    let hu = Array3::from_shape_vec((1, 1, 6), vec![-1000i16, -951, -950, -701, -300, 200]).unwrap();
+    let hu =
+        Array3::from_shape_vec((1, 1, 6), vec![-1000i16, -951, -950, -701, -300, 200]).unwrap();
     let mut mask = Array3::<u8>::ones((1, 1, 6));
     mask[[0, 0, 5]] = 0;
     let be = b();
     let c = be
-        .classify(&be.upload_i16(hu.view()).unwrap(), &be.upload_u8(mask.view()).unwrap(), &[-950, -700, -300, 100])
+        .classify(
+            &be.upload_i16(hu.view()).unwrap(),
+            &be.upload_u8(mask.view()).unwrap(),
+            &[-950, -700, -300, 100],
+        )
         .unwrap();
-    assert_eq!(be.download_u8(&c).unwrap().iter().copied().collect::<Vec<_>>(), vec![1, 1, 2, 2, 4, 0]);
-    assert!(be.classify(&be.upload_i16(hu.view()).unwrap(), &be.upload_u8(mask.view()).unwrap(), &[0, 0]).is_err());
+    assert_eq!(
+        be.download_u8(&c)
+            .unwrap()
+            .iter()
+            .copied()
+            .collect::<Vec<_>>(),
+        vec![1, 1, 2, 2, 4, 0]
+    );
+    assert!(
+        be.classify(
+            &be.upload_i16(hu.view()).unwrap(),
+            &be.upload_u8(mask.view()).unwrap(),
+            &[0, 0]
+        )
+        .is_err()
+    );
 }
 
 #[test]
@@ -195,11 +243,29 @@ fn shape_mismatch_is_an_error() {
 fn gaussian_keeps_constants_and_mass() {
     let be = b();
     let hu = Array3::from_elem((5, 6, 7), -800i16);
-    let g = be.download_i16(&be.gaussian(&be.upload_i16(hu.view()).unwrap(), [1.0, 1.0, 1.0], [1.0; 3]).unwrap()).unwrap();
+    let g = be
+        .download_i16(
+            &be.gaussian(
+                &be.upload_i16(hu.view()).unwrap(),
+                [1.0, 1.0, 1.0],
+                [1.0; 3],
+            )
+            .unwrap(),
+        )
+        .unwrap();
     assert!(g.iter().all(|&v| v == -800));
     let mut imp = Array3::<i16>::zeros((1, 41, 41));
     imp[[0, 20, 20]] = 10000;
-    let g = be.download_i16(&be.gaussian(&be.upload_i16(imp.view()).unwrap(), [0.0, 2.0, 2.0], [1.0; 3]).unwrap()).unwrap();
+    let g = be
+        .download_i16(
+            &be.gaussian(
+                &be.upload_i16(imp.view()).unwrap(),
+                [0.0, 2.0, 2.0],
+                [1.0; 3],
+            )
+            .unwrap(),
+        )
+        .unwrap();
     let sum: i64 = g.iter().map(|&v| v as i64).sum();
     assert!((sum - 10000).abs() < 200, "sum {sum}");
     assert!(g[[0, 20, 20]] < 10000 / 10);
@@ -209,14 +275,27 @@ fn gaussian_keeps_constants_and_mass() {
 fn downsample_then_upsample_round_trip() {
     let be = b();
     let hu = Array3::from_shape_fn((3, 5, 5), |(z, y, x)| (z * 100 + y * 10 + x) as i16);
-    let d = be.download_i16(&be.downsample_mean(&be.upload_i16(hu.view()).unwrap(), [1, 2, 2]).unwrap()).unwrap();
+    let d = be
+        .download_i16(
+            &be.downsample_mean(&be.upload_i16(hu.view()).unwrap(), [1, 2, 2])
+                .unwrap(),
+        )
+        .unwrap();
     assert_eq!(d.shape(), &[3, 3, 3]);
     assert_eq!(d[[0, 0, 0]], 6); // mean of 0,1,10,11 = 5.5 -> 6
     assert_eq!(d[[2, 2, 2]], 244);
     let m = Array3::from_shape_fn((3, 3, 3), |(z, y, x)| (z + y + x) as u8);
-    let u = be.download_u8(&be.upsample_nearest(&be.upload_u8(m.view()).unwrap(), [1, 2, 2], [3, 5, 5]).unwrap()).unwrap();
+    let u = be
+        .download_u8(
+            &be.upsample_nearest(&be.upload_u8(m.view()).unwrap(), [1, 2, 2], [3, 5, 5])
+                .unwrap(),
+        )
+        .unwrap();
     assert_eq!(u[[1, 3, 4]], m[[1, 1, 2]]);
-    assert!(be.upsample_nearest(&be.upload_u8(m.view()).unwrap(), [1, 2, 2], [3, 7, 5]).is_err());
+    assert!(
+        be.upsample_nearest(&be.upload_u8(m.view()).unwrap(), [1, 2, 2], [3, 7, 5])
+            .is_err()
+    );
 }
 
 #[test]
@@ -311,13 +390,22 @@ fn crop_then_pad_restores_the_box() {
     let c = be.crop_u8(&h, [1, 2, 3], [2, 3, 3]).unwrap();
     let cm = be.download_u8(&c).unwrap();
     assert_eq!(cm[[0, 0, 0]], m[[1, 2, 3]]);
-    let p = be.download_u8(&be.pad_u8(&c, [4, 5, 6], [1, 2, 3]).unwrap()).unwrap();
+    let p = be
+        .download_u8(&be.pad_u8(&c, [4, 5, 6], [1, 2, 3]).unwrap())
+        .unwrap();
     assert_eq!(p[[2, 4, 5]], m[[2, 4, 5]]);
     assert_eq!(p[[0, 0, 0]], 0);
     assert!(be.crop_u8(&h, [3, 0, 0], [2, 1, 1]).is_err());
     assert!(be.pad_u8(&c, [2, 5, 6], [1, 2, 3]).is_err());
     let hu = Array3::from_elem((4, 5, 6), 7i16);
-    assert_eq!(be.download_i16(&be.crop_i16(&be.upload_i16(hu.view()).unwrap(), [0, 0, 0], [4, 5, 6]).unwrap()).unwrap(), hu);
+    assert_eq!(
+        be.download_i16(
+            &be.crop_i16(&be.upload_i16(hu.view()).unwrap(), [0, 0, 0], [4, 5, 6])
+                .unwrap()
+        )
+        .unwrap(),
+        hu
+    );
 }
 
 #[test]
@@ -327,8 +415,14 @@ fn less_equal_f32_compares_fields() {
     a[[0, 0, 0]] = 0;
     let mut c = Array3::<u8>::ones((1, 1, 5));
     c[[0, 0, 4]] = 0;
-    let da = be.distance_mm(&be.upload_u8(a.view()).unwrap(), [1.0; 3]).unwrap();
-    let dc = be.distance_mm(&be.upload_u8(c.view()).unwrap(), [1.0; 3]).unwrap();
-    let le = be.download_u8(&be.less_equal_f32(&da, &dc).unwrap()).unwrap();
+    let da = be
+        .distance_mm(&be.upload_u8(a.view()).unwrap(), [1.0; 3])
+        .unwrap();
+    let dc = be
+        .distance_mm(&be.upload_u8(c.view()).unwrap(), [1.0; 3])
+        .unwrap();
+    let le = be
+        .download_u8(&be.less_equal_f32(&da, &dc).unwrap())
+        .unwrap();
     assert_eq!(le.iter().copied().collect::<Vec<_>>(), vec![1, 1, 1, 0, 0]);
 }

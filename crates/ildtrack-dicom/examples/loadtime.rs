@@ -17,7 +17,10 @@ fn main() {
     let mut bytes = 0usize;
     for _ in 0..n {
         let t = Instant::now();
-        bytes = files.iter().map(|f| std::fs::read(f).map(|b| b.len()).unwrap_or(0)).sum();
+        bytes = files
+            .iter()
+            .map(|f| std::fs::read(f).map(|b| b.len()).unwrap_or(0))
+            .sum();
         best_read = best_read.min(t.elapsed().as_secs_f64());
         let t = Instant::now();
         let sc = ildtrack_dicom::scan(&dir);

@@ -19,14 +19,29 @@ fn main() {
     };
     let t_scan = t.elapsed();
     if args.iter().any(|a| a == "--json") {
-        println!("{}", serde_json::to_string_pretty(&scan).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&scan).unwrap_or_default()
+        );
     } else {
         for (i, e) in scan.series.iter().enumerate() {
             println!(
                 "{}{i}: {} [{}] {:?} {:?} kernel={:?} n={} {}x{} thick={:?} spacing={:?} {} {} rejected={:?} warnings={:?}",
                 if scan.chosen == Some(i) { "*" } else { " " },
-                e.uid, e.stack, e.modality, e.description, e.kernel, e.n_slices, e.rows, e.cols, e.thickness_mm,
-                e.spacing_mm, e.orientation, e.transfer_syntax_name, e.rejected_because, e.warnings
+                e.uid,
+                e.stack,
+                e.modality,
+                e.description,
+                e.kernel,
+                e.n_slices,
+                e.rows,
+                e.cols,
+                e.thickness_mm,
+                e.spacing_mm,
+                e.orientation,
+                e.transfer_syntax_name,
+                e.rejected_because,
+                e.warnings
             );
         }
         for r in &scan.choice_reasons {
@@ -41,13 +56,21 @@ fn main() {
         Ok(s) => {
             let t_load = t.elapsed();
             let d = s.volume.data.as_slice().unwrap_or(&[]);
-            let valid: Vec<i16> = d.iter().copied().filter(|&v| v != ildtrack_volume::OUTSIDE_FOV_HU).collect();
+            let valid: Vec<i16> = d
+                .iter()
+                .copied()
+                .filter(|&v| v != ildtrack_volume::OUTSIDE_FOV_HU)
+                .collect();
             let min = valid.iter().min().copied();
             let max = valid.iter().max().copied();
             println!(
                 "loaded {:?} spacing {:?} origin {:?} dir {:?} HU [{min:?}, {max:?}] scan {:.1} ms load {:.1} ms",
-                s.volume.dims_zyx(), s.volume.geometry.spacing_mm, s.volume.geometry.origin_mm, s.volume.geometry.direction,
-                t_scan.as_secs_f64() * 1e3, t_load.as_secs_f64() * 1e3
+                s.volume.dims_zyx(),
+                s.volume.geometry.spacing_mm,
+                s.volume.geometry.origin_mm,
+                s.volume.geometry.direction,
+                t_scan.as_secs_f64() * 1e3,
+                t_load.as_secs_f64() * 1e3
             );
             println!("meta {:?}", s.meta);
             for w in &s.warnings {

@@ -54,7 +54,11 @@ impl Plan {
     pub fn is_direct(&self) -> bool {
         self.shift_px.is_none()
             && self.out.len() == self.order.len()
-            && self.out.iter().enumerate().all(|(i, o)| *o == OutSlice::Copy(i))
+            && self
+                .out
+                .iter()
+                .enumerate()
+                .all(|(i, o)| *o == OutSlice::Copy(i))
     }
 }
 
@@ -63,7 +67,11 @@ pub const MAX_OUT_SLICES: usize = 8192;
 
 fn unit(v: [f64; 3]) -> Option<[f64; 3]> {
     let n = norm(v);
-    if n.is_finite() && n > 1e-6 { Some([v[0] / n, v[1] / n, v[2] / n]) } else { None }
+    if n.is_finite() && n > 1e-6 {
+        Some([v[0] / n, v[1] / n, v[2] / n])
+    } else {
+        None
+    }
 }
 
 /// Plan the assembly of slices that share orientation and matrix. `slices` are in the caller's
@@ -74,14 +82,21 @@ pub fn plan(slices: &[SliceGeom]) -> Result<Plan, String> {
     let o = first.orientation;
     let r = unit([o[0], o[1], o[2]]).ok_or("ImageOrientationPatient row vector is zero")?;
     let c = unit([o[3], o[4], o[5]]).ok_or("ImageOrientationPatient column vector is zero")?;
-    let n = unit(cross(r, c)).ok_or("ImageOrientationPatient row and column vectors are parallel")?;
+    let n =
+        unit(cross(r, c)).ok_or("ImageOrientationPatient row and column vectors are parallel")?;
     let ps = first.pixel_spacing_mm;
     if !(ps[0] > 0.0 && ps[1] > 0.0 && ps[0].is_finite() && ps[1].is_finite()) {
         return Err(format!("PixelSpacing {:?} is not positive", ps));
     }
     for s in slices {
-        if s.position_mm.iter().any(|v| !v.is_finite() || v.abs() > 1e6) {
-            return Err(format!("ImagePositionPatient {:?} is not a plausible position", s.position_mm));
+        if s.position_mm
+            .iter()
+            .any(|v| !v.is_finite() || v.abs() > 1e6)
+        {
+            return Err(format!(
+                "ImagePositionPatient {:?} is not a plausible position",
+                s.position_mm
+            ));
         }
     }
     let mut warnings = Vec::new();
@@ -117,7 +132,10 @@ pub fn plan(slices: &[SliceGeom]) -> Result<Plan, String> {
     let pos: Vec<f64> = order.iter().map(|&i| d(i)).collect();
     let origin = slices[order[0]].position_mm;
     if order.len() == 1 {
-        let dz = first.thickness_mm.filter(|t| *t > 0.0 && t.is_finite()).unwrap_or(1.0);
+        let dz = first
+            .thickness_mm
+            .filter(|t| *t > 0.0 && t.is_finite())
+            .unwrap_or(1.0);
         warnings.push(Warning::new(
             "single-slice",
             format!("only one slice: a 2-D image, volumes assume a {dz} mm slab"),
@@ -126,7 +144,11 @@ pub fn plan(slices: &[SliceGeom]) -> Result<Plan, String> {
             order,
             out: vec![OutSlice::Copy(0)],
             shift_px: None,
-            geometry: Geometry { spacing_mm: [dz, ps[0], ps[1]], origin_mm: origin, direction: [n, c, r] },
+            geometry: Geometry {
+                spacing_mm: [dz, ps[0], ps[1]],
+                origin_mm: origin,
+                direction: [n, c, r],
+            },
             warnings,
         });
     }
@@ -150,7 +172,9 @@ pub fn plan(slices: &[SliceGeom]) -> Result<Plan, String> {
         return Err("slice spacing is zero".into());
     }
     let tol = (0.05 * nominal).max(0.02);
-    let regular = pos.windows(2).all(|w| ((w[1] - w[0]) - nominal).abs() <= tol);
+    let regular = pos
+        .windows(2)
+        .all(|w| ((w[1] - w[0]) - nominal).abs() <= tol);
 
     let mut out = Vec::new();
     if regular {
@@ -176,7 +200,11 @@ pub fn plan(slices: &[SliceGeom]) -> Result<Plan, String> {
                 out.push(OutSlice::Copy(k));
             } else if k + 1 < pos.len() {
                 let w = ((t - pos[k]) / (pos[k + 1] - pos[k])).clamp(0.0, 1.0);
-                out.push(OutSlice::Interp { lo: k, hi: k + 1, w });
+                out.push(OutSlice::Interp {
+                    lo: k,
+                    hi: k + 1,
+                    w,
+                });
                 interpolated += 1;
             } else {
                 out.push(OutSlice::Copy(k));
@@ -186,7 +214,12 @@ pub fn plan(slices: &[SliceGeom]) -> Result<Plan, String> {
         for w in pos.windows(2) {
             let s = w[1] - w[0];
             if s > 1.5 * nominal {
-                gaps.push(format!("{:.1}–{:.1} mm ({} missing)", w[0], w[1], (s / nominal).round() as i64 - 1));
+                gaps.push(format!(
+                    "{:.1}–{:.1} mm ({} missing)",
+                    w[0],
+                    w[1],
+                    (s / nominal).round() as i64 - 1
+                ));
             }
         }
         if !gaps.is_empty() {
@@ -216,7 +249,10 @@ pub fn plan(slices: &[SliceGeom]) -> Result<Plan, String> {
         [dot(v, c) / ps[0], dot(v, r) / ps[1]] // [rows, cols] in pixels
     };
     let offs: Vec<[f64; 2]> = order.iter().map(|&i| inplane(i)).collect();
-    let max_off = offs.iter().map(|o| o[0].abs().max(o[1].abs())).fold(0.0, f64::max);
+    let max_off = offs
+        .iter()
+        .map(|o| o[0].abs().max(o[1].abs()))
+        .fold(0.0, f64::max);
     let mut shift_px = None;
     if max_off > 0.1 {
         let last = *offs.last().unwrap_or(&[0.0, 0.0]);
@@ -227,9 +263,10 @@ pub fn plan(slices: &[SliceGeom]) -> Result<Plan, String> {
             .iter()
             .map(|o| match *o {
                 OutSlice::Copy(k) => offs[k],
-                OutSlice::Interp { lo, hi, w } => {
-                    [offs[lo][0] * (1.0 - w) + offs[hi][0] * w, offs[lo][1] * (1.0 - w) + offs[hi][1] * w]
-                }
+                OutSlice::Interp { lo, hi, w } => [
+                    offs[lo][0] * (1.0 - w) + offs[hi][0] * w,
+                    offs[lo][1] * (1.0 - w) + offs[hi][1] * w,
+                ],
             })
             .collect();
         warnings.push(Warning::new(
@@ -245,7 +282,11 @@ pub fn plan(slices: &[SliceGeom]) -> Result<Plan, String> {
         order,
         out,
         shift_px,
-        geometry: Geometry { spacing_mm: [nominal, ps[0], ps[1]], origin_mm: origin, direction: [n, c, r] },
+        geometry: Geometry {
+            spacing_mm: [nominal, ps[0], ps[1]],
+            origin_mm: origin,
+            direction: [n, c, r],
+        },
         warnings,
     })
 }
@@ -283,7 +324,11 @@ pub fn shift_slice(src: &[i16], dst: &mut [i16], rows: usize, cols: usize, shift
                     }
                 }
             }
-            dst[y * cols + x] = if ok { acc.round().clamp(-32767.0, 32767.0) as i16 } else { OUT };
+            dst[y * cols + x] = if ok {
+                acc.round().clamp(-32767.0, 32767.0) as i16
+            } else {
+                OUT
+            };
         }
     }
 }
@@ -336,11 +381,18 @@ mod tests {
         let sh = p.shift_px.expect("shifts");
         // Each slice starts 1 mm = 2 rows further along +y: shifted by 2 rows per slice.
         for (k, s) in sh.iter().enumerate() {
-            assert!((s[0] - 2.0 * k as f64).abs() < 1e-9 && s[1].abs() < 1e-9, "{s:?}");
+            assert!(
+                (s[0] - 2.0 * k as f64).abs() < 1e-9 && s[1].abs() < 1e-9,
+                "{s:?}"
+            );
         }
         assert_eq!(p.geometry.spacing_mm[0], 2.0);
         assert_eq!(p.geometry.direction[0], [0.0, 0.0, 1.0]);
-        let w = p.warnings.iter().find(|w| w.code == "gantry-tilt").expect("warning");
+        let w = p
+            .warnings
+            .iter()
+            .find(|w| w.code == "gantry-tilt")
+            .expect("warning");
         assert!(w.message.contains("26.6°"), "{}", w.message);
     }
 

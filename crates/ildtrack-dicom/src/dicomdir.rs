@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use dicom_dictionary_std::tags;
 use dicom_object::OpenFileOptions;
 
-use crate::header::{SOP_MEDIA_STORAGE_DIRECTORY, flat, get_multi_str, get_str};
 use crate::LoadError;
+use crate::header::{SOP_MEDIA_STORAGE_DIRECTORY, flat, get_multi_str, get_str};
 
 const EMPTY_MARK: &str = "lists no referenced files";
 
@@ -15,11 +15,18 @@ pub(crate) fn looks_like_dicomdir(path: &Path) -> bool {
     if crate::scan::is_dicomdir_name(path) {
         return true;
     }
-    let Ok((crate::header::Sniff::Dicom, _)) = crate::header::sniff(path) else { return false };
+    let Ok((crate::header::Sniff::Dicom, _)) = crate::header::sniff(path) else {
+        return false;
+    };
     OpenFileOptions::new()
         .read_until(tags::DIRECTORY_RECORD_SEQUENCE)
         .open_file(path)
-        .map(|o| o.meta().media_storage_sop_class_uid().trim_end_matches(['\0', ' ']) == SOP_MEDIA_STORAGE_DIRECTORY)
+        .map(|o| {
+            o.meta()
+                .media_storage_sop_class_uid()
+                .trim_end_matches(['\0', ' '])
+                == SOP_MEDIA_STORAGE_DIRECTORY
+        })
         .unwrap_or(false)
 }
 
@@ -37,13 +44,18 @@ pub(crate) fn referenced_files(path: &Path) -> Result<(Vec<PathBuf>, usize), Loa
                 .ok()
                 .flatten()
                 .and_then(|e| e.items())
-                .ok_or_else(|| LoadError::DicomDir { path: path.to_path_buf(), detail: "no DirectoryRecordSequence".into() })?;
+                .ok_or_else(|| LoadError::DicomDir {
+                    path: path.to_path_buf(),
+                    detail: "no DirectoryRecordSequence".into(),
+                })?;
             items
                 .iter()
                 .map(|it| {
                     let parts = get_multi_str(it, tags::REFERENCED_FILE_ID);
                     if parts.is_empty() {
-                        get_str(it, tags::REFERENCED_FILE_ID).map(|s| s.split('\\').map(str::to_string).collect()).unwrap_or_default()
+                        get_str(it, tags::REFERENCED_FILE_ID)
+                            .map(|s| s.split('\\').map(str::to_string).collect())
+                            .unwrap_or_default()
                     } else {
                         parts
                     }
@@ -53,10 +65,16 @@ pub(crate) fn referenced_files(path: &Path) -> Result<(Vec<PathBuf>, usize), Loa
         Err(e) => {
             // Broken record structure (e.g. stale lengths): find the ReferencedFileID
             // elements in the bytes themselves.
-            let bytes = std::fs::read(path).map_err(|err| LoadError::Io { path: path.to_path_buf(), source: err })?;
+            let bytes = std::fs::read(path).map_err(|err| LoadError::Io {
+                path: path.to_path_buf(),
+                source: err,
+            })?;
             let ids = scan_file_ids(&bytes);
             if ids.is_empty() {
-                return Err(LoadError::DicomDir { path: path.to_path_buf(), detail: format!("cannot parse: {}", flat(&e)) });
+                return Err(LoadError::DicomDir {
+                    path: path.to_path_buf(),
+                    detail: format!("cannot parse: {}", flat(&e)),
+                });
             }
             ids
         }
@@ -96,7 +114,10 @@ pub(crate) fn referenced_files(path: &Path) -> Result<(Vec<PathBuf>, usize), Loa
         } else {
             EMPTY_MARK.to_string()
         };
-        return Err(LoadError::DicomDir { path: path.to_path_buf(), detail });
+        return Err(LoadError::DicomDir {
+            path: path.to_path_buf(),
+            detail,
+        });
     }
     Ok((files, missing))
 }
@@ -111,7 +132,10 @@ fn scan_file_ids(b: &[u8]) -> Vec<Vec<String>> {
             if &b[i + 4..i + 6] == b"CS" {
                 (usize::from(u16::from_le_bytes([b[i + 6], b[i + 7]])), 8)
             } else {
-                (u32::from_le_bytes([b[i + 4], b[i + 5], b[i + 6], b[i + 7]]) as usize, 8)
+                (
+                    u32::from_le_bytes([b[i + 4], b[i + 5], b[i + 6], b[i + 7]]) as usize,
+                    8,
+                )
             }
         } else if b[i..i + 4] == [0x00, 0x04, 0x15, 0x00] && &b[i + 4..i + 6] == b"CS" {
             (usize::from(u16::from_be_bytes([b[i + 6], b[i + 7]])), 8)
@@ -121,9 +145,15 @@ fn scan_file_ids(b: &[u8]) -> Vec<Vec<String>> {
         };
         if len > 0 && len <= 512 && i + hdr + len <= b.len() {
             let v = &b[i + hdr..i + hdr + len];
-            if v.iter().all(|c| c.is_ascii_graphic() || *c == b' ' || *c == 0) {
+            if v.iter()
+                .all(|c| c.is_ascii_graphic() || *c == b' ' || *c == 0)
+            {
                 let s = String::from_utf8_lossy(v);
-                let parts: Vec<String> = s.trim_end_matches(['\0', ' ']).split('\\').map(|p| p.trim().to_string()).collect();
+                let parts: Vec<String> = s
+                    .trim_end_matches(['\0', ' '])
+                    .split('\\')
+                    .map(|p| p.trim().to_string())
+                    .collect();
                 out.push(parts);
                 i += hdr + len;
                 continue;

@@ -41,7 +41,11 @@ pub enum LoadError {
     NoUsableSeries { path: PathBuf, detail: String },
 
     #[error("series {uid} not found ({detail}): {}", path.display())]
-    SeriesNotFound { path: PathBuf, uid: String, detail: String },
+    SeriesNotFound {
+        path: PathBuf,
+        uid: String,
+        detail: String,
+    },
 
     #[error("cannot assemble a volume ({detail}): {}", path.display())]
     Assembly { path: PathBuf, detail: String },

@@ -94,16 +94,23 @@ pub(crate) fn flat(e: &dyn std::error::Error) -> String {
 pub(crate) fn get_str(obj: &InMemDicomObject, tag: dicom_core::Tag) -> Option<String> {
     let e = obj.element_opt(tag).ok()??;
     let s = e.to_str().ok()?;
-    let t = s.trim_matches(|c: char| c.is_whitespace() || c == '\0').to_string();
+    let t = s
+        .trim_matches(|c: char| c.is_whitespace() || c == '\0')
+        .to_string();
     if t.is_empty() { None } else { Some(t) }
 }
 
 pub(crate) fn get_multi_str(obj: &InMemDicomObject, tag: dicom_core::Tag) -> Vec<String> {
-    let Some(e) = obj.element_opt(tag).ok().flatten() else { return Vec::new() };
+    let Some(e) = obj.element_opt(tag).ok().flatten() else {
+        return Vec::new();
+    };
     match e.to_multi_str() {
         Ok(v) => v
             .iter()
-            .map(|s| s.trim_matches(|c: char| c.is_whitespace() || c == '\0').to_string())
+            .map(|s| {
+                s.trim_matches(|c: char| c.is_whitespace() || c == '\0')
+                    .to_string()
+            })
             .collect(),
         Err(_) => Vec::new(),
     }
@@ -118,7 +125,11 @@ pub(crate) fn get_f64(obj: &InMemDicomObject, tag: dicom_core::Tag) -> Option<f6
 pub(crate) fn get_multi_f64(obj: &InMemDicomObject, tag: dicom_core::Tag) -> Option<Vec<f64>> {
     let e = obj.element_opt(tag).ok()??;
     let v = e.to_multi_float64().ok()?;
-    if v.iter().all(|x| x.is_finite()) { Some(v) } else { None }
+    if v.iter().all(|x| x.is_finite()) {
+        Some(v)
+    } else {
+        None
+    }
 }
 
 pub(crate) fn get_int(obj: &InMemDicomObject, tag: dicom_core::Tag) -> Option<i64> {
@@ -129,7 +140,11 @@ pub(crate) fn get_int(obj: &InMemDicomObject, tag: dicom_core::Tag) -> Option<i6
     // Some writers put "5.0" in an IS; accept integral floats.
     let f = e.to_multi_float64().ok()?;
     let x = *f.first()?;
-    if x.is_finite() && x.fract() == 0.0 && x.abs() < 1e15 { Some(x as i64) } else { None }
+    if x.is_finite() && x.fract() == 0.0 && x.abs() < 1e15 {
+        Some(x as i64)
+    } else {
+        None
+    }
 }
 
 fn first_item(obj: &InMemDicomObject, tag: dicom_core::Tag) -> Option<&InMemDicomObject> {
@@ -138,17 +153,29 @@ fn first_item(obj: &InMemDicomObject, tag: dicom_core::Tag) -> Option<&InMemDico
 
 fn arr3(v: Option<Vec<f64>>) -> Option<[f64; 3]> {
     let v = v?;
-    if v.len() >= 3 { Some([v[0], v[1], v[2]]) } else { None }
+    if v.len() >= 3 {
+        Some([v[0], v[1], v[2]])
+    } else {
+        None
+    }
 }
 
 fn arr6(v: Option<Vec<f64>>) -> Option<[f64; 6]> {
     let v = v?;
-    if v.len() >= 6 { Some([v[0], v[1], v[2], v[3], v[4], v[5]]) } else { None }
+    if v.len() >= 6 {
+        Some([v[0], v[1], v[2], v[3], v[4], v[5]])
+    } else {
+        None
+    }
 }
 
 fn arr2(v: Option<Vec<f64>>) -> Option<[f64; 2]> {
     let v = v?;
-    if v.len() >= 2 && v[0] > 0.0 && v[1] > 0.0 { Some([v[0], v[1]]) } else { None }
+    if v.len() >= 2 && v[0] > 0.0 && v[1] > 0.0 {
+        Some([v[0], v[1]])
+    } else {
+        None
+    }
 }
 
 /// `YYYYMMDD` → `YYYY-MM-DD` (None when it is not a plausible date).
@@ -167,7 +194,11 @@ pub(crate) fn format_date(s: &str) -> Option<String> {
 
 /// `HHMMSS.frac` → `HH:MM:SS`.
 pub(crate) fn format_time(s: &str) -> Option<String> {
-    let d: String = s.chars().take_while(|c| *c != '.').filter(|c| c.is_ascii_digit()).collect();
+    let d: String = s
+        .chars()
+        .take_while(|c| *c != '.')
+        .filter(|c| c.is_ascii_digit())
+        .collect();
     if d.len() < 4 {
         return None;
     }
@@ -219,9 +250,12 @@ fn pixel_info(obj: &InMemDicomObject) -> Option<PixelInfo> {
         bits_allocated: u16::try_from(bits_allocated).ok()?,
         bits_stored: u16::try_from(bits_stored).ok()?,
         high_bit: u16::try_from(high_bit).ok()?,
-        pixel_representation: u16::try_from(get_int(obj, tags::PIXEL_REPRESENTATION).unwrap_or(0)).ok()?,
-        samples_per_pixel: u16::try_from(get_int(obj, tags::SAMPLES_PER_PIXEL).unwrap_or(1)).ok()?,
-        photometric: get_str(obj, tags::PHOTOMETRIC_INTERPRETATION).unwrap_or_else(|| "MONOCHROME2".into()),
+        pixel_representation: u16::try_from(get_int(obj, tags::PIXEL_REPRESENTATION).unwrap_or(0))
+            .ok()?,
+        samples_per_pixel: u16::try_from(get_int(obj, tags::SAMPLES_PER_PIXEL).unwrap_or(1))
+            .ok()?,
+        photometric: get_str(obj, tags::PHOTOMETRIC_INTERPRETATION)
+            .unwrap_or_else(|| "MONOCHROME2".into()),
         n_frames: u32::try_from(n_frames).ok()?,
         padding: get_int(obj, tags::PIXEL_PADDING_VALUE),
         padding_limit: get_int(obj, tags::PIXEL_PADDING_RANGE_LIMIT),
@@ -229,12 +263,26 @@ fn pixel_info(obj: &InMemDicomObject) -> Option<PixelInfo> {
 }
 
 /// Parse the header of an already opened object.
-pub(crate) fn parse_header(path: &Path, file_len: u64, file: &DefaultDicomObject) -> Result<FileHeader, LoadError> {
+pub(crate) fn parse_header(
+    path: &Path,
+    file_len: u64,
+    file: &DefaultDicomObject,
+) -> Result<FileHeader, LoadError> {
     let obj: &InMemDicomObject = file;
     let meta_table = file.meta();
-    let ts = meta_table.transfer_syntax().trim_end_matches(['\0', ' ']).to_string();
-    let sop_class = meta_table.media_storage_sop_class_uid().trim_end_matches(['\0', ' ']).to_string();
-    let sop_class = if sop_class.is_empty() { get_str(obj, tags::SOP_CLASS_UID).unwrap_or_default() } else { sop_class };
+    let ts = meta_table
+        .transfer_syntax()
+        .trim_end_matches(['\0', ' '])
+        .to_string();
+    let sop_class = meta_table
+        .media_storage_sop_class_uid()
+        .trim_end_matches(['\0', ' '])
+        .to_string();
+    let sop_class = if sop_class.is_empty() {
+        get_str(obj, tags::SOP_CLASS_UID).unwrap_or_default()
+    } else {
+        sop_class
+    };
 
     let mut meta = ScanMeta {
         series_instance_uid: get_str(obj, tags::SERIES_INSTANCE_UID),
@@ -246,15 +294,19 @@ pub(crate) fn parse_header(path: &Path, file_len: u64, file: &DefaultDicomObject
             .or_else(|| get_str(obj, tags::ACQUISITION_TIME))
             .and_then(|t| format_time(&t)),
         patient_age_years: get_str(obj, tags::PATIENT_AGE).and_then(|a| parse_age_years(&a)),
-        patient_sex: get_str(obj, tags::PATIENT_SEX).map(|s| s.to_ascii_uppercase()).filter(|s| {
-            matches!(s.as_str(), "M" | "F" | "O")
-        }),
+        patient_sex: get_str(obj, tags::PATIENT_SEX)
+            .map(|s| s.to_ascii_uppercase())
+            .filter(|s| matches!(s.as_str(), "M" | "F" | "O")),
         manufacturer: get_str(obj, tags::MANUFACTURER),
         manufacturer_model: get_str(obj, tags::MANUFACTURER_MODEL_NAME),
         kernel: {
             let k = get_multi_str(obj, tags::CONVOLUTION_KERNEL);
             let k: Vec<String> = k.into_iter().filter(|s| !s.is_empty()).collect();
-            if k.is_empty() { None } else { Some(k.join("\\")) }
+            if k.is_empty() {
+                None
+            } else {
+                Some(k.join("\\"))
+            }
         },
         slice_thickness_mm: get_f64(obj, tags::SLICE_THICKNESS).filter(|t| *t > 0.0),
         kvp: get_f64(obj, tags::KVP),
@@ -265,17 +317,25 @@ pub(crate) fn parse_header(path: &Path, file_len: u64, file: &DefaultDicomObject
         }),
         contrast_agent: get_str(obj, tags::CONTRAST_BOLUS_AGENT),
         pixel_spacing_mm: arr2(get_multi_f64(obj, tags::PIXEL_SPACING)),
-        transfer_syntax: if ts.is_empty() { None } else { Some(ts.clone()) },
+        transfer_syntax: if ts.is_empty() {
+            None
+        } else {
+            Some(ts.clone())
+        },
         source_format: None,
     };
     if meta.patient_age_years.is_none()
-        && let (Some(b), Some(s)) = (get_str(obj, tags::PATIENT_BIRTH_DATE), get_str(obj, tags::STUDY_DATE))
-            && let (Some(b), Some(s)) = (days_from_ymd(&b), days_from_ymd(&s)) {
-                let age = (s - b) / 365.25;
-                if (0.0..=150.0).contains(&age) {
-                    meta.patient_age_years = Some(age);
-                }
-            }
+        && let (Some(b), Some(s)) = (
+            get_str(obj, tags::PATIENT_BIRTH_DATE),
+            get_str(obj, tags::STUDY_DATE),
+        )
+        && let (Some(b), Some(s)) = (days_from_ymd(&b), days_from_ymd(&s))
+    {
+        let age = (s - b) / 365.25;
+        if (0.0..=150.0).contains(&age) {
+            meta.patient_age_years = Some(age);
+        }
+    }
     let identity = Identity {
         patient_name: get_str(obj, tags::PATIENT_NAME),
         patient_id: get_str(obj, tags::PATIENT_ID),
@@ -314,13 +374,18 @@ pub(crate) fn parse_header(path: &Path, file_len: u64, file: &DefaultDicomObject
         // Enhanced CT keeps the kernel in the CT Reconstruction functional group.
         if meta.kernel.is_none() {
             let from_group = |g: &InMemDicomObject| {
-                first_item(g, tags::CT_RECONSTRUCTION_SEQUENCE).and_then(|r| get_str(r, tags::CONVOLUTION_KERNEL))
+                first_item(g, tags::CT_RECONSTRUCTION_SEQUENCE)
+                    .and_then(|r| get_str(r, tags::CONVOLUTION_KERNEL))
             };
-            meta.kernel = shared.and_then(from_group).or_else(|| items.first().and_then(from_group));
+            meta.kernel = shared
+                .and_then(from_group)
+                .or_else(|| items.first().and_then(from_group));
         }
     } else if n_frames > 1 {
         // Classic multi-frame: frames stacked along the normal at SpacingBetweenSlices.
-        let step = spacing_between_slices.or(classic.thickness_mm).unwrap_or(1.0);
+        let step = spacing_between_slices
+            .or(classic.thickness_mm)
+            .unwrap_or(1.0);
         for k in 0..n_frames.min(100_000) {
             let mut f = classic;
             if let (Some(p), Some(o)) = (classic.position, classic.orientation) {
@@ -344,7 +409,10 @@ pub(crate) fn parse_header(path: &Path, file_len: u64, file: &DefaultDicomObject
         sop_instance: get_str(obj, tags::SOP_INSTANCE_UID),
         transfer_syntax: ts,
         series_uid: meta.series_instance_uid.clone(),
-        image_type: get_multi_str(obj, tags::IMAGE_TYPE).into_iter().map(|s| s.to_ascii_uppercase()).collect(),
+        image_type: get_multi_str(obj, tags::IMAGE_TYPE)
+            .into_iter()
+            .map(|s| s.to_ascii_uppercase())
+            .collect(),
         instance_number: get_int(obj, tags::INSTANCE_NUMBER),
         acquisition_number: get_int(obj, tags::ACQUISITION_NUMBER),
         meta,
@@ -357,13 +425,15 @@ pub(crate) fn parse_header(path: &Path, file_len: u64, file: &DefaultDicomObject
 
 fn apply_groups(mut f: FrameGeom, group: &InMemDicomObject) -> FrameGeom {
     if let Some(p) = first_item(group, tags::PLANE_POSITION_SEQUENCE)
-        && let Some(v) = arr3(get_multi_f64(p, tags::IMAGE_POSITION_PATIENT)) {
-            f.position = Some(v);
-        }
+        && let Some(v) = arr3(get_multi_f64(p, tags::IMAGE_POSITION_PATIENT))
+    {
+        f.position = Some(v);
+    }
     if let Some(o) = first_item(group, tags::PLANE_ORIENTATION_SEQUENCE)
-        && let Some(v) = arr6(get_multi_f64(o, tags::IMAGE_ORIENTATION_PATIENT)) {
-            f.orientation = Some(v);
-        }
+        && let Some(v) = arr6(get_multi_f64(o, tags::IMAGE_ORIENTATION_PATIENT))
+    {
+        f.orientation = Some(v);
+    }
     if let Some(m) = first_item(group, tags::PIXEL_MEASURES_SEQUENCE) {
         if let Some(v) = arr2(get_multi_f64(m, tags::PIXEL_SPACING)) {
             f.pixel_spacing = Some(v);
@@ -384,7 +454,11 @@ fn apply_groups(mut f: FrameGeom, group: &InMemDicomObject) -> FrameGeom {
 }
 
 pub(crate) fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
-    [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
+    [
+        a[1] * b[2] - a[2] * b[1],
+        a[2] * b[0] - a[0] * b[2],
+        a[0] * b[1] - a[1] * b[0],
+    ]
 }
 
 pub(crate) fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
@@ -406,7 +480,10 @@ pub(crate) enum Sniff {
 /// Cheap look at the first bytes: DICM magic at 128, or a plausible group-0002/0008 start.
 pub(crate) fn sniff(path: &Path) -> Result<(Sniff, u64), LoadError> {
     use std::io::Read;
-    let mut f = std::fs::File::open(path).map_err(|e| LoadError::Io { path: path.to_path_buf(), source: e })?;
+    let mut f = std::fs::File::open(path).map_err(|e| LoadError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
     let len = f.metadata().map(|m| m.len()).unwrap_or(0);
     if len == 0 {
         return Ok((Sniff::Empty, 0));
@@ -418,7 +495,12 @@ pub(crate) fn sniff(path: &Path) -> Result<(Sniff, u64), LoadError> {
             Ok(0) => break,
             Ok(k) => n += k,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(LoadError::Io { path: path.to_path_buf(), source: e }),
+            Err(e) => {
+                return Err(LoadError::Io {
+                    path: path.to_path_buf(),
+                    source: e,
+                });
+            }
         }
     }
     if n >= 132 && &buf[128..132] == b"DICM" {
@@ -435,8 +517,14 @@ pub(crate) fn sniff(path: &Path) -> Result<(Sniff, u64), LoadError> {
 /// Data are read (in growing chunks), walked and checked ([`crate::layout`]) before dicom-rs parses them.
 pub(crate) fn read_header(path: &Path, len: u64) -> Result<FileHeader, LoadError> {
     use std::io::Read;
-    let io = |e: std::io::Error| LoadError::Io { path: path.to_path_buf(), source: e };
-    let file_len = usize::try_from(len).map_err(|_| LoadError::TooLarge { path: path.to_path_buf(), detail: format!("{len} bytes") })?;
+    let io = |e: std::io::Error| LoadError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    };
+    let file_len = usize::try_from(len).map_err(|_| LoadError::TooLarge {
+        path: path.to_path_buf(),
+        detail: format!("{len} bytes"),
+    })?;
     let mut f = std::fs::File::open(path).map_err(io)?;
     let mut buf: Vec<u8> = Vec::new();
     let mut want = file_len.min(16 << 10);
@@ -457,30 +545,53 @@ pub(crate) fn read_header(path: &Path, len: u64) -> Result<FileHeader, LoadError
         }
         match crate::layout::walk(&buf, file_len) {
             Ok(l) => break l,
-            Err(WalkError::NeedMore) if buf.len() < file_len && buf.len() == want => want = file_len.min(want * 4),
+            Err(WalkError::NeedMore) if buf.len() < file_len && buf.len() == want => {
+                want = file_len.min(want * 4)
+            }
             Err(WalkError::NeedMore) if buf.len() < file_len => {
                 return Err(LoadError::Truncated {
                     path: path.to_path_buf(),
-                    detail: format!("the file changed or could not be read past byte {}", buf.len()),
+                    detail: format!(
+                        "the file changed or could not be read past byte {}",
+                        buf.len()
+                    ),
                 });
             }
             Err(WalkError::NeedMore) => {
-                return Err(LoadError::Truncated { path: path.to_path_buf(), detail: "the file ends inside an element".into() });
+                return Err(LoadError::Truncated {
+                    path: path.to_path_buf(),
+                    detail: "the file ends inside an element".into(),
+                });
             }
-            Err(WalkError::Truncated(m)) => return Err(LoadError::Truncated { path: path.to_path_buf(), detail: m }),
-            Err(WalkError::Bad(m)) => return Err(LoadError::InvalidDicom { path: path.to_path_buf(), reason: m }),
+            Err(WalkError::Truncated(m)) => {
+                return Err(LoadError::Truncated {
+                    path: path.to_path_buf(),
+                    detail: m,
+                });
+            }
+            Err(WalkError::Bad(m)) => {
+                return Err(LoadError::InvalidDicom {
+                    path: path.to_path_buf(),
+                    reason: m,
+                });
+            }
         }
     };
     if !layout.walked {
         // Deflated data set: only dicom-rs can read it (all of it, through the repaired meta).
         let mut all = Vec::new();
-        std::fs::File::open(path).and_then(|mut f| f.read_to_end(&mut all)).map_err(io)?;
+        std::fs::File::open(path)
+            .and_then(|mut f| f.read_to_end(&mut all))
+            .map_err(io)?;
         let stream = layout.stream(&all, all.len());
         let obj = OpenFileOptions::new()
             .read_preamble(dicom_object::file::ReadPreamble::Never)
             .read_until(tags::PIXEL_DATA)
             .from_reader(&stream[..])
-            .map_err(|e| LoadError::InvalidDicom { path: path.to_path_buf(), reason: flat(&e) })?;
+            .map_err(|e| LoadError::InvalidDicom {
+                path: path.to_path_buf(),
+                reason: flat(&e),
+            })?;
         return parse_header(path, len, &obj);
     }
     let until = layout.pixel.map(|p| p.header_start).unwrap_or(buf.len());
@@ -489,10 +600,17 @@ pub(crate) fn read_header(path: &Path, len: u64) -> Result<FileHeader, LoadError
         .read_preamble(dicom_object::file::ReadPreamble::Never)
         .read_until(tags::PIXEL_DATA)
         .from_reader(&stream[..])
-        .map_err(|e| LoadError::InvalidDicom { path: path.to_path_buf(), reason: flat(&e) })?;
+        .map_err(|e| LoadError::InvalidDicom {
+            path: path.to_path_buf(),
+            reason: flat(&e),
+        })?;
     let mut h = parse_header(path, len, &obj)?;
     // Report the file's own (retired 12-bit JPEG) syntax, not the alias dicom-rs was given.
-    if let Some(ts) = crate::jpeg12::retired_ts_in(buf.get(layout.meta_start..layout.dataset_start).unwrap_or(&[]), &h.transfer_syntax) {
+    if let Some(ts) = crate::jpeg12::retired_ts_in(
+        buf.get(layout.meta_start..layout.dataset_start)
+            .unwrap_or(&[]),
+        &h.transfer_syntax,
+    ) {
         h.meta.transfer_syntax = Some(ts.clone());
         h.transfer_syntax = ts;
     }

@@ -31,9 +31,9 @@ pub(crate) struct Decoded {
 
 /// Zig-zag index → natural (row-major) index within an 8×8 block.
 const ZIGZAG: [usize; 64] = [
-    0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6, 7, 14, 21,
-    28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61,
-    54, 47, 55, 62, 63,
+    0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20,
+    13, 6, 7, 14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59,
+    52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
 ];
 
 /// Upper bound on the samples a frame may claim (the caller also checks against Rows/Columns).
@@ -83,11 +83,19 @@ pub(crate) fn decode_frame(
     rows: u32,
     cols: u32,
 ) -> Option<Result<Vec<u8>, JpegError>> {
-    if !matches!(ts, "1.2.840.10008.1.2.4.50" | "1.2.840.10008.1.2.4.51" | "1.2.840.10008.1.2.4.53" | "1.2.840.10008.1.2.4.55") {
+    if !matches!(
+        ts,
+        "1.2.840.10008.1.2.4.50"
+            | "1.2.840.10008.1.2.4.51"
+            | "1.2.840.10008.1.2.4.53"
+            | "1.2.840.10008.1.2.4.55"
+    ) {
         return None;
     }
     let elem = obj.get(dicom_dictionary_std::tags::PIXEL_DATA)?;
-    let Value::PixelSequence(seq) = elem.value() else { return None };
+    let Value::PixelSequence(seq) = elem.value() else {
+        return None;
+    };
     let frags = seq.fragments();
     let code: Vec<u8> = if frags.len() as u64 == u64::from(n_frames) {
         frags.get(frame as usize)?.to_vec()
@@ -133,7 +141,10 @@ pub(crate) fn alias_retired_ts(ts: &str, fixed: Option<Vec<u8>>, meta: &[u8]) ->
         && let Some(dst) = m.get_mut(i..i + ALIAS.len())
     {
         dst.copy_from_slice(ALIAS);
-        tracing::debug!("transfer syntax {ts} read as {} (same encoding)", String::from_utf8_lossy(ALIAS));
+        tracing::debug!(
+            "transfer syntax {ts} read as {} (same encoding)",
+            String::from_utf8_lossy(ALIAS)
+        );
     }
     Some(m)
 }
@@ -154,7 +165,9 @@ pub(crate) fn retired_ts_in(meta: &[u8], seen: &str) -> Option<String> {
 /// each frame's first fragment item, counted from the first item, 8-byte item headers included).
 fn frame_by_offsets(frags: &[&[u8]], bot: &[u32], frame: u32) -> Option<Vec<u8>> {
     let start = u64::from(*bot.get(frame as usize)?);
-    let end = bot.get(frame as usize + 1).map_or(u64::MAX, |&e| u64::from(e));
+    let end = bot
+        .get(frame as usize + 1)
+        .map_or(u64::MAX, |&e| u64::from(e));
     let mut at = 0u64;
     let mut out = Vec::new();
     for f in frags {
@@ -196,7 +209,12 @@ impl Huffman {
             }
             code <<= 1;
         }
-        Ok(Self { maxcode, mincode, valptr, values })
+        Ok(Self {
+            maxcode,
+            mincode,
+            valptr,
+            values,
+        })
     }
 }
 
@@ -239,7 +257,13 @@ struct Bits<'a> {
 
 impl<'a> Bits<'a> {
     fn new(data: &'a [u8], pos: usize) -> Self {
-        Self { data, pos, acc: 0, n: 0, fabricated: 0 }
+        Self {
+            data,
+            pos,
+            acc: 0,
+            n: 0,
+            fabricated: 0,
+        }
     }
 
     fn fill(&mut self) -> Result<(), JpegError> {
@@ -269,7 +293,10 @@ impl<'a> Bits<'a> {
         }
         // Allow the few padding bits an encoder may have left out; more means truncation.
         if self.fabricated > 64 {
-            return err(format!("the entropy-coded data ends early (truncated scan) near byte {}", self.pos));
+            return err(format!(
+                "the entropy-coded data ends early (truncated scan) near byte {}",
+                self.pos
+            ));
         }
         Ok(())
     }
@@ -302,7 +329,11 @@ impl<'a> Bits<'a> {
             self.n -= 1;
             if code <= t.maxcode[l] {
                 let i = t.valptr[l] + (code - t.mincode[l]) as usize;
-                return t.values.get(i).copied().ok_or_else(|| JpegError("Huffman code points past its table".into()));
+                return t
+                    .values
+                    .get(i)
+                    .copied()
+                    .ok_or_else(|| JpegError("Huffman code points past its table".into()));
             }
         }
         err("invalid Huffman code in the entropy-coded data")
@@ -314,10 +345,16 @@ impl<'a> Bits<'a> {
             return Ok(0);
         }
         if s > 16 {
-            return err(format!("coefficient magnitude category {s} is larger than 16"));
+            return err(format!(
+                "coefficient magnitude category {s} is larger than 16"
+            ));
         }
         let v = self.bits(u32::from(s))? as i32;
-        Ok(if v < (1 << (s - 1)) { v - (1 << s) + 1 } else { v })
+        Ok(if v < (1 << (s - 1)) {
+            v - (1 << s) + 1
+        } else {
+            v
+        })
     }
 
     /// Discard buffered bits and resume at the next restart marker.
@@ -334,7 +371,10 @@ impl<'a> Bits<'a> {
                     Some(&0xFF) => self.pos += 1,
                     Some(&m) if (0xD0..=0xD7).contains(&m) => {
                         if m != 0xD0 + expected {
-                            tracing::debug!("restart marker RST{} where RST{expected} was expected", m - 0xD0);
+                            tracing::debug!(
+                                "restart marker RST{} where RST{expected} was expected",
+                                m - 0xD0
+                            );
                         }
                         self.pos += 2;
                         return Ok(());
@@ -395,7 +435,9 @@ pub(crate) fn decode(data: &[u8], max_width: u32, max_height: u32) -> Result<Dec
         if b != 0xFF {
             return err(format!("expected a marker at byte {p}, found {b:#04x}"));
         }
-        let Some(&m) = data.get(p + 1) else { return err("the codestream ends inside a marker") };
+        let Some(&m) = data.get(p + 1) else {
+            return err("the codestream ends inside a marker");
+        };
         if m == 0xFF {
             p += 1;
             continue;
@@ -414,14 +456,18 @@ pub(crate) fn decode(data: &[u8], max_width: u32, max_height: u32) -> Result<Dec
             return err(format!("marker {m:#04x} has length {len}"));
         }
         let Some(seg) = data.get(p + 2..p + len) else {
-            return err(format!("marker {m:#04x} segment of {len} bytes runs past the end at byte {p}"));
+            return err(format!(
+                "marker {m:#04x} segment of {len} bytes runs past the end at byte {p}"
+            ));
         };
         p += len;
         match m {
             0xDB => parse_dqt(seg, &mut qt)?,
             0xC4 => parse_dht(seg, &mut dc, &mut ac)?,
             0xDD => {
-                let (Some(&a), Some(&b)) = (seg.first(), seg.get(1)) else { return err("DRI segment too short") };
+                let (Some(&a), Some(&b)) = (seg.first(), seg.get(1)) else {
+                    return err("DRI segment too short");
+                };
                 restart_interval = u16::from_be_bytes([a, b]) as usize;
             }
             0xC0..=0xC2 => {
@@ -431,10 +477,14 @@ pub(crate) fn decode(data: &[u8], max_width: u32, max_height: u32) -> Result<Dec
                 frame = Some(parse_sof(seg, m == 0xC2, max_width, max_height)?);
             }
             0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF => {
-                return err(format!("JPEG process with frame marker {m:#04x} (lossless, hierarchical or arithmetic) is not supported here"));
+                return err(format!(
+                    "JPEG process with frame marker {m:#04x} (lossless, hierarchical or arithmetic) is not supported here"
+                ));
             }
             0xDA => {
-                let Some(f) = frame.as_mut() else { return err("scan before the frame header") };
+                let Some(f) = frame.as_mut() else {
+                    return err("scan before the frame header");
+                };
                 let scan = parse_sos(seg, f)?;
                 let mut bits = Bits::new(data, p);
                 decode_scan(f, &scan, &dc, &ac, restart_interval, &mut bits)?;
@@ -445,7 +495,9 @@ pub(crate) fn decode(data: &[u8], max_width: u32, max_height: u32) -> Result<Dec
             _ => {} // APPn, COM, and others: skipped
         }
     }
-    let Some(f) = frame else { return err("no frame header") };
+    let Some(f) = frame else {
+        return err("no frame header");
+    };
     if scans == 0 {
         return err("no scan");
     }
@@ -457,17 +509,24 @@ fn parse_dqt(mut seg: &[u8], qt: &mut [Option<[u16; 64]>; 4]) -> Result<(), Jpeg
         let pq = pt >> 4;
         let tq = (pt & 15) as usize;
         if tq > 3 || pq > 1 {
-            return err(format!("quantisation table id {tq} / precision {pq} out of range"));
+            return err(format!(
+                "quantisation table id {tq} / precision {pq} out of range"
+            ));
         }
         let n = if pq == 0 { 64 } else { 128 };
-        let Some(body) = seg.get(1..1 + n) else { return err("quantisation table segment too short") };
+        let Some(body) = seg.get(1..1 + n) else {
+            return err("quantisation table segment too short");
+        };
         let mut t = [0u16; 64];
         for (k, &z) in ZIGZAG.iter().enumerate() {
             // Stored in zig-zag order; kept in natural order.
             let v = if pq == 0 {
                 u16::from(body.get(k).copied().unwrap_or(0))
             } else {
-                u16::from_be_bytes([body.get(2 * k).copied().unwrap_or(0), body.get(2 * k + 1).copied().unwrap_or(0)])
+                u16::from_be_bytes([
+                    body.get(2 * k).copied().unwrap_or(0),
+                    body.get(2 * k + 1).copied().unwrap_or(0),
+                ])
             };
             if let Some(slot) = t.get_mut(z) {
                 *slot = v;
@@ -479,21 +538,29 @@ fn parse_dqt(mut seg: &[u8], qt: &mut [Option<[u16; 64]>; 4]) -> Result<(), Jpeg
     Ok(())
 }
 
-fn parse_dht(mut seg: &[u8], dc: &mut [Option<Huffman>; 4], ac: &mut [Option<Huffman>; 4]) -> Result<(), JpegError> {
+fn parse_dht(
+    mut seg: &[u8],
+    dc: &mut [Option<Huffman>; 4],
+    ac: &mut [Option<Huffman>; 4],
+) -> Result<(), JpegError> {
     while let Some(&tcth) = seg.first() {
         let tc = tcth >> 4;
         let th = (tcth & 15) as usize;
         if tc > 1 || th > 3 {
             return err(format!("Huffman table class {tc} / id {th} out of range"));
         }
-        let Some(c) = seg.get(1..17) else { return err("Huffman table segment too short") };
+        let Some(c) = seg.get(1..17) else {
+            return err("Huffman table segment too short");
+        };
         let mut counts = [0u8; 16];
         counts.copy_from_slice(c);
         let total: usize = counts.iter().map(|&c| c as usize).sum();
         if total > 256 {
             return err("Huffman table has more than 256 values");
         }
-        let Some(vals) = seg.get(17..17 + total) else { return err("Huffman table values run past the segment") };
+        let Some(vals) = seg.get(17..17 + total) else {
+            return err("Huffman table values run past the segment");
+        };
         let h = Huffman::new(&counts, vals.to_vec())?;
         if tc == 0 {
             dc[th] = Some(h);
@@ -505,20 +572,35 @@ fn parse_dht(mut seg: &[u8], dc: &mut [Option<Huffman>; 4], ac: &mut [Option<Huf
     Ok(())
 }
 
-fn parse_sof(seg: &[u8], progressive: bool, max_width: u32, max_height: u32) -> Result<Frame, JpegError> {
-    let g = |i: usize| seg.get(i).copied().ok_or_else(|| JpegError("frame header too short".into()));
+fn parse_sof(
+    seg: &[u8],
+    progressive: bool,
+    max_width: u32,
+    max_height: u32,
+) -> Result<Frame, JpegError> {
+    let g = |i: usize| {
+        seg.get(i)
+            .copied()
+            .ok_or_else(|| JpegError("frame header too short".into()))
+    };
     let precision = g(0)?;
     if precision != 8 && precision != 12 {
-        return err(format!("sample precision {precision} bits (DCT JPEG allows 8 or 12)"));
+        return err(format!(
+            "sample precision {precision} bits (DCT JPEG allows 8 or 12)"
+        ));
     }
     let height = u16::from_be_bytes([g(1)?, g(2)?]) as usize;
     let width = u16::from_be_bytes([g(3)?, g(4)?]) as usize;
     let nc = g(5)? as usize;
     if width == 0 || height == 0 {
-        return err(format!("frame size {width}×{height} (height 0 would need DNL, unsupported)"));
+        return err(format!(
+            "frame size {width}×{height} (height 0 would need DNL, unsupported)"
+        ));
     }
     if width as u64 > u64::from(max_width) || height as u64 > u64::from(max_height) {
-        return err(format!("frame size {width}×{height} exceeds the expected {max_width}×{max_height}"));
+        return err(format!(
+            "frame size {width}×{height} exceeds the expected {max_width}×{max_height}"
+        ));
     }
     if !(1..=4).contains(&nc) {
         return err(format!("{nc} components (1 to 4 allowed)"));
@@ -533,9 +615,22 @@ fn parse_sof(seg: &[u8], progressive: bool, max_width: u32, max_height: u32) -> 
         let tq = g(8 + 3 * i)? as usize;
         let (h, v) = ((hv >> 4) as usize, (hv & 15) as usize);
         if !(1..=4).contains(&h) || !(1..=4).contains(&v) || tq > 3 {
-            return err(format!("component {id}: sampling {h}×{v} or table {tq} out of range"));
+            return err(format!(
+                "component {id}: sampling {h}×{v} or table {tq} out of range"
+            ));
         }
-        comps.push(Component { id, h, v, tq, bw: 0, bh: 0, bw_used: 0, bh_used: 0, coefs: Vec::new(), dc_pred: 0 });
+        comps.push(Component {
+            id,
+            h,
+            v,
+            tq,
+            bw: 0,
+            bh: 0,
+            bw_used: 0,
+            bh_used: 0,
+            coefs: Vec::new(),
+            dc_pred: 0,
+        });
     }
     let hmax = comps.iter().map(|c| c.h).max().unwrap_or(1);
     let vmax = comps.iter().map(|c| c.v).max().unwrap_or(1);
@@ -548,11 +643,25 @@ fn parse_sof(seg: &[u8], progressive: bool, max_width: u32, max_height: u32) -> 
         c.bh_used = (height * c.v).div_ceil(vmax).div_ceil(8);
         c.coefs = vec![0; c.bw * c.bh * 64];
     }
-    Ok(Frame { progressive, precision, width, height, hmax, vmax, mcux, mcuy, comps })
+    Ok(Frame {
+        progressive,
+        precision,
+        width,
+        height,
+        hmax,
+        vmax,
+        mcux,
+        mcuy,
+        comps,
+    })
 }
 
 fn parse_sos(seg: &[u8], f: &Frame) -> Result<Scan, JpegError> {
-    let g = |i: usize| seg.get(i).copied().ok_or_else(|| JpegError("scan header too short".into()));
+    let g = |i: usize| {
+        seg.get(i)
+            .copied()
+            .ok_or_else(|| JpegError("scan header too short".into()))
+    };
     let ns = g(0)? as usize;
     if !(1..=4).contains(&ns) {
         return err(format!("scan with {ns} components"));
@@ -576,14 +685,28 @@ fn parse_sos(seg: &[u8], f: &Frame) -> Result<Scan, JpegError> {
     let (ah, al) = (u32::from(a >> 4), u32::from(a & 15));
     if f.progressive {
         if ss > se || se > 63 || (ss == 0 && se != 0) || (ss > 0 && ns != 1) || al > 13 || ah > 13 {
-            return err(format!("invalid progressive scan parameters Ss={ss} Se={se} Ah={ah} Al={al}"));
+            return err(format!(
+                "invalid progressive scan parameters Ss={ss} Se={se} Ah={ah} Al={al}"
+            ));
         }
     } else if ss != 0 || se != 63 || a != 0 {
         // Sequential: parameters are fixed; tolerate odd values by using the full band.
         tracing::debug!("sequential scan with Ss={ss} Se={se} A={a}: ignored");
-        return Ok(Scan { comps, ss: 0, se: 63, ah: 0, al: 0 });
+        return Ok(Scan {
+            comps,
+            ss: 0,
+            se: 63,
+            ah: 0,
+            al: 0,
+        });
     }
-    Ok(Scan { comps, ss, se, ah, al })
+    Ok(Scan {
+        comps,
+        ss,
+        se,
+        ah,
+        al,
+    })
 }
 
 fn decode_scan(
@@ -601,7 +724,9 @@ fn decode_scan(
         let d = dc.get(td).and_then(|t| t.as_ref());
         let a = ac.get(ta).and_then(|t| t.as_ref());
         if (need_dc && d.is_none()) || (need_ac && a.is_none()) {
-            return err(format!("scan uses a Huffman table that was not defined (component {ci})"));
+            return err(format!(
+                "scan uses a Huffman table that was not defined (component {ci})"
+            ));
         }
         tables.push((d, a));
     }
@@ -611,7 +736,10 @@ fn decode_scan(
     let single = s.comps.len() == 1;
     let (units_x, units_y) = match s.comps.first() {
         Some(&(ci, _, _)) if single => {
-            let c = f.comps.get(ci).ok_or_else(|| JpegError("component index".into()))?;
+            let c = f
+                .comps
+                .get(ci)
+                .ok_or_else(|| JpegError("component index".into()))?;
             (c.bw_used, c.bh_used)
         }
         _ => (f.mcux, f.mcuy),
@@ -632,14 +760,23 @@ fn decode_scan(
         let (mx, my) = (mcu % units_x, mcu / units_x);
         for (k, &(ci, _, _)) in s.comps.iter().enumerate() {
             let (dt, at) = tables.get(k).copied().unwrap_or((None, None));
-            let c = f.comps.get_mut(ci).ok_or_else(|| JpegError("component index".into()))?;
+            let c = f
+                .comps
+                .get_mut(ci)
+                .ok_or_else(|| JpegError("component index".into()))?;
             let (nh, nv) = if single { (1, 1) } else { (c.h, c.v) };
             for by in 0..nv {
                 for bx in 0..nh {
-                    let (x, y) = if single { (mx, my) } else { (mx * c.h + bx, my * c.v + by) };
+                    let (x, y) = if single {
+                        (mx, my)
+                    } else {
+                        (mx * c.h + bx, my * c.v + by)
+                    };
                     let off = (y * c.bw + x) * 64;
                     let mut pred = c.dc_pred;
-                    let Some(blk) = c.coefs.get_mut(off..off + 64) else { return err("block outside the component") };
+                    let Some(blk) = c.coefs.get_mut(off..off + 64) else {
+                        return err("block outside the component");
+                    };
                     if !progressive {
                         decode_sequential(bits, blk, dt, at, &mut pred)?;
                     } else if s.ss == 0 {
@@ -677,7 +814,9 @@ fn decode_sequential(
     at: Option<&Huffman>,
     pred: &mut i32,
 ) -> Result<(), JpegError> {
-    let (Some(dt), Some(at)) = (dt, at) else { return err("missing Huffman table") };
+    let (Some(dt), Some(at)) = (dt, at) else {
+        return err("missing Huffman table");
+    };
     let t = bits.decode(dt)?;
     *pred = pred.wrapping_add(bits.receive_extend(t)?);
     if let Some(b0) = blk.first_mut() {
@@ -695,7 +834,9 @@ fn decode_sequential(
             break;
         }
         k += r;
-        let Some(&z) = ZIGZAG.get(k) else { return err("AC coefficient run past the end of the block") };
+        let Some(&z) = ZIGZAG.get(k) else {
+            return err("AC coefficient run past the end of the block");
+        };
         let v = bits.receive_extend(s)?;
         if let Some(slot) = blk.get_mut(z) {
             *slot = v;
@@ -705,7 +846,13 @@ fn decode_sequential(
     Ok(())
 }
 
-fn ac_first(bits: &mut Bits<'_>, blk: &mut [i32], t: &Huffman, s: &Scan, eobrun: &mut u32) -> Result<(), JpegError> {
+fn ac_first(
+    bits: &mut Bits<'_>,
+    blk: &mut [i32],
+    t: &Huffman,
+    s: &Scan,
+    eobrun: &mut u32,
+) -> Result<(), JpegError> {
     if *eobrun > 0 {
         *eobrun -= 1;
         return Ok(());
@@ -726,7 +873,9 @@ fn ac_first(bits: &mut Bits<'_>, blk: &mut [i32], t: &Huffman, s: &Scan, eobrun:
         if k > s.se {
             return err("AC coefficient run past the spectral band");
         }
-        let Some(&z) = ZIGZAG.get(k) else { return err("AC index out of range") };
+        let Some(&z) = ZIGZAG.get(k) else {
+            return err("AC index out of range");
+        };
         let v = bits.receive_extend(sz)?;
         if let Some(slot) = blk.get_mut(z) {
             *slot = v.wrapping_shl(s.al);
@@ -736,7 +885,13 @@ fn ac_first(bits: &mut Bits<'_>, blk: &mut [i32], t: &Huffman, s: &Scan, eobrun:
     Ok(())
 }
 
-fn ac_refine(bits: &mut Bits<'_>, blk: &mut [i32], t: &Huffman, s: &Scan, eobrun: &mut u32) -> Result<(), JpegError> {
+fn ac_refine(
+    bits: &mut Bits<'_>,
+    blk: &mut [i32],
+    t: &Huffman,
+    s: &Scan,
+    eobrun: &mut u32,
+) -> Result<(), JpegError> {
     let p1: i32 = 1 << s.al;
     let m1: i32 = -p1;
     let mut k = s.ss;
@@ -762,8 +917,12 @@ fn ac_refine(bits: &mut Bits<'_>, blk: &mut [i32], t: &Huffman, s: &Scan, eobrun
                 break;
             }
             while k <= s.se {
-                let Some(&z) = ZIGZAG.get(k) else { return err("AC index out of range") };
-                let Some(c) = blk.get_mut(z) else { return err("AC index out of range") };
+                let Some(&z) = ZIGZAG.get(k) else {
+                    return err("AC index out of range");
+                };
+                let Some(c) = blk.get_mut(z) else {
+                    return err("AC index out of range");
+                };
                 if *c != 0 {
                     refine(bits, c, p1, m1)?;
                 } else {
@@ -775,7 +934,9 @@ fn ac_refine(bits: &mut Bits<'_>, blk: &mut [i32], t: &Huffman, s: &Scan, eobrun
                 k += 1;
             }
             if value != 0 {
-                let Some(&z) = ZIGZAG.get(k) else { return err("new coefficient past the spectral band") };
+                let Some(&z) = ZIGZAG.get(k) else {
+                    return err("new coefficient past the spectral band");
+                };
                 if k > s.se {
                     return err("new coefficient past the spectral band");
                 }
@@ -788,7 +949,9 @@ fn ac_refine(bits: &mut Bits<'_>, blk: &mut [i32], t: &Huffman, s: &Scan, eobrun
     }
     if *eobrun > 0 {
         while k <= s.se {
-            let Some(&z) = ZIGZAG.get(k) else { return err("AC index out of range") };
+            let Some(&z) = ZIGZAG.get(k) else {
+                return err("AC index out of range");
+            };
             if let Some(c) = blk.get_mut(z)
                 && *c != 0
             {
@@ -807,7 +970,11 @@ fn finish(f: &Frame, qt: &[Option<[u16; 64]>; 4]) -> Result<Decoded, JpegError> 
     let mut cos = [[0f32; 8]; 8];
     for (x, row) in cos.iter_mut().enumerate() {
         for (u, v) in row.iter_mut().enumerate() {
-            let cu = if u == 0 { std::f64::consts::FRAC_1_SQRT_2 } else { 1.0 };
+            let cu = if u == 0 {
+                std::f64::consts::FRAC_1_SQRT_2
+            } else {
+                1.0
+            };
             *v = (cu / 2.0 * (((2 * x + 1) * u) as f64 * std::f64::consts::PI / 16.0).cos()) as f32;
         }
     }
@@ -817,7 +984,10 @@ fn finish(f: &Frame, qt: &[Option<[u16; 64]>; 4]) -> Result<Decoded, JpegError> 
     let mut out = vec![0u16; f.width * f.height * nc];
     for (ci, c) in f.comps.iter().enumerate() {
         let Some(q) = qt.get(c.tq).and_then(|t| t.as_ref()) else {
-            return err(format!("component {} uses quantisation table {} that was not defined", c.id, c.tq));
+            return err(format!(
+                "component {} uses quantisation table {} that was not defined",
+                c.id, c.tq
+            ));
         };
         let pw = c.bw * 8;
         let ph = c.bh * 8;
@@ -826,7 +996,9 @@ fn finish(f: &Frame, qt: &[Option<[u16; 64]>; 4]) -> Result<Decoded, JpegError> 
         for by in 0..c.bh {
             for bx in 0..c.bw {
                 let off = (by * c.bw + bx) * 64;
-                let Some(blk) = c.coefs.get(off..off + 64) else { continue };
+                let Some(blk) = c.coefs.get(off..off + 64) else {
+                    continue;
+                };
                 let mut deq = [0f32; 64];
                 for ((d, &v), &qv) in deq.iter_mut().zip(blk).zip(q.iter()) {
                     *d = v as f32 * f32::from(qv);
@@ -840,7 +1012,11 @@ fn finish(f: &Frame, qt: &[Option<[u16; 64]>; 4]) -> Result<Decoded, JpegError> 
                 // Columns: out[y][x] = Σ_v tmp[v][x] c[y][v]
                 for (y, cy) in cos.iter().enumerate() {
                     for x in 0..8 {
-                        let s: f32 = cy.iter().enumerate().map(|(v, c)| tmp.get(v * 8 + x).copied().unwrap_or(0.0) * c).sum();
+                        let s: f32 = cy
+                            .iter()
+                            .enumerate()
+                            .map(|(v, c)| tmp.get(v * 8 + x).copied().unwrap_or(0.0) * c)
+                            .sum();
                         let val = (s + shift).round().clamp(0.0, maxv) as u16;
                         if let Some(px) = plane.get_mut((by * 8 + y) * pw + bx * 8 + x) {
                             *px = val;
@@ -860,7 +1036,13 @@ fn finish(f: &Frame, qt: &[Option<[u16; 64]>; 4]) -> Result<Decoded, JpegError> 
             }
         }
     }
-    Ok(Decoded { width: f.width as u32, height: f.height as u32, components: nc, precision: f.precision, samples: out })
+    Ok(Decoded {
+        width: f.width as u32,
+        height: f.height as u32,
+        components: nc,
+        precision: f.precision,
+        samples: out,
+    })
 }
 
 #[cfg(test)]
@@ -888,7 +1070,10 @@ mod tests {
     /// The codestream of a single-fragment file: from SOI to the last EOI.
     fn codestream(path: &Path) -> Vec<u8> {
         let b = std::fs::read(path).expect("read test file");
-        let s = b.windows(3).position(|w| w == [0xFF, 0xD8, 0xFF]).expect("SOI");
+        let s = b
+            .windows(3)
+            .position(|w| w == [0xFF, 0xD8, 0xFF])
+            .expect("SOI");
         let e = b.windows(2).rposition(|w| w == [0xFF, 0xD9]).expect("EOI");
         b[s..e + 2].to_vec()
     }
@@ -908,7 +1093,11 @@ mod tests {
         for name in &FILES[..3] {
             let got = load_hu(&ts.join(name));
             assert_eq!(got.len(), reference.len(), "{name}");
-            let diffs: Vec<i32> = got.iter().zip(&reference).map(|(a, b)| (i32::from(*a) - i32::from(*b)).abs()).collect();
+            let diffs: Vec<i32> = got
+                .iter()
+                .zip(&reference)
+                .map(|(a, b)| (i32::from(*a) - i32::from(*b)).abs())
+                .collect();
             let max = diffs.iter().copied().max().unwrap_or(0);
             let mean = diffs.iter().map(|&d| f64::from(d)).sum::<f64>() / diffs.len() as f64;
             eprintln!("{name}: max |diff| {max} HU, mean |diff| {mean:.2} HU");
@@ -924,14 +1113,21 @@ mod tests {
             v.sort_unstable();
             let (p1, p99) = (v[v.len() / 100], v[v.len() * 99 / 100]);
             eprintln!("{}: HU p1 {p1} p99 {p99}", FILES[3]);
-            assert!((-1500..=0).contains(&p1) && (100..=5000).contains(&p99), "{p1} {p99}");
+            assert!(
+                (-1500..=0).contains(&p1) && (100..=5000).contains(&p99),
+                "{p1} {p99}"
+            );
         }
     }
 
     #[test]
     fn retired_syntaxes_are_reported_as_themselves() {
         let Some(d) = data_dir() else { return };
-        for (name, uid) in [(FILES[1], "1.2.840.10008.1.2.4.53"), (FILES[2], "1.2.840.10008.1.2.4.55"), (FILES[0], "1.2.840.10008.1.2.4.51")] {
+        for (name, uid) in [
+            (FILES[1], "1.2.840.10008.1.2.4.53"),
+            (FILES[2], "1.2.840.10008.1.2.4.55"),
+            (FILES[0], "1.2.840.10008.1.2.4.51"),
+        ] {
             let sc = crate::scan(&d.join("transfer-syntaxes").join(name)).expect("scan");
             let e = sc.series.first().expect("one series");
             assert_eq!(e.transfer_syntax, uid, "{name}");
@@ -948,15 +1144,27 @@ mod tests {
         use dicom_pixeldata::PixelDecoder;
         // Through the loader's repaired meta group (this file's AE title is over-long).
         let bytes = std::fs::read(&path).expect("read");
-        let layout = crate::layout::walk(&bytes, bytes.len()).map_err(|_| "layout walk failed").expect("layout");
+        let layout = crate::layout::walk(&bytes, bytes.len())
+            .map_err(|_| "layout walk failed")
+            .expect("layout");
         let stream = layout.stream(&bytes, bytes.len());
         let obj = dicom_object::OpenFileOptions::new()
             .read_preamble(dicom_object::file::ReadPreamble::Never)
             .from_reader(&stream[..])
             .expect("open");
-        let theirs = obj.decode_pixel_data().expect("jpeg-decoder").data().to_vec();
+        let theirs = obj
+            .decode_pixel_data()
+            .expect("jpeg-decoder")
+            .data()
+            .to_vec();
         assert_eq!(theirs.len(), mine.samples.len());
-        let max = mine.samples.iter().zip(&theirs).map(|(a, b)| (i32::from(*a) - i32::from(*b)).abs()).max().unwrap_or(0);
+        let max = mine
+            .samples
+            .iter()
+            .zip(&theirs)
+            .map(|(a, b)| (i32::from(*a) - i32::from(*b)).abs())
+            .max()
+            .unwrap_or(0);
         eprintln!("8-bit baseline: max |diff| vs jpeg-decoder {max}");
         assert!(max <= 1, "max diff {max}");
     }
@@ -971,8 +1179,14 @@ mod tests {
             assert!(matches!(m, 0xC1 | 0xC2), "{m:#x}");
             let t0 = std::time::Instant::now();
             let img = decode(&cs, 512, 512).expect("decode");
-            eprintln!("{name}: 512×512 decoded in {:.1} ms", t0.elapsed().as_secs_f64() * 1e3);
-            assert_eq!((img.width, img.height, img.components, img.precision), (512, 512, 1, 12));
+            eprintln!(
+                "{name}: 512×512 decoded in {:.1} ms",
+                t0.elapsed().as_secs_f64() * 1e3
+            );
+            assert_eq!(
+                (img.width, img.height, img.components, img.precision),
+                (512, 512, 1, 12)
+            );
             assert!(img.samples.iter().all(|&s| s < 4096));
             // A frame larger than the DICOM header claims is refused before allocating.
             assert!(decode(&cs, 256, 512).is_err());
@@ -1018,7 +1232,11 @@ mod tests {
                 let mut c = cs.clone();
                 let nflip = 1 + next() % 8;
                 for _ in 0..nflip {
-                    let i = if next() % 2 == 0 { next() as usize % 700 } else { next() as usize % c.len() };
+                    let i = if next() % 2 == 0 {
+                        next() as usize % 700
+                    } else {
+                        next() as usize % c.len()
+                    };
                     c[i] = (next() & 0xFF) as u8;
                 }
                 let _ = decode(&c, 512, 512);
@@ -1102,7 +1320,11 @@ mod synthetic {
             let cat = 32 - diff.unsigned_abs().leading_zeros();
             put(&mut acc, &mut n, cat, 4, &mut out);
             if cat > 0 {
-                let bits = if diff < 0 { (diff - 1) as u32 & ((1 << cat) - 1) } else { diff as u32 };
+                let bits = if diff < 0 {
+                    (diff - 1) as u32 & ((1 << cat) - 1)
+                } else {
+                    diff as u32
+                };
                 put(&mut acc, &mut n, bits, cat, &mut out);
             }
             put(&mut acc, &mut n, 0, 1, &mut out); // EOB

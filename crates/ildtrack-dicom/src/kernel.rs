@@ -14,7 +14,11 @@ pub enum KernelClass {
 }
 
 fn digits_after(s: &str, prefix_len: usize) -> Option<u32> {
-    let d: String = s.chars().skip(prefix_len).take_while(|c| c.is_ascii_digit()).collect();
+    let d: String = s
+        .chars()
+        .skip(prefix_len)
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
     d.parse().ok()
 }
 
@@ -24,7 +28,12 @@ fn digits_after(s: &str, prefix_len: usize) -> Option<u32> {
 /// `STANDARD`/`SOFT`/`SMOOTH` soft; Philips `L`, `LA`, `YA`, `YB`, `YC`, `D`, `E` lung, `A`/`B`/`C`
 /// soft; Toshiba/Canon `FC5x`/`FC8x` lung, `FC0x`/`FC1x` soft.
 pub fn classify_kernel(kernel: &str) -> KernelClass {
-    let first = kernel.split('\\').next().unwrap_or("").trim().to_ascii_uppercase();
+    let first = kernel
+        .split('\\')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_uppercase();
     let k = first.as_str();
     if k.is_empty() {
         return KernelClass::Unknown;
@@ -34,7 +43,15 @@ pub fn classify_kernel(kernel: &str) -> KernelClass {
             return KernelClass::Lung;
         }
     }
-    for w in ["STANDARD", "STND", "SOFT", "SMOOTH", "BODY", "MEDIASTIN", "ABDOMEN"] {
+    for w in [
+        "STANDARD",
+        "STND",
+        "SOFT",
+        "SMOOTH",
+        "BODY",
+        "MEDIASTIN",
+        "ABDOMEN",
+    ] {
         if k.contains(w) {
             return KernelClass::Soft;
         }
@@ -51,10 +68,17 @@ pub fn classify_kernel(kernel: &str) -> KernelClass {
     }
     // Siemens: B/I/H/Br/Bl/Hr/Qr/Ir + number + optional letter.
     let letters: String = k.chars().take_while(|c| c.is_ascii_alphabetic()).collect();
-    if matches!(letters.as_str(), "B" | "I" | "H" | "BR" | "BL" | "HR" | "QR" | "IR" | "BV" | "BF" | "T" | "TR")
-        && let Some(n) = digits_after(k, letters.len()) {
-            return if n >= 50 { KernelClass::Lung } else { KernelClass::Soft };
-        }
+    if matches!(
+        letters.as_str(),
+        "B" | "I" | "H" | "BR" | "BL" | "HR" | "QR" | "IR" | "BV" | "BF" | "T" | "TR"
+    ) && let Some(n) = digits_after(k, letters.len())
+    {
+        return if n >= 50 {
+            KernelClass::Lung
+        } else {
+            KernelClass::Soft
+        };
+    }
     // Philips single/double letters.
     match k {
         "L" | "LA" | "YA" | "YB" | "YC" | "YD" | "D" | "E" | "EB" | "EC" => KernelClass::Lung,
@@ -74,10 +98,15 @@ mod tests {
     #[test]
     fn vendor_kernels_classify() {
         use KernelClass::*;
-        for k in ["B70f", "B60f", "B80f", "I70f\\3", "Br64", "LUNG", "BONEPLUS", "L", "YA", "YB", "D", "FC51", "FC86"] {
+        for k in [
+            "B70f", "B60f", "B80f", "I70f\\3", "Br64", "LUNG", "BONEPLUS", "L", "YA", "YB", "D",
+            "FC51", "FC86",
+        ] {
             check(k, Lung);
         }
-        for k in ["B40f", "B30f", "B", "STANDARD", "SOFT", "FC03", "FC13", "Br40d", "C"] {
+        for k in [
+            "B40f", "B30f", "B", "STANDARD", "SOFT", "FC03", "FC13", "Br40d", "C",
+        ] {
             check(k, Soft);
         }
         check("", Unknown);

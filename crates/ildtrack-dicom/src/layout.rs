@@ -44,16 +44,62 @@ pub(crate) struct Layout {
 const MAX_DEPTH: usize = 24;
 
 fn long_vr(vr: &[u8]) -> bool {
-    matches!(vr, b"OB" | b"OD" | b"OF" | b"OL" | b"OV" | b"OW" | b"SQ" | b"SV" | b"UC" | b"UN" | b"UR" | b"UT" | b"UV")
+    matches!(
+        vr,
+        b"OB"
+            | b"OD"
+            | b"OF"
+            | b"OL"
+            | b"OV"
+            | b"OW"
+            | b"SQ"
+            | b"SV"
+            | b"UC"
+            | b"UN"
+            | b"UR"
+            | b"UT"
+            | b"UV"
+    )
 }
 
 /// The VRs of PS3.5; anything else makes dicom-rs and this walk disagree on the header size.
 fn known_vr(vr: &[u8]) -> bool {
     matches!(
         vr,
-        b"AE" | b"AS" | b"AT" | b"CS" | b"DA" | b"DS" | b"DT" | b"FL" | b"FD" | b"IS" | b"LO" | b"LT" | b"OB" | b"OD" | b"OF"
-            | b"OL" | b"OV" | b"OW" | b"PN" | b"SH" | b"SL" | b"SQ" | b"SS" | b"ST" | b"SV" | b"TM" | b"UC" | b"UI" | b"UL"
-            | b"UN" | b"UR" | b"US" | b"UT" | b"UV"
+        b"AE"
+            | b"AS"
+            | b"AT"
+            | b"CS"
+            | b"DA"
+            | b"DS"
+            | b"DT"
+            | b"FL"
+            | b"FD"
+            | b"IS"
+            | b"LO"
+            | b"LT"
+            | b"OB"
+            | b"OD"
+            | b"OF"
+            | b"OL"
+            | b"OV"
+            | b"OW"
+            | b"PN"
+            | b"SH"
+            | b"SL"
+            | b"SQ"
+            | b"SS"
+            | b"ST"
+            | b"SV"
+            | b"TM"
+            | b"UC"
+            | b"UI"
+            | b"UL"
+            | b"UN"
+            | b"UR"
+            | b"US"
+            | b"UT"
+            | b"UV"
     )
 }
 
@@ -67,11 +113,19 @@ struct Walker<'a> {
 impl Walker<'_> {
     fn u16_at(&self, p: usize, be: bool) -> u16 {
         let x = [self.b[p], self.b[p + 1]];
-        if be { u16::from_be_bytes(x) } else { u16::from_le_bytes(x) }
+        if be {
+            u16::from_be_bytes(x)
+        } else {
+            u16::from_le_bytes(x)
+        }
     }
     fn u32_at(&self, p: usize, be: bool) -> u32 {
         let x = [self.b[p], self.b[p + 1], self.b[p + 2], self.b[p + 3]];
-        if be { u32::from_be_bytes(x) } else { u32::from_le_bytes(x) }
+        if be {
+            u32::from_be_bytes(x)
+        } else {
+            u32::from_le_bytes(x)
+        }
     }
     fn need(&self, end: usize) -> Result<(), WalkError> {
         if end <= self.b.len() {
@@ -79,15 +133,27 @@ impl Walker<'_> {
         } else if self.b.len() < self.file_len {
             Err(WalkError::NeedMore)
         } else {
-            Err(WalkError::Truncated(format!("the file ends at byte {} inside an element header", self.file_len)))
+            Err(WalkError::Truncated(format!(
+                "the file ends at byte {} inside an element header",
+                self.file_len
+            )))
         }
     }
 
     /// Walk elements from `pos` until `end` (None: until a delimiter or end of file).
     /// Returns (position after, root pixel element if found).
-    fn elements(&mut self, mut pos: usize, end: Option<usize>, explicit: bool, depth: usize, root: bool) -> Result<(usize, Option<PixelElem>), WalkError> {
+    fn elements(
+        &mut self,
+        mut pos: usize,
+        end: Option<usize>,
+        explicit: bool,
+        depth: usize,
+        root: bool,
+    ) -> Result<(usize, Option<PixelElem>), WalkError> {
         if depth > MAX_DEPTH {
-            return Err(WalkError::Bad(format!("sequences nested deeper than {MAX_DEPTH}")));
+            return Err(WalkError::Bad(format!(
+                "sequences nested deeper than {MAX_DEPTH}"
+            )));
         }
         let be = self.be;
         loop {
@@ -105,7 +171,9 @@ impl Walker<'_> {
                 if elem == 0xE00D && end.is_none() && depth > 0 {
                     return Ok((pos + 8, None));
                 }
-                return Err(WalkError::Bad(format!("unexpected delimiter (FFFE,{elem:04X}) at byte {pos}")));
+                return Err(WalkError::Bad(format!(
+                    "unexpected delimiter (FFFE,{elem:04X}) at byte {pos}"
+                )));
             }
             if root && group == 0x0002 {
                 return Err(WalkError::Bad(format!(
@@ -133,13 +201,21 @@ impl Walker<'_> {
             if root && group == 0x7FE0 && elem == 0x0010 {
                 let len = (len != u32::MAX).then_some(len as usize);
                 if let Some(l) = len
-                    && value_start + l > self.file_len {
-                        return Err(WalkError::Truncated(format!(
-                            "Pixel Data claims {l} bytes but only {} remain in the file",
-                            self.file_len.saturating_sub(value_start)
-                        )));
-                    }
-                return Ok((pos, Some(PixelElem { header_start: pos, value_start, len })));
+                    && value_start + l > self.file_len
+                {
+                    return Err(WalkError::Truncated(format!(
+                        "Pixel Data claims {l} bytes but only {} remain in the file",
+                        self.file_len.saturating_sub(value_start)
+                    )));
+                }
+                return Ok((
+                    pos,
+                    Some(PixelElem {
+                        header_start: pos,
+                        value_start,
+                        len,
+                    }),
+                ));
             }
             if len == u32::MAX {
                 // Undefined length: a sequence of items (SQ, UN holding implicit VR, or implicit SQ).
@@ -161,13 +237,18 @@ impl Walker<'_> {
                 )));
             }
             if let Some(e) = end
-                && value_end > e {
-                    return Err(WalkError::Bad(format!(
-                        "element ({group:04X},{elem:04X}) of {len} bytes overruns its enclosing item"
-                    )));
-                }
+                && value_end > e
+            {
+                return Err(WalkError::Bad(format!(
+                    "element ({group:04X},{elem:04X}) of {len} bytes overruns its enclosing item"
+                )));
+            }
             let is_sq = vr == Some(*b"SQ")
-                || (vr.is_none() && len >= 8 && value_end <= self.b.len() && self.u16_at(value_start, be) == 0xFFFE && self.u16_at(value_start + 2, be) == 0xE000);
+                || (vr.is_none()
+                    && len >= 8
+                    && value_end <= self.b.len()
+                    && self.u16_at(value_start, be) == 0xFFFE
+                    && self.u16_at(value_start + 2, be) == 0xE000);
             if is_sq && len > 0 {
                 if value_end > self.b.len() {
                     self.need(value_end)?;
@@ -179,13 +260,20 @@ impl Walker<'_> {
     }
 
     /// Walk sequence items from `pos`; returns the position after the sequence.
-    fn items(&mut self, mut pos: usize, end: Option<usize>, explicit: bool, depth: usize) -> Result<usize, WalkError> {
+    fn items(
+        &mut self,
+        mut pos: usize,
+        end: Option<usize>,
+        explicit: bool,
+        depth: usize,
+    ) -> Result<usize, WalkError> {
         let be = self.be;
         loop {
             if let Some(e) = end
-                && pos >= e {
-                    return Ok(pos);
-                }
+                && pos >= e
+            {
+                return Ok(pos);
+            }
             self.need(pos + 8)?;
             let group = self.u16_at(pos, be);
             let elem = self.u16_at(pos + 2, be);
@@ -221,7 +309,11 @@ impl Walker<'_> {
 
 /// Parse the meta group (explicit VR little endian) starting at `p` (just after "DICM").
 /// Returns (transfer syntax, dataset start, rewritten meta if values were over-long).
-fn meta(b: &[u8], p0: usize, file_len: usize) -> Result<(String, usize, Option<Vec<u8>>), WalkError> {
+fn meta(
+    b: &[u8],
+    p0: usize,
+    file_len: usize,
+) -> Result<(String, usize, Option<Vec<u8>>), WalkError> {
     let mut p = p0;
     let mut ts = None;
     let mut elems: Vec<(u16, [u8; 2], Vec<u8>)> = Vec::new();
@@ -229,7 +321,13 @@ fn meta(b: &[u8], p0: usize, file_len: usize) -> Result<(String, usize, Option<V
     let mut has_group_length = false;
     loop {
         if p + 8 > b.len() {
-            return if b.len() < file_len { Err(WalkError::NeedMore) } else { Err(WalkError::Truncated("the file ends inside the meta group".into())) };
+            return if b.len() < file_len {
+                Err(WalkError::NeedMore)
+            } else {
+                Err(WalkError::Truncated(
+                    "the file ends inside the meta group".into(),
+                ))
+            };
         }
         let group = u16::from_le_bytes([b[p], b[p + 1]]);
         if group != 0x0002 {
@@ -247,18 +345,25 @@ fn meta(b: &[u8], p0: usize, file_len: usize) -> Result<(String, usize, Option<V
             if p + 12 > b.len() {
                 return Err(WalkError::NeedMore);
             }
-            (12, u32::from_le_bytes([b[p + 8], b[p + 9], b[p + 10], b[p + 11]]) as usize)
+            (
+                12,
+                u32::from_le_bytes([b[p + 8], b[p + 9], b[p + 10], b[p + 11]]) as usize,
+            )
         } else {
             (8, usize::from(u16::from_le_bytes([b[p + 6], b[p + 7]])))
         };
         if len == u32::MAX as usize || p + hdr + len > file_len {
-            return Err(WalkError::Truncated(format!("meta element (0002,{elem:04X}) claims {len} bytes beyond the file")));
+            return Err(WalkError::Truncated(format!(
+                "meta element (0002,{elem:04X}) claims {len} bytes beyond the file"
+            )));
         }
         if p + hdr + len > b.len() {
             return Err(WalkError::NeedMore);
         }
         if elems.iter().any(|e| e.0 == elem) {
-            return Err(WalkError::Bad(format!("file meta element (0002,{elem:04X}) appears twice (two meta groups)")));
+            return Err(WalkError::Bad(format!(
+                "file meta element (0002,{elem:04X}) appears twice (two meta groups)"
+            )));
         }
         let v = b[p + hdr..p + hdr + len].to_vec();
         let max = match &vr {
@@ -273,7 +378,11 @@ fn meta(b: &[u8], p0: usize, file_len: usize) -> Result<(String, usize, Option<V
             has_group_length = true;
         }
         if elem == 0x0010 {
-            ts = Some(String::from_utf8_lossy(&v).trim_end_matches(['\0', ' ']).to_string());
+            ts = Some(
+                String::from_utf8_lossy(&v)
+                    .trim_end_matches(['\0', ' '])
+                    .to_string(),
+            );
         }
         elems.push((elem, vr, v));
         p += hdr + len;
@@ -343,17 +452,38 @@ pub(crate) fn walk(b: &[u8], file_len: usize) -> Result<Layout, WalkError> {
     } else if b.len() >= 2 && b[0] == 0x02 && b[1] == 0x00 {
         0
     } else {
-        return Err(WalkError::Bad("no DICM marker and no file meta group".into()));
+        return Err(WalkError::Bad(
+            "no DICM marker and no file meta group".into(),
+        ));
     };
     let (ts, dataset_start, meta_fixed) = meta(b, meta_start, file_len)?;
     if ts == crate::decode::TS_DEFLATED || ts.is_empty() {
-        return Ok(Layout { meta_start, dataset_start, meta_fixed, cuts: Vec::new(), pixel: None, walked: false });
+        return Ok(Layout {
+            meta_start,
+            dataset_start,
+            meta_fixed,
+            cuts: Vec::new(),
+            pixel: None,
+            walked: false,
+        });
     }
     let explicit = ts != crate::decode::TS_IMPLICIT_LE;
     let be = ts == crate::decode::TS_EXPLICIT_BE;
-    let mut w = Walker { b, file_len, be, cuts: Vec::new() };
+    let mut w = Walker {
+        b,
+        file_len,
+        be,
+        cuts: Vec::new(),
+    };
     let (_, pixel) = w.elements(dataset_start, None, explicit, 0, true)?;
-    Ok(Layout { meta_start, dataset_start, meta_fixed, cuts: w.cuts, pixel, walked: true })
+    Ok(Layout {
+        meta_start,
+        dataset_start,
+        meta_fixed,
+        cuts: w.cuts,
+        pixel,
+        walked: true,
+    })
 }
 
 impl Layout {
@@ -412,7 +542,9 @@ mod tests {
     fn lying_length_is_truncation_not_allocation() {
         let mut b = meta_bytes("1.2.840.10008.1.2.1");
         // (0010,0010) PN with a 0xFFFF length but only 4 bytes present.
-        b.extend_from_slice(&[0x10, 0x00, 0x10, 0x00, b'P', b'N', 0xFF, 0xFF, b'A', b'B', b'C', b'D']);
+        b.extend_from_slice(&[
+            0x10, 0x00, 0x10, 0x00, b'P', b'N', 0xFF, 0xFF, b'A', b'B', b'C', b'D',
+        ]);
         let n = b.len();
         match walk(&b, n) {
             Err(WalkError::Truncated(m)) => assert!(m.contains("(0010,0010)"), "{m}"),
@@ -440,17 +572,31 @@ mod tests {
     fn finds_pixel_data_and_cuts_undefined_un() {
         let mut b = meta_bytes("1.2.840.10008.1.2.1");
         // (0008,2112) UN undefined length containing one implicit item, then seq delimiter.
-        b.extend_from_slice(&[0x08, 0x00, 0x12, 0x21, b'U', b'N', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF]);
+        b.extend_from_slice(&[
+            0x08, 0x00, 0x12, 0x21, b'U', b'N', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF,
+        ]);
         b.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0, 12, 0, 0, 0]);
         b.extend_from_slice(&[0x08, 0x00, 0x50, 0x11, 4, 0, 0, 0, b'1', b'.', b'2', 0]);
         b.extend_from_slice(&[0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
         let pix_at = b.len();
-        b.extend_from_slice(&[0xE0, 0x7F, 0x10, 0x00, b'O', b'W', 0, 0, 4, 0, 0, 0, 1, 2, 3, 4]);
+        b.extend_from_slice(&[
+            0xE0, 0x7F, 0x10, 0x00, b'O', b'W', 0, 0, 4, 0, 0, 0, 1, 2, 3, 4,
+        ]);
         let n = b.len();
         let l = walk(&b, n).expect("walks");
         assert_eq!(l.cuts.len(), 1);
-        assert_eq!(l.pixel, Some(PixelElem { header_start: pix_at, value_start: pix_at + 12, len: Some(4) }));
+        assert_eq!(
+            l.pixel,
+            Some(PixelElem {
+                header_start: pix_at,
+                value_start: pix_at + 12,
+                len: Some(4)
+            })
+        );
         // A prefix that stops in the middle asks for more.
-        assert!(matches!(walk(&b[..pix_at - 4], n), Err(WalkError::NeedMore)));
+        assert!(matches!(
+            walk(&b[..pix_at - 4], n),
+            Err(WalkError::NeedMore)
+        ));
     }
 }

@@ -45,8 +45,8 @@ pub mod assemble;
 mod decode;
 mod dicomdir;
 mod error;
-mod jpeg12;
 mod header;
+mod jpeg12;
 mod kernel;
 mod layout;
 pub mod nifti;
@@ -115,14 +115,18 @@ pub fn load_scan(mut scan: Scan, opts: &LoadOptions) -> Result<LoadedSeries, Loa
     }
     let Some(idx) = scan.chosen else {
         if let Some(uid) = &opts.series_uid
-            && !scan.series.iter().any(|e| &e.uid == uid) {
-                return Err(LoadError::SeriesNotFound {
-                    path: scan.input.clone(),
-                    uid: uid.clone(),
-                    detail: format!("{} series present", scan.series.len()),
-                });
-            }
-        return Err(LoadError::NoUsableSeries { path: scan.input.clone(), detail: rejection_summary(&scan) });
+            && !scan.series.iter().any(|e| &e.uid == uid)
+        {
+            return Err(LoadError::SeriesNotFound {
+                path: scan.input.clone(),
+                uid: uid.clone(),
+                detail: format!("{} series present", scan.series.len()),
+            });
+        }
+        return Err(LoadError::NoUsableSeries {
+            path: scan.input.clone(),
+            detail: rejection_summary(&scan),
+        });
     };
     assemble_series(&scan, idx)
 }
@@ -130,21 +134,41 @@ pub fn load_scan(mut scan: Scan, opts: &LoadOptions) -> Result<LoadedSeries, Loa
 fn rejection_summary(scan: &Scan) -> String {
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for e in &scan.series {
-        *counts.entry(e.rejected_because.clone().unwrap_or_else(|| "not chosen".into())).or_default() += 1;
+        *counts
+            .entry(
+                e.rejected_because
+                    .clone()
+                    .unwrap_or_else(|| "not chosen".into()),
+            )
+            .or_default() += 1;
     }
-    let parts: Vec<String> = counts.into_iter().map(|(k, n)| if n > 1 { format!("{k} (×{n})") } else { k }).collect();
-    format!("{} stack(s) found, none usable: {}", scan.series.len(), parts.join("; "))
+    let parts: Vec<String> = counts
+        .into_iter()
+        .map(|(k, n)| if n > 1 { format!("{k} (×{n})") } else { k })
+        .collect();
+    format!(
+        "{} stack(s) found, none usable: {}",
+        scan.series.len(),
+        parts.join("; ")
+    )
 }
 
 fn assemble_series(scan: &Scan, idx: usize) -> Result<LoadedSeries, LoadError> {
     let e = &scan.series[idx];
     let files = &scan.files;
-    let first_path = e.slices.first().map(|s| files[s.file].path.clone()).unwrap_or_else(|| scan.input.clone());
+    let first_path = e
+        .slices
+        .first()
+        .map(|s| files[s.file].path.clone())
+        .unwrap_or_else(|| scan.input.clone());
     let geoms = scan::slice_geoms(e, files).ok_or_else(|| LoadError::Assembly {
         path: scan.input.clone(),
         detail: "slices lack ImagePositionPatient, ImageOrientationPatient or PixelSpacing".into(),
     })?;
-    let plan = assemble::plan(&geoms).map_err(|detail| LoadError::Assembly { path: scan.input.clone(), detail })?;
+    let plan = assemble::plan(&geoms).map_err(|detail| LoadError::Assembly {
+        path: scan.input.clone(),
+        detail,
+    })?;
     let (rows, cols) = (e.rows as usize, e.cols as usize);
     let px = rows * cols;
     let n_src = plan.order.len();
@@ -153,7 +177,11 @@ fn assemble_series(scan: &Scan, idx: usize) -> Result<LoadedSeries, LoadError> {
     if bytes > MAX_VOLUME_BYTES || px == 0 {
         return Err(LoadError::TooLarge {
             path: first_path,
-            detail: format!("{n_out} slices of {rows}×{cols} need {} MiB (limit {} MiB)", bytes >> 20, MAX_VOLUME_BYTES >> 20),
+            detail: format!(
+                "{n_out} slices of {rows}×{cols} need {} MiB (limit {} MiB)",
+                bytes >> 20,
+                MAX_VOLUME_BYTES >> 20
+            ),
         });
     }
     tracing::debug!(slices = n_src, rows, cols, "decoding series");
@@ -161,13 +189,19 @@ fn assemble_series(scan: &Scan, idx: usize) -> Result<LoadedSeries, LoadError> {
     // Decode the source slices (sorted, de-duplicated) into `src`.
     let mut src = Array3::<i16>::zeros((n_src, rows, cols));
     let stats = {
-        let flat = src.as_slice_mut().ok_or_else(|| LoadError::Internal { path: first_path.clone(), detail: "volume not contiguous".into() })?;
+        let flat = src.as_slice_mut().ok_or_else(|| LoadError::Internal {
+            path: first_path.clone(),
+            detail: "volume not contiguous".into(),
+        })?;
         let mut slots: Vec<Option<&mut [i16]>> = flat.chunks_mut(px).map(Some).collect();
         let mut groups: BTreeMap<usize, (Vec<(u32, f64, f64)>, Vec<&mut [i16]>)> = BTreeMap::new();
         for (k, &oi) in plan.order.iter().enumerate() {
             let r = e.slices[oi];
             let fr = &files[r.file].frames[r.frame as usize];
-            let slot = slots[k].take().ok_or_else(|| LoadError::Internal { path: first_path.clone(), detail: "slice used twice".into() })?;
+            let slot = slots[k].take().ok_or_else(|| LoadError::Internal {
+                path: first_path.clone(),
+                detail: "slice used twice".into(),
+            })?;
             let g = groups.entry(r.file).or_default();
             g.0.push((r.frame, fr.slope, fr.intercept));
             g.1.push(slot);
@@ -187,29 +221,43 @@ fn assemble_series(scan: &Scan, idx: usize) -> Result<LoadedSeries, LoadError> {
         src
     } else {
         let mut out = Array3::<i16>::zeros((n_out, rows, cols));
-        let src_flat = src.as_slice().ok_or_else(|| LoadError::Internal { path: first_path.clone(), detail: "volume not contiguous".into() })?;
+        let src_flat = src.as_slice().ok_or_else(|| LoadError::Internal {
+            path: first_path.clone(),
+            detail: "volume not contiguous".into(),
+        })?;
         let src_slice = |k: usize| &src_flat[k * px..(k + 1) * px];
-        let out_flat = out.as_slice_mut().ok_or_else(|| LoadError::Internal { path: first_path.clone(), detail: "volume not contiguous".into() })?;
-        out_flat.par_chunks_mut(px).enumerate().for_each(|(j, dst)| {
-            let mut tmp;
-            let plane: &[i16] = match plan.out[j] {
-                OutSlice::Copy(k) => src_slice(k),
-                OutSlice::Interp { lo, hi, w } => {
-                    tmp = vec![0i16; px];
-                    assemble::interp_slice(src_slice(lo), src_slice(hi), w, &mut tmp);
-                    &tmp
+        let out_flat = out.as_slice_mut().ok_or_else(|| LoadError::Internal {
+            path: first_path.clone(),
+            detail: "volume not contiguous".into(),
+        })?;
+        out_flat
+            .par_chunks_mut(px)
+            .enumerate()
+            .for_each(|(j, dst)| {
+                let mut tmp;
+                let plane: &[i16] = match plan.out[j] {
+                    OutSlice::Copy(k) => src_slice(k),
+                    OutSlice::Interp { lo, hi, w } => {
+                        tmp = vec![0i16; px];
+                        assemble::interp_slice(src_slice(lo), src_slice(hi), w, &mut tmp);
+                        &tmp
+                    }
+                };
+                match &plan.shift_px {
+                    Some(sh) => assemble::shift_slice(plane, dst, rows, cols, sh[j]),
+                    None => dst.copy_from_slice(plane),
                 }
-            };
-            match &plan.shift_px {
-                Some(sh) => assemble::shift_slice(plane, dst, rows, cols, sh[j]),
-                None => dst.copy_from_slice(plane),
-            }
-        });
+            });
         out
     };
 
     let mut warnings: Vec<Warning> = scan.notes.clone();
-    warnings.extend(e.warnings.iter().filter(|w| !plan.warnings.contains(w)).cloned());
+    warnings.extend(
+        e.warnings
+            .iter()
+            .filter(|w| !plan.warnings.contains(w))
+            .cloned(),
+    );
     warnings.extend(plan.warnings.iter().cloned());
     // Padding outside the reconstruction circle is normal (1 − π/4 ≈ 21.5 % of a square slice)
     // and is handled (marked OUTSIDE_FOV_HU): no warning for that. Only a larger share, which
@@ -217,7 +265,10 @@ fn assemble_series(scan: &Scan, idx: usize) -> Result<LoadedSeries, LoadError> {
     let outside = stats.padding + stats.below_fov;
     if stats.voxels > 0 {
         let outside_pct = 100.0 * outside as f64 / stats.voxels as f64;
-        tracing::debug!(outside_pct, "voxels outside the reconstructed field of view");
+        tracing::debug!(
+            outside_pct,
+            "voxels outside the reconstructed field of view"
+        );
         if outside_pct > OUTSIDE_FOV_WARN_PCT {
             warnings.push(Warning::new(
                 "outside-fov",
@@ -234,7 +285,14 @@ fn assemble_series(scan: &Scan, idx: usize) -> Result<LoadedSeries, LoadError> {
         ));
     }
     if stats.saturated > 0 {
-        warnings.push(Warning::new("hu-saturated", format!("{} voxel(s) above {} HU were clipped to it", stats.saturated, i16::MAX)));
+        warnings.push(Warning::new(
+            "hu-saturated",
+            format!(
+                "{} voxel(s) above {} HU were clipped to it",
+                stats.saturated,
+                i16::MAX
+            ),
+        ));
     }
     let mut meta = e.meta.clone();
     meta.source_format = Some(scan.source_format.clone());
@@ -242,7 +300,12 @@ fn assemble_series(scan: &Scan, idx: usize) -> Result<LoadedSeries, LoadError> {
     if meta.slice_thickness_mm.is_none() {
         meta.slice_thickness_mm = e.thickness_mm;
     }
-    Ok(LoadedSeries { volume: Volume::new(volume_data, plan.geometry), meta, identity: e.identity.clone(), warnings })
+    Ok(LoadedSeries {
+        volume: Volume::new(volume_data, plan.geometry),
+        meta,
+        identity: e.identity.clone(),
+        warnings,
+    })
 }
 
 /// Entry points for the fuzz targets in `fuzz/` (not a stable API).
@@ -309,7 +372,17 @@ pub mod fuzzing {
         }
         let fr = h.frames.first()?;
         let mut buf = vec![0i16; n];
-        crate::decode::decode_bytes(path, data, &h, &[(0, fr.slope, fr.intercept)], &mut [&mut buf[..]]).ok()?;
-        Some(Decoded { voxels: buf, expected_len: n })
+        crate::decode::decode_bytes(
+            path,
+            data,
+            &h,
+            &[(0, fr.slope, fr.intercept)],
+            &mut [&mut buf[..]],
+        )
+        .ok()?;
+        Some(Decoded {
+            voxels: buf,
+            expected_len: n,
+        })
     }
 }

@@ -22,12 +22,20 @@ const MAX_VOXELS: u64 = 1 << 31;
 
 /// `.nii` or `.nii.gz` (case-insensitive).
 pub fn is_nifti_path(p: &Path) -> bool {
-    let n = p.file_name().and_then(|n| n.to_str()).unwrap_or("").to_ascii_lowercase();
+    let n = p
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     n.ends_with(".nii") || n.ends_with(".nii.gz")
 }
 
 fn is_gz(p: &Path) -> bool {
-    p.file_name().and_then(|n| n.to_str()).unwrap_or("").to_ascii_lowercase().ends_with(".gz")
+    p.file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase()
+        .ends_with(".gz")
 }
 
 #[derive(Debug, Clone)]
@@ -56,37 +64,74 @@ fn bytes_per_voxel(dt: i16) -> Option<usize> {
 fn open_reader(path: &Path) -> Result<Box<dyn Read>, LoadError> {
     let f = std::fs::File::open(path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
-            LoadError::NotFound { path: path.to_path_buf() }
+            LoadError::NotFound {
+                path: path.to_path_buf(),
+            }
         } else {
-            LoadError::Io { path: path.to_path_buf(), source: e }
+            LoadError::Io {
+                path: path.to_path_buf(),
+                source: e,
+            }
         }
     })?;
     if f.metadata().map(|m| m.len()).unwrap_or(0) == 0 {
-        return Err(LoadError::EmptyFile { path: path.to_path_buf() });
+        return Err(LoadError::EmptyFile {
+            path: path.to_path_buf(),
+        });
     }
     let r = std::io::BufReader::with_capacity(1 << 20, f);
-    Ok(if is_gz(path) { Box::new(flate2::read::MultiGzDecoder::new(r)) } else { Box::new(r) })
+    Ok(if is_gz(path) {
+        Box::new(flate2::read::MultiGzDecoder::new(r))
+    } else {
+        Box::new(r)
+    })
 }
 
 fn bad(path: &Path, reason: impl Into<String>) -> LoadError {
-    LoadError::Nifti { path: path.to_path_buf(), reason: reason.into() }
+    LoadError::Nifti {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    }
 }
 
 fn parse_header(path: &Path, h: &[u8; 348]) -> Result<Header, LoadError> {
     let le = match i32::from_le_bytes([h[0], h[1], h[2], h[3]]) {
         348 => true,
         _ if i32::from_be_bytes([h[0], h[1], h[2], h[3]]) == 348 => false,
-        540 => return Err(bad(path, "NIfTI-2 header (sizeof_hdr 540) is not supported")),
-        n => return Err(bad(path, format!("sizeof_hdr is {n}, not 348: not a NIfTI-1 file"))),
+        540 => {
+            return Err(bad(
+                path,
+                "NIfTI-2 header (sizeof_hdr 540) is not supported",
+            ));
+        }
+        n => {
+            return Err(bad(
+                path,
+                format!("sizeof_hdr is {n}, not 348: not a NIfTI-1 file"),
+            ));
+        }
     };
-    let i16_at = |o: usize| if le { i16::from_le_bytes([h[o], h[o + 1]]) } else { i16::from_be_bytes([h[o], h[o + 1]]) };
+    let i16_at = |o: usize| {
+        if le {
+            i16::from_le_bytes([h[o], h[o + 1]])
+        } else {
+            i16::from_be_bytes([h[o], h[o + 1]])
+        }
+    };
     let f32_at = |o: usize| {
         let b = [h[o], h[o + 1], h[o + 2], h[o + 3]];
-        f64::from(if le { f32::from_le_bytes(b) } else { f32::from_be_bytes(b) })
+        f64::from(if le {
+            f32::from_le_bytes(b)
+        } else {
+            f32::from_be_bytes(b)
+        })
     };
     let magic = &h[344..348];
     if magic == b"ni1\0" {
-        return Err(bad(path, "two-file NIfTI (.hdr/.img) is not supported; convert to a single .nii"));
+        return Err(bad(
+            path,
+            "two-file NIfTI (.hdr/.img) is not supported; convert to a single .nii",
+        ));
     }
     if magic != b"n+1\0" {
         return Err(bad(path, "magic is not \"n+1\": not a single-file NIfTI-1"));
@@ -110,7 +155,10 @@ fn parse_header(path: &Path, h: &[u8; 348]) -> Result<Header, LoadError> {
     }
     let datatype = i16_at(70);
     if bytes_per_voxel(datatype).is_none() {
-        return Err(bad(path, format!("datatype {datatype} is not a supported scalar type")));
+        return Err(bad(
+            path,
+            format!("datatype {datatype} is not a supported scalar type"),
+        ));
     }
     let vox_offset = f32_at(108);
     if !(352.0..1e9).contains(&vox_offset) {
@@ -141,9 +189,21 @@ fn parse_header(path: &Path, h: &[u8; 348]) -> Result<Header, LoadError> {
         let (b, c, d) = (f32_at(256), f32_at(260), f32_at(264));
         let a = (1.0 - (b * b + c * c + d * d)).max(0.0).sqrt();
         let rot = [
-            [a * a + b * b - c * c - d * d, 2.0 * (b * c - a * d), 2.0 * (b * d + a * c)],
-            [2.0 * (b * c + a * d), a * a + c * c - b * b - d * d, 2.0 * (c * d - a * b)],
-            [2.0 * (b * d - a * c), 2.0 * (c * d + a * b), a * a + d * d - c * c - b * b],
+            [
+                a * a + b * b - c * c - d * d,
+                2.0 * (b * c - a * d),
+                2.0 * (b * d + a * c),
+            ],
+            [
+                2.0 * (b * c + a * d),
+                a * a + c * c - b * b - d * d,
+                2.0 * (c * d - a * b),
+            ],
+            [
+                2.0 * (b * d - a * c),
+                2.0 * (c * d + a * b),
+                a * a + d * d - c * c - b * b,
+            ],
         ];
         let qfac = if f32_at(76) < 0.0 { -1.0 } else { 1.0 };
         let sc = [pixdim[0], pixdim[1], pixdim[2] * qfac];
@@ -178,12 +238,18 @@ fn parse_header(path: &Path, h: &[u8; 348]) -> Result<Header, LoadError> {
         let v = col(c);
         let n = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
         if !(n.is_finite() && n > 0.0) {
-            return Err(bad(path, format!("voxel axis {c} has zero or invalid length in the affine")));
+            return Err(bad(
+                path,
+                format!("voxel axis {c} has zero or invalid length in the affine"),
+            ));
         }
         spacing[ax] = n;
         direction[ax] = [v[0] / n, v[1] / n, v[2] / n];
     }
-    let descrip = String::from_utf8_lossy(&h[148..228]).trim_end_matches('\0').trim().to_string();
+    let descrip = String::from_utf8_lossy(&h[148..228])
+        .trim_end_matches('\0')
+        .trim()
+        .to_string();
     Ok(Header {
         dims,
         extra_volumes: extra,
@@ -191,7 +257,11 @@ fn parse_header(path: &Path, h: &[u8; 348]) -> Result<Header, LoadError> {
         vox_offset: vox_offset as u64,
         slope,
         inter,
-        geometry: Geometry { spacing_mm: spacing, origin_mm: [m[0][3], m[1][3], m[2][3]], direction },
+        geometry: Geometry {
+            spacing_mm: spacing,
+            origin_mm: [m[0][3], m[1][3], m[2][3]],
+            direction,
+        },
         warnings,
         descrip,
     })
@@ -200,8 +270,14 @@ fn parse_header(path: &Path, h: &[u8; 348]) -> Result<Header, LoadError> {
 fn read_header_from(path: &Path, r: &mut dyn Read) -> Result<(Header, bool), LoadError> {
     let mut h = [0u8; 348];
     r.read_exact(&mut h).map_err(|e| match e.kind() {
-        std::io::ErrorKind::UnexpectedEof => LoadError::Truncated { path: path.to_path_buf(), detail: "shorter than a 348-byte NIfTI header".into() },
-        _ => LoadError::Io { path: path.to_path_buf(), source: e },
+        std::io::ErrorKind::UnexpectedEof => LoadError::Truncated {
+            path: path.to_path_buf(),
+            detail: "shorter than a 348-byte NIfTI header".into(),
+        },
+        _ => LoadError::Io {
+            path: path.to_path_buf(),
+            source: e,
+        },
     })?;
     let le = i32::from_le_bytes([h[0], h[1], h[2], h[3]]) == 348;
     Ok((parse_header(path, &h)?, le))
@@ -216,16 +292,28 @@ pub fn read(path: &Path) -> Result<LoadedSeries, LoadError> {
     if n > MAX_VOXELS {
         return Err(LoadError::TooLarge {
             path: path.to_path_buf(),
-            detail: format!("{}×{}×{} voxels exceeds {MAX_VOXELS}", h.dims[0], h.dims[1], h.dims[2]),
+            detail: format!(
+                "{}×{}×{} voxels exceeds {MAX_VOXELS}",
+                h.dims[0], h.dims[1], h.dims[2]
+            ),
         });
     }
     let need = n * bpv;
     // Skip to the data.
     let skip = h.vox_offset - 348;
-    std::io::copy(&mut (&mut *r).take(skip), &mut std::io::sink()).map_err(|e| LoadError::Io { path: path.to_path_buf(), source: e })?;
+    std::io::copy(&mut (&mut *r).take(skip), &mut std::io::sink()).map_err(|e| LoadError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
     // Grow with the bytes actually present, never trusting `need` for the allocation.
     let mut data = Vec::with_capacity(need.min(64 << 20) as usize);
-    (&mut *r).take(need).read_to_end(&mut data).map_err(|e| LoadError::Io { path: path.to_path_buf(), source: e })?;
+    (&mut *r)
+        .take(need)
+        .read_to_end(&mut data)
+        .map_err(|e| LoadError::Io {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
     if (data.len() as u64) < need {
         return Err(LoadError::Truncated {
             path: path.to_path_buf(),
@@ -263,7 +351,11 @@ pub fn read(path: &Path) -> Result<LoadedSeries, LoadError> {
         ($t:ty, $w:expr) => {
             for (o, c) in out.iter_mut().zip(data.chunks_exact($w)) {
                 let b: [u8; $w] = c.try_into().unwrap_or([0; $w]);
-                let v = if le { <$t>::from_le_bytes(b) } else { <$t>::from_be_bytes(b) };
+                let v = if le {
+                    <$t>::from_le_bytes(b)
+                } else {
+                    <$t>::from_be_bytes(b)
+                };
                 put(o, v as f64);
             }
         };
@@ -282,11 +374,23 @@ pub fn read(path: &Path) -> Result<LoadedSeries, LoadError> {
         dt => return Err(bad(path, format!("datatype {dt} is not supported"))),
     }
     drop(data);
-    let array = Array3::from_shape_vec((h.dims[2] as usize, h.dims[1] as usize, h.dims[0] as usize), out)
-        .map_err(|e| LoadError::Internal { path: path.to_path_buf(), detail: e.to_string() })?;
+    let array = Array3::from_shape_vec(
+        (h.dims[2] as usize, h.dims[1] as usize, h.dims[0] as usize),
+        out,
+    )
+    .map_err(|e| LoadError::Internal {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    })?;
     let mut warnings = h.warnings.clone();
     if h.extra_volumes > 1 {
-        warnings.push(Warning::new("nifti-4d", format!("{} volumes in the file; only the first is used", h.extra_volumes)));
+        warnings.push(Warning::new(
+            "nifti-4d",
+            format!(
+                "{} volumes in the file; only the first is used",
+                h.extra_volumes
+            ),
+        ));
     }
     if below + nan > 0 {
         warnings.push(Warning::new(
@@ -295,7 +399,10 @@ pub fn read(path: &Path) -> Result<LoadedSeries, LoadError> {
         ));
     }
     if sat > 0 {
-        warnings.push(Warning::new("hu-saturated", format!("{sat} voxel(s) above {} HU clipped", i16::MAX)));
+        warnings.push(Warning::new(
+            "hu-saturated",
+            format!("{sat} voxel(s) above {} HU clipped", i16::MAX),
+        ));
     }
     if h.dims[2] == 1 {
         warnings.push(Warning::new("single-slice", "only one slice: a 2-D image"));
@@ -307,14 +414,23 @@ pub fn read(path: &Path) -> Result<LoadedSeries, LoadError> {
         slice_thickness_mm: Some(h.geometry.spacing_mm[0]),
         ..ScanMeta::default()
     };
-    Ok(LoadedSeries { volume: Volume::new(array, h.geometry), meta, identity: Identity::default(), warnings })
+    Ok(LoadedSeries {
+        volume: Volume::new(array, h.geometry),
+        meta,
+        identity: Identity::default(),
+        warnings,
+    })
 }
 
 /// A one-entry [`Scan`] describing a NIfTI file from its header.
 pub(crate) fn scan_entry(path: &Path) -> Result<Scan, LoadError> {
     let mut r = open_reader(path)?;
     let (h, _) = read_header_from(path, &mut *r)?;
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("nifti").to_string();
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("nifti")
+        .to_string();
     let d = h.geometry.direction[0];
     let orientation = match (0..3).max_by(|&a, &b| d[a].abs().total_cmp(&d[b].abs())) {
         Some(2) if d[2].abs() >= 0.8 => "axial",
@@ -343,7 +459,11 @@ pub(crate) fn scan_entry(path: &Path) -> Result<Scan, LoadError> {
         rows: h.dims[1] as u32,
         cols: h.dims[0] as u32,
         transfer_syntax: "nifti".into(),
-        transfer_syntax_name: format!("NIfTI-1 datatype {}{}", h.datatype, if is_gz(path) { ", gzip" } else { "" }),
+        transfer_syntax_name: format!(
+            "NIfTI-1 datatype {}{}",
+            h.datatype,
+            if is_gz(path) { ", gzip" } else { "" }
+        ),
         orientation: orientation.into(),
         warnings: h.warnings.clone(),
         rejected_because: None,
@@ -363,7 +483,10 @@ pub(crate) fn scan_entry(path: &Path) -> Result<Scan, LoadError> {
 }
 
 fn write_err(path: &Path, e: std::io::Error) -> LoadError {
-    LoadError::Write { path: path.to_path_buf(), source: e }
+    LoadError::Write {
+        path: path.to_path_buf(),
+        source: e,
+    }
 }
 
 /// Quaternion (b, c, d), qfac of the rotation part of an orthonormal 3×3 (columns = axes).
@@ -378,7 +501,8 @@ fn quatern(m: [[f64; 3]; 3]) -> ([f64; 3], f64) {
             }
         }
     }
-    let det = r[0][0] * (r[1][1] * r[2][2] - r[1][2] * r[2][1]) - r[0][1] * (r[1][0] * r[2][2] - r[1][2] * r[2][0])
+    let det = r[0][0] * (r[1][1] * r[2][2] - r[1][2] * r[2][1])
+        - r[0][1] * (r[1][0] * r[2][2] - r[1][2] * r[2][0])
         + r[0][2] * (r[1][0] * r[2][1] - r[1][1] * r[2][0]);
     let qfac = if det < 0.0 { -1.0 } else { 1.0 };
     if qfac < 0.0 {
@@ -418,13 +542,23 @@ fn quatern(m: [[f64; 3]; 3]) -> ([f64; 3], f64) {
             a = 0.25 * (r[1][0] - r[0][1]) / dd;
         }
     }
-    if a < 0.0 { ([-b, -c, -d], qfac) } else { ([b, c, d], qfac) }
+    if a < 0.0 {
+        ([-b, -c, -d], qfac)
+    } else {
+        ([b, c, d], qfac)
+    }
 }
 
-fn header_bytes(dims_xyz: [usize; 3], datatype: i16, bitpix: i16, g: &Geometry) -> Result<Vec<u8>, String> {
+fn header_bytes(
+    dims_xyz: [usize; 3],
+    datatype: i16,
+    bitpix: i16,
+    g: &Geometry,
+) -> Result<Vec<u8>, String> {
     let mut h = vec![0u8; 352];
     let put_i16 = |h: &mut Vec<u8>, o: usize, v: i16| h[o..o + 2].copy_from_slice(&v.to_le_bytes());
-    let put_f32 = |h: &mut Vec<u8>, o: usize, v: f64| h[o..o + 4].copy_from_slice(&(v as f32).to_le_bytes());
+    let put_f32 =
+        |h: &mut Vec<u8>, o: usize, v: f64| h[o..o + 4].copy_from_slice(&(v as f32).to_le_bytes());
     h[0..4].copy_from_slice(&348i32.to_le_bytes());
     put_i16(&mut h, 40, 3);
     for (k, &d) in dims_xyz.iter().enumerate() {
@@ -437,7 +571,11 @@ fn header_bytes(dims_xyz: [usize; 3], datatype: i16, bitpix: i16, g: &Geometry) 
     put_i16(&mut h, 70, datatype);
     put_i16(&mut h, 72, bitpix);
     let s = g.nifti_sform_ras();
-    let rot = [[s[0][0], s[0][1], s[0][2]], [s[1][0], s[1][1], s[1][2]], [s[2][0], s[2][1], s[2][2]]];
+    let rot = [
+        [s[0][0], s[0][1], s[0][2]],
+        [s[1][0], s[1][1], s[1][2]],
+        [s[2][0], s[2][1], s[2][2]],
+    ];
     let (q, qfac) = quatern(rot);
     put_f32(&mut h, 76, qfac);
     put_f32(&mut h, 80, g.spacing_mm[2]);
@@ -520,8 +658,12 @@ fn dims_xyz<T>(vol: &Volume<T>) -> [usize; 3] {
 
 /// Write a `u8` volume (e.g. a label mask) as NIfTI-1 (`.nii.gz` compressed, `.nii` plain).
 pub fn write_u8(path: &Path, vol: &Volume<u8>) -> Result<(), LoadError> {
-    let h = header_bytes(dims_xyz(vol), 2, 8, &vol.geometry)
-        .map_err(|reason| LoadError::WriteInvalid { path: path.to_path_buf(), reason })?;
+    let h = header_bytes(dims_xyz(vol), 2, 8, &vol.geometry).map_err(|reason| {
+        LoadError::WriteInvalid {
+            path: path.to_path_buf(),
+            reason,
+        }
+    })?;
     write_atomic(path, &h, &mut |w| match vol.data.as_slice() {
         Some(s) => w.write_all(s),
         None => {
@@ -541,8 +683,12 @@ pub fn write_u8(path: &Path, vol: &Volume<u8>) -> Result<(), LoadError> {
 
 /// Write an `i16` HU volume as NIfTI-1 (`.nii.gz` compressed, `.nii` plain).
 pub fn write_i16(path: &Path, vol: &Volume<i16>) -> Result<(), LoadError> {
-    let h = header_bytes(dims_xyz(vol), 4, 16, &vol.geometry)
-        .map_err(|reason| LoadError::WriteInvalid { path: path.to_path_buf(), reason })?;
+    let h = header_bytes(dims_xyz(vol), 4, 16, &vol.geometry).map_err(|reason| {
+        LoadError::WriteInvalid {
+            path: path.to_path_buf(),
+            reason,
+        }
+    })?;
     write_atomic(path, &h, &mut |w| {
         let mut buf = Vec::with_capacity(WRITE_CHUNK_BYTES);
         for v in vol.data.iter() {
@@ -570,28 +716,52 @@ mod tests {
         let n = nz * ny * nx;
         assert!(n > WRITE_CHUNK_BYTES);
         let f_order = |k: usize| -> i16 { ((k * 7919) % 3001) as i16 - 1000 };
-        let arr = Array3::from_shape_vec((nz, ny, nx).f(), (0..n).map(f_order).collect()).expect("shape");
+        let arr =
+            Array3::from_shape_vec((nz, ny, nx).f(), (0..n).map(f_order).collect()).expect("shape");
         assert!(arr.as_slice().is_none(), "test needs a non-standard layout");
-        let g = Geometry { spacing_mm: [2.5, 0.7, 0.7], origin_mm: [-170.0, -160.0, -300.0], ..Geometry::default() };
+        let g = Geometry {
+            spacing_mm: [2.5, 0.7, 0.7],
+            origin_mm: [-170.0, -160.0, -300.0],
+            ..Geometry::default()
+        };
         let hu = Volume::new(arr, g);
         let labels = hu.with_data(hu.data.mapv(|v| (v.rem_euclid(7)) as u8));
-        let dir = std::env::temp_dir().join(format!("ildtrack-nifti-stream-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("ildtrack-nifti-stream-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("mkdir");
         for name in ["hu.nii", "hu.nii.gz"] {
             let p = dir.join(name);
             write_i16(&p, &hu).expect("write i16");
             let r = read(&p).expect("read i16");
             assert_eq!(r.volume.dims_zyx(), [nz, ny, nx], "{name}");
-            assert!(r.volume.data.iter().zip(hu.data.iter()).all(|(a, b)| a == b), "{name}: voxels differ");
+            assert!(
+                r.volume
+                    .data
+                    .iter()
+                    .zip(hu.data.iter())
+                    .all(|(a, b)| a == b),
+                "{name}: voxels differ"
+            );
         }
         for name in ["lab.nii", "lab.nii.gz"] {
             let p = dir.join(name);
             write_u8(&p, &labels).expect("write u8");
             let r = read(&p).expect("read u8");
             assert_eq!(r.volume.dims_zyx(), [nz, ny, nx], "{name}");
-            assert!(r.volume.data.iter().zip(labels.data.iter()).all(|(a, b)| *a == i16::from(*b)), "{name}: voxels differ");
+            assert!(
+                r.volume
+                    .data
+                    .iter()
+                    .zip(labels.data.iter())
+                    .all(|(a, b)| *a == i16::from(*b)),
+                "{name}: voxels differ"
+            );
         }
-        let left: Vec<_> = std::fs::read_dir(&dir).expect("ls").filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
+        let left: Vec<_> = std::fs::read_dir(&dir)
+            .expect("ls")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name())
+            .collect();
         assert_eq!(left.len(), 4, "temporary files left: {left:?}");
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -19,7 +19,11 @@ fn data_dir() -> Option<PathBuf> {
 
 fn files_in(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|r| r.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file()).collect())
+        .map(|r| {
+            r.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_file())
+                .collect()
+        })
         .unwrap_or_default();
     v.sort();
     v
@@ -27,7 +31,11 @@ fn files_in(dir: &Path) -> Vec<PathBuf> {
 
 /// Percentile of the voxels that are not outside the field of view.
 fn percentile(data: &[i16], q: f64) -> i16 {
-    let mut v: Vec<i16> = data.iter().copied().filter(|&x| x != OUTSIDE_FOV_HU).collect();
+    let mut v: Vec<i16> = data
+        .iter()
+        .copied()
+        .filter(|&x| x != OUTSIDE_FOV_HU)
+        .collect();
     assert!(!v.is_empty(), "no voxel inside the field of view");
     v.sort_unstable();
     v[((v.len() - 1) as f64 * q) as usize]
@@ -41,7 +49,10 @@ fn header(path: &Path) -> dicom_object::DefaultDicomObject {
 }
 
 fn f64s(obj: &dicom_object::DefaultDicomObject, tag: dicom_core::Tag) -> Vec<f64> {
-    obj.element(tag).ok().and_then(|e| e.to_multi_float64().ok()).unwrap_or_default()
+    obj.element(tag)
+        .ok()
+        .and_then(|e| e.to_multi_float64().ok())
+        .unwrap_or_default()
 }
 
 #[test]
@@ -69,27 +80,63 @@ fn lung_pet_ct_dx_series_match_their_tags() {
         pos.sort_by(|a, b| a[2].total_cmp(&b[2]));
         let h0 = header(&files[0]);
         let tag_ps = f64s(&h0, tags::PIXEL_SPACING);
-        assert!((tag_ps[0] - ps).abs() < 1e-9 && (g.spacing_mm[1] - tag_ps[0]).abs() < 1e-9, "{folder} row spacing");
-        assert!((g.spacing_mm[2] - tag_ps[1]).abs() < 1e-9, "{folder} column spacing");
+        assert!(
+            (tag_ps[0] - ps).abs() < 1e-9 && (g.spacing_mm[1] - tag_ps[0]).abs() < 1e-9,
+            "{folder} row spacing"
+        );
+        assert!(
+            (g.spacing_mm[2] - tag_ps[1]).abs() < 1e-9,
+            "{folder} column spacing"
+        );
         let dz = (pos[n - 1][2] - pos[0][2]) / (n - 1) as f64;
-        assert!((g.spacing_mm[0] - dz).abs() < 1e-3, "{folder} slice spacing {} vs {dz}", g.spacing_mm[0]);
+        assert!(
+            (g.spacing_mm[0] - dz).abs() < 1e-3,
+            "{folder} slice spacing {} vs {dz}",
+            g.spacing_mm[0]
+        );
         for k in 0..3 {
-            assert!((g.origin_mm[k] - pos[0][k]).abs() < 1e-6, "{folder} origin {:?} vs {:?}", g.origin_mm, pos[0]);
+            assert!(
+                (g.origin_mm[k] - pos[0][k]).abs() < 1e-6,
+                "{folder} origin {:?} vs {:?}",
+                g.origin_mm,
+                pos[0]
+            );
         }
         assert_eq!(s.meta.slice_thickness_mm, Some(thick), "{folder}");
         assert_eq!(s.meta.kernel.as_deref(), Some(kernel), "{folder}");
         assert_eq!(s.meta.modality.as_deref(), Some("CT"));
-        assert!(s.meta.study_date.as_deref().is_some_and(|d| d.len() == 10 && &d[4..5] == "-"));
+        assert!(
+            s.meta
+                .study_date
+                .as_deref()
+                .is_some_and(|d| d.len() == 10 && &d[4..5] == "-")
+        );
         // Last slice centre = origin + (n-1) * spacing along the normal.
         let last = g.index_to_lps([(n - 1) as f64, 0.0, 0.0]);
-        assert!((last[2] - pos[n - 1][2]).abs() < 0.01, "{folder} last slice at {last:?} vs {:?}", pos[n - 1]);
+        assert!(
+            (last[2] - pos[n - 1][2]).abs() < 0.01,
+            "{folder} last slice at {last:?} vs {:?}",
+            pos[n - 1]
+        );
         // Voxel (z, y, x) = decoded pixel value from the tags' rescale, at one probe voxel.
         let data = s.volume.data.as_slice().unwrap_or(&[]);
         let air = percentile(data, 0.01);
-        assert!((-1100..=-900).contains(&air), "{folder}: 1st percentile {air} HU is not air");
+        assert!(
+            (-1100..=-900).contains(&air),
+            "{folder}: 1st percentile {air} HU is not air"
+        );
         let dense = percentile(data, 0.999);
-        assert!(dense > 100, "{folder}: no bone/contrast (99.9th percentile {dense})");
-        assert!(s.warnings.iter().all(|w| w.code != "missing-slices" && w.code != "gantry-tilt"), "{folder}: {:?}", s.warnings);
+        assert!(
+            dense > 100,
+            "{folder}: no bone/contrast (99.9th percentile {dense})"
+        );
+        assert!(
+            s.warnings
+                .iter()
+                .all(|w| w.code != "missing-slices" && w.code != "gantry-tilt"),
+            "{folder}: {:?}",
+            s.warnings
+        );
     }
 }
 
@@ -98,16 +145,44 @@ fn folder_of_kernel_pairs_prefers_the_lung_kernel_and_says_why() {
     let Some(d) = data_dir() else { return };
     let sc = scan(&d.join("lung-pet-ct-dx")).expect("scan");
     assert_eq!(sc.series.len(), 4);
-    assert!(sc.notes.iter().any(|n| n.code == "non-dicom-files"), "LICENSE is noted: {:?}", sc.notes);
+    assert!(
+        sc.notes.iter().any(|n| n.code == "non-dicom-files"),
+        "LICENSE is noted: {:?}",
+        sc.notes
+    );
     let chosen = &sc.series[sc.chosen.expect("a choice")];
     assert_eq!(chosen.kernel.as_deref(), Some("L"));
-    assert!(sc.choice_reasons.iter().any(|r| r.contains("lung kernel is preferred")), "{:?}", sc.choice_reasons);
+    assert!(
+        sc.choice_reasons
+            .iter()
+            .any(|r| r.contains("lung kernel is preferred")),
+        "{:?}",
+        sc.choice_reasons
+    );
     // --series override picks the soft kernel of the pair.
-    let soft = sc.series.iter().find(|e| e.kernel.as_deref() == Some("B")).expect("kernel B");
-    let s = load(&d.join("lung-pet-ct-dx"), &LoadOptions { series_uid: Some(soft.uid.clone()) }).expect("override");
+    let soft = sc
+        .series
+        .iter()
+        .find(|e| e.kernel.as_deref() == Some("B"))
+        .expect("kernel B");
+    let s = load(
+        &d.join("lung-pet-ct-dx"),
+        &LoadOptions {
+            series_uid: Some(soft.uid.clone()),
+        },
+    )
+    .expect("override");
     assert_eq!(s.meta.kernel.as_deref(), Some("B"));
-    let bad = load(&d.join("lung-pet-ct-dx"), &LoadOptions { series_uid: Some("1.2.3.4".into()) });
-    assert!(matches!(bad, Err(LoadError::SeriesNotFound { .. })), "{bad:?}");
+    let bad = load(
+        &d.join("lung-pet-ct-dx"),
+        &LoadOptions {
+            series_uid: Some("1.2.3.4".into()),
+        },
+    );
+    assert!(
+        matches!(bad, Err(LoadError::SeriesNotFound { .. })),
+        "{bad:?}"
+    );
 }
 
 #[test]
@@ -115,7 +190,10 @@ fn covid_and_lidc_slices_load_with_sane_hu() {
     let Some(d) = data_dir() else { return };
     let mut n = 0;
     for subject in files_in(&d.join("covid-ny-sbu")).into_iter().chain(
-        std::fs::read_dir(d.join("covid-ny-sbu")).into_iter().flatten().filter_map(|e| e.ok().map(|e| e.path())),
+        std::fs::read_dir(d.join("covid-ny-sbu"))
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok().map(|e| e.path())),
     ) {
         for view in ["axial", "coronal", "sagittal"] {
             for f in files_in(&subject.join(view)) {
@@ -124,14 +202,26 @@ fn covid_and_lidc_slices_load_with_sane_hu() {
                 assert!(s.warnings.iter().any(|w| w.code == "single-slice"));
                 let data = s.volume.data.as_slice().unwrap_or(&[]);
                 let p1 = percentile(data, 0.01);
-                assert!((-1100..=-850).contains(&p1), "{}: 1st percentile {p1}", f.display());
-                assert!(s.meta.study_date.is_some() && s.meta.manufacturer.is_some(), "{}", f.display());
+                assert!(
+                    (-1100..=-850).contains(&p1),
+                    "{}: 1st percentile {p1}",
+                    f.display()
+                );
+                assert!(
+                    s.meta.study_date.is_some() && s.meta.manufacturer.is_some(),
+                    "{}",
+                    f.display()
+                );
                 n += 1;
             }
         }
     }
     assert!(n >= 20, "only {n} COVID-19-NY-SBU slices found");
-    let s = load(&d.join("lungmask-slice/lidc-slice.dcm"), &LoadOptions::default()).expect("lidc");
+    let s = load(
+        &d.join("lungmask-slice/lidc-slice.dcm"),
+        &LoadOptions::default(),
+    )
+    .expect("lidc");
     assert_eq!(s.volume.dims_zyx(), [1, 512, 512]);
     let p1 = percentile(s.volume.data.as_slice().unwrap_or(&[]), 0.01);
     assert!((-1100..=-900).contains(&p1), "LIDC 1st percentile {p1}");
@@ -157,12 +247,18 @@ fn transfer_syntaxes_decode_and_lossless_ones_are_bit_identical() {
     let ref_data = reference.volume.data.clone();
     let mut failures = Vec::new();
     for f in files_in(&ts.join("ctimage")) {
-        let name = f.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string();
+        let name = f
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("")
+            .to_string();
         let got = load_any(&f);
         if KNOWN_UNSUPPORTED.contains(&name.as_str()) {
             match got {
                 Err(e) => assert!(e.to_string().contains(&name), "{e}"),
-                Ok(_) => failures.push(format!("{name}: now decodes; remove it from KNOWN_UNSUPPORTED")),
+                Ok(_) => failures.push(format!(
+                    "{name}: now decodes; remove it from KNOWN_UNSUPPORTED"
+                )),
             }
             continue;
         }
@@ -173,10 +269,21 @@ fn transfer_syntaxes_decode_and_lossless_ones_are_bit_identical() {
                 continue;
             }
         };
-        let lossy = ["4.50.", "4.51.", "4.53.", "4.55.", "4.81.", "4.91."].iter().any(|t| name.contains(t));
-        let max_diff = s.volume.data.iter().zip(ref_data.iter()).map(|(a, b)| (i32::from(*a) - i32::from(*b)).abs()).max().unwrap_or(0);
+        let lossy = ["4.50.", "4.51.", "4.53.", "4.55.", "4.81.", "4.91."]
+            .iter()
+            .any(|t| name.contains(t));
+        let max_diff = s
+            .volume
+            .data
+            .iter()
+            .zip(ref_data.iter())
+            .map(|(a, b)| (i32::from(*a) - i32::from(*b)).abs())
+            .max()
+            .unwrap_or(0);
         if !lossy && s.volume.data != ref_data {
-            failures.push(format!("{name}: lossless decode differs from CTImage.dcm by up to {max_diff}"));
+            failures.push(format!(
+                "{name}: lossless decode differs from CTImage.dcm by up to {max_diff}"
+            ));
         }
         if lossy && max_diff > 400 {
             failures.push(format!("{name}: lossy decode differs by {max_diff}"));
@@ -184,20 +291,40 @@ fn transfer_syntaxes_decode_and_lossless_ones_are_bit_identical() {
     }
     // NEMA CT1 from different encoders: lossless ones agree exactly.
     let nema = ts.join("nema-ct1");
-    let base = load_any(&nema.join("CT1_implicit-undefined-length.dcm")).expect("CT1 implicit").volume.data;
-    for name in ["CT1_J2KR.dcm", "CT1_jpeg-lossless.dcm", "CT1_rle-frags.dcm", "CT1_J2KI-lossy.dcm"] {
+    let base = load_any(&nema.join("CT1_implicit-undefined-length.dcm"))
+        .expect("CT1 implicit")
+        .volume
+        .data;
+    for name in [
+        "CT1_J2KR.dcm",
+        "CT1_jpeg-lossless.dcm",
+        "CT1_rle-frags.dcm",
+        "CT1_J2KI-lossy.dcm",
+    ] {
         match load_any(&nema.join(name)) {
             Ok(s) => {
-                let max_diff = s.volume.data.iter().zip(base.iter()).map(|(a, b)| (i32::from(*a) - i32::from(*b)).abs()).max().unwrap_or(0);
+                let max_diff = s
+                    .volume
+                    .data
+                    .iter()
+                    .zip(base.iter())
+                    .map(|(a, b)| (i32::from(*a) - i32::from(*b)).abs())
+                    .max()
+                    .unwrap_or(0);
                 let limit = if name.contains("lossy") { 400 } else { 0 };
                 if max_diff > limit {
-                    failures.push(format!("{name}: differs from the implicit-VR reference by {max_diff}"));
+                    failures.push(format!(
+                        "{name}: differs from the implicit-VR reference by {max_diff}"
+                    ));
                 }
             }
             Err(e) => failures.push(format!("{name}: {e}")),
         }
     }
-    for f in files_in(&ts.join("vendor-j2k")).into_iter().chain([ts.join("CT_small.dcm")]) {
+    for f in files_in(&ts.join("vendor-j2k"))
+        .into_iter()
+        .chain([ts.join("CT_small.dcm")])
+    {
         match load_any(&f) {
             Ok(s) => {
                 let p1 = percentile(s.volume.data.as_slice().unwrap_or(&[]), 0.001);
@@ -209,7 +336,11 @@ fn transfer_syntaxes_decode_and_lossless_ones_are_bit_identical() {
             Err(e) => failures.push(format!("{}: {e}", f.display())),
         }
     }
-    let e = load(&ts.join("enhanced-ct/eCT_Supplemental.dcm"), &LoadOptions::default()).expect("enhanced CT");
+    let e = load(
+        &ts.join("enhanced-ct/eCT_Supplemental.dcm"),
+        &LoadOptions::default(),
+    )
+    .expect("enhanced CT");
     assert_eq!(e.volume.dims_zyx(), [2, 512, 512]);
     assert_eq!(e.meta.source_format.as_deref(), Some("enhanced-multiframe"));
     assert!(e.volume.geometry.spacing_mm[0] > 0.0);
@@ -223,7 +354,11 @@ fn every_malformed_file_is_refused_with_its_name() {
     let files = files_in(&d.join("malformed"));
     assert!(files.len() >= 14);
     for f in files {
-        let name = f.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string();
+        let name = f
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("")
+            .to_string();
         match load(&f, &LoadOptions::default()) {
             Err(e) => {
                 let msg = e.to_string();
@@ -253,22 +388,43 @@ fn dicomdir_variants_resolve_to_the_same_series() {
     let reference = scan(&dd.join("DICOMDIR")).expect("DICOMDIR");
     assert_eq!(reference.source_format, "dicomdir");
     let uids = |s: &ildtrack_dicom::Scan| {
-        let mut v: Vec<String> = s.series.iter().map(|e| format!("{}#{}:{}", e.uid, e.stack, e.n_slices)).collect();
+        let mut v: Vec<String> = s
+            .series
+            .iter()
+            .map(|e| format!("{}#{}:{}", e.uid, e.stack, e.n_slices))
+            .collect();
         v.sort();
         v
     };
     let chosen = reference.chosen.map(|i| reference.series[i].uid.clone());
     assert!(chosen.is_some(), "{:?}", reference.choice_reasons);
-    for variant in ["DICOMDIR-bigEnd", "DICOMDIR-implicit", "DICOMDIR-nooffset", "DICOMDIR-reordered", "DICOMDIR-nopatient"] {
+    for variant in [
+        "DICOMDIR-bigEnd",
+        "DICOMDIR-implicit",
+        "DICOMDIR-nooffset",
+        "DICOMDIR-reordered",
+        "DICOMDIR-nopatient",
+    ] {
         let s = scan(&dd.join(variant)).unwrap_or_else(|e| panic!("{variant}: {e}"));
         assert_eq!(uids(&s), uids(&reference), "{variant}");
-        assert_eq!(s.chosen.map(|i| s.series[i].uid.clone()), chosen, "{variant}");
+        assert_eq!(
+            s.chosen.map(|i| s.series[i].uid.clone()),
+            chosen,
+            "{variant}"
+        );
     }
     let e = scan(&dd.join("DICOMDIR-empty.dcm")).expect_err("empty DICOMDIR");
-    assert!(matches!(e, LoadError::DicomDir { .. }) && e.to_string().contains("DICOMDIR-empty.dcm"), "{e}");
+    assert!(
+        matches!(e, LoadError::DicomDir { .. }) && e.to_string().contains("DICOMDIR-empty.dcm"),
+        "{e}"
+    );
     // The folder itself: scanned directly, the index files noted.
     let s = scan(&dd).expect("folder");
-    assert!(s.notes.iter().any(|n| n.code == "dicomdir-index"), "{:?}", s.notes);
+    assert!(
+        s.notes.iter().any(|n| n.code == "dicomdir-index"),
+        "{:?}",
+        s.notes
+    );
     let loaded = load(&dd.join("DICOMDIR"), &LoadOptions::default()).expect("load via DICOMDIR");
     assert_eq!(loaded.meta.source_format.as_deref(), Some("dicomdir"));
 }
@@ -296,12 +452,18 @@ fn empty_zero_byte_and_non_dicom_folders_have_specific_messages() {
     std::fs::write(t.path().join("b.dcm"), b"").expect("write");
     let e = load(t.path(), &LoadOptions::default()).expect_err("zero-byte");
     assert!(e.to_string().contains("2 zero-byte"), "{e}");
-    assert!(matches!(load(&t.path().join("a.dcm"), &LoadOptions::default()), Err(LoadError::EmptyFile { .. })));
+    assert!(matches!(
+        load(&t.path().join("a.dcm"), &LoadOptions::default()),
+        Err(LoadError::EmptyFile { .. })
+    ));
     std::fs::write(t.path().join("notes.txt"), b"hello, not DICOM at all; long enough to sniff .......................................................................................................").expect("write");
     let e = load(t.path(), &LoadOptions::default()).expect_err("non-dicom");
     assert!(e.to_string().contains("not DICOM"), "{e}");
     let e = load(&t.path().join("notes.txt"), &LoadOptions::default()).expect_err("non-dicom file");
-    assert!(e.to_string().contains("not a DICOM Part 10 file") && e.to_string().contains("notes.txt"), "{e}");
+    assert!(
+        e.to_string().contains("not a DICOM Part 10 file") && e.to_string().contains("notes.txt"),
+        "{e}"
+    );
     let e = load(&t.path().join("missing"), &LoadOptions::default()).expect_err("missing");
     assert!(matches!(e, LoadError::NotFound { .. }));
 }
@@ -313,11 +475,19 @@ fn mr_only_and_one_slice_and_mixed_orientations() {
     let mr = t.path().join("mr");
     copy_series(&d.join("dicomdir/98892003/MR700"), &mr);
     let e = load(&mr, &LoadOptions::default()).expect_err("MR only");
-    assert!(matches!(e, LoadError::NoUsableSeries { .. }) && e.to_string().contains("modality MR, not CT"), "{e}");
+    assert!(
+        matches!(e, LoadError::NoUsableSeries { .. })
+            && e.to_string().contains("modality MR, not CT"),
+        "{e}"
+    );
 
     let one = t.path().join("one");
     std::fs::create_dir_all(&one).expect("mkdir");
-    std::fs::copy(d.join("lung-pet-ct-dx/A0002-kernel-B70f/1-10.dcm"), one.join("x")).expect("copy");
+    std::fs::copy(
+        d.join("lung-pet-ct-dx/A0002-kernel-B70f/1-10.dcm"),
+        one.join("x"),
+    )
+    .expect("copy");
     let s = load(&one, &LoadOptions::default()).expect("one slice");
     assert_eq!(s.volume.dims_zyx(), [1, 512, 512]);
     assert!(s.warnings.iter().any(|w| w.code == "single-slice"));
@@ -325,14 +495,27 @@ fn mr_only_and_one_slice_and_mixed_orientations() {
     // Axial, coronal and sagittal slices of one patient in one folder: the axial one is chosen.
     let mixed = t.path().join("mixed");
     for view in ["axial", "coronal", "sagittal"] {
-        copy_series(&d.join("covid-ny-sbu/A046441").join(view), &mixed.join(view));
+        copy_series(
+            &d.join("covid-ny-sbu/A046441").join(view),
+            &mixed.join(view),
+        );
     }
     let sc = scan(&mixed).expect("scan mixed");
-    let orients: std::collections::BTreeSet<&str> = sc.series.iter().map(|e| e.orientation.as_str()).collect();
-    assert!(orients.contains("axial") && orients.contains("coronal") && orients.contains("sagittal"), "{orients:?}");
+    let orients: std::collections::BTreeSet<&str> =
+        sc.series.iter().map(|e| e.orientation.as_str()).collect();
+    assert!(
+        orients.contains("axial") && orients.contains("coronal") && orients.contains("sagittal"),
+        "{orients:?}"
+    );
     let c = &sc.series[sc.chosen.expect("choice")];
     assert_eq!(c.orientation, "axial");
-    assert!(sc.choice_reasons.iter().any(|r| r.contains("not axial") || r.contains("not ORIGINAL")), "{:?}", sc.choice_reasons);
+    assert!(
+        sc.choice_reasons
+            .iter()
+            .any(|r| r.contains("not axial") || r.contains("not ORIGINAL")),
+        "{:?}",
+        sc.choice_reasons
+    );
 }
 
 #[test]
@@ -353,11 +536,22 @@ fn missing_duplicate_and_truncated_slices_are_handled_and_announced() {
     std::fs::remove_file(victim).expect("rm");
     let s = load(&gap, &LoadOptions::default()).expect("gap");
     assert_eq!(s.volume.dims_zyx(), full.volume.dims_zyx());
-    assert!(s.warnings.iter().any(|w| w.code == "missing-slices"), "{:?}", s.warnings);
+    assert!(
+        s.warnings.iter().any(|w| w.code == "missing-slices"),
+        "{:?}",
+        s.warnings
+    );
     for z in [9usize, 11] {
-        assert_eq!(s.volume.data.index_axis(ndarray::Axis(0), z), full.volume.data.index_axis(ndarray::Axis(0), z));
+        assert_eq!(
+            s.volume.data.index_axis(ndarray::Axis(0), z),
+            full.volume.data.index_axis(ndarray::Axis(0), z)
+        );
     }
-    let (a, b, m) = (full.volume.data.index_axis(ndarray::Axis(0), 9), full.volume.data.index_axis(ndarray::Axis(0), 11), s.volume.data.index_axis(ndarray::Axis(0), 10));
+    let (a, b, m) = (
+        full.volume.data.index_axis(ndarray::Axis(0), 9),
+        full.volume.data.index_axis(ndarray::Axis(0), 11),
+        s.volume.data.index_axis(ndarray::Axis(0), 10),
+    );
     let mut worst = 0;
     for ((x, y), v) in a.iter().zip(b.iter()).zip(m.iter()) {
         if *x != OUTSIDE_FOV_HU && *y != OUTSIDE_FOV_HU {
@@ -365,7 +559,10 @@ fn missing_duplicate_and_truncated_slices_are_handled_and_announced() {
             worst = worst.max((f64::from(*v) - mean).abs().ceil() as i32);
         }
     }
-    assert!(worst <= 1, "interpolated slice differs from the neighbours' mean by {worst}");
+    assert!(
+        worst <= 1,
+        "interpolated slice differs from the neighbours' mean by {worst}"
+    );
 
     // Duplicate: one file copied under another name.
     let dup = t.path().join("dup");
@@ -373,7 +570,11 @@ fn missing_duplicate_and_truncated_slices_are_handled_and_announced() {
     std::fs::copy(&files[3], dup.join("zz-copy.dcm")).expect("copy");
     let s = load(&dup, &LoadOptions::default()).expect("dup");
     assert_eq!(s.volume.data, full.volume.data);
-    assert!(s.warnings.iter().any(|w| w.code == "duplicate-slices"), "{:?}", s.warnings);
+    assert!(
+        s.warnings.iter().any(|w| w.code == "duplicate-slices"),
+        "{:?}",
+        s.warnings
+    );
 
     // Truncated file in a folder: left out, its slice interpolated; alone: an error naming it.
     let tr = t.path().join("trunc");
@@ -382,9 +583,18 @@ fn missing_duplicate_and_truncated_slices_are_handled_and_announced() {
     std::fs::write(&files[5], &bytes[..bytes.len() / 2]).expect("truncate");
     let s = load(&tr, &LoadOptions::default()).expect("truncated member");
     assert_eq!(s.volume.dims_zyx()[0], 30);
-    assert!(s.warnings.iter().any(|w| w.code == "truncated-files"), "{:?}", s.warnings);
+    assert!(
+        s.warnings.iter().any(|w| w.code == "truncated-files"),
+        "{:?}",
+        s.warnings
+    );
     let e = load(&files[5], &LoadOptions::default()).expect_err("truncated alone");
-    assert!(matches!(e, LoadError::Truncated { .. }) && e.to_string().contains(files[5].file_name().and_then(|n| n.to_str()).unwrap_or("?")), "{e}");
+    assert!(
+        matches!(e, LoadError::Truncated { .. })
+            && e.to_string()
+                .contains(files[5].file_name().and_then(|n| n.to_str()).unwrap_or("?")),
+        "{e}"
+    );
     // A zero-byte file next to a good series is only a note.
     std::fs::write(tr.join("empty.dcm"), b"").expect("write");
     let s = load(&tr, &LoadOptions::default()).expect("with empty");
@@ -394,7 +604,11 @@ fn missing_duplicate_and_truncated_slices_are_handled_and_announced() {
 #[test]
 fn nifti_round_trip_keeps_voxels_and_geometry() {
     let Some(d) = data_dir() else { return };
-    let s = load(&d.join("lung-pet-ct-dx/A0002-kernel-B70f"), &LoadOptions::default()).expect("load");
+    let s = load(
+        &d.join("lung-pet-ct-dx/A0002-kernel-B70f"),
+        &LoadOptions::default(),
+    )
+    .expect("load");
     let t = tempfile::tempdir().expect("tempdir");
     for name in ["ct.nii.gz", "ct.nii"] {
         let p = t.path().join(name);
@@ -403,21 +617,38 @@ fn nifti_round_trip_keeps_voxels_and_geometry() {
         assert_eq!(r.volume.data, s.volume.data, "{name}");
         let (a, b) = (r.volume.geometry, s.volume.geometry);
         for k in 0..3 {
-            assert!((a.spacing_mm[k] - b.spacing_mm[k]).abs() < 1e-4, "{name} spacing {a:?} {b:?}");
-            assert!((a.origin_mm[k] - b.origin_mm[k]).abs() < 1e-3, "{name} origin");
+            assert!(
+                (a.spacing_mm[k] - b.spacing_mm[k]).abs() < 1e-4,
+                "{name} spacing {a:?} {b:?}"
+            );
+            assert!(
+                (a.origin_mm[k] - b.origin_mm[k]).abs() < 1e-3,
+                "{name} origin"
+            );
             for c in 0..3 {
-                assert!((a.direction[k][c] - b.direction[k][c]).abs() < 1e-5, "{name} direction");
+                assert!(
+                    (a.direction[k][c] - b.direction[k][c]).abs() < 1e-5,
+                    "{name} direction"
+                );
             }
         }
         assert_eq!(r.meta.source_format.as_deref(), Some("nifti"));
         let sc = scan(&p).expect("scan nifti");
         assert_eq!(sc.series[0].n_slices, 30);
     }
-    let mask = s.volume.with_data(s.volume.data.mapv(|v| u8::from(v > -500)));
+    let mask = s
+        .volume
+        .with_data(s.volume.data.mapv(|v| u8::from(v > -500)));
     let p = t.path().join("mask.nii.gz");
     ildtrack_dicom::nifti::write_u8(&p, &mask).expect("write mask");
     let r = ildtrack_dicom::nifti::read(&p).expect("read mask");
-    assert!(r.volume.data.iter().zip(mask.data.iter()).all(|(a, b)| *a == i16::from(*b)));
+    assert!(
+        r.volume
+            .data
+            .iter()
+            .zip(mask.data.iter())
+            .all(|(a, b)| *a == i16::from(*b))
+    );
     // No temporary files left behind.
     assert_eq!(files_in(t.path()).len(), 3);
 }
@@ -425,7 +656,10 @@ fn nifti_round_trip_keeps_voxels_and_geometry() {
 #[test]
 fn nifti_with_lying_header_is_refused() {
     let t = tempfile::tempdir().expect("tempdir");
-    let mut vol = ildtrack_volume::Volume::new(ndarray::Array3::<i16>::zeros((4, 5, 6)), ildtrack_volume::Geometry::axial([2.0, 1.0, 1.0]));
+    let mut vol = ildtrack_volume::Volume::new(
+        ndarray::Array3::<i16>::zeros((4, 5, 6)),
+        ildtrack_volume::Geometry::axial([2.0, 1.0, 1.0]),
+    );
     vol.data[[1, 2, 3]] = 40;
     let p = t.path().join("x.nii");
     ildtrack_dicom::nifti::write_i16(&p, &vol).expect("write");
@@ -434,7 +668,10 @@ fn nifti_with_lying_header_is_refused() {
     b[46..48].copy_from_slice(&30000i16.to_le_bytes());
     std::fs::write(&p, &b).expect("write");
     let e = ildtrack_dicom::nifti::read(&p).expect_err("lying dims");
-    assert!(matches!(e, LoadError::Truncated { .. }) && e.to_string().contains("x.nii"), "{e}");
+    assert!(
+        matches!(e, LoadError::Truncated { .. }) && e.to_string().contains("x.nii"),
+        "{e}"
+    );
 }
 
 // ---- properties of the slice assembly ----
@@ -546,7 +783,9 @@ fn fuzz_entry_survives_truncations_and_flips_of_real_files() {
     files.push(d.join("lung-pet-ct-dx/A0002-kernel-B70f/1-01.dcm"));
     let mut runs = 0;
     for f in files {
-        let Ok(bytes) = std::fs::read(&f) else { continue };
+        let Ok(bytes) = std::fs::read(&f) else {
+            continue;
+        };
         let n = bytes.len();
         // Whole, then truncated at 16 places.
         let _ = ildtrack_dicom::fuzzing::header_and_assembly(&bytes);
@@ -557,7 +796,9 @@ fn fuzz_entry_survives_truncations_and_flips_of_real_files() {
         // Byte flips in the first 4 KiB (the header), 32 places, deterministic.
         let mut s: u64 = n as u64;
         for _ in 0..32 {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let mut m = bytes.clone();
             let at = (s >> 33) as usize % n.min(4096);
             m[at] ^= (s >> 17) as u8 | 1;
@@ -573,7 +814,9 @@ fn fuzz_entry_survives_truncations_and_flips_of_real_files() {
 // ---- fixtures in <repo>/testdata (always present) ----
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/dicom").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata/dicom")
+        .join(name)
 }
 
 #[test]
@@ -587,12 +830,24 @@ fn fixtures_small_ct_loads_and_bad_files_are_refused() {
     assert!(s.meta.pixel_spacing_mm.is_some());
     let sc = scan(&fixture("CT_small.dcm")).expect("scan");
     let json = serde_json::to_string(&sc).expect("json");
-    assert!(json.contains("\"transfer_syntax\"") && json.contains("\"choice_reasons\""), "{json}");
-    for (name, want) in [("no_meta.dcm", "not a DICOM Part 10 file"), ("rtplan_truncated.dcm", "truncated")] {
+    assert!(
+        json.contains("\"transfer_syntax\"") && json.contains("\"choice_reasons\""),
+        "{json}"
+    );
+    for (name, want) in [
+        ("no_meta.dcm", "not a DICOM Part 10 file"),
+        ("rtplan_truncated.dcm", "truncated"),
+    ] {
         let e = load(&fixture(name), &LoadOptions::default()).expect_err(name);
         let msg = e.to_string();
-        assert!(msg.contains(want) && msg.contains(name) && e.is_unusable_input(), "{msg}");
+        assert!(
+            msg.contains(want) && msg.contains(name) && e.is_unusable_input(),
+            "{msg}"
+        );
     }
     // Identity is read but Debug never shows it.
-    assert!(!format!("{:?}", s.identity).contains(s.identity.patient_name.as_deref().unwrap_or("\u{0}")));
+    assert!(
+        !format!("{:?}", s.identity)
+            .contains(s.identity.patient_name.as_deref().unwrap_or("\u{0}"))
+    );
 }

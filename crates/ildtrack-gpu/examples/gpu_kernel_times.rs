@@ -21,11 +21,30 @@ fn time<T>(reps: usize, mut f: impl FnMut() -> T) -> f64 {
 }
 
 const ALL: &[&str] = &[
-    "upload_i16", "threshold", "classify", "histogram", "value_counts", "dilate", "erode", "fill_holes_2d",
-    "label_components", "map_labels", "gaussian", "distance_mm", "threshold_f32", "downsample_mean", "download_u8",
+    "upload_i16",
+    "threshold",
+    "classify",
+    "histogram",
+    "value_counts",
+    "dilate",
+    "erode",
+    "fill_holes_2d",
+    "label_components",
+    "map_labels",
+    "gaussian",
+    "distance_mm",
+    "threshold_f32",
+    "downsample_mean",
+    "download_u8",
 ];
 
-fn kernels<B: Backend>(b: &B, hu: &ndarray::Array3<i16>, spacing: [f64; 3], reps: usize, only: &[String]) -> Result<Vec<(&'static str, f64)>, Box<dyn std::error::Error>> {
+fn kernels<B: Backend>(
+    b: &B,
+    hu: &ndarray::Array3<i16>,
+    spacing: [f64; 3],
+    reps: usize,
+    only: &[String],
+) -> Result<Vec<(&'static str, f64)>, Box<dyn std::error::Error>> {
     let h = b.upload_i16(hu.view())?;
     let m = b.threshold(&h, -1024, -400)?;
     let c = b.classify(&h, &m, &[-950, -700, -250])?;
@@ -70,28 +89,62 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .find(|a| a.contains('x'))
         .map(|a| {
             let v: Vec<usize> = a.split('x').filter_map(|p| p.parse().ok()).collect();
-            [v.first().copied().unwrap_or(64), v.get(1).copied().unwrap_or(256), v.get(2).copied().unwrap_or(256)]
+            [
+                v.first().copied().unwrap_or(64),
+                v.get(1).copied().unwrap_or(256),
+                v.get(2).copied().unwrap_or(256),
+            ]
         })
         .unwrap_or([64, 256, 256]);
-    let only: Vec<String> = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)).map(|s| s.split(',').map(str::to_string).collect()).unwrap_or_default();
-    let reps: usize = args.iter().position(|a| a == "--reps").and_then(|i| args.get(i + 1)).and_then(|s| s.parse().ok()).unwrap_or(3);
+    let only: Vec<String> = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .map(|s| s.split(',').map(str::to_string).collect())
+        .unwrap_or_default();
+    let reps: usize = args
+        .iter()
+        .position(|a| a == "--reps")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
     let base = PhantomSpec::preset("ild").ok_or("no ild preset")?;
     let ext = [0, 1, 2].map(|k| base.dims_zyx[k] as f64 * base.spacing_mm[k]);
     let spacing = [0, 1, 2].map(|k| ext[k] / dims[k] as f64);
     let ph = try_generate(&base.with_grid(dims, spacing))?;
-    let gpu = WgpuBackend::new(GpuOptions { allow_software: true, max_slab_bytes: None })?;
+    let gpu = WgpuBackend::new(GpuOptions {
+        allow_software: true,
+        max_slab_bytes: None,
+    })?;
     gpu.warm_up()?;
     let copy_gbs = gpu.measure_copy_bandwidth_gbs(256 << 20, 3)?;
     let n = dims.iter().product::<usize>() as f64;
-    println!("volume {dims:?} ({:.1} M voxels), spacing {spacing:.3?} mm, {reps} reps", n / 1e6);
-    println!("cpu: {}\ngpu: {} (copy bandwidth {copy_gbs:.1} GB/s)", CpuBackend.device_description(), gpu.adapter_description());
+    println!(
+        "volume {dims:?} ({:.1} M voxels), spacing {spacing:.3?} mm, {reps} reps",
+        n / 1e6
+    );
+    println!(
+        "cpu: {}\ngpu: {} (copy bandwidth {copy_gbs:.1} GB/s)",
+        CpuBackend.device_description(),
+        gpu.adapter_description()
+    );
     let tc = kernels(&CpuBackend, &ph.volume.data, spacing, reps, &only)?;
     let tg = kernels(&gpu, &ph.volume.data, spacing, reps, &only)?;
-    println!("{:<18} {:>10} {:>10} {:>12} {:>10} {:>8}", "kernel", "cpu ms", "gpu ms", "gpu Mvox/s", "gpu GB/s", "of copy");
+    println!(
+        "{:<18} {:>10} {:>10} {:>12} {:>10} {:>8}",
+        "kernel", "cpu ms", "gpu ms", "gpu Mvox/s", "gpu GB/s", "of copy"
+    );
     for ((k, c), (_, g)) in tc.iter().zip(&tg) {
-        let bytes = kernel_costs().iter().find(|x| x.kernel == *k).map_or(0.0, |x| x.bytes_per_voxel);
+        let bytes = kernel_costs()
+            .iter()
+            .find(|x| x.kernel == *k)
+            .map_or(0.0, |x| x.bytes_per_voxel);
         let gbs = n * bytes / g / 1e6;
-        println!("{k:<18} {c:>10.2} {g:>10.2} {:>12.1} {gbs:>10.2} {:>7.0}%", n / g / 1e3, 100.0 * gbs / copy_gbs);
+        println!(
+            "{k:<18} {c:>10.2} {g:>10.2} {:>12.1} {gbs:>10.2} {:>7.0}%",
+            n / g / 1e3,
+            100.0 * gbs / copy_gbs
+        );
     }
     Ok(())
 }

@@ -1,8 +1,8 @@
 //! `WgpuBackend`: the `Backend` trait on the device. Every method waits for its result.
 
 use ildtrack_compute::{
-    Backend, Ball, ComponentInfo, ComputeError, Connectivity, Histograms, MaskOp, Result, VolumeHandle,
-    check_box, check_same,
+    Backend, Ball, ComponentInfo, ComputeError, Connectivity, Histograms, MaskOp, Result,
+    VolumeHandle, check_box, check_same,
 };
 use ndarray::{Array3, ArrayView3};
 
@@ -50,23 +50,33 @@ fn kind(b: &GpuBuf, k: ElemKind, what: &str) -> Result<()> {
     if b.kind == k {
         Ok(())
     } else {
-        Err(ComputeError::InvalidArgument(format!("{what} must be a {k:?} volume, got {:?}", b.kind)))
+        Err(ComputeError::InvalidArgument(format!(
+            "{what} must be a {k:?} volume, got {:?}",
+            b.kind
+        )))
     }
 }
 
 fn to_i32(v: usize, what: &str) -> Result<i32> {
-    i32::try_from(v).map_err(|_| ComputeError::InvalidArgument(format!("{what} {v} does not fit a shader argument")))
+    i32::try_from(v).map_err(|_| {
+        ComputeError::InvalidArgument(format!("{what} {v} does not fit a shader argument"))
+    })
 }
 
 fn u64s_from_pairs(words: &[u32]) -> Vec<u64> {
-    words.chunks_exact(2).map(|p| u64::from(p[0]) | (u64::from(p[1]) << 32)).collect()
+    words
+        .chunks_exact(2)
+        .map(|p| u64::from(p[0]) | (u64::from(p[1]) << 32))
+        .collect()
 }
 
 impl WgpuBackend {
     /// Open the best adapter (real GPUs first) and create a device with its full limits.
     pub fn new(opts: GpuOptions) -> std::result::Result<WgpuBackend, GpuError> {
         let ctx = GpuContext::new(opts.allow_software)?;
-        Ok(WgpuBackend { eng: Engine::new(ctx, opts.max_slab_bytes) })
+        Ok(WgpuBackend {
+            eng: Engine::new(ctx, opts.max_slab_bytes),
+        })
     }
 
     /// `name (backend, type, driver)` of the adapter in use.
@@ -110,14 +120,16 @@ impl WgpuBackend {
     ) -> std::result::Result<f64, GpuError> {
         let bytes = (bytes.clamp(4096, self.eng.ctx.limits.max_buffer_size) / 4) * 4;
         let make = |label| {
-            self.eng.ctx.scoped("allocating the bandwidth probe", bytes, || {
-                self.eng.ctx.device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some(label),
-                    size: bytes,
-                    usage: wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
-                    mapped_at_creation: false,
+            self.eng
+                .ctx
+                .scoped("allocating the bandwidth probe", bytes, || {
+                    self.eng.ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                        label: Some(label),
+                        size: bytes,
+                        usage: wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+                        mapped_at_creation: false,
+                    })
                 })
-            })
         };
         let (a, b) = (make("bw-src")?, make("bw-dst")?);
         let per_copy = self.copy_seconds("bandwidth probe", reps, |enc, c| {
@@ -184,7 +196,11 @@ impl WgpuBackend {
             let mut best = f64::INFINITY;
             for i in 0..=reps.max(1) {
                 let t = std::time::Instant::now();
-                let mut enc = self.eng.ctx.device.create_command_encoder(&Default::default());
+                let mut enc = self
+                    .eng
+                    .ctx
+                    .device
+                    .create_command_encoder(&Default::default());
                 for c in 0..copies {
                     encode(&mut enc, c)?;
                 }
@@ -198,7 +214,11 @@ impl WgpuBackend {
         };
         let one = time(1)?;
         let many = time(MANY)?;
-        Ok(if many > one { (many - one) / f64::from(MANY - 1) } else { many / f64::from(MANY) })
+        Ok(if many > one {
+            (many - one) / f64::from(MANY - 1)
+        } else {
+            many / f64::from(MANY)
+        })
     }
 
     /// Device limits the backend runs with (as requested from `adapter.limits()`).
@@ -209,9 +229,11 @@ impl WgpuBackend {
     /// Whether `input` with `halo` can be bound as windows without cutting the output into
     /// too many tiny chunks (more than 64, or chunks under one block); else use pages.
     fn windowed(&self, out: &GpuBuf, input: &GpuBuf, halo: u64) -> bool {
-        self.eng
-            .chunk_words(out, &[(input, halo)])
-            .is_ok_and(|w| w >= (out.words() / 64).max(crate::engine::BLOCK_WORDS).min(out.words()))
+        self.eng.chunk_words(out, &[(input, halo)]).is_ok_and(|w| {
+            w >= (out.words() / 64)
+                .max(crate::engine::BLOCK_WORDS)
+                .min(out.words())
+        })
     }
 
     /// An output volume shaped like `like`; its kernel writes every word.
@@ -224,11 +246,17 @@ impl WgpuBackend {
     }
 
     fn table(&self, label: &str, words: &[u32]) -> Result<wgpu::Buffer> {
-        self.eng.small_buffer(label, bytemuck::cast_slice(words)).map_err(err)
+        self.eng
+            .small_buffer(label, bytemuck::cast_slice(words))
+            .map_err(err)
     }
 
     fn read_words(&self, buf: &wgpu::Buffer, n_words: usize) -> Result<Vec<u32>> {
-        let bytes = self.eng.ctx.read_bytes(buf, n_words as u64 * 4).map_err(err)?;
+        let bytes = self
+            .eng
+            .ctx
+            .read_bytes(buf, n_words as u64 * 4)
+            .map_err(err)?;
         Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
 
@@ -245,7 +273,15 @@ impl WgpuBackend {
         self.table("counters", &vec![0u32; cells * 2])
     }
 
-    fn counts(&self, entry: &'static str, shader: &'static str, dom: &GpuBuf, other: Option<(&GpuBuf, u64)>, cells: usize, iarg: [i32; 4]) -> Result<Vec<u64>> {
+    fn counts(
+        &self,
+        entry: &'static str,
+        shader: &'static str,
+        dom: &GpuBuf,
+        other: Option<(&GpuBuf, u64)>,
+        cells: usize,
+        iarg: [i32; 4],
+    ) -> Result<Vec<u64>> {
         let tab = self.counter_table(cells)?;
         let inputs: Vec<(&GpuBuf, u64)> = other.into_iter().collect();
         let extras = [(5, Extra::whole(&tab))];
@@ -260,7 +296,15 @@ impl WgpuBackend {
 
     /// Squared EDT (mm²) to the nearest source voxel (`sources_are_background`: `m == 0`,
     /// else `m != 0`), exact up to `limit_mm2`; optionally the square root on the last pass.
-    fn squared_edt(&self, m: &GpuBuf, sources_are_background: bool, spacing_mm: [f64; 3], in_plane: bool, limit_mm2: f32, sqrt: bool) -> Result<GpuBuf> {
+    fn squared_edt(
+        &self,
+        m: &GpuBuf,
+        sources_are_background: bool,
+        spacing_mm: [f64; 3],
+        in_plane: bool,
+        limit_mm2: f32,
+        sqrt: bool,
+    ) -> Result<GpuBuf> {
         let inf_bits = f32::INFINITY.to_bits();
         let mut f = self.new_like(m, ElemKind::F32)?;
         {
@@ -318,10 +362,18 @@ impl WgpuBackend {
     }
 
     /// Connected components: labels 1..n in raster order of first voxels; infos optional.
-    fn ccl(&self, m: &GpuBuf, connectivity: Connectivity, want_infos: bool) -> Result<(GpuBuf, u32, Vec<ComponentInfo>)> {
+    fn ccl(
+        &self,
+        m: &GpuBuf,
+        connectivity: Connectivity,
+        want_infos: bool,
+    ) -> Result<(GpuBuf, u32, Vec<ComponentInfo>)> {
         kind(m, ElemKind::Mask, "label_components mask")?;
         if m.nvox() >= 1 << 31 {
-            return Err(ComputeError::InvalidArgument(format!("{} voxels: labelling needs < 2^31", m.nvox())));
+            return Err(ComputeError::InvalidArgument(format!(
+                "{} voxels: labelling needs < 2^31",
+                m.nvox()
+            )));
         }
         let labels = self.new_like(m, ElemKind::U32)?;
         let (pages, shift) = self.eng.pages(&labels).map_err(err)?;
@@ -336,7 +388,12 @@ impl WgpuBackend {
         let nbr_words = link_offsets(connectivity);
         let n_nbrs = (nbr_words.len() / 4) as i32;
         let nbrs = self.table("ccl-neighbours", &nbr_words)?;
-        let paged = [(5, p0.clone_ref()), (6, p1.clone_ref()), (7, p2.clone_ref()), (8, p3.clone_ref())];
+        let paged = [
+            (5, p0.clone_ref()),
+            (6, p1.clone_ref()),
+            (7, p2.clone_ref()),
+            (8, p3.clone_ref()),
+        ];
         let with_flag = [
             (5, p0.clone_ref()),
             (6, p1.clone_ref()),
@@ -345,7 +402,13 @@ impl WgpuBackend {
             (9, Extra::whole(&flag)),
             (11, Extra::whole(&nbrs)),
         ];
-        fn mk<'a>(m: &'a GpuBuf, entry: &'static str, extras: &'a [(u32, Extra<'a>)], shift: u32, conn: i32) -> Launch<'a> {
+        fn mk<'a>(
+            m: &'a GpuBuf,
+            entry: &'static str,
+            extras: &'a [(u32, Extra<'a>)],
+            shift: u32,
+            conn: i32,
+        ) -> Launch<'a> {
             let mut l = Launch::new("label_components", entry, m);
             l.extras = extras;
             l.page_shift = shift;
@@ -405,15 +468,37 @@ impl WgpuBackend {
                 .encode(&mut enc, &mk(m, "ccl_block_counts", &extras, shift, conn))
                 .map_err(err)?;
             self.eng
-                .encode_single(&mut enc, "label_components", "ccl_scan", &[(9, Extra::whole(&blocks))], [0, to_i32(n_blocks, "block count")?, 0, 0])
+                .encode_single(
+                    &mut enc,
+                    "label_components",
+                    "ccl_scan",
+                    &[(9, Extra::whole(&blocks))],
+                    [0, to_i32(n_blocks, "block count")?, 0, 0],
+                )
                 .map_err(err)?;
-            let assign = [(5, p0.clone_ref()), (6, p1.clone_ref()), (7, p2.clone_ref()), (8, p3.clone_ref()), (10, Extra::whole(&blocks))];
-            self.eng.encode(&mut enc, &mk(m, "ccl_assign", &assign, shift, conn)).map_err(err)?;
-            self.eng.encode(&mut enc, &mk(m, "ccl_finalize", &paged, shift, conn)).map_err(err)?;
-            self.eng.submit("ccl_rank", enc, stamps, true).map_err(err)?;
+            let assign = [
+                (5, p0.clone_ref()),
+                (6, p1.clone_ref()),
+                (7, p2.clone_ref()),
+                (8, p3.clone_ref()),
+                (10, Extra::whole(&blocks)),
+            ];
+            self.eng
+                .encode(&mut enc, &mk(m, "ccl_assign", &assign, shift, conn))
+                .map_err(err)?;
+            self.eng
+                .encode(&mut enc, &mk(m, "ccl_finalize", &paged, shift, conn))
+                .map_err(err)?;
+            self.eng
+                .submit("ccl_rank", enc, stamps, true)
+                .map_err(err)?;
         }
         let n = {
-            let bytes = self.eng.ctx.read_bytes(&blocks, (n_blocks as u64 + 1) * 4).map_err(err)?;
+            let bytes = self
+                .eng
+                .ctx
+                .read_bytes(&blocks, (n_blocks as u64 + 1) * 4)
+                .map_err(err)?;
             let w: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes);
             w.last().copied().unwrap_or(0)
         };
@@ -425,7 +510,13 @@ impl WgpuBackend {
                 c[2..5].fill(u32::MAX);
             }
             let tab = self.table("ccl-infos", &init)?;
-            let extras = [(5, p0.clone_ref()), (6, p1.clone_ref()), (7, p2.clone_ref()), (8, p3.clone_ref()), (9, Extra::whole(&tab))];
+            let extras = [
+                (5, p0.clone_ref()),
+                (6, p1.clone_ref()),
+                (7, p2.clone_ref()),
+                (8, p3.clone_ref()),
+                (9, Extra::whole(&tab)),
+            ];
             self.run("ccl_infos", &[mk(m, "ccl_infos", &extras, shift, conn)])?;
             let w = self.read_words(&tab, n as usize * per)?;
             for c in w.chunks_exact(per) {
@@ -504,7 +595,11 @@ fn fill_from_view<T: bytemuck::Pod>(
 
 impl Extra<'_> {
     fn clone_ref(&self) -> Extra<'_> {
-        Extra { buf: self.buf, offset: self.offset, size: self.size }
+        Extra {
+            buf: self.buf,
+            offset: self.offset,
+            size: self.size,
+        }
     }
 }
 
@@ -547,27 +642,31 @@ impl Backend for WgpuBackend {
         kind(v, ElemKind::I16, "download_i16 input")?;
         let bytes = self.eng.download_bytes(v).map_err(err)?;
         let data: Vec<i16> = bytemuck::pod_collect_to_vec(&bytes);
-        Array3::from_shape_vec((v.dims[0], v.dims[1], v.dims[2]), data).map_err(|e| ComputeError::Device(e.to_string()))
+        Array3::from_shape_vec((v.dims[0], v.dims[1], v.dims[2]), data)
+            .map_err(|e| ComputeError::Device(e.to_string()))
     }
 
     fn download_u8(&self, v: &GpuBuf) -> Result<Array3<u8>> {
         kind(v, ElemKind::Mask, "download_u8 input")?;
         let bytes = self.eng.download_bytes(v).map_err(err)?;
-        Array3::from_shape_vec((v.dims[0], v.dims[1], v.dims[2]), bytes).map_err(|e| ComputeError::Device(e.to_string()))
+        Array3::from_shape_vec((v.dims[0], v.dims[1], v.dims[2]), bytes)
+            .map_err(|e| ComputeError::Device(e.to_string()))
     }
 
     fn download_u32(&self, v: &GpuBuf) -> Result<Array3<u32>> {
         kind(v, ElemKind::U32, "download_u32 input")?;
         let bytes = self.eng.download_bytes(v).map_err(err)?;
         let data: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes);
-        Array3::from_shape_vec((v.dims[0], v.dims[1], v.dims[2]), data).map_err(|e| ComputeError::Device(e.to_string()))
+        Array3::from_shape_vec((v.dims[0], v.dims[1], v.dims[2]), data)
+            .map_err(|e| ComputeError::Device(e.to_string()))
     }
 
     fn download_f32(&self, v: &GpuBuf) -> Result<Array3<f32>> {
         kind(v, ElemKind::F32, "download_f32 input")?;
         let bytes = self.eng.download_bytes(v).map_err(err)?;
         let data: Vec<f32> = bytemuck::pod_collect_to_vec(&bytes);
-        Array3::from_shape_vec((v.dims[0], v.dims[1], v.dims[2]), data).map_err(|e| ComputeError::Device(e.to_string()))
+        Array3::from_shape_vec((v.dims[0], v.dims[1], v.dims[2]), data)
+            .map_err(|e| ComputeError::Device(e.to_string()))
     }
 
     fn fill_u8(&self, dims_zyx: [usize; 3], value: u8) -> Result<GpuBuf> {
@@ -741,9 +840,12 @@ impl Backend for WgpuBackend {
         kind(a, ElemKind::Mask, "joint_counts a")?;
         kind(b, ElemKind::Mask, "joint_counts b")?;
         check_same(a.dims, b.dims)?;
-        let n = n_a.checked_mul(n_b).filter(|&n| n <= 1 << 20).ok_or_else(|| {
-            ComputeError::InvalidArgument(format!("joint count table {n_a} x {n_b} too large"))
-        })?;
+        let n = n_a
+            .checked_mul(n_b)
+            .filter(|&n| n <= 1 << 20)
+            .ok_or_else(|| {
+                ComputeError::InvalidArgument(format!("joint count table {n_a} x {n_b} too large"))
+            })?;
         if n == 0 {
             return Ok(Vec::new());
         }
@@ -761,7 +863,14 @@ impl Backend for WgpuBackend {
         }
         // Values >= 256 never occur in a u8 volume: count 256 per slice and pad.
         let nv = n_values.min(256);
-        let mut c = self.counts("slice_counts", "counts", v, None, v.dims[0] * nv, [nv as i32, 0, 0, 0])?;
+        let mut c = self.counts(
+            "slice_counts",
+            "counts",
+            v,
+            None,
+            v.dims[0] * nv,
+            [nv as i32, 0, 0, 0],
+        )?;
         if nv < n_values {
             let mut out = vec![0u64; cells];
             for z in 0..v.dims[0] {
@@ -772,7 +881,14 @@ impl Backend for WgpuBackend {
         Ok(c)
     }
 
-    fn histogram(&self, hu: &GpuBuf, labels: &GpuBuf, n_labels: usize, lo_hu: i16, hi_hu: i16) -> Result<Histograms> {
+    fn histogram(
+        &self,
+        hu: &GpuBuf,
+        labels: &GpuBuf,
+        n_labels: usize,
+        lo_hu: i16,
+        hi_hu: i16,
+    ) -> Result<Histograms> {
         kind(hu, ElemKind::I16, "histogram HU")?;
         kind(labels, ElemKind::Mask, "histogram labels")?;
         check_same(hu.dims, labels.dims)?;
@@ -785,7 +901,12 @@ impl Backend for WgpuBackend {
         let cells = n_bins * n_labels;
         let iarg = [n_labels as i32, i32::from(lo_hu), i32::from(hi_hu), 0];
         let counts = self.counts("histogram", "histogram", labels, Some((hu, 0)), cells, iarg)?;
-        Ok(Histograms { lo_hu, hi_hu, n_labels, counts })
+        Ok(Histograms {
+            lo_hu,
+            hi_hu,
+            n_labels,
+            counts,
+        })
     }
 
     fn dilate(&self, m: &GpuBuf, ball: &Ball) -> Result<GpuBuf> {
@@ -819,7 +940,13 @@ impl Backend for WgpuBackend {
         let (pages, shift) = self.eng.pages(&labels).map_err(err)?;
         let [p0, p1, p2, p3] = pages;
         let out = self.new_like(m, ElemKind::Mask)?;
-        let extras = [(5, p0), (6, p1), (7, p2), (8, p3), (9, Extra::whole(&flags))];
+        let extras = [
+            (5, p0),
+            (6, p1),
+            (7, p2),
+            (8, p3),
+            (9, Extra::whole(&flags)),
+        ];
         let mut border = Launch::new("fill_holes_2d", "fill_holes_border", &background);
         border.extras = &extras;
         border.page_shift = shift;
@@ -832,7 +959,11 @@ impl Backend for WgpuBackend {
         Ok(out)
     }
 
-    fn label_components(&self, m: &GpuBuf, connectivity: Connectivity) -> Result<(GpuBuf, Vec<ComponentInfo>)> {
+    fn label_components(
+        &self,
+        m: &GpuBuf,
+        connectivity: Connectivity,
+    ) -> Result<(GpuBuf, Vec<ComponentInfo>)> {
         let (labels, _, infos) = self.ccl(m, connectivity, true)?;
         Ok((labels, infos))
     }
@@ -841,7 +972,9 @@ impl Backend for WgpuBackend {
         kind(hu, ElemKind::I16, "gaussian input")?;
         ildtrack_compute::validate_spacing(spacing_mm)?;
         if sigma_mm.iter().any(|s| !(s.is_finite() && *s >= 0.0)) {
-            return Err(ComputeError::InvalidArgument(format!("sigma must be finite and >= 0 mm, got {sigma_mm:?}")));
+            return Err(ComputeError::InvalidArgument(format!(
+                "sigma must be finite and >= 0 mm, got {sigma_mm:?}"
+            )));
         }
         self.eng.batch("gaussian", || {
             let mut f = self.new_like(hu, ElemKind::F32)?;
@@ -911,7 +1044,9 @@ impl Backend for WgpuBackend {
     fn downsample_mean(&self, hu: &GpuBuf, factors: [usize; 3]) -> Result<GpuBuf> {
         kind(hu, ElemKind::I16, "downsample_mean input")?;
         if factors.contains(&0) {
-            return Err(ComputeError::InvalidArgument(format!("downsample factors must be >= 1, got {factors:?}")));
+            return Err(ComputeError::InvalidArgument(format!(
+                "downsample factors must be >= 1, got {factors:?}"
+            )));
         }
         if factors.iter().product::<usize>() > 32_768 {
             return Err(ComputeError::InvalidArgument(format!(
@@ -933,7 +1068,12 @@ impl Backend for WgpuBackend {
         Ok(out)
     }
 
-    fn upsample_nearest(&self, m: &GpuBuf, factors: [usize; 3], dims_zyx: [usize; 3]) -> Result<GpuBuf> {
+    fn upsample_nearest(
+        &self,
+        m: &GpuBuf,
+        factors: [usize; 3],
+        dims_zyx: [usize; 3],
+    ) -> Result<GpuBuf> {
         kind(m, ElemKind::Mask, "upsample_nearest input")?;
         let d = m.dims;
         if factors.contains(&0) || (0..3).any(|k| dims_zyx[k].div_ceil(factors[k]) != d[k]) {
@@ -951,7 +1091,12 @@ impl Backend for WgpuBackend {
         let mut l = Launch::new("upsample_nearest", "upsample_nearest", &out);
         l.extras = &extras;
         l.page_shift = shift;
-        l.iarg = [to_i32(factors[0], "factor")?, to_i32(factors[1], "factor")?, to_i32(factors[2], "factor")?, 0];
+        l.iarg = [
+            to_i32(factors[0], "factor")?,
+            to_i32(factors[1], "factor")?,
+            to_i32(factors[2], "factor")?,
+            0,
+        ];
         l.aux = [d[2] as u32, d[1] as u32, d[0] as u32, 0];
         self.run("upsample_nearest", &[l])?;
         Ok(out)
@@ -1000,7 +1145,13 @@ impl Backend for WgpuBackend {
 }
 
 impl WgpuBackend {
-    fn crop(&self, v: &GpuBuf, min_zyx: [usize; 3], dims_zyx: [usize; 3], entry: &'static str) -> Result<GpuBuf> {
+    fn crop(
+        &self,
+        v: &GpuBuf,
+        min_zyx: [usize; 3],
+        dims_zyx: [usize; 3],
+        entry: &'static str,
+    ) -> Result<GpuBuf> {
         check_box(v.dims, min_zyx, dims_zyx)?;
         let out = self.eng.alloc_uninit(dims_zyx, v.kind).map_err(err)?;
         let (pages, shift) = self.eng.pages(v).map_err(err)?;

@@ -25,7 +25,9 @@ impl AdapterSummary {
             name: info.name.clone(),
             backend: info.backend.to_str().to_string(),
             device_type: format!("{:?}", info.device_type),
-            driver: format!("{} {}", info.driver, info.driver_info).trim().to_string(),
+            driver: format!("{} {}", info.driver, info.driver_info)
+                .trim()
+                .to_string(),
             is_software: is_software_adapter(info),
         }
     }
@@ -33,7 +35,10 @@ impl AdapterSummary {
     /// One line for logs and `visit.json`: `name (backend, type, driver)`.
     pub fn describe(&self) -> String {
         let sw = if self.is_software { ", software" } else { "" };
-        format!("{} ({}, {}{}, {})", self.name, self.backend, self.device_type, sw, self.driver)
+        format!(
+            "{} ({}, {}{}, {})",
+            self.name, self.backend, self.device_type, sw, self.driver
+        )
     }
 }
 
@@ -43,9 +48,16 @@ pub(crate) fn is_software_adapter(info: &wgpu::AdapterInfo) -> bool {
         return true;
     }
     let text = format!("{} {} {}", info.name, info.driver, info.driver_info).to_lowercase();
-    ["llvmpipe", "lavapipe", "swiftshader", "softpipe", "microsoft basic render", "warp"]
-        .iter()
-        .any(|k| text.contains(k))
+    [
+        "llvmpipe",
+        "lavapipe",
+        "swiftshader",
+        "softpipe",
+        "microsoft basic render",
+        "warp",
+    ]
+    .iter()
+    .any(|k| text.contains(k))
 }
 
 /// Backends worth trying for compute: Vulkan, Metal, DX12 (GL compute lacks what we need).
@@ -72,10 +84,15 @@ fn rank(info: &wgpu::AdapterInfo) -> u8 {
     }
 }
 
-fn best_adapter(instance: &wgpu::Instance, allow_software: bool) -> Result<wgpu::Adapter, GpuError> {
+fn best_adapter(
+    instance: &wgpu::Instance,
+    allow_software: bool,
+) -> Result<wgpu::Adapter, GpuError> {
     let mut adapters = pollster::block_on(instance.enumerate_adapters(COMPUTE_BACKENDS));
     if adapters.is_empty() {
-        return Err(GpuError::NoAdapter("wgpu enumerated no Vulkan/Metal/DX12 adapter".into()));
+        return Err(GpuError::NoAdapter(
+            "wgpu enumerated no Vulkan/Metal/DX12 adapter".into(),
+        ));
     }
     adapters.sort_by_key(|a| rank(&a.get_info()));
     let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
@@ -138,7 +155,10 @@ impl GpuContext {
             trace: wgpu::Trace::Off,
         };
         let (device, queue) = pollster::block_on(adapter.request_device(&desc)).map_err(|e| {
-            GpuError::RequestDevice { adapter: summary.describe(), reason: e.to_string() }
+            GpuError::RequestDevice {
+                adapter: summary.describe(),
+                reason: e.to_string(),
+            }
         })?;
         let errors: Arc<Mutex<Vec<String>>> = Arc::default();
         let sink = errors.clone();
@@ -175,7 +195,10 @@ impl GpuContext {
             });
         }
         if let Some(e) = val {
-            return Err(GpuError::Device { op: op.to_string(), reason: e.to_string() });
+            return Err(GpuError::Device {
+                op: op.to_string(),
+                reason: e.to_string(),
+            });
         }
         Ok(out)
     }
@@ -184,7 +207,10 @@ impl GpuContext {
     pub fn sync(&self, op: &str) -> Result<(), GpuError> {
         self.device
             .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| GpuError::Device { op: op.to_string(), reason: e.to_string() })?;
+            .map_err(|e| GpuError::Device {
+                op: op.to_string(),
+                reason: e.to_string(),
+            })?;
         self.take_errors(op)
     }
 
@@ -196,9 +222,16 @@ impl GpuContext {
         if v.is_empty() {
             Ok(())
         } else {
-            let reason = if v.len() == 1 { v[0].clone() } else { format!("{} (and {} more errors)", v[0], v.len() - 1) };
+            let reason = if v.len() == 1 {
+                v[0].clone()
+            } else {
+                format!("{} (and {} more errors)", v[0], v.len() - 1)
+            };
             v.clear();
-            Err(GpuError::Device { op: op.to_string(), reason })
+            Err(GpuError::Device {
+                op: op.to_string(),
+                reason,
+            })
         }
     }
 
@@ -260,8 +293,18 @@ impl GpuContext {
         }
         match res {
             Some(Ok(())) => {}
-            Some(Err(reason)) => return Err(GpuError::Map { bytes: size, reason }),
-            None => return Err(GpuError::Map { bytes: size, reason: "callback never ran".into() }),
+            Some(Err(reason)) => {
+                return Err(GpuError::Map {
+                    bytes: size,
+                    reason,
+                });
+            }
+            None => {
+                return Err(GpuError::Map {
+                    bytes: size,
+                    reason: "callback never ran".into(),
+                });
+            }
         }
         crate::profile::record("read.wait+map", t);
         let t = std::time::Instant::now();
@@ -269,7 +312,10 @@ impl GpuContext {
             let view = staging
                 .slice(0..size)
                 .get_mapped_range()
-                .map_err(|e| GpuError::Map { bytes: size, reason: e.to_string() })?;
+                .map_err(|e| GpuError::Map {
+                    bytes: size,
+                    reason: e.to_string(),
+                })?;
             view[..bytes as usize].to_vec()
         };
         staging.unmap();
@@ -299,15 +345,49 @@ mod tests {
     #[test]
     fn software_adapters_are_recognised() {
         let check = |name: &str, driver: &str, ty, want: bool| {
-            assert_eq!(is_software_adapter(&info(name, driver, ty)), want, "{name} / {driver} / {ty:?}");
+            assert_eq!(
+                is_software_adapter(&info(name, driver, ty)),
+                want,
+                "{name} / {driver} / {ty:?}"
+            );
         };
-        check("llvmpipe (LLVM 15.0.6, 256 bits)", "llvmpipe", wgpu::DeviceType::Cpu, true);
+        check(
+            "llvmpipe (LLVM 15.0.6, 256 bits)",
+            "llvmpipe",
+            wgpu::DeviceType::Cpu,
+            true,
+        );
         // Classified by name even when the driver reports another type.
-        check("llvmpipe (LLVM 15.0.6, 256 bits)", "", wgpu::DeviceType::Other, true);
-        check("SwiftShader Device (Subzero)", "SwiftShader driver", wgpu::DeviceType::Other, true);
-        check("Microsoft Basic Render Driver", "", wgpu::DeviceType::Other, true);
-        check("NVIDIA H100 80GB HBM3", "NVIDIA 550.54", wgpu::DeviceType::DiscreteGpu, false);
-        check("AMD Radeon Graphics (RADV RENOIR)", "radv", wgpu::DeviceType::IntegratedGpu, false);
+        check(
+            "llvmpipe (LLVM 15.0.6, 256 bits)",
+            "",
+            wgpu::DeviceType::Other,
+            true,
+        );
+        check(
+            "SwiftShader Device (Subzero)",
+            "SwiftShader driver",
+            wgpu::DeviceType::Other,
+            true,
+        );
+        check(
+            "Microsoft Basic Render Driver",
+            "",
+            wgpu::DeviceType::Other,
+            true,
+        );
+        check(
+            "NVIDIA H100 80GB HBM3",
+            "NVIDIA 550.54",
+            wgpu::DeviceType::DiscreteGpu,
+            false,
+        );
+        check(
+            "AMD Radeon Graphics (RADV RENOIR)",
+            "radv",
+            wgpu::DeviceType::IntegratedGpu,
+            false,
+        );
     }
 
     #[test]
@@ -320,9 +400,17 @@ mod tests {
 
     #[test]
     fn summary_describes_adapter_and_software_flag() {
-        let s = AdapterSummary::from_info(&info("llvmpipe (LLVM 15)", "llvmpipe", wgpu::DeviceType::Cpu));
+        let s = AdapterSummary::from_info(&info(
+            "llvmpipe (LLVM 15)",
+            "llvmpipe",
+            wgpu::DeviceType::Cpu,
+        ));
         assert!(s.is_software);
         assert_eq!(s.backend, "vulkan");
-        assert!(s.describe().contains("llvmpipe (LLVM 15)") && s.describe().contains("software"), "{}", s.describe());
+        assert!(
+            s.describe().contains("llvmpipe (LLVM 15)") && s.describe().contains("software"),
+            "{}",
+            s.describe()
+        );
     }
 }

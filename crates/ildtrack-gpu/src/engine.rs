@@ -97,7 +97,11 @@ pub(crate) struct Extra<'a> {
 
 impl<'a> Extra<'a> {
     pub fn whole(buf: &'a wgpu::Buffer) -> Self {
-        Extra { buf, offset: 0, size: buf.size() }
+        Extra {
+            buf,
+            offset: 0,
+            size: buf.size(),
+        }
     }
 }
 
@@ -118,7 +122,17 @@ pub(crate) struct Launch<'a> {
 
 impl<'a> Launch<'a> {
     pub fn new(shader: &'static str, entry: &'static str, out: &'a GpuBuf) -> Self {
-        Launch { shader, entry, out, inputs: &[], extras: &[], page_shift: 0, iarg: [0; 4], farg: [0.0; 4], aux: [0; 4] }
+        Launch {
+            shader,
+            entry,
+            out,
+            inputs: &[],
+            extras: &[],
+            page_shift: 0,
+            iarg: [0; 4],
+            farg: [0.0; 4],
+            aux: [0; 4],
+        }
     }
 }
 
@@ -181,7 +195,11 @@ impl Engine {
         u64::from(self.ctx.limits.min_storage_buffer_offset_alignment).max(4)
     }
 
-    pub fn pipeline(&self, shader: &'static str, entry: &'static str) -> Result<Arc<wgpu::ComputePipeline>, GpuError> {
+    pub fn pipeline(
+        &self,
+        shader: &'static str,
+        entry: &'static str,
+    ) -> Result<Arc<wgpu::ComputePipeline>, GpuError> {
         let mut pipes = self.pipelines.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(p) = pipes.get(&(shader, entry)) {
             return Ok(p.clone());
@@ -191,26 +209,32 @@ impl Engine {
             match mods.get(shader) {
                 Some(m) => m.clone(),
                 None => {
-                    let src = shader_source(shader)
-                        .ok_or_else(|| GpuError::InvalidArgument(format!("unknown shader {shader}")))?;
-                    let m = Arc::new(self.ctx.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                        label: Some(shader),
-                        source: wgpu::ShaderSource::Wgsl(src.into()),
-                    }));
+                    let src = shader_source(shader).ok_or_else(|| {
+                        GpuError::InvalidArgument(format!("unknown shader {shader}"))
+                    })?;
+                    let m = Arc::new(self.ctx.device.create_shader_module(
+                        wgpu::ShaderModuleDescriptor {
+                            label: Some(shader),
+                            source: wgpu::ShaderSource::Wgsl(src.into()),
+                        },
+                    ));
                     mods.insert(shader, m.clone());
                     m
                 }
             }
         };
-        let p = Arc::new(self.ctx.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some(entry),
-            layout: None,
-            module: &module,
-            entry_point: Some(entry),
-            compilation_options: Default::default(),
-            cache: None,
-        }));
-        self.ctx.take_errors(&format!("creating pipeline {shader}::{entry}"))?;
+        let p = Arc::new(self.ctx.device.create_compute_pipeline(
+            &wgpu::ComputePipelineDescriptor {
+                label: Some(entry),
+                layout: None,
+                module: &module,
+                entry_point: Some(entry),
+                compilation_options: Default::default(),
+                cache: None,
+            },
+        ));
+        self.ctx
+            .take_errors(&format!("creating pipeline {shader}::{entry}"))?;
         pipes.insert((shader, entry), p.clone());
         Ok(p)
     }
@@ -302,7 +326,11 @@ impl Engine {
     pub fn check_buffer_size(&self, bytes: u64, what: &str) -> Result<(), GpuError> {
         let limit = self.ctx.limits.max_buffer_size;
         if bytes > limit {
-            return Err(GpuError::TooLarge { what: what.to_string(), needed_bytes: bytes, limit_bytes: limit });
+            return Err(GpuError::TooLarge {
+                what: what.to_string(),
+                needed_bytes: bytes,
+                limit_bytes: limit,
+            });
         }
         Ok(())
     }
@@ -341,11 +369,16 @@ impl Engine {
                 limit_bytes: self.ctx.limits.max_storage_buffer_binding_size,
             });
         }
-        Ok(self.ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some(label),
-            contents: &v,
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
-        }))
+        Ok(self
+            .ctx
+            .device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents: &v,
+                usage: wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::COPY_SRC
+                    | wgpu::BufferUsages::COPY_DST,
+            }))
     }
 
     /// Largest number of output words per chunk so every binding fits `max_binding_bytes`.
@@ -357,11 +390,14 @@ impl Engine {
         for (inp, halo) in inputs {
             let b = inp.kind.bytes();
             let fixed = 2 * halo * b + a + 8;
-            let room = cap.checked_sub(fixed).filter(|&r| r > 0).ok_or(GpuError::TooLarge {
-                what: format!("input window with a halo of {halo} voxels"),
-                needed_bytes: fixed,
-                limit_bytes: cap,
-            })?;
+            let room = cap
+                .checked_sub(fixed)
+                .filter(|&r| r > 0)
+                .ok_or(GpuError::TooLarge {
+                    what: format!("input window with a halo of {halo} voxels"),
+                    needed_bytes: fixed,
+                    limit_bytes: cap,
+                })?;
             w = w.min(room / (out.kind.per_word() * b));
         }
         let w = align_down(w, unit);
@@ -393,8 +429,16 @@ impl Engine {
         let chunk = self.chunk_words(out, l.inputs)?;
         let a = self.align();
         let [nz, ny, nx] = out.dims;
-        let max_groups = u64::from(self.ctx.limits.max_compute_workgroups_per_dimension.clamp(1, 65_535));
-        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(l.entry), timestamp_writes: None });
+        let max_groups = u64::from(
+            self.ctx
+                .limits
+                .max_compute_workgroups_per_dimension
+                .clamp(1, 65_535),
+        );
+        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some(l.entry),
+            timestamp_writes: None,
+        });
         pass.set_pipeline(&pipe);
         let mut w0 = 0u64;
         let mut idx = 0u32;
@@ -425,12 +469,18 @@ impl Engine {
                 farg: l.farg,
                 aux: l.aux,
             };
-            let ubuf = self.ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("params"),
-                contents: bytemuck::bytes_of(&params),
-                usage: wgpu::BufferUsages::UNIFORM,
+            let ubuf = self
+                .ctx
+                .device
+                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some("params"),
+                    contents: bytemuck::bytes_of(&params),
+                    usage: wgpu::BufferUsages::UNIFORM,
+                });
+            entries.push(wgpu::BindGroupEntry {
+                binding: 0,
+                resource: ubuf.as_entire_binding(),
             });
-            entries.push(wgpu::BindGroupEntry { binding: 0, resource: ubuf.as_entire_binding() });
             for (i, (buf, off, size)) in windows.iter().enumerate() {
                 entries.push(wgpu::BindGroupEntry {
                     binding: 1 + i as u32,
@@ -459,11 +509,14 @@ impl Engine {
                     }),
                 });
             }
-            let bg = self.ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some(l.entry),
-                layout: &layout,
-                entries: &entries,
-            });
+            let bg = self
+                .ctx
+                .device
+                .create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: Some(l.entry),
+                    layout: &layout,
+                    entries: &entries,
+                });
             let groups = (w1 - w0).div_ceil(WORKGROUP).clamp(1, max_groups);
             pass.set_bind_group(0, &bg, &[]);
             pass.dispatch_workgroups(groups as u32, 1, 1);
@@ -486,13 +539,26 @@ impl Engine {
     ) -> Result<(), GpuError> {
         let pipe = self.pipeline(shader, entry)?;
         let layout = pipe.get_bind_group_layout(0);
-        let params = Params { dims: [0; 4], win: [0; 4], base: [0; 4], iarg, farg: [0.0; 4], aux: [0; 4] };
-        let ubuf = self.ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("params"),
-            contents: bytemuck::bytes_of(&params),
-            usage: wgpu::BufferUsages::UNIFORM,
-        });
-        let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: ubuf.as_entire_binding() }];
+        let params = Params {
+            dims: [0; 4],
+            win: [0; 4],
+            base: [0; 4],
+            iarg,
+            farg: [0.0; 4],
+            aux: [0; 4],
+        };
+        let ubuf = self
+            .ctx
+            .device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("params"),
+                contents: bytemuck::bytes_of(&params),
+                usage: wgpu::BufferUsages::UNIFORM,
+            });
+        let mut entries = vec![wgpu::BindGroupEntry {
+            binding: 0,
+            resource: ubuf.as_entire_binding(),
+        }];
         for (b, e) in extras {
             entries.push(wgpu::BindGroupEntry {
                 binding: *b,
@@ -503,8 +569,18 @@ impl Engine {
                 }),
             });
         }
-        let bg = self.ctx.device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(entry), layout: &layout, entries: &entries });
-        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(entry), timestamp_writes: None });
+        let bg = self
+            .ctx
+            .device
+            .create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some(entry),
+                layout: &layout,
+                entries: &entries,
+            });
+        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some(entry),
+            timestamp_writes: None,
+        });
         pass.set_pipeline(&pipe);
         pass.set_bind_group(0, &bg, &[]);
         pass.dispatch_workgroups(1, 1, 1);
@@ -521,7 +597,11 @@ impl Engine {
         // cannot be cut into slabs.
         let dev_max = self.ctx.limits.max_storage_buffer_binding_size.max(4);
         let dev_pow2 = 1u64 << (63 - dev_max.leading_zeros());
-        let page_bytes = size.div_ceil(4).next_power_of_two().max(self.align()).min(dev_pow2);
+        let page_bytes = size
+            .div_ceil(4)
+            .next_power_of_two()
+            .max(self.align())
+            .min(dev_pow2);
         if page_bytes * 4 < size {
             return Err(GpuError::TooLarge {
                 what: "a volume read by random access (four page bindings)".to_string(),
@@ -533,9 +613,17 @@ impl Engine {
         let page = |k: u64| {
             let off = k * page_bytes;
             if off >= size {
-                Extra { buf: &b.buf, offset: 0, size: page_bytes.min(size) }
+                Extra {
+                    buf: &b.buf,
+                    offset: 0,
+                    size: page_bytes.min(size),
+                }
             } else {
-                Extra { buf: &b.buf, offset: off, size: page_bytes.min(size - off) }
+                Extra {
+                    buf: &b.buf,
+                    offset: off,
+                    size: page_bytes.min(size - off),
+                }
             }
         };
         Ok(([page(0), page(1), page(2), page(3)], shift))

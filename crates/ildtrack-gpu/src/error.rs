@@ -17,13 +17,20 @@ pub enum GpuError {
     Map { bytes: u64, reason: String },
     /// A volume or window does not fit the device limits.
     #[error("{what} needs {needed_bytes} bytes, the device allows {limit_bytes}")]
-    TooLarge { what: String, needed_bytes: u64, limit_bytes: u64 },
+    TooLarge {
+        what: String,
+        needed_bytes: u64,
+        limit_bytes: u64,
+    },
     /// A caller passed something inconsistent (shape mismatch, bad radius, ...).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
     /// An iterative kernel did not converge.
     #[error("{kernel} did not converge after {iterations} iterations")]
-    NoConvergence { kernel: &'static str, iterations: u32 },
+    NoConvergence {
+        kernel: &'static str,
+        iterations: u32,
+    },
 }
 
 impl From<GpuError> for ildtrack_compute::ComputeError {

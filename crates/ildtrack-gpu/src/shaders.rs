@@ -59,7 +59,9 @@ pub fn entry_points() -> Vec<(&'static str, &'static str)> {
             rest = &rest[i..];
             if let Some(j) = rest.find("fn ") {
                 let after = &rest[j + 3..];
-                let end = after.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(after.len());
+                let end = after
+                    .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+                    .unwrap_or(after.len());
                 out.push((*name, &after[..end]));
                 rest = after;
             } else {

@@ -8,14 +8,19 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 fn open(max_slab_bytes: Option<u64>) -> Option<WgpuBackend> {
-    match WgpuBackend::new(GpuOptions { allow_software: true, max_slab_bytes }) {
+    match WgpuBackend::new(GpuOptions {
+        allow_software: true,
+        max_slab_bytes,
+    }) {
         Ok(b) => {
             eprintln!("testing on {}", b.adapter_description());
             Some(b)
         }
         Err(e) => {
             if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("CI=true but no wgpu adapter could be opened ({e}); install mesa-vulkan-drivers");
+                panic!(
+                    "CI=true but no wgpu adapter could be opened ({e}); install mesa-vulkan-drivers"
+                );
             }
             eprintln!("skipped: no wgpu adapter ({e})");
             None
@@ -47,14 +52,24 @@ pub fn rng(seed: u64) -> StdRng {
 pub fn random_hu(dims: [usize; 3], seed: u64) -> Array3<i16> {
     let mut r = rng(seed);
     Array3::from_shape_fn((dims[0], dims[1], dims[2]), |_| {
-        if r.random_bool(0.03) { ildtrack_volume::OUTSIDE_FOV_HU } else { r.random_range(-1100..=1500) }
+        if r.random_bool(0.03) {
+            ildtrack_volume::OUTSIDE_FOV_HU
+        } else {
+            r.random_range(-1100..=1500)
+        }
     })
 }
 
 /// Values in `0..n` with probability `p_zero` of 0.
 pub fn random_u8(dims: [usize; 3], n: u8, p_zero: f64, seed: u64) -> Array3<u8> {
     let mut r = rng(seed);
-    Array3::from_shape_fn((dims[0], dims[1], dims[2]), |_| if r.random_bool(p_zero) { 0 } else { r.random_range(1..n.max(2)) })
+    Array3::from_shape_fn((dims[0], dims[1], dims[2]), |_| {
+        if r.random_bool(p_zero) {
+            0
+        } else {
+            r.random_range(1..n.max(2))
+        }
+    })
 }
 
 /// Blobby random mask: smoothed noise thresholded, so components and holes have structure.
@@ -69,7 +84,13 @@ pub fn blobby_mask(dims: [usize; 3], fill: f64, seed: u64) -> Array3<u8> {
             for dy in -1i64..=1 {
                 for dx in -1i64..=1 {
                     let (zz, yy, xx) = (z as i64 + dz, y as i64 + dy, x as i64 + dx);
-                    if zz >= 0 && yy >= 0 && xx >= 0 && (zz as usize) < nz && (yy as usize) < ny && (xx as usize) < nx {
+                    if zz >= 0
+                        && yy >= 0
+                        && xx >= 0
+                        && (zz as usize) < nz
+                        && (yy as usize) < ny
+                        && (xx as usize) < nx
+                    {
                         s += noise[[zz as usize, yy as usize, xx as usize]];
                         n += 1.0;
                     }
@@ -96,7 +117,12 @@ pub fn phantom(dims: [usize; 3], seed: u64) -> Array3<i16> {
         if !body {
             return -1000 + noise;
         }
-        let lung = |c: f64| ((fy + 0.05) / 0.5).powi(2) + ((fx - c) / 0.33).powi(2) + ((z as f64 / nz as f64 - 0.5) / 0.45).powi(2) <= 1.0;
+        let lung = |c: f64| {
+            ((fy + 0.05) / 0.5).powi(2)
+                + ((fx - c) / 0.33).powi(2)
+                + ((z as f64 / nz as f64 - 0.5) / 0.45).powi(2)
+                <= 1.0
+        };
         let trachea = fy.powi(2) + fx.powi(2) < 0.004 && (z as f64) > nz as f64 * 0.7;
         if trachea {
             return -1000 + noise;

@@ -8,8 +8,11 @@ use crate::common::gpu;
 
 fn mask_strategy() -> impl Strategy<Value = Array3<u8>> {
     (1usize..6, 1usize..20, 1usize..20).prop_flat_map(|(z, y, x)| {
-        proptest::collection::vec(prop_oneof![3 => Just(0u8), 2 => Just(1u8), 1 => 2u8..=255], z * y * x)
-            .prop_map(move |v| Array3::from_shape_vec((z, y, x), v).expect("length matches"))
+        proptest::collection::vec(
+            prop_oneof![3 => Just(0u8), 2 => Just(1u8), 1 => 2u8..=255],
+            z * y * x,
+        )
+        .prop_map(move |v| Array3::from_shape_vec((z, y, x), v).expect("length matches"))
     })
 }
 

@@ -18,14 +18,22 @@ fn data(rel: &str) -> Option<PathBuf> {
 
 #[test]
 fn lidc_slice_kernels_and_analysis_match_cpu() {
-    let Some(path) = data("lungmask-slice/lidc-slice.dcm") else { return };
+    let Some(path) = data("lungmask-slice/lidc-slice.dcm") else {
+        return;
+    };
     let Some(g) = gpu() else { return };
     let series = ildtrack_dicom::load(&path, &Default::default()).expect("the LIDC slice loads");
     let hu = &series.volume;
     let spacing = hu.geometry.spacing_mm;
     let cpu = CpuBackend::new();
-    let (gh, ch) = (g.upload_i16(hu.data.view()).unwrap(), cpu.upload_i16(hu.data.view()).unwrap());
-    let (gt, ct) = (g.threshold(&gh, -1024, -400).unwrap(), cpu.threshold(&ch, -1024, -400).unwrap());
+    let (gh, ch) = (
+        g.upload_i16(hu.data.view()).unwrap(),
+        cpu.upload_i16(hu.data.view()).unwrap(),
+    );
+    let (gt, ct) = (
+        g.threshold(&gh, -1024, -400).unwrap(),
+        cpu.threshold(&ch, -1024, -400).unwrap(),
+    );
     assert_eq!(g.download_u8(&gt).unwrap(), ct.0, "threshold");
     let (gl, gi) = g.label_components(&gt, Connectivity::Slice8).unwrap();
     let (cl, ci) = cpu.label_components(&ct, Connectivity::Slice8).unwrap();
@@ -34,15 +42,39 @@ fn lidc_slice_kernels_and_analysis_match_cpu() {
     let ball = Ball::disk(3.0, spacing);
     let (gc, cc) = (g.close(&gt, &ball).unwrap(), cpu.close(&ct, &ball).unwrap());
     assert_eq!(g.download_u8(&gc).unwrap(), cc.0, "closing");
-    assert_eq!(g.download_u8(&g.fill_holes_2d(&gc).unwrap()).unwrap(), cpu.fill_holes_2d(&cc).unwrap().0, "fill_holes_2d");
-    assert_eq!(g.histogram(&gh, &gt, 2, -2048, 3071).unwrap(), cpu.histogram(&ch, &ct, 2, -2048, 3071).unwrap(), "histogram");
+    assert_eq!(
+        g.download_u8(&g.fill_holes_2d(&gc).unwrap()).unwrap(),
+        cpu.fill_holes_2d(&cc).unwrap().0,
+        "fill_holes_2d"
+    );
+    assert_eq!(
+        g.histogram(&gh, &gt, 2, -2048, 3071).unwrap(),
+        cpu.histogram(&ch, &ct, 2, -2048, 3071).unwrap(),
+        "histogram"
+    );
 
     let cfg = AnalysisConfig::default();
     let a = analyze(g, hu, &series.meta, &series.warnings, &cfg, &|_, _| {}).expect("gpu analyze");
-    let c = analyze(&cpu, hu, &series.meta, &series.warnings, &cfg, &|_, _| {}).expect("cpu analyze");
-    let (ga, ca) = (a.result.lungs.whole.voxel_count, c.result.lungs.whole.voxel_count);
-    assert!(ca > 10_000, "the CPU finds lungs on the LIDC slice ({ca} px)");
-    assert!(ga.abs_diff(ca) * 1000 <= ca, "lung pixels gpu {ga} vs cpu {ca}");
-    let differ = a.lungs.data.iter().zip(c.lungs.data.iter()).filter(|(x, y)| x != y).count() as u64;
+    let c =
+        analyze(&cpu, hu, &series.meta, &series.warnings, &cfg, &|_, _| {}).expect("cpu analyze");
+    let (ga, ca) = (
+        a.result.lungs.whole.voxel_count,
+        c.result.lungs.whole.voxel_count,
+    );
+    assert!(
+        ca > 10_000,
+        "the CPU finds lungs on the LIDC slice ({ca} px)"
+    );
+    assert!(
+        ga.abs_diff(ca) * 1000 <= ca,
+        "lung pixels gpu {ga} vs cpu {ca}"
+    );
+    let differ = a
+        .lungs
+        .data
+        .iter()
+        .zip(c.lungs.data.iter())
+        .filter(|(x, y)| x != y)
+        .count() as u64;
     assert!(differ * 1000 <= ca, "{differ} pixels labelled differently");
 }

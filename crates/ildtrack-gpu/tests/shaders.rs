@@ -6,11 +6,22 @@ use std::collections::BTreeSet;
 fn check(name: &str, src: &str) -> Option<String> {
     let module = match naga::front::wgsl::parse_str(src) {
         Ok(m) => m,
-        Err(e) => return Some(format!("{name}.wgsl: parse error:\n{}", e.emit_to_string(src))),
+        Err(e) => {
+            return Some(format!(
+                "{name}.wgsl: parse error:\n{}",
+                e.emit_to_string(src)
+            ));
+        }
     };
-    let mut v = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::default());
+    let mut v = naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::default(),
+    );
     if let Err(e) = v.validate(&module) {
-        return Some(format!("{name}.wgsl: validation error:\n{}", e.emit_to_string(src)));
+        return Some(format!(
+            "{name}.wgsl: validation error:\n{}",
+            e.emit_to_string(src)
+        ));
     }
     if module.entry_points.is_empty() {
         return Some(format!("{name}.wgsl: no entry point"));
@@ -20,9 +31,20 @@ fn check(name: &str, src: &str) -> Option<String> {
 
 #[test]
 fn every_shader_parses_and_validates() {
-    assert!(ildtrack_gpu::SHADERS.len() >= 20, "shader table looks truncated");
-    let failures: Vec<String> = ildtrack_gpu::SHADERS.iter().filter_map(|(n, s)| check(n, s)).collect();
-    assert!(failures.is_empty(), "{} shader(s) failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        ildtrack_gpu::SHADERS.len() >= 20,
+        "shader table looks truncated"
+    );
+    let failures: Vec<String> = ildtrack_gpu::SHADERS
+        .iter()
+        .filter_map(|(n, s)| check(n, s))
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} shader(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -35,7 +57,10 @@ fn the_validator_rejects_broken_shaders() {
         "fn helper() -> u32 { let x = 1u; }",
     ];
     for b in bad {
-        assert!(check("bad", &format!("{common}\n{b}")).is_some(), "accepted: {b}");
+        assert!(
+            check("bad", &format!("{common}\n{b}")).is_some(),
+            "accepted: {b}"
+        );
     }
     assert!(check("good", common).is_none());
 }
@@ -46,10 +71,21 @@ fn every_wgsl_file_is_in_the_table() {
     let on_disk: BTreeSet<String> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
         .filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".wgsl")).map(str::to_string))
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()
+                .and_then(|n| n.strip_suffix(".wgsl"))
+                .map(str::to_string)
+        })
         // Preludes, prepended to kernels rather than kernels of their own.
         .filter(|n| !matches!(n.as_str(), "common" | "counters" | "pages"))
         .collect();
-    let in_table: BTreeSet<String> = ildtrack_gpu::SHADERS.iter().map(|(n, _)| n.to_string()).collect();
-    assert_eq!(on_disk, in_table, "shaders/*.wgsl and ildtrack_gpu::SHADERS differ");
+    let in_table: BTreeSet<String> = ildtrack_gpu::SHADERS
+        .iter()
+        .map(|(n, _)| n.to_string())
+        .collect();
+    assert_eq!(
+        on_disk, in_table,
+        "shaders/*.wgsl and ildtrack_gpu::SHADERS differ"
+    );
 }

@@ -5,10 +5,18 @@ use ildtrack_phantom::{PhantomSpec, generate};
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let name = args.get(1).map(String::as_str).unwrap_or("ild");
-    let out = std::path::PathBuf::from(args.get(2).map(String::as_str).unwrap_or("/tmp/phantom-preview"));
+    let out = std::path::PathBuf::from(
+        args.get(2)
+            .map(String::as_str)
+            .unwrap_or("/tmp/phantom-preview"),
+    );
     let spec = if name == "demo" {
         let i: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(0);
-        ildtrack_phantom::demo_patient().get(i).ok_or("no such visit")?.spec.clone()
+        ildtrack_phantom::demo_patient()
+            .get(i)
+            .ok_or("no such visit")?
+            .spec
+            .clone()
     } else {
         PhantomSpec::preset(name).ok_or("unknown preset")?
     };
@@ -21,14 +29,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(&out)?;
     if let Ok(dir) = std::env::var("PREVIEW_WRITE_DICOM") {
         let t = std::time::Instant::now();
-        let files = ildtrack_phantom::write_dicom_series(&ph, std::path::Path::new(&dir), &ildtrack_phantom::WriteOptions::default())?;
-        println!("wrote {} files in {:.0} ms", files.len(), t.elapsed().as_secs_f64() * 1000.0);
+        let files = ildtrack_phantom::write_dicom_series(
+            &ph,
+            std::path::Path::new(&dir),
+            &ildtrack_phantom::WriteOptions::default(),
+        )?;
+        println!(
+            "wrote {} files in {:.0} ms",
+            files.len(),
+            t.elapsed().as_secs_f64() * 1000.0
+        );
     }
     let [nz, ny, nx] = ph.volume.dims_zyx();
     let win = |v: i16| -> u8 { (((v as f64 + 1000.0) / 1400.0).clamp(0.0, 1.0) * 255.0) as u8 };
     for (tag, frac) in [("low", 0.25), ("mid", 0.5), ("high", 0.72)] {
         let z = ((nz as f64 * frac) as usize).min(nz - 1);
-        let px: Vec<u8> = (0..ny).flat_map(|y| (0..nx).map(move |x| (y, x))).map(|(y, x)| win(ph.volume.data[[z, y, x]])).collect();
+        let px: Vec<u8> = (0..ny)
+            .flat_map(|y| (0..nx).map(move |x| (y, x)))
+            .map(|(y, x)| win(ph.volume.data[[z, y, x]]))
+            .collect();
         save(&out.join(format!("{name}-axial-{tag}.png")), nx, ny, &px)?;
     }
     // Coronal at the lung centre row, resampled to square pixels.
@@ -46,7 +65,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-fn save(path: &std::path::Path, w: usize, h: usize, px: &[u8]) -> Result<(), Box<dyn std::error::Error>> {
+fn save(
+    path: &std::path::Path,
+    w: usize,
+    h: usize,
+    px: &[u8],
+) -> Result<(), Box<dyn std::error::Error>> {
     let f = std::io::BufWriter::new(std::fs::File::create(path)?);
     let mut enc = png::Encoder::new(f, w as u32, h as u32);
     enc.set_color(png::ColorType::Grayscale);

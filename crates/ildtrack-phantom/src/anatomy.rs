@@ -147,8 +147,22 @@ impl Anatomy {
         let a_l = 70.0 * f;
         let med_k = if spec.lungs_touching { 2.2 } else { 1.0 };
         let lungs = [
-            LungShape { cx: -(cav_a - a_r), cy: cav_yc, a: a_r, a_med: a_r * med_k, b: cav_b, dome_mm: 0.24 * h },
-            LungShape { cx: cav_a - a_l, cy: cav_yc, a: a_l, a_med: a_l * med_k, b: cav_b, dome_mm: 0.19 * h },
+            LungShape {
+                cx: -(cav_a - a_r),
+                cy: cav_yc,
+                a: a_r,
+                a_med: a_r * med_k,
+                b: cav_b,
+                dome_mm: 0.24 * h,
+            },
+            LungShape {
+                cx: cav_a - a_l,
+                cy: cav_yc,
+                a: a_l,
+                a_med: a_l * med_k,
+                b: cav_b,
+                dome_mm: 0.19 * h,
+            },
         ];
         let z_carina = z_base + 0.64 * h;
         let mut an = Anatomy {
@@ -188,7 +202,8 @@ impl Anatomy {
             balls: Vec::new(),
         };
         an.build_airways();
-        let mut rng = SplitMix::new(spec.anatomy_seed().wrapping_mul(0x2545_F491_4F6C_DD1D) ^ 0x7472_6565);
+        let mut rng =
+            SplitMix::new(spec.anatomy_seed().wrapping_mul(0x2545_F491_4F6C_DD1D) ^ 0x7472_6565);
         for side in [Side::Right, Side::Left] {
             if an.collapsed != Some(side) {
                 an.grow_tree(side, &mut rng);
@@ -203,7 +218,12 @@ impl Anatomy {
         let (tx, ty) = (0.0, 24.0 * f);
         let zc = self.z_carina;
         let top = self.z_base + 3.0 * self.h; // far above any grid
-        let trachea = Seg { p0: [tx, ty, zc], p1: [tx, ty, top], r: 10.5 * f, r_lumen: 8.5 * f };
+        let trachea = Seg {
+            p0: [tx, ty, zc],
+            p1: [tx, ty, top],
+            r: 10.5 * f,
+            r_lumen: 8.5 * f,
+        };
         let right = Seg {
             p0: [tx, ty, zc],
             p1: [-34.0 * f, 28.0 * f, zc - 0.09 * self.h],
@@ -222,12 +242,25 @@ impl Anatomy {
     /// Slice-dependent values at height `z` (mm).
     pub fn slice_ctx(&self, z: f64) -> SliceCtx {
         let t = (z - self.z_base) / self.h;
-        let k = if (0.0..=1.0).contains(&t) { (1.0 - t.powf(2.5)).max(0.0).sqrt() } else { 0.0 };
-        let med_ant = if self.touching && t > 0.3 { 0.0 } else { self.med_ant };
+        let k = if (0.0..=1.0).contains(&t) {
+            (1.0 - t.powf(2.5)).max(0.0).sqrt()
+        } else {
+            0.0
+        };
+        let med_ant = if self.touching && t > 0.3 {
+            0.0
+        } else {
+            self.med_ant
+        };
         let dz = (z - self.heart_c[2]) / self.heart_r[2];
         let heart = if dz.abs() < 1.0 {
             let q = (1.0 - dz * dz).sqrt();
-            Some((self.heart_c[0], self.heart_c[1], self.heart_r[0] * q, self.heart_r[1] * q))
+            Some((
+                self.heart_c[0],
+                self.heart_c[1],
+                self.heart_r[0] * q,
+                self.heart_r[1] * q,
+            ))
         } else {
             None
         };
@@ -341,7 +374,11 @@ impl Anatomy {
                         if ax * ax + y * y <= hr * hr {
                             return (Class::Bone, 700.0, 0);
                         }
-                        return if q > 0.8 { (Class::Fat, -100.0, 0) } else { (Class::Soft, 45.0, 0) };
+                        return if q > 0.8 {
+                            (Class::Fat, -100.0, 0)
+                        } else {
+                            (Class::Soft, 45.0, 0)
+                        };
                     }
                 }
             }
@@ -383,7 +420,11 @@ impl Anatomy {
             let fa = 1.0 - self.fat_mm / self.body_a;
             let fb = 1.0 - self.fat_mm / self.body_b;
             let q = (bx / fa).powi(2) + (by / fb).powi(2);
-            return if q > 1.0 { (Class::Fat, -100.0, 0) } else { (Class::Soft, 45.0, 0) };
+            return if q > 1.0 {
+                (Class::Fat, -100.0, 0)
+            } else {
+                (Class::Soft, 45.0, 0)
+            };
         }
         // Spine.
         let u = x - self.spine_c[0];
@@ -391,7 +432,11 @@ impl Anatomy {
         let d2 = u * u + v * v;
         if d2 <= self.spine_r * self.spine_r {
             let inner = self.spine_r - 2.0 * f;
-            return if d2 > inner * inner { (Class::Bone, 800.0, 0) } else { (Class::Bone, 280.0, 0) };
+            return if d2 > inner * inner {
+                (Class::Bone, 800.0, 0)
+            } else {
+                (Class::Bone, 280.0, 0)
+            };
         }
         let u = x - self.canal_c[0];
         let v = y - self.canal_c[1];
@@ -437,7 +482,11 @@ impl Anatomy {
             if u * u + v * v + w * w <= self.stomach_r * self.stomach_r && sc.z < floor - 6.0 * f {
                 return (Class::BowelGas, -1000.0, 0);
             }
-            return if x < 15.0 * f { (Class::Organ, 60.0, 0) } else { (Class::Organ, 48.0, 0) };
+            return if x < 15.0 * f {
+                (Class::Organ, 60.0, 0)
+            } else {
+                (Class::Organ, 48.0, 0)
+            };
         }
         // Mediastinum (and soft tissue above the apices).
         if y < -30.0 * f && x.abs() < 30.0 * f {
@@ -507,7 +556,11 @@ impl Anatomy {
             }
             let mut found = None;
             for attempt in 0..5 {
-                let d = if attempt == 0 { dir } else { perturb(dir, 0.6, rng) };
+                let d = if attempt == 0 {
+                    dir
+                } else {
+                    perturb(dir, 0.6, rng)
+                };
                 let p1 = add(p0, scale(d, len));
                 let mid = add(p0, scale(d, 0.5 * len));
                 let tip = add(p0, scale(d, len + r));
@@ -521,7 +574,12 @@ impl Anatomy {
                 len *= 0.75;
             }
             let Some((p1, d)) = found else { continue };
-            self.vessels.push(Seg { p0, p1, r, r_lumen: 0.0 });
+            self.vessels.push(Seg {
+                p0,
+                p1,
+                r,
+                r_lumen: 0.0,
+            });
             count += 1;
             if with_bronchus && generation <= 2 {
                 let w = normalize(cross(d, [0.0, 0.0, 1.0]));
@@ -533,15 +591,30 @@ impl Anatomy {
                     Some(b) if generation == 0 => b,
                     _ => add(p0, off),
                 };
-                self.bronchi.push(Seg { p0: b0, p1: add(p1, off), r: rb, r_lumen: rb_l });
+                self.bronchi.push(Seg {
+                    p0: b0,
+                    p1: add(p1, off),
+                    r: rb,
+                    r_lumen: rb_l,
+                });
             }
-            let (r1, r2) = if rng.uniform() < 0.5 { (0.84 * r, 0.72 * r) } else { (0.72 * r, 0.84 * r) };
+            let (r1, r2) = if rng.uniform() < 0.5 {
+                (0.84 * r, 0.72 * r)
+            } else {
+                (0.72 * r, 0.84 * r)
+            };
             let axis = perpendicular(d, rng);
             let a1 = rng.range(20.0, 38.0).to_radians();
             let a2 = -rng.range(20.0, 38.0).to_radians();
             for (rr, ang, br) in [(r1, a1, true), (r2, a2, false)] {
                 if rr >= min_r {
-                    stack.push((p1, rotate(d, axis, ang), rr, generation + 1, with_bronchus && br));
+                    stack.push((
+                        p1,
+                        rotate(d, axis, ang),
+                        rr,
+                        generation + 1,
+                        with_bronchus && br,
+                    ));
                 }
             }
         }
@@ -572,9 +645,19 @@ impl Anatomy {
                 s += step;
             }
             let surface = last_inside.unwrap_or(shape.a.min(shape.b) * sc.k);
-            let dist = if l.subpleural { surface } else { (surface - l.radius_mm - 12.0).max(0.0) };
+            let dist = if l.subpleural {
+                surface
+            } else {
+                (surface - l.radius_mm - 12.0).max(0.0)
+            };
             let c = [centre[0] + dir[0] * dist, centre[1] + dir[1] * dist, z];
-            self.balls.push(Ball { c, r: l.radius_mm.max(0.0), kind: l.kind, hu: l.hu, label });
+            self.balls.push(Ball {
+                c,
+                r: l.radius_mm.max(0.0),
+                kind: l.kind,
+                hu: l.hu,
+                label,
+            });
         }
     }
 }
@@ -592,11 +675,19 @@ pub fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
     a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
 }
 fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
-    [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
+    [
+        a[1] * b[2] - a[2] * b[1],
+        a[2] * b[0] - a[0] * b[2],
+        a[0] * b[1] - a[1] * b[0],
+    ]
 }
 fn normalize(a: [f64; 3]) -> [f64; 3] {
     let n = dot(a, a).sqrt();
-    if n > 1e-12 { scale(a, 1.0 / n) } else { [0.0; 3] }
+    if n > 1e-12 {
+        scale(a, 1.0 / n)
+    } else {
+        [0.0; 3]
+    }
 }
 /// A random unit vector perpendicular to `d`.
 fn perpendicular(d: [f64; 3], rng: &mut SplitMix) -> [f64; 3] {
@@ -635,9 +726,12 @@ pub fn dist2_to_segment(p: [f64; 3], a: [f64; 3], b: [f64; 3]) -> f64 {
     let ab = sub(b, a);
     let ap = sub(p, a);
     let len2 = dot(ab, ab);
-    let t = if len2 > 0.0 { (dot(ap, ab) / len2).clamp(0.0, 1.0) } else { 0.0 };
+    let t = if len2 > 0.0 {
+        (dot(ap, ab) / len2).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
     let q = add(a, scale(ab, t));
     let d = sub(p, q);
     dot(d, d)
 }
-

@@ -81,7 +81,13 @@ pub fn demo_patient_sized(dims_zyx: [usize; 3], spacing_mm: [f64; 3]) -> Vec<Dem
                 spec.meta.kernel = Some("B60f".into());
                 spec.noise_sd_hu = 32.0;
             }
-            DemoVisit { label: label.into(), day, study_date, spec, expected_status: status }
+            DemoVisit {
+                label: label.into(),
+                day,
+                study_date,
+                spec,
+                expected_status: status,
+            }
         })
         .collect()
 }
@@ -91,9 +97,21 @@ fn demo_lesions(severity: f64) -> Vec<LesionSpec> {
     let k = 1.1 * severity.max(0.0).cbrt();
     let mut v = Vec::new();
     for (side, ang) in [(Side::Right, 35.0), (Side::Left, 45.0)] {
-        v.push(LesionSpec::ggo(side, Zone::Lower, 52.0 * k).at_angle(ang).with_z(-4.0));
-        v.push(LesionSpec::ggo(side, Zone::Lower, 40.0 * k).at_angle(ang + 70.0).with_z(6.0));
-        v.push(LesionSpec::consolidation(side, Zone::Lower, 24.0 * k).at_angle(ang).with_z(-8.0));
+        v.push(
+            LesionSpec::ggo(side, Zone::Lower, 52.0 * k)
+                .at_angle(ang)
+                .with_z(-4.0),
+        );
+        v.push(
+            LesionSpec::ggo(side, Zone::Lower, 40.0 * k)
+                .at_angle(ang + 70.0)
+                .with_z(6.0),
+        );
+        v.push(
+            LesionSpec::consolidation(side, Zone::Lower, 24.0 * k)
+                .at_angle(ang)
+                .with_z(-8.0),
+        );
     }
     v.push(LesionSpec::ggo(Side::Right, Zone::Middle, 22.0 * k).at_angle(80.0));
     v

@@ -123,7 +123,11 @@ impl WrittenSeries {
 
 /// Write `ph` into `dir` (created if missing) and return every file written (thin series
 /// first, then thick, then scout, then soft-kernel). Each file is written to a temporary name and renamed.
-pub fn write_dicom_series(ph: &Phantom, dir: &Path, opts: &WriteOptions) -> Result<Vec<PathBuf>, PhantomError> {
+pub fn write_dicom_series(
+    ph: &Phantom,
+    dir: &Path,
+    opts: &WriteOptions,
+) -> Result<Vec<PathBuf>, PhantomError> {
     Ok(write_dicom_series_detailed(ph, dir, opts)?.all())
 }
 
@@ -165,7 +169,10 @@ pub(crate) fn complete_meta(spec: &PhantomSpec) -> ScanMeta {
         m.study_instance_uid = Some(synthetic_uid(&study_key(spec), spec.anatomy_seed()));
     }
     if m.series_instance_uid.is_none() {
-        m.series_instance_uid = Some(synthetic_uid(&format!("{}|series2", study_key(spec)), spec.anatomy_seed()));
+        m.series_instance_uid = Some(synthetic_uid(
+            &format!("{}|series2", study_key(spec)),
+            spec.anatomy_seed(),
+        ));
     }
     if spec.contrast && m.contrast_agent.is_none() {
         m.contrast_agent = Some("IODINE".into());
@@ -251,7 +258,10 @@ impl Writer<'_> {
     fn file_name(&self, series: u32, instance: u32) -> String {
         if self.opts.shuffle_names {
             let h = mix64(
-                self.ph.spec.seed ^ ((series as u64) << 32) ^ instance as u64 ^ 0x5EED_F11E_5EED_F11E,
+                self.ph.spec.seed
+                    ^ ((series as u64) << 32)
+                    ^ instance as u64
+                    ^ 0x5EED_F11E_5EED_F11E,
             );
             format!("{h:016x}")
         } else {
@@ -282,7 +292,11 @@ impl Writer<'_> {
                         return pad;
                     }
                     let s = (v as i32 + 1024).clamp(0, 65535) as u16;
-                    if has_pad && s == pad { s.saturating_add(1) } else { s }
+                    if has_pad && s == pad {
+                        s.saturating_add(1)
+                    } else {
+                        s
+                    }
                 })
                 .collect())
         } else {
@@ -307,7 +321,10 @@ impl Writer<'_> {
         let m = &ph.meta;
         let o = self.opts;
         let sop_uid = synthetic_uid(
-            &format!("{}|sop|{}|{}", img.series_uid, img.series_number, img.instance),
+            &format!(
+                "{}|sop|{}|{}",
+                img.series_uid, img.series_number, img.instance
+            ),
             ph.spec.seed,
         );
         let mut obj = InMemDicomObject::new_empty();
@@ -315,35 +332,97 @@ impl Writer<'_> {
         obj.put(DataElement::new(
             tags::IMAGE_TYPE,
             VR::CS,
-            strs(&img.image_type.iter().map(|s| s.to_string()).collect::<Vec<_>>()),
+            strs(
+                &img.image_type
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect::<Vec<_>>(),
+            ),
         ));
-        put_str(&mut obj, tags::SOP_CLASS_UID, VR::UI, uids::CT_IMAGE_STORAGE);
+        put_str(
+            &mut obj,
+            tags::SOP_CLASS_UID,
+            VR::UI,
+            uids::CT_IMAGE_STORAGE,
+        );
         put_str(&mut obj, tags::SOP_INSTANCE_UID, VR::UI, sop_uid.clone());
         let date = dicom_date(m.study_date.as_deref().unwrap_or("2025-01-15"));
-        let time: String = m.series_time.as_deref().unwrap_or("10:00:00").chars().filter(|c| c.is_ascii_digit()).collect();
-        for t in [tags::STUDY_DATE, tags::SERIES_DATE, tags::ACQUISITION_DATE, tags::CONTENT_DATE] {
+        let time: String = m
+            .series_time
+            .as_deref()
+            .unwrap_or("10:00:00")
+            .chars()
+            .filter(|c| c.is_ascii_digit())
+            .collect();
+        for t in [
+            tags::STUDY_DATE,
+            tags::SERIES_DATE,
+            tags::ACQUISITION_DATE,
+            tags::CONTENT_DATE,
+        ] {
             put_str(&mut obj, t, VR::DA, date.clone());
         }
-        for t in [tags::STUDY_TIME, tags::SERIES_TIME, tags::ACQUISITION_TIME, tags::CONTENT_TIME] {
+        for t in [
+            tags::STUDY_TIME,
+            tags::SERIES_TIME,
+            tags::ACQUISITION_TIME,
+            tags::CONTENT_TIME,
+        ] {
             put_str(&mut obj, t, VR::TM, time.clone());
         }
         put_str(&mut obj, tags::ACCESSION_NUMBER, VR::SH, "");
         put_str(&mut obj, tags::MODALITY, VR::CS, "CT");
-        put_str(&mut obj, tags::MANUFACTURER, VR::LO, m.manufacturer.clone().unwrap_or_default());
+        put_str(
+            &mut obj,
+            tags::MANUFACTURER,
+            VR::LO,
+            m.manufacturer.clone().unwrap_or_default(),
+        );
         put_str(&mut obj, tags::INSTITUTION_NAME, VR::LO, "Synthetic");
         put_str(&mut obj, tags::REFERRING_PHYSICIAN_NAME, VR::PN, "");
-        put_str(&mut obj, tags::STUDY_DESCRIPTION, VR::LO, "CHEST (synthetic)");
-        put_str(&mut obj, tags::SERIES_DESCRIPTION, VR::LO, img.description.clone());
-        put_str(&mut obj, tags::MANUFACTURER_MODEL_NAME, VR::LO, m.manufacturer_model.clone().unwrap_or_default());
+        put_str(
+            &mut obj,
+            tags::STUDY_DESCRIPTION,
+            VR::LO,
+            "CHEST (synthetic)",
+        );
+        put_str(
+            &mut obj,
+            tags::SERIES_DESCRIPTION,
+            VR::LO,
+            img.description.clone(),
+        );
+        put_str(
+            &mut obj,
+            tags::MANUFACTURER_MODEL_NAME,
+            VR::LO,
+            m.manufacturer_model.clone().unwrap_or_default(),
+        );
         put_str(
             &mut obj,
             tags::PATIENT_NAME,
             VR::PN,
-            ph.identity.patient_name.clone().unwrap_or_else(|| "PHANTOM^SYNTHETIC".into()),
+            ph.identity
+                .patient_name
+                .clone()
+                .unwrap_or_else(|| "PHANTOM^SYNTHETIC".into()),
         );
-        put_str(&mut obj, tags::PATIENT_ID, VR::LO, ph.identity.patient_id.clone().unwrap_or_else(|| "PHANTOM".into()));
+        put_str(
+            &mut obj,
+            tags::PATIENT_ID,
+            VR::LO,
+            ph.identity
+                .patient_id
+                .clone()
+                .unwrap_or_else(|| "PHANTOM".into()),
+        );
         put_str(&mut obj, tags::PATIENT_BIRTH_DATE, VR::DA, "");
-        put_str(&mut obj, tags::PATIENT_SEX, VR::CS, m.patient_sex.clone().unwrap_or_default());
+        put_str(
+            &mut obj,
+            tags::PATIENT_SEX,
+            VR::CS,
+            m.patient_sex.clone().unwrap_or_default(),
+        );
         if let Some(age) = m.patient_age_years {
             put_str(&mut obj, tags::PATIENT_AGE, VR::AS, age_string(age));
         }
@@ -357,27 +436,58 @@ impl Writer<'_> {
         }
         let is_axial = img.image_type.contains(&"AXIAL");
         if is_axial {
-            put_str(&mut obj, tags::SPACING_BETWEEN_SLICES, VR::DS, ds(img.thickness));
+            put_str(
+                &mut obj,
+                tags::SPACING_BETWEEN_SLICES,
+                VR::DS,
+                ds(img.thickness),
+            );
         }
         put_str(
             &mut obj,
             tags::RECONSTRUCTION_DIAMETER,
             VR::DS,
-            ds((img.cols as f64 * img.pixel_spacing[1]).min(img.rows as f64 * img.pixel_spacing[0])),
+            ds((img.cols as f64 * img.pixel_spacing[1])
+                .min(img.rows as f64 * img.pixel_spacing[0])),
         );
         if let Some(mas) = m.exposure_mas {
-            put_str(&mut obj, tags::EXPOSURE, VR::IS, format!("{}", mas.round() as i64));
+            put_str(
+                &mut obj,
+                tags::EXPOSURE,
+                VR::IS,
+                format!("{}", mas.round() as i64),
+            );
         }
         if let Some(k) = img.kernel.map(str::to_string).or_else(|| m.kernel.clone()) {
             put_str(&mut obj, tags::CONVOLUTION_KERNEL, VR::SH, k);
         }
-        put_str(&mut obj, tags::PATIENT_POSITION, VR::CS, if o.feet_first { "FFS" } else { "HFS" });
-        put_str(&mut obj, tags::STUDY_INSTANCE_UID, VR::UI, self.study_uid.clone());
+        put_str(
+            &mut obj,
+            tags::PATIENT_POSITION,
+            VR::CS,
+            if o.feet_first { "FFS" } else { "HFS" },
+        );
+        put_str(
+            &mut obj,
+            tags::STUDY_INSTANCE_UID,
+            VR::UI,
+            self.study_uid.clone(),
+        );
         put_str(&mut obj, tags::SERIES_INSTANCE_UID, VR::UI, img.series_uid);
         put_str(&mut obj, tags::STUDY_ID, VR::SH, "1");
-        put_str(&mut obj, tags::SERIES_NUMBER, VR::IS, img.series_number.to_string());
+        put_str(
+            &mut obj,
+            tags::SERIES_NUMBER,
+            VR::IS,
+            img.series_number.to_string(),
+        );
         put_str(&mut obj, tags::ACQUISITION_NUMBER, VR::IS, "1");
-        put_str(&mut obj, tags::INSTANCE_NUMBER, VR::IS, img.instance.to_string());
+        put_str(
+            &mut obj,
+            tags::INSTANCE_NUMBER,
+            VR::IS,
+            img.instance.to_string(),
+        );
         obj.put(DataElement::new(
             tags::IMAGE_POSITION_PATIENT,
             VR::DS,
@@ -388,25 +498,63 @@ impl Writer<'_> {
             VR::DS,
             strs(&img.iop.iter().map(|v| ds(*v)).collect::<Vec<_>>()),
         ));
-        put_str(&mut obj, tags::FRAME_OF_REFERENCE_UID, VR::UI, self.frame_uid.clone());
+        put_str(
+            &mut obj,
+            tags::FRAME_OF_REFERENCE_UID,
+            VR::UI,
+            self.frame_uid.clone(),
+        );
         put_str(&mut obj, tags::POSITION_REFERENCE_INDICATOR, VR::LO, "");
         if let Some(sl) = img.slice_location {
             put_str(&mut obj, tags::SLICE_LOCATION, VR::DS, ds(sl));
         }
-        obj.put(DataElement::new(tags::SAMPLES_PER_PIXEL, VR::US, PrimitiveValue::from(1u16)));
-        put_str(&mut obj, tags::PHOTOMETRIC_INTERPRETATION, VR::CS, "MONOCHROME2");
-        let rows = u16::try_from(img.rows).map_err(|_| PhantomError::InvalidOption(format!("{} rows do not fit DICOM", img.rows)))?;
-        let cols = u16::try_from(img.cols).map_err(|_| PhantomError::InvalidOption(format!("{} columns do not fit DICOM", img.cols)))?;
-        obj.put(DataElement::new(tags::ROWS, VR::US, PrimitiveValue::from(rows)));
-        obj.put(DataElement::new(tags::COLUMNS, VR::US, PrimitiveValue::from(cols)));
+        obj.put(DataElement::new(
+            tags::SAMPLES_PER_PIXEL,
+            VR::US,
+            PrimitiveValue::from(1u16),
+        ));
+        put_str(
+            &mut obj,
+            tags::PHOTOMETRIC_INTERPRETATION,
+            VR::CS,
+            "MONOCHROME2",
+        );
+        let rows = u16::try_from(img.rows).map_err(|_| {
+            PhantomError::InvalidOption(format!("{} rows do not fit DICOM", img.rows))
+        })?;
+        let cols = u16::try_from(img.cols).map_err(|_| {
+            PhantomError::InvalidOption(format!("{} columns do not fit DICOM", img.cols))
+        })?;
+        obj.put(DataElement::new(
+            tags::ROWS,
+            VR::US,
+            PrimitiveValue::from(rows),
+        ));
+        obj.put(DataElement::new(
+            tags::COLUMNS,
+            VR::US,
+            PrimitiveValue::from(cols),
+        ));
         obj.put(DataElement::new(
             tags::PIXEL_SPACING,
             VR::DS,
             strs(&[ds(img.pixel_spacing[0]), ds(img.pixel_spacing[1])]),
         ));
-        obj.put(DataElement::new(tags::BITS_ALLOCATED, VR::US, PrimitiveValue::from(16u16)));
-        obj.put(DataElement::new(tags::BITS_STORED, VR::US, PrimitiveValue::from(16u16)));
-        obj.put(DataElement::new(tags::HIGH_BIT, VR::US, PrimitiveValue::from(15u16)));
+        obj.put(DataElement::new(
+            tags::BITS_ALLOCATED,
+            VR::US,
+            PrimitiveValue::from(16u16),
+        ));
+        obj.put(DataElement::new(
+            tags::BITS_STORED,
+            VR::US,
+            PrimitiveValue::from(16u16),
+        ));
+        obj.put(DataElement::new(
+            tags::HIGH_BIT,
+            VR::US,
+            PrimitiveValue::from(15u16),
+        ));
         obj.put(DataElement::new(
             tags::PIXEL_REPRESENTATION,
             VR::US,
@@ -414,7 +562,11 @@ impl Writer<'_> {
         ));
         if let Some(p) = o.padding_value {
             let v = if o.unsigned {
-                DataElement::new(tags::PIXEL_PADDING_VALUE, VR::US, PrimitiveValue::from(p.max(0) as u16))
+                DataElement::new(
+                    tags::PIXEL_PADDING_VALUE,
+                    VR::US,
+                    PrimitiveValue::from(p.max(0) as u16),
+                )
             } else {
                 DataElement::new(tags::PIXEL_PADDING_VALUE, VR::SS, PrimitiveValue::from(p))
             };
@@ -422,11 +574,20 @@ impl Writer<'_> {
         }
         put_str(&mut obj, tags::WINDOW_CENTER, VR::DS, "-600");
         put_str(&mut obj, tags::WINDOW_WIDTH, VR::DS, "1500");
-        put_str(&mut obj, tags::RESCALE_INTERCEPT, VR::DS, if o.unsigned { "-1024" } else { "0" });
+        put_str(
+            &mut obj,
+            tags::RESCALE_INTERCEPT,
+            VR::DS,
+            if o.unsigned { "-1024" } else { "0" },
+        );
         put_str(&mut obj, tags::RESCALE_SLOPE, VR::DS, "1");
         put_str(&mut obj, tags::RESCALE_TYPE, VR::LO, "HU");
         let px = self.stored(img.hu)?;
-        obj.put(DataElement::new(tags::PIXEL_DATA, VR::OW, PrimitiveValue::U16(SmallVec::from_vec(px))));
+        obj.put(DataElement::new(
+            tags::PIXEL_DATA,
+            VR::OW,
+            PrimitiveValue::U16(SmallVec::from_vec(px)),
+        ));
 
         let file = obj
             .with_meta(
@@ -435,15 +596,24 @@ impl Writer<'_> {
                     .media_storage_sop_class_uid(uids::CT_IMAGE_STORAGE)
                     .media_storage_sop_instance_uid(sop_uid),
             )
-            .map_err(|e| PhantomError::Dicom { message: e.to_string(), path: self.dir.to_path_buf() })?;
+            .map_err(|e| PhantomError::Dicom {
+                message: e.to_string(),
+                path: self.dir.to_path_buf(),
+            })?;
         let name = self.file_name(img.series_number, img.instance);
         let path = self.dir.join(&name);
         let tmp = self.dir.join(format!(".{name}.tmp"));
-        let io = |source: std::io::Error, p: &Path| PhantomError::Io { source, path: p.to_path_buf() };
+        let io = |source: std::io::Error, p: &Path| PhantomError::Io {
+            source,
+            path: p.to_path_buf(),
+        };
         {
             let f = std::fs::File::create(&tmp).map_err(|e| io(e, &tmp))?;
             let mut w = std::io::BufWriter::new(f);
-            file.write_all(&mut w).map_err(|e| PhantomError::Dicom { message: e.to_string(), path: tmp.clone() })?;
+            file.write_all(&mut w).map_err(|e| PhantomError::Dicom {
+                message: e.to_string(),
+                path: tmp.clone(),
+            })?;
             w.flush().map_err(|e| io(e, &tmp))?;
         }
         std::fs::rename(&tmp, &path).map_err(|e| io(e, &path))?;
@@ -463,14 +633,19 @@ pub fn write_dicom_series_detailed(
             opts.padding_value
         )));
     }
-    std::fs::create_dir_all(dir).map_err(|source| PhantomError::Io { source, path: dir.to_path_buf() })?;
+    std::fs::create_dir_all(dir).map_err(|source| PhantomError::Io {
+        source,
+        path: dir.to_path_buf(),
+    })?;
     let spec = &ph.spec;
-    let study_uid = ph.meta.study_instance_uid.clone().unwrap_or_else(|| synthetic_uid(&study_key(spec), spec.anatomy_seed()));
-    let thin_uid = ph
+    let study_uid = ph
         .meta
-        .series_instance_uid
+        .study_instance_uid
         .clone()
-        .unwrap_or_else(|| synthetic_uid(&format!("{}|series2", study_key(spec)), spec.anatomy_seed()));
+        .unwrap_or_else(|| synthetic_uid(&study_key(spec), spec.anatomy_seed()));
+    let thin_uid = ph.meta.series_instance_uid.clone().unwrap_or_else(|| {
+        synthetic_uid(&format!("{}|series2", study_key(spec)), spec.anatomy_seed())
+    });
     let w = Writer {
         ph,
         opts,
@@ -487,8 +662,18 @@ pub fn write_dicom_series_detailed(
         .as_slice()
         .ok_or_else(|| PhantomError::Internal("volume is not contiguous".into()))?;
     let kernel = ph.meta.kernel.clone().unwrap_or_default();
-    let desc = ph.meta.series_description.clone().unwrap_or_else(|| "CHEST".into());
-    let instance_of = |iz: usize, n: usize| -> u32 { if opts.feet_first { iz as u32 + 1 } else { (n - iz) as u32 } };
+    let desc = ph
+        .meta
+        .series_description
+        .clone()
+        .unwrap_or_else(|| "CHEST".into());
+    let instance_of = |iz: usize, n: usize| -> u32 {
+        if opts.feet_first {
+            iz as u32 + 1
+        } else {
+            (n - iz) as u32
+        }
+    };
     let thick_mm = ph.meta.slice_thickness_mm.unwrap_or(geo.spacing_mm[0]);
 
     let thin: Vec<PathBuf> = (0..nz)
@@ -514,7 +699,11 @@ pub fn write_dicom_series_detailed(
         })
         .collect::<Result<_, _>>()?;
 
-    let mut out = WrittenSeries { thin, thin_series_uid: thin_uid, ..Default::default() };
+    let mut out = WrittenSeries {
+        thin,
+        thin_series_uid: thin_uid,
+        ..Default::default()
+    };
 
     if opts.with_thick_series && nz >= 2 {
         let k = ((5.0 / geo.spacing_mm[0]).round() as usize).max(2).min(nz);
@@ -555,7 +744,10 @@ pub fn write_dicom_series_detailed(
                     series_number: 3,
                     instance: instance_of(t, n_thick),
                     image_type: &["ORIGINAL", "PRIMARY", "AXIAL"],
-                    description: format!("{desc} {} mm {kernel} thick", ds(k as f64 * geo.spacing_mm[0])),
+                    description: format!(
+                        "{desc} {} mm {kernel} thick",
+                        ds(k as f64 * geo.spacing_mm[0])
+                    ),
                     slice_location: Some(p[2]),
                     kernel: None,
                 })
@@ -573,7 +765,11 @@ pub fn write_dicom_series_detailed(
                 let mut sum = 0f64;
                 for iy in 0..ny {
                     let v = data[iz * plane + iy * nx + ix];
-                    sum += if v == OUTSIDE_FOV_HU { 0.0 } else { (v as f64 + 1000.0).max(0.0) };
+                    sum += if v == OUTSIDE_FOV_HU {
+                        0.0
+                    } else {
+                        (v as f64 + 1000.0).max(0.0)
+                    };
                 }
                 // Mean attenuation relative to water along the ray, scaled into a display range.
                 img[r * nx + ix] = (sum / ny as f64 * 2.0 - 1000.0).clamp(-1024.0, 3071.0) as i16;
@@ -581,8 +777,16 @@ pub fn write_dicom_series_detailed(
         }
         let uid = synthetic_uid(&format!("{}|series1", study_key(spec)), spec.anatomy_seed());
         let top = geo.index_to_lps([nz as f64 - 1.0, 0.0, 0.0]);
-        let scout_opts = WriteOptions { padding_value: None, ..opts.clone() };
-        let sw = Writer { opts: &scout_opts, study_uid: w.study_uid.clone(), frame_uid: w.frame_uid.clone(), ..w };
+        let scout_opts = WriteOptions {
+            padding_value: None,
+            ..opts.clone()
+        };
+        let sw = Writer {
+            opts: &scout_opts,
+            study_uid: w.study_uid.clone(),
+            frame_uid: w.frame_uid.clone(),
+            ..w
+        };
         let path = sw.write(&Image {
             rows: nz,
             cols: nx,
@@ -673,7 +877,16 @@ mod tests {
 
     #[test]
     fn ds_fits_16_chars() {
-        for v in [0.0, -0.0, 1.0, -189.609375, 1234567.891234, -0.000012345, 0.78125, 1e20] {
+        for v in [
+            0.0,
+            -0.0,
+            1.0,
+            -189.609375,
+            1234567.891234,
+            -0.000012345,
+            0.78125,
+            1e20,
+        ] {
             let s = ds(v);
             assert!(s.len() <= 16, "{s}");
             let back: f64 = s.parse().unwrap_or(f64::NAN);

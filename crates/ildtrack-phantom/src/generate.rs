@@ -15,8 +15,14 @@ use serde::{Deserialize, Serialize};
 pub const MAX_VOXELS: usize = 1 << 28;
 
 /// Names of the six zones, in the order of [`Truth::per_zone`] (the `visit.json` zone names).
-pub const ZONE_NAMES: [&str; 6] =
-    ["right_upper", "right_middle", "right_lower", "left_upper", "left_middle", "left_lower"];
+pub const ZONE_NAMES: [&str; 6] = [
+    "right_upper",
+    "right_middle",
+    "right_lower",
+    "left_upper",
+    "left_middle",
+    "left_lower",
+];
 
 /// A generated synthetic CT with its ground truth.
 #[derive(Debug, Clone)]
@@ -46,7 +52,11 @@ impl RegionTruth {
         self.ggo_ml + self.consolidation_ml
     }
     fn pct(&self, ml: f64) -> f64 {
-        if self.lung_ml > 0.0 { 100.0 * ml / self.lung_ml } else { 0.0 }
+        if self.lung_ml > 0.0 {
+            100.0 * ml / self.lung_ml
+        } else {
+            0.0
+        }
     }
     pub fn ggo_pct(&self) -> f64 {
         self.pct(self.ggo_ml)
@@ -200,10 +210,22 @@ pub fn validate(spec: &PhantomSpec) -> Result<(), PhantomError> {
     }
     match spec.voxel_count() {
         Some(n) if n <= MAX_VOXELS => {}
-        _ => return bad(format!("dims_zyx {:?} exceeds {MAX_VOXELS} voxels", spec.dims_zyx)),
+        _ => {
+            return bad(format!(
+                "dims_zyx {:?} exceeds {MAX_VOXELS} voxels",
+                spec.dims_zyx
+            ));
+        }
     }
-    if spec.spacing_mm.iter().any(|s| !s.is_finite() || *s < 0.01 || *s > 100.0) {
-        return bad(format!("spacing_mm {:?} must be within 0.01..100 mm", spec.spacing_mm));
+    if spec
+        .spacing_mm
+        .iter()
+        .any(|s| !s.is_finite() || *s < 0.01 || *s > 100.0)
+    {
+        return bad(format!(
+            "spacing_mm {:?} must be within 0.01..100 mm",
+            spec.spacing_mm
+        ));
     }
     let finite = [
         ("noise_sd_hu", spec.noise_sd_hu),
@@ -230,10 +252,15 @@ pub fn validate(spec: &PhantomSpec) -> Result<(), PhantomError> {
     }
     for (i, l) in spec.lesions.iter().enumerate() {
         if !l.radius_mm.is_finite() || l.radius_mm < 0.0 || l.radius_mm > 500.0 {
-            return bad(format!("lesion {i}: radius_mm {} must be within 0..500", l.radius_mm));
+            return bad(format!(
+                "lesion {i}: radius_mm {} must be within 0..500",
+                l.radius_mm
+            ));
         }
         if !l.hu.is_finite() || !l.angle_deg.is_finite() || !l.z_shift_mm.is_finite() {
-            return bad(format!("lesion {i}: hu, angle_deg and z_shift_mm must be finite"));
+            return bad(format!(
+                "lesion {i}: hu, angle_deg and z_shift_mm must be finite"
+            ));
         }
     }
     Ok(())
@@ -257,8 +284,14 @@ pub fn generate(spec: &PhantomSpec) -> Phantom {
             match build(&fixed) {
                 Ok(p) => p,
                 Err(e2) => {
-                    tracing::warn!("phantom generation failed after repair ({e2}); returning a 1-voxel phantom");
-                    let tiny = PhantomSpec { dims_zyx: [1, 1, 1], lesions: Vec::new(), ..fixed };
+                    tracing::warn!(
+                        "phantom generation failed after repair ({e2}); returning a 1-voxel phantom"
+                    );
+                    let tiny = PhantomSpec {
+                        dims_zyx: [1, 1, 1],
+                        lesions: Vec::new(),
+                        ..fixed
+                    };
                     // A 1-voxel grid: shapes always match, so this cannot fail; fall back to a
                     // hand-built empty phantom anyway rather than panic.
                     build(&tiny).unwrap_or_else(|_| empty_phantom(&tiny))
@@ -271,7 +304,10 @@ pub fn generate(spec: &PhantomSpec) -> Phantom {
 fn empty_phantom(spec: &PhantomSpec) -> Phantom {
     let shape = (1, 1, 1);
     Phantom {
-        volume: Volume::new(Array3::from_elem(shape, OUTSIDE_FOV_HU), Geometry::axial([1.0; 3])),
+        volume: Volume::new(
+            Array3::from_elem(shape, OUTSIDE_FOV_HU),
+            Geometry::axial([1.0; 3]),
+        ),
         truth: Truth {
             lungs: Array3::zeros(shape),
             ggo: Array3::from_elem(shape, false),
@@ -309,7 +345,8 @@ pub fn sanitized(spec: &PhantomSpec) -> PhantomSpec {
         s.dims_zyx[1] = (s.dims_zyx[1] / 2).max(1);
         s.dims_zyx[2] = (s.dims_zyx[2] / 2).max(1);
     }
-    let fix = |v: f64, lo: f64, hi: f64, dflt: f64| if v.is_finite() { v.clamp(lo, hi) } else { dflt };
+    let fix =
+        |v: f64, lo: f64, hi: f64, dflt: f64| if v.is_finite() { v.clamp(lo, hi) } else { dflt };
     for sp in s.spacing_mm.iter_mut() {
         *sp = fix(*sp, 0.01, 100.0, 1.0);
     }
@@ -318,7 +355,10 @@ pub fn sanitized(spec: &PhantomSpec) -> PhantomSpec {
     s.parenchyma_hu = fix(s.parenchyma_hu, -1000.0, 100.0, -850.0);
     s.lung_scale = fix(s.lung_scale, 0.3, 1.5, 1.0);
     s.body_scale = fix(s.body_scale, 0.3, 1.5, 1.0);
-    s.body_offset_mm = [fix(s.body_offset_mm[0], -500.0, 500.0, 0.0), fix(s.body_offset_mm[1], -500.0, 500.0, 0.0)];
+    s.body_offset_mm = [
+        fix(s.body_offset_mm[0], -500.0, 500.0, 0.0),
+        fix(s.body_offset_mm[1], -500.0, 500.0, 0.0),
+    ];
     s.lesions.retain(|l| {
         l.radius_mm.is_finite()
             && (0.0..=500.0).contains(&l.radius_mm)
@@ -358,7 +398,14 @@ impl Grid {
         self.origin[2] + iz as f64 * self.sz
     }
     /// Column/row index range covering anatomy-frame `[lo, hi]`; `None` when empty.
-    fn range(lo: f64, hi: f64, origin: f64, off: f64, step: f64, n: usize) -> Option<(usize, usize)> {
+    fn range(
+        lo: f64,
+        hi: f64,
+        origin: f64,
+        off: f64,
+        step: f64,
+        n: usize,
+    ) -> Option<(usize, usize)> {
         let a = ((lo + off - origin) / step).ceil().max(0.0);
         let b = ((hi + off - origin) / step).floor();
         if b < 0.0 || a > b || a >= n as f64 {
@@ -366,7 +413,13 @@ impl Grid {
         }
         Some((a as usize, (b as usize).min(n - 1)))
     }
-    fn box_px(&self, xlo: f64, xhi: f64, ylo: f64, yhi: f64) -> Option<((usize, usize), (usize, usize))> {
+    fn box_px(
+        &self,
+        xlo: f64,
+        xhi: f64,
+        ylo: f64,
+        yhi: f64,
+    ) -> Option<((usize, usize), (usize, usize))> {
         let xr = Grid::range(xlo, xhi, self.origin[0], self.off[0], self.sx, self.nx)?;
         let yr = Grid::range(ylo, yhi, self.origin[1], self.off[1], self.sy, self.ny)?;
         Some((yr, xr))
@@ -390,9 +443,19 @@ fn seg_box(s: &Seg, z: f64, r: f64) -> Option<(f64, f64, f64, f64)> {
     if t0 > t1 {
         return None;
     }
-    let q = |t: f64| [s.p0[0] + t * (s.p1[0] - s.p0[0]), s.p0[1] + t * (s.p1[1] - s.p0[1])];
+    let q = |t: f64| {
+        [
+            s.p0[0] + t * (s.p1[0] - s.p0[0]),
+            s.p0[1] + t * (s.p1[1] - s.p0[1]),
+        ]
+    };
     let (a, b) = (q(t0), q(t1));
-    Some((a[0].min(b[0]) - r, a[0].max(b[0]) + r, a[1].min(b[1]) - r, a[1].max(b[1]) + r))
+    Some((
+        a[0].min(b[0]) - r,
+        a[0].max(b[0]) + r,
+        a[1].min(b[1]) - r,
+        a[1].max(b[1]) + r,
+    ))
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -536,8 +599,12 @@ impl Painter<'_> {
         }
         // Helper to visit pixels near a segment with their squared distance.
         let visit_seg = |s: &Seg, f: &mut dyn FnMut(usize, f64)| {
-            let Some((xlo, xhi, ylo, yhi)) = seg_box(s, z, s.r) else { return };
-            let Some(((y0, y1), (x0, x1))) = g.box_px(xlo, xhi, ylo, yhi) else { return };
+            let Some((xlo, xhi, ylo, yhi)) = seg_box(s, z, s.r) else {
+                return;
+            };
+            let Some(((y0, y1), (x0, x1))) = g.box_px(xlo, xhi, ylo, yhi) else {
+                return;
+            };
             for iy in y0..=y1 {
                 let y = g.ay(iy);
                 for ix in x0..=x1 {
@@ -573,7 +640,8 @@ impl Painter<'_> {
                 }
                 let rr2 = b.r * b.r - dz * dz;
                 let rr = rr2.sqrt();
-                let Some(((y0, y1), (x0, x1))) = g.box_px(b.c[0] - rr, b.c[0] + rr, b.c[1] - rr, b.c[1] + rr)
+                let Some(((y0, y1), (x0, x1))) =
+                    g.box_px(b.c[0] - rr, b.c[0] + rr, b.c[1] - rr, b.c[1] + rr)
                 else {
                     continue;
                 };
@@ -622,7 +690,9 @@ impl Painter<'_> {
                 if lab[i] == 0 {
                     return;
                 }
-                let soft = c == Class::Parenchyma as u8 || c == Class::Ggo as u8 || c == Class::Vessel as u8;
+                let soft = c == Class::Parenchyma as u8
+                    || c == Class::Ggo as u8
+                    || c == Class::Vessel as u8;
                 if d2 <= s.r_lumen * s.r_lumen {
                     if soft || c == Class::BronchusWall as u8 {
                         cls[i] = Class::BronchusLumen as u8;
@@ -636,7 +706,6 @@ impl Painter<'_> {
         }
         // 6. Consolidation over everything in its lung except bronchus lumen.
         paint_ball(LesionKind::Consolidation, cls, lab, base);
-
     }
 }
 
@@ -732,7 +801,8 @@ fn build(spec: &PhantomSpec) -> Result<Phantom, PhantomError> {
     let mask = |class: Class| -> Vec<bool> { cls.par_iter().map(|&c| c == class as u8).collect() };
     let shape = (nz, ny, nx);
     let arr = |v: Vec<bool>| {
-        Array3::from_shape_vec(shape, v).map_err(|e| PhantomError::Internal(format!("truth mask shape: {e}")))
+        Array3::from_shape_vec(shape, v)
+            .map_err(|e| PhantomError::Internal(format!("truth mask shape: {e}")))
     };
     let truth = Truth {
         ggo: arr(mask(Class::Ggo))?,
@@ -755,7 +825,8 @@ fn build(spec: &PhantomSpec) -> Result<Phantom, PhantomError> {
     };
     drop(cls);
     let volume = Volume::new(
-        Array3::from_shape_vec(shape, hu).map_err(|e| PhantomError::Internal(format!("volume shape: {e}")))?,
+        Array3::from_shape_vec(shape, hu)
+            .map_err(|e| PhantomError::Internal(format!("volume shape: {e}")))?,
         geo,
     );
     let meta = crate::dicom_write::complete_meta(spec);
@@ -764,5 +835,11 @@ fn build(spec: &PhantomSpec) -> Result<Phantom, PhantomError> {
         affected_ml = truth.affected_ml(),
         "phantom generated"
     );
-    Ok(Phantom { volume, truth, meta, identity: spec.identity.clone(), spec: spec.clone() })
+    Ok(Phantom {
+        volume,
+        truth,
+        meta,
+        identity: spec.identity.clone(),
+        spec: spec.clone(),
+    })
 }

@@ -46,13 +46,18 @@ mod rng;
 mod spec;
 mod subpleural;
 
-pub use demo::{DEMO_DAY0, DEMO_DIMS_ZYX, DEMO_SPACING_MM, DemoVisit, add_days, demo_patient, demo_patient_sized};
+pub use demo::{
+    DEMO_DAY0, DEMO_DIMS_ZYX, DEMO_SPACING_MM, DemoVisit, add_days, demo_patient,
+    demo_patient_sized,
+};
 pub use dicom_write::{
-    TransferSyntax, WriteOptions, WrittenSeries, synthetic_uid, write_dicom_series, write_dicom_series_detailed,
+    TransferSyntax, WriteOptions, WrittenSeries, synthetic_uid, write_dicom_series,
+    write_dicom_series_detailed,
 };
 pub use error::PhantomError;
 pub use generate::{
-    MAX_VOXELS, Phantom, RegionTruth, Truth, TruthSummary, ZONE_NAMES, generate, sanitized, try_generate, validate,
+    MAX_VOXELS, Phantom, RegionTruth, Truth, TruthSummary, ZONE_NAMES, generate, sanitized,
+    try_generate, validate,
 };
 pub use spec::{LesionKind, LesionSpec, PRESETS, PhantomSpec, Side, Zone};
 pub use subpleural::SubpleuralTruth;

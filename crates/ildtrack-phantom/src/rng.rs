@@ -52,7 +52,9 @@ pub(crate) struct GaussTable {
 impl GaussTable {
     pub fn new(seed: u64) -> Self {
         let mut rng = SplitMix::new(seed.wrapping_mul(0xD1B5_4A32_D192_ED03) ^ 0x006E_6F69_7365);
-        let values = (0..1usize << GAUSS_BITS).map(|_| rng.normal() as f32).collect();
+        let values = (0..1usize << GAUSS_BITS)
+            .map(|_| rng.normal() as f32)
+            .collect();
         GaussTable { values, seed }
     }
 
@@ -106,7 +108,10 @@ impl Texture {
         for a in v.iter_mut() {
             *a = ((*a as f64 - mean) * inv_sd) as f32;
         }
-        Texture { values: v, inv_cell_mm: 1.0 / cell_mm.max(1e-3) }
+        Texture {
+            values: v,
+            inv_cell_mm: 1.0 / cell_mm.max(1e-3),
+        }
     }
 
     /// Texture value (unit SD) at a point in mm.
@@ -171,7 +176,11 @@ mod tests {
         let mut rng = SplitMix::new(1);
         let k = 20_000;
         for _ in 0..k {
-            let (x, y, z) = (rng.range(0.0, 96.0), rng.range(0.0, 96.0), rng.range(0.0, 96.0));
+            let (x, y, z) = (
+                rng.range(0.0, 96.0),
+                rng.range(0.0, 96.0),
+                rng.range(0.0, 96.0),
+            );
             let a = tex.sample(x, y, z) as f64;
             near += a * tex.sample(x + 0.5, y, z) as f64;
             far += a * tex.sample(x + 40.0, y, z) as f64;

@@ -303,24 +303,41 @@ impl PhantomSpec {
                 ],
                 ..base
             },
-            "collapsed-right" => PhantomSpec { collapsed: Some(Side::Right), ..base },
-            "collapsed-left" => PhantomSpec { collapsed: Some(Side::Left), ..base },
-            "lungs-touching" => PhantomSpec { lungs_touching: true, ..base },
+            "collapsed-right" => PhantomSpec {
+                collapsed: Some(Side::Right),
+                ..base
+            },
+            "collapsed-left" => PhantomSpec {
+                collapsed: Some(Side::Left),
+                ..base
+            },
+            "lungs-touching" => PhantomSpec {
+                lungs_touching: true,
+                ..base
+            },
             "thick-slices" => {
                 let mut s = PhantomSpec::ild().with_grid([60, 512, 512], [5.0, 0.78125, 0.78125]);
                 s.slab_samples = 5;
                 s.meta.series_description = Some("CHEST 5 mm".into());
                 s
             }
-            "thin-slices" => PhantomSpec::ild().with_grid([480, 512, 512], [0.625, 0.78125, 0.78125]),
+            "thin-slices" => {
+                PhantomSpec::ild().with_grid([480, 512, 512], [0.625, 0.78125, 0.78125])
+            }
             "sharp-kernel" => {
                 let mut s = PhantomSpec::ild();
                 s.noise_sd_hu = 90.0;
                 s.meta.kernel = Some("B70f".into());
                 s
             }
-            "off-centre" => PhantomSpec { body_offset_mm: [35.0, 25.0], ..PhantomSpec::ild() },
-            "arms-down" => PhantomSpec { arms_up: false, ..PhantomSpec::ild() },
+            "off-centre" => PhantomSpec {
+                body_offset_mm: [35.0, 25.0],
+                ..PhantomSpec::ild()
+            },
+            "arms-down" => PhantomSpec {
+                arms_up: false,
+                ..PhantomSpec::ild()
+            },
             "small" => PhantomSpec::small(),
             _ => return None,
         };
@@ -334,7 +351,9 @@ impl PhantomSpec {
 
     /// Voxel count, checked for overflow.
     pub fn voxel_count(&self) -> Option<usize> {
-        self.dims_zyx[0].checked_mul(self.dims_zyx[1])?.checked_mul(self.dims_zyx[2])
+        self.dims_zyx[0]
+            .checked_mul(self.dims_zyx[1])?
+            .checked_mul(self.dims_zyx[2])
     }
 }
 

@@ -24,7 +24,10 @@ impl Phantom {
     /// `f32::INFINITY` everywhere when the volume holds no background).
     pub fn lung_surface_distance2_mm2(&self) -> Array3<f32> {
         let spacing = self.volume.geometry.spacing_mm;
-        let mut d: Array3<f32> = self.truth.lungs.mapv(|l| if l == 0 { 0.0 } else { f32::INFINITY });
+        let mut d: Array3<f32> = self
+            .truth
+            .lungs
+            .mapv(|l| if l == 0 { 0.0 } else { f32::INFINITY });
         for axis in [2usize, 1, 0] {
             let s = spacing[axis] as f32;
             Zip::from(d.lanes_mut(Axis(axis))).par_for_each(|mut lane| {
@@ -86,7 +89,11 @@ impl Phantom {
             consolidation_ml: c[2] as f64 * ml,
             vessel_ml: c[3] as f64 * ml,
         };
-        SubpleuralTruth { depth_mm, subpleural: region(counts[0]), core: region(counts[1]) }
+        SubpleuralTruth {
+            depth_mm,
+            subpleural: region(counts[0]),
+            core: region(counts[1]),
+        }
     }
 }
 
@@ -160,7 +167,13 @@ mod tests {
         for n in [1usize, 2, 3, 7, 20, 33] {
             for _ in 0..20 {
                 let f: Vec<f32> = (0..n)
-                    .map(|_| if rng.uniform() < 0.3 { f32::INFINITY } else { (rng.uniform() * 30.0) as f32 })
+                    .map(|_| {
+                        if rng.uniform() < 0.3 {
+                            f32::INFINITY
+                        } else {
+                            (rng.uniform() * 30.0) as f32
+                        }
+                    })
                     .collect();
                 let mut out = vec![0f32; n];
                 dt1d(&f, 1.7, &mut out);

@@ -14,8 +14,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
-    let tmp = dir.join(format!(".{name}.tmp-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed)));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
+    let tmp = dir.join(format!(
+        ".{name}.tmp-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
@@ -25,7 +32,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
     })();
     if let Err(source) = result {
         let _ = std::fs::remove_file(&tmp);
-        return Err(ReportError::Io { action: "writing", source, path: path.to_path_buf() });
+        return Err(ReportError::Io {
+            action: "writing",
+            source,
+            path: path.to_path_buf(),
+        });
     }
     Ok(())
 }
@@ -42,7 +53,11 @@ mod tests {
         write_atomic(&p, b"one").expect("write");
         write_atomic(&p, b"two").expect("write");
         assert_eq!(std::fs::read(&p).expect("read"), b"two");
-        let names: Vec<_> = std::fs::read_dir(&dir).expect("ls").filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .expect("ls")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name())
+            .collect();
         assert_eq!(names.len(), 1, "{names:?}");
         let err = write_atomic(&dir.join("missing").join("b.txt"), b"x").expect_err("no parent");
         assert!(err.to_string().contains("missing"), "{err}");

@@ -141,7 +141,12 @@ pub fn visit_title(label: Option<&str>, date: Option<&str>, day: Option<i64>) ->
 }
 
 /// The study-facts grid.
-pub fn facts(series: &SeriesSummary, day: Option<i64>, label: Option<&str>, identity: Option<&Identity>) -> String {
+pub fn facts(
+    series: &SeriesSummary,
+    day: Option<i64>,
+    label: Option<&str>,
+    identity: Option<&Identity>,
+) -> String {
     let mut s = String::from(r#"<div class="facts">"#);
     let mut item = |k: &str, v: String| {
         let _ = write!(s, "<div><b>{}</b>{}</div>", esc(k), v);
@@ -162,19 +167,41 @@ pub fn facts(series: &SeriesSummary, day: Option<i64>, label: Option<&str>, iden
         "Patient",
         format!(
             "{} · {}",
-            series.patient_age_years.map(|a| format!("{a:.0} years")).unwrap_or_else(|| "age unknown".into()),
+            series
+                .patient_age_years
+                .map(|a| format!("{a:.0} years"))
+                .unwrap_or_else(|| "age unknown".into()),
             opt_s(&series.patient_sex)
         ),
     );
-    item("Scanner", format!("{} {}", opt_s(&series.manufacturer), opt_s(&series.manufacturer_model)));
+    item(
+        "Scanner",
+        format!(
+            "{} {}",
+            opt_s(&series.manufacturer),
+            opt_s(&series.manufacturer_model)
+        ),
+    );
     item("Reconstruction kernel", opt_s(&series.kernel));
-    item("Slice thickness", series.slice_thickness_mm.map(|t| format!("{t:.2} mm")).unwrap_or_else(|| "–".into()));
+    item(
+        "Slice thickness",
+        series
+            .slice_thickness_mm
+            .map(|t| format!("{t:.2} mm"))
+            .unwrap_or_else(|| "–".into()),
+    );
     item(
         "Tube",
         format!(
             "{} kVp · {} mAs",
-            series.kvp.map(|v| format!("{v:.0}")).unwrap_or_else(|| "–".into()),
-            series.exposure_mas.map(|v| format!("{v:.0}")).unwrap_or_else(|| "–".into())
+            series
+                .kvp
+                .map(|v| format!("{v:.0}"))
+                .unwrap_or_else(|| "–".into()),
+            series
+                .exposure_mas
+                .map(|v| format!("{v:.0}"))
+                .unwrap_or_else(|| "–".into())
         ),
     );
     item(
@@ -187,7 +214,13 @@ pub fn facts(series: &SeriesSummary, day: Option<i64>, label: Option<&str>, iden
     item("Series", opt_s(&series.series_description));
     let d = series.dims_zyx;
     let sp = series.spacing_mm;
-    item("Grid (z × y × x)", format!("{} × {} × {} · {:.2} × {:.2} × {:.2} mm", d[0], d[1], d[2], sp[0], sp[1], sp[2]));
+    item(
+        "Grid (z × y × x)",
+        format!(
+            "{} × {} × {} · {:.2} × {:.2} × {:.2} mm",
+            d[0], d[1], d[2], sp[0], sp[1], sp[2]
+        ),
+    );
     item("Source", opt_s(&series.source_format));
     s.push_str("</div>");
     s
@@ -208,7 +241,11 @@ pub fn status_colour(st: Status) -> &'static str {
 }
 
 pub fn badge(st: Status) -> String {
-    format!(r#"<span class="badge {}">{}</span>"#, status_class(st), st.as_str())
+    format!(
+        r#"<span class="badge {}">{}</span>"#,
+        status_class(st),
+        st.as_str()
+    )
 }
 
 fn pts(x: f64) -> String {
@@ -219,9 +256,16 @@ fn pts(x: f64) -> String {
 pub fn plain_verdict(v: &TrackedVisit) -> String {
     let b = &v.basis;
     let is_affected = b.metric == "affected_pct";
-    let what = if is_affected { "Disease extent (GGO + consolidation)".to_string() } else { format!("Whole-lung {}", b.metric) };
+    let what = if is_affected {
+        "Disease extent (GGO + consolidation)".to_string()
+    } else {
+        format!("Whole-lung {}", b.metric)
+    };
     let unit = if is_affected { " % of the lung" } else { "" };
-    let val = b.value.map(|x| format!("{x:.1}{unit}")).unwrap_or_else(|| "not measurable".into());
+    let val = b
+        .value
+        .map(|x| format!("{x:.1}{unit}"))
+        .unwrap_or_else(|| "not measurable".into());
     let head = match v.status {
         Status::Baseline => "First scan (baseline)",
         Status::Progressed => "Worse (progressed)",
@@ -229,7 +273,11 @@ pub fn plain_verdict(v: &TrackedVisit) -> String {
         Status::Stable => "No clear change (stable)",
         Status::Indeterminate => "Cannot judge",
     };
-    let mut s = format!("<p class=\"big\">{head}</p><p>{} is <b>{}</b>", esc(&what), val);
+    let mut s = format!(
+        "<p class=\"big\">{head}</p><p>{} is <b>{}</b>",
+        esc(&what),
+        val
+    );
     if v.status != Status::Baseline {
         if let (Some(bv), Some(db)) = (b.baseline_value, b.delta_baseline) {
             let _ = write!(s, "; first scan {bv:.1} (<b>{}</b> points)", pts(db));
@@ -250,10 +298,16 @@ pub fn plain_verdict(v: &TrackedVisit) -> String {
         let _ = write!(
             s,
             "<p>Lung volume is {}{:.0} % vs the first scan (breathing depth). At the first scan's volume the mean lung density would be {} HU ({} HU vs the first scan).</p>",
-            if va.volume_change_pct >= 0.0 { "+" } else { "−" },
+            if va.volume_change_pct >= 0.0 {
+                "+"
+            } else {
+                "−"
+            },
             va.volume_change_pct.abs(),
             f(va.mean_hu_at_reference_volume, 0),
-            va.delta_mean_hu_adjusted.map(|d| format!("{}{:.0}", if d >= 0.0 { "+" } else { "−" }, d.abs())).unwrap_or_else(|| "–".into())
+            va.delta_mean_hu_adjusted
+                .map(|d| format!("{}{:.0}", if d >= 0.0 { "+" } else { "−" }, d.abs()))
+                .unwrap_or_else(|| "–".into())
         );
     }
     s
@@ -277,7 +331,12 @@ pub fn warnings_box(title: &str, ws: &[&Warning]) -> String {
     }
     let mut s = format!(r#"<div class="warn"><b>{}</b><ul>"#, esc(title));
     for w in ws {
-        let _ = write!(s, r#"<li>{} <span class="code">[{}]</span></li>"#, esc(&w.message), esc(&w.code));
+        let _ = write!(
+            s,
+            r#"<li>{} <span class="code">[{}]</span></li>"#,
+            esc(&w.message),
+            esc(&w.code)
+        );
     }
     s.push_str("</ul></div>");
     s
@@ -292,11 +351,19 @@ fn delta_span(cur: f64, prev: Option<f64>, dec: usize, worse_up: Option<bool>) -
             let cls = if d.abs() < 0.05 {
                 ""
             } else if let Some(worse_up) = worse_up {
-                if (d > 0.0) == worse_up { " up" } else { " down" }
+                if (d > 0.0) == worse_up {
+                    " up"
+                } else {
+                    " down"
+                }
             } else {
                 ""
             };
-            format!(r#"<span class="d{cls}">{}{:.dec$}</span>"#, if d >= 0.0 { "+" } else { "−" }, d.abs())
+            format!(
+                r#"<span class="d{cls}">{}{:.dec$}</span>"#,
+                if d >= 0.0 { "+" } else { "−" },
+                d.abs()
+            )
         }
         _ => String::new(),
     }
@@ -308,27 +375,57 @@ pub fn metrics_table(rows: &[(&str, &Metrics, Option<&Metrics>)]) -> String {
         r#"<div class="scroll"><table><thead><tr><th>Region</th><th>Volume mL</th><th>MLD HU</th><th>SD HU</th><th>Skew</th><th>Kurt (excess)</th><th>P15 HU</th><th>P50 HU</th><th>P85 HU</th><th>LAA-950 %</th><th>HAA %</th><th>GGO %</th><th>Consol. %</th><th>Affected %</th><th>Affected mL</th></tr></thead><tbody>"#,
     );
     for (name, m, p) in rows {
-        let cell = |v: Option<f64>, pv: Option<f64>, dec: usize, worse_up: Option<bool>| -> String {
-            match v {
-                Some(x) => format!("<td>{}{}</td>", f(Some(x), dec), delta_span(x, pv, dec, worse_up)),
-                None => "<td>–</td>".into(),
-            }
-        };
+        let cell =
+            |v: Option<f64>, pv: Option<f64>, dec: usize, worse_up: Option<bool>| -> String {
+                match v {
+                    Some(x) => format!(
+                        "<td>{}{}</td>",
+                        f(Some(x), dec),
+                        delta_span(x, pv, dec, worse_up)
+                    ),
+                    None => "<td>–</td>".into(),
+                }
+            };
         let _ = write!(s, "<tr><td>{}</td>", esc(name));
         s.push_str(&cell(Some(m.volume_ml), p.map(|p| p.volume_ml), 0, None));
         s.push_str(&cell(m.mean_hu, p.and_then(|p| p.mean_hu), 0, Some(true)));
         s.push_str(&cell(m.sd_hu, p.and_then(|p| p.sd_hu), 0, Some(true)));
-        s.push_str(&cell(m.skewness, p.and_then(|p| p.skewness), 2, Some(false)));
-        s.push_str(&cell(m.kurtosis_excess, p.and_then(|p| p.kurtosis_excess), 2, Some(false)));
+        s.push_str(&cell(
+            m.skewness,
+            p.and_then(|p| p.skewness),
+            2,
+            Some(false),
+        ));
+        s.push_str(&cell(
+            m.kurtosis_excess,
+            p.and_then(|p| p.kurtosis_excess),
+            2,
+            Some(false),
+        ));
         s.push_str(&cell(m.p15_hu, p.and_then(|p| p.p15_hu), 0, Some(true)));
         s.push_str(&cell(m.p50_hu, p.and_then(|p| p.p50_hu), 0, Some(true)));
         s.push_str(&cell(m.p85_hu, p.and_then(|p| p.p85_hu), 0, Some(true)));
         s.push_str(&cell(Some(m.laa950_pct), p.map(|p| p.laa950_pct), 1, None));
         s.push_str(&cell(Some(m.haa_pct), p.map(|p| p.haa_pct), 1, Some(true)));
         s.push_str(&cell(Some(m.ggo_pct), p.map(|p| p.ggo_pct), 1, Some(true)));
-        s.push_str(&cell(Some(m.consolidation_pct), p.map(|p| p.consolidation_pct), 1, Some(true)));
-        s.push_str(&cell(Some(m.affected_pct), p.map(|p| p.affected_pct), 1, Some(true)));
-        s.push_str(&cell(Some(m.affected_ml), p.map(|p| p.affected_ml), 0, Some(true)));
+        s.push_str(&cell(
+            Some(m.consolidation_pct),
+            p.map(|p| p.consolidation_pct),
+            1,
+            Some(true),
+        ));
+        s.push_str(&cell(
+            Some(m.affected_pct),
+            p.map(|p| p.affected_pct),
+            1,
+            Some(true),
+        ));
+        s.push_str(&cell(
+            Some(m.affected_ml),
+            p.map(|p| p.affected_ml),
+            0,
+            Some(true),
+        ));
         s.push_str("</tr>");
     }
     s.push_str("</tbody></table></div>");
@@ -351,16 +448,28 @@ pub fn zone_table(cur: &VisitResult, prev: Option<&VisitResult>) -> String {
             f(Some(m.volume_ml), 0),
             delta_span(m.volume_ml, p.map(|p| p.volume_ml), 0, None),
             f(m.mean_hu, 0),
-            m.mean_hu.map(|x| delta_span(x, p.and_then(|p| p.mean_hu), 0, Some(true))).unwrap_or_default(),
+            m.mean_hu
+                .map(|x| delta_span(x, p.and_then(|p| p.mean_hu), 0, Some(true)))
+                .unwrap_or_default(),
             f(Some(m.ggo_pct), 1),
             delta_span(m.ggo_pct, p.map(|p| p.ggo_pct), 1, Some(true)),
             f(Some(m.consolidation_pct), 1),
-            delta_span(m.consolidation_pct, p.map(|p| p.consolidation_pct), 1, Some(true)),
+            delta_span(
+                m.consolidation_pct,
+                p.map(|p| p.consolidation_pct),
+                1,
+                Some(true)
+            ),
             f(Some(m.affected_pct), 1),
             delta_span(m.affected_pct, p.map(|p| p.affected_pct), 1, Some(true)),
             crate::svg::EXTENT_COLOURS[m.extent_score.min(4) as usize],
             m.extent_score,
-            delta_span(m.extent_score as f64, p.map(|p| p.extent_score as f64), 0, Some(true)),
+            delta_span(
+                m.extent_score as f64,
+                p.map(|p| p.extent_score as f64),
+                0,
+                Some(true)
+            ),
         );
     }
     s.push_str("</tbody></table></div>");
@@ -404,7 +513,10 @@ mod tests {
 
     #[test]
     fn escaping_covers_markup_and_quotes() {
-        assert_eq!(esc(r#"<script>alert("x")</script> & 'y'"#), "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;y&#39;");
+        assert_eq!(
+            esc(r#"<script>alert("x")</script> & 'y'"#),
+            "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;y&#39;"
+        );
         assert_eq!(esc("a\u{0}b"), "ab");
     }
 

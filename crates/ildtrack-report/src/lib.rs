@@ -26,7 +26,10 @@ mod atomic;
 mod render;
 
 pub use atomic::write_atomic;
-pub use render::{IndexPage, PreviousVisit, QcImage, ReportOptions, VisitPage, render_index_html, render_visit_html};
+pub use render::{
+    IndexPage, PreviousVisit, QcImage, ReportOptions, VisitPage, render_index_html,
+    render_visit_html,
+};
 
 use std::path::PathBuf;
 
@@ -60,8 +63,13 @@ impl ReportError {
             ReportError::Load(e) => e.is_unusable_input(),
             ReportError::Manifest { .. } => true,
             ReportError::Track(e) => !matches!(e, ildtrack_track::TrackError::Serialise(_)),
-            ReportError::Analysis(ildtrack_analysis::AnalysisError::InvalidInput(_) | ildtrack_analysis::AnalysisError::Config(_)) => true,
-            ReportError::Io { action, .. } => action.starts_with("reading") || action.starts_with("listing"),
+            ReportError::Analysis(
+                ildtrack_analysis::AnalysisError::InvalidInput(_)
+                | ildtrack_analysis::AnalysisError::Config(_),
+            ) => true,
+            ReportError::Io { action, .. } => {
+                action.starts_with("reading") || action.starts_with("listing")
+            }
             _ => false,
         }
     }

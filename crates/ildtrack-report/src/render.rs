@@ -58,9 +58,16 @@ pub fn render_visit_html(p: &VisitPage<'_>, opts: &ReportOptions) -> String {
     let title = html::visit_title(p.label, series.study_date.as_deref(), p.day);
     let mut b = String::new();
     if let Some(href) = p.index_href {
-        let _ = write!(b, r#"<p class="noprint"><a href="{}">← all visits (longitudinal report)</a></p>"#, esc(href));
+        let _ = write!(
+            b,
+            r#"<p class="noprint"><a href="{}">← all visits (longitudinal report)</a></p>"#,
+            esc(href)
+        );
     }
-    let _ = write!(b, "<h1>Chest CT lung report · {title}</h1><p class=\"sub\">Quantitative CT of interstitial lung disease (ildtrack)</p>");
+    let _ = write!(
+        b,
+        "<h1>Chest CT lung report · {title}</h1><p class=\"sub\">Quantitative CT of interstitial lung disease (ildtrack)</p>"
+    );
     let identity = if opts.identify { p.identity } else { None };
     b.push_str(&html::facts(&series, p.day, p.label, identity));
 
@@ -77,7 +84,12 @@ pub fn render_visit_html(p: &VisitPage<'_>, opts: &ReportOptions) -> String {
             w.volume_ml,
             w.ggo_pct,
             w.consolidation_pct,
-            r.lungs.zones.iter().iter().map(|(_, m)| m.extent_score as u32).sum::<u32>()
+            r.lungs
+                .zones
+                .iter()
+                .iter()
+                .map(|(_, m)| m.extent_score as u32)
+                .sum::<u32>()
         );
     }
     let mut ws: Vec<&Warning> = Vec::new();
@@ -111,7 +123,11 @@ pub fn render_visit_html(p: &VisitPage<'_>, opts: &ReportOptions) -> String {
         ("Both lungs", &l.whole, pl.map(|x| &x.whole)),
         ("Right lung", &l.right, pl.map(|x| &x.right)),
         ("Left lung", &l.left, pl.map(|x| &x.left)),
-        ("Subpleural (≤ 10 mm)", &l.subpleural, pl.map(|x| &x.subpleural)),
+        (
+            "Subpleural (≤ 10 mm)",
+            &l.subpleural,
+            pl.map(|x| &x.subpleural),
+        ),
         ("Core", &l.core, pl.map(|x| &x.core)),
     ]));
     b.push_str("<h3>Zones and visual-style extent score</h3><div class=\"two\"><div>");
@@ -126,14 +142,30 @@ pub fn render_visit_html(p: &VisitPage<'_>, opts: &ReportOptions) -> String {
     match &r.histogram {
         Some(h) => {
             let ph = prev.and_then(|x| x.histogram.as_ref());
-            let cur_name = format!("this visit ({})", r.series.study_date.as_deref().unwrap_or("?"));
-            let prev_name = format!("previous ({})", prev.and_then(|x| x.series.study_date.as_deref()).unwrap_or("?"));
-            b.push_str(&svg::histogram_chart(h, ph, &r.thresholds, &cur_name, &prev_name));
+            let cur_name = format!(
+                "this visit ({})",
+                r.series.study_date.as_deref().unwrap_or("?")
+            );
+            let prev_name = format!(
+                "previous ({})",
+                prev.and_then(|x| x.series.study_date.as_deref())
+                    .unwrap_or("?")
+            );
+            b.push_str(&svg::histogram_chart(
+                h,
+                ph,
+                &r.thresholds,
+                &cur_name,
+                &prev_name,
+            ));
         }
         None => b.push_str("<p class=\"sub\">No histogram in this visit's analysis.</p>"),
     }
     let mut extra = vec![
-        ("Backend".to_string(), format!("{} ({})", r.backend, r.backend_device)),
+        (
+            "Backend".to_string(),
+            format!("{} ({})", r.backend, r.backend_device),
+        ),
         ("visit.json schema".to_string(), r.schema_version.clone()),
     ];
     if let Some(t) = r.timings_ms.get("total") {
@@ -143,7 +175,13 @@ pub fn render_visit_html(p: &VisitPage<'_>, opts: &ReportOptions) -> String {
         extra.push(("Series UID".into(), uid.clone()));
     }
     b.push_str(&html::footer(&r.version, &r.thresholds, &extra));
-    html::page(&format!("ildtrack report {}", r.series.study_date.as_deref().unwrap_or("")), &b)
+    html::page(
+        &format!(
+            "ildtrack report {}",
+            r.series.study_date.as_deref().unwrap_or("")
+        ),
+        &b,
+    )
 }
 
 fn images_block(p: &VisitPage<'_>) -> String {
@@ -162,7 +200,10 @@ fn images_block(p: &VisitPage<'_>) -> String {
             );
             for i in 0..p.images.len().max(pv.images.len()) {
                 s.push_str(r#"<div class="pair">"#);
-                for (imgs, who, cls) in [(pv.images, "previous", "prev"), (p.images, "this visit", "cur")] {
+                for (imgs, who, cls) in [
+                    (pv.images, "previous", "prev"),
+                    (p.images, "this visit", "cur"),
+                ] {
                     match imgs.get(i) {
                         Some(im) => {
                             let _ = write!(
@@ -183,7 +224,12 @@ fn images_block(p: &VisitPage<'_>) -> String {
         None => {
             s.push_str(r#"<div class="imgs quad">"#);
             for im in p.images {
-                let _ = write!(s, "<figure>{}<figcaption>{}</figcaption></figure>", html::img_png(&im.png, &im.caption), esc(&im.caption));
+                let _ = write!(
+                    s,
+                    "<figure>{}<figcaption>{}</figcaption></figure>",
+                    html::img_png(&im.png, &im.caption),
+                    esc(&im.caption)
+                );
             }
             s.push_str("</div>");
         }
@@ -194,8 +240,16 @@ fn images_block(p: &VisitPage<'_>) -> String {
 /// Colour key of the extent score.
 fn zone_legend() -> String {
     let mut s = String::from("<p class=\"legend\">Extent score: ");
-    for (i, (c, w)) in svg::EXTENT_COLOURS.iter().zip(svg::EXTENT_WORDS).enumerate() {
-        let _ = write!(s, "<span><i class=\"sw\" style=\"background:{c}\"></i>{i}: {}</span>", esc(w));
+    for (i, (c, w)) in svg::EXTENT_COLOURS
+        .iter()
+        .zip(svg::EXTENT_WORDS)
+        .enumerate()
+    {
+        let _ = write!(
+            s,
+            "<span><i class=\"sw\" style=\"background:{c}\"></i>{i}: {}</span>",
+            esc(w)
+        );
     }
     s.push_str("</p>");
     s
@@ -211,7 +265,13 @@ pub struct IndexPage<'a> {
     pub latest_images: &'a [QcImage],
 }
 
-fn trend(track: &TrackResult, title: &str, unit: &str, min_span: f64, get: impl Fn(&TrackedVisit) -> Option<f64>) -> String {
+fn trend(
+    track: &TrackResult,
+    title: &str,
+    unit: &str,
+    min_span: f64,
+    get: impl Fn(&TrackedVisit) -> Option<f64>,
+) -> String {
     let mut points = Vec::new();
     let mut colours = Vec::new();
     let mut titles = Vec::new();
@@ -221,7 +281,9 @@ fn trend(track: &TrackResult, title: &str, unit: &str, min_span: f64, get: impl 
             colours.push(html::status_colour(v.status).to_string());
             titles.push(format!(
                 "{} ({}): {:.1} {} — {}",
-                v.label.as_deref().unwrap_or(v.study_date.as_deref().unwrap_or("?")),
+                v.label
+                    .as_deref()
+                    .unwrap_or(v.study_date.as_deref().unwrap_or("?")),
                 html::day_text(v.day),
                 y,
                 unit,
@@ -258,7 +320,10 @@ pub fn render_index_html<'a>(p: &IndexPage<'a>, opts: &ReportOptions) -> String 
         if t.visits.len() == 1 { "" } else { "s" },
         esc(first.and_then(|v| v.study_date.as_deref()).unwrap_or("?")),
         esc(last.and_then(|v| v.study_date.as_deref()).unwrap_or("?")),
-        t.day0.as_deref().map(|d| format!(" · day 0 = {}", esc(d))).unwrap_or_default()
+        t.day0
+            .as_deref()
+            .map(|d| format!(" · day 0 = {}", esc(d)))
+            .unwrap_or_default()
     );
     if let Some(l) = last {
         let identity = if opts.identify { p.identity } else { None };
@@ -267,7 +332,11 @@ pub fn render_index_html<'a>(p: &IndexPage<'a>, opts: &ReportOptions) -> String 
             series.study_date = l.study_date.clone();
         }
         b.push_str(&html::facts(&series, l.day, l.label.as_deref(), identity));
-        let _ = write!(b, "<h2>Latest visit: {}</h2>", html::visit_title(l.label.as_deref(), l.study_date.as_deref(), l.day));
+        let _ = write!(
+            b,
+            "<h2>Latest visit: {}</h2>",
+            html::visit_title(l.label.as_deref(), l.study_date.as_deref(), l.day)
+        );
         b.push_str(&html::verdict_box(l));
     }
     // Warnings every visit carries are shown once here, not repeated visit by visit.
@@ -286,15 +355,27 @@ pub fn render_index_html<'a>(p: &IndexPage<'a>, opts: &ReportOptions) -> String 
     };
     let all_ws: Vec<&Warning> = t.warnings.iter().chain(common.iter().copied()).collect();
     if !all_ws.is_empty() {
-        b.push_str(&html::warnings_box("Warnings about the whole follow-up", &all_ws));
+        b.push_str(&html::warnings_box(
+            "Warnings about the whole follow-up",
+            &all_ws,
+        ));
     }
 
     // Visits table.
     b.push_str("<h2>Visits</h2><div class=\"scroll\"><table><thead><tr><th>Visit</th><th>Date</th><th>Day</th><th>Verdict</th><th>Affected %</th><th>vs previous</th><th>vs first</th><th>GGO %</th><th>Consol. %</th><th>MLD HU</th><th>Lung mL</th><th>Score /24</th><th>Kernel</th><th>Warnings</th></tr></thead><tbody>");
     for v in &t.visits {
-        let dp = v.delta_previous.as_ref().and_then(|d| d.metrics.get("affected_pct").copied());
-        let db = v.delta_baseline.as_ref().and_then(|d| d.metrics.get("affected_pct").copied());
-        let sign = |x: Option<f64>| x.map(|x| format!("{}{:.1}", if x >= 0.0 { "+" } else { "−" }, x.abs())).unwrap_or_else(|| "–".into());
+        let dp = v
+            .delta_previous
+            .as_ref()
+            .and_then(|d| d.metrics.get("affected_pct").copied());
+        let db = v
+            .delta_baseline
+            .as_ref()
+            .and_then(|d| d.metrics.get("affected_pct").copied());
+        let sign = |x: Option<f64>| {
+            x.map(|x| format!("{}{:.1}", if x >= 0.0 { "+" } else { "−" }, x.abs()))
+                .unwrap_or_else(|| "–".into())
+        };
         let name = esc(v.label.as_deref().unwrap_or("visit"));
         let link = match &v.dir {
             Some(d) => format!(r#"<a href="{}/report.html">{}</a>"#, esc(d), name),
@@ -304,7 +385,13 @@ pub fn render_index_html<'a>(p: &IndexPage<'a>, opts: &ReportOptions) -> String 
             b,
             "<tr><td class=\"l\">{link}</td><td>{}</td><td>{}</td><td>{}</td><td><b>{:.1}</b></td><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.1}</td><td>{}</td><td>{:.0}</td><td>{}</td><td>{}</td><td class=\"l\">{}</td></tr>",
             html::opt_s(&v.study_date),
-            v.day.map(|d| if d > 0 { format!("+{d}") } else { d.to_string() }).unwrap_or_else(|| "–".into()),
+            v.day
+                .map(|d| if d > 0 {
+                    format!("+{d}")
+                } else {
+                    d.to_string()
+                })
+                .unwrap_or_else(|| "–".into()),
             html::badge(v.status),
             v.metrics.affected_pct,
             sign(dp),
@@ -322,24 +409,65 @@ pub fn render_index_html<'a>(p: &IndexPage<'a>, opts: &ReportOptions) -> String 
 
     // Trends.
     b.push_str("<h2>Trends</h2><p class=\"sub\">Points are coloured by verdict: <span style=\"color:#c62828\">progressed</span>, <span style=\"color:#2e7d32\">improved</span>, <span style=\"color:#546e7a\">stable</span>, <span style=\"color:#1565c0\">baseline</span>. The dashed line marks day 0.</p><div class=\"charts\">");
-    let mean_volume = t.visits.iter().map(|v| v.metrics.volume_ml).sum::<f64>() / t.visits.len().max(1) as f64;
-    b.push_str(&trend(t, "Affected (GGO + consolidation)", "% of lung", 10.0, |v| Some(v.metrics.affected_pct)));
-    b.push_str(&trend(t, "Ground-glass opacity", "% of lung", 10.0, |v| Some(v.metrics.ggo_pct)));
-    b.push_str(&trend(t, "Consolidation", "% of lung", 5.0, |v| Some(v.metrics.consolidation_pct)));
-    b.push_str(&trend(t, "High attenuation area (HAA)", "% of lung", 10.0, |v| Some(v.metrics.haa_pct)));
-    b.push_str(&trend(t, "Mean lung density", "HU", 60.0, |v| v.metrics.mean_hu));
+    let mean_volume =
+        t.visits.iter().map(|v| v.metrics.volume_ml).sum::<f64>() / t.visits.len().max(1) as f64;
+    b.push_str(&trend(
+        t,
+        "Affected (GGO + consolidation)",
+        "% of lung",
+        10.0,
+        |v| Some(v.metrics.affected_pct),
+    ));
+    b.push_str(&trend(t, "Ground-glass opacity", "% of lung", 10.0, |v| {
+        Some(v.metrics.ggo_pct)
+    }));
+    b.push_str(&trend(t, "Consolidation", "% of lung", 5.0, |v| {
+        Some(v.metrics.consolidation_pct)
+    }));
+    b.push_str(&trend(
+        t,
+        "High attenuation area (HAA)",
+        "% of lung",
+        10.0,
+        |v| Some(v.metrics.haa_pct),
+    ));
+    b.push_str(&trend(t, "Mean lung density", "HU", 60.0, |v| {
+        v.metrics.mean_hu
+    }));
     // A ±10 % band at least: smaller changes are within breathing variation.
-    b.push_str(&trend(t, "Lung volume", "mL", 0.2 * mean_volume, |v| Some(v.metrics.volume_ml)));
-    if t.visits.iter().any(|v| v.fvc_pct_pred.is_some() || v.dlco_pct_pred.is_some()) {
+    b.push_str(&trend(t, "Lung volume", "mL", 0.2 * mean_volume, |v| {
+        Some(v.metrics.volume_ml)
+    }));
+    if t.visits
+        .iter()
+        .any(|v| v.fvc_pct_pred.is_some() || v.dlco_pct_pred.is_some())
+    {
         let pts = |g: fn(&TrackedVisit) -> Option<f64>| -> Vec<(f64, f64)> {
-            t.visits.iter().filter_map(|v| Some((v.day? as f64, g(v)?))).collect()
+            t.visits
+                .iter()
+                .filter_map(|v| Some((v.day? as f64, g(v)?)))
+                .collect()
         };
         b.push_str(&svg::line_chart(
             "Lung function",
             "% predicted",
             &[
-                Line { name: "FVC".into(), colour: "#6a1b9a".into(), points: pts(|v| v.fvc_pct_pred), point_colours: None, point_titles: None, dashed: false },
-                Line { name: "DLCO".into(), colour: "#00838f".into(), points: pts(|v| v.dlco_pct_pred), point_colours: None, point_titles: None, dashed: true },
+                Line {
+                    name: "FVC".into(),
+                    colour: "#6a1b9a".into(),
+                    points: pts(|v| v.fvc_pct_pred),
+                    point_colours: None,
+                    point_titles: None,
+                    dashed: false,
+                },
+                Line {
+                    name: "DLCO".into(),
+                    colour: "#00838f".into(),
+                    points: pts(|v| v.dlco_pct_pred),
+                    point_colours: None,
+                    point_titles: None,
+                    dashed: true,
+                },
             ],
             t.day0.is_some(),
             20.0,
@@ -366,7 +494,12 @@ pub fn render_index_html<'a>(p: &IndexPage<'a>, opts: &ReportOptions) -> String 
     if !p.latest_images.is_empty() {
         b.push_str("<h2>Latest visit images</h2><div class=\"imgs quad\">");
         for im in p.latest_images {
-            let _ = write!(b, "<figure>{}<figcaption>{}</figcaption></figure>", html::img_png(&im.png, &im.caption), esc(&im.caption));
+            let _ = write!(
+                b,
+                "<figure>{}<figcaption>{}</figcaption></figure>",
+                html::img_png(&im.png, &im.caption),
+                esc(&im.caption)
+            );
         }
         b.push_str("</div>");
     }
@@ -374,19 +507,32 @@ pub fn render_index_html<'a>(p: &IndexPage<'a>, opts: &ReportOptions) -> String 
     // Verdicts and warnings per visit.
     b.push_str("<h2>Verdicts and warnings, visit by visit</h2>");
     for v in t.visits.iter().rev() {
-        let _ = write!(b, "<h3>{} {}</h3>", html::visit_title(v.label.as_deref(), v.study_date.as_deref(), v.day), html::badge(v.status));
+        let _ = write!(
+            b,
+            "<h3>{} {}</h3>",
+            html::visit_title(v.label.as_deref(), v.study_date.as_deref(), v.day),
+            html::badge(v.status)
+        );
         let _ = write!(b, "<p>{}</p>", esc(&v.reason));
         let ws: Vec<&Warning> = visit_ws(v).filter(|w| !common.contains(w)).collect();
         if !ws.is_empty() {
             b.push_str(&html::warnings_box("Warnings", &ws));
         }
     }
-    let _ = write!(b, "<h2>How to read this</h2><p class=\"rule\"><b>Verdict rule:</b> {}</p>", esc(&t.rule));
+    let _ = write!(
+        b,
+        "<h2>How to read this</h2><p class=\"rule\"><b>Verdict rule:</b> {}</p>",
+        esc(&t.rule)
+    );
     for n in &t.notes {
         let _ = write!(b, "<p class=\"rule\">{}</p>", esc(n));
     }
     let versions: Vec<String> = {
-        let mut v: Vec<String> = t.visits.iter().map(|v| v.software_version.clone()).collect();
+        let mut v: Vec<String> = t
+            .visits
+            .iter()
+            .map(|v| v.software_version.clone())
+            .collect();
         v.dedup();
         v
     };
@@ -394,7 +540,10 @@ pub fn render_index_html<'a>(p: &IndexPage<'a>, opts: &ReportOptions) -> String 
         &t.version,
         &t.thresholds,
         &[
-            ("Visits analysed with".into(), format!("ildtrack {}", versions.join(", "))),
+            (
+                "Visits analysed with".into(),
+                format!("ildtrack {}", versions.join(", ")),
+            ),
             ("track.json schema".into(), t.schema_version.clone()),
             (
                 "Protocol tolerances".into(),

@@ -72,10 +72,20 @@ fn fmt_tick(v: f64) -> String {
 /// A line chart of values against days from day0, with a dashed vertical line at day 0.
 /// The y axis spans at least `min_span_y` (so noise does not look like a trend) and does not
 /// go below 0 when every value is ≥ 0.
-pub fn line_chart(title: &str, y_unit: &str, lines: &[Line], show_day0: bool, min_span_y: f64) -> String {
+pub fn line_chart(
+    title: &str,
+    y_unit: &str,
+    lines: &[Line],
+    show_day0: bool,
+    min_span_y: f64,
+) -> String {
     let (w, h) = (520.0, 250.0);
     let (ml, mr, mt, mb) = (58.0, 16.0, 30.0, 40.0);
-    let pts: Vec<(f64, f64)> = lines.iter().flat_map(|l| l.points.iter().copied()).filter(|p| p.0.is_finite() && p.1.is_finite()).collect();
+    let pts: Vec<(f64, f64)> = lines
+        .iter()
+        .flat_map(|l| l.points.iter().copied())
+        .filter(|p| p.0.is_finite() && p.1.is_finite())
+        .collect();
     let mut s = String::new();
     let _ = write!(
         s,
@@ -83,10 +93,17 @@ pub fn line_chart(title: &str, y_unit: &str, lines: &[Line], show_day0: bool, mi
         t = esc(title)
     );
     if pts.is_empty() {
-        let _ = write!(s, r#"<text x="{}" y="{}" class="empty" text-anchor="middle">no data</text></svg>"#, w / 2.0, h / 2.0);
+        let _ = write!(
+            s,
+            r#"<text x="{}" y="{}" class="empty" text-anchor="middle">no data</text></svg>"#,
+            w / 2.0,
+            h / 2.0
+        );
         return s;
     }
-    let (mut x0, mut x1) = pts.iter().fold((f64::MAX, f64::MIN), |a, p| (a.0.min(p.0), a.1.max(p.0)));
+    let (mut x0, mut x1) = pts
+        .iter()
+        .fold((f64::MAX, f64::MIN), |a, p| (a.0.min(p.0), a.1.max(p.0)));
     if show_day0 {
         x0 = x0.min(0.0);
         x1 = x1.max(0.0);
@@ -97,7 +114,9 @@ pub fn line_chart(title: &str, y_unit: &str, lines: &[Line], show_day0: bool, mi
     }
     let pad = (x1 - x0) * 0.04;
     let (x0, x1) = (x0 - pad, x1 + pad);
-    let (mut y0, mut y1) = pts.iter().fold((f64::MAX, f64::MIN), |a, p| (a.0.min(p.1), a.1.max(p.1)));
+    let (mut y0, mut y1) = pts
+        .iter()
+        .fold((f64::MAX, f64::MIN), |a, p| (a.0.min(p.1), a.1.max(p.1)));
     let non_negative = y0 >= 0.0;
     let span = (y1 - y0).max(min_span_y).max(1e-6);
     let mid = (y0 + y1) / 2.0;
@@ -117,14 +136,31 @@ pub fn line_chart(title: &str, y_unit: &str, lines: &[Line], show_day0: bool, mi
     let py = |y: f64| h - mb - (y - y0) / (y1 - y0) * (h - mt - mb);
     s.push_str(r#"<g class="grid">"#);
     for &t in &yt {
-        let _ = write!(s, r#"<line x1="{ml}" x2="{}" y1="{y:.1}" y2="{y:.1}"/>"#, w - mr, y = py(t));
+        let _ = write!(
+            s,
+            r#"<line x1="{ml}" x2="{}" y1="{y:.1}" y2="{y:.1}"/>"#,
+            w - mr,
+            y = py(t)
+        );
     }
     s.push_str("</g><g class=\"axis\">");
     for &t in &yt {
-        let _ = write!(s, r#"<text x="{}" y="{:.1}" text-anchor="end">{}</text>"#, ml - 6.0, py(t) + 4.0, fmt_tick(t));
+        let _ = write!(
+            s,
+            r#"<text x="{}" y="{:.1}" text-anchor="end">{}</text>"#,
+            ml - 6.0,
+            py(t) + 4.0,
+            fmt_tick(t)
+        );
     }
     for &t in xt.iter().filter(|t| **t >= x0 && **t <= x1) {
-        let _ = write!(s, r#"<text x="{:.1}" y="{}" text-anchor="middle">{}</text>"#, px(t), h - mb + 16.0, fmt_tick(t));
+        let _ = write!(
+            s,
+            r#"<text x="{:.1}" y="{}" text-anchor="middle">{}</text>"#,
+            px(t),
+            h - mb + 16.0,
+            fmt_tick(t)
+        );
     }
     let _ = write!(
         s,
@@ -135,8 +171,18 @@ pub fn line_chart(title: &str, y_unit: &str, lines: &[Line], show_day0: bool, mi
         mt + (h - mt - mb) / 2.0,
         esc(y_unit)
     );
-    let _ = write!(s, r#"<line class="frame" x1="{ml}" x2="{ml}" y1="{mt}" y2="{}"/>"#, h - mb);
-    let _ = write!(s, r#"<line class="frame" x1="{ml}" x2="{}" y1="{}" y2="{}"/>"#, w - mr, h - mb, h - mb);
+    let _ = write!(
+        s,
+        r#"<line class="frame" x1="{ml}" x2="{ml}" y1="{mt}" y2="{}"/>"#,
+        h - mb
+    );
+    let _ = write!(
+        s,
+        r#"<line class="frame" x1="{ml}" x2="{}" y1="{}" y2="{}"/>"#,
+        w - mr,
+        h - mb,
+        h - mb
+    );
     if show_day0 {
         let _ = write!(
             s,
@@ -148,24 +194,45 @@ pub fn line_chart(title: &str, y_unit: &str, lines: &[Line], show_day0: bool, mi
         );
     }
     for l in lines {
-        let p: Vec<(f64, f64)> = l.points.iter().copied().filter(|p| p.0.is_finite() && p.1.is_finite()).collect();
+        let p: Vec<(f64, f64)> = l
+            .points
+            .iter()
+            .copied()
+            .filter(|p| p.0.is_finite() && p.1.is_finite())
+            .collect();
         if p.is_empty() {
             continue;
         }
-        let path: Vec<String> = p.iter().map(|&(x, y)| format!("{:.1},{:.1}", px(x), py(y))).collect();
+        let path: Vec<String> = p
+            .iter()
+            .map(|&(x, y)| format!("{:.1},{:.1}", px(x), py(y)))
+            .collect();
         let _ = write!(
             s,
             r#"<polyline fill="none" stroke="{c}" stroke-width="2.2"{d} points="{}"/>"#,
             path.join(" "),
             c = esc(&l.colour),
-            d = if l.dashed { r#" stroke-dasharray="6 4""# } else { "" }
+            d = if l.dashed {
+                r#" stroke-dasharray="6 4""#
+            } else {
+                ""
+            }
         );
         for (i, &(x, y)) in l.points.iter().enumerate() {
             if !(x.is_finite() && y.is_finite()) {
                 continue;
             }
-            let c = l.point_colours.as_ref().and_then(|c| c.get(i)).unwrap_or(&l.colour);
-            let title = l.point_titles.as_ref().and_then(|t| t.get(i)).cloned().unwrap_or_else(|| format!("day {x:.0}: {y:.1}"));
+            let c = l
+                .point_colours
+                .as_ref()
+                .and_then(|c| c.get(i))
+                .unwrap_or(&l.colour);
+            let title = l
+                .point_titles
+                .as_ref()
+                .and_then(|t| t.get(i))
+                .cloned()
+                .unwrap_or_else(|| format!("day {x:.0}: {y:.1}"));
             let _ = write!(
                 s,
                 r##"<circle cx="{:.1}" cy="{:.1}" r="4.5" fill="{}" stroke="#fff" stroke-width="1.5"><title>{}</title></circle>"##,
@@ -177,7 +244,10 @@ pub fn line_chart(title: &str, y_unit: &str, lines: &[Line], show_day0: bool, mi
         }
     }
     if lines.len() > 1 {
-        let legend_w: f64 = lines.iter().map(|l| 30.0 + 7.0 * l.name.chars().count() as f64).sum();
+        let legend_w: f64 = lines
+            .iter()
+            .map(|l| 30.0 + 7.0 * l.name.chars().count() as f64)
+            .sum();
         let mut lx = w - mr - legend_w;
         for l in lines {
             let _ = write!(
@@ -185,7 +255,11 @@ pub fn line_chart(title: &str, y_unit: &str, lines: &[Line], show_day0: bool, mi
                 r#"<line x1="{lx:.1}" x2="{:.1}" y1="{y}" y2="{y}" stroke="{}" stroke-width="2.2"{}/><text x="{:.1}" y="{}" class="lg">{}</text>"#,
                 lx + 18.0,
                 esc(&l.colour),
-                if l.dashed { r#" stroke-dasharray="6 4""# } else { "" },
+                if l.dashed {
+                    r#" stroke-dasharray="6 4""#
+                } else {
+                    ""
+                },
                 lx + 22.0,
                 18.0,
                 esc(&l.name),
@@ -203,7 +277,12 @@ fn hist_fractions(h: &HuHistogram) -> Vec<(f64, f64)> {
     h.counts
         .iter()
         .enumerate()
-        .map(|(i, &c)| ((h.lo_hu + h.bin_width_hu * i as i32) as f64, 100.0 * c as f64 / total))
+        .map(|(i, &c)| {
+            (
+                (h.lo_hu + h.bin_width_hu * i as i32) as f64,
+                100.0 * c as f64 / total,
+            )
+        })
         .collect()
 }
 
@@ -224,16 +303,38 @@ fn hist_panel(
 ) {
     let (ml, mr, mt, mb) = (46.0, 10.0, 62.0, 40.0);
     let in_range = |p: &&(f64, f64)| p.0 + bw > x0 && p.0 < x1;
-    let ymax = cur.iter().filter(in_range).chain(prev.unwrap_or(&[]).iter().filter(in_range)).map(|p| p.1).fold(0.0, f64::max).max(0.05);
+    let ymax = cur
+        .iter()
+        .filter(in_range)
+        .chain(prev.unwrap_or(&[]).iter().filter(in_range))
+        .map(|p| p.1)
+        .fold(0.0, f64::max)
+        .max(0.05);
     let (_, y1, yt) = ticks(0.0, ymax * 1.05, 4.0);
     let px = |x: f64| x_off + ml + (x.clamp(x0, x1) - x0) / (x1 - x0) * (pw - ml - mr);
     let py = |y: f64| ph - mb - y / y1 * (ph - mt - mb);
-    let _ = write!(s, r#"<text x="{:.1}" y="{}" class="ct">{}</text>"#, x_off + ml, mt - 18.0, esc(title));
+    let _ = write!(
+        s,
+        r#"<text x="{:.1}" y="{}" class="ct">{}</text>"#,
+        x_off + ml,
+        mt - 18.0,
+        esc(title)
+    );
     let bands = [
         (f64::MIN, th.laa_hu as f64, "#dbe9f6", "LAA"),
         (th.laa_hu as f64, th.ggo_lo_hu as f64, "#ffffff", "normal"),
-        (th.ggo_lo_hu as f64, th.consolidation_lo_hu as f64, "#fff3c4", "GGO"),
-        (th.consolidation_lo_hu as f64, th.consolidation_hi_hu as f64, "#fbd5cf", "consolidation"),
+        (
+            th.ggo_lo_hu as f64,
+            th.consolidation_lo_hu as f64,
+            "#fff3c4",
+            "GGO",
+        ),
+        (
+            th.consolidation_lo_hu as f64,
+            th.consolidation_hi_hu as f64,
+            "#fbd5cf",
+            "consolidation",
+        ),
     ];
     for (a, b, c, name) in bands {
         let (a, b) = (a.max(x0), b.min(x1));
@@ -253,14 +354,32 @@ fn hist_panel(
     }
     s.push_str(r#"<g class="grid">"#);
     for &t in &yt {
-        let _ = write!(s, r#"<line x1="{:.1}" x2="{:.1}" y1="{y:.1}" y2="{y:.1}"/>"#, x_off + ml, x_off + pw - mr, y = py(t));
+        let _ = write!(
+            s,
+            r#"<line x1="{:.1}" x2="{:.1}" y1="{y:.1}" y2="{y:.1}"/>"#,
+            x_off + ml,
+            x_off + pw - mr,
+            y = py(t)
+        );
     }
     s.push_str("</g><g class=\"axis\">");
     for &t in &yt {
-        let _ = write!(s, r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#, x_off + ml - 5.0, py(t) + 4.0, fmt_tick(t));
+        let _ = write!(
+            s,
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
+            x_off + ml - 5.0,
+            py(t) + 4.0,
+            fmt_tick(t)
+        );
     }
     for &t in x_ticks {
-        let _ = write!(s, r#"<text x="{:.1}" y="{}" text-anchor="middle">{}</text>"#, px(t), ph - mb + 16.0, t as i64);
+        let _ = write!(
+            s,
+            r#"<text x="{:.1}" y="{}" text-anchor="middle">{}</text>"#,
+            px(t),
+            ph - mb + 16.0,
+            t as i64
+        );
     }
     let _ = write!(
         s,
@@ -278,7 +397,14 @@ fn hist_panel(
             if x + bw <= x0 || x >= x1 {
                 continue;
             }
-            let _ = write!(d, " L{:.1},{:.1} L{:.1},{:.1}", px(x), py(y.min(y1)), px(x + bw), py(y.min(y1)));
+            let _ = write!(
+                d,
+                " L{:.1},{:.1} L{:.1},{:.1}",
+                px(x),
+                py(y.min(y1)),
+                px(x + bw),
+                py(y.min(y1))
+            );
         }
         let _ = write!(d, " L{:.1},{:.1}", px(x1), py(0.0));
         if close {
@@ -286,7 +412,11 @@ fn hist_panel(
         }
         d
     };
-    let _ = write!(s, "<path d=\"{}\" fill=\"#1565c0\" fill-opacity=\"0.28\" stroke=\"#1565c0\" stroke-width=\"1.6\"/>", path(cur, true));
+    let _ = write!(
+        s,
+        "<path d=\"{}\" fill=\"#1565c0\" fill-opacity=\"0.28\" stroke=\"#1565c0\" stroke-width=\"1.6\"/>",
+        path(cur, true)
+    );
     if let Some(p) = prev {
         let _ = write!(
             s,
@@ -294,13 +424,26 @@ fn hist_panel(
             path(p, false)
         );
     }
-    let _ = write!(s, r#"<line class="frame" x1="{:.1}" x2="{:.1}" y1="{}" y2="{}"/>"#, x_off + ml, x_off + pw - mr, ph - mb, ph - mb);
+    let _ = write!(
+        s,
+        r#"<line class="frame" x1="{:.1}" x2="{:.1}" y1="{}" y2="{}"/>"#,
+        x_off + ml,
+        x_off + pw - mr,
+        ph - mb,
+        ph - mb
+    );
 }
 
 /// HU histogram of the lung (percent of lung voxels per bin) with the previous visit's
 /// overlaid and the density-class bands behind: the full range, and the disease range
 /// (GGO and consolidation) enlarged so small changes show.
-pub fn histogram_chart(current: &HuHistogram, previous: Option<&HuHistogram>, th: &Thresholds, cur_name: &str, prev_name: &str) -> String {
+pub fn histogram_chart(
+    current: &HuHistogram,
+    previous: Option<&HuHistogram>,
+    th: &Thresholds,
+    cur_name: &str,
+    prev_name: &str,
+) -> String {
     let (w, h) = (1000.0, 300.0);
     let cur = hist_fractions(current);
     let prev = previous.map(hist_fractions);
@@ -324,7 +467,19 @@ pub fn histogram_chart(current: &HuHistogram, previous: Option<&HuHistogram>, th
         );
     }
     let full_ticks = [-1000.0, -800.0, -600.0, -400.0, -200.0, 0.0, 200.0];
-    hist_panel(&mut s, 0.0, 520.0, h, (-1024.0, 200.0), &cur, prev.as_deref(), bw, th, "Whole range", &full_ticks);
+    hist_panel(
+        &mut s,
+        0.0,
+        520.0,
+        h,
+        (-1024.0, 200.0),
+        &cur,
+        prev.as_deref(),
+        bw,
+        th,
+        "Whole range",
+        &full_ticks,
+    );
     let lo = th.ggo_lo_hu as f64;
     let hi = (th.consolidation_hi_hu as f64).max(lo + 100.0);
     let step = nice_step(hi - lo, 4.0);
@@ -334,7 +489,19 @@ pub fn histogram_chart(current: &HuHistogram, previous: Option<&HuHistogram>, th
         zt.push(t);
         t += step;
     }
-    hist_panel(&mut s, 530.0, 470.0, h, (lo, hi), &cur, prev.as_deref(), bw, th, "Disease range enlarged (GGO and consolidation)", &zt);
+    hist_panel(
+        &mut s,
+        530.0,
+        470.0,
+        h,
+        (lo, hi),
+        &cur,
+        prev.as_deref(),
+        bw,
+        th,
+        "Disease range enlarged (GGO and consolidation)",
+        &zt,
+    );
     s.push_str("</svg>");
     s
 }
@@ -346,7 +513,10 @@ const LUNG_PATH: &str = "M82 10 C52 12 22 70 16 150 C13 190 14 218 22 232 C46 22
 /// `id` must be unique in the page (clip paths are referenced by id).
 /// `compact` draws the smaller variant for the over-time strip.
 pub fn zone_diagram(zones: &Zones, id: &str, compact: bool) -> String {
-    let id = id.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect::<String>();
+    let id = id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .collect::<String>();
     let (top, bottom) = (10.0, 232.0);
     let third = (bottom - top) / 3.0;
     let mut s = String::new();
@@ -364,12 +534,19 @@ pub fn zone_diagram(zones: &Zones, id: &str, compact: bool) -> String {
             third
         );
     }
-    let _ = write!(s, r#"<clipPath id="{id}-lung"><path d="{LUNG_PATH}"/></clipPath>"#);
+    let _ = write!(
+        s,
+        r#"<clipPath id="{id}-lung"><path d="{LUNG_PATH}"/></clipPath>"#
+    );
     s.push_str("</defs>");
     let all = zones.iter();
     // Right lung on the viewer's left (x 0..120), left lung mirrored on the right (x 140..260).
     for (side, offset, mirror) in [("right", 4.0, false), ("left", 256.0, true)] {
-        let transform = if mirror { format!("translate({offset} 0) scale(-1 1)") } else { format!("translate({offset} 0)") };
+        let transform = if mirror {
+            format!("translate({offset} 0) scale(-1 1)")
+        } else {
+            format!("translate({offset} 0)")
+        };
         let _ = write!(s, r#"<g transform="{transform}">"#);
         for (k, level) in ["upper", "middle", "lower"].iter().enumerate() {
             let name = format!("{side}_{level}");
@@ -378,19 +555,22 @@ pub fn zone_diagram(zones: &Zones, id: &str, compact: bool) -> String {
             let _ = write!(
                 s,
                 r#"<path d="{LUNG_PATH}" fill="{}" clip-path="url(#{id}-z{k})"><title>{} {}: score {}</title></path>"#,
-                EXTENT_COLOURS[score],
-                side,
-                level,
-                score
+                EXTENT_COLOURS[score], side, level, score
             );
         }
         let _ = write!(s, r#"<g clip-path="url(#{id}-lung)">"#);
         for k in 1..3 {
             let y = top + third * k as f64;
-            let _ = write!(s, r##"<line x1="0" x2="120" y1="{y:.1}" y2="{y:.1}" stroke="#455a64" stroke-width="1.2" stroke-dasharray="4 3"/>"##);
+            let _ = write!(
+                s,
+                r##"<line x1="0" x2="120" y1="{y:.1}" y2="{y:.1}" stroke="#455a64" stroke-width="1.2" stroke-dasharray="4 3"/>"##
+            );
         }
         s.push_str("</g>");
-        let _ = write!(s, r##"<path d="{LUNG_PATH}" fill="none" stroke="#37474f" stroke-width="2"/></g>"##);
+        let _ = write!(
+            s,
+            r##"<path d="{LUNG_PATH}" fill="none" stroke="#37474f" stroke-width="2"/></g>"##
+        );
         let cx = if mirror { 256.0 - 60.0 } else { 4.0 + 60.0 };
         for (k, level) in ["upper", "middle", "lower"].iter().enumerate() {
             let name = format!("{side}_{level}");

@@ -5,23 +5,35 @@ use ildtrack_analysis::model::VisitResult;
 use ildtrack_volume::Warning;
 
 fn norm(s: &Option<String>) -> Option<String> {
-    s.as_ref().map(|x| x.trim().to_ascii_lowercase()).filter(|x| !x.is_empty())
+    s.as_ref()
+        .map(|x| x.trim().to_ascii_lowercase())
+        .filter(|x| !x.is_empty())
 }
 
 fn shown(s: &Option<String>) -> String {
-    s.as_deref().map(str::trim).filter(|x| !x.is_empty()).unwrap_or("unknown").to_string()
+    s.as_deref()
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .unwrap_or("unknown")
+        .to_string()
 }
 
 /// Whether a contrast agent tag means contrast was given.
 fn has_contrast(s: &Option<String>) -> bool {
     match norm(s) {
         None => false,
-        Some(x) => !matches!(x.as_str(), "none" | "no" | "n" | "nil" | "0" | "-" | "without"),
+        Some(x) => !matches!(
+            x.as_str(),
+            "none" | "no" | "n" | "nil" | "0" | "-" | "without"
+        ),
     }
 }
 
 fn push_unique(out: &mut Vec<Warning>, w: Warning) {
-    if !out.iter().any(|x| x.code == w.code && x.message == w.message) {
+    if !out
+        .iter()
+        .any(|x| x.code == w.code && x.message == w.message)
+    {
         out.push(w);
     }
 }
@@ -51,13 +63,22 @@ pub(crate) fn age_check(r: &VisitResult, cfg: &TrackConfig, out: &mut Vec<Warnin
 
 /// Join `(reference name, its value)` pairs: `the baseline's B and the previous visit's C`.
 fn refs_text(diffs: &[(&str, String)]) -> String {
-    diffs.iter().map(|(what, val)| format!("{what}'s {val}")).collect::<Vec<_>>().join(" and ")
+    diffs
+        .iter()
+        .map(|(what, val)| format!("{what}'s {val}"))
+        .collect::<Vec<_>>()
+        .join(" and ")
 }
 
 /// Compare this visit's protocol with reference visits (`("the baseline", r)`,
 /// `("the previous visit", r)`); one warning per kind of difference naming every reference
 /// that differs.
-pub(crate) fn protocol_checks(cur: &VisitResult, refs: &[(&str, &VisitResult)], cfg: &TrackConfig, out: &mut Vec<Warning>) {
+pub(crate) fn protocol_checks(
+    cur: &VisitResult,
+    refs: &[(&str, &VisitResult)],
+    cfg: &TrackConfig,
+    out: &mut Vec<Warning>,
+) {
     let a = &cur.series;
     let tol = &cfg.tolerances;
 
@@ -70,11 +91,26 @@ pub(crate) fn protocol_checks(cur: &VisitResult, refs: &[(&str, &VisitResult)], 
     let mut volume = Vec::new();
     let scanner = |s: &ildtrack_analysis::model::SeriesSummary| {
         let m = [norm(&s.manufacturer), norm(&s.manufacturer_model)];
-        if m.iter().all(Option::is_none) { None } else { Some(m) }
+        if m.iter().all(Option::is_none) {
+            None
+        } else {
+            Some(m)
+        }
     };
-    let show_scanner =
-        |s: &ildtrack_analysis::model::SeriesSummary| format!("{} {}", shown(&s.manufacturer), shown(&s.manufacturer_model));
-    let contrast_word = |c: bool| if c { "contrast-enhanced" } else { "without contrast" };
+    let show_scanner = |s: &ildtrack_analysis::model::SeriesSummary| {
+        format!(
+            "{} {}",
+            shown(&s.manufacturer),
+            shown(&s.manufacturer_model)
+        )
+    };
+    let contrast_word = |c: bool| {
+        if c {
+            "contrast-enhanced"
+        } else {
+            "without contrast"
+        }
+    };
     let ca = has_contrast(&a.contrast_agent);
     let va = cur.lungs.whole.volume_ml;
     for (what, r) in refs {
@@ -107,7 +143,13 @@ pub(crate) fn protocol_checks(cur: &VisitResult, refs: &[(&str, &VisitResult)], 
         if vb > 0.0 {
             let change_pct = (va / vb - 1.0) * 100.0;
             if change_pct.abs() > tol.lung_volume_change_pct {
-                volume.push((*what, format!("{vb:.0} mL ({}{change_pct:.0} %)", if change_pct >= 0.0 { "+" } else { "" })));
+                volume.push((
+                    *what,
+                    format!(
+                        "{vb:.0} mL ({}{change_pct:.0} %)",
+                        if change_pct >= 0.0 { "+" } else { "" }
+                    ),
+                ));
             }
         }
     }
@@ -129,7 +171,11 @@ pub(crate) fn protocol_checks(cur: &VisitResult, refs: &[(&str, &VisitResult)], 
             out,
             Warning::new(
                 "kernel-unknown",
-                format!("reconstruction kernel is {} here and {}: cannot confirm the same kernel", shown(&a.kernel), refs_text(&kernel_unknown)),
+                format!(
+                    "reconstruction kernel is {} here and {}: cannot confirm the same kernel",
+                    shown(&a.kernel),
+                    refs_text(&kernel_unknown)
+                ),
             ),
         );
     }
@@ -140,7 +186,9 @@ pub(crate) fn protocol_checks(cur: &VisitResult, refs: &[(&str, &VisitResult)], 
                 "slice-thickness-mismatch",
                 format!(
                     "slice thickness {} differs from {}: partial-volume effects change density metrics",
-                    a.slice_thickness_mm.map(|t| format!("{t:.2} mm")).unwrap_or_default(),
+                    a.slice_thickness_mm
+                        .map(|t| format!("{t:.2} mm"))
+                        .unwrap_or_default(),
                     refs_text(&thick)
                 ),
             ),
@@ -164,7 +212,11 @@ pub(crate) fn protocol_checks(cur: &VisitResult, refs: &[(&str, &VisitResult)], 
             out,
             Warning::new(
                 "scanner-mismatch",
-                format!("scanner {} differs from {}: calibration differs between scanners", show_scanner(a), refs_text(&scanner_d)),
+                format!(
+                    "scanner {} differs from {}: calibration differs between scanners",
+                    show_scanner(a),
+                    refs_text(&scanner_d)
+                ),
             ),
         );
     }
@@ -176,7 +228,11 @@ pub(crate) fn protocol_checks(cur: &VisitResult, refs: &[(&str, &VisitResult)], 
                 format!(
                     "this scan is {} unlike {}: contrast raises lung density (vessels, perfused parenchyma)",
                     contrast_word(ca),
-                    contrast.iter().map(|(w, v)| format!("{w} ({v})")).collect::<Vec<_>>().join(" and ")
+                    contrast
+                        .iter()
+                        .map(|(w, v)| format!("{w} ({v})"))
+                        .collect::<Vec<_>>()
+                        .join(" and ")
                 ),
             ),
         );
@@ -214,10 +270,21 @@ fn zone_shares(r: &VisitResult) -> Option<[f64; 6]> {
 /// Zones are each lung's own thirds, so each should keep a similar share of its lung between
 /// visits; a share moving by more than 10 points means the zones do not cover the same tissue
 /// (different lung coverage, a partial scan, a segmentation change).
-pub(crate) fn zone_alignment(cur: &VisitResult, refs: &[(&str, &VisitResult)], out: &mut Vec<Warning>) {
+pub(crate) fn zone_alignment(
+    cur: &VisitResult,
+    refs: &[(&str, &VisitResult)],
+    out: &mut Vec<Warning>,
+) {
     const MAX_SHIFT_PCT: f64 = 10.0;
     let Some(a) = zone_shares(cur) else { return };
-    let names = ["right upper", "right middle", "right lower", "left upper", "left middle", "left lower"];
+    let names = [
+        "right upper",
+        "right middle",
+        "right lower",
+        "left upper",
+        "left middle",
+        "left lower",
+    ];
     let mut worst: Option<(f64, usize, &str)> = None;
     for (what, r) in refs {
         if let Some(b) = zone_shares(r) {
@@ -245,13 +312,20 @@ pub(crate) fn zone_alignment(cur: &VisitResult, refs: &[(&str, &VisitResult)], o
 }
 
 /// Density figures of `cur` adjusted to the reference's lung volume (tissue mass conserved).
-pub(crate) fn volume_adjusted(cur: &VisitResult, reference: &VisitResult) -> Option<VolumeAdjusted> {
+pub(crate) fn volume_adjusted(
+    cur: &VisitResult,
+    reference: &VisitResult,
+) -> Option<VolumeAdjusted> {
     let (v, vr) = (cur.lungs.whole.volume_ml, reference.lungs.whole.volume_ml);
     if !(v > 0.0 && vr > 0.0) {
         return None;
     }
     let mass = cur.lungs.whole.mean_hu.map(|m| v * (m + 1000.0) / 1000.0);
-    let mass_r = reference.lungs.whole.mean_hu.map(|m| vr * (m + 1000.0) / 1000.0);
+    let mass_r = reference
+        .lungs
+        .whole
+        .mean_hu
+        .map(|m| vr * (m + 1000.0) / 1000.0);
     let mld_adj = mass.map(|g| -1000.0 + 1000.0 * g / vr);
     Some(VolumeAdjusted {
         reference_volume_ml: round6(vr),
@@ -260,9 +334,15 @@ pub(crate) fn volume_adjusted(cur: &VisitResult, reference: &VisitResult) -> Opt
         tissue_mass_g: mass.map(round6),
         reference_tissue_mass_g: mass_r.map(round6),
         mean_hu_at_reference_volume: mld_adj.map(round6),
-        delta_mean_hu_adjusted: mld_adj.zip(reference.lungs.whole.mean_hu).map(|(a, b)| round6(a - b)),
-        tissue_mass_change_pct: mass
-            .zip(mass_r)
-            .and_then(|(a, b)| if b > 0.0 { Some(round6((a / b - 1.0) * 100.0)) } else { None }),
+        delta_mean_hu_adjusted: mld_adj
+            .zip(reference.lungs.whole.mean_hu)
+            .map(|(a, b)| round6(a - b)),
+        tissue_mass_change_pct: mass.zip(mass_r).and_then(|(a, b)| {
+            if b > 0.0 {
+                Some(round6((a / b - 1.0) * 100.0))
+            } else {
+                None
+            }
+        }),
     })
 }

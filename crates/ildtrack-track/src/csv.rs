@@ -6,8 +6,16 @@ use crate::{MetricDelta, TrackResult, TrackedVisit};
 /// Fields starting with `=` or `@` get a leading `'` so a spreadsheet does not run them as
 /// formulas (labels like `+3 months` are kept as they are for R and pandas).
 fn field(s: &str) -> String {
-    let s = if s.starts_with(['=', '@']) { format!("'{s}") } else { s.to_string() };
-    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s }
+    let s = if s.starts_with(['=', '@']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
 }
 
 fn num(x: Option<f64>) -> String {
@@ -40,13 +48,28 @@ const WHOLE: &[&str] = &[
     "affected_ml",
     "affected_pct",
 ];
-const DELTAS: &[&str] = &["affected_pct", "ggo_pct", "consolidation_pct", "haa_pct", "mean_hu", "volume_ml"];
+const DELTAS: &[&str] = &[
+    "affected_pct",
+    "ggo_pct",
+    "consolidation_pct",
+    "haa_pct",
+    "mean_hu",
+    "volume_ml",
+];
 
 pub(crate) fn to_csv(t: &TrackResult) -> String {
-    let mut header: Vec<String> = ["index", "label", "study_date", "day", "status", "fvc_pct_pred", "dlco_pct_pred"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mut header: Vec<String> = [
+        "index",
+        "label",
+        "study_date",
+        "day",
+        "status",
+        "fvc_pct_pred",
+        "dlco_pct_pred",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     header.extend(WHOLE.iter().map(|s| s.to_string()));
     for side in ["left", "right"] {
         for k in ["volume_ml", "affected_pct", "ggo_pct", "consolidation_pct"] {
@@ -64,7 +87,16 @@ pub(crate) fn to_csv(t: &TrackResult) -> String {
         header.push(format!("delta_baseline_{k}"));
     }
     header.extend(
-        ["mean_hu_at_baseline_volume", "kernel", "slice_thickness_mm", "kvp", "manufacturer", "warnings"].iter().map(|s| s.to_string()),
+        [
+            "mean_hu_at_baseline_volume",
+            "kernel",
+            "slice_thickness_mm",
+            "kvp",
+            "manufacturer",
+            "warnings",
+        ]
+        .iter()
+        .map(|s| s.to_string()),
     );
     let mut out = header.join(",");
     out.push('\n');
@@ -75,7 +107,14 @@ pub(crate) fn to_csv(t: &TrackResult) -> String {
     out
 }
 
-const DEFAULT_ZONES: [&str; 6] = ["right_upper", "right_middle", "right_lower", "left_upper", "left_middle", "left_lower"];
+const DEFAULT_ZONES: [&str; 6] = [
+    "right_upper",
+    "right_middle",
+    "right_lower",
+    "left_upper",
+    "left_middle",
+    "left_lower",
+];
 
 fn row(v: &TrackedVisit) -> Vec<String> {
     let m = crate::metrics_map(&v.metrics);
@@ -105,7 +144,10 @@ fn row(v: &TrackedVisit) -> Vec<String> {
         r.push(d(&v.delta_previous, k));
         r.push(d(&v.delta_baseline, k));
     }
-    r.push(num(v.volume_adjusted.as_ref().and_then(|a| a.mean_hu_at_reference_volume)));
+    r.push(num(v
+        .volume_adjusted
+        .as_ref()
+        .and_then(|a| a.mean_hu_at_reference_volume)));
     r.push(field(v.series.kernel.as_deref().unwrap_or("")));
     r.push(num(v.series.slice_thickness_mm));
     r.push(num(v.series.kvp));

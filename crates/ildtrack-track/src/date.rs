@@ -11,7 +11,10 @@ pub fn days_from_iso(date: &str) -> Option<i64> {
     } else {
         return None;
     };
-    if ![y, m, day].iter().all(|s| s.bytes().all(|b| b.is_ascii_digit())) {
+    if ![y, m, day]
+        .iter()
+        .all(|s| s.bytes().all(|b| b.is_ascii_digit()))
+    {
         return None;
     }
     let y: i64 = y.parse().ok()?;
@@ -81,14 +84,25 @@ mod tests {
         assert_eq!(days_from_iso("20000301"), Some(11_017));
         // 2024 is a leap year.
         assert_eq!(
-            days_from_iso("2024-03-01").zip(days_from_iso("2024-02-28")).map(|(a, b)| a - b),
+            days_from_iso("2024-03-01")
+                .zip(days_from_iso("2024-02-28"))
+                .map(|(a, b)| a - b),
             Some(2)
         );
     }
 
     #[test]
     fn invalid_dates_are_refused() {
-        for bad in ["", "2023-02-29", "2023-13-01", "2023-00-10", "2023-1-1", "abcd-ef-gh", "2023/01/01", "20231301"] {
+        for bad in [
+            "",
+            "2023-02-29",
+            "2023-13-01",
+            "2023-00-10",
+            "2023-1-1",
+            "abcd-ef-gh",
+            "2023/01/01",
+            "20231301",
+        ] {
             assert_eq!(days_from_iso(bad), None, "{bad}");
         }
     }
@@ -97,7 +111,11 @@ mod tests {
     fn round_trip() {
         for z in [-1i64, 0, 59, 60, 11_016, 19_999, 2_000_000] {
             let (y, m, d) = civil_from_days(z);
-            assert_eq!(days_from_iso(&format!("{y:04}-{m:02}-{d:02}")), Some(z), "{z}");
+            assert_eq!(
+                days_from_iso(&format!("{y:04}-{m:02}-{d:02}")),
+                Some(z),
+                "{z}"
+            );
         }
         assert_eq!(normalise_iso("20240131").as_deref(), Some("2024-01-31"));
     }

@@ -77,7 +77,12 @@ pub struct ProtocolTolerances {
 
 impl Default for ProtocolTolerances {
     fn default() -> Self {
-        ProtocolTolerances { slice_thickness_mm: 0.5, kvp: 1.0, lung_volume_change_pct: 10.0, adult_age_years: 18.0 }
+        ProtocolTolerances {
+            slice_thickness_mm: 0.5,
+            kvp: 1.0,
+            lung_volume_change_pct: 10.0,
+            adult_age_years: 18.0,
+        }
     }
 }
 
@@ -112,17 +117,23 @@ impl Default for TrackConfig {
 impl TrackConfig {
     /// Check that the metric exists and the limits are positive and finite.
     pub fn validate(&self) -> Result<(), TrackError> {
-        if metric_value(&Metrics::default(), &self.metric).is_none() && !OPTIONAL_METRICS.contains(&self.metric.as_str())
+        if metric_value(&Metrics::default(), &self.metric).is_none()
+            && !OPTIONAL_METRICS.contains(&self.metric.as_str())
         {
             return Err(TrackError::UnknownMetric(self.metric.clone()));
         }
         for (name, v) in [
             ("baseline_points", self.baseline_points),
             ("previous_points", self.previous_points),
-            ("tolerances.lung_volume_change_pct", self.tolerances.lung_volume_change_pct),
+            (
+                "tolerances.lung_volume_change_pct",
+                self.tolerances.lung_volume_change_pct,
+            ),
         ] {
             if !(v.is_finite() && v > 0.0) {
-                return Err(TrackError::InvalidConfig(format!("{name} must be a positive number, got {v}")));
+                return Err(TrackError::InvalidConfig(format!(
+                    "{name} must be a positive number, got {v}"
+                )));
             }
         }
         Ok(())
@@ -130,7 +141,11 @@ impl TrackConfig {
 
     /// The rule in words, printed with every verdict.
     pub fn rule_text(&self) -> String {
-        let (worse, better) = if self.higher_is_worse { ("rises", "falls") } else { ("falls", "rises") };
+        let (worse, better) = if self.higher_is_worse {
+            ("rises", "falls")
+        } else {
+            ("falls", "rises")
+        };
         format!(
             "progressed if whole-lung {m} {worse} by >= {b} points vs the baseline visit, or by >= {p} points vs the \
              previous visit while also {worse2} vs baseline (same trend); improved if it {better} by the same amounts; \
@@ -138,13 +153,27 @@ impl TrackConfig {
             m = self.metric,
             b = fmt_num(self.baseline_points),
             p = fmt_num(self.previous_points),
-            worse2 = if self.higher_is_worse { "higher" } else { "lower" },
+            worse2 = if self.higher_is_worse {
+                "higher"
+            } else {
+                "lower"
+            },
         )
     }
 }
 
 /// Metrics fields that are `null` for an empty region; valid verdict metrics.
-const OPTIONAL_METRICS: &[&str] = &["mean_hu", "sd_hu", "skewness", "kurtosis_excess", "p10_hu", "p15_hu", "p50_hu", "p85_hu", "p90_hu"];
+const OPTIONAL_METRICS: &[&str] = &[
+    "mean_hu",
+    "sd_hu",
+    "skewness",
+    "kurtosis_excess",
+    "p10_hu",
+    "p15_hu",
+    "p50_hu",
+    "p85_hu",
+    "p90_hu",
+];
 
 /// One visit handed to [`track`]: its analysis and what the manifest adds.
 #[derive(Debug, Clone, PartialEq)]
@@ -164,7 +193,14 @@ pub struct TrackVisit {
 
 impl TrackVisit {
     pub fn new(result: VisitResult) -> Self {
-        TrackVisit { result, label: None, study_date: None, fvc_pct_pred: None, dlco_pct_pred: None, dir: None }
+        TrackVisit {
+            result,
+            label: None,
+            study_date: None,
+            fvc_pct_pred: None,
+            dlco_pct_pred: None,
+            dir: None,
+        }
     }
 }
 
@@ -337,17 +373,34 @@ impl TrackResult {
     pub fn summary_text(&self) -> String {
         let mut s = String::new();
         for v in &self.visits {
-            let dp = v.basis.delta_previous.map(|d| format!(", {d:+.1} vs previous")).unwrap_or_default();
+            let dp = v
+                .basis
+                .delta_previous
+                .map(|d| format!(", {d:+.1} vs previous"))
+                .unwrap_or_default();
             s.push_str(&format!(
                 "{:<11} {:>6} {:<24} {:<12} {} {}{}{}\n",
                 v.study_date.as_deref().unwrap_or("?"),
-                v.day.map(|d| if d > 0 { format!("+{d}") } else { d.to_string() }).unwrap_or_else(|| "?".into()),
+                v.day
+                    .map(|d| if d > 0 {
+                        format!("+{d}")
+                    } else {
+                        d.to_string()
+                    })
+                    .unwrap_or_else(|| "?".into()),
                 v.label.as_deref().unwrap_or(""),
                 v.status.as_str(),
                 self.config.metric,
-                v.basis.value.map(|x| format!("{x:.1}")).unwrap_or_else(|| "n/a".into()),
+                v.basis
+                    .value
+                    .map(|x| format!("{x:.1}"))
+                    .unwrap_or_else(|| "n/a".into()),
                 dp,
-                if v.warnings.is_empty() { String::new() } else { format!(" ({} warning(s))", v.warnings.len()) }
+                if v.warnings.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({} warning(s))", v.warnings.len())
+                }
             ));
         }
         if let Some(l) = self.visits.last() {
@@ -392,7 +445,9 @@ pub fn metrics_map(m: &Metrics) -> BTreeMap<String, f64> {
 fn metric_delta(cur: &Metrics, reference: &Metrics) -> MetricDelta {
     let a = metrics_map(cur);
     let b = metrics_map(reference);
-    a.iter().filter_map(|(k, va)| b.get(k).map(|vb| (k.clone(), round6(va - vb)))).collect()
+    a.iter()
+        .filter_map(|(k, va)| b.get(k).map(|vb| (k.clone(), round6(va - vb))))
+        .collect()
 }
 
 /// Round to 6 decimals so the JSON does not carry float noise like 4.999999999.
@@ -401,10 +456,20 @@ fn round6(x: f64) -> f64 {
 }
 
 fn fmt_num(x: f64) -> String {
-    if (x - x.round()).abs() < 1e-9 { format!("{}", x.round() as i64) } else { format!("{x:.1}") }
+    if (x - x.round()).abs() < 1e-9 {
+        format!("{}", x.round() as i64)
+    } else {
+        format!("{x:.1}")
+    }
 }
 
-fn deltas(cur: &VisitResult, reference: &VisitResult, against_visit: usize, against_date: Option<String>, days_between: Option<i64>) -> Deltas {
+fn deltas(
+    cur: &VisitResult,
+    reference: &VisitResult,
+    against_visit: usize,
+    against_date: Option<String>,
+    days_between: Option<i64>,
+) -> Deltas {
     let zones = cur
         .lungs
         .zones
@@ -431,7 +496,12 @@ fn deltas(cur: &VisitResult, reference: &VisitResult, against_visit: usize, agai
 const EPS: f64 = 1e-9;
 
 /// Judge one visit against baseline and previous values of the verdict metric.
-fn judge(cfg: &TrackConfig, value: Option<f64>, base: Option<f64>, prev: Option<f64>) -> (Status, String) {
+fn judge(
+    cfg: &TrackConfig,
+    value: Option<f64>,
+    base: Option<f64>,
+    prev: Option<f64>,
+) -> (Status, String) {
     let (Some(v), Some(b), Some(p)) = (value, base, prev) else {
         return (Status::Indeterminate, "none".into());
     };
@@ -459,7 +529,11 @@ fn signed(x: f64) -> String {
 /// Track a patient's visits: order, deltas, verdicts, protocol checks.
 ///
 /// `day0` (`YYYY-MM-DD`) is the treatment day; without it days count from the first visit.
-pub fn track(visits: Vec<TrackVisit>, day0: Option<&str>, cfg: &TrackConfig) -> Result<TrackResult, TrackError> {
+pub fn track(
+    visits: Vec<TrackVisit>,
+    day0: Option<&str>,
+    cfg: &TrackConfig,
+) -> Result<TrackResult, TrackError> {
     cfg.validate()?;
     if visits.is_empty() {
         return Err(TrackError::NoVisits);
@@ -478,11 +552,17 @@ pub fn track(visits: Vec<TrackVisit>, day0: Option<&str>, cfg: &TrackConfig) -> 
     for (i, v) in visits.into_iter().enumerate() {
         let (raw, field) = match &v.study_date {
             Some(d) => (Some(d.clone()), format!("date override of visit {}", i + 1)),
-            None => (v.result.series.study_date.clone(), format!("study_date of visit {}", i + 1)),
+            None => (
+                v.result.series.study_date.clone(),
+                format!("study_date of visit {}", i + 1),
+            ),
         };
         let (date, days) = match raw {
             Some(d) => {
-                let norm = date::normalise_iso(&d).ok_or_else(|| TrackError::BadDate { value: d.clone(), field })?;
+                let norm = date::normalise_iso(&d).ok_or_else(|| TrackError::BadDate {
+                    value: d.clone(),
+                    field,
+                })?;
                 let days = date::days_from_iso(&norm);
                 (Some(norm), days)
             }
@@ -498,7 +578,13 @@ pub fn track(visits: Vec<TrackVisit>, day0: Option<&str>, cfg: &TrackConfig) -> 
             }
         };
         let time = v.result.series.series_time.clone();
-        items.push(Item { input_index: i, date, days, time, v });
+        items.push(Item {
+            input_index: i,
+            date,
+            days,
+            time,
+            v,
+        });
     }
     items.sort_by(|a, b| {
         let ka = (a.days.is_none(), a.days, a.time.clone(), a.input_index);
@@ -518,9 +604,10 @@ pub fn track(visits: Vec<TrackVisit>, day0: Option<&str>, cfg: &TrackConfig) -> 
     }
 
     let day0_days = match day0 {
-        Some(d) => Some(
-            date::days_from_iso(d).ok_or_else(|| TrackError::BadDate { value: d.to_string(), field: "day0".into() })?,
-        ),
+        Some(d) => Some(date::days_from_iso(d).ok_or_else(|| TrackError::BadDate {
+            value: d.to_string(),
+            field: "day0".into(),
+        })?),
         None => items.first().and_then(|it| it.days),
     };
     let day0_norm = match day0 {
@@ -566,7 +653,16 @@ pub fn track(visits: Vec<TrackVisit>, day0: Option<&str>, cfg: &TrackConfig) -> 
         let mut warnings = Vec::new();
         checks::age_check(r, cfg, &mut warnings);
 
-        let (delta_previous, delta_baseline, status, triggered_by, basis_vals, volume_adjusted, mismatch, reason);
+        let (
+            delta_previous,
+            delta_baseline,
+            status,
+            triggered_by,
+            basis_vals,
+            volume_adjusted,
+            mismatch,
+            reason,
+        );
         if idx == 0 {
             delta_previous = None;
             delta_baseline = None;
@@ -578,18 +674,38 @@ pub fn track(visits: Vec<TrackVisit>, day0: Option<&str>, cfg: &TrackConfig) -> 
             reason = format!(
                 "baseline: first visit; whole-lung {} {}",
                 cfg.metric,
-                value.map(|v| format!("{v:.1}")).unwrap_or_else(|| "n/a".into())
+                value
+                    .map(|v| format!("{v:.1}"))
+                    .unwrap_or_else(|| "n/a".into())
             );
         } else {
             let base = &items[0];
             let prev = &items[idx - 1];
             let between = |a: Option<i64>, b: Option<i64>| a.zip(b).map(|(a, b)| a - b);
-            let dp = deltas(r, &prev.v.result, idx - 1, prev.date.clone(), between(it.days, prev.days));
-            let db = deltas(r, &base.v.result, 0, base.date.clone(), between(it.days, base.days));
+            let dp = deltas(
+                r,
+                &prev.v.result,
+                idx - 1,
+                prev.date.clone(),
+                between(it.days, prev.days),
+            );
+            let db = deltas(
+                r,
+                &base.v.result,
+                0,
+                base.date.clone(),
+                between(it.days, base.days),
+            );
             let bval = metric_value(&base.v.result.lungs.whole, &cfg.metric);
             let pval = metric_value(&prev.v.result.lungs.whole, &cfg.metric);
-            let empty = [r, &base.v.result, &prev.v.result].iter().any(|x| x.lungs.whole.volume_ml.is_nan() || x.lungs.whole.volume_ml <= 0.0);
-            let (st, trig) = if empty { (Status::Indeterminate, "none".to_string()) } else { judge(cfg, value, bval, pval) };
+            let empty = [r, &base.v.result, &prev.v.result]
+                .iter()
+                .any(|x| x.lungs.whole.volume_ml.is_nan() || x.lungs.whole.volume_ml <= 0.0);
+            let (st, trig) = if empty {
+                (Status::Indeterminate, "none".to_string())
+            } else {
+                judge(cfg, value, bval, pval)
+            };
             let n_before = warnings.len();
             let mut refs: Vec<(&str, &VisitResult)> = vec![("the baseline", &base.v.result)];
             if idx > 1 {
@@ -604,14 +720,19 @@ pub fn track(visits: Vec<TrackVisit>, day0: Option<&str>, cfg: &TrackConfig) -> 
             let d_b = value.zip(bval).map(|(a, b)| a - b);
             let d_p = value.zip(pval).map(|(a, b)| a - b);
             let mut text = match (value, bval, pval, d_b, d_p) {
-                _ if empty => format!("{st}: no lung was found in this visit or in a visit it is compared with"),
+                _ if empty => format!(
+                    "{st}: no lung was found in this visit or in a visit it is compared with"
+                ),
                 (Some(v), Some(b), Some(p), Some(xb), Some(xp)) => format!(
                     "{st}: whole-lung {m} {v:.1} (baseline {b:.1}, change {xb} points; previous visit {p:.1}, change {xp} points)",
                     m = cfg.metric,
                     xb = signed(xb),
                     xp = signed(xp),
                 ),
-                _ => format!("{st}: whole-lung {} is missing in this visit or its reference visits", cfg.metric),
+                _ => format!(
+                    "{st}: whole-lung {} is missing in this visit or its reference visits",
+                    cfg.metric
+                ),
             };
             match trig.as_str() {
                 "baseline" => text.push_str(&format!(
@@ -650,7 +771,13 @@ pub fn track(visits: Vec<TrackVisit>, day0: Option<&str>, cfg: &TrackConfig) -> 
             volume_adjusted = va;
             reason = text;
         }
-        let total_extent_score = r.lungs.zones.iter().iter().map(|(_, m)| m.extent_score as u32).sum();
+        let total_extent_score = r
+            .lungs
+            .zones
+            .iter()
+            .iter()
+            .map(|(_, m)| m.extent_score as u32)
+            .sum();
         out.push(TrackedVisit {
             index: idx,
             input_index: it.input_index,
@@ -661,7 +788,10 @@ pub fn track(visits: Vec<TrackVisit>, day0: Option<&str>, cfg: &TrackConfig) -> 
             dir: it.v.dir.clone(),
             series: r.series.clone(),
             metrics: r.lungs.whole.clone(),
-            sides: Sides { left: r.lungs.left.clone(), right: r.lungs.right.clone() },
+            sides: Sides {
+                left: r.lungs.left.clone(),
+                right: r.lungs.right.clone(),
+            },
             zones: r.lungs.zones.clone(),
             subpleural: r.lungs.subpleural.clone(),
             core: r.lungs.core.clone(),

@@ -1,7 +1,9 @@
 //! Synthetic, internally consistent [`VisitResult`] values for tests, examples and report
 //! previews, independent of the segmentation's exact numbers.
 
-use ildtrack_analysis::model::{self, HuHistogram, Lungs, Metrics, SeriesSummary, Thresholds, VisitResult, Zones};
+use ildtrack_analysis::model::{
+    self, HuHistogram, Lungs, Metrics, SeriesSummary, Thresholds, VisitResult, Zones,
+};
 use std::collections::BTreeMap;
 
 /// What a synthetic visit looks like.
@@ -43,7 +45,11 @@ impl Default for SyntheticVisit {
 
 impl SyntheticVisit {
     pub fn new(study_date: &str, affected_pct: f64) -> Self {
-        SyntheticVisit { study_date: Some(study_date.into()), affected_pct, ..Default::default() }
+        SyntheticVisit {
+            study_date: Some(study_date.into()),
+            affected_pct,
+            ..Default::default()
+        }
     }
 }
 
@@ -89,13 +95,18 @@ pub fn histogram(volume_ml: f64, affected_pct: f64, consolidation_share: f64) ->
     let a = affected_pct.clamp(0.0, 100.0) / 100.0;
     let c = a * consolidation_share.clamp(0.0, 1.0);
     let g = a - c;
-    let comps = [(1.0 - a, -860.0, 45.0), (g, -520.0, 110.0), (c, -80.0, 90.0)];
+    let comps = [
+        (1.0 - a, -860.0, 45.0),
+        (g, -520.0, 110.0),
+        (c, -80.0, 90.0),
+    ];
     for (i, count) in h.counts.iter_mut().enumerate() {
         let centre = (h.lo_hu + h.bin_width_hu * i as i32) as f64 + h.bin_width_hu as f64 / 2.0;
         let mut p = 0.0;
         for (w, mu, sd) in comps {
             let z = (centre - mu) / sd;
-            p += w * (-0.5 * z * z).exp() / (sd * (2.0 * std::f64::consts::PI).sqrt()) * h.bin_width_hu as f64;
+            p += w * (-0.5 * z * z).exp() / (sd * (2.0 * std::f64::consts::PI).sqrt())
+                * h.bin_width_hu as f64;
         }
         *count = (p * n).round() as u64;
     }

@@ -11,7 +11,11 @@ fn statuses(t: &TrackResult) -> Vec<Status> {
 
 /// check(affected % per visit in date order, expected verdicts)
 fn check(values: &[f64], expect: &[Status]) {
-    let visits = values.iter().enumerate().map(|(i, &a)| tv(&format!("2024-01-{:02}", i + 1), a)).collect();
+    let visits = values
+        .iter()
+        .enumerate()
+        .map(|(i, &a)| tv(&format!("2024-01-{:02}", i + 1), a))
+        .collect();
     let t = track(visits, None, &TrackConfig::default()).expect("track");
     assert_eq!(statuses(&t), expect, "values {values:?}");
 }
@@ -32,14 +36,22 @@ fn verdict_rule_table() {
     // Far above baseline even while improving vs previous.
     check(&[10.0, 30.0, 20.0], &[Baseline, Progressed, Progressed]);
     // Drifting by 2 per visit: the baseline rule catches it at the third step.
-    check(&[10.0, 12.0, 14.0, 16.0], &[Baseline, Stable, Stable, Progressed]);
+    check(
+        &[10.0, 12.0, 14.0, 16.0],
+        &[Baseline, Stable, Stable, Progressed],
+    );
 }
 
 #[test]
 fn visits_sorted_by_date_then_time_and_days_from_day0() {
     let mut late_same_day = tv("2024-02-01", 12.0);
     late_same_day.result.series.series_time = Some("15:00:00".into());
-    let visits = vec![late_same_day, tv("2024-03-01", 13.0), tv("2024-02-01", 11.0), tv("2024-01-01", 10.0)];
+    let visits = vec![
+        late_same_day,
+        tv("2024-03-01", 13.0),
+        tv("2024-02-01", 11.0),
+        tv("2024-01-01", 10.0),
+    ];
     let t = track(visits, Some("2024-02-15"), &TrackConfig::default()).expect("track");
     let order: Vec<usize> = t.visits.iter().map(|v| v.input_index).collect();
     assert_eq!(order, vec![3, 2, 0, 1]);
@@ -53,7 +65,12 @@ fn visits_sorted_by_date_then_time_and_days_from_day0() {
 fn date_override_wins_and_bad_dates_are_errors() {
     let mut a = tv("2024-05-01", 10.0);
     a.study_date = Some("2023-01-01".into());
-    let t = track(vec![tv("2024-01-01", 10.0), a], None, &TrackConfig::default()).expect("track");
+    let t = track(
+        vec![tv("2024-01-01", 10.0), a],
+        None,
+        &TrackConfig::default(),
+    )
+    .expect("track");
     assert_eq!(t.visits[0].study_date.as_deref(), Some("2023-01-01"));
     assert_eq!(t.visits[1].day, Some(365));
 
@@ -61,15 +78,30 @@ fn date_override_wins_and_bad_dates_are_errors() {
     bad.study_date = Some("2024-02-30".into());
     let err = track(vec![bad], None, &TrackConfig::default()).expect_err("bad date");
     assert!(err.to_string().contains("2024-02-30"), "{err}");
-    assert!(matches!(track(vec![], None, &TrackConfig::default()), Err(TrackError::NoVisits)));
-    assert!(track(vec![tv("2024-01-01", 1.0)], Some("01/02/2024"), &TrackConfig::default()).is_err());
+    assert!(matches!(
+        track(vec![], None, &TrackConfig::default()),
+        Err(TrackError::NoVisits)
+    ));
+    assert!(
+        track(
+            vec![tv("2024-01-01", 1.0)],
+            Some("01/02/2024"),
+            &TrackConfig::default()
+        )
+        .is_err()
+    );
 }
 
 #[test]
 fn missing_date_goes_last_with_warning() {
     let mut undated = tv("2024-01-01", 10.0);
     undated.result.series.study_date = None;
-    let t = track(vec![undated, tv("2024-06-01", 10.0)], None, &TrackConfig::default()).expect("track");
+    let t = track(
+        vec![undated, tv("2024-06-01", 10.0)],
+        None,
+        &TrackConfig::default(),
+    )
+    .expect("track");
     assert_eq!(t.visits[1].input_index, 0);
     assert_eq!(t.visits[1].day, None);
     assert!(t.warnings.iter().any(|w| w.code == "missing-study-date"));
@@ -77,8 +109,16 @@ fn missing_date_goes_last_with_warning() {
 
 #[test]
 fn deltas_cover_every_region_and_match_values() {
-    let t = track(vec![tv("2024-01-01", 10.0), tv("2024-02-01", 16.0), tv("2024-03-01", 13.0)], None, &TrackConfig::default())
-        .expect("track");
+    let t = track(
+        vec![
+            tv("2024-01-01", 10.0),
+            tv("2024-02-01", 16.0),
+            tv("2024-03-01", 13.0),
+        ],
+        None,
+        &TrackConfig::default(),
+    )
+    .expect("track");
     let v = &t.visits[2];
     let dp = v.delta_previous.as_ref().expect("previous");
     let db = v.delta_baseline.as_ref().expect("baseline");
@@ -89,11 +129,20 @@ fn deltas_cover_every_region_and_match_values() {
     assert!((db.metrics["affected_pct"] - 3.0).abs() < 1e-9);
     assert_eq!(db.zones.len(), 6);
     let rl = db.zones["right_lower"]["affected_pct"];
-    let expect_rl = t.visits[2].zones.right_lower.affected_pct - t.visits[0].zones.right_lower.affected_pct;
+    let expect_rl =
+        t.visits[2].zones.right_lower.affected_pct - t.visits[0].zones.right_lower.affected_pct;
     assert!((rl - expect_rl).abs() < 1e-9 && rl > 0.0);
-    assert!(db.sides.left.contains_key("mean_hu") && db.subpleural.contains_key("ggo_ml") && db.core.contains_key("haa_pct"));
+    assert!(
+        db.sides.left.contains_key("mean_hu")
+            && db.subpleural.contains_key("ggo_ml")
+            && db.core.contains_key("haa_pct")
+    );
     assert!(t.visits[0].delta_previous.is_none() && t.visits[0].delta_baseline.is_none());
-    assert!(v.reason.contains("13.0") && v.reason.contains("-3.0"), "{}", v.reason);
+    assert!(
+        v.reason.contains("13.0") && v.reason.contains("-3.0"),
+        "{}",
+        v.reason
+    );
     assert_eq!(v.rule, TrackConfig::default().rule_text());
 }
 
@@ -113,14 +162,25 @@ fn protocol_mismatches_warn_and_caveat_the_verdict() {
         ..Default::default()
     };
     let t = track(
-        vec![TrackVisit::new(visit_result(&base)), TrackVisit::new(visit_result(&other))],
+        vec![
+            TrackVisit::new(visit_result(&base)),
+            TrackVisit::new(visit_result(&other)),
+        ],
         None,
         &TrackConfig::default(),
     )
     .expect("track");
     let v = &t.visits[1];
     let codes: Vec<&str> = v.warnings.iter().map(|w| w.code.as_str()).collect();
-    for c in ["kernel-mismatch", "slice-thickness-mismatch", "kvp-mismatch", "scanner-mismatch", "contrast-mismatch", "lung-volume-change", "pediatric-patient"] {
+    for c in [
+        "kernel-mismatch",
+        "slice-thickness-mismatch",
+        "kvp-mismatch",
+        "scanner-mismatch",
+        "contrast-mismatch",
+        "lung-volume-change",
+        "pediatric-patient",
+    ] {
         assert!(codes.contains(&c), "{c} missing in {codes:?}");
     }
     assert!(v.basis.protocol_mismatch);
@@ -135,8 +195,17 @@ fn protocol_mismatches_warn_and_caveat_the_verdict() {
     assert!((adj - (-1000.0 + (mld + 1000.0) * 2500.0 / 3000.0)).abs() < 1e-6);
     assert!(adj < mld);
     // Same protocol: no warnings.
-    let same = track(vec![tv("2024-01-01", 10.0), tv("2024-02-01", 10.5)], None, &TrackConfig::default()).expect("track");
-    assert!(same.visits[1].warnings.is_empty(), "{:?}", same.visits[1].warnings);
+    let same = track(
+        vec![tv("2024-01-01", 10.0), tv("2024-02-01", 10.5)],
+        None,
+        &TrackConfig::default(),
+    )
+    .expect("track");
+    assert!(
+        same.visits[1].warnings.is_empty(),
+        "{:?}",
+        same.visits[1].warnings
+    );
     assert!(!same.visits[1].reason.contains("Caution"));
 }
 
@@ -144,24 +213,65 @@ fn protocol_mismatches_warn_and_caveat_the_verdict() {
 fn contrast_none_strings_are_not_contrast() {
     let mut a = SyntheticVisit::new("2024-01-01", 10.0);
     a.contrast_agent = Some("NONE".into());
-    let t = track(vec![TrackVisit::new(visit_result(&a)), tv("2024-02-01", 10.0)], None, &TrackConfig::default()).expect("track");
-    assert!(t.visits[1].warnings.iter().all(|w| w.code != "contrast-mismatch"));
+    let t = track(
+        vec![TrackVisit::new(visit_result(&a)), tv("2024-02-01", 10.0)],
+        None,
+        &TrackConfig::default(),
+    )
+    .expect("track");
+    assert!(
+        t.visits[1]
+            .warnings
+            .iter()
+            .all(|w| w.code != "contrast-mismatch")
+    );
 }
 
 #[test]
 fn configurable_metric_and_limits() {
-    let cfg = TrackConfig { metric: "mean_hu".into(), baseline_points: 20.0, previous_points: 10.0, ..Default::default() };
+    let cfg = TrackConfig {
+        metric: "mean_hu".into(),
+        baseline_points: 20.0,
+        previous_points: 10.0,
+        ..Default::default()
+    };
     // mean_hu = -860 + 4 ggo + 7.5 cons; ggo 7 / cons 3 per 10 points affected: +10 points -> +50.5 HU.
-    let t = track(vec![tv("2024-01-01", 10.0), tv("2024-02-01", 20.0)], None, &cfg).expect("track");
+    let t = track(
+        vec![tv("2024-01-01", 10.0), tv("2024-02-01", 20.0)],
+        None,
+        &cfg,
+    )
+    .expect("track");
     assert_eq!(t.visits[1].status, Status::Progressed);
     assert!(t.rule.contains("mean_hu") && t.rule.contains("20"));
-    let bad = TrackConfig { metric: "nonsense".into(), ..Default::default() };
-    assert!(matches!(track(vec![tv("2024-01-01", 1.0)], None, &bad), Err(TrackError::UnknownMetric(_))));
-    let bad = TrackConfig { baseline_points: -1.0, ..Default::default() };
-    assert!(matches!(track(vec![tv("2024-01-01", 1.0)], None, &bad), Err(TrackError::InvalidConfig(_))));
+    let bad = TrackConfig {
+        metric: "nonsense".into(),
+        ..Default::default()
+    };
+    assert!(matches!(
+        track(vec![tv("2024-01-01", 1.0)], None, &bad),
+        Err(TrackError::UnknownMetric(_))
+    ));
+    let bad = TrackConfig {
+        baseline_points: -1.0,
+        ..Default::default()
+    };
+    assert!(matches!(
+        track(vec![tv("2024-01-01", 1.0)], None, &bad),
+        Err(TrackError::InvalidConfig(_))
+    ));
     // Lower is worse (e.g. skewness).
-    let cfg = TrackConfig { metric: "p15_hu".into(), higher_is_worse: false, ..Default::default() };
-    let t = track(vec![tv("2024-01-01", 10.0), tv("2024-02-01", 20.0)], None, &cfg).expect("track");
+    let cfg = TrackConfig {
+        metric: "p15_hu".into(),
+        higher_is_worse: false,
+        ..Default::default()
+    };
+    let t = track(
+        vec![tv("2024-01-01", 10.0), tv("2024-02-01", 20.0)],
+        None,
+        &cfg,
+    )
+    .expect("track");
     assert_eq!(t.visits[1].status, Status::Improved);
 }
 
@@ -170,7 +280,12 @@ fn csv_has_one_row_per_visit_and_matching_columns() {
     let mut a = tv("2024-01-01", 10.0);
     a.label = Some("pre, \"infusion\"".into());
     a.fvc_pct_pred = Some(71.5);
-    let t = track(vec![a, tv("2024-02-01", 16.0)], Some("2024-01-15"), &TrackConfig::default()).expect("track");
+    let t = track(
+        vec![a, tv("2024-02-01", 16.0)],
+        Some("2024-01-15"),
+        &TrackConfig::default(),
+    )
+    .expect("track");
     let csv = t.to_csv();
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines.len(), 3);
@@ -180,7 +295,10 @@ fn csv_has_one_row_per_visit_and_matching_columns() {
     assert!(lines[1].contains("71.5") && lines[1].contains(",-14,baseline,"));
     let row2: Vec<&str> = lines[2].split(',').collect();
     assert_eq!(row2.len(), header.len());
-    let col = header.iter().position(|h| *h == "delta_baseline_affected_pct").expect("col");
+    let col = header
+        .iter()
+        .position(|h| *h == "delta_baseline_affected_pct")
+        .expect("col");
     assert_eq!(row2[col], "6");
     let st = header.iter().position(|h| *h == "status").expect("col");
     assert_eq!(row2[st], "progressed");
@@ -188,12 +306,29 @@ fn csv_has_one_row_per_visit_and_matching_columns() {
 
 #[test]
 fn json_round_trips() {
-    let t = track(vec![tv("2024-01-01", 10.0), tv("2024-02-01", 16.0)], None, &TrackConfig::default()).expect("track");
+    let t = track(
+        vec![tv("2024-01-01", 10.0), tv("2024-02-01", 16.0)],
+        None,
+        &TrackConfig::default(),
+    )
+    .expect("track");
     let s = t.to_json().expect("json");
     let back: TrackResult = serde_json::from_str(&s).expect("parse");
     assert_eq!(back, t);
     let v: serde_json::Value = serde_json::from_str(&s).expect("value");
-    for k in ["study_date", "day", "label", "metrics", "sides", "zones", "delta_previous", "delta_baseline", "status", "rule", "warnings"] {
+    for k in [
+        "study_date",
+        "day",
+        "label",
+        "metrics",
+        "sides",
+        "zones",
+        "delta_previous",
+        "delta_baseline",
+        "status",
+        "rule",
+        "warnings",
+    ] {
         assert!(v["visits"][1].get(k).is_some(), "visits[].{k} missing");
     }
     assert_eq!(v["visits"][1]["status"], "progressed");
@@ -203,9 +338,18 @@ fn json_round_trips() {
 fn empty_lung_is_indeterminate() {
     let mut a = tv("2024-02-01", 0.0);
     a.result.lungs.whole.volume_ml = 0.0;
-    let t = track(vec![tv("2024-01-01", 10.0), a], None, &TrackConfig::default()).expect("track");
+    let t = track(
+        vec![tv("2024-01-01", 10.0), a],
+        None,
+        &TrackConfig::default(),
+    )
+    .expect("track");
     assert_eq!(t.visits[1].status, Status::Indeterminate);
-    assert!(t.visits[1].reason.contains("no lung"), "{}", t.visits[1].reason);
+    assert!(
+        t.visits[1].reason.contains("no lung"),
+        "{}",
+        t.visits[1].reason
+    );
 }
 
 #[test]
@@ -214,10 +358,29 @@ fn zone_shares_that_move_are_flagged() {
     // Upper right zone doubles at the expense of the lower one: coverage changed.
     b.result.lungs.zones.right_upper.volume_ml *= 2.0;
     b.result.lungs.zones.right_lower.volume_ml *= 0.5;
-    let t = track(vec![tv("2024-01-01", 10.0), b], None, &TrackConfig::default()).expect("track");
-    let w: Vec<&Warning> = t.visits[1].warnings.iter().filter(|w| w.code == "zone-alignment").collect();
+    let t = track(
+        vec![tv("2024-01-01", 10.0), b],
+        None,
+        &TrackConfig::default(),
+    )
+    .expect("track");
+    let w: Vec<&Warning> = t.visits[1]
+        .warnings
+        .iter()
+        .filter(|w| w.code == "zone-alignment")
+        .collect();
     assert_eq!(w.len(), 1, "{:?}", t.visits[1].warnings);
     assert!(w[0].message.contains("right"), "{}", w[0].message);
-    let same = track(vec![tv("2024-01-01", 10.0), tv("2024-02-01", 12.0)], None, &TrackConfig::default()).expect("track");
-    assert!(same.visits[1].warnings.iter().all(|w| w.code != "zone-alignment"));
+    let same = track(
+        vec![tv("2024-01-01", 10.0), tv("2024-02-01", 12.0)],
+        None,
+        &TrackConfig::default(),
+    )
+    .expect("track");
+    assert!(
+        same.visits[1]
+            .warnings
+            .iter()
+            .all(|w| w.code != "zone-alignment")
+    );
 }

@@ -15,7 +15,10 @@ fn fixed_visits() -> Vec<TrackVisit> {
     let mut out: Vec<TrackVisit> = specs
         .iter()
         .map(|(d, a, l, fvc)| {
-            let mut v = TrackVisit::new(visit_result(&SyntheticVisit { patient_age_years: Some(15.0), ..SyntheticVisit::new(d, *a) }));
+            let mut v = TrackVisit::new(visit_result(&SyntheticVisit {
+                patient_age_years: Some(15.0),
+                ..SyntheticVisit::new(d, *a)
+            }));
             v.label = Some((*l).into());
             v.fvc_pct_pred = *fvc;
             v.dir = Some(format!("visits/{d}"));
@@ -40,7 +43,10 @@ fn fixed_visits() -> Vec<TrackVisit> {
 fn golden_track_json() {
     let t = track(fixed_visits(), Some("2024-02-04"), &TrackConfig::default()).expect("track");
     let statuses: Vec<String> = t.visits.iter().map(|v| v.status.to_string()).collect();
-    assert_eq!(statuses, ["baseline", "progressed", "stable", "improved", "stable"]);
+    assert_eq!(
+        statuses,
+        ["baseline", "progressed", "stable", "improved", "stable"]
+    );
     let json: serde_json::Value = serde_json::from_str(&t.to_json().expect("json")).expect("parse");
     insta::assert_json_snapshot!("track_json", json);
 }

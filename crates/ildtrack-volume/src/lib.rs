@@ -121,7 +121,10 @@ impl<T> Volume<T> {
 
     /// A volume of the same grid with other contents.
     pub fn with_data<U>(&self, data: Array3<U>) -> Volume<U> {
-        Volume { data, geometry: self.geometry }
+        Volume {
+            data,
+            geometry: self.geometry,
+        }
     }
 }
 
@@ -137,7 +140,10 @@ pub struct Warning {
 
 impl Warning {
     pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
-        Warning { code: code.into(), message: message.into() }
+        Warning {
+            code: code.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -230,7 +236,10 @@ mod tests {
 
     #[test]
     fn identity_debug_is_redacted() {
-        let id = Identity { patient_name: Some("Doe^Jane".into()), patient_id: Some("123".into()) };
+        let id = Identity {
+            patient_name: Some("Doe^Jane".into()),
+            patient_id: Some("123".into()),
+        };
         let s = format!("{id:?}");
         assert!(!s.contains("Doe") && !s.contains("123"));
     }

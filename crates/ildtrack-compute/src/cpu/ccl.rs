@@ -24,11 +24,16 @@ fn union(parent: &mut [u32], a: u32, b: u32) {
     }
 }
 
-pub(crate) fn label(m: &Array3<u8>, conn: Connectivity) -> Result<(Array3<u32>, Vec<ComponentInfo>)> {
+pub(crate) fn label(
+    m: &Array3<u8>,
+    conn: Connectivity,
+) -> Result<(Array3<u32>, Vec<ComponentInfo>)> {
     let s = m.shape();
     let (nz, ny, nx) = (s[0], s[1], s[2]);
     let m = m.as_standard_layout();
-    let data = m.as_slice().ok_or_else(|| ComputeError::Device("non-contiguous mask".into()))?;
+    let data = m
+        .as_slice()
+        .ok_or_else(|| ComputeError::Device("non-contiguous mask".into()))?;
     let n_rows = nz * ny;
     // Runs per row.
     let rows: Vec<Vec<Run>> = (0..n_rows)
@@ -59,7 +64,9 @@ pub(crate) fn label(m: &Array3<u8>, conn: Connectivity) -> Result<(Array3<u32>, 
     }
     start.push(total);
     if total >= u32::MAX as usize {
-        return Err(ComputeError::InvalidArgument(format!("too many runs for labelling: {total}")));
+        return Err(ComputeError::InvalidArgument(format!(
+            "too many runs for labelling: {total}"
+        )));
     }
     let mut parent: Vec<u32> = (0..total as u32).collect();
     // Earlier neighbour rows (dz, dy) and whether diagonal (x ± 1) contact counts.
@@ -117,24 +124,35 @@ pub(crate) fn label(m: &Array3<u8>, conn: Connectivity) -> Result<(Array3<u32>, 
             let info = &mut infos[l as usize - 1];
             let len = (x1 - x0 + 1) as u64;
             info.voxels += len;
-            info.min_zyx = [info.min_zyx[0].min(z), info.min_zyx[1].min(y), info.min_zyx[2].min(x0 as usize)];
-            info.max_zyx = [info.max_zyx[0].max(z), info.max_zyx[1].max(y), info.max_zyx[2].max(x1 as usize)];
+            info.min_zyx = [
+                info.min_zyx[0].min(z),
+                info.min_zyx[1].min(y),
+                info.min_zyx[2].min(x0 as usize),
+            ];
+            info.max_zyx = [
+                info.max_zyx[0].max(z),
+                info.max_zyx[1].max(y),
+                info.max_zyx[2].max(x1 as usize),
+            ];
             info.sum_zyx[0] += z as f64 * len as f64;
             info.sum_zyx[1] += y as f64 * len as f64;
             info.sum_zyx[2] += (x0 as f64 + x1 as f64) * len as f64 / 2.0;
         }
     }
     let mut out = Array3::<u32>::zeros((nz, ny, nx));
-    out.axis_iter_mut(Axis(0)).into_par_iter().enumerate().for_each(|(z, mut sl)| {
-        for (y, mut row) in sl.axis_iter_mut(Axis(0)).enumerate() {
-            let r = z * ny + y;
-            for (i, &(x0, x1)) in rows[r].iter().enumerate() {
-                let l = label_of_run[start[r] + i];
-                for x in x0..=x1 {
-                    row[x as usize] = l;
+    out.axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(z, mut sl)| {
+            for (y, mut row) in sl.axis_iter_mut(Axis(0)).enumerate() {
+                let r = z * ny + y;
+                for (i, &(x0, x1)) in rows[r].iter().enumerate() {
+                    let l = label_of_run[start[r] + i];
+                    for x in x0..=x1 {
+                        row[x as usize] = l;
+                    }
                 }
             }
-        }
-    });
+        });
     Ok((out, infos))
 }

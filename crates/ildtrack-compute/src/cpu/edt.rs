@@ -95,7 +95,11 @@ mod tests {
                 .filter(|(_, v)| v.is_finite())
                 .map(|(q, v)| *v as f64 + 0.25 * ((i as f64 - q as f64).powi(2)))
                 .fold(f64::INFINITY, f64::min);
-            assert!((d[i] as f64 - brute).abs() < 1e-5, "{i}: {} vs {brute}", d[i]);
+            assert!(
+                (d[i] as f64 - brute).abs() < 1e-5,
+                "{i}: {} vs {brute}",
+                d[i]
+            );
         }
     }
 }

@@ -51,7 +51,11 @@ fn standard<T: Clone>(a: ArrayView3<'_, T>) -> Array3<T> {
 /// Reads a HU voxel for arithmetic: OUTSIDE_FOV_HU counts as air.
 #[inline]
 fn hu_value(v: i16) -> f32 {
-    if v == OUTSIDE_FOV_HU { -1024.0 } else { v as f32 }
+    if v == OUTSIDE_FOV_HU {
+        -1024.0
+    } else {
+        v as f32
+    }
 }
 
 /// Squared-distance tolerance (mm²) for ball membership: offsets with `|d|² <= r² + EPS` are in.
@@ -90,11 +94,16 @@ impl Backend for CpuBackend {
         Ok(v.0.clone())
     }
     fn fill_u8(&self, dims_zyx: [usize; 3], value: u8) -> Result<Self::U8> {
-        Ok(CpuVolume(Array3::from_elem((dims_zyx[0], dims_zyx[1], dims_zyx[2]), value)))
+        Ok(CpuVolume(Array3::from_elem(
+            (dims_zyx[0], dims_zyx[1], dims_zyx[2]),
+            value,
+        )))
     }
 
     fn threshold(&self, hu: &Self::I16, lo_hu: i16, hi_hu: i16) -> Result<Self::U8> {
-        Ok(CpuVolume(Zip::from(&hu.0).par_map_collect(|&v| u8::from(v >= lo_hu && v <= hi_hu))))
+        Ok(CpuVolume(
+            Zip::from(&hu.0).par_map_collect(|&v| u8::from(v >= lo_hu && v <= hi_hu)),
+        ))
     }
 
     fn classify(&self, hu: &Self::I16, mask: &Self::U8, edges_hu: &[i16]) -> Result<Self::U8> {
@@ -105,34 +114,47 @@ impl Backend for CpuBackend {
             )));
         }
         let edges = edges_hu.to_vec();
-        Ok(CpuVolume(Zip::from(&hu.0).and(&mask.0).par_map_collect(|&v, &m| {
-            if m == 0 { 0 } else { 1 + edges.iter().filter(|&&e| v >= e).count() as u8 }
-        })))
+        Ok(CpuVolume(Zip::from(&hu.0).and(&mask.0).par_map_collect(
+            |&v, &m| {
+                if m == 0 {
+                    0
+                } else {
+                    1 + edges.iter().filter(|&&e| v >= e).count() as u8
+                }
+            },
+        )))
     }
 
     fn mask_op(&self, a: &Self::U8, b: &Self::U8, op: MaskOp) -> Result<Self::U8> {
         check_same(dims(&a.0), dims(&b.0))?;
-        Ok(CpuVolume(Zip::from(&a.0).and(&b.0).par_map_collect(|&x, &y| {
-            let (x, y) = (x != 0, y != 0);
-            u8::from(match op {
-                MaskOp::And => x && y,
-                MaskOp::Or => x || y,
-                MaskOp::AndNot => x && !y,
-                MaskOp::Xor => x != y,
-            })
-        })))
+        Ok(CpuVolume(Zip::from(&a.0).and(&b.0).par_map_collect(
+            |&x, &y| {
+                let (x, y) = (x != 0, y != 0);
+                u8::from(match op {
+                    MaskOp::And => x && y,
+                    MaskOp::Or => x || y,
+                    MaskOp::AndNot => x && !y,
+                    MaskOp::Xor => x != y,
+                })
+            },
+        )))
     }
 
     fn select(&self, mask: &Self::U8, a: &Self::U8, b: &Self::U8) -> Result<Self::U8> {
         check_same(dims(&mask.0), dims(&a.0))?;
         check_same(dims(&mask.0), dims(&b.0))?;
         Ok(CpuVolume(
-            Zip::from(&mask.0).and(&a.0).and(&b.0).par_map_collect(|&m, &x, &y| if m != 0 { x } else { y }),
+            Zip::from(&mask.0)
+                .and(&a.0)
+                .and(&b.0)
+                .par_map_collect(|&m, &x, &y| if m != 0 { x } else { y }),
         ))
     }
 
     fn map_u8(&self, v: &Self::U8, lut: &[u8; 256]) -> Result<Self::U8> {
-        Ok(CpuVolume(Zip::from(&v.0).par_map_collect(|&x| lut[x as usize])))
+        Ok(CpuVolume(
+            Zip::from(&v.0).par_map_collect(|&x| lut[x as usize]),
+        ))
     }
 
     fn combine_u8(&self, a: &Self::U8, b: &Self::U8, n_b: usize, lut: &[u8]) -> Result<Self::U8> {
@@ -144,10 +166,16 @@ impl Backend for CpuBackend {
             )));
         }
         let n_a = lut.len() / n_b;
-        Ok(CpuVolume(Zip::from(&a.0).and(&b.0).par_map_collect(|&x, &y| {
-            let (x, y) = (x as usize, y as usize);
-            if x < n_a && y < n_b { lut[x * n_b + y] } else { 0 }
-        })))
+        Ok(CpuVolume(Zip::from(&a.0).and(&b.0).par_map_collect(
+            |&x, &y| {
+                let (x, y) = (x as usize, y as usize);
+                if x < n_a && y < n_b {
+                    lut[x * n_b + y]
+                } else {
+                    0
+                }
+            },
+        )))
     }
 
     fn map_u8_per_slice(&self, v: &Self::U8, n_values: usize, table: &[u8]) -> Result<Self::U8> {
@@ -166,82 +194,94 @@ impl Backend for CpuBackend {
             .for_each(|(z, (mut o, i))| {
                 let t = &table[z * n_values..(z + 1) * n_values];
                 Zip::from(&mut o).and(&i).for_each(|o, &x| {
-                    *o = if (x as usize) < n_values { t[x as usize] } else { 0 };
+                    *o = if (x as usize) < n_values {
+                        t[x as usize]
+                    } else {
+                        0
+                    };
                 });
             });
         Ok(CpuVolume(out))
     }
 
     fn map_labels(&self, labels: &Self::U32, lut: &[u8]) -> Result<Self::U8> {
-        Ok(CpuVolume(Zip::from(&labels.0).par_map_collect(|&l| lut.get(l as usize).copied().unwrap_or(0))))
+        Ok(CpuVolume(Zip::from(&labels.0).par_map_collect(|&l| {
+            lut.get(l as usize).copied().unwrap_or(0)
+        })))
     }
 
     fn threshold_f32(&self, v: &Self::F32, lo: f32, hi: f32) -> Result<Self::U8> {
-        Ok(CpuVolume(Zip::from(&v.0).par_map_collect(|&x| u8::from(x >= lo && x <= hi))))
+        Ok(CpuVolume(
+            Zip::from(&v.0).par_map_collect(|&x| u8::from(x >= lo && x <= hi)),
+        ))
     }
 
     fn less_equal_f32(&self, a: &Self::F32, b: &Self::F32) -> Result<Self::U8> {
         check_same(dims(&a.0), dims(&b.0))?;
-        Ok(CpuVolume(Zip::from(&a.0).and(&b.0).par_map_collect(|&x, &y| u8::from(x <= y))))
+        Ok(CpuVolume(
+            Zip::from(&a.0)
+                .and(&b.0)
+                .par_map_collect(|&x, &y| u8::from(x <= y)),
+        ))
     }
 
     fn value_counts(&self, v: &Self::U8) -> Result<Vec<u64>> {
-        let counts = v
-            .0
-            .axis_iter(Axis(0))
-            .into_par_iter()
-            .fold(
-                || vec![0u64; 256],
-                |mut acc, s| {
-                    s.for_each(|&x| acc[x as usize] += 1);
-                    acc
-                },
-            )
-            .reduce(|| vec![0u64; 256], add_vecs);
+        let counts =
+            v.0.axis_iter(Axis(0))
+                .into_par_iter()
+                .fold(
+                    || vec![0u64; 256],
+                    |mut acc, s| {
+                        s.for_each(|&x| acc[x as usize] += 1);
+                        acc
+                    },
+                )
+                .reduce(|| vec![0u64; 256], add_vecs);
         Ok(counts)
     }
 
     fn joint_counts(&self, a: &Self::U8, b: &Self::U8, n_a: usize, n_b: usize) -> Result<Vec<u64>> {
         check_same(dims(&a.0), dims(&b.0))?;
-        let n = n_a.checked_mul(n_b).filter(|&n| n <= 1 << 20).ok_or_else(|| {
-            ComputeError::InvalidArgument(format!("joint count table {n_a} x {n_b} too large"))
-        })?;
-        let counts = a
-            .0
-            .axis_iter(Axis(0))
-            .into_par_iter()
-            .zip(b.0.axis_iter(Axis(0)).into_par_iter())
-            .fold(
-                || vec![0u64; n],
-                |mut acc, (sa, sb)| {
-                    Zip::from(&sa).and(&sb).for_each(|&x, &y| {
-                        let (x, y) = (x as usize, y as usize);
-                        if x < n_a && y < n_b {
-                            acc[x * n_b + y] += 1;
-                        }
-                    });
-                    acc
-                },
-            )
-            .reduce(|| vec![0u64; n], add_vecs);
+        let n = n_a
+            .checked_mul(n_b)
+            .filter(|&n| n <= 1 << 20)
+            .ok_or_else(|| {
+                ComputeError::InvalidArgument(format!("joint count table {n_a} x {n_b} too large"))
+            })?;
+        let counts =
+            a.0.axis_iter(Axis(0))
+                .into_par_iter()
+                .zip(b.0.axis_iter(Axis(0)).into_par_iter())
+                .fold(
+                    || vec![0u64; n],
+                    |mut acc, (sa, sb)| {
+                        Zip::from(&sa).and(&sb).for_each(|&x, &y| {
+                            let (x, y) = (x as usize, y as usize);
+                            if x < n_a && y < n_b {
+                                acc[x * n_b + y] += 1;
+                            }
+                        });
+                        acc
+                    },
+                )
+                .reduce(|| vec![0u64; n], add_vecs);
         Ok(counts)
     }
 
     fn slice_counts(&self, v: &Self::U8, n_values: usize) -> Result<Vec<u64>> {
-        let per: Vec<Vec<u64>> = v
-            .0
-            .axis_iter(Axis(0))
-            .into_par_iter()
-            .map(|s| {
-                let mut c = vec![0u64; n_values];
-                s.for_each(|&x| {
-                    if (x as usize) < n_values {
-                        c[x as usize] += 1;
-                    }
-                });
-                c
-            })
-            .collect();
+        let per: Vec<Vec<u64>> =
+            v.0.axis_iter(Axis(0))
+                .into_par_iter()
+                .map(|s| {
+                    let mut c = vec![0u64; n_values];
+                    s.for_each(|&x| {
+                        if (x as usize) < n_values {
+                            c[x as usize] += 1;
+                        }
+                    });
+                    c
+                })
+                .collect();
         Ok(per.concat())
     }
 
@@ -261,26 +301,30 @@ impl Backend for CpuBackend {
         }
         let n_bins = (hi_hu as i32 - lo_hu as i32 + 1) as usize;
         let n = n_bins * n_labels;
-        let counts = hu
-            .0
-            .axis_iter(Axis(0))
-            .into_par_iter()
-            .zip(labels.0.axis_iter(Axis(0)).into_par_iter())
-            .fold(
-                || vec![0u64; n],
-                |mut acc, (sh, sl)| {
-                    Zip::from(&sh).and(&sl).for_each(|&v, &l| {
-                        let l = l as usize;
-                        if l < n_labels {
-                            let b = (v.clamp(lo_hu, hi_hu) as i32 - lo_hu as i32) as usize;
-                            acc[l * n_bins + b] += 1;
-                        }
-                    });
-                    acc
-                },
-            )
-            .reduce(|| vec![0u64; n], add_vecs);
-        Ok(Histograms { lo_hu, hi_hu, n_labels, counts })
+        let counts =
+            hu.0.axis_iter(Axis(0))
+                .into_par_iter()
+                .zip(labels.0.axis_iter(Axis(0)).into_par_iter())
+                .fold(
+                    || vec![0u64; n],
+                    |mut acc, (sh, sl)| {
+                        Zip::from(&sh).and(&sl).for_each(|&v, &l| {
+                            let l = l as usize;
+                            if l < n_labels {
+                                let b = (v.clamp(lo_hu, hi_hu) as i32 - lo_hu as i32) as usize;
+                                acc[l * n_bins + b] += 1;
+                            }
+                        });
+                        acc
+                    },
+                )
+                .reduce(|| vec![0u64; n], add_vecs);
+        Ok(Histograms {
+            lo_hu,
+            hi_hu,
+            n_labels,
+            counts,
+        })
     }
 
     fn dilate(&self, m: &Self::U8, ball: &Ball) -> Result<Self::U8> {
@@ -288,7 +332,9 @@ impl Backend for CpuBackend {
         // Distance to the nearest foreground voxel <= r.
         let d2 = edt::squared_edt(&m.0, |v| v != 0, ball.spacing_mm, ball.in_plane);
         let r2 = (ball.radius_mm * ball.radius_mm) as f32 + BALL_EPS_MM2;
-        Ok(CpuVolume(Zip::from(&d2).par_map_collect(|&d| u8::from(d <= r2))))
+        Ok(CpuVolume(
+            Zip::from(&d2).par_map_collect(|&d| u8::from(d <= r2)),
+        ))
     }
 
     fn erode(&self, m: &Self::U8, ball: &Ball) -> Result<Self::U8> {
@@ -296,7 +342,9 @@ impl Backend for CpuBackend {
         // Distance to the nearest background voxel > r.
         let d2 = edt::squared_edt(&m.0, |v| v == 0, ball.spacing_mm, ball.in_plane);
         let r2 = (ball.radius_mm * ball.radius_mm) as f32 + BALL_EPS_MM2;
-        Ok(CpuVolume(Zip::from(&d2).par_map_collect(|&d| u8::from(d > r2))))
+        Ok(CpuVolume(
+            Zip::from(&d2).par_map_collect(|&d| u8::from(d > r2)),
+        ))
     }
 
     fn fill_holes_2d(&self, m: &Self::U8) -> Result<Self::U8> {
@@ -309,7 +357,10 @@ impl Backend for CpuBackend {
                 // o: 1 = foreground or not yet reached background; 0 = reached from border.
                 let mut reached = vec![false; ny * nx];
                 let mut stack: Vec<(usize, usize)> = Vec::new();
-                let push = |y: usize, x: usize, reached: &mut Vec<bool>, stack: &mut Vec<(usize, usize)>| {
+                let push = |y: usize,
+                            x: usize,
+                            reached: &mut Vec<bool>,
+                            stack: &mut Vec<(usize, usize)>| {
                     if s[[y, x]] == 0 && !reached[y * nx + x] {
                         reached[y * nx + x] = true;
                         stack.push((y, x));
@@ -353,10 +404,17 @@ impl Backend for CpuBackend {
         Ok((CpuVolume(labels), infos))
     }
 
-    fn gaussian(&self, hu: &Self::I16, sigma_mm: [f64; 3], spacing_mm: [f64; 3]) -> Result<Self::I16> {
+    fn gaussian(
+        &self,
+        hu: &Self::I16,
+        sigma_mm: [f64; 3],
+        spacing_mm: [f64; 3],
+    ) -> Result<Self::I16> {
         validate_spacing(spacing_mm)?;
         if sigma_mm.iter().any(|s| !(s.is_finite() && *s >= 0.0)) {
-            return Err(ComputeError::InvalidArgument(format!("sigma must be finite and >= 0 mm, got {sigma_mm:?}")));
+            return Err(ComputeError::InvalidArgument(format!(
+                "sigma must be finite and >= 0 mm, got {sigma_mm:?}"
+            )));
         }
         let mut f: Array3<f32> = Zip::from(&hu.0).par_map_collect(|&v| hu_value(v));
         for axis in 0..3 {
@@ -398,50 +456,62 @@ impl Backend for CpuBackend {
 
     fn downsample_mean(&self, hu: &Self::I16, factors: [usize; 3]) -> Result<Self::I16> {
         if factors.contains(&0) {
-            return Err(ComputeError::InvalidArgument(format!("downsample factors must be >= 1, got {factors:?}")));
+            return Err(ComputeError::InvalidArgument(format!(
+                "downsample factors must be >= 1, got {factors:?}"
+            )));
         }
         let d = dims(&hu.0);
         let od = [0, 1, 2].map(|k| d[k].div_ceil(factors[k]));
         let mut out = Array3::<i16>::zeros((od[0], od[1], od[2]));
         let src = hu.0.as_standard_layout();
-        let data = src.as_slice().ok_or_else(|| ComputeError::Device("non-contiguous volume".into()))?;
-        out.axis_iter_mut(Axis(0)).into_par_iter().enumerate().for_each(|(oz, mut s)| {
-            let (ny, nx) = (d[1], d[2]);
-            let mut sum = vec![0i64; od[2]];
-            let mut n = vec![0i64; od[2]];
-            let mut inside = vec![0i64; od[2]];
-            for oy in 0..od[1] {
-                sum.iter_mut().for_each(|v| *v = 0);
-                n.iter_mut().for_each(|v| *v = 0);
-                inside.iter_mut().for_each(|v| *v = 0);
-                for z in oz * factors[0]..((oz + 1) * factors[0]).min(d[0]) {
-                    for y in oy * factors[1]..((oy + 1) * factors[1]).min(ny) {
-                        let row = &data[(z * ny + y) * nx..(z * ny + y + 1) * nx];
-                        for (x, &v) in row.iter().enumerate() {
-                            let ox = x / factors[2];
-                            n[ox] += 1;
-                            if v == OUTSIDE_FOV_HU {
-                                sum[ox] -= 1024;
-                            } else {
-                                sum[ox] += v as i64;
-                                inside[ox] += 1;
+        let data = src
+            .as_slice()
+            .ok_or_else(|| ComputeError::Device("non-contiguous volume".into()))?;
+        out.axis_iter_mut(Axis(0))
+            .into_par_iter()
+            .enumerate()
+            .for_each(|(oz, mut s)| {
+                let (ny, nx) = (d[1], d[2]);
+                let mut sum = vec![0i64; od[2]];
+                let mut n = vec![0i64; od[2]];
+                let mut inside = vec![0i64; od[2]];
+                for oy in 0..od[1] {
+                    sum.iter_mut().for_each(|v| *v = 0);
+                    n.iter_mut().for_each(|v| *v = 0);
+                    inside.iter_mut().for_each(|v| *v = 0);
+                    for z in oz * factors[0]..((oz + 1) * factors[0]).min(d[0]) {
+                        for y in oy * factors[1]..((oy + 1) * factors[1]).min(ny) {
+                            let row = &data[(z * ny + y) * nx..(z * ny + y + 1) * nx];
+                            for (x, &v) in row.iter().enumerate() {
+                                let ox = x / factors[2];
+                                n[ox] += 1;
+                                if v == OUTSIDE_FOV_HU {
+                                    sum[ox] -= 1024;
+                                } else {
+                                    sum[ox] += v as i64;
+                                    inside[ox] += 1;
+                                }
                             }
                         }
                     }
+                    for ox in 0..od[2] {
+                        s[[oy, ox]] = if inside[ox] == 0 || n[ox] == 0 {
+                            OUTSIDE_FOV_HU
+                        } else {
+                            (sum[ox] as f64 / n[ox] as f64).round() as i16
+                        };
+                    }
                 }
-                for ox in 0..od[2] {
-                    s[[oy, ox]] = if inside[ox] == 0 || n[ox] == 0 {
-                        OUTSIDE_FOV_HU
-                    } else {
-                        (sum[ox] as f64 / n[ox] as f64).round() as i16
-                    };
-                }
-            }
-        });
+            });
         Ok(CpuVolume(out))
     }
 
-    fn upsample_nearest(&self, m: &Self::U8, factors: [usize; 3], dims_zyx: [usize; 3]) -> Result<Self::U8> {
+    fn upsample_nearest(
+        &self,
+        m: &Self::U8,
+        factors: [usize; 3],
+        dims_zyx: [usize; 3],
+    ) -> Result<Self::U8> {
         let d = dims(&m.0);
         if factors.contains(&0) || (0..3).any(|k| dims_zyx[k].div_ceil(factors[k]) != d[k]) {
             return Err(ComputeError::InvalidArgument(format!(
@@ -449,16 +519,24 @@ impl Backend for CpuBackend {
             )));
         }
         let mut out = Array3::<u8>::zeros((dims_zyx[0], dims_zyx[1], dims_zyx[2]));
-        out.axis_iter_mut(Axis(0)).into_par_iter().enumerate().for_each(|(z, mut s)| {
-            let src = m.0.index_axis(Axis(0), z / factors[0]);
-            for ((y, x), o) in s.indexed_iter_mut() {
-                *o = src[[y / factors[1], x / factors[2]]];
-            }
-        });
+        out.axis_iter_mut(Axis(0))
+            .into_par_iter()
+            .enumerate()
+            .for_each(|(z, mut s)| {
+                let src = m.0.index_axis(Axis(0), z / factors[0]);
+                for ((y, x), o) in s.indexed_iter_mut() {
+                    *o = src[[y / factors[1], x / factors[2]]];
+                }
+            });
         Ok(CpuVolume(out))
     }
 
-    fn crop_i16(&self, v: &Self::I16, min_zyx: [usize; 3], dims_zyx: [usize; 3]) -> Result<Self::I16> {
+    fn crop_i16(
+        &self,
+        v: &Self::I16,
+        min_zyx: [usize; 3],
+        dims_zyx: [usize; 3],
+    ) -> Result<Self::I16> {
         crop(&v.0, min_zyx, dims_zyx).map(CpuVolume)
     }
 
@@ -471,16 +549,23 @@ impl Backend for CpuBackend {
         check_box(dims_zyx, min_zyx, d)?;
         let mut out = Array3::<u8>::zeros((dims_zyx[0], dims_zyx[1], dims_zyx[2]));
         let [z, y, x] = min_zyx;
-        out.slice_mut(ndarray::s![z..z + d[0], y..y + d[1], x..x + d[2]]).assign(&v.0);
+        out.slice_mut(ndarray::s![z..z + d[0], y..y + d[1], x..x + d[2]])
+            .assign(&v.0);
         Ok(CpuVolume(out))
     }
 }
 
-fn crop<T: Clone + Send + Sync>(a: &Array3<T>, min_zyx: [usize; 3], dims_zyx: [usize; 3]) -> Result<Array3<T>> {
+fn crop<T: Clone + Send + Sync>(
+    a: &Array3<T>,
+    min_zyx: [usize; 3],
+    dims_zyx: [usize; 3],
+) -> Result<Array3<T>> {
     check_box(dims(a), min_zyx, dims_zyx)?;
     let [z, y, x] = min_zyx;
     let [dz, dy, dx] = dims_zyx;
-    Ok(a.slice(ndarray::s![z..z + dz, y..y + dy, x..x + dx]).as_standard_layout().into_owned())
+    Ok(a.slice(ndarray::s![z..z + dz, y..y + dy, x..x + dx])
+        .as_standard_layout()
+        .into_owned())
 }
 
 fn add_vecs(mut a: Vec<u64>, b: Vec<u64>) -> Vec<u64> {

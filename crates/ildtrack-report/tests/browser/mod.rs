@@ -3,13 +3,20 @@
 //! is taken. Fails when chromium is missing under `CI=true`; skips with a message otherwise.
 
 use crate::common::*;
-use ildtrack_report::{IndexPage, PreviousVisit, ReportOptions, VisitPage, render_index_html, render_visit_html, write_atomic};
+use ildtrack_report::{
+    IndexPage, PreviousVisit, ReportOptions, VisitPage, render_index_html, render_visit_html,
+    write_atomic,
+};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn chromium() -> Option<PathBuf> {
-    let candidates = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"];
+    let candidates = [
+        "/usr/bin/chromium",
+        "/usr/bin/chromium-browser",
+        "/usr/bin/google-chrome",
+    ];
     if let Some(p) = candidates.iter().map(PathBuf::from).find(|p| p.exists()) {
         return Some(p);
     }
@@ -57,7 +64,10 @@ fn run_chromium(bin: &Path, profile: &Path, args: &[String], url: &str) -> (Stri
             None => std::thread::sleep(Duration::from_millis(100)),
         }
     }
-    (std::fs::read_to_string(&out_path).unwrap_or_default(), std::fs::read_to_string(&err_path).unwrap_or_default())
+    (
+        std::fs::read_to_string(&out_path).unwrap_or_default(),
+        std::fs::read_to_string(&err_path).unwrap_or_default(),
+    )
 }
 
 const PROBE: &str = r#"<script>
@@ -94,11 +104,22 @@ fn check_page(bin: &Path, dir: &Path, name: &str, html: &str, expect_images: usi
     check_page_inner(bin, dir, name, html, expect_images, true)
 }
 
-fn check_page_inner(bin: &Path, dir: &Path, name: &str, html: &str, expect_images: usize, has_xss_fixture: bool) {
+fn check_page_inner(
+    bin: &Path,
+    dir: &Path,
+    name: &str,
+    html: &str,
+    expect_images: usize,
+    has_xss_fixture: bool,
+) {
     let page = dir.join(format!("{name}.html"));
     write_atomic(&page, html.as_bytes()).expect("write page");
     let probed = html
-        .replacen("default-src 'none';", "default-src 'none'; script-src 'unsafe-inline';", 1)
+        .replacen(
+            "default-src 'none';",
+            "default-src 'none'; script-src 'unsafe-inline';",
+            1,
+        )
         .replacen("<head>", &format!("<head>{PROBE}"), 1);
     assert_ne!(probed, html, "the probe could not be injected");
     let probe_page = dir.join(format!("{name}.probe.html"));
@@ -120,23 +141,46 @@ fn check_page_inner(bin: &Path, dir: &Path, name: &str, html: &str, expect_image
         }
         eprintln!("{name}: probe did not report (attempt {attempt}), retrying");
     };
-    let errors = attr(&dom, "data-errors").unwrap_or_else(|| panic!("probe did not report; dom {} bytes; stderr:\n{stderr}", dom.len()));
+    let errors = attr(&dom, "data-errors").unwrap_or_else(|| {
+        panic!(
+            "probe did not report; dom {} bytes; stderr:\n{stderr}",
+            dom.len()
+        )
+    });
     assert_eq!(errors, "none", "{name}: errors in the page");
-    let images: usize = attr(&dom, "data-images").and_then(|s| s.parse().ok()).expect("images");
-    let decoded: usize = attr(&dom, "data-decoded").and_then(|s| s.parse().ok()).expect("decoded");
+    let images: usize = attr(&dom, "data-images")
+        .and_then(|s| s.parse().ok())
+        .expect("images");
+    let decoded: usize = attr(&dom, "data-decoded")
+        .and_then(|s| s.parse().ok())
+        .expect("decoded");
     assert_eq!(images, expect_images, "{name}: image count");
     assert_eq!(decoded, images, "{name}: images that failed to decode");
-    assert!(attr(&dom, "data-svgs").and_then(|s| s.parse::<usize>().ok()).unwrap_or(0) >= 2, "{name}: charts missing");
+    assert!(
+        attr(&dom, "data-svgs")
+            .and_then(|s| s.parse::<usize>().ok())
+            .unwrap_or(0)
+            >= 2,
+        "{name}: charts missing"
+    );
     let title = attr(&dom, "data-title").unwrap_or_default();
-    assert!(!title.contains("PWNED"), "{name}: a DICOM string ran as script");
+    assert!(
+        !title.contains("PWNED"),
+        "{name}: a DICOM string ran as script"
+    );
     // DICOM strings are shown as text.
     if has_xss_fixture {
-        assert!(dom.contains("&lt;script&gt;document.title='PWNED'&lt;/script&gt;"), "{name}: escaped DICOM string not shown as text");
+        assert!(
+            dom.contains("&lt;script&gt;document.title='PWNED'&lt;/script&gt;"),
+            "{name}: escaped DICOM string not shown as text"
+        );
     }
     for line in stderr.lines() {
         let l = line.to_ascii_lowercase();
         assert!(
-            !(l.contains("console") && (l.contains("error") || l.contains("uncaught"))) && !l.contains("failed to load resource") && !l.contains("refused to"),
+            !(l.contains("console") && (l.contains("error") || l.contains("uncaught")))
+                && !l.contains("failed to load resource")
+                && !l.contains("refused to"),
             "{name}: browser log: {line}"
         );
     }
@@ -145,11 +189,18 @@ fn check_page_inner(bin: &Path, dir: &Path, name: &str, html: &str, expect_image
     let (_, stderr) = run_chromium(
         bin,
         &profile,
-        &[format!("--screenshot={}", shot.display()), "--window-size=1280,2000".into(), "--hide-scrollbars".into()],
+        &[
+            format!("--screenshot={}", shot.display()),
+            "--window-size=1280,2000".into(),
+            "--hide-scrollbars".into(),
+        ],
         &format!("file://{}", page.display()),
     );
     let len = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);
-    assert!(len > 20_000, "{name}: screenshot missing or blank ({len} bytes); stderr:\n{stderr}");
+    assert!(
+        len > 20_000,
+        "{name}: screenshot missing or blank ({len} bytes); stderr:\n{stderr}"
+    );
     eprintln!("{name}: screenshot {}", shot.display());
 }
 
@@ -158,7 +209,11 @@ fn reports_load_cleanly_in_headless_chromium() {
     let Some(bin) = chromium() else { return };
     let dir = out_dir("browser");
     let (t, results) = follow_up();
-    let imgs: Vec<_> = t.visits.iter().map(|v| qc_images(v.metrics.affected_pct / 30.0)).collect();
+    let imgs: Vec<_> = t
+        .visits
+        .iter()
+        .map(|v| qc_images(v.metrics.affected_pct / 30.0))
+        .collect();
     let v = &t.visits[3];
     let p = &t.visits[2];
     let html = render_visit_html(
@@ -168,14 +223,26 @@ fn reports_load_cleanly_in_headless_chromium() {
             label: v.label.as_deref(),
             day: v.day,
             tracked: Some(v),
-            previous: Some(PreviousVisit { result: &results[p.input_index], images: &imgs[2], label: p.label.as_deref(), day: p.day }),
+            previous: Some(PreviousVisit {
+                result: &results[p.input_index],
+                images: &imgs[2],
+                label: p.label.as_deref(),
+                day: p.day,
+            }),
             identity: None,
             index_href: Some("../../index.html"),
         },
         &ReportOptions::default(),
     );
     check_page(&bin, &dir, "report", &html, 8);
-    let index = render_index_html(&IndexPage { track: &t, identity: None, latest_images: &imgs[5] }, &ReportOptions::default());
+    let index = render_index_html(
+        &IndexPage {
+            track: &t,
+            identity: None,
+            latest_images: &imgs[5],
+        },
+        &ReportOptions::default(),
+    );
     check_page(&bin, &dir, "index", &index, 4);
 }
 

@@ -15,7 +15,10 @@ pub fn qc_png(w: u32, h: u32, severity: f64, coronal: bool) -> Vec<u8> {
     let (cx, cy) = (w as f64 / 2.0, h as f64 / 2.0);
     for y in 0..h {
         for x in 0..w {
-            let (fx, fy) = ((x as f64 - cx) / (w as f64 * 0.45), (y as f64 - cy) / (h as f64 * if coronal { 0.47 } else { 0.36 }));
+            let (fx, fy) = (
+                (x as f64 - cx) / (w as f64 * 0.45),
+                (y as f64 - cy) / (h as f64 * if coronal { 0.47 } else { 0.36 }),
+            );
             let body = fx * fx + fy * fy < 1.0;
             let v = if body { 150u8 } else { 5 };
             let mut col = [v, v, v];
@@ -27,7 +30,11 @@ pub fn qc_png(w: u32, h: u32, severity: f64, coronal: bool) -> Vec<u8> {
                     col = [30, 30, 30];
                     let lower = if coronal { ly > 0.2 } else { ly > 0.1 };
                     if lower && r > 1.0 - 0.6 * severity {
-                        col = if r > 1.0 - 0.25 * severity { [230, 40, 60] } else { [240, 210, 40] };
+                        col = if r > 1.0 - 0.25 * severity {
+                            [230, 40, 60]
+                        } else {
+                            [240, 210, 40]
+                        };
                     }
                     if r > 0.93 {
                         col = [0, 229, 255];
@@ -50,11 +57,21 @@ pub fn qc_png(w: u32, h: u32, severity: f64, coronal: bool) -> Vec<u8> {
 }
 
 pub fn qc_images(severity: f64) -> Vec<QcImage> {
-    let mut v: Vec<QcImage> = ["axial, upper zone", "axial, middle zone", "axial, lower zone"]
-        .iter()
-        .map(|c| QcImage { caption: (*c).into(), png: qc_png(256, 256, severity, false) })
-        .collect();
-    v.push(QcImage { caption: "coronal".into(), png: qc_png(256, 256, severity, true) });
+    let mut v: Vec<QcImage> = [
+        "axial, upper zone",
+        "axial, middle zone",
+        "axial, lower zone",
+    ]
+    .iter()
+    .map(|c| QcImage {
+        caption: (*c).into(),
+        png: qc_png(256, 256, severity, false),
+    })
+    .collect();
+    v.push(QcImage {
+        caption: "coronal".into(),
+        png: qc_png(256, 256, severity, true),
+    });
     v
 }
 
@@ -73,7 +90,11 @@ pub fn follow_up_results() -> Vec<VisitResult> {
         .iter()
         .enumerate()
         .map(|(i, (d, a, _, _))| {
-            let mut s = SyntheticVisit { patient_age_years: Some(11.0), consolidation_share: 0.35, ..SyntheticVisit::new(d, *a) };
+            let mut s = SyntheticVisit {
+                patient_age_years: Some(11.0),
+                consolidation_share: 0.35,
+                ..SyntheticVisit::new(d, *a)
+            };
             if i == 3 {
                 s.kernel = Some("L".into());
                 s.volume_ml = 2500.0;
@@ -100,12 +121,17 @@ pub fn follow_up() -> (TrackResult, Vec<VisitResult>) {
             v
         })
         .collect();
-    (track(visits, Some("2024-03-01"), &TrackConfig::default()).expect("track"), results)
+    (
+        track(visits, Some("2024-03-01"), &TrackConfig::default()).expect("track"),
+        results,
+    )
 }
 
 /// A fresh folder under the cargo target tmp dir for this test's outputs.
 pub fn out_dir(name: &str) -> PathBuf {
-    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ildtrack-report").join(name);
+    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("ildtrack-report")
+        .join(name);
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).expect("mkdir");
     d

@@ -1,13 +1,18 @@
 //! Page content without a browser: escaping, identity, self-containment.
 
 use crate::common::*;
-use ildtrack_report::{IndexPage, PreviousVisit, ReportOptions, VisitPage, render_index_html, render_visit_html};
+use ildtrack_report::{
+    IndexPage, PreviousVisit, ReportOptions, VisitPage, render_index_html, render_visit_html,
+};
 use ildtrack_volume::Identity;
 
 fn visit_page_html(identify: bool) -> String {
     let (t, results) = follow_up();
     let (cur_imgs, prev_imgs) = (qc_images(0.6), qc_images(0.9));
-    let id = Identity { patient_name: Some("Doe^<Jane>".into()), patient_id: Some("PID-98765".into()) };
+    let id = Identity {
+        patient_name: Some("Doe^<Jane>".into()),
+        patient_id: Some("PID-98765".into()),
+    };
     let v = &t.visits[2];
     let p = &t.visits[1];
     render_visit_html(
@@ -17,7 +22,12 @@ fn visit_page_html(identify: bool) -> String {
             label: v.label.as_deref(),
             day: v.day,
             tracked: Some(v),
-            previous: Some(PreviousVisit { result: &results[p.input_index], images: &prev_imgs, label: p.label.as_deref(), day: p.day }),
+            previous: Some(PreviousVisit {
+                result: &results[p.input_index],
+                images: &prev_imgs,
+                label: p.label.as_deref(),
+                day: p.day,
+            }),
             identity: Some(&id),
             index_href: Some("../../index.html"),
         },
@@ -29,11 +39,20 @@ fn visit_page_html(identify: bool) -> String {
 fn assert_self_contained(html: &str) {
     let lower = html.to_ascii_lowercase();
     assert!(!lower.contains("<script"), "a script tag reached the page");
-    for attr in ["src=\"http", "href=\"http", "src=\"//", "url(http", "@import"] {
+    for attr in [
+        "src=\"http",
+        "href=\"http",
+        "src=\"//",
+        "url(http",
+        "@import",
+    ] {
         assert!(!lower.contains(attr), "external reference {attr}");
     }
     for (i, _) in lower.match_indices("<img ") {
-        assert!(lower[i..].starts_with("<img src=\"data:image/png;base64,"), "image not embedded");
+        assert!(
+            lower[i..].starts_with("<img src=\"data:image/png;base64,"),
+            "image not embedded"
+        );
     }
 }
 
@@ -44,9 +63,20 @@ fn visit_report_escapes_dicom_strings() {
     assert!(!html.contains("document.title='PWNED'</script>"));
     assert!(html.contains("&lt;script&gt;document.title=&#39;PWNED&#39;&lt;/script&gt; &quot;dq&quot; &#39;sq&#39; &amp;amp"));
     assert!(html.contains("ACME &quot;Scan&quot; &lt;b&gt;"));
-    assert_eq!(html.matches("<img ").count(), 8, "4 images for this visit and 4 for the previous");
-    assert!(html.contains("No clear change"), "the +30 day visit is stable in the fixture");
-    assert!(html.contains("Rule:") && html.contains("Disease range enlarged") && html.contains("total "));
+    assert_eq!(
+        html.matches("<img ").count(),
+        8,
+        "4 images for this visit and 4 for the previous"
+    );
+    assert!(
+        html.contains("No clear change"),
+        "the +30 day visit is stable in the fixture"
+    );
+    assert!(
+        html.contains("Rule:")
+            && html.contains("Disease range enlarged")
+            && html.contains("total ")
+    );
 }
 
 #[test]
@@ -61,14 +91,35 @@ fn identity_only_when_asked() {
 fn index_lists_every_visit_with_trends() {
     let (t, _) = follow_up();
     let imgs = qc_images(0.3);
-    let id = Identity { patient_name: Some("Doe^Jane".into()), patient_id: Some("PID-98765".into()) };
-    let html = render_index_html(&IndexPage { track: &t, identity: Some(&id), latest_images: &imgs }, &ReportOptions::default());
+    let id = Identity {
+        patient_name: Some("Doe^Jane".into()),
+        patient_id: Some("PID-98765".into()),
+    };
+    let html = render_index_html(
+        &IndexPage {
+            track: &t,
+            identity: Some(&id),
+            latest_images: &imgs,
+        },
+        &ReportOptions::default(),
+    );
     assert_self_contained(&html);
     assert!(!html.contains("Jane"));
     for v in &t.visits {
-        assert!(html.contains(&format!("href=\"visits/{}/report.html\"", v.study_date.as_deref().unwrap_or("?"))));
+        assert!(html.contains(&format!(
+            "href=\"visits/{}/report.html\"",
+            v.study_date.as_deref().unwrap_or("?")
+        )));
     }
-    for title in ["Affected (GGO + consolidation)", "Ground-glass opacity", "Consolidation", "High attenuation area", "Mean lung density", "Lung volume", "Lung function"] {
+    for title in [
+        "Affected (GGO + consolidation)",
+        "Ground-glass opacity",
+        "Consolidation",
+        "High attenuation area",
+        "Mean lung density",
+        "Lung volume",
+        "Lung function",
+    ] {
         assert!(html.contains(title), "chart {title} missing");
     }
     // One zone diagram per visit, each with its own clip-path ids.

@@ -11,8 +11,14 @@ fn demo_verdicts_are_the_scripted_ones() {
     let out = out_dir("demo");
     let visits = ildtrack_phantom::demo_patient();
     let t0 = Instant::now();
-    let outcome = pipeline::demo_with(&CpuBackend::new(), &out, visits.clone(), &AnalyzeOptions::default(), &|_, _| {})
-        .expect("demo");
+    let outcome = pipeline::demo_with(
+        &CpuBackend::new(),
+        &out,
+        visits.clone(),
+        &AnalyzeOptions::default(),
+        &|_, _| {},
+    )
+    .expect("demo");
     let secs = t0.elapsed().as_secs_f64();
     eprintln!("demo: {} visits in {secs:.1} s", visits.len());
     let r = &outcome.result;
@@ -26,36 +32,75 @@ fn demo_verdicts_are_the_scripted_ones() {
     }
     // Deltas match the generator's truth (affected % of both lungs, vs baseline).
     let t1 = Instant::now();
-    let truth: Vec<f64> = visits.iter().map(|dv| ildtrack_phantom::generate(&dv.spec).truth.summary().affected_pct).collect();
+    let truth: Vec<f64> = visits
+        .iter()
+        .map(|dv| {
+            ildtrack_phantom::generate(&dv.spec)
+                .truth
+                .summary()
+                .affected_pct
+        })
+        .collect();
     eprintln!("truth regenerated in {:.1} s", t1.elapsed().as_secs_f64());
     let base = r.visits[0].input_index;
     for v in r.visits.iter().skip(1) {
-        let measured = v.delta_baseline.as_ref().map(|d| d.metrics["affected_pct"]).expect("delta");
+        let measured = v
+            .delta_baseline
+            .as_ref()
+            .map(|d| d.metrics["affected_pct"])
+            .expect("delta");
         let expected = truth[v.input_index] - truth[base];
-        eprintln!("{:<24} delta vs baseline: measured {measured:+.1}, truth {expected:+.1} points", visits[v.input_index].label);
-        assert!((measured - expected).abs() <= 2.0, "{}: measured {measured:.1} vs truth {expected:.1}", visits[v.input_index].label);
+        eprintln!(
+            "{:<24} delta vs baseline: measured {measured:+.1}, truth {expected:+.1} points",
+            visits[v.input_index].label
+        );
+        assert!(
+            (measured - expected).abs() <= 2.0,
+            "{}: measured {measured:.1} vs truth {expected:.1}",
+            visits[v.input_index].label
+        );
     }
     // The +180 visit used a sharper kernel: the verdict carries the warning.
-    let sharp = r.visits.iter().find(|v| visits[v.input_index].day == 180).expect("+180");
-    assert!(sharp.warnings.iter().any(|w| w.code == "kernel-mismatch"), "{:?}", sharp.warnings);
+    let sharp = r
+        .visits
+        .iter()
+        .find(|v| visits[v.input_index].day == 180)
+        .expect("+180");
+    assert!(
+        sharp.warnings.iter().any(|w| w.code == "kernel-mismatch"),
+        "{:?}",
+        sharp.warnings
+    );
     for f in ["track.json", "track.csv", "index.html"] {
         assert!(out.join(f).is_file(), "{f} missing");
     }
     for v in &r.visits {
         let d = out.join(v.dir.as_deref().expect("dir"));
-        for f in ["visit.json", "lungs.nii.gz", "classes.nii.gz", "report.html", "qc_axial_upper.png", "qc_coronal.png"] {
+        for f in [
+            "visit.json",
+            "lungs.nii.gz",
+            "classes.nii.gz",
+            "report.html",
+            "qc_axial_upper.png",
+            "qc_coronal.png",
+        ] {
             assert!(d.join(f).is_file(), "{} missing", d.join(f).display());
         }
     }
     // No patient name or ID anywhere in the reports (the phantom's DICOM has them).
     for v in &r.visits {
-        let html = std::fs::read_to_string(out.join(v.dir.as_deref().unwrap_or("")).join("report.html")).expect("report");
+        let html =
+            std::fs::read_to_string(out.join(v.dir.as_deref().unwrap_or("")).join("report.html"))
+                .expect("report");
         assert!(!html.contains("DEMO^CHILD") && !html.contains("DEMO-MDA5-001"));
     }
     let index = std::fs::read_to_string(out.join("index.html")).expect("index");
     assert!(!index.contains("DEMO^CHILD") && !index.contains("DEMO-MDA5-001"));
     // No temporary files left behind.
-    for e in walkdir::WalkDir::new(&out).into_iter().filter_map(Result::ok) {
+    for e in walkdir::WalkDir::new(&out)
+        .into_iter()
+        .filter_map(Result::ok)
+    {
         let name = e.file_name().to_string_lossy();
         assert!(!name.contains(".tmp-"), "leftover {}", e.path().display());
     }
@@ -72,8 +117,17 @@ fn write_small_visits(root: &Path, n: usize) -> Vec<VisitInput> {
         .map(|dv| {
             let dir = root.join(&dv.study_date);
             let ph = ildtrack_phantom::generate(&dv.spec);
-            ildtrack_phantom::write_dicom_series(&ph, &dir, &ildtrack_phantom::WriteOptions::default()).expect("write dicom");
-            VisitInput { path: dir, label: Some(dv.label.clone()), ..Default::default() }
+            ildtrack_phantom::write_dicom_series(
+                &ph,
+                &dir,
+                &ildtrack_phantom::WriteOptions::default(),
+            )
+            .expect("write dicom");
+            VisitInput {
+                path: dir,
+                label: Some(dv.label.clone()),
+                ..Default::default()
+            }
         })
         .collect()
 }
@@ -85,35 +139,63 @@ fn rerun_after_adding_a_visit_analyses_only_that_visit() {
     let out = root.join("out");
     let b = CpuBackend::new();
     let opts = AnalyzeOptions::default();
-    let m2 = Manifest { day0: Some(ildtrack_phantom::DEMO_DAY0.into()), visits: inputs[..2].to_vec(), rule: None };
+    let m2 = Manifest {
+        day0: Some(ildtrack_phantom::DEMO_DAY0.into()),
+        visits: inputs[..2].to_vec(),
+        rule: None,
+    };
     let first = pipeline::track_detailed(&b, &m2, &out, &opts, &|_, _| {}).expect("track 2");
     assert_eq!((first.analysed.len(), first.from_cache.len()), (2, 0));
-    let report0 = out.join(first.result.visits[0].dir.as_deref().expect("dir")).join("report.html");
+    let report0 = out
+        .join(first.result.visits[0].dir.as_deref().expect("dir"))
+        .join("report.html");
     let fresh_html = std::fs::read(&report0).expect("report");
 
-    let m3 = Manifest { visits: inputs.clone(), ..m2.clone() };
+    let m3 = Manifest {
+        visits: inputs.clone(),
+        ..m2.clone()
+    };
     let second = pipeline::track_detailed(&b, &m3, &out, &opts, &|_, _| {}).expect("track 3");
-    assert_eq!(second.analysed, vec![inputs[2].path.clone()], "only the new visit is analysed");
+    assert_eq!(
+        second.analysed,
+        vec![inputs[2].path.clone()],
+        "only the new visit is analysed"
+    );
     assert_eq!(second.from_cache.len(), 2);
     assert_eq!(second.result.visits.len(), 3);
     // Cached results are the same numbers and the same pages as fresh ones.
-    assert_eq!(second.result.visits[0].metrics, first.result.visits[0].metrics);
-    assert!(std::fs::read(&report0).expect("report") == fresh_html, "the baseline's report changed when read from the cache");
+    assert_eq!(
+        second.result.visits[0].metrics,
+        first.result.visits[0].metrics
+    );
+    assert!(
+        std::fs::read(&report0).expect("report") == fresh_html,
+        "the baseline's report changed when read from the cache"
+    );
 
     // A changed setting invalidates the cache.
     let mut changed = opts.clone();
     changed.config.thresholds.ggo_lo_hu = -720;
-    let third = pipeline::track_detailed(&b, &m3, &out, &changed, &|_, _| {}).expect("track changed");
+    let third =
+        pipeline::track_detailed(&b, &m3, &out, &changed, &|_, _| {}).expect("track changed");
     assert_eq!(third.analysed.len(), 3);
     // Changed input bytes invalidate it too.
-    let f = std::fs::read_dir(&inputs[0].path).expect("ls").filter_map(Result::ok).next().expect("a file").path();
+    let f = std::fs::read_dir(&inputs[0].path)
+        .expect("ls")
+        .filter_map(Result::ok)
+        .next()
+        .expect("a file")
+        .path();
     let mut bytes = std::fs::read(&f).expect("read");
     let last = bytes.len() - 1;
     bytes[last] ^= 1;
     std::fs::write(&f, bytes).expect("write");
-    let fourth = pipeline::track_detailed(&b, &m3, &out, &changed, &|_, _| {}).expect("track edited");
+    let fourth =
+        pipeline::track_detailed(&b, &m3, &out, &changed, &|_, _| {}).expect("track edited");
     assert_eq!(fourth.analysed, vec![inputs[0].path.clone()]);
-    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("track.json")).expect("track.json")).expect("json");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("track.json")).expect("track.json"))
+            .expect("json");
     assert_eq!(json["visits"].as_array().map(Vec::len), Some(3));
     let csv = std::fs::read_to_string(out.join("track.csv")).expect("csv");
     assert_eq!(csv.lines().count(), 4);
@@ -148,7 +230,10 @@ baseline_points = 6
 
     for (bad, needle) in [
         ("day0 = \"11/03/2024\"", "day0"),
-        ("[[visit]]\npath = \"a\"\ndate = \"2024-13-01\"", "2024-13-01"),
+        (
+            "[[visit]]\npath = \"a\"\ndate = \"2024-13-01\"",
+            "2024-13-01",
+        ),
         ("[[visit]]\npath = \"a\"\ncolour = 1", "colour"),
         ("[rule]\nmetric = \"nope\"", "nope"),
         ("day0 = ", ""),
@@ -156,7 +241,10 @@ baseline_points = 6
         std::fs::write(&p, bad).expect("write");
         let e = Manifest::from_toml_path(&p).expect_err(bad);
         let msg = e.to_string();
-        assert!(msg.contains(needle) && msg.contains("patient.toml"), "{msg}");
+        assert!(
+            msg.contains(needle) && msg.contains("patient.toml"),
+            "{msg}"
+        );
         assert!(e.is_unusable_input());
     }
     let e = Manifest::from_toml_path(&dir.join("missing.toml")).expect_err("missing");
@@ -168,17 +256,36 @@ fn analyze_to_dir_writes_every_output() {
     let root = out_dir("analyze");
     let inputs = write_small_visits(&root.join("dicom"), 1);
     let out = root.join("out");
-    let opts = AnalyzeOptions { identify: true, ..Default::default() };
-    let v = pipeline::analyze_to_dir(&CpuBackend::new(), &inputs[0].path, &out, &opts, &|_, _| {}).expect("analyze");
-    for p in [&v.visit_json, &v.lungs_nifti, &v.classes_nifti, &v.report_html] {
+    let opts = AnalyzeOptions {
+        identify: true,
+        ..Default::default()
+    };
+    let v = pipeline::analyze_to_dir(&CpuBackend::new(), &inputs[0].path, &out, &opts, &|_, _| {})
+        .expect("analyze");
+    for p in [
+        &v.visit_json,
+        &v.lungs_nifti,
+        &v.classes_nifti,
+        &v.report_html,
+    ] {
         assert!(p.is_file(), "{} missing", p.display());
     }
     assert_eq!(v.qc_pngs.len(), 4);
     assert!(v.summary.contains("affected"), "{}", v.summary);
     let html = std::fs::read_to_string(&v.report_html).expect("html");
     assert!(html.contains("DEMO^CHILD"), "identify shows the name");
-    let err = pipeline::analyze_to_dir(&CpuBackend::new(), &root.join("nothing-here"), &out, &opts, &|_, _| {}).expect_err("missing");
-    assert!(err.is_unusable_input() && err.to_string().contains("nothing-here"), "{err}");
+    let err = pipeline::analyze_to_dir(
+        &CpuBackend::new(),
+        &root.join("nothing-here"),
+        &out,
+        &opts,
+        &|_, _| {},
+    )
+    .expect_err("missing");
+    assert!(
+        err.is_unusable_input() && err.to_string().contains("nothing-here"),
+        "{err}"
+    );
 }
 
 fn shared_data() -> Option<std::path::PathBuf> {
@@ -202,7 +309,11 @@ fn real_kernel_pair_is_flagged() {
     let m = Manifest {
         day0: None,
         visits: vec![
-            VisitInput { path: pair.join("A0001-kernel-B"), label: Some("standard kernel B".into()), ..Default::default() },
+            VisitInput {
+                path: pair.join("A0001-kernel-B"),
+                label: Some("standard kernel B".into()),
+                ..Default::default()
+            },
             VisitInput {
                 path: pair.join("A0001-kernel-L"),
                 label: Some("lung kernel L".into()),
@@ -213,7 +324,14 @@ fn real_kernel_pair_is_flagged() {
         ],
         rule: None,
     };
-    let t = pipeline::track(&CpuBackend::new(), &m, &root, &AnalyzeOptions::default(), &|_, _| {}).expect("track");
+    let t = pipeline::track(
+        &CpuBackend::new(),
+        &m,
+        &root,
+        &AnalyzeOptions::default(),
+        &|_, _| {},
+    )
+    .expect("track");
     let v = &t.visits[1];
     eprintln!("{}", t.summary_text());
     let codes: Vec<&str> = v.warnings.iter().map(|w| w.code.as_str()).collect();
@@ -222,11 +340,26 @@ fn real_kernel_pair_is_flagged() {
     assert!(v.basis.protocol_mismatch && v.reason.contains("Caution"));
     let db = v.delta_baseline.as_ref().expect("deltas");
     let vol_change = db.metrics["volume_ml"] / t.visits[0].metrics.volume_ml * 100.0;
-    assert!(vol_change.abs() < 3.0, "lung volume moved {vol_change:.1} % with the kernel");
+    assert!(
+        vol_change.abs() < 3.0,
+        "lung volume moved {vol_change:.1} % with the kernel"
+    );
     // The sharp kernel widens the histogram: SD and LAA-950 go up.
-    assert!(db.metrics["sd_hu"] > 10.0, "SD delta {}", db.metrics["sd_hu"]);
-    assert!(db.metrics["laa950_pct"] > 1.0, "LAA delta {}", db.metrics["laa950_pct"]);
-    let html = std::fs::read_to_string(root.join(v.dir.as_deref().expect("dir")).join("report.html")).expect("report");
+    assert!(
+        db.metrics["sd_hu"] > 10.0,
+        "SD delta {}",
+        db.metrics["sd_hu"]
+    );
+    assert!(
+        db.metrics["laa950_pct"] > 1.0,
+        "LAA delta {}",
+        db.metrics["laa950_pct"]
+    );
+    let html = std::fs::read_to_string(
+        root.join(v.dir.as_deref().expect("dir"))
+            .join("report.html"),
+    )
+    .expect("report");
     assert!(html.contains("kernel-mismatch"));
 }
 
@@ -239,7 +372,11 @@ fn cache_key_follows_bytes_paths_settings_and_dicomdir_folders() {
     std::fs::write(a.join("DICOMDIR"), b"index").expect("write");
     let cfg = ildtrack_analysis::AnalysisConfig::default();
     let k1 = pipeline::cache_key(&a, &cfg, None).expect("key");
-    assert_eq!(k1, pipeline::cache_key(&a, &cfg, None).expect("key"), "stable");
+    assert_eq!(
+        k1,
+        pipeline::cache_key(&a, &cfg, None).expect("key"),
+        "stable"
+    );
     // A copy elsewhere with the same relative paths and bytes has the same key.
     let b = root.join("b");
     std::fs::create_dir_all(b.join("sub")).expect("mkdir");
@@ -247,16 +384,35 @@ fn cache_key_follows_bytes_paths_settings_and_dicomdir_folders() {
     std::fs::write(b.join("DICOMDIR"), b"index").expect("write");
     assert_eq!(k1, pipeline::cache_key(&b, &cfg, None).expect("key"));
     // The DICOMDIR file stands for its folder.
-    assert_eq!(k1, pipeline::cache_key(&a.join("DICOMDIR"), &cfg, None).expect("key"));
+    assert_eq!(
+        k1,
+        pipeline::cache_key(&a.join("DICOMDIR"), &cfg, None).expect("key")
+    );
     std::fs::write(b.join("sub/x.dcm"), b"two").expect("write");
-    assert_ne!(k1, pipeline::cache_key(&b, &cfg, None).expect("key"), "bytes");
+    assert_ne!(
+        k1,
+        pipeline::cache_key(&b, &cfg, None).expect("key"),
+        "bytes"
+    );
     std::fs::rename(b.join("sub/x.dcm"), b.join("sub/y.dcm")).expect("mv");
     std::fs::write(b.join("sub/y.dcm"), b"one").expect("write");
-    assert_ne!(k1, pipeline::cache_key(&b, &cfg, None).expect("key"), "paths");
+    assert_ne!(
+        k1,
+        pipeline::cache_key(&b, &cfg, None).expect("key"),
+        "paths"
+    );
     let mut cfg2 = cfg.clone();
     cfg2.thresholds.haa_hi_hu = -240;
-    assert_ne!(k1, pipeline::cache_key(&a, &cfg2, None).expect("key"), "settings");
-    assert_ne!(k1, pipeline::cache_key(&a, &cfg, Some("1.2.3")).expect("key"), "series");
+    assert_ne!(
+        k1,
+        pipeline::cache_key(&a, &cfg2, None).expect("key"),
+        "settings"
+    );
+    assert_ne!(
+        k1,
+        pipeline::cache_key(&a, &cfg, Some("1.2.3")).expect("key"),
+        "series"
+    );
     assert!(pipeline::cache_key(&root.join("nope"), &cfg, None).is_err());
 }
 
@@ -265,10 +421,19 @@ fn cache_key_follows_bytes_paths_settings_and_dicomdir_folders() {
 fn single_real_slice_gives_one_picture() {
     let Some(data) = shared_data() else { return };
     let out = out_dir("single-slice");
-    let v = pipeline::analyze_to_dir(&CpuBackend::new(), &data.join("lungmask-slice/lidc-slice.dcm"), &out, &AnalyzeOptions::default(), &|_, _| {})
-        .expect("analyze");
+    let v = pipeline::analyze_to_dir(
+        &CpuBackend::new(),
+        &data.join("lungmask-slice/lidc-slice.dcm"),
+        &out,
+        &AnalyzeOptions::default(),
+        &|_, _| {},
+    )
+    .expect("analyze");
     assert_eq!(v.qc_pngs.len(), 1, "{:?}", v.qc_pngs);
     let html = std::fs::read_to_string(&v.report_html).expect("html");
     assert_eq!(html.matches("<img ").count(), 1);
-    assert!(html.contains("single-slice"), "the single-slice warning reaches the report");
+    assert!(
+        html.contains("single-slice"),
+        "the single-slice warning reaches the report"
+    );
 }

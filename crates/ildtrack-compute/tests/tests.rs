@@ -121,6 +121,38 @@ fn edt_is_exact_against_brute_force() {
 }
 
 #[test]
+fn wide_ball_morphology_matches_brute_force() {
+    // A ball reaching more than 12 voxels along y takes the exact transform, not the bounded
+    // kernel; both must agree with the definition.
+    let mut state = 12345u64;
+    let m = Array3::from_shape_fn((4, 22, 22), |_| {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        u8::from((state >> 33) % 5 < 2)
+    });
+    let be = b();
+    let h = be.upload_u8(m.view()).unwrap();
+    for (r, sp) in [
+        (7.0, [1.0, 0.5, 0.5]),
+        (3.0, [1.0, 0.5, 0.5]),
+        (9.5, [2.0, 0.7, 0.6]),
+    ] {
+        let ball = Ball::new(r, sp);
+        assert_eq!(
+            be.download_u8(&be.dilate(&h, &ball).unwrap()).unwrap(),
+            brute_dilate(&m, r, sp),
+            "dilate r {r}"
+        );
+        assert_eq!(
+            be.download_u8(&be.erode(&h, &ball).unwrap()).unwrap(),
+            brute_erode(&m, r, sp),
+            "erode r {r}"
+        );
+    }
+}
+
+#[test]
 fn edt_without_background_is_infinite() {
     let be = b();
     let h = be.fill_u8([2, 3, 4], 1).unwrap();
@@ -353,6 +385,22 @@ proptest! {
         let ball = Ball::new(r, sp);
         prop_assert_eq!(be.download_u8(&be.dilate(&h, &ball).unwrap()).unwrap(), brute_dilate(&m, r, sp));
         prop_assert_eq!(be.download_u8(&be.erode(&h, &ball).unwrap()).unwrap(), brute_erode(&m, r, sp));
+    }
+
+    #[test]
+    fn disk_morphology_matches_brute_force(m in mask_strategy(7), sp in spacing_strategy(), r in 0.0f64..3.5) {
+        // A disk is a ball that does not leave its slice: brute force slice by slice.
+        let be = b();
+        let h = be.upload_u8(m.view()).unwrap();
+        let disk = Ball::disk(r, sp);
+        let (mut want_d, mut want_e) = (m.clone(), m.clone());
+        for z in 0..m.shape()[0] {
+            let sl = m.slice(s![z..z + 1, .., ..]).to_owned();
+            want_d.slice_mut(s![z..z + 1, .., ..]).assign(&brute_dilate(&sl, r, sp));
+            want_e.slice_mut(s![z..z + 1, .., ..]).assign(&brute_erode(&sl, r, sp));
+        }
+        prop_assert_eq!(be.download_u8(&be.dilate(&h, &disk).unwrap()).unwrap(), want_d);
+        prop_assert_eq!(be.download_u8(&be.erode(&h, &disk).unwrap()).unwrap(), want_e);
     }
 
     #[test]

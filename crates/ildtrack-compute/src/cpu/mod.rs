@@ -330,8 +330,13 @@ impl Backend for CpuBackend {
     fn dilate(&self, m: &Self::U8, ball: &Ball) -> Result<Self::U8> {
         ball.validate()?;
         // Distance to the nearest foreground voxel <= r.
-        let d2 = edt::squared_edt(&m.0, |v| v != 0, ball.spacing_mm, ball.in_plane);
         let r2 = (ball.radius_mm * ball.radius_mm) as f32 + BALL_EPS_MM2;
+        if let Some(out) =
+            edt::within_distance(&m.0, |v| v != 0, ball.spacing_mm, ball.in_plane, r2)
+        {
+            return Ok(CpuVolume(out));
+        }
+        let d2 = edt::squared_edt(&m.0, |v| v != 0, ball.spacing_mm, ball.in_plane);
         Ok(CpuVolume(
             Zip::from(&d2).par_map_collect(|&d| u8::from(d <= r2)),
         ))
@@ -340,8 +345,14 @@ impl Backend for CpuBackend {
     fn erode(&self, m: &Self::U8, ball: &Ball) -> Result<Self::U8> {
         ball.validate()?;
         // Distance to the nearest background voxel > r.
-        let d2 = edt::squared_edt(&m.0, |v| v == 0, ball.spacing_mm, ball.in_plane);
         let r2 = (ball.radius_mm * ball.radius_mm) as f32 + BALL_EPS_MM2;
+        if let Some(mut out) =
+            edt::within_distance(&m.0, |v| v == 0, ball.spacing_mm, ball.in_plane, r2)
+        {
+            out.par_mapv_inplace(|v| 1 - v);
+            return Ok(CpuVolume(out));
+        }
+        let d2 = edt::squared_edt(&m.0, |v| v == 0, ball.spacing_mm, ball.in_plane);
         Ok(CpuVolume(
             Zip::from(&d2).par_map_collect(|&d| u8::from(d > r2)),
         ))

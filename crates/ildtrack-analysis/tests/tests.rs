@@ -79,11 +79,12 @@ fn ild_phantom_matches_truth() {
         l.whole.ggo_ml,
         t.ggo_ml
     );
-    // The ILD preset has only ~18 mL of consolidation (cores inside GGO): the partial-volume
-    // rim at its border is a large share of it. Target is 10 %; measured ≈ 16 % on this grid.
+    // The ILD preset has only ~18 mL of consolidation (cores inside GGO), so small excesses
+    // weigh: measured +7.0 % on this grid (a hilar vessel junction used to add +9 %; the rest
+    // is chest wall the mask takes in at the subpleural cores).
     let cons_err = rel_err(l.whole.consolidation_ml, t.consolidation_ml);
     assert!(
-        cons_err <= 0.25,
+        cons_err <= 0.10,
         "consolidation {:.1} vs {:.1} mL",
         l.whole.consolidation_ml,
         t.consolidation_ml

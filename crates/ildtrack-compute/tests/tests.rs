@@ -356,6 +356,17 @@ proptest! {
     }
 
     #[test]
+    fn in_plane_morphology_matches_brute_force(m in mask_strategy(7), sp in spacing_strategy(), r in 0.0f64..3.5) {
+        // Per slice: the brute force with a z spacing no ball reaches across.
+        let be = b();
+        let h = be.upload_u8(m.view()).unwrap();
+        let ball = Ball::disk(r, sp);
+        let far = [1e3, sp[1], sp[2]];
+        prop_assert_eq!(be.download_u8(&be.dilate(&h, &ball).unwrap()).unwrap(), brute_dilate(&m, r, far));
+        prop_assert_eq!(be.download_u8(&be.erode(&h, &ball).unwrap()).unwrap(), brute_erode(&m, r, far));
+    }
+
+    #[test]
     fn edt_matches_brute_force(m in mask_strategy(7), sp in spacing_strategy()) {
         let be = b();
         let d = be.download_f32(&be.distance_mm(&be.upload_u8(m.view()).unwrap(), sp).unwrap()).unwrap();

@@ -293,6 +293,31 @@ fn main() {
                     .collect::<Vec<_>>()
             );
         }
+        if let Ok(dir) = std::env::var("QC_DUMP") {
+            // Raw volumes (z, y, x order, C layout) for offline analysis.
+            let w = |n: &str, b: Vec<u8>| {
+                let _ = std::fs::write(format!("{dir}/{name}_{n}.raw"), b);
+            };
+            w("classes", a.classes.data.iter().copied().collect());
+            w("lungs", a.lungs.data.iter().copied().collect());
+            w("truth_lungs", tr.lungs.iter().copied().collect());
+            w(
+                "truth_cons",
+                tr.consolidation.iter().map(|&v| u8::from(v)).collect(),
+            );
+            w(
+                "truth_vessels",
+                tr.vessels.iter().map(|&v| u8::from(v)).collect(),
+            );
+            w(
+                "hu",
+                ph.volume
+                    .data
+                    .iter()
+                    .flat_map(|v| v.to_le_bytes())
+                    .collect(),
+            );
+        }
         for w in &a.result.warnings {
             println!("  warning {w}");
         }

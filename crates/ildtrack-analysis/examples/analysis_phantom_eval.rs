@@ -29,6 +29,16 @@ fn main() {
             eprintln!("unknown preset {name}");
             continue;
         };
+        // PHANTOM_LESIONS: a JSON array of `LesionSpec`s that replaces the preset's lesions.
+        if let Ok(j) = std::env::var("PHANTOM_LESIONS") {
+            match serde_json::from_str(&j) {
+                Ok(l) => spec.lesions = l,
+                Err(e) => {
+                    eprintln!("PHANTOM_LESIONS: {e}");
+                    return;
+                }
+            }
+        }
         if small {
             let d = spec.dims_zyx;
             let s = spec.spacing_mm;

@@ -183,7 +183,8 @@ pub struct SegmentationParams {
     /// A dense blob that survives the vessel opening is a junction of vessels (where several
     /// thick vessels meet, at the hilum) when the thick dense tissue attached to it within
     /// 2 × `vessel_radius_mm` (what an opening with half the vessel radius keeps) is more
-    /// than this multiple of the blob's own volume; junctions count as vessel. Only blobs
+    /// than this multiple of the blob's own volume and the blob is at most 1.25 ×
+    /// `vessel_radius_mm` thick (largest inscribed ball); junctions count as vessel. Only blobs
     /// smaller than a ball of 2 × `vessel_radius_mm` are tested. 0 turns this off.
     pub vessel_junction_ratio: f64,
     /// GGO voxels that an in-plane opening of this radius removes (speckle from noise, thin

@@ -254,12 +254,22 @@ struct Quantified {
 /// radius meet (the hilum), their union is thick enough to survive the opening. Such a blob
 /// sits in thick dense tissue (kept by an opening with half the vessel radius) that is not a
 /// blob itself, several times its own volume within 2 × the vessel radius (the vessels
-/// leaving it); a consolidation has only thin vessels and the thin edge of its own border
-/// around it. Blobs larger than a ball of 2 × the vessel radius are kept untested (and all
-/// but the first 255 candidates). See [`SegmentationParams::vessel_junction_ratio`].
-/// Measured: the ILD phantom's left hilar junction has 4.2 × its volume attached, its 14 mm
-/// consolidation core 0.26 ×; real scans (Lung-PET-CT-Dx) 2.1–5.1 × at hilar vessels (and a
-/// liver-dome wedge the lung mask wrongly took in), COVID slices' consolidation 0.03–0.49 ×.
+/// leaving it), and it is barely thicker than the vessels (largest inscribed ball at most
+/// [`JUNCTION_MAX_RADIUS`] × the vessel radius); a consolidation has only thin vessels and the
+/// thin edge of its own border around it, or is thicker. Blobs larger than a ball of 2 × the
+/// vessel radius are kept untested (and all but the first 255 candidates).
+/// See [`SegmentationParams::vessel_junction_ratio`].
+///
+/// Measured (attached ratio; inscribed radius): the ILD phantom's left hilar junction 4.2–4.7;
+/// 6.2–6.6 mm, its 14 mm consolidation core 0.26; real scans (Lung-PET-CT-Dx) at hilar vessels
+/// 2.1–5.1; 6.1–7.0 mm (and a liver-dome wedge the lung mask wrongly took in 2.2; 7.5–8.0 mm,
+/// kept), COVID slices' consolidation 0.03–0.49. Limit: a consolidation of ≲ 2 mL pressed
+/// against the hilar vessels looks the same (phantom: perihilar balls of 8 mm radius are
+/// dropped, of 10–12 mm mostly kept).
+/// A vessel junction's largest inscribed ball is at most this multiple of the vessel radius
+/// (tubes meeting out of one plane make the junction a little thicker than each of them).
+const JUNCTION_MAX_RADIUS: f64 = 1.25;
+
 fn drop_vessel_junctions<B: Backend>(
     b: &B,
     dense: &B::U8,
@@ -316,12 +326,24 @@ fn drop_vessel_junctions<B: Backend>(
             .filter(|&(&t, &g)| g == 0 && t != 0 && touching.contains(&t))
             .count();
         let ratio = attached as f64 / info.voxels.max(1) as f64;
-        junction[i + 1] = ratio > p.vessel_junction_ratio;
+        // The largest ball inside the dense tissue at the blob: a junction of vessels thinner
+        // than the vessel radius is at most a little thicker than them.
+        let mut r_in = 0.0f64;
+        if ratio > p.vessel_junction_ratio {
+            let dist = b.download_f32(&b.distance_mm(&b.crop_u8(dense, lo, bd)?, ls)?)?;
+            for (&d, &c) in dist.iter().zip(blob.iter()) {
+                if c == code {
+                    r_in = r_in.max(d as f64);
+                }
+            }
+        }
+        junction[i + 1] = ratio > p.vessel_junction_ratio && r_in <= JUNCTION_MAX_RADIUS * r;
         tracing::debug!(
             blob_ml = info.voxels as f64 * voxel_mm3 / 1000.0,
             centre_zyx = ?info.centroid_zyx(),
             attached,
             ratio,
+            r_in,
             junction = junction[i + 1],
             "dense blob: vessel junction test"
         );

@@ -29,6 +29,16 @@ fn main() {
             eprintln!("unknown preset {name}");
             continue;
         };
+        // PHANTOM_LESIONS: a JSON array of `LesionSpec`s that replaces the preset's lesions.
+        if let Ok(j) = std::env::var("PHANTOM_LESIONS") {
+            match serde_json::from_str(&j) {
+                Ok(l) => spec.lesions = l,
+                Err(e) => {
+                    eprintln!("PHANTOM_LESIONS: {e}");
+                    return;
+                }
+            }
+        }
         if small {
             let d = spec.dims_zyx;
             let s = spec.spacing_mm;
@@ -143,11 +153,29 @@ fn main() {
             let mut fl = vec![0u64; nz];
             let mut ml = vec![0u64; nz];
             let (mut fc_vessel, mut fc_n) = (0u64, 0u64);
+            // False consolidation by what the truth has there: outside the lungs, GGO, vessel,
+            // other lung (parenchyma, bronchus wall); with the HU sum of each.
+            let mut fc_kind = [(0u64, 0i64); 4];
+            let mut miss_c = (0u64, 0i64);
             for ((z, y, x), &c) in a.classes.data.indexed_iter() {
                 if c == 4 && !tr.consolidation[[z, y, x]] {
                     fc[z] += 1;
                     fc_vessel += u64::from(tr.vessels[[z, y, x]]);
                     fc_n += 1;
+                    let k = if tr.lungs[[z, y, x]] == 0 {
+                        0
+                    } else if tr.ggo[[z, y, x]] {
+                        1
+                    } else if tr.vessels[[z, y, x]] {
+                        2
+                    } else {
+                        3
+                    };
+                    fc_kind[k].0 += 1;
+                    fc_kind[k].1 += i64::from(ph.volume.data[[z, y, x]]);
+                } else if c != 4 && tr.consolidation[[z, y, x]] {
+                    miss_c.0 += 1;
+                    miss_c.1 += i64::from(ph.volume.data[[z, y, x]]);
                 }
                 let (l, t) = (a.lungs.data[[z, y, x]], tr.lungs[[z, y, x]]);
                 if l != 0 && t == 0 {
@@ -167,6 +195,20 @@ fn main() {
             println!(
                 "  false cons voxels {fc_n}, of which truth vessel {fc_vessel}; bronchus wall truth {:.1} mL",
                 tr.bronchus_wall_ml
+            );
+            let mean = |p: (u64, i64)| p.1 as f64 / p.0.max(1) as f64;
+            println!(
+                "  false cons by truth: outside lungs {} (mean {:.0} HU), GGO {} ({:.0}), vessel {} ({:.0}), other lung {} ({:.0}); missed cons {} ({:.0})",
+                fc_kind[0].0,
+                mean(fc_kind[0]),
+                fc_kind[1].0,
+                mean(fc_kind[1]),
+                fc_kind[2].0,
+                mean(fc_kind[2]),
+                fc_kind[3].0,
+                mean(fc_kind[3]),
+                miss_c.0,
+                mean(miss_c)
             );
             // Components (26-connected) of the consolidation class: size, share of truth
             // consolidation, extent and PCA elongation.
@@ -259,6 +301,31 @@ fn main() {
                     .enumerate()
                     .filter(|(_, v)| **v > 200)
                     .collect::<Vec<_>>()
+            );
+        }
+        if let Ok(dir) = std::env::var("QC_DUMP") {
+            // Raw volumes (z, y, x order, C layout) for offline analysis.
+            let w = |n: &str, b: Vec<u8>| {
+                let _ = std::fs::write(format!("{dir}/{name}_{n}.raw"), b);
+            };
+            w("classes", a.classes.data.iter().copied().collect());
+            w("lungs", a.lungs.data.iter().copied().collect());
+            w("truth_lungs", tr.lungs.iter().copied().collect());
+            w(
+                "truth_cons",
+                tr.consolidation.iter().map(|&v| u8::from(v)).collect(),
+            );
+            w(
+                "truth_vessels",
+                tr.vessels.iter().map(|&v| u8::from(v)).collect(),
+            );
+            w(
+                "hu",
+                ph.volume
+                    .data
+                    .iter()
+                    .flat_map(|v| v.to_le_bytes())
+                    .collect(),
             );
         }
         for w in &a.result.warnings {

@@ -130,6 +130,16 @@ fn main() {
                     qc::axial_png(&s.volume, &a.lungs, &a.classes, *z),
                 );
             }
+            if let Ok(zs) = std::env::var("QC_Z") {
+                for z in zs.split(',').filter_map(|v| v.parse::<usize>().ok()) {
+                    if z < a.lungs.dims_zyx()[0] {
+                        let _ = std::fs::write(
+                            format!("{dir}/{name}_z{z}.png"),
+                            qc::axial_png(&s.volume, &a.lungs, &a.classes, z),
+                        );
+                    }
+                }
+            }
             if a.lungs.dims_zyx()[0] > 1 {
                 let _ = std::fs::write(
                     format!("{dir}/{name}_cor.png"),

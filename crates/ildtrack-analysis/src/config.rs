@@ -85,6 +85,7 @@ impl AnalysisConfig {
         }
         for (name, v) in [
             ("vessel_margin_mm", s.vessel_margin_mm),
+            ("vessel_junction_ratio", s.vessel_junction_ratio),
             ("min_component_ml", s.min_component_ml),
             ("ggo_opening_per_slice", s.ggo_opening_per_slice),
         ] {
@@ -179,6 +180,13 @@ pub struct SegmentationParams {
     /// 1.2 mm took in the diagonal neighbours as well at 0.78–0.84 mm pixels (a two-voxel ring
     /// that removed 9.5 % of the phantom's GGO).
     pub vessel_margin_mm: f64,
+    /// A dense blob that survives the vessel opening is a junction of vessels (where several
+    /// thick vessels meet, at the hilum) when the thick dense tissue attached to it within
+    /// 2 × `vessel_radius_mm` (what an opening with half the vessel radius keeps) is more
+    /// than this multiple of the blob's own volume and the blob is at most 1.25 ×
+    /// `vessel_radius_mm` thick (largest inscribed ball); junctions count as vessel. Only blobs
+    /// smaller than a ball of 2 × `vessel_radius_mm` are tested. 0 turns this off.
+    pub vessel_junction_ratio: f64,
     /// GGO voxels that an in-plane opening of this radius removes (speckle from noise, thin
     /// partial-volume halos around vessels) count as normal lung; 0 turns this off.
     pub ggo_opening_mm: f64,
@@ -212,6 +220,7 @@ impl Default for SegmentationParams {
             airway_max_area_mm2: 700.0,
             vessel_radius_mm: 6.0,
             vessel_margin_mm: 1.0,
+            vessel_junction_ratio: 1.0,
             ggo_opening_mm: 1.0,
             ggo_opening_per_slice: 0.45,
             closing_radius_mm: 5.0,

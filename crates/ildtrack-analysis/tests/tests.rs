@@ -6,7 +6,7 @@
 use ildtrack_analysis::model::VisitResult;
 use ildtrack_analysis::{Analysis, AnalysisConfig, analyze, qc};
 use ildtrack_compute::CpuBackend;
-use ildtrack_phantom::{Phantom, PhantomSpec, try_generate};
+use ildtrack_phantom::{LesionSpec, Phantom, PhantomSpec, Side, Zone, try_generate};
 use ildtrack_volume::Volume;
 use std::path::{Path, PathBuf};
 
@@ -79,11 +79,12 @@ fn ild_phantom_matches_truth() {
         l.whole.ggo_ml,
         t.ggo_ml
     );
-    // The ILD preset has only ~18 mL of consolidation (cores inside GGO): the partial-volume
-    // rim at its border is a large share of it. Target is 10 %; measured ≈ 16 % on this grid.
+    // The ILD preset has only ~18 mL of consolidation (cores inside GGO), so small excesses
+    // weigh: measured +7.0 % on this grid (a hilar vessel junction used to add +9 %; the rest
+    // is chest wall the mask takes in at the subpleural cores).
     let cons_err = rel_err(l.whole.consolidation_ml, t.consolidation_ml);
     assert!(
-        cons_err <= 0.25,
+        cons_err <= 0.10,
         "consolidation {:.1} vs {:.1} mL",
         l.whole.consolidation_ml,
         t.consolidation_ml
@@ -144,12 +145,38 @@ fn vessels_are_not_counted_as_disease() {
         "healthy consolidation {:.2} %",
         w.consolidation_pct
     );
+    // The left hilar junction (arteries just thinner than the vessel radius meeting) survives
+    // the vessel opening; it counted as ~1.5 mL of consolidation before it was recognised.
+    assert!(
+        w.consolidation_ml < 0.5,
+        "healthy consolidation {:.2} mL",
+        w.consolidation_ml
+    );
     assert!(
         w.vessel_ml > 0.5 * t.vessel_ml,
         "vessel {:.0} vs truth {:.0} mL",
         w.vessel_ml,
         t.vessel_ml
     );
+}
+
+#[test]
+fn perihilar_consolidation_is_not_a_vessel_junction() {
+    // A 12 mm consolidation ball beside the right hilum, among the thick vessels (their
+    // attached volume is 1.7 x its own): thicker than a junction of them (inscribed radius
+    // 7.8 mm), so it stays consolidation; measured -10 % on this grid, 0 mL without the
+    // thickness test. 8 mm balls there are taken for junctions, a known limit.
+    let mut spec = half_grid(PhantomSpec::default());
+    let mut l = LesionSpec::consolidation(Side::Right, Zone::Middle, 12.0).at_angle(300.0);
+    l.subpleural = false;
+    spec.lesions = vec![l];
+    let ph = try_generate(&spec).unwrap_or_else(|e| panic!("phantom: {e}"));
+    let a = run(&ph);
+    let (c, t) = (
+        a.result.lungs.whole.consolidation_ml,
+        ph.truth.consolidation_ml,
+    );
+    assert!(rel_err(c, t) <= 0.20, "consolidation {c:.1} vs {t:.1} mL");
 }
 
 #[test]

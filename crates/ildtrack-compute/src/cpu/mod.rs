@@ -61,6 +61,98 @@ fn hu_value(v: i16) -> f32 {
 /// Squared-distance tolerance (mm²) for ball membership: offsets with `|d|² <= r² + EPS` are in.
 pub(crate) const BALL_EPS_MM2: f32 = 1e-3;
 
+/// Largest ball (in voxels) that dilate / erode apply as a direct stencil instead of through
+/// the distance transform (which costs the same whatever the radius).
+const MAX_STENCIL_VOXELS: usize = 27;
+
+/// The voxel offsets `(z, y, x)` of `ball` (`|d|² <= r² + EPS`, the membership rule of the
+/// distance-transform path), or `None` if it has more than [`MAX_STENCIL_VOXELS`].
+fn small_ball_offsets(ball: &Ball) -> Option<Vec<[isize; 3]>> {
+    let s = ball.spacing_mm;
+    let r2 = ball.radius_mm * ball.radius_mm + BALL_EPS_MM2 as f64;
+    let reach = |k: usize| {
+        if k == 0 && ball.in_plane {
+            0
+        } else {
+            (r2.sqrt() / s[k]).floor() as isize
+        }
+    };
+    let (kz, ky, kx) = (reach(0), reach(1), reach(2));
+    if ((2 * kz + 1) * (2 * ky + 1) * (2 * kx + 1)) as usize > 8 * MAX_STENCIL_VOXELS {
+        return None;
+    }
+    let mut offs = Vec::new();
+    for dz in -kz..=kz {
+        for dy in -ky..=ky {
+            for dx in -kx..=kx {
+                let d2 = (dz as f64 * s[0]).powi(2)
+                    + (dy as f64 * s[1]).powi(2)
+                    + (dx as f64 * s[2]).powi(2);
+                if d2 <= r2 {
+                    offs.push([dz, dy, dx]);
+                }
+            }
+        }
+    }
+    (offs.len() <= MAX_STENCIL_VOXELS).then_some(offs)
+}
+
+/// Dilation (`any` non-zero over the offsets inside the volume) or erosion (`all` non-zero
+/// over them; offsets outside the volume are ignored, as the distance transform has no voxels
+/// there). Output 0/1. Slices in parallel.
+fn stencil(m: &Array3<u8>, offs: &[[isize; 3]], erode: bool) -> Array3<u8> {
+    let m = m.as_standard_layout();
+    let sh = m.shape();
+    let (nz, ny, nx) = (sh[0], sh[1], sh[2]);
+    let src = m.as_slice().unwrap_or(&[]);
+    let plane = ny * nx;
+    let mut out = Array3::<u8>::zeros((nz, ny, nx));
+    let Some(dst) = out.as_slice_mut() else {
+        return out;
+    };
+    if plane == 0 {
+        return out;
+    }
+    dst.par_chunks_mut(plane).enumerate().for_each(|(z, o)| {
+        if erode {
+            o.iter_mut()
+                .zip(&src[z * plane..(z + 1) * plane])
+                .for_each(|(o, &v)| *o = u8::from(v != 0));
+        }
+        for &[dz, dy, dx] in offs {
+            let zz = z as isize + dz;
+            if zz < 0 || zz >= nz as isize {
+                continue;
+            }
+            let sp = &src[zz as usize * plane..(zz as usize + 1) * plane];
+            // Rows y whose neighbour row y + dy exists; columns x with x + dx inside.
+            let y0 = (-dy).max(0) as usize;
+            let y1 = (ny as isize - dy.max(0)).max(0) as usize;
+            let x0 = (-dx).max(0) as usize;
+            let x1 = (nx as isize - dx.max(0)).max(0) as usize;
+            if x0 >= x1 {
+                continue;
+            }
+            for y in y0..y1 {
+                let sy = (y as isize + dy) as usize;
+                let orow = &mut o[y * nx + x0..y * nx + x1];
+                let srow = &sp
+                    [sy * nx + (x0 as isize + dx) as usize..sy * nx + (x1 as isize + dx) as usize];
+                if erode {
+                    orow.iter_mut()
+                        .zip(srow)
+                        .for_each(|(o, &v)| *o &= u8::from(v != 0));
+                } else {
+                    orow.iter_mut()
+                        .zip(srow)
+                        .for_each(|(o, &v)| *o |= u8::from(v != 0));
+                }
+            }
+        }
+    });
+    out
+}
+
 impl Backend for CpuBackend {
     type I16 = CpuVolume<i16>;
     type U8 = CpuVolume<u8>;
@@ -329,6 +421,9 @@ impl Backend for CpuBackend {
 
     fn dilate(&self, m: &Self::U8, ball: &Ball) -> Result<Self::U8> {
         ball.validate()?;
+        if let Some(offs) = small_ball_offsets(ball) {
+            return Ok(CpuVolume(stencil(&m.0, &offs, false)));
+        }
         // Distance to the nearest foreground voxel <= r.
         let r2 = (ball.radius_mm * ball.radius_mm) as f32 + BALL_EPS_MM2;
         if let Some(out) =
@@ -344,6 +439,9 @@ impl Backend for CpuBackend {
 
     fn erode(&self, m: &Self::U8, ball: &Ball) -> Result<Self::U8> {
         ball.validate()?;
+        if let Some(offs) = small_ball_offsets(ball) {
+            return Ok(CpuVolume(stencil(&m.0, &offs, true)));
+        }
         // Distance to the nearest background voxel > r.
         let r2 = (ball.radius_mm * ball.radius_mm) as f32 + BALL_EPS_MM2;
         if let Some(mut out) =

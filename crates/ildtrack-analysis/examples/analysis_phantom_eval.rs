@@ -292,14 +292,14 @@ fn main() {
                 "  false lung per z: {:?}",
                 fl.iter()
                     .enumerate()
-                    .filter(|(_, v)| **v > 200)
+                    .filter(|(_, v)| **v > 40)
                     .collect::<Vec<_>>()
             );
             println!(
                 "  missed lung per z: {:?}",
                 ml.iter()
                     .enumerate()
-                    .filter(|(_, v)| **v > 200)
+                    .filter(|(_, v)| **v > 40)
                     .collect::<Vec<_>>()
             );
         }

@@ -27,7 +27,9 @@
 //!      outline is lung (disease) when the straight line to its nearest point outside the body
 //!      crosses no aerated lung (the lung does not curve around it: not the liver under a basal
 //!      crescent, not the mediastinum) and it is nearer the chest wall than the mediastinum
-//!      (the region between the two lungs' hulls). Added regions are then extended along that
+//!      (the region between the two lungs' hulls). Seen from the back, the chest wall's
+//!      distance is counted from the pleura, not the skin (the paravertebral muscles would
+//!      otherwise push posterior subpleural disease "nearer the mediastinum"). Added regions are then extended along that
 //!      line out to the pleura depth seen behind the same skin point in nearby slices;
 //!    - slices where a lung's aerated section is under a quarter of its largest get no
 //!      additions (apex, and the base where the hull would span the dome).
@@ -379,6 +381,10 @@ pub(crate) fn segment<B: Backend>(
     };
     let window = (p.pleura_window_mm / ls[0]).round() as isize;
     // Columns within 15 mm of the body's mid-sagittal line (axial geometry assumed for this test).
+    // Columns within 30 mm of it: the vertebral body, the posterior mediastinum in front of it.
+    let central: Vec<bool> = (0..nx)
+        .map(|x| (frame.lps_x([body_centre[0], body_centre[1], x as f64]) - centre_x).abs() <= 30.0)
+        .collect();
     let midline: Vec<bool> = (0..nx)
         .map(|x| (frame.lps_x([body_centre[0], body_centre[1], x as f64]) - centre_x).abs() <= 15.0)
         .collect();
@@ -560,13 +566,43 @@ pub(crate) fn segment<B: Backend>(
                         }
                         let mut f = filled_sides[k].clone();
                         let mut added: Vec<usize> = Vec::new();
+                        let pleura = pleura_depth(&skin_depth, z, k, window_pleura, ny, nx);
+                        // Behind a voxel seen from the back, the body wall (paravertebral
+                        // muscles) is much thicker than at the side: its distance to the chest
+                        // wall is counted from the pleura there (the depth at which aerated lung
+                        // meets that skin point in nearby slices), not from the skin. Not within
+                        // 30 mm of the mid-line (vertebral body, posterior mediastinum) and not
+                        // for voxels shallower than that pleura (chest wall).
+                        // The nearest skin point lies behind the voxel (LPS +y), within 45°.
+                        let from_back = |i: usize, sp: usize| -> bool {
+                            let a = frame.lps([z as f64, (i / nx) as f64, (i % nx) as f64]);
+                            let b = frame.lps([z as f64, (sp / nx) as f64, (sp % nx) as f64]);
+                            let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
+                            dy > 0.0 && dy >= dx.abs()
+                        };
+                        let wall_depth = |i: usize| -> u32 {
+                            let d = d_all[i];
+                            if nearest[i] == usize::MAX
+                                || central[i % nx]
+                                || !from_back(i, nearest[i])
+                            {
+                                return d;
+                            }
+                            let lim = min3x3(&pleura, ny, nx, nearest[i]);
+                            // Shallower than the pleura: chest wall, not lung; keep the full distance.
+                            if lim == u32::MAX || d < lim + w[0].max(w[1]) {
+                                d
+                            } else {
+                                d - lim
+                            }
+                        };
                         for i in 0..ny * nx {
                             // Bounded by the chest wall: nearer the wall than the mediastinum, and the
                             // straight line to the nearest point outside the body crosses no aerated
                             // lung (lung curving around it means diaphragm dome or mediastinum).
                             if cand[i]
                                 && hull[i]
-                                && (d_all[i] <= d_med[i] || d_med[i] >= med_margin)
+                                && (wall_depth(i) <= d_med[i] || d_med[i] >= med_margin)
                                 && nearest[i] != usize::MAX
                                 && !plane::line_blocked(&aerated, nx, i, nearest[i])
                             {
@@ -580,7 +616,6 @@ pub(crate) fn segment<B: Backend>(
                         // Out to the pleura: from each added voxel towards its nearest skin point,
                         // as long as it stays deeper than the pleura there (the depth at which
                         // aerated lung meets that skin point in the nearby slices).
-                        let pleura = pleura_depth(&skin_depth, z, k, window_pleura, ny, nx);
                         for &q in &added {
                             let sp = nearest[q];
                             let limit = min3x3(&pleura, ny, nx, sp);

@@ -180,9 +180,39 @@ fn perihilar_consolidation_is_not_a_vessel_junction() {
 }
 
 #[test]
+fn posterior_subpleural_consolidation_stays_inside() {
+    // Posterior (dependent) subpleural consolidation, the commonest place of ILD: behind it the
+    // body wall is 4-5 cm of paravertebral muscle, so measured from the skin it looked nearer
+    // the mediastinum and was cut out (37 % inside, 0 mL consolidation on this grid).
+    for (side, zone) in [(Side::Right, Zone::Middle), (Side::Left, Zone::Lower)] {
+        let mut spec = half_grid(PhantomSpec::default());
+        spec.lesions = vec![LesionSpec::consolidation(side, zone, 12.0).at_angle(0.0)];
+        let ph = try_generate(&spec).unwrap_or_else(|e| panic!("phantom: {e}"));
+        let a = run(&ph);
+        let (mut n, mut inside) = (0u64, 0u64);
+        for (&c, &m) in ph.truth.consolidation.iter().zip(a.lungs.data.iter()) {
+            n += u64::from(c);
+            inside += u64::from(c && m != 0);
+        }
+        assert!(
+            inside as f64 >= 0.95 * n as f64,
+            "{side:?} {zone:?}: inside {inside}/{n}"
+        );
+        let (c, t) = (
+            a.result.lungs.whole.consolidation_ml,
+            ph.truth.consolidation_ml,
+        );
+        assert!(
+            rel_err(c, t) <= 0.15,
+            "{side:?} {zone:?}: consolidation {c:.1} vs {t:.1} mL"
+        );
+    }
+}
+
+#[test]
 fn large_subpleural_consolidation_stays_partly_inside() {
     // KNOWN GAP: the target is >= 95 % of a consolidation of a third of a lung inside the
-    // mask; the chest-wall test keeps only the part away from the mediastinum (~30 % here).
+    // mask; the chest-wall test keeps only the part away from the mediastinum (~40 % here).
     let ph = phantom("large-consolidation");
     let a = run(&ph);
     let (mut n, mut inside) = (0u64, 0u64);
@@ -191,7 +221,7 @@ fn large_subpleural_consolidation_stays_partly_inside() {
         inside += u64::from(c && m != 0);
     }
     assert!(
-        inside as f64 >= 0.25 * n as f64,
+        inside as f64 >= 0.35 * n as f64,
         "consolidation inside mask {inside}/{n}"
     );
     assert!(dice(&a.lungs.data, &ph.truth.lungs, 2) >= 0.97);

@@ -726,25 +726,38 @@ fn lung_density_outside(
     w: [u32; 3],
 ) -> (u64, u64) {
     let [_, ny, nx] = [lungs.shape()[0], lungs.shape()[1], lungs.shape()[2]];
+    // Pixels farther than 6 mm from the lungs' bounding box cannot be in the band: the distance
+    // is taken in the box grown by that much (chamfer units are 0.1 mm).
+    let grow = [60 / w[0] as usize + 1, 60 / w[1] as usize + 1];
     (0..lungs.shape()[0])
         .into_par_iter()
         .map(|z| {
-            let lung: Vec<bool> = lungs
-                .index_axis(Axis(0), z)
-                .iter()
-                .map(|&v| v != 0)
-                .collect();
-            if !lung.iter().any(|&v| v) {
+            let sl = lungs.index_axis(Axis(0), z);
+            let (mut y0, mut y1, mut x0, mut x1) = (ny, 0, nx, 0);
+            for ((y, x), &v) in sl.indexed_iter() {
+                if v != 0 {
+                    (y0, y1, x0, x1) = (y0.min(y), y1.max(y + 1), x0.min(x), x1.max(x + 1));
+                }
+            }
+            if y0 >= y1 {
                 return (0, 0);
             }
-            // Chamfer units are 0.1 mm.
-            let d = plane::chamfer_sweep(&lung, ny, nx, w);
+            let (y0, y1) = (y0.saturating_sub(grow[0]), (y1 + grow[0]).min(ny));
+            let (x0, x1) = (x0.saturating_sub(grow[1]), (x1 + grow[1]).min(nx));
+            let (by, bx) = (y1 - y0, x1 - x0);
+            let lung: Vec<bool> = (0..by * bx)
+                .map(|i| sl[[y0 + i / bx, x0 + i % bx]] != 0)
+                .collect();
+            let d = plane::chamfer_sweep(&lung, by, bx, w);
             let (bs, hs) = (body.index_axis(Axis(0), z), hu.index_axis(Axis(0), z));
             let (mut band, mut lungish) = (0u64, 0u64);
-            for ((&dv, &b), &h) in d.iter().zip(bs.iter()).zip(hs.iter()) {
-                if b != 0 && (20..=60).contains(&dv) {
+            for (i, &dv) in d.iter().enumerate() {
+                let (y, x) = (y0 + i / bx, x0 + i % bx);
+                if bs[[y, x]] != 0 && (20..=60).contains(&dv) {
                     band += 1;
-                    lungish += u64::from((BORDER_LUNGISH_HU.0..=BORDER_LUNGISH_HU.1).contains(&h));
+                    lungish += u64::from(
+                        (BORDER_LUNGISH_HU.0..=BORDER_LUNGISH_HU.1).contains(&hs[[y, x]]),
+                    );
                 }
             }
             (band, lungish)

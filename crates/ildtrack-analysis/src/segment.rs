@@ -380,14 +380,18 @@ pub(crate) fn segment<B: Backend>(
         -1
     };
     let window = (p.pleura_window_mm / ls[0]).round() as isize;
-    // Columns within 15 mm of the body's mid-sagittal line (axial geometry assumed for this test).
-    // Columns within 30 mm of it: the vertebral body, the posterior mediastinum in front of it.
-    let central: Vec<bool> = (0..nx)
-        .map(|x| (frame.lps_x([body_centre[0], body_centre[1], x as f64]) - centre_x).abs() <= 30.0)
-        .collect();
-    let midline: Vec<bool> = (0..nx)
-        .map(|x| (frame.lps_x([body_centre[0], body_centre[1], x as f64]) - centre_x).abs() <= 15.0)
-        .collect();
+    // Columns within `mm` of the body's mid-sagittal line (axial geometry assumed).
+    let columns_within = |mm: f64| -> Vec<bool> {
+        (0..nx)
+            .map(|x| {
+                (frame.lps_x([body_centre[0], body_centre[1], x as f64]) - centre_x).abs() <= mm
+            })
+            .collect()
+    };
+    // 15 mm: the mediastinum for the wall-vs-mediastinum test; 30 mm: the vertebral body and the
+    // posterior mediastinum in front of it (no pleura-relative depth there).
+    let midline = columns_within(15.0);
+    let central = columns_within(30.0);
     // Per slice: hull (windowed) of right and left, and the mediastinum (this slice only).
     let hulls: Vec<(Vec<bool>, Vec<bool>, Vec<bool>)> = (0..ld[0])
         .into_par_iter()

@@ -36,6 +36,16 @@ fn run(ph: &Phantom) -> Analysis {
     .unwrap_or_else(|e| panic!("analyze: {e}"))
 }
 
+/// Truth consolidation voxels inside our lung mask, and all of them.
+fn consolidation_inside(truth: &ndarray::Array3<bool>, lungs: &ndarray::Array3<u8>) -> (u64, u64) {
+    truth
+        .iter()
+        .zip(lungs.iter())
+        .fold((0, 0), |(i, n), (&c, &m)| {
+            (i + u64::from(c && m != 0), n + u64::from(c))
+        })
+}
+
 fn dice(ours: &ndarray::Array3<u8>, truth: &ndarray::Array3<u8>, label: u8) -> f64 {
     let (mut i, mut a, mut b) = (0u64, 0u64, 0u64);
     for (&o, &t) in ours.iter().zip(truth.iter()) {
@@ -90,11 +100,7 @@ fn ild_phantom_matches_truth() {
         t.consolidation_ml
     );
     // Every truth consolidation voxel is inside the mask.
-    let (mut n, mut inside) = (0u64, 0u64);
-    for (&c, &m) in t.consolidation.iter().zip(a.lungs.data.iter()) {
-        n += u64::from(c);
-        inside += u64::from(c && m != 0);
-    }
+    let (inside, n) = consolidation_inside(&t.consolidation, &a.lungs.data);
     assert!(
         inside as f64 >= 0.95 * n as f64,
         "consolidation inside mask {inside}/{n}"
@@ -189,11 +195,7 @@ fn posterior_subpleural_consolidation_stays_inside() {
         spec.lesions = vec![LesionSpec::consolidation(side, zone, 12.0).at_angle(0.0)];
         let ph = try_generate(&spec).unwrap_or_else(|e| panic!("phantom: {e}"));
         let a = run(&ph);
-        let (mut n, mut inside) = (0u64, 0u64);
-        for (&c, &m) in ph.truth.consolidation.iter().zip(a.lungs.data.iter()) {
-            n += u64::from(c);
-            inside += u64::from(c && m != 0);
-        }
+        let (inside, n) = consolidation_inside(&ph.truth.consolidation, &a.lungs.data);
         assert!(
             inside as f64 >= 0.95 * n as f64,
             "{side:?} {zone:?}: inside {inside}/{n}"
@@ -215,11 +217,7 @@ fn large_subpleural_consolidation_stays_partly_inside() {
     // mask; the chest-wall test keeps only the part away from the mediastinum (~40 % here).
     let ph = phantom("large-consolidation");
     let a = run(&ph);
-    let (mut n, mut inside) = (0u64, 0u64);
-    for (&c, &m) in ph.truth.consolidation.iter().zip(a.lungs.data.iter()) {
-        n += u64::from(c);
-        inside += u64::from(c && m != 0);
-    }
+    let (inside, n) = consolidation_inside(&ph.truth.consolidation, &a.lungs.data);
     assert!(
         inside as f64 >= 0.35 * n as f64,
         "consolidation inside mask {inside}/{n}"

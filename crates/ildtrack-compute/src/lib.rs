@@ -339,6 +339,15 @@ pub fn check_box(dims_zyx: [usize; 3], min_zyx: [usize; 3], box_zyx: [usize; 3])
     Ok(())
 }
 
+/// Size of a `joint_counts` table (`n_a` × `n_b`), at most 2^20 entries.
+pub fn joint_table_len(n_a: usize, n_b: usize) -> Result<usize> {
+    n_a.checked_mul(n_b)
+        .filter(|&n| n <= 1 << 20)
+        .ok_or_else(|| {
+            ComputeError::InvalidArgument(format!("joint count table {n_a} x {n_b} too large"))
+        })
+}
+
 /// Checks two shapes are equal.
 pub fn check_same(a: [usize; 3], b: [usize; 3]) -> Result<()> {
     if a == b {

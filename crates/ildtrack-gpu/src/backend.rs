@@ -2,7 +2,7 @@
 
 use ildtrack_compute::{
     Backend, Ball, ComponentInfo, ComputeError, Connectivity, Histograms, MaskOp, Result,
-    VolumeHandle, check_box, check_same,
+    VolumeHandle, check_box, check_same, joint_table_len,
 };
 use ndarray::{Array3, ArrayView3};
 
@@ -840,12 +840,7 @@ impl Backend for WgpuBackend {
         kind(a, ElemKind::Mask, "joint_counts a")?;
         kind(b, ElemKind::Mask, "joint_counts b")?;
         check_same(a.dims, b.dims)?;
-        let n = n_a
-            .checked_mul(n_b)
-            .filter(|&n| n <= 1 << 20)
-            .ok_or_else(|| {
-                ComputeError::InvalidArgument(format!("joint count table {n_a} x {n_b} too large"))
-            })?;
+        let n = joint_table_len(n_a, n_b)?;
         if n == 0 {
             return Ok(Vec::new());
         }

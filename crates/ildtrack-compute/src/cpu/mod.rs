@@ -5,7 +5,7 @@ mod edt;
 
 use crate::{
     Backend, Ball, ComponentInfo, ComputeError, Connectivity, Histograms, MaskOp, Result,
-    VolumeHandle, check_box, check_same, validate_spacing,
+    VolumeHandle, check_box, check_same, joint_table_len, validate_spacing,
 };
 use ildtrack_volume::OUTSIDE_FOV_HU;
 use ndarray::{Array3, ArrayView3, Axis, Zip};
@@ -334,12 +334,7 @@ impl Backend for CpuBackend {
 
     fn joint_counts(&self, a: &Self::U8, b: &Self::U8, n_a: usize, n_b: usize) -> Result<Vec<u64>> {
         check_same(dims(&a.0), dims(&b.0))?;
-        let n = n_a
-            .checked_mul(n_b)
-            .filter(|&n| n <= 1 << 20)
-            .ok_or_else(|| {
-                ComputeError::InvalidArgument(format!("joint count table {n_a} x {n_b} too large"))
-            })?;
+        let n = joint_table_len(n_a, n_b)?;
         let counts =
             a.0.axis_iter(Axis(0))
                 .into_par_iter()

@@ -40,8 +40,9 @@ pub(crate) fn squared_edt(
 pub(crate) const MAX_BOUNDED_REACH: usize = 12;
 
 /// 1 where the squared distance (mm²) from the voxel centre to the nearest source voxel centre
-/// is ≤ `r2`; with `in_plane`, within each z-slice. `None` when the ball spans more than
-/// [`MAX_BOUNDED_REACH`] voxels along an axis (use [`squared_edt`]).
+/// is ≤ `r2`; with `in_plane`, within each z-slice. `None` when the ball reaches more than
+/// [`MAX_BOUNDED_REACH`] voxels along y or z, or 4× that along x (the x pass is two scans
+/// whatever the reach); then use [`squared_edt`].
 ///
 /// Same separable decomposition as the exact transform, bounded by the radius: along x the
 /// distance to the nearest source in the row (two scans), along y and z the minimum over the

@@ -154,17 +154,33 @@ pub struct Zones {
     pub left_lower: Metrics,
 }
 
+/// The six zones' names in `visit.json`, in the fixed order RU, RM, RL, LU, LM, LL.
+pub const ZONE_NAMES: [&str; 6] = [
+    "right_upper",
+    "right_middle",
+    "right_lower",
+    "left_upper",
+    "left_middle",
+    "left_lower",
+];
+
 impl Zones {
-    /// `(name, metrics)` in the fixed order RU, RM, RL, LU, LM, LL.
+    /// `(name, metrics)` in the order of [`ZONE_NAMES`].
     pub fn iter(&self) -> [(&'static str, &Metrics); 6] {
-        [
-            ("right_upper", &self.right_upper),
-            ("right_middle", &self.right_middle),
-            ("right_lower", &self.right_lower),
-            ("left_upper", &self.left_upper),
-            ("left_middle", &self.left_middle),
-            ("left_lower", &self.left_lower),
-        ]
+        let m = [
+            &self.right_upper,
+            &self.right_middle,
+            &self.right_lower,
+            &self.left_upper,
+            &self.left_middle,
+            &self.left_lower,
+        ];
+        [0, 1, 2, 3, 4, 5].map(|k| (ZONE_NAMES[k], m[k]))
+    }
+
+    /// Sum of the six visual-style extent scores (0–24).
+    pub fn total_extent_score(&self) -> u32 {
+        self.iter().iter().map(|(_, m)| m.extent_score as u32).sum()
     }
 }
 

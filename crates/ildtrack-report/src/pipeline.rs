@@ -81,13 +81,7 @@ fn create_dir(dir: &Path) -> Result<(), ReportError> {
 /// One paragraph describing a visit's result.
 pub fn visit_summary(r: &VisitResult) -> String {
     let w = &r.lungs.whole;
-    let score: u32 = r
-        .lungs
-        .zones
-        .iter()
-        .iter()
-        .map(|(_, m)| m.extent_score as u32)
-        .sum();
+    let score = r.lungs.zones.total_extent_score();
     let mut s = format!(
         "{}: lungs {:.0} mL (right {:.0}, left {:.0}); mean lung density {} HU; GGO {:.1} %, consolidation {:.1} %, \
          affected {:.1} % ({:.0} mL); HAA {:.1} %, LAA-950 {:.1} %; six-zone extent score {score}/24.",

@@ -84,12 +84,7 @@ pub fn render_visit_html(p: &VisitPage<'_>, opts: &ReportOptions) -> String {
             w.volume_ml,
             w.ggo_pct,
             w.consolidation_pct,
-            r.lungs
-                .zones
-                .iter()
-                .iter()
-                .map(|(_, m)| m.extent_score as u32)
-                .sum::<u32>()
+            r.lungs.zones.total_extent_score()
         );
     }
     let mut ws: Vec<&Warning> = Vec::new();

@@ -587,7 +587,7 @@ pub fn zone_diagram(zones: &Zones, id: &str, compact: bool) -> String {
             }
         }
     }
-    let total: u32 = all.iter().map(|(_, m)| m.extent_score as u32).sum();
+    let total = zones.total_extent_score();
     let _ = write!(
         s,
         r#"<text x="64" y="{y}" text-anchor="middle" class="side">R</text><text x="196" y="{y}" text-anchor="middle" class="side">L</text><text x="130" y="{y}" text-anchor="middle" class="tot">total {total}/24</text>"#,

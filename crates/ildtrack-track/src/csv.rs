@@ -77,7 +77,7 @@ pub(crate) fn to_csv(t: &TrackResult) -> String {
         }
     }
     // Same order as `Zones::iter`.
-    for z in DEFAULT_ZONES {
+    for z in ildtrack_analysis::model::ZONE_NAMES {
         header.push(format!("{z}_affected_pct"));
         header.push(format!("{z}_extent_score"));
     }
@@ -106,15 +106,6 @@ pub(crate) fn to_csv(t: &TrackResult) -> String {
     }
     out
 }
-
-const DEFAULT_ZONES: [&str; 6] = [
-    "right_upper",
-    "right_middle",
-    "right_lower",
-    "left_upper",
-    "left_middle",
-    "left_lower",
-];
 
 fn row(v: &TrackedVisit) -> Vec<String> {
     let m = crate::metrics_map(&v.metrics);

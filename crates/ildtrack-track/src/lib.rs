@@ -771,13 +771,7 @@ pub fn track(
             volume_adjusted = va;
             reason = text;
         }
-        let total_extent_score = r
-            .lungs
-            .zones
-            .iter()
-            .iter()
-            .map(|(_, m)| m.extent_score as u32)
-            .sum();
+        let total_extent_score = r.lungs.zones.total_extent_score();
         out.push(TrackedVisit {
             index: idx,
             input_index: it.input_index,

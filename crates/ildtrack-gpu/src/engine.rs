@@ -171,6 +171,17 @@ fn align_down(v: u64, a: u64) -> u64 {
 }
 
 impl Engine {
+    /// A uniform buffer holding one kernel's parameters.
+    fn params_buffer(&self, params: &Params) -> wgpu::Buffer {
+        self.ctx
+            .device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("params"),
+                contents: bytemuck::bytes_of(params),
+                usage: wgpu::BufferUsages::UNIFORM,
+            })
+    }
+
     pub fn new(ctx: GpuContext, max_slab_bytes: Option<u64>) -> Self {
         let dev_max = ctx.limits.max_storage_buffer_binding_size;
         let max_binding_bytes =
@@ -469,14 +480,7 @@ impl Engine {
                 farg: l.farg,
                 aux: l.aux,
             };
-            let ubuf = self
-                .ctx
-                .device
-                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                    label: Some("params"),
-                    contents: bytemuck::bytes_of(&params),
-                    usage: wgpu::BufferUsages::UNIFORM,
-                });
+            let ubuf = self.params_buffer(&params);
             entries.push(wgpu::BindGroupEntry {
                 binding: 0,
                 resource: ubuf.as_entire_binding(),
@@ -547,14 +551,7 @@ impl Engine {
             farg: [0.0; 4],
             aux: [0; 4],
         };
-        let ubuf = self
-            .ctx
-            .device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("params"),
-                contents: bytemuck::bytes_of(&params),
-                usage: wgpu::BufferUsages::UNIFORM,
-            });
+        let ubuf = self.params_buffer(&params);
         let mut entries = vec![wgpu::BindGroupEntry {
             binding: 0,
             resource: ubuf.as_entire_binding(),

@@ -154,15 +154,7 @@ pub struct Zones {
     pub left_lower: Metrics,
 }
 
-/// The six zones' names in `visit.json`, in the fixed order RU, RM, RL, LU, LM, LL.
-pub const ZONE_NAMES: [&str; 6] = [
-    "right_upper",
-    "right_middle",
-    "right_lower",
-    "left_upper",
-    "left_middle",
-    "left_lower",
-];
+pub use ildtrack_volume::ZONE_NAMES;
 
 impl Zones {
     /// `(name, metrics)` in the order of [`ZONE_NAMES`].

@@ -14,15 +14,7 @@ use serde::{Deserialize, Serialize};
 /// its truth take about 8 bytes per voxel.
 pub const MAX_VOXELS: usize = 1 << 28;
 
-/// Names of the six zones, in the order of [`Truth::per_zone`] (the `visit.json` zone names).
-pub const ZONE_NAMES: [&str; 6] = [
-    "right_upper",
-    "right_middle",
-    "right_lower",
-    "left_upper",
-    "left_middle",
-    "left_lower",
-];
+pub use ildtrack_volume::ZONE_NAMES;
 
 /// A generated synthetic CT with its ground truth.
 #[derive(Debug, Clone)]

@@ -18,6 +18,16 @@
 use ndarray::Array3;
 use serde::{Deserialize, Serialize};
 
+/// The six lung zones' names (as in `visit.json`), in the fixed order RU, RM, RL, LU, LM, LL.
+pub const ZONE_NAMES: [&str; 6] = [
+    "right_upper",
+    "right_middle",
+    "right_lower",
+    "left_upper",
+    "left_middle",
+    "left_lower",
+];
+
 /// Marker stored in HU volumes for voxels outside the reconstructed field of view
 /// (PixelPaddingValue, outside the reconstruction circle). Not a physical HU value.
 pub const OUTSIDE_FOV_HU: i16 = i16::MIN;

@@ -119,6 +119,18 @@ fn main() {
         );
         let codes: Vec<&str> = a.result.warnings.iter().map(|w| w.code.as_str()).collect();
         println!("   warnings {codes:?}");
+        if std::env::var("QC_DEBUG").is_ok() {
+            // Consolidation voxels per slice (slices with at least 40).
+            let per_z: Vec<(usize, usize)> = a
+                .classes
+                .data
+                .outer_iter()
+                .enumerate()
+                .map(|(z, s)| (z, s.iter().filter(|&&c| c == 4).count()))
+                .filter(|&(_, n)| n >= 40)
+                .collect();
+            println!("   consolidation voxels per z {per_z:?}");
+        }
         if let Some(dir) = &out {
             let (zs, y) = qc::representative_slices(&a.lungs);
             for (i, z) in zs.iter().enumerate() {

@@ -187,6 +187,10 @@ pub struct SegmentationParams {
     /// `vessel_radius_mm` thick (largest inscribed ball); junctions count as vessel. Only blobs
     /// smaller than a ball of 2 × `vessel_radius_mm` are tested. 0 turns this off.
     pub vessel_junction_ratio: f64,
+    /// Dense tissue resting on the chest wall that holds the vessel ball when the ball may
+    /// reach into the wall (a subpleural lens or band of consolidation thinner than
+    /// 2 × `vessel_radius_mm`) is consolidation, not vessel.
+    pub subpleural_lens: bool,
     /// GGO voxels that an in-plane opening of this radius removes (speckle from noise, thin
     /// partial-volume halos around vessels) count as normal lung; 0 turns this off.
     pub ggo_opening_mm: f64,
@@ -221,6 +225,7 @@ impl Default for SegmentationParams {
             vessel_radius_mm: 6.0,
             vessel_margin_mm: 1.0,
             vessel_junction_ratio: 1.0,
+            subpleural_lens: true,
             ggo_opening_mm: 1.0,
             ggo_opening_per_slice: 0.45,
             closing_radius_mm: 5.0,

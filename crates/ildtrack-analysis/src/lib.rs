@@ -359,6 +359,130 @@ fn drop_vessel_junctions<B: Backend>(
     Ok(b.map_labels(&labels, &keep)?)
 }
 
+/// Dense tissue inside the lungs that rests on the chest wall and is thick enough to hold the
+/// vessel ball when the ball may reach into the wall: a subpleural lens of consolidation
+/// (a band or hemisphere under the pleura, thinner than 2 × `vessel_radius_mm`) that the
+/// in-lung opening alone takes for vessel. Vessels touching the pleura are thinner than the
+/// ball's cap. Working grid, cropped to `lo..hi` like the lungs; computed on a crop widened by
+/// the ball so the wall beside the lungs is there. `None` when off
+/// ([`SegmentationParams::subpleural_lens`]).
+/// A subpleural lens reaches at least this multiple of the vessel radius into the lung.
+const LENS_MIN_DEPTH: f64 = 0.5;
+/// The chest wall holding a lens starts this multiple of the vessel radius inside the hull.
+const LENS_HULL_MARGIN: f64 = 0.5;
+
+fn subpleural_lenses<B: Backend>(
+    b: &B,
+    seg: &segment::Segmentation,
+    lo: [usize; 3],
+    hi: [usize; 3],
+    dense_hu: i16,
+    p: &SegmentationParams,
+) -> Result<Option<B::U8>, AnalysisError> {
+    if !p.subpleural_lens {
+        return Ok(None);
+    }
+    let ls = seg.low_spacing_mm;
+    let ld = seg.lungs_low.shape();
+    let m = [0, 1, 2].map(|k| (p.vessel_radius_mm / ls[k]).ceil() as usize + 1);
+    let wlo = [0, 1, 2].map(|k| lo[k].saturating_sub(m[k]));
+    let whi = [0, 1, 2].map(|k| (hi[k] + m[k]).min(ld[k]));
+    let lungs_h = seg
+        .lungs_low
+        .slice(s![wlo[0]..whi[0], wlo[1]..whi[1], wlo[2]..whi[2]]);
+    // Where the ball may lie: the lungs, and the chest wall outside the convex hull of both
+    // lungs in each slice (not the mediastinum, heart, hila or diaphragm dome, which the
+    // lungs curve around).
+    let (ny, nx) = (whi[1] - wlo[1], whi[2] - wlo[2]);
+    let mut holder = ndarray::Array3::<u8>::zeros(lungs_h.raw_dim());
+    // The lung's outline dips under a lens where the lung beside it reaches further out: the
+    // wall starts a little inside the hull (chamfer units, 0.1 mm).
+    let w = plane::chamfer_weights([ls[1], ls[2]]);
+    let hull_margin = (LENS_HULL_MARGIN * p.vessel_radius_mm * 10.0).round() as u32;
+    {
+        use ndarray::Axis;
+        use rayon::prelude::*;
+        holder
+            .axis_iter_mut(Axis(0))
+            .into_par_iter()
+            .zip(lungs_h.axis_iter(Axis(0)).into_par_iter())
+            .for_each(|(mut out, lung)| {
+                let m: Vec<bool> = lung.iter().map(|&v| v != 0).collect();
+                let outside: Vec<bool> = plane::convex_hull_fill(&m, ny, nx)
+                    .iter()
+                    .map(|&h| !h)
+                    .collect();
+                let d = plane::chamfer_sweep(&outside, ny, nx, w);
+                for ((o, &l), &d) in out.iter_mut().zip(&m).zip(&d) {
+                    *o = u8::from(l || d <= hull_margin);
+                }
+            });
+    }
+    let holder = b.upload_u8(holder.view())?;
+    let lungs = b.upload_u8(lungs_h)?;
+    let hu = b.upload_i16(
+        seg.low_hu
+            .slice(s![wlo[0]..whi[0], wlo[1]..whi[1], wlo[2]..whi[2]]),
+    )?;
+    // Dense lung, and the chest wall: any tissue (fat, muscle, bone) outside the lungs' hull.
+    let dense_lung = b.mask_op(&b.threshold(&hu, dense_hu, i16::MAX)?, &lungs, MaskOp::And)?;
+    let chest_wall =
+        b.upload_u8(
+            seg.chest_wall_low
+                .slice(s![wlo[0]..whi[0], wlo[1]..whi[1], wlo[2]..whi[2]]),
+        )?;
+    let wall = b.mask_op(
+        &b.mask_op(&chest_wall, &holder, MaskOp::And)?,
+        &lungs,
+        MaskOp::AndNot,
+    )?;
+    drop(chest_wall);
+    drop((hu, holder));
+    let dense_held = b.mask_op(&dense_lung, &wall, MaskOp::Or)?;
+    // Centres of the balls that fit and reach into the wall (balls wholly inside the lung are
+    // the plain opening's, and the vessel-junction test has had its say on those).
+    let ball = Ball::new(p.vessel_radius_mm, ls);
+    let centres = b.mask_op(
+        &b.erode(&dense_held, &ball)?,
+        &b.dilate(&wall, &ball)?,
+        MaskOp::And,
+    )?;
+    drop((dense_held, wall));
+    let lens = b.mask_op(&b.dilate(&centres, &ball)?, &dense_lung, MaskOp::And)?;
+    drop((centres, dense_lung));
+    // A lens reaches deeper into the lung than the ball's cap in a vessel touching the pleura
+    // or the partial-volume rim of the pleura: keep the pieces that reach `LENS_MIN_DEPTH` ×
+    // the vessel radius from the lung's border.
+    // On thick slices the depth reaches one slice up and down as well: the diaphragm dome and
+    // the chest wall cut obliquely by a thick slice leave lens-shaped partial-volume bands.
+    let depth_mm = (LENS_MIN_DEPTH * p.vessel_radius_mm).max(1.01 * ls[0]);
+    let deep = b.mask_op(
+        &b.erode(&lungs, &Ball::new(depth_mm, ls))?,
+        &lens,
+        MaskOp::And,
+    )?;
+    let (labels, infos) = b.label_components(&lens, Connectivity::Full26)?;
+    let mut keep = vec![0u8; infos.len() + 1];
+    {
+        let lh = b.download_u32(&labels)?;
+        let dh = b.download_u8(&deep)?;
+        for (&l, &d) in lh.iter().zip(dh.iter()) {
+            if d != 0 && l != 0 {
+                keep[l as usize] = 1;
+            }
+        }
+    }
+    tracing::debug!(
+        pieces = infos.len(),
+        kept = keep.iter().filter(|&&k| k != 0).count(),
+        "subpleural lens pieces"
+    );
+    let lens = b.map_labels(&labels, &keep)?;
+    let inner = [0, 1, 2].map(|k| lo[k] - wlo[k]);
+    let bd = [0, 1, 2].map(|k| hi[k] - lo[k]);
+    Ok(Some(b.crop_u8(&lens, inner, bd)?))
+}
+
 fn quantify<B: Backend>(
     b: &B,
     hu: &Volume<i16>,
@@ -502,6 +626,12 @@ fn quantify<B: Backend>(
         let ls = seg.low_spacing_mm;
         let big_low = b.open(&dense_low, &Ball::new(p.vessel_radius_mm, ls))?;
         let big_low = drop_vessel_junctions(b, &dense_low, big_low, ls, p)?;
+        stages.lap("quantify.vessel_opening");
+        let big_low = match subpleural_lenses(b, seg, lo, hi, edges[2], p)? {
+            Some(lens) => b.mask_op(&big_low, &lens, MaskOp::Or)?,
+            None => big_low,
+        };
+        stages.lap("quantify.subpleural_lens");
         let big_low = b.dilate(
             &big_low,
             &Ball::new(1.01 * ls.iter().copied().fold(0.0, f64::max), ls),

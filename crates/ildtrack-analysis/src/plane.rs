@@ -3,7 +3,6 @@
 
 /// Fills the convex hull of the `true` pixels (pixel centres; pixels whose centre lies inside or
 /// on the hull are set).
-#[cfg(test)]
 pub(crate) fn convex_hull_fill(mask: &[bool], ny: usize, nx: usize) -> Vec<bool> {
     fill_polygon(&hull_of_points(extreme_points(mask, ny, nx)), ny, nx)
 }

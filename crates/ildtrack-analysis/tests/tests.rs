@@ -190,6 +190,9 @@ fn posterior_subpleural_consolidation_stays_inside() {
     // Posterior (dependent) subpleural consolidation, the commonest place of ILD: behind it the
     // body wall is 4-5 cm of paravertebral muscle, so measured from the skin it looked nearer
     // the mediastinum and was cut out (37 % inside, 0 mL consolidation on this grid).
+    // 97 % were inside while the pleura depth was the minimum over +-40 mm of slices, which let
+    // the mask reach into the chest wall beside lateral lesions; with the depth from both sides
+    // of the lesion 92-93 % (the outermost shell is missed), consolidation -4 %.
     for (side, zone) in [(Side::Right, Zone::Middle), (Side::Left, Zone::Lower)] {
         let mut spec = half_grid(PhantomSpec::default());
         spec.lesions = vec![LesionSpec::consolidation(side, zone, 12.0).at_angle(0.0)];
@@ -197,7 +200,7 @@ fn posterior_subpleural_consolidation_stays_inside() {
         let a = run(&ph);
         let (inside, n) = consolidation_inside(&ph.truth.consolidation, &a.lungs.data);
         assert!(
-            inside as f64 >= 0.95 * n as f64,
+            inside as f64 >= 0.90 * n as f64,
             "{side:?} {zone:?}: inside {inside}/{n}"
         );
         let (c, t) = (
@@ -209,6 +212,48 @@ fn posterior_subpleural_consolidation_stays_inside() {
             "{side:?} {zone:?}: consolidation {c:.1} vs {t:.1} mL"
         );
     }
+}
+
+#[test]
+fn thin_subpleural_consolidation_is_not_vessel() {
+    // A subpleural lens thinner than the vessel ball's diameter (an 8 mm hemisphere: 8 mm deep)
+    // does not survive the in-lung vessel opening; it counted as 0 mL (all "vessel") before the
+    // ball was allowed to rest in the chest wall. Measured on this grid: posterior -2 %,
+    // lateral +3 %, anterolateral +18 % (one-voxel rim on a 1.1 mL lesion); 0 mL with
+    // `subpleural_lens = false`.
+    for angle in [0.0, 90.0, 135.0] {
+        let mut spec = half_grid(PhantomSpec::default());
+        spec.lesions =
+            vec![LesionSpec::consolidation(Side::Right, Zone::Middle, 8.0).at_angle(angle)];
+        let ph = try_generate(&spec).unwrap_or_else(|e| panic!("phantom: {e}"));
+        let a = run(&ph);
+        let (c, t) = (
+            a.result.lungs.whole.consolidation_ml,
+            ph.truth.consolidation_ml,
+        );
+        assert!(
+            rel_err(c, t) <= 0.25,
+            "angle {angle}: consolidation {c:.2} vs {t:.2} mL"
+        );
+    }
+}
+
+#[test]
+fn lateral_subpleural_consolidation_is_not_overcounted() {
+    // The mask used to reach into the chest wall beside lateral lesions (pleura depth as the
+    // minimum over +-40 mm of slices: the wall curves), and that wall counted as consolidation
+    // (+69 % on this 12 mm lesion). Measured now: -1 %, 96 % of the lesion inside.
+    let mut spec = half_grid(PhantomSpec::default());
+    spec.lesions = vec![LesionSpec::consolidation(Side::Right, Zone::Middle, 12.0).at_angle(90.0)];
+    let ph = try_generate(&spec).unwrap_or_else(|e| panic!("phantom: {e}"));
+    let a = run(&ph);
+    let (inside, n) = consolidation_inside(&ph.truth.consolidation, &a.lungs.data);
+    assert!(inside as f64 >= 0.93 * n as f64, "inside {inside}/{n}");
+    let (c, t) = (
+        a.result.lungs.whole.consolidation_ml,
+        ph.truth.consolidation_ml,
+    );
+    assert!(rel_err(c, t) <= 0.15, "consolidation {c:.2} vs {t:.2} mL");
 }
 
 #[test]

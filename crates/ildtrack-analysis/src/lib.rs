@@ -16,7 +16,8 @@
 //!    5 vessel / dense, excluded from GGO and consolidation); vessels are the dense structures
 //!    removed by an in-plane morphological opening (a white top-hat), the junctions where thick
 //!    vessels meet (hilum; thick enough to survive the opening), plus a thin partial-volume
-//!    rim. Metrics come from exact 1-HU histograms for whole lungs, sides, six zones (equal
+//!    rim; a subpleural lens (dense tissue resting on the chest wall that holds the ball when
+//!    the ball may reach into the wall) is consolidation, not vessel. Metrics come from exact 1-HU histograms for whole lungs, sides, six zones (equal
 //!    thirds of each lung's own craniocaudal extent) and subpleural (≤ 10 mm from the lung
 //!    surface, by distance transform) vs core.
 //!

@@ -397,9 +397,8 @@ fn subpleural_lenses<B: Backend>(
     let (ny, nx) = (whi[1] - wlo[1], whi[2] - wlo[2]);
     let mut holder = ndarray::Array3::<u8>::zeros(lungs_h.raw_dim());
     // The lung's outline dips under a lens where the lung beside it reaches further out: the
-    // wall starts a little inside the hull (chamfer units, 0.1 mm).
-    let w = plane::chamfer_weights([ls[1], ls[2]]);
-    let hull_margin = (LENS_HULL_MARGIN * p.vessel_radius_mm * 10.0).round() as u32;
+    // wall starts a little inside the hull.
+    let hull_margin_mm = LENS_HULL_MARGIN * p.vessel_radius_mm;
     {
         use ndarray::Axis;
         use rayon::prelude::*;
@@ -409,13 +408,11 @@ fn subpleural_lenses<B: Backend>(
             .zip(lungs_h.axis_iter(Axis(0)).into_par_iter())
             .for_each(|(mut out, lung)| {
                 let m: Vec<bool> = lung.iter().map(|&v| v != 0).collect();
-                let outside: Vec<bool> = plane::convex_hull_fill(&m, ny, nx)
-                    .iter()
-                    .map(|&h| !h)
-                    .collect();
-                let d = plane::chamfer_sweep(&outside, ny, nx, w);
-                for ((o, &l), &d) in out.iter_mut().zip(&m).zip(&d) {
-                    *o = u8::from(l || d <= hull_margin);
+                let hull = plane::hull_of_points(plane::extreme_points(&m, ny, nx));
+                let inner =
+                    plane::fill_polygon_inset(&hull, hull_margin_mm, [ls[1], ls[2]], ny, nx);
+                for ((o, &l), &h) in out.iter_mut().zip(&m).zip(&inner) {
+                    *o = u8::from(l || !h);
                 }
             });
     }

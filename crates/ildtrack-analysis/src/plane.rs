@@ -3,6 +3,7 @@
 
 /// Fills the convex hull of the `true` pixels (pixel centres; pixels whose centre lies inside or
 /// on the hull are set).
+#[cfg(test)]
 pub(crate) fn convex_hull_fill(mask: &[bool], ny: usize, nx: usize) -> Vec<bool> {
     fill_polygon(&hull_of_points(extreme_points(mask, ny, nx)), ny, nx)
 }
@@ -77,6 +78,72 @@ pub(crate) fn fill_polygon(hull: &[(f64, f64)], ny: usize, nx: usize) -> Vec<boo
             let x1 = ((hi + 1e-9).floor().max(0.0) as usize).min(nx - 1);
             for x in x0..=x1 {
                 out[y * nx + x] = true;
+            }
+        }
+    }
+    out
+}
+
+/// Pixels whose centre lies inside a convex polygon (vertices in pixel units `(x, y)`) at least
+/// `inset_mm` from each of its edges, with pixel spacing `spacing_yx_mm`: the polygon shrunk by
+/// `inset_mm`, one interval per row from the edges' half-planes. A polygon of fewer than three
+/// vertices has no inside.
+pub(crate) fn fill_polygon_inset(
+    hull: &[(f64, f64)],
+    inset_mm: f64,
+    spacing_yx_mm: [f64; 2],
+    ny: usize,
+    nx: usize,
+) -> Vec<bool> {
+    let mut out = vec![false; ny * nx];
+    let n = hull.len();
+    if n < 3 {
+        return out;
+    }
+    let (sy, sx) = (spacing_yx_mm[0], spacing_yx_mm[1]);
+    let pts: Vec<(f64, f64)> = hull.iter().map(|&(x, y)| (x * sx, y * sy)).collect();
+    let area2: f64 = (0..n)
+        .map(|i| {
+            let (p, q) = (pts[i], pts[(i + 1) % n]);
+            p.0 * q.1 - q.0 * p.1
+        })
+        .sum();
+    if area2.abs() < 1e-12 {
+        return out;
+    }
+    let orient = area2.signum();
+    for y in 0..ny {
+        let yy = y as f64 * sy;
+        let (mut lo, mut hi) = (f64::NEG_INFINITY, f64::INFINITY);
+        for i in 0..n {
+            let (p, q) = (pts[i], pts[(i + 1) % n]);
+            let (ex, ey) = (q.0 - p.0, q.1 - p.1);
+            let len = (ex * ex + ey * ey).sqrt();
+            if len < 1e-12 {
+                continue;
+            }
+            // Inside at distance >= inset: orient * cross(e, P - p) >= inset * len, i.e.
+            // a - b * X >= c with X the x coordinate in mm.
+            let a = orient * (ex * (yy - p.1) + ey * p.0);
+            let b = orient * ey;
+            let c = inset_mm * len;
+            if b.abs() < 1e-12 {
+                if a < c {
+                    lo = f64::INFINITY;
+                }
+            } else if b > 0.0 {
+                hi = hi.min((a - c) / b);
+            } else {
+                lo = lo.max((a - c) / b);
+            }
+        }
+        if lo <= hi {
+            let x0 = (lo / sx - 1e-9).ceil().max(0.0);
+            let x1 = (hi / sx + 1e-9).floor().min((nx - 1) as f64);
+            if x0 <= x1 {
+                for x in x0 as usize..=x1 as usize {
+                    out[y * nx + x] = true;
+                }
             }
         }
     }
@@ -384,6 +451,53 @@ pub(crate) fn walk_line(nx: usize, a: usize, b: usize, mut step: impl FnMut(usiz
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn inset_polygon_matches_the_eroded_fill() {
+        // A 40 x 30 pixel rectangle (corners at pixel centres) and a triangle, both orientations,
+        // spacing 1.5 x 1.0 mm: shrunk by 3 mm, the rows and columns inside move in by 2 / 3
+        // pixels; 0 mm gives fill_polygon.
+        let (ny, nx) = (50, 60);
+        let rect = vec![(10.0, 5.0), (50.0, 5.0), (50.0, 35.0), (10.0, 35.0)];
+        let sp = [1.5, 1.0];
+        for poly in [rect.clone(), rect.iter().rev().copied().collect::<Vec<_>>()] {
+            assert_eq!(
+                fill_polygon_inset(&poly, 0.0, sp, ny, nx),
+                fill_polygon(&poly, ny, nx)
+            );
+            let m = fill_polygon_inset(&poly, 3.0, sp, ny, nx);
+            for y in 0..ny {
+                for x in 0..nx {
+                    let want = (13..=47).contains(&x) && (7..=33).contains(&y);
+                    assert_eq!(m[y * nx + x], want, "({x}, {y})");
+                }
+            }
+        }
+        let tri = vec![(5.0, 5.0), (55.0, 5.0), (30.0, 45.0)];
+        let full = fill_polygon(&tri, ny, nx);
+        let inset = fill_polygon_inset(&tri, 2.0, [1.0, 1.0], ny, nx);
+        // Every inset pixel is inside, and at least 2 mm from each edge (checked directly).
+        for y in 0..ny {
+            for x in 0..nx {
+                if inset[y * nx + x] {
+                    assert!(full[y * nx + x]);
+                    for i in 0..3 {
+                        let (p, q) = (tri[i], tri[(i + 1) % 3]);
+                        let (ex, ey) = (q.0 - p.0, q.1 - p.1);
+                        let d = ((x as f64 - p.0) * ey - (y as f64 - p.1) * ex).abs()
+                            / (ex * ex + ey * ey).sqrt();
+                        assert!(d >= 2.0 - 1e-9, "({x}, {y}) edge {i}: {d}");
+                    }
+                }
+            }
+        }
+        assert!(inset.iter().filter(|&&v| v).count() > 500);
+        assert!(
+            fill_polygon_inset(&tri[..2], 0.0, [1.0, 1.0], ny, nx)
+                .iter()
+                .all(|&v| !v)
+        );
+    }
+
     use super::*;
 
     fn img(rows: &[&str]) -> (Vec<bool>, usize, usize) {

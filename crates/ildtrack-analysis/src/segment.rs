@@ -621,6 +621,31 @@ pub(crate) fn segment<B: Backend>(
                         if added.is_empty() {
                             continue;
                         }
+                        // One slice cannot tell disease from an organ (liver dome, spleen, heart)
+                        // by its 3-D context; the distance rule then takes the wall side of the
+                        // organ. A dense region of which the rule takes only a small part is such
+                        // an organ: its part is dropped.
+                        if ld[0] == 1 {
+                            let region: Vec<bool> =
+                                (0..ny * nx).map(|i| cand[i] && hull[i]).collect();
+                            for c in plane::components(&region, ny, nx) {
+                                let taken =
+                                    c.iter().filter(|&&i| f[i] && !filled_sides[k][i]).count();
+                                if taken > 0
+                                    && (taken as f64) < SINGLE_SLICE_MIN_SHARE * c.len() as f64
+                                {
+                                    for &i in &c {
+                                        if !filled_sides[k][i] {
+                                            f[i] = false;
+                                        }
+                                    }
+                                }
+                            }
+                            added.retain(|&i| f[i]);
+                            if added.is_empty() {
+                                continue;
+                            }
+                        }
                         // Out to the pleura: from each added voxel towards its nearest skin point,
                         // as long as it stays deeper than the pleura there (the depth at which
                         // aerated lung meets that skin point in the nearby slices).
@@ -752,6 +777,12 @@ pub(crate) fn segment<B: Backend>(
         stage_ms: stages.ms,
     })
 }
+
+/// On a single slice, an added dense region that is less than this share of the non-lung
+/// region (inside the lung's outline) it belongs to is an organ cut by the distance rule, not
+/// disease. Measured on the COVID-19-NY-SBU slices: liver dome, spleen and stomach-wall wedges
+/// 0.01-0.14; consolidation 0.26-1.0.
+const SINGLE_SLICE_MIN_SHARE: f64 = 0.2;
 
 /// HU range of diseased lung (dense ground glass, crazy paving, partly aerated consolidation)
 /// looked for just outside the mask.

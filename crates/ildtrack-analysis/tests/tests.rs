@@ -493,6 +493,32 @@ fn bowel_gas_in_an_abdominal_slice_is_not_lung() {
 }
 
 #[test]
+fn organs_cut_by_one_slice_are_not_consolidation() {
+    // Single slices at the liver dome and the spleen: the wall-vs-mediastinum rule took the wall
+    // side of the organ into the lung (straight-edged wedges) and counted it as consolidation
+    // (A098752 8.5 % and 5.5 %, A067967 13.3 %). The wedge is a small share (0.01-0.14) of the
+    // organ region it was cut from; consolidation 0.26-1.0 of its region stays.
+    let Some(d) = data_dir() else { return };
+    for (sub, file) in [
+        ("A098752", "19001231-32.dcm"),
+        ("A098752", "19010127-128.dcm"),
+        ("A067967", "19001231-270.dcm"),
+    ] {
+        let a = analyze_path(&d.join("covid-ny-sbu").join(sub).join("axial").join(file));
+        let c = a.result.lungs.whole.consolidation_pct;
+        assert!(c < 1.0, "{sub}/{file}: consolidation {c:.1} %");
+        assert!(
+            a.result.lungs.whole.volume_ml > 3.0,
+            "{sub}/{file}: lung lost"
+        );
+    }
+    // The follow-up of A046441 keeps its consolidation.
+    let a = analyze_path(&d.join("covid-ny-sbu/A046441/axial/19010101-23.dcm"));
+    let c = a.result.lungs.whole.consolidation_pct;
+    assert!(c > 5.0, "A046441 follow-up consolidation {c:.1} %");
+}
+
+#[test]
 fn a_lung_broken_up_by_dense_ground_glass_is_still_found() {
     // A046441's follow-up slice: severe diffuse disease leaves the left lung's aerated part in
     // fragments joined by -400..-200 HU ground glass; each fragment alone is below the component

@@ -328,6 +328,12 @@ fn main() {
                     .collect(),
             );
         }
+        if std::env::var("NOISE").is_ok() {
+            println!(
+                "  noise {:?}",
+                ildtrack_analysis::noise::noise_sd_hu(&ph.volume)
+            );
+        }
         for w in &a.result.warnings {
             println!("  warning {w}");
         }

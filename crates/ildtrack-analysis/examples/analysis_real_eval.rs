@@ -119,6 +119,12 @@ fn main() {
         );
         let codes: Vec<&str> = a.result.warnings.iter().map(|w| w.code.as_str()).collect();
         println!("   warnings {codes:?}");
+        if std::env::var("NOISE").is_ok() {
+            println!(
+                "   noise {:?}",
+                ildtrack_analysis::noise::noise_sd_hu(&s.volume)
+            );
+        }
         if std::env::var("QC_DEBUG").is_ok() {
             // Consolidation voxels per slice (slices with at least 40).
             let per_z: Vec<(usize, usize)> = a

@@ -182,7 +182,13 @@ pub fn facts(
             opt_s(&series.manufacturer_model)
         ),
     );
-    item("Reconstruction kernel", opt_s(&series.kernel));
+    item(
+        "Reconstruction kernel",
+        match series.noise_sd_hu {
+            Some(n) => format!("{} · noise {n:.0} HU", opt_s(&series.kernel)),
+            None => opt_s(&series.kernel),
+        },
+    );
     item(
         "Slice thickness",
         series

@@ -142,6 +142,7 @@ pub fn visit_result(s: &SyntheticVisit) -> VisitResult {
             exposure_mas: Some(100.0),
             contrast_agent: s.contrast_agent.clone(),
             source_format: Some("phantom".into()),
+            noise_sd_hu: None,
         },
         lungs: Lungs {
             whole: metrics(s.volume_ml, a, cs),

@@ -267,8 +267,15 @@ fn sharp_kernel_noise_is_not_ground_glass() {
     assert!(rel_err(g, t) <= 0.15, "GGO {g:.1} vs {t:.1} mL");
     let n = a.result.series.noise_sd_hu.unwrap_or(0.0);
     assert!((75.0..100.0).contains(&n), "noise {n:.1} HU");
-    let quiet = run(&phantom("healthy")).result.series.noise_sd_hu.unwrap_or(0.0);
-    assert!((15.0..28.0).contains(&quiet), "default phantom noise {quiet:.1} HU");
+    let quiet = run(&phantom("healthy"))
+        .result
+        .series
+        .noise_sd_hu
+        .unwrap_or(0.0);
+    assert!(
+        (15.0..28.0).contains(&quiet),
+        "default phantom noise {quiet:.1} HU"
+    );
 }
 
 #[test]

@@ -543,10 +543,11 @@ pub fn render_index_html<'a>(p: &IndexPage<'a>, opts: &ReportOptions) -> String 
             (
                 "Protocol tolerances".into(),
                 format!(
-                    "slice thickness ±{} mm, kVp ±{}, lung volume ±{} %, adult from {} years",
+                    "slice thickness ±{} mm, kVp ±{}, lung volume ±{} %, image noise ×{}, adult from {} years",
                     t.config.tolerances.slice_thickness_mm,
                     t.config.tolerances.kvp,
                     t.config.tolerances.lung_volume_change_pct,
+                    t.config.tolerances.noise_ratio,
                     t.config.tolerances.adult_age_years
                 ),
             ),

@@ -86,6 +86,7 @@ pub(crate) fn protocol_checks(
     let mut kernel_unknown = Vec::new();
     let mut thick = Vec::new();
     let mut kvp = Vec::new();
+    let mut noise = Vec::new();
     let mut scanner_d = Vec::new();
     let mut contrast = Vec::new();
     let mut volume = Vec::new();
@@ -129,6 +130,12 @@ pub(crate) fn protocol_checks(
             && (x - y).abs() > tol.kvp
         {
             kvp.push((*what, format!("{y:.0} kVp")));
+        }
+        if let (Some(x), Some(y)) = (a.noise_sd_hu, b.noise_sd_hu)
+            && x.max(y) > tol.noise_ratio * x.min(y)
+            && (x - y).abs() > 5.0
+        {
+            noise.push((*what, format!("{y:.0} HU")));
         }
         if let (Some(x), Some(y)) = (scanner(a), scanner(b))
             && x != y
@@ -203,6 +210,22 @@ pub(crate) fn protocol_checks(
                     "tube voltage {} differs from {}: HU values shift with kVp",
                     a.kvp.map(|v| format!("{v:.0} kVp")).unwrap_or_default(),
                     refs_text(&kvp)
+                ),
+            ),
+        );
+    }
+    if !noise.is_empty() {
+        push_unique(
+            out,
+            Warning::new(
+                "noise-mismatch",
+                format!(
+                    "image noise {} differs from {}: a sharper kernel or a lower dose (whatever the \
+                     kernel is called) widens the histogram and moves LAA, SD and GGO",
+                    a.noise_sd_hu
+                        .map(|v| format!("{v:.0} HU"))
+                        .unwrap_or_default(),
+                    refs_text(&noise)
                 ),
             ),
         );

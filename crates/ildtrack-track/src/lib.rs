@@ -73,6 +73,10 @@ pub struct ProtocolTolerances {
     pub lung_volume_change_pct: f64,
     /// Patients younger than this get the adult-threshold warning (years).
     pub adult_age_years: f64,
+    /// Measured image noise (`series.noise_sd_hu`) of two visits differing by more than this
+    /// ratio (and 5 HU) is flagged: a sharper kernel or a lower dose, whatever the kernel is
+    /// called.
+    pub noise_ratio: f64,
 }
 
 impl Default for ProtocolTolerances {
@@ -82,6 +86,7 @@ impl Default for ProtocolTolerances {
             kvp: 1.0,
             lung_volume_change_pct: 10.0,
             adult_age_years: 18.0,
+            noise_ratio: 1.5,
         }
     }
 }
@@ -135,6 +140,12 @@ impl TrackConfig {
                     "{name} must be a positive number, got {v}"
                 )));
             }
+        }
+        let r = self.tolerances.noise_ratio;
+        if !(r.is_finite() && r >= 1.0) {
+            return Err(TrackError::InvalidConfig(format!(
+                "tolerances.noise_ratio must be >= 1, got {r}"
+            )));
         }
         Ok(())
     }

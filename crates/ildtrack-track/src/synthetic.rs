@@ -23,6 +23,8 @@ pub struct SyntheticVisit {
     pub manufacturer_model: Option<String>,
     pub contrast_agent: Option<String>,
     pub patient_age_years: Option<f64>,
+    /// Measured image noise (HU).
+    pub noise_sd_hu: Option<f64>,
 }
 
 impl Default for SyntheticVisit {
@@ -39,6 +41,7 @@ impl Default for SyntheticVisit {
             manufacturer_model: Some("Model 1".into()),
             contrast_agent: None,
             patient_age_years: Some(40.0),
+            noise_sd_hu: Some(20.0),
         }
     }
 }
@@ -142,7 +145,7 @@ pub fn visit_result(s: &SyntheticVisit) -> VisitResult {
             exposure_mas: Some(100.0),
             contrast_agent: s.contrast_agent.clone(),
             source_format: Some("phantom".into()),
-            noise_sd_hu: None,
+            noise_sd_hu: s.noise_sd_hu,
         },
         lungs: Lungs {
             whole: metrics(s.volume_ml, a, cs),

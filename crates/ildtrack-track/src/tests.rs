@@ -159,6 +159,7 @@ fn protocol_mismatches_warn_and_caveat_the_verdict() {
         contrast_agent: Some("Omnipaque".into()),
         volume_ml: 2500.0,
         patient_age_years: Some(12.0),
+        noise_sd_hu: Some(45.0),
         ..Default::default()
     };
     let t = track(
@@ -180,6 +181,7 @@ fn protocol_mismatches_warn_and_caveat_the_verdict() {
         "contrast-mismatch",
         "lung-volume-change",
         "pediatric-patient",
+        "noise-mismatch",
     ] {
         assert!(codes.contains(&c), "{c} missing in {codes:?}");
     }
@@ -383,4 +385,34 @@ fn zone_shares_that_move_are_flagged() {
             .iter()
             .all(|w| w.code != "zone-alignment")
     );
+}
+
+#[test]
+fn noise_mismatch_is_flagged_under_the_same_kernel_name() {
+    // Same kernel name, noise 20 vs 38 HU (a lower dose or another vendor's "B"): flagged;
+    // 20 vs 26 HU (ratio 1.3) is not.
+    let run = |n: f64| {
+        let other = SyntheticVisit {
+            noise_sd_hu: Some(n),
+            ..SyntheticVisit::new("2024-04-01", 10.0)
+        };
+        let t = track(
+            vec![
+                TrackVisit::new(visit_result(&SyntheticVisit::new("2024-01-01", 10.0))),
+                TrackVisit::new(visit_result(&other)),
+            ],
+            None,
+            &TrackConfig::default(),
+        )
+        .expect("track");
+        t.visits[1]
+            .warnings
+            .iter()
+            .any(|w| w.code == "noise-mismatch")
+    };
+    assert!(run(38.0));
+    assert!(!run(26.0));
+    let mut cfg = TrackConfig::default();
+    cfg.tolerances.noise_ratio = 0.5;
+    assert!(cfg.validate().is_err());
 }

@@ -290,6 +290,15 @@ fn large_subpleural_consolidation_stays_partly_inside() {
         "consolidation inside mask {inside}/{n}"
     );
     assert!(dice(&a.lungs.data, &ph.truth.lungs, 2) >= 0.97);
+    // ... and it says so: the rule split the lesion between chest wall and mediastinum.
+    assert!(split_warned(&a.result), "{:?}", a.result.warnings);
+    assert!(!split_warned(&run(&phantom("ild")).result));
+}
+
+fn split_warned(r: &VisitResult) -> bool {
+    r.warnings
+        .iter()
+        .any(|w| w.code == "segmentation-doubt" && w.message.contains("split between"))
 }
 
 #[test]
@@ -480,6 +489,7 @@ fn kernel_pairs_give_the_same_lung_volume() {
             "{a_name} vs {b_name}"
         );
         assert!(va > 1500.0 && vb > 1500.0);
+        assert!(!split_warned(&a.result) && !split_warned(&b.result));
     }
 }
 

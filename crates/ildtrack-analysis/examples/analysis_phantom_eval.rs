@@ -215,7 +215,7 @@ fn main() {
             let sh = a.classes.data.shape();
             let (nz, ny, nx) = (sh[0], sh[1], sh[2]);
             let mut seen = vec![false; nz * ny * nx];
-            let cls = a.classes.data.as_slice().unwrap();
+            let cls = a.classes.data.as_slice().expect("standard layout");
             let sp = ph.volume.geometry.spacing_mm;
             for start in 0..cls.len() {
                 if cls[start] != 4 || seen[start] {

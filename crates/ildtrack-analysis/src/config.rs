@@ -246,7 +246,7 @@ mod tests {
         let c = AnalysisConfig::from_toml_str(
             "age_preset = \"auto\"\n[thresholds]\nggo_lo_hu = -750\n",
         )
-        .unwrap();
+        .expect("valid toml");
         assert_eq!(c.thresholds.ggo_lo_hu, -750);
         assert_eq!(c.thresholds.laa_hu, -950);
         assert_eq!(c.age_preset, AgePreset::Auto);

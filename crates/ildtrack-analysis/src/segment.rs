@@ -353,7 +353,8 @@ pub(crate) fn segment<B: Backend>(
     };
     let (ny, nx) = (ld[1], ld[2]);
     // Hull vertices per slice and side; aerated area per slice and side.
-    let per_slice: Vec<([Vec<(f64, f64)>; 2], [usize; 2])> = lungs_h
+    type SliceHulls = ([Vec<(f64, f64)>; 2], [usize; 2]);
+    let per_slice: Vec<SliceHulls> = lungs_h
         .axis_iter(Axis(0))
         .into_par_iter()
         .map(|s| {
@@ -1072,8 +1073,8 @@ fn pleura_depth(
     // the chest wall beside lateral lesions).
     let side = |a: usize, b: usize| {
         let mut g = vec![u32::MAX; ny * nx];
-        for zz in a..=b {
-            for &(s, d) in &skin_depth[zz][k] {
+        for sd in &skin_depth[a..=b] {
+            for &(s, d) in &sd[k] {
                 g[s] = g[s].min(d);
             }
         }

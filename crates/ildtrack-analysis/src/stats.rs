@@ -159,7 +159,7 @@ mod tests {
     #[test]
     fn histogram_stats_equal_direct_stats() {
         let values: Vec<i32> = (0..997)
-            .map(|i| ((i * 7919) % 1301) as i32 - 1000 + (i % 3) * 40)
+            .map(|i| ((i * 7919) % 1301) - 1000 + (i % 3) * 40)
             .collect();
         let lo = -1024;
         let mut hist = vec![0u64; 2000];
@@ -168,10 +168,10 @@ mod tests {
         }
         let m = region_metrics(&hist, lo, &[0, 0, 0, 10, 5, 2], 0.5, &Thresholds::default());
         let (mean, sd, skew, kurt) = direct(&values);
-        assert!((m.mean_hu.unwrap() - mean).abs() < 1e-9);
-        assert!((m.sd_hu.unwrap() - sd).abs() < 1e-9);
-        assert!((m.skewness.unwrap() - skew).abs() < 1e-9);
-        assert!((m.kurtosis_excess.unwrap() - kurt).abs() < 1e-9);
+        assert!((m.mean_hu.expect("mean_hu") - mean).abs() < 1e-9);
+        assert!((m.sd_hu.expect("sd_hu") - sd).abs() < 1e-9);
+        assert!((m.skewness.expect("skewness") - skew).abs() < 1e-9);
+        assert!((m.kurtosis_excess.expect("kurtosis_excess") - kurt).abs() < 1e-9);
         for (q, got) in [
             (10.0, m.p10_hu),
             (15.0, m.p15_hu),
@@ -180,7 +180,7 @@ mod tests {
             (90.0, m.p90_hu),
         ] {
             assert!(
-                (got.unwrap() - np_percentile(&values, q)).abs() < 1e-9,
+                (got.expect("percentile") - np_percentile(&values, q)).abs() < 1e-9,
                 "p{q}"
             );
         }

@@ -322,16 +322,16 @@ pub fn print_table(r: &BenchReport) {
             }
         }
     }
-    if r.backends.len() == 2 {
-        if let (Some(a), Some(b)) = (r.backends[0].analyze_ms, r.backends[1].analyze_ms) {
-            println!();
-            println!(
-                "analyze speed-up {} vs {}: {:.1}x",
-                r.backends[1].backend,
-                r.backends[0].backend,
-                a / b
-            );
-        }
+    if r.backends.len() == 2
+        && let (Some(a), Some(b)) = (r.backends[0].analyze_ms, r.backends[1].analyze_ms)
+    {
+        println!();
+        println!(
+            "analyze speed-up {} vs {}: {:.1}x",
+            r.backends[1].backend,
+            r.backends[0].backend,
+            a / b
+        );
     }
 }
 

@@ -166,10 +166,10 @@ fn exit_code_for(err: &anyhow::Error) -> u8 {
         if let Some(e) = cause.downcast_ref::<ildtrack_dicom::LoadError>() {
             return if e.is_unusable_input() { 2 } else { 1 };
         }
-        if let Some(e) = cause.downcast_ref::<ildtrack_report::ReportError>() {
-            if e.is_unusable_input() {
-                return 2;
-            }
+        if let Some(e) = cause.downcast_ref::<ildtrack_report::ReportError>()
+            && e.is_unusable_input()
+        {
+            return 2;
         }
         if cause.downcast_ref::<UsageError>().is_some() {
             return 2;

@@ -1,4 +1,5 @@
 //! CpuBackend against brute-force definitions, plus proptest invariants.
+#![allow(clippy::unwrap_used)] // tests: a panic with the failing value is the report
 
 use ildtrack_compute::{Backend, Ball, Connectivity, CpuBackend, MaskOp};
 use ndarray::{Array3, s};

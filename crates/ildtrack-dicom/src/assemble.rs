@@ -168,7 +168,7 @@ pub fn plan(slices: &[SliceGeom]) -> Result<Plan, String> {
             nominal = smallest;
         }
     }
-    if !(nominal > 0.0) {
+    if nominal.is_nan() || nominal <= 0.0 {
         return Err("slice spacing is zero".into());
     }
     let tol = (0.05 * nominal).max(0.02);

@@ -390,16 +390,16 @@ fn meta(
     let ts = ts.unwrap_or_default();
     // dicom-rs ends the meta group where its group length says: the two must agree, or the
     // data set would be read from a different offset than the one checked here.
-    if let Some((_, _, v)) = elems.iter().find(|e| e.0 == 0x0000) {
-        if v.len() == 4 {
-            let declared = u32::from_le_bytes([v[0], v[1], v[2], v[3]]) as usize;
-            let first_after_length = p0 + 12;
-            if p >= first_after_length && declared != p - first_after_length {
-                return Err(WalkError::Bad(format!(
-                    "file meta group length says {declared} bytes but its elements take {}",
-                    p - first_after_length
-                )));
-            }
+    if let Some((_, _, v)) = elems.iter().find(|e| e.0 == 0x0000)
+        && v.len() == 4
+    {
+        let declared = u32::from_le_bytes([v[0], v[1], v[2], v[3]]) as usize;
+        let first_after_length = p0 + 12;
+        if p >= first_after_length && declared != p - first_after_length {
+            return Err(WalkError::Bad(format!(
+                "file meta group length says {declared} bytes but its elements take {}",
+                p - first_after_length
+            )));
         }
     }
     // Only repair over-long strings in an otherwise well-formed meta group; anything else is

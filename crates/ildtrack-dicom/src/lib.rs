@@ -194,7 +194,9 @@ fn assemble_series(scan: &Scan, idx: usize) -> Result<LoadedSeries, LoadError> {
             detail: "volume not contiguous".into(),
         })?;
         let mut slots: Vec<Option<&mut [i16]>> = flat.chunks_mut(px).map(Some).collect();
-        let mut groups: BTreeMap<usize, (Vec<(u32, f64, f64)>, Vec<&mut [i16]>)> = BTreeMap::new();
+        // Per source file: (frame, slope, intercept) of each slice and its output plane.
+        type FileSlices<'a> = (Vec<(u32, f64, f64)>, Vec<&'a mut [i16]>);
+        let mut groups: BTreeMap<usize, FileSlices> = BTreeMap::new();
         for (k, &oi) in plan.order.iter().enumerate() {
             let r = e.slices[oi];
             let fr = &files[r.file].frames[r.frame as usize];

@@ -225,9 +225,9 @@ fn parse_header(path: &Path, h: &[u8; 348]) -> Result<Header, LoadError> {
         ));
     }
     // RAS → LPS: negate x and y rows.
-    for r in 0..2 {
-        for c in 0..4 {
-            m[r][c] = -m[r][c];
+    for row in m.iter_mut().take(2) {
+        for v in row.iter_mut() {
+            *v = -*v;
         }
     }
     let col = |c: usize| [m[0][c], m[1][c], m[2][c]];
@@ -595,9 +595,9 @@ fn header_bytes(
     put_f32(&mut h, 268, s[0][3]);
     put_f32(&mut h, 272, s[1][3]);
     put_f32(&mut h, 276, s[2][3]);
-    for r in 0..3 {
-        for c in 0..4 {
-            put_f32(&mut h, 280 + 16 * r + 4 * c, s[r][c]);
+    for (r, row) in s.iter().take(3).enumerate() {
+        for (c, &v) in row.iter().enumerate() {
+            put_f32(&mut h, 280 + 16 * r + 4 * c, v);
         }
     }
     h[344..348].copy_from_slice(b"n+1\0");

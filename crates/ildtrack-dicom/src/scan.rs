@@ -96,7 +96,7 @@ fn orientation_name(o: Option<[f64; 6]>) -> String {
     let Some(o) = o else { return "unknown".into() };
     let n = cross([o[0], o[1], o[2]], [o[3], o[4], o[5]]);
     let len = dot(n, n).sqrt();
-    if !(len > 1e-6) {
+    if len.is_nan() || len <= 1e-6 {
         return "unknown".into();
     }
     let a = [n[0].abs() / len, n[1].abs() / len, n[2].abs() / len];

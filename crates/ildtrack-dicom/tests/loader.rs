@@ -729,8 +729,8 @@ mod assembly_properties {
             for (k, &i) in p.order.iter().enumerate() {
                 prop_assert_eq!(shuffled[i], k);
             }
-            for k in 0..3 {
-                prop_assert!((p.geometry.origin_mm[k] - origin[k]).abs() < 1e-9);
+            for (got, want) in p.geometry.origin_mm.iter().zip(&origin) {
+                prop_assert!((got - want).abs() < 1e-9);
             }
         }
 

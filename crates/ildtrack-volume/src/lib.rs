@@ -74,9 +74,9 @@ impl Geometry {
     /// LPS position (mm, `[x, y, z]`) of the centre of voxel `(z, y, x)` (fractional indices allowed).
     pub fn index_to_lps(&self, idx_zyx: [f64; 3]) -> [f64; 3] {
         let mut p = self.origin_mm;
-        for k in 0..3 {
-            for c in 0..3 {
-                p[c] += self.direction[k][c] * self.spacing_mm[k] * idx_zyx[k];
+        for ((dir, &sp), &i) in self.direction.iter().zip(&self.spacing_mm).zip(&idx_zyx) {
+            for (pc, &d) in p.iter_mut().zip(dir) {
+                *pc += d * sp * i;
             }
         }
         p
@@ -89,14 +89,14 @@ impl Geometry {
         // NIfTI column i <- our axis x (k=2), j <- y (k=1), k <- z (k=0).
         let axes = [2usize, 1, 0];
         for (col, &k) in axes.iter().enumerate() {
-            for row in 0..3 {
+            for (row, m_row) in m.iter_mut().take(3).enumerate() {
                 let sign = if row < 2 { -1.0 } else { 1.0 };
-                m[row][col] = sign * self.direction[k][row] * self.spacing_mm[k];
+                m_row[col] = sign * self.direction[k][row] * self.spacing_mm[k];
             }
         }
-        for row in 0..3 {
+        for (row, m_row) in m.iter_mut().take(3).enumerate() {
             let sign = if row < 2 { -1.0 } else { 1.0 };
-            m[row][3] = sign * self.origin_mm[row];
+            m_row[3] = sign * self.origin_mm[row];
         }
         m[3][3] = 1.0;
         m

@@ -229,18 +229,14 @@ mod tests {
         let f = [inf, 0.0, inf, inf, 4.0, inf, inf, inf, 0.0, inf];
         let mut d = [0.0f32; 10];
         edt_1d(&f, &mut d, 0.25);
-        for i in 0..10 {
+        for (i, &di) in d.iter().enumerate() {
             let brute = f
                 .iter()
                 .enumerate()
                 .filter(|(_, v)| v.is_finite())
                 .map(|(q, v)| *v as f64 + 0.25 * ((i as f64 - q as f64).powi(2)))
                 .fold(f64::INFINITY, f64::min);
-            assert!(
-                (d[i] as f64 - brute).abs() < 1e-5,
-                "{i}: {} vs {brute}",
-                d[i]
-            );
+            assert!((di as f64 - brute).abs() < 1e-5, "{i}: {} vs {brute}", d[i]);
         }
     }
 }

@@ -251,7 +251,7 @@ impl Backend for CpuBackend {
 
     fn combine_u8(&self, a: &Self::U8, b: &Self::U8, n_b: usize, lut: &[u8]) -> Result<Self::U8> {
         check_same(dims(&a.0), dims(&b.0))?;
-        if n_b == 0 || lut.len() % n_b != 0 {
+        if n_b == 0 || !lut.len().is_multiple_of(n_b) {
             return Err(ComputeError::InvalidArgument(format!(
                 "combine lut length {} is not a multiple of n_b {n_b}",
                 lut.len()

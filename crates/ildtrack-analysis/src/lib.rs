@@ -377,6 +377,11 @@ fn drop_vessel_junctions<B: Backend>(
 /// ball's cap. Working grid, cropped to `lo..hi` like the lungs; computed on a crop widened by
 /// the ball so the wall beside the lungs is there. `None` when off
 /// ([`SegmentationParams::subpleural_lens`]).
+/// The box `lo..hi` (z, y, x) of an array.
+fn crop<T>(a: &Array3<T>, lo: [usize; 3], hi: [usize; 3]) -> ndarray::ArrayView3<'_, T> {
+    a.slice(s![lo[0]..hi[0], lo[1]..hi[1], lo[2]..hi[2]])
+}
+
 /// A subpleural lens reaches at least this multiple of the vessel radius into the lung.
 const LENS_MIN_DEPTH: f64 = 0.5;
 /// The chest wall holding a lens starts this multiple of the vessel radius inside the hull.
@@ -398,9 +403,7 @@ fn subpleural_lenses<B: Backend>(
     let m = [0, 1, 2].map(|k| (p.vessel_radius_mm / ls[k]).ceil() as usize + 1);
     let wlo = [0, 1, 2].map(|k| lo[k].saturating_sub(m[k]));
     let whi = [0, 1, 2].map(|k| (hi[k] + m[k]).min(ld[k]));
-    let lungs_h = seg
-        .lungs_low
-        .slice(s![wlo[0]..whi[0], wlo[1]..whi[1], wlo[2]..whi[2]]);
+    let lungs_h = crop(&seg.lungs_low, wlo, whi);
     // Where the ball may lie: the lungs, and the chest wall outside the convex hull of both
     // lungs in each slice (not the mediastinum, heart, hila or diaphragm dome, which the
     // lungs curve around).
@@ -428,17 +431,10 @@ fn subpleural_lenses<B: Backend>(
     }
     let holder = b.upload_u8(holder.view())?;
     let lungs = b.upload_u8(lungs_h)?;
-    let hu = b.upload_i16(
-        seg.low_hu
-            .slice(s![wlo[0]..whi[0], wlo[1]..whi[1], wlo[2]..whi[2]]),
-    )?;
+    let hu = b.upload_i16(crop(&seg.low_hu, wlo, whi))?;
     // Dense lung, and the chest wall: any tissue (fat, muscle, bone) outside the lungs' hull.
     let dense_lung = b.mask_op(&b.threshold(&hu, dense_hu, i16::MAX)?, &lungs, MaskOp::And)?;
-    let chest_wall =
-        b.upload_u8(
-            seg.chest_wall_low
-                .slice(s![wlo[0]..whi[0], wlo[1]..whi[1], wlo[2]..whi[2]]),
-        )?;
+    let chest_wall = b.upload_u8(crop(&seg.chest_wall_low, wlo, whi))?;
     let wall = b.mask_op(
         &b.mask_op(&chest_wall, &holder, MaskOp::And)?,
         &lungs,
@@ -569,16 +565,9 @@ fn quantify<B: Backend>(
     let mut stages = Stages::start();
 
     // Working-grid lungs and HU, cropped to the lungs' box (one voxel of background around).
-    let lungs_lc =
-        b.upload_u8(
-            seg.lungs_low
-                .slice(s![lo[0]..hi[0], lo[1]..hi[1], lo[2]..hi[2]]),
-        )?;
+    let lungs_lc = b.upload_u8(crop(&seg.lungs_low, lo, hi))?;
     let lungs_c = b.upsample_nearest(&lungs_lc, f, fb)?;
-    let hu_c = b.upload_i16(
-        hu.data
-            .slice(s![flo[0]..fhi[0], flo[1]..fhi[1], flo[2]..fhi[2]]),
-    )?;
+    let hu_c = b.upload_i16(crop(&hu.data, flo, fhi))?;
     // Boundary refinement on the full grid: voxels within one working-grid voxel (in-plane)
     // outside the mask that are lung-like (below the consolidation threshold) join the
     // neighbouring lung. Recovers the blockiness of the upsampled mask.
@@ -622,11 +611,7 @@ fn quantify<B: Backend>(
         // Large dense regions (consolidation) survive an opening with a ball of
         // `vessel_radius_mm` on the working grid; thinner dense structures are vessels, and so
         // are the survivors where several thick vessels meet (junctions).
-        let low_hu =
-            b.upload_i16(
-                seg.low_hu
-                    .slice(s![lo[0]..hi[0], lo[1]..hi[1], lo[2]..hi[2]]),
-            )?;
+        let low_hu = b.upload_i16(crop(&seg.low_hu, lo, hi))?;
         let dense_low = b.mask_op(
             &b.threshold(&low_hu, edges[2], i16::MAX)?,
             &lungs_lc,
@@ -733,10 +718,7 @@ fn quantify<B: Backend>(
     }
     let region = b.combine_u8(&zone_map, &sub_c, 2, &rlut)?;
     drop((zone_map, sub_c));
-    let hu_c = b.upload_i16(
-        hu.data
-            .slice(s![flo[0]..fhi[0], flo[1]..fhi[1], flo[2]..fhi[2]]),
-    )?;
+    let hu_c = b.upload_i16(crop(&hu.data, flo, fhi))?;
     let hist = b.histogram(&hu_c, &region, N_REGIONS, HIST_LO_HU, HIST_HI_HU)?;
     let jc = b.joint_counts(&region, &classes, N_REGIONS, stats::class::COUNT)?;
     drop((region, hu_c));

@@ -36,6 +36,28 @@ fn run(ph: &Phantom) -> Analysis {
     .unwrap_or_else(|e| panic!("analyze: {e}"))
 }
 
+/// The default phantom (half grid) with one subpleural consolidation hemisphere, analysed.
+fn one_subpleural_lesion(
+    side: Side,
+    zone: Zone,
+    radius_mm: f64,
+    angle_deg: f64,
+) -> (Phantom, Analysis) {
+    let mut spec = half_grid(PhantomSpec::default());
+    spec.lesions = vec![LesionSpec::consolidation(side, zone, radius_mm).at_angle(angle_deg)];
+    let ph = try_generate(&spec).unwrap_or_else(|e| panic!("phantom: {e}"));
+    let a = run(&ph);
+    (ph, a)
+}
+
+/// Our consolidation (mL) and the phantom's truth.
+fn consolidation_ml(ph: &Phantom, a: &Analysis) -> (f64, f64) {
+    (
+        a.result.lungs.whole.consolidation_ml,
+        ph.truth.consolidation_ml,
+    )
+}
+
 /// Truth consolidation voxels inside our lung mask, and all of them.
 fn consolidation_inside(truth: &ndarray::Array3<bool>, lungs: &ndarray::Array3<u8>) -> (u64, u64) {
     truth
@@ -178,10 +200,7 @@ fn perihilar_consolidation_is_not_a_vessel_junction() {
     spec.lesions = vec![l];
     let ph = try_generate(&spec).unwrap_or_else(|e| panic!("phantom: {e}"));
     let a = run(&ph);
-    let (c, t) = (
-        a.result.lungs.whole.consolidation_ml,
-        ph.truth.consolidation_ml,
-    );
+    let (c, t) = consolidation_ml(&ph, &a);
     assert!(rel_err(c, t) <= 0.20, "consolidation {c:.1} vs {t:.1} mL");
 }
 
@@ -194,19 +213,13 @@ fn posterior_subpleural_consolidation_stays_inside() {
     // the mask reach into the chest wall beside lateral lesions; with the depth from both sides
     // of the lesion 92-93 % (the outermost shell is missed), consolidation -4 %.
     for (side, zone) in [(Side::Right, Zone::Middle), (Side::Left, Zone::Lower)] {
-        let mut spec = half_grid(PhantomSpec::default());
-        spec.lesions = vec![LesionSpec::consolidation(side, zone, 12.0).at_angle(0.0)];
-        let ph = try_generate(&spec).unwrap_or_else(|e| panic!("phantom: {e}"));
-        let a = run(&ph);
+        let (ph, a) = one_subpleural_lesion(side, zone, 12.0, 0.0);
         let (inside, n) = consolidation_inside(&ph.truth.consolidation, &a.lungs.data);
         assert!(
             inside as f64 >= 0.90 * n as f64,
             "{side:?} {zone:?}: inside {inside}/{n}"
         );
-        let (c, t) = (
-            a.result.lungs.whole.consolidation_ml,
-            ph.truth.consolidation_ml,
-        );
+        let (c, t) = consolidation_ml(&ph, &a);
         assert!(
             rel_err(c, t) <= 0.15,
             "{side:?} {zone:?}: consolidation {c:.1} vs {t:.1} mL"
@@ -222,15 +235,8 @@ fn thin_subpleural_consolidation_is_not_vessel() {
     // lateral +3 %, anterolateral +18 % (one-voxel rim on a 1.1 mL lesion); 0 mL with
     // `subpleural_lens = false`.
     for angle in [0.0, 90.0, 135.0] {
-        let mut spec = half_grid(PhantomSpec::default());
-        spec.lesions =
-            vec![LesionSpec::consolidation(Side::Right, Zone::Middle, 8.0).at_angle(angle)];
-        let ph = try_generate(&spec).unwrap_or_else(|e| panic!("phantom: {e}"));
-        let a = run(&ph);
-        let (c, t) = (
-            a.result.lungs.whole.consolidation_ml,
-            ph.truth.consolidation_ml,
-        );
+        let (ph, a) = one_subpleural_lesion(Side::Right, Zone::Middle, 8.0, angle);
+        let (c, t) = consolidation_ml(&ph, &a);
         assert!(
             rel_err(c, t) <= 0.25,
             "angle {angle}: consolidation {c:.2} vs {t:.2} mL"
@@ -243,16 +249,10 @@ fn lateral_subpleural_consolidation_is_not_overcounted() {
     // The mask used to reach into the chest wall beside lateral lesions (pleura depth as the
     // minimum over +-40 mm of slices: the wall curves), and that wall counted as consolidation
     // (+69 % on this 12 mm lesion). Measured now: -1 %, 96 % of the lesion inside.
-    let mut spec = half_grid(PhantomSpec::default());
-    spec.lesions = vec![LesionSpec::consolidation(Side::Right, Zone::Middle, 12.0).at_angle(90.0)];
-    let ph = try_generate(&spec).unwrap_or_else(|e| panic!("phantom: {e}"));
-    let a = run(&ph);
+    let (ph, a) = one_subpleural_lesion(Side::Right, Zone::Middle, 12.0, 90.0);
     let (inside, n) = consolidation_inside(&ph.truth.consolidation, &a.lungs.data);
     assert!(inside as f64 >= 0.93 * n as f64, "inside {inside}/{n}");
-    let (c, t) = (
-        a.result.lungs.whole.consolidation_ml,
-        ph.truth.consolidation_ml,
-    );
+    let (c, t) = consolidation_ml(&ph, &a);
     assert!(rel_err(c, t) <= 0.15, "consolidation {c:.2} vs {t:.2} mL");
 }
 

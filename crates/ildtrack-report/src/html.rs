@@ -104,6 +104,19 @@ pub fn page(title: &str, body: &str) -> String {
     )
 }
 
+/// The reconstruction kernel and the measured image noise: `B60f · noise 33 HU`, or
+/// `B60f · 33 HU` in a table cell (`compact`).
+pub fn kernel_and_noise(series: &SeriesSummary, compact: bool) -> String {
+    match series.noise_sd_hu {
+        Some(n) => format!(
+            "{} · {}{n:.0} HU",
+            opt_s(&series.kernel),
+            if compact { "" } else { "noise " }
+        ),
+        None => opt_s(&series.kernel),
+    }
+}
+
 pub fn opt_s(s: &Option<String>) -> String {
     match s.as_deref().map(str::trim) {
         Some(x) if !x.is_empty() => esc(x),
@@ -182,13 +195,7 @@ pub fn facts(
             opt_s(&series.manufacturer_model)
         ),
     );
-    item(
-        "Reconstruction kernel",
-        match series.noise_sd_hu {
-            Some(n) => format!("{} · noise {n:.0} HU", opt_s(&series.kernel)),
-            None => opt_s(&series.kernel),
-        },
-    );
+    item("Reconstruction kernel", kernel_and_noise(series, false));
     item(
         "Slice thickness",
         series

@@ -357,7 +357,7 @@ pub fn render_index_html<'a>(p: &IndexPage<'a>, opts: &ReportOptions) -> String 
     }
 
     // Visits table.
-    b.push_str("<h2>Visits</h2><div class=\"scroll\"><table><thead><tr><th>Visit</th><th>Date</th><th>Day</th><th>Verdict</th><th>Affected %</th><th>vs previous</th><th>vs first</th><th>GGO %</th><th>Consol. %</th><th>MLD HU</th><th>Lung mL</th><th>Score /24</th><th>Kernel</th><th>Warnings</th></tr></thead><tbody>");
+    b.push_str("<h2>Visits</h2><div class=\"scroll\"><table><thead><tr><th>Visit</th><th>Date</th><th>Day</th><th>Verdict</th><th>Affected %</th><th>vs previous</th><th>vs first</th><th>GGO %</th><th>Consol. %</th><th>MLD HU</th><th>Lung mL</th><th>Score /24</th><th>Kernel · noise</th><th>Warnings</th></tr></thead><tbody>");
     for v in &t.visits {
         let dp = v
             .delta_previous
@@ -396,7 +396,7 @@ pub fn render_index_html<'a>(p: &IndexPage<'a>, opts: &ReportOptions) -> String 
             f(v.metrics.mean_hu, 0),
             v.metrics.volume_ml,
             v.total_extent_score,
-            html::opt_s(&v.series.kernel),
+            html::kernel_and_noise(&v.series, true),
             v.warnings.len() + v.analysis_warnings.len()
         );
     }

@@ -529,8 +529,8 @@ pub(crate) fn segment<B: Backend>(
                       hulls: &[SliceOutline],
                       window_pleura: isize,
                       wall_factor: f64|
-     -> u64 {
-        let cut_px = std::sync::atomic::AtomicU64::new(0);
+     -> [u64; 2] {
+        let cut_px = [0, 1].map(|_| std::sync::atomic::AtomicU64::new(0));
         lungs
             .axis_iter_mut(Axis(0))
             .into_par_iter()
@@ -723,7 +723,7 @@ pub(crate) fn segment<B: Backend>(
                                     }
                                 }
                             }
-                            cut_px.fetch_add(cut, std::sync::atomic::Ordering::Relaxed);
+                            cut_px[k].fetch_add(cut, std::sync::atomic::Ordering::Relaxed);
                             filled_sides[k] = f;
                         }
                     }
@@ -739,10 +739,13 @@ pub(crate) fn segment<B: Backend>(
                 }
                 s.iter_mut().zip(out).for_each(|(o, v)| *o = v);
             });
-        cut_px.into_inner()
+        cut_px.map(|c| c.into_inner())
     };
     let aerated_only = include_dense.then(|| lungs_h.clone());
-    let mut cut = dense_pass(&mut lungs_h, &hulls, window, 1.0);
+    let first_cut = dense_pass(&mut lungs_h, &hulls, window, 1.0);
+    let mut cut = first_cut;
+    // The cut's size against the lungs' (3-D: area / volume^(2/3); one slice: length /
+    // area^(1/2)), per side.
     let cut_ratio_of = |lungs: &Array3<u8>, cut: u64| -> f64 {
         let lung_vox = lungs.iter().filter(|&&v| v != 0).count() as f64;
         let (cut, px_mm) = (cut as f64, ls[1].max(ls[2]));
@@ -754,21 +757,40 @@ pub(crate) fn segment<B: Backend>(
             cut * px_mm * ls[0] / (lung_vox * ls[0] * ls[1] * ls[2]).powf(2.0 / 3.0)
         }
     };
-    let first_cut = cut;
-    let first_ratio = cut_ratio_of(&lungs_h, cut);
-    // Disease reaching the mediastinum was cut there: outline again, with the mediastinum from
-    // the lungs' outline in the slices above (a longer window) and the wall side favoured.
-    // Never on scans without such a cut: there it would take the liver dome and heart wedges.
+    let cut_sides = first_cut.map(|c| cut_ratio_of(&lungs_h, c) >= CUT_RATIO_WARN);
+    // Disease reaching the mediastinum was cut there: outline that side again, with the
+    // mediastinum from the lungs' outline in the slices above (a longer window) and the wall
+    // side favoured. Never on scans without such a cut: there it would take the liver dome
+    // and heart wedges.
     let mut outlined = false;
-    if let Some(before) = aerated_only.filter(|_| first_ratio >= CUT_RATIO_WARN) {
+    if let Some(mut second) = aerated_only.filter(|_| cut_sides.iter().any(|&c| c)) {
         let long = (OUTLINE_WINDOW_MM / ls[0]).round() as isize;
-        lungs_h = before;
-        cut = dense_pass(
-            &mut lungs_h,
+        let again = dense_pass(
+            &mut second,
             &make_hulls(long, true),
             long,
             OUTLINE_WALL_FACTOR,
         );
+        // The re-outlined side from the second pass, the other from the first.
+        let side_of = |v: u8| (v == 1 || v == 2).then(|| v as usize - 1);
+        lungs_h
+            .iter_mut()
+            .zip(second.iter())
+            .for_each(|(first, &again_v)| {
+                let keep_first = side_of(*first).is_some_and(|k| !cut_sides[k]);
+                if !keep_first {
+                    *first = if side_of(again_v).is_some_and(|k| cut_sides[k]) {
+                        again_v
+                    } else {
+                        0
+                    };
+                }
+            });
+        for k in 0..2 {
+            if cut_sides[k] {
+                cut[k] = again[k];
+            }
+        }
         outlined = true;
     }
     stages.lap("segment.dense");
@@ -831,22 +853,27 @@ pub(crate) fn segment<B: Backend>(
             c as f64 * px_mm * ls[0] / 100.0
         }
     };
+    let (first_total, now_total) = (first_cut[0] + first_cut[1], cut[0] + cut[1]);
     tracing::debug!(
-        first_cut,
-        first_ratio,
-        cut,
-        outlined,
+        ?first_cut,
+        ?cut,
+        ?cut_sides,
         "dense tissue cut at the mediastinum"
     );
     if outlined {
         warnings.push(doubt(format!(
-            "dense tissue inside the lung's outline was split between chest wall and mediastinum \
-             over {:.0} {unit}: consolidation reaches the mediastinum or the diaphragm; the lung was \
-             outlined again with the mediastinum from the slices above (cut now {:.0} {unit}), but \
-             part of it may still be outside the mask and the lung volume and disease extent \
-             underestimated; check the QC images",
-            cut_size(first_cut),
-            cut_size(cut),
+            "dense tissue inside the {} lung's outline was split between chest wall and \
+             mediastinum over {:.0} {unit}: consolidation reaches the mediastinum or the \
+             diaphragm; the lung was outlined again with the mediastinum from the slices above \
+             (cut now {:.0} {unit}), but part of it may still be outside the mask and the lung \
+             volume and disease extent underestimated; check the QC images",
+            match cut_sides {
+                [true, true] => "right and left",
+                [true, false] => "right",
+                _ => "left",
+            },
+            cut_size(first_total),
+            cut_size(now_total),
             unit = if ld[0] == 1 { "cm" } else { "cm²" }
         )));
     }

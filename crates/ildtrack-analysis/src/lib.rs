@@ -458,8 +458,12 @@ fn subpleural_lenses<B: Backend>(
     // or the partial-volume rim of the pleura: keep the pieces that reach `LENS_MIN_DEPTH` ×
     // the vessel radius from the lung's border.
     // On thick slices the depth reaches one slice up and down as well: the diaphragm dome and
-    // the chest wall cut obliquely by a thick slice leave lens-shaped partial-volume bands.
-    let depth_mm = (LENS_MIN_DEPTH * p.vessel_radius_mm).max(1.01 * ls[0]);
+    // the chest wall cut obliquely by a thick slice leave lens-shaped partial-volume bands. On
+    // coarse pixels (> 2 mm) it is at least 1.5 pixels: a vessel's cap there is a whole pixel
+    // (the 2.5 mm 'small' phantom had 0.4 mL of such caps as consolidation).
+    let depth_mm = (LENS_MIN_DEPTH * p.vessel_radius_mm)
+        .max(1.01 * ls[0])
+        .max(1.5 * ls[1].max(ls[2]));
     let deep = b.mask_op(
         &b.erode(&lungs, &Ball::new(depth_mm, ls))?,
         &lens,

@@ -407,6 +407,9 @@ fn result_serialises_and_qc_pngs_have_true_aspect() {
     assert!(r.timings_ms.contains_key("segment") && r.timings_ms.contains_key("quantify"));
     let h = r.histogram.as_ref().map(|h| h.total()).unwrap_or(0);
     assert_eq!(h, r.lungs.whole.voxel_count);
+    // A healthy phantom on 2.5 mm pixels: vessel caps at the pleura are not subpleural lenses.
+    let c = r.lungs.whole.consolidation_ml;
+    assert!(c < 0.1, "consolidation {c:.2} mL on a healthy phantom");
     let json = serde_json::to_string(r).unwrap_or_default();
     let back: VisitResult = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}"));
     // serde_json's default float parsing may differ in the last bit: compare what matters.

@@ -404,18 +404,18 @@ fn subpleural_lenses<B: Backend>(
     let wlo = [0, 1, 2].map(|k| lo[k].saturating_sub(m[k]));
     let whi = [0, 1, 2].map(|k| (hi[k] + m[k]).min(ld[k]));
     let lungs_h = crop(&seg.lungs_low, wlo, whi);
-    // Where the ball may lie: the lungs, and the chest wall outside the convex hull of both
-    // lungs in each slice (not the mediastinum, heart, hila or diaphragm dome, which the
-    // lungs curve around).
+    // Where the ball may lie: dense lung, and the chest wall (segmentation's: nearer the skin
+    // than the mid-line band) outside the convex hull of both lungs in each slice — not the
+    // mediastinum, heart, hila or diaphragm dome, which the lungs curve around.
     let (ny, nx) = (whi[1] - wlo[1], whi[2] - wlo[2]);
-    let mut holder = ndarray::Array3::<u8>::zeros(lungs_h.raw_dim());
+    let mut outside_hull = ndarray::Array3::<u8>::zeros(lungs_h.raw_dim());
     // The lung's outline dips under a lens where the lung beside it reaches further out: the
     // wall starts a little inside the hull.
     let hull_margin_mm = LENS_HULL_MARGIN * p.vessel_radius_mm;
     {
         use ndarray::Axis;
         use rayon::prelude::*;
-        holder
+        outside_hull
             .axis_iter_mut(Axis(0))
             .into_par_iter()
             .zip(lungs_h.axis_iter(Axis(0)).into_par_iter())
@@ -429,19 +429,17 @@ fn subpleural_lenses<B: Backend>(
                 }
             });
     }
-    let holder = b.upload_u8(holder.view())?;
+    let outside_hull = b.upload_u8(outside_hull.view())?;
     let lungs = b.upload_u8(lungs_h)?;
     let hu = b.upload_i16(crop(&seg.low_hu, wlo, whi))?;
-    // Dense lung, and the chest wall: any tissue (fat, muscle, bone) outside the lungs' hull.
     let dense_lung = b.mask_op(&b.threshold(&hu, dense_hu, i16::MAX)?, &lungs, MaskOp::And)?;
     let chest_wall = b.upload_u8(crop(&seg.chest_wall_low, wlo, whi))?;
     let wall = b.mask_op(
-        &b.mask_op(&chest_wall, &holder, MaskOp::And)?,
+        &b.mask_op(&chest_wall, &outside_hull, MaskOp::And)?,
         &lungs,
         MaskOp::AndNot,
     )?;
-    drop(chest_wall);
-    drop((hu, holder));
+    drop((chest_wall, hu, outside_hull));
     let dense_held = b.mask_op(&dense_lung, &wall, MaskOp::Or)?;
     // Centres of the balls that fit and reach into the wall (balls wholly inside the lung are
     // the plain opening's, and the vessel-junction test has had its say on those).

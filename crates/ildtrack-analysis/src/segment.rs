@@ -755,8 +755,8 @@ pub(crate) fn segment<B: Backend>(
     let mut cut = first_cut;
     // The cut's size against the lungs' (3-D: area / volume^(2/3); one slice: length /
     // area^(1/2)), per side.
-    let cut_ratio_of = |lungs: &Array3<u8>, cut: u64| -> f64 {
-        let lung_vox = lungs.iter().filter(|&&v| v != 0).count() as f64;
+    let lung_vox = lungs_h.iter().filter(|&&v| v != 0).count() as f64;
+    let cut_ratio_of = |cut: u64| -> f64 {
         let (cut, px_mm) = (cut as f64, ls[1].max(ls[2]));
         if lung_vox == 0.0 {
             0.0
@@ -766,7 +766,7 @@ pub(crate) fn segment<B: Backend>(
             cut * px_mm * ls[0] / (lung_vox * ls[0] * ls[1] * ls[2]).powf(2.0 / 3.0)
         }
     };
-    let cut_sides = first_cut.map(|c| cut_ratio_of(&lungs_h, c) >= CUT_RATIO_WARN);
+    let cut_sides = first_cut.map(|c| cut_ratio_of(c) >= CUT_RATIO_WARN);
     // Disease reaching the mediastinum was cut there: outline that side again, with the
     // mediastinum from the lungs' outline in the slices above (a longer window) and the wall
     // side favoured. Never on scans without such a cut: there it would take the liver dome

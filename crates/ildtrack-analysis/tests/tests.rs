@@ -283,13 +283,14 @@ fn large_subpleural_consolidation_stays_partly_inside() {
     // KNOWN GAP: the target is >= 95 % of a consolidation of a third of a lung inside the
     // mask. The chest-wall test keeps the part away from the mediastinum (38 % here); the cut
     // through the lesion then triggers a second outline with the mediastinum from the slices
-    // above and no lung-in-between test: 84 % (right Dice 0.88 -> 0.95, consolidation -64 ->
-    // -6 %). Missing: the lesion around the diaphragm dome and along the heart.
+    // above, the wall side favoured 3:1 and no lung-in-between test: 88 % (right Dice 0.88 ->
+    // 0.96, consolidation -64 -> +1 %). Missing: the lesion around the diaphragm dome and along
+    // the heart.
     let ph = phantom("large-consolidation");
     let a = run(&ph);
     let (inside, n) = consolidation_inside(&ph.truth.consolidation, &a.lungs.data);
     assert!(
-        inside as f64 >= 0.80 * n as f64,
+        inside as f64 >= 0.85 * n as f64,
         "consolidation inside mask {inside}/{n}"
     );
     assert!(dice(&a.lungs.data, &ph.truth.lungs, 1) >= 0.94);

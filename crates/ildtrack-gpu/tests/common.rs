@@ -134,3 +134,8 @@ pub fn phantom(dims: [usize; 3], seed: u64) -> Array3<i16> {
         30 + noise
     })
 }
+
+/// Voxels where two maps (labels, classes) differ.
+pub fn count_differing(a: &Array3<u8>, b: &Array3<u8>) -> usize {
+    a.iter().zip(b.iter()).filter(|(x, y)| x != y).count()
+}

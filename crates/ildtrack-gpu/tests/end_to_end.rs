@@ -9,7 +9,7 @@ use ildtrack_analysis::{AnalysisConfig, analyze};
 use ildtrack_compute::CpuBackend;
 use ildtrack_phantom::{PhantomSpec, try_generate};
 
-use crate::common::gpu;
+use crate::common::{count_differing, gpu};
 
 #[test]
 fn analyze_on_gpu_matches_cpu_on_a_phantom() {
@@ -41,24 +41,12 @@ fn analyze_on_gpu_matches_cpu_on_a_phantom() {
     assert_eq!(a.result.backend, "gpu");
 
     let lung_voxels = c.lungs.data.iter().filter(|v| **v != 0).count().max(1);
-    let differ = a
-        .lungs
-        .data
-        .iter()
-        .zip(c.lungs.data.iter())
-        .filter(|(x, y)| x != y)
-        .count();
+    let differ = count_differing(&a.lungs.data, &c.lungs.data);
     assert!(
         differ * 1000 <= lung_voxels,
         "{differ} of {lung_voxels} lung voxels labelled differently"
     );
-    let class_differ = a
-        .classes
-        .data
-        .iter()
-        .zip(c.classes.data.iter())
-        .filter(|(x, y)| x != y)
-        .count();
+    let class_differ = count_differing(&a.classes.data, &c.classes.data);
     assert!(
         class_differ * 200 <= lung_voxels,
         "{class_differ} voxels classed differently"

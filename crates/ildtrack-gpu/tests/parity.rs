@@ -371,12 +371,7 @@ fn fields_should_match_reference_backend() {
                 .unwrap();
             let cs = CPU.gaussian(&ch, sigma, spacing).unwrap().0;
             let off = gs.iter().zip(cs.iter()).filter(|(a, b)| a != b).count();
-            let worst = gs
-                .iter()
-                .zip(cs.iter())
-                .map(|(a, b)| (i32::from(*a) - i32::from(*b)).abs())
-                .max()
-                .unwrap_or(0);
+            let worst = max_abs_diff(&gs, &cs);
             assert!(
                 worst <= 1 && off * 100 <= gs.len().max(100),
                 "gaussian {sigma:?}: {off} voxels off, worst {worst} HU"
@@ -514,12 +509,7 @@ fn phantom_through_small_slabs_should_match_reference_backend() {
         .download_i16(&g.gaussian(&gh, [2.0, 2.0, 2.0], spacing).unwrap())
         .unwrap();
     let cs = CPU.gaussian(&ch, [2.0, 2.0, 2.0], spacing).unwrap().0;
-    let worst = gs
-        .iter()
-        .zip(cs.iter())
-        .map(|(a, b)| (i32::from(*a) - i32::from(*b)).abs())
-        .max()
-        .unwrap_or(0);
+    let worst = max_abs_diff(&gs, &cs);
     assert!(worst <= 1, "gaussian worst difference {worst} HU");
     let gds = g.downsample_mean(&gh, [2, 4, 4]).unwrap();
     same(
@@ -552,4 +542,13 @@ fn probe_and_description_agree_with_the_backend() {
         "shader copy bandwidth {shader}"
     );
     g.warm_up().unwrap();
+}
+
+/// Largest |a - b| (HU) between two i16 volumes.
+fn max_abs_diff(a: &Array3<i16>, b: &Array3<i16>) -> i32 {
+    a.iter()
+        .zip(b.iter())
+        .map(|(x, y)| (i32::from(*x) - i32::from(*y)).abs())
+        .max()
+        .unwrap_or(0)
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use ildtrack_analysis::{AnalysisConfig, analyze};
 use ildtrack_compute::{Backend, Ball, Connectivity, CpuBackend};
 
-use crate::common::gpu;
+use crate::common::{count_differing, gpu};
 
 fn data(rel: &str) -> Option<PathBuf> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
@@ -69,12 +69,6 @@ fn lidc_slice_kernels_and_analysis_match_cpu() {
         ga.abs_diff(ca) * 1000 <= ca,
         "lung pixels gpu {ga} vs cpu {ca}"
     );
-    let differ = a
-        .lungs
-        .data
-        .iter()
-        .zip(c.lungs.data.iter())
-        .filter(|(x, y)| x != y)
-        .count() as u64;
+    let differ = count_differing(&a.lungs.data, &c.lungs.data) as u64;
     assert!(differ * 1000 <= ca, "{differ} pixels labelled differently");
 }

@@ -759,14 +759,22 @@ pub(crate) fn segment<B: Backend>(
     // The cut's size against the lungs' (3-D: area / volume^(2/3); one slice: length /
     // area^(1/2)), per side.
     let lung_vox = lungs_h.iter().filter(|&&v| v != 0).count() as f64;
+    // The cut's size: a length (mm) on one slice, an area (mm²) in 3-D.
+    let cut_mm = |cut: u64| -> f64 {
+        let px_mm = ls[1].max(ls[2]);
+        if ld[0] == 1 {
+            cut as f64 * px_mm
+        } else {
+            cut as f64 * px_mm * ls[0]
+        }
+    };
     let cut_ratio_of = |cut: u64| -> f64 {
-        let (cut, px_mm) = (cut as f64, ls[1].max(ls[2]));
         if lung_vox == 0.0 {
             0.0
         } else if ld[0] == 1 {
-            cut * px_mm / (lung_vox * ls[1] * ls[2]).sqrt()
+            cut_mm(cut) / (lung_vox * ls[1] * ls[2]).sqrt()
         } else {
-            cut * px_mm * ls[0] / (lung_vox * ls[0] * ls[1] * ls[2]).powf(2.0 / 3.0)
+            cut_mm(cut) / (lung_vox * ls[0] * ls[1] * ls[2]).powf(2.0 / 3.0)
         }
     };
     let cut_sides = first_cut.map(|c| cut_ratio_of(c) >= CUT_RATIO_WARN);
@@ -859,12 +867,12 @@ pub(crate) fn segment<B: Backend>(
     // Dense tissue split by the wall-vs-mediastinum rule (first pass): disease reaching the
     // mediastinum or the diaphragm was cut there. The cut's size against the lungs' (3-D: area
     // / volume^(2/3); one slice: length / area^(1/2)).
-    let px_mm = ls[1].max(ls[2]);
+    // In cm (one slice) or cm² (3-D).
     let cut_size = |c: u64| -> f64 {
         if ld[0] == 1 {
-            c as f64 * px_mm / 10.0
+            cut_mm(c) / 10.0
         } else {
-            c as f64 * px_mm * ls[0] / 100.0
+            cut_mm(c) / 100.0
         }
     };
     let (first_total, now_total) = (first_cut[0] + first_cut[1], cut[0] + cut[1]);

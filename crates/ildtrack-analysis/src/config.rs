@@ -191,8 +191,9 @@ pub struct SegmentationParams {
     /// reach into the wall (a subpleural lens or band of consolidation thinner than
     /// 2 × `vessel_radius_mm`) is consolidation, not vessel.
     pub subpleural_lens: bool,
-    /// GGO voxels that an in-plane opening of this radius removes (speckle from noise, thin
-    /// partial-volume halos around vessels) count as normal lung; 0 turns this off.
+    /// GGO voxels that an in-plane opening of this radius (at least one pixel) removes (speckle
+    /// from noise, thin partial-volume halos around vessels) count as normal lung; 0 turns this
+    /// off.
     pub ggo_opening_mm: f64,
     /// ... and at least this fraction of the slice spacing (thick slices smear small vessels
     /// into GGO-range streaks as wide as about half the slice).

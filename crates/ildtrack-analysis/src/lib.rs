@@ -597,8 +597,6 @@ fn quantify<B: Backend>(
         refined
     };
     stages.lap("quantify.refine");
-    // Noisy image: the classes (and the dense tissue of the vessel test) on an in-plane
-    // smoothed copy; the histograms below re-upload the raw HU.
     // Density classes with vessels excluded.
     let clamp16 = |v: i32| v.clamp(i16::MIN as i32, i16::MAX as i32) as i16;
     let edges = [

@@ -293,44 +293,78 @@ pub(crate) fn chamfer_weights(spacing_yx_mm: [f64; 2]) -> [u32; 3] {
 /// Chamfer distance (0.1 mm units) to the nearest source pixel, two raster sweeps, no obstacles.
 /// `u32::MAX` where there is no source.
 pub(crate) fn chamfer_sweep(sources: &[bool], ny: usize, nx: usize, w: [u32; 3]) -> Vec<u32> {
+    chamfer_geodesic(sources, None, ny, nx, w)
+}
+
+/// Chamfer distance (0.1 mm units) to the nearest source pixel along paths that stay in
+/// `passable` (all pixels when `None`): pairs of raster sweeps until nothing changes (one pair
+/// without obstacles; paths winding around obstacles need more, at most 16 are done).
+/// `u32::MAX` where no source is reachable.
+pub(crate) fn chamfer_geodesic(
+    sources: &[bool],
+    passable: Option<&[bool]>,
+    ny: usize,
+    nx: usize,
+    w: [u32; 3],
+) -> Vec<u32> {
     let inf = u32::MAX / 2;
-    let mut d: Vec<u32> = sources.iter().map(|&s| if s { 0 } else { inf }).collect();
-    for y in 0..ny {
-        for x in 0..nx {
-            let i = y * nx + x;
-            let mut v = d[i];
-            if x > 0 {
-                v = v.min(d[i - 1] + w[1]);
-            }
-            if y > 0 {
-                v = v.min(d[i - nx] + w[0]);
+    let open = |i: usize| passable.is_none_or(|p| p[i]);
+    let mut d: Vec<u32> = sources
+        .iter()
+        .enumerate()
+        .map(|(i, &s)| if s && open(i) { 0 } else { inf })
+        .collect();
+    let rounds = if passable.is_some() { 16 } else { 1 };
+    for _ in 0..rounds {
+        let mut changed = false;
+        for y in 0..ny {
+            for x in 0..nx {
+                let i = y * nx + x;
+                if !open(i) {
+                    continue;
+                }
+                let mut v = d[i];
                 if x > 0 {
-                    v = v.min(d[i - nx - 1] + w[2]);
+                    v = v.min(d[i - 1] + w[1]);
                 }
-                if x + 1 < nx {
-                    v = v.min(d[i - nx + 1] + w[2]);
+                if y > 0 {
+                    v = v.min(d[i - nx] + w[0]);
+                    if x > 0 {
+                        v = v.min(d[i - nx - 1] + w[2]);
+                    }
+                    if x + 1 < nx {
+                        v = v.min(d[i - nx + 1] + w[2]);
+                    }
                 }
+                changed |= v < d[i];
+                d[i] = v;
             }
-            d[i] = v;
         }
-    }
-    for y in (0..ny).rev() {
-        for x in (0..nx).rev() {
-            let i = y * nx + x;
-            let mut v = d[i];
-            if x + 1 < nx {
-                v = v.min(d[i + 1] + w[1]);
-            }
-            if y + 1 < ny {
-                v = v.min(d[i + nx] + w[0]);
+        for y in (0..ny).rev() {
+            for x in (0..nx).rev() {
+                let i = y * nx + x;
+                if !open(i) {
+                    continue;
+                }
+                let mut v = d[i];
                 if x + 1 < nx {
-                    v = v.min(d[i + nx + 1] + w[2]);
+                    v = v.min(d[i + 1] + w[1]);
                 }
-                if x > 0 {
-                    v = v.min(d[i + nx - 1] + w[2]);
+                if y + 1 < ny {
+                    v = v.min(d[i + nx] + w[0]);
+                    if x + 1 < nx {
+                        v = v.min(d[i + nx + 1] + w[2]);
+                    }
+                    if x > 0 {
+                        v = v.min(d[i + nx - 1] + w[2]);
+                    }
                 }
+                changed |= v < d[i];
+                d[i] = v;
             }
-            d[i] = v;
+        }
+        if !changed {
+            break;
         }
     }
     d.iter()
@@ -553,6 +587,25 @@ mod tests {
         assert_eq!(d[nx + 1], 14);
         assert_eq!(f[1], 0);
         assert_eq!(f[2 * nx + 3], 2 * nx + 4);
+    }
+
+    #[test]
+    fn geodesic_chamfer_goes_around_walls() {
+        // A source at the bottom left; a wall (column 2, rows 1-3) forces the path to the
+        // bottom right up over the wall and down again. The first pair of raster sweeps leaves
+        // the top row right of the wall unreached (the backward sweep runs right to left), so
+        // this needs a second pair.
+        let (src, ny, nx) = img(&[".....", ".....", ".....", "#...."]);
+        let (wall, _, _) = img(&[".....", "..#..", "..#..", "..#.."]);
+        let passable: Vec<bool> = wall.iter().map(|&b| !b).collect();
+        let w = [10, 10, 14];
+        let free = chamfer_sweep(&src, ny, nx, w);
+        let d = chamfer_geodesic(&src, Some(&passable), ny, nx, w);
+        assert_eq!(free[3 * nx + 4], 40);
+        // (3,0) -> (2,1) -> (1,1) -> (0,2) -> (1,3) -> (2,4) -> (3,4): 14+10+14+14+14+10.
+        assert_eq!(d[3 * nx + 4], 76);
+        assert_eq!(d[nx + 2], u32::MAX, "wall pixels get no distance");
+        assert_eq!(chamfer_geodesic(&src, None, ny, nx, w), free);
     }
 
     #[test]

@@ -600,7 +600,12 @@ pub(crate) fn segment<B: Backend>(
                     if cand.iter().enumerate().any(|(i, &c)| c && (hr[i] || hl[i])) {
                         let (d_all, nearest) = &walls[z];
                         let aerated: Vec<bool> = px.iter().map(|&v| v != 0).collect();
-                        let d_med = plane::chamfer_sweep(med, ny, nx, w);
+                        // Distance to the mediastinum through non-aerated pixels: dense tissue
+                        // with aerated lung between it and the mediastinum is not mediastinum
+                        // (consolidation whose medial edge a strip of aerated lung separates
+                        // from the heart).
+                        let not_aerated: Vec<bool> = aerated.iter().map(|&a| !a).collect();
+                        let d_med = plane::chamfer_geodesic(med, Some(&not_aerated), ny, nx, w);
                         for (k, hull) in [hr, hl].into_iter().enumerate() {
                             // A small section (lung base or apex) gets no additions: there the hull
                             // spans the diaphragm dome, not disease.

@@ -284,13 +284,15 @@ fn large_subpleural_consolidation_stays_partly_inside() {
     // mask. The chest-wall test keeps the part away from the mediastinum (38 % here); the cut
     // through the lesion then triggers a second outline with the mediastinum from the slices
     // above, the wall side favoured 3:1 and no lung-in-between test: 88 % (right Dice 0.88 ->
-    // 0.96, consolidation -64 -> +1 %). Missing: the lesion around the diaphragm dome and along
-    // the heart.
+    // 0.96, consolidation -64 -> +1 %); the distance to the mediastinum measured through
+    // non-aerated tissue only (a strip of aerated lung lies between the lesion and the heart):
+    // 89.8 %. Missing: the lesion around the diaphragm dome and a rim along the lateral chest
+    // wall (the pleura from the slices above lies deeper than here).
     let ph = phantom("large-consolidation");
     let a = run(&ph);
     let (inside, n) = consolidation_inside(&ph.truth.consolidation, &a.lungs.data);
     assert!(
-        inside as f64 >= 0.85 * n as f64,
+        inside as f64 >= 0.89 * n as f64,
         "consolidation inside mask {inside}/{n}"
     );
     assert!(dice(&a.lungs.data, &ph.truth.lungs, 1) >= 0.94);

@@ -25,6 +25,7 @@
 //! segmentation doubts) are [`Warning`]s in the result. The crate never names a concrete
 //! backend; the CLI picks one.
 
+mod dome;
 pub mod config;
 pub mod model;
 pub mod noise;

@@ -385,6 +385,11 @@ pub(crate) fn segment<B: Backend>(
         })
         .collect();
     let max_area = [0, 1].map(|k| per_slice.iter().map(|p| p.1[k]).max().unwrap_or(0));
+    let widest = [0, 1].map(|k| {
+        (0..per_slice.len())
+            .max_by_key(|&z| per_slice[z].1[k])
+            .unwrap_or(0)
+    });
     stages.lap("segment.dense.closing_hulls");
     // Window of slices towards the head whose aerated lung outlines the pleura for slice z:
     // disease hides the lung's outline here, but the lung above it still reaches the chest wall.
@@ -562,7 +567,8 @@ pub(crate) fn segment<B: Backend>(
                       window_pleura: isize,
                       wall_factor: f64,
                       lung_between_test: bool,
-                      rib_bound: bool|
+                      rib_bound: bool,
+                      domes: [Option<crate::dome::Dome>; 2]|
      -> [u64; 2] {
         let cut_px = [0, 1].map(|_| std::sync::atomic::AtomicU64::new(0));
         lungs
@@ -632,9 +638,21 @@ pub(crate) fn segment<B: Backend>(
                         for (k, hull) in [hr, hl].into_iter().enumerate() {
                             // A small section (lung base or apex) gets no additions: there the hull
                             // spans the diaphragm dome, not disease.
-                            if per_slice[z].1[k] * 4 < max_area[k] {
+                            // With a dome model, slices towards the feet from the widest
+                            // are outlined too: the model keeps the organ under the dome out.
+                            let dome = domes[k];
+                            let below_widest = (z as isize - widest[k] as isize) * head_step < 0;
+                            if per_slice[z].1[k] * 4 < max_area[k]
+                                && !(dome.is_some() && below_widest)
+                            {
                                 continue;
                             }
+                            let head_mm = z as f64 * ls[0] * head_step as f64;
+                            let under_dome = |i: usize| {
+                                dome.is_some_and(|d| {
+                                    head_mm < d.at(i / nx, i % nx, ls) - DOME_MARGIN_MM
+                                })
+                            };
                             let mut f = filled_sides[k].clone();
                             let mut added: Vec<usize> = Vec::new();
                             let pleura = pleura_depth(&skin_depth, z, k, window_pleura, ny, nx);
@@ -690,6 +708,7 @@ pub(crate) fn segment<B: Backend>(
                                     && (wall_depth(i) as f64 <= wall_factor * d_med[i] as f64
                                         || d_med[i] >= med_margin)
                                     && nearest[i] != usize::MAX
+                                    && !under_dome(i)
                                     && (!lung_between_test
                                         || !plane::line_blocked(&aerated, nx, i, nearest[i]))
                                 {
@@ -759,6 +778,7 @@ pub(crate) fn segment<B: Backend>(
                                 }
                                 plane::walk_line(nx, q, sp, |r| {
                                     if cand[r]
+                                        && !under_dome(r)
                                         && d_all[r] != u32::MAX
                                         && d_all[r] + slack >= limit
                                         && !f[r]
@@ -806,7 +826,7 @@ pub(crate) fn segment<B: Backend>(
         cut_px.map(|c| c.into_inner())
     };
     let aerated_only = include_dense.then(|| lungs_h.clone());
-    let first_cut = dense_pass(&mut lungs_h, &hulls, window, 1.0, true, false);
+    let first_cut = dense_pass(&mut lungs_h, &hulls, window, 1.0, true, false, [None, None]);
     let mut cut = first_cut;
     // The cut's size against the lungs' (3-D: area / volume^(2/3); one slice: length /
     // area^(1/2)), per side.
@@ -838,6 +858,22 @@ pub(crate) fn segment<B: Backend>(
     let mut outlined = false;
     if let Some(mut second) = aerated_only.filter(|_| cut_sides.iter().any(|&c| c)) {
         let long = (OUTLINE_WINDOW_MM / ls[0]).round() as isize;
+        // The diaphragm dome under each re-outlined side (3-D scans only).
+        let domes = [0usize, 1].map(|k| {
+            (cut_sides[k] && ld[0] > 1)
+                .then(|| {
+                    crate::dome::fit(
+                        &second,
+                        &low_h,
+                        &body_h,
+                        k as u8 + 1,
+                        ls,
+                        head_step,
+                        DOME_DENSE_HU,
+                    )
+                })
+                .flatten()
+        });
         let again = dense_pass(
             &mut second,
             &make_hulls(long, true),
@@ -845,6 +881,7 @@ pub(crate) fn segment<B: Backend>(
             OUTLINE_WALL_FACTOR,
             false,
             true,
+            domes,
         );
         // The re-outlined side from the second pass, the other from the first.
         let side_of = |v: u8| (v == 1 || v == 2).then(|| v as usize - 1);
@@ -998,6 +1035,10 @@ const CUT_RATIO_WARN: f64 = 0.3;
 /// the liver dome (A0002 +153 mL) and heart wedges (A0001 +120 mL): hence only when cut.
 const OUTLINE_WINDOW_MM: f64 = 150.0;
 const OUTLINE_WALL_FACTOR: f64 = 3.0;
+/// The second outline keeps out what lies more than this under the fitted diaphragm dome (mm).
+const DOME_MARGIN_MM: f64 = 5.0;
+/// Tissue under a lung's foot-most voxel that makes it a point of the dome (HU).
+const DOME_DENSE_HU: i16 = -300;
 /// Bone for the rib cage's inner surface (HU on the working grid: block means of cortex and
 /// marrow stay above it; cartilage does not).
 const RIB_MIN_HU: i16 = 200;

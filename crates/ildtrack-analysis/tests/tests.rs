@@ -279,23 +279,21 @@ fn sharp_kernel_noise_is_not_ground_glass() {
 }
 
 #[test]
-fn large_subpleural_consolidation_stays_partly_inside() {
-    // KNOWN GAP: the target is >= 95 % of a consolidation of a third of a lung inside the
-    // mask. The chest-wall test keeps the part away from the mediastinum (38 % here); the cut
-    // through the lesion then triggers a second outline with the mediastinum from the slices
-    // above, the wall side favoured 3:1 and no lung-in-between test: 88 % (right Dice 0.88 ->
-    // 0.96, consolidation -64 -> +1 %); the distance to the mediastinum measured through
-    // non-aerated tissue only (a strip of aerated lung lies between the lesion and the heart):
-    // 89.8 %. Missing: the lesion around the diaphragm dome and a rim along the lateral chest
-    // wall (the pleura from the slices above lies deeper than here).
+fn large_subpleural_consolidation_stays_inside() {
+    // Issue 3: >= 95 % of a consolidation of a third of a lung inside the mask. The chest-wall
+    // test keeps the part away from the mediastinum (38 % here); the cut through the lesion then
+    // triggers a second outline (mediastinum from the slices above, measured through
+    // non-aerated tissue; the wall side favoured 3:1; the walk out to the rib cage where the
+    // pleura was not seen nearby; the diaphragm dome fitted to the aerated base keeps the liver
+    // out and lets the recess around it in): 96.4 % (half grid), right Dice 0.980.
     let ph = phantom("large-consolidation");
     let a = run(&ph);
     let (inside, n) = consolidation_inside(&ph.truth.consolidation, &a.lungs.data);
     assert!(
-        inside as f64 >= 0.89 * n as f64,
+        inside as f64 >= 0.95 * n as f64,
         "consolidation inside mask {inside}/{n}"
     );
-    assert!(dice(&a.lungs.data, &ph.truth.lungs, 1) >= 0.94);
+    assert!(dice(&a.lungs.data, &ph.truth.lungs, 1) >= 0.97);
     assert!(dice(&a.lungs.data, &ph.truth.lungs, 2) >= 0.97);
     // ... and it says so: the rule split the lesion between chest wall and mediastinum.
     assert!(split_warned(&a.result), "{:?}", a.result.warnings);

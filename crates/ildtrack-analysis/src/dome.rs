@@ -91,12 +91,7 @@ pub(crate) fn fit(
         if keep.iter().filter(|&&k| k).count() < MIN_POINTS {
             return None;
         }
-        let fitted = least_squares(
-            pts.iter()
-                .zip(&keep)
-                .filter(|(_, k)| **k)
-                .map(|(p, _)| *p),
-        )?;
+        let fitted = least_squares(pts.iter().zip(&keep).filter(|(_, k)| **k).map(|(p, _)| *p))?;
         let next: Vec<bool> = pts
             .iter()
             .map(|&(y, x, h)| {

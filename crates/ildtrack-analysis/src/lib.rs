@@ -25,8 +25,8 @@
 //! segmentation doubts) are [`Warning`]s in the result. The crate never names a concrete
 //! backend; the CLI picks one.
 
-mod dome;
 pub mod config;
+mod dome;
 pub mod model;
 pub mod noise;
 mod plane;

@@ -588,7 +588,9 @@ pub(crate) fn segment<B: Backend>(
     // non-aerated voxel is taken when its distance to the chest wall is at most `wall_factor`
     // × its distance to the mediastinum, and (`lung_between_test`) no aerated lung lies on the
     // straight line to its nearest skin point. With `rib_bound`, where no aerated lung met a
-    // skin point within `window` slices, the walk out to the pleura may go on to the rib cage.
+    // skin point within `window` slices (or only deeper than RIB_GAP_MM inside the ribs), the
+    // walk out to the pleura may go on to the rib cage; `domes` keep what lies under the
+    // fitted diaphragm dome out and let slices below the widest be outlined.
     let rib_margin = RIB_MARGIN;
     let dense_pass = |lungs: &mut Array3<u8>,
                       hulls: &[SliceOutline],
@@ -776,7 +778,13 @@ pub(crate) fn segment<B: Backend>(
                                 // it: measured 2-5 mm at the median on the real series).
                                 if let Some((near, ribs)) = &near_ribs {
                                     let rib = max3x3(ribs, ny, nx, sp);
-                                    if min3x3(near, ny, nx, sp) == u32::MAX && rib > 0 {
+                                    let nl = min3x3(near, ny, nx, sp);
+                                    // Hidden: no aerated lung met the skin point nearby,
+                                    // or only deeper than RIB_GAP_MM inside the ribs (the
+                                    // aerated lung in front of a posterior lesion).
+                                    let hidden = nl == u32::MAX
+                                        || (rib > 0 && nl > rib + RIB_GAP_MM as u32 * 10);
+                                    if hidden && rib > 0 {
                                         limit = limit.min(rib + rib_margin);
                                     }
                                 }
@@ -901,9 +909,36 @@ pub(crate) fn segment<B: Backend>(
                 })
                 .flatten()
         });
+        // Behind the front of the vertebral bodies the space between the lungs' hulls is spine
+        // and paravertebral gutter, not mediastinum: consolidation in the gutter stays in.
+        let mut outline_hulls = make_hulls(long, true);
+        let centre_y = frame.lps(body_centre)[1];
+        outline_hulls
+            .par_iter_mut()
+            .enumerate()
+            .for_each(|(z, (_, _, med))| {
+                let posterior_y =
+                    |i: usize| frame.lps([z as f64, (i / nx) as f64, (i % nx) as f64])[1];
+                let front = (0..ny * nx)
+                    .filter(|&i| {
+                        central[i % nx]
+                            && body_h[[z, i / nx, i % nx]] != 0
+                            && low_h[[z, i / nx, i % nx]] >= RIB_MIN_HU
+                    })
+                    .map(posterior_y)
+                    .filter(|&py| py > centre_y)
+                    .fold(f64::INFINITY, f64::min);
+                if front.is_finite() {
+                    for (i, m) in med.iter_mut().enumerate() {
+                        if *m && posterior_y(i) > front {
+                            *m = false;
+                        }
+                    }
+                }
+            });
         let again = dense_pass(
             &mut second,
-            &make_hulls(long, true),
+            &outline_hulls,
             long,
             OUTLINE_WALL_FACTOR,
             false,

@@ -285,7 +285,8 @@ fn large_subpleural_consolidation_stays_inside() {
     // triggers a second outline (mediastinum from the slices above, measured through
     // non-aerated tissue; the wall side favoured 3:1; the walk out to the rib cage where the
     // pleura was not seen nearby; the diaphragm dome fitted to the aerated base keeps the liver
-    // out and lets the recess around it in): 96.4 % (half grid), right Dice 0.980.
+    // out and lets the recess around it in; behind the vertebral bodies is not mediastinum):
+    // 97.5 % (half grid), right Dice 0.980.
     let ph = phantom("large-consolidation");
     let a = run(&ph);
     let (inside, n) = consolidation_inside(&ph.truth.consolidation, &a.lungs.data);
@@ -307,7 +308,10 @@ fn large_posterior_consolidation_is_not_lost_silently() {
     // above and below is consolidated too, so no hull covers it; nothing added means no cut),
     // which left 8 % of it inside the mask and no warning. The dense band between the aerated
     // lung and the ribs (> 30 mm thick) now says so and triggers the second outline: 72.6 %
-    // inside, right Dice 0.915 -> 0.965. Not yet the 95 % of the preset's posterolateral lesion.
+    // inside, right Dice 0.915 -> 0.965; with the space behind the vertebral bodies no longer
+    // "mediastinum" and the walk out to the ribs where the aerated lung seen from that skin point
+    // lies in front of the lesion: 86.1 %, Dice 0.970. Not yet the 95 % of the preset's
+    // posterolateral lesion (missing: the paravertebral gutter and the lesion's upper pole).
     let (ph, a) = one_subpleural_lesion(Side::Right, Zone::Middle, 70.0, 0.0);
     assert!(
         a.result
@@ -320,10 +324,10 @@ fn large_posterior_consolidation_is_not_lost_silently() {
     );
     let (inside, n) = consolidation_inside(&ph.truth.consolidation, &a.lungs.data);
     assert!(
-        inside as f64 >= 0.7 * n as f64,
+        inside as f64 >= 0.85 * n as f64,
         "consolidation inside mask {inside}/{n}"
     );
-    assert!(dice(&a.lungs.data, &ph.truth.lungs, 1) >= 0.96);
+    assert!(dice(&a.lungs.data, &ph.truth.lungs, 1) >= 0.965);
     assert!(dice(&a.lungs.data, &ph.truth.lungs, 2) >= 0.99);
 }
 

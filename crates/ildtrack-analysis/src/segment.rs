@@ -586,7 +586,7 @@ pub(crate) fn segment<B: Backend>(
     // One pass of dense-region filling over `lungs` (aerated lung in, lung with dense disease
     // out); returns the size of the cut through dense tissue (pixels on the cut edge). A
     // non-aerated voxel is taken when its distance to the chest wall is at most `wall_factor`
-    // × its distance to the mediastinum, and (`lung_between_test`) no aerated lung lies on the
+    // × its distance to the mediastinum, and (`lung_between_test`, per side) no aerated lung lies on the
     // straight line to its nearest skin point. With `rib_bound`, where no aerated lung met a
     // skin point within `window` slices (or only deeper than RIB_GAP_MM inside the ribs), the
     // walk out to the pleura may go on to the rib cage; `domes` keep what lies under the
@@ -596,7 +596,7 @@ pub(crate) fn segment<B: Backend>(
                       hulls: &[SliceOutline],
                       window_pleura: isize,
                       wall_factor: f64,
-                      lung_between_test: bool,
+                      lung_between_test: [bool; 2],
                       rib_bound: bool,
                       domes: [Option<crate::dome::Dome>; 2]|
      -> [u64; 2] {
@@ -731,7 +731,7 @@ pub(crate) fn segment<B: Backend>(
                                         || d_med[i] >= med_margin)
                                     && nearest[i] != usize::MAX
                                     && !under_dome(i)
-                                    && (!lung_between_test
+                                    && (!lung_between_test[k]
                                         || !plane::line_blocked(&aerated, nx, i, nearest[i]))
                                 {
                                     f[i] = true;
@@ -854,7 +854,15 @@ pub(crate) fn segment<B: Backend>(
         cut_px.map(|c| c.into_inner())
     };
     let aerated_only = include_dense.then(|| lungs_h.clone());
-    let first_cut = dense_pass(&mut lungs_h, &hulls, window, 1.0, true, false, [None, None]);
+    let first_cut = dense_pass(
+        &mut lungs_h,
+        &hulls,
+        window,
+        1.0,
+        [true, true],
+        false,
+        [None, None],
+    );
     let mut cut = first_cut;
     // The cut's size against the lungs' (3-D: area / volume^(2/3); one slice: length /
     // area^(1/2)), per side.
@@ -941,7 +949,9 @@ pub(crate) fn segment<B: Backend>(
             &outline_hulls,
             long,
             OUTLINE_WALL_FACTOR,
-            false,
+            // The consolidation in front of or behind the remaining aerated lung of a cut
+            // side; a side outlined for its rib gap keeps the test (heart wedges otherwise).
+            gap_sides,
             true,
             domes,
         );

@@ -310,8 +310,9 @@ fn large_posterior_consolidation_is_not_lost_silently() {
     // lung and the ribs (> 30 mm thick) now says so and triggers the second outline: 72.6 %
     // inside, right Dice 0.915 -> 0.965; with the space behind the vertebral bodies no longer
     // "mediastinum" and the walk out to the ribs where the aerated lung seen from that skin point
-    // lies in front of the lesion: 86.1 %, Dice 0.970. Not yet the 95 % of the preset's
-    // posterolateral lesion (missing: the paravertebral gutter and the lesion's upper pole).
+    // lies in front of the lesion: 86.1 %, Dice 0.970; with the aerated-lung-in-between test
+    // kept for sides outlined for their rib gap: 85.4 %, Dice 0.979. Not yet the 95 % of the
+    // preset's posterolateral lesion (missing: the paravertebral gutter, the upper pole).
     let (ph, a) = one_subpleural_lesion(Side::Right, Zone::Middle, 70.0, 0.0);
     assert!(
         a.result
@@ -327,7 +328,7 @@ fn large_posterior_consolidation_is_not_lost_silently() {
         inside as f64 >= 0.85 * n as f64,
         "consolidation inside mask {inside}/{n}"
     );
-    assert!(dice(&a.lungs.data, &ph.truth.lungs, 1) >= 0.965);
+    assert!(dice(&a.lungs.data, &ph.truth.lungs, 1) >= 0.975);
     assert!(dice(&a.lungs.data, &ph.truth.lungs, 2) >= 0.99);
 }
 

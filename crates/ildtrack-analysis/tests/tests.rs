@@ -332,6 +332,36 @@ fn large_posterior_consolidation_is_not_lost_silently() {
     assert!(dice(&a.lungs.data, &ph.truth.lungs, 2) >= 0.99);
 }
 
+#[test]
+fn large_consolidations_elsewhere_are_warned_and_mostly_kept() {
+    // Four more placements of a large subpleural consolidation (radius 60-70 mm, 220-450 mL):
+    // each is warned about and >= 90 % inside (measured 91.7-94.9 %, Dice 0.984-0.991). Before
+    // the rib-gap doubt three of them were silent (9.9 %, 8.0 %, 74 % inside).
+    for (side, zone, r, angle) in [
+        (Side::Right, Zone::Lower, 70.0, 90.0),
+        (Side::Left, Zone::Lower, 60.0, 90.0),
+        (Side::Right, Zone::Lower, 60.0, 0.0),
+        (Side::Left, Zone::Middle, 60.0, 0.0),
+    ] {
+        let (ph, a) = one_subpleural_lesion(side, zone, r, angle);
+        let label = if side == Side::Right { 1 } else { 2 };
+        let (inside, n) = consolidation_inside(&ph.truth.consolidation, &a.lungs.data);
+        let d = dice(&a.lungs.data, &ph.truth.lungs, label);
+        assert!(
+            has_warning(&a.result, "segmentation-doubt"),
+            "{side:?} {zone:?} {r} mm at {angle}°: no warning"
+        );
+        assert!(
+            inside as f64 >= 0.9 * n as f64 && d >= 0.98,
+            "{side:?} {zone:?} {r} mm at {angle}°: {inside}/{n} inside, Dice {d:.4}"
+        );
+    }
+    // KNOWN GAP: an upper-zone lesion (60 mm, lateral-posterior) is warned about but only ~46 %
+    // inside: the outline of the slices above (the apex) is smaller than the lung there.
+    let (_, a) = one_subpleural_lesion(Side::Right, Zone::Upper, 60.0, 60.0);
+    assert!(has_warning(&a.result, "segmentation-doubt"));
+}
+
 fn split_warned(r: &VisitResult) -> bool {
     r.warnings
         .iter()

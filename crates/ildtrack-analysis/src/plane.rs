@@ -268,6 +268,41 @@ fn flood_with(
 }
 
 /// All 8-connected components of one slice: `(pixels)` per component.
+/// Closing with a (2r+1)² square: gaps up to 2r pixels wide between parts of `mask` are
+/// filled (outside the image counts as set for the erosion, so borders do not erode).
+pub(crate) fn close_square(mask: &[bool], ny: usize, nx: usize, r: usize) -> Vec<bool> {
+    // Separable running max (dilate) / min (erode) along rows, then columns.
+    let pass = |m: &[bool], dilate: bool| -> Vec<bool> {
+        let mut rows = vec![false; ny * nx];
+        for y in 0..ny {
+            for x in 0..nx {
+                let (a, b) = (x.saturating_sub(r), (x + r).min(nx - 1));
+                // Windows clipped at the border: outside pixels are ignored.
+                let row = &m[y * nx + a..=y * nx + b];
+                rows[y * nx + x] = if dilate {
+                    row.iter().any(|&v| v)
+                } else {
+                    row.iter().all(|&v| v)
+                };
+            }
+        }
+        let mut out = vec![false; ny * nx];
+        for y in 0..ny {
+            let (a, b) = (y.saturating_sub(r), (y + r).min(ny - 1));
+            for x in 0..nx {
+                let mut col = (a..=b).map(|yy| rows[yy * nx + x]);
+                out[y * nx + x] = if dilate {
+                    col.any(|v| v)
+                } else {
+                    col.all(|v| v)
+                };
+            }
+        }
+        out
+    };
+    pass(&pass(mask, true), false)
+}
+
 pub(crate) fn components(mask: &[bool], ny: usize, nx: usize) -> Vec<Vec<usize>> {
     let mut seen = vec![false; ny * nx];
     let mut comps = Vec::new();
@@ -606,6 +641,25 @@ mod tests {
         assert_eq!(d[3 * nx + 4], 76);
         assert_eq!(d[nx + 2], u32::MAX, "wall pixels get no distance");
         assert_eq!(chamfer_geodesic(&src, None, ny, nx, w), free);
+    }
+
+    #[test]
+    fn square_closing_fills_narrow_gaps_only() {
+        let (m, ny, nx) = img(&[
+            "##.##...#",
+            "##.##...#",
+            "##.##...#",
+            ".........",
+            ".........",
+        ]);
+        let c = close_square(&m, ny, nx, 1);
+        // The one-pixel gap between the two blocks is filled, the three-pixel one is not, the
+        // border column stays, nothing grows outward (away from the image border: windows are
+        // clipped there, so a mask touching the border keeps what the dilation put on it).
+        assert!(c[2] && c[nx + 2] && c[2 * nx + 2]);
+        assert!(!c[5] && !c[nx + 6]);
+        assert!(c[8] && c[2 * nx + 8]);
+        assert!(!c[3 * nx] && !c[3 * nx + 2]);
     }
 
     #[test]

@@ -285,8 +285,8 @@ fn large_subpleural_consolidation_stays_inside() {
     // triggers a second outline (mediastinum from the slices above, measured through
     // non-aerated tissue; the wall side favoured 3:1; the walk out to the rib cage where the
     // pleura was not seen nearby; the diaphragm dome fitted to the aerated base keeps the liver
-    // out and lets the recess around it in; behind the vertebral bodies is not mediastinum):
-    // 97.5 % (half grid), right Dice 0.980.
+    // out and lets the recess around it in; behind the vertebral bodies is not mediastinum; the
+    // gaps between the walks to the ribs closed): 98.1 % (half grid), right Dice 0.980.
     let ph = phantom("large-consolidation");
     let a = run(&ph);
     let (inside, n) = consolidation_inside(&ph.truth.consolidation, &a.lungs.data);
@@ -311,8 +311,9 @@ fn large_posterior_consolidation_is_not_lost_silently() {
     // inside, right Dice 0.915 -> 0.965; with the space behind the vertebral bodies no longer
     // "mediastinum" and the walk out to the ribs where the aerated lung seen from that skin point
     // lies in front of the lesion: 86.1 %, Dice 0.970; with the aerated-lung-in-between test
-    // kept for sides outlined for their rib gap: 85.4 %, Dice 0.979. Not yet the 95 % of the
-    // preset's posterolateral lesion (missing: the paravertebral gutter, the upper pole).
+    // kept for sides outlined for their rib gap: 85.4 %, Dice 0.979; the comb the walks to the
+    // ribs leave closed: 89.3 %, Dice 0.982. Not yet the 95 % of the preset's posterolateral
+    // lesion (missing: the paravertebral gutter, the upper pole).
     let (ph, a) = one_subpleural_lesion(Side::Right, Zone::Middle, 70.0, 0.0);
     assert!(
         a.result
@@ -325,17 +326,17 @@ fn large_posterior_consolidation_is_not_lost_silently() {
     );
     let (inside, n) = consolidation_inside(&ph.truth.consolidation, &a.lungs.data);
     assert!(
-        inside as f64 >= 0.85 * n as f64,
+        inside as f64 >= 0.88 * n as f64,
         "consolidation inside mask {inside}/{n}"
     );
-    assert!(dice(&a.lungs.data, &ph.truth.lungs, 1) >= 0.975);
+    assert!(dice(&a.lungs.data, &ph.truth.lungs, 1) >= 0.978);
     assert!(dice(&a.lungs.data, &ph.truth.lungs, 2) >= 0.99);
 }
 
 #[test]
 fn large_consolidations_elsewhere_are_warned_and_mostly_kept() {
     // Four more placements of a large subpleural consolidation (radius 60-70 mm, 220-450 mL):
-    // each is warned about and >= 90 % inside (measured 91.7-94.9 %, Dice 0.984-0.991). Before
+    // each is warned about and >= 93 % inside (measured 94.3-99.5 %, Dice 0.984-0.991). Before
     // the rib-gap doubt three of them were silent (9.9 %, 8.0 %, 74 % inside).
     for (side, zone, r, angle) in [
         (Side::Right, Zone::Lower, 70.0, 90.0),
@@ -352,11 +353,11 @@ fn large_consolidations_elsewhere_are_warned_and_mostly_kept() {
             "{side:?} {zone:?} {r} mm at {angle}°: no warning"
         );
         assert!(
-            inside as f64 >= 0.9 * n as f64 && d >= 0.98,
+            inside as f64 >= 0.93 * n as f64 && d >= 0.98,
             "{side:?} {zone:?} {r} mm at {angle}°: {inside}/{n} inside, Dice {d:.4}"
         );
     }
-    // KNOWN GAP: an upper-zone lesion (60 mm, lateral-posterior) is warned about but only ~46 %
+    // KNOWN GAP: an upper-zone lesion (60 mm, lateral-posterior) is warned about but only ~53 %
     // inside: the outline of the slices above (the apex) is smaller than the lung there.
     let (_, a) = one_subpleural_lesion(Side::Right, Zone::Upper, 60.0, 60.0);
     assert!(has_warning(&a.result, "segmentation-doubt"));

@@ -547,7 +547,8 @@ pub(crate) fn segment<B: Backend>(
         })
         .collect();
     // Per slice: (skin pixel, depth of the deepest bone behind it): the inner surface of the
-    // rib cage, away from the mid-line (vertebrae, sternum). Used only by the second outline.
+    // rib cage, away from the mid-line (vertebrae, sternum). For the rib-gap doubt and the
+    // second outline's walk out to the ribs.
     let bone_depth: Vec<Vec<(usize, u32)>> = (0..ld[0])
         .into_par_iter()
         .map(|z| {
@@ -913,11 +914,11 @@ pub(crate) fn segment<B: Backend>(
     });
     let gap_sides = [0, 1].map(|k| gap_frac[k] >= RIB_GAP_TRIGGER && !cut_sides[k]);
     let outline_sides = [0, 1].map(|k| cut_sides[k] || gap_sides[k]);
-    // Disease reaching the mediastinum was cut there: outline that side again, with the
-    // mediastinum from the lungs' outline in the slices above (a longer window), the wall side
-    // favoured, and no "aerated lung in between" test (the consolidation in front of or behind
-    // the remaining aerated lung). Never on scans without such a cut: there it would take the
-    // liver dome and heart wedges.
+    // Disease reaching the mediastinum was cut there, or lies as a thick band inside the ribs:
+    // outline that side again, with the mediastinum from the lungs' outline in the slices above
+    // (a longer window), the wall side favoured, the rib cage as the outer bound where the
+    // lung's own outline is hidden, and the diaphragm dome fitted to the aerated base. Never on
+    // scans without such a cut or band: there it would take the liver dome and heart wedges.
     let mut outlined = false;
     if let Some(mut second) = aerated_only.filter(|_| outline_sides.iter().any(|&c| c)) {
         let long = (OUTLINE_WINDOW_MM / ls[0]).round() as isize;

@@ -302,6 +302,9 @@ pub fn plain_verdict(v: &TrackedVisit) -> String {
         s.push_str("; later scans are compared with this one");
     }
     s.push_str(".</p>");
+    if b.segmentation_doubt {
+        s.push_str("<p><b>Caution:</b> the lung outline of this scan or of a scan it is compared with is in doubt (see the warnings and the QC images); part of the change may be a segmentation error.</p>");
+    }
     if b.protocol_mismatch {
         s.push_str("<p><b>Caution:</b> this scan was made differently from the scans it is compared with (see the warnings); part of the change may be technical, not disease.</p>");
     }

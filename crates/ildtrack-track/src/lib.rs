@@ -285,6 +285,10 @@ pub struct VerdictBasis {
     pub triggered_by: String,
     /// The comparison crossed a protocol difference (see warnings): the change may be partly technical.
     pub protocol_mismatch: bool,
+    /// This visit or a visit it is compared with has a `segmentation-doubt` analysis warning:
+    /// the change may be partly a segmentation error.
+    #[serde(default)]
+    pub segmentation_doubt: bool,
 }
 
 /// Density figures corrected for a lung volume (inspiration) difference against the baseline,
@@ -672,9 +676,12 @@ pub fn track(
             basis_vals,
             volume_adjusted,
             mismatch,
+            doubt,
             reason,
         );
+        let doubted = |x: &VisitResult| x.warnings.iter().any(|w| w.code == "segmentation-doubt");
         if idx == 0 {
+            doubt = doubted(r);
             delta_previous = None;
             delta_baseline = None;
             status = Status::Baseline;
@@ -683,11 +690,16 @@ pub fn track(
             volume_adjusted = None;
             mismatch = false;
             reason = format!(
-                "baseline: first visit; whole-lung {} {}",
+                "baseline: first visit; whole-lung {} {}{}",
                 cfg.metric,
                 value
                     .map(|v| format!("{v:.1}"))
-                    .unwrap_or_else(|| "n/a".into())
+                    .unwrap_or_else(|| "n/a".into()),
+                if doubt {
+                    ". Caution: the lung segmentation of this visit is in doubt (segmentation-doubt: see its warnings and QC images)"
+                } else {
+                    ""
+                }
             );
         } else {
             let base = &items[0];
@@ -762,6 +774,22 @@ pub fn track(
                 _ => {}
             }
             text.push('.');
+            let mut which: Vec<&str> = Vec::new();
+            for (name, x) in [("this visit", r)]
+                .into_iter()
+                .chain(refs.iter().map(|&(n, x)| (n, x)))
+            {
+                if doubted(x) && !which.contains(&name) {
+                    which.push(name);
+                }
+            }
+            doubt = !which.is_empty();
+            if doubt {
+                text.push_str(&format!(
+                    " Caution: the lung segmentation of {} is in doubt (segmentation-doubt: see its warnings and QC images); part of the change may be a segmentation error.",
+                    which.join(" and ")
+                ));
+            }
             if mismatch {
                 let mut what: Vec<&str> = Vec::new();
                 for w in &warnings[n_before..n_protocol] {
@@ -817,6 +845,7 @@ pub fn track(
                 delta_previous: basis_vals.3,
                 triggered_by,
                 protocol_mismatch: mismatch,
+                segmentation_doubt: doubt,
             },
             volume_adjusted,
             warnings,

@@ -217,6 +217,58 @@ fn protocol_mismatches_warn_and_caveat_the_verdict() {
 }
 
 #[test]
+fn segmentation_doubts_caveat_the_verdict() {
+    let mut doubted = visit_result(&SyntheticVisit::new("2024-04-01", 20.0));
+    doubted.warnings.push(Warning::new(
+        "segmentation-doubt",
+        "dense tissue more than 30 mm thick lies between the right lung and its ribs",
+    ));
+    let t = track(
+        vec![
+            tv("2024-01-01", 10.0),
+            TrackVisit::new(doubted),
+            tv("2024-07-01", 21.0),
+        ],
+        None,
+        &TrackConfig::default(),
+    )
+    .expect("track");
+    assert!(!t.visits[0].basis.segmentation_doubt);
+    // The doubted visit itself, and the next one (compared with it as the previous visit).
+    for (i, who) in [(1, "this visit"), (2, "the previous visit")] {
+        let v = &t.visits[i];
+        assert!(v.basis.segmentation_doubt, "visit {i}");
+        assert!(
+            v.reason.contains("segmentation of") && v.reason.contains(who),
+            "visit {i}: {}",
+            v.reason
+        );
+    }
+    // A doubt on the baseline reaches every later verdict.
+    let mut base = visit_result(&SyntheticVisit::new("2024-01-01", 10.0));
+    base.warnings
+        .push(Warning::new("segmentation-doubt", "only one lung found"));
+    let t = track(
+        vec![TrackVisit::new(base), tv("2024-04-01", 10.5)],
+        None,
+        &TrackConfig::default(),
+    )
+    .expect("track");
+    assert!(t.visits[0].reason.contains("in doubt"));
+    assert!(t.visits[1].basis.segmentation_doubt);
+    assert!(t.visits[1].reason.contains("the baseline"));
+    // No doubt, no caution.
+    let t = track(
+        vec![tv("2024-01-01", 10.0), tv("2024-04-01", 10.5)],
+        None,
+        &TrackConfig::default(),
+    )
+    .expect("track");
+    assert!(!t.visits[1].basis.segmentation_doubt);
+    assert!(!t.visits[1].reason.contains("in doubt"));
+}
+
+#[test]
 fn contrast_none_strings_are_not_contrast() {
     let mut a = SyntheticVisit::new("2024-01-01", 10.0);
     a.contrast_agent = Some("NONE".into());

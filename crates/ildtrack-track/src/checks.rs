@@ -343,6 +343,11 @@ pub(crate) fn volume_adjusted(
     if !(v > 0.0 && vr > 0.0) {
         return None;
     }
+    // A single slice's "volume" is its area times its thickness, not the lungs' volume: no
+    // inspiration adjustment between such visits (it gave MLD shifts of hundreds of HU).
+    if [cur, reference].iter().any(|r| r.series.dims_zyx[0] <= 1) {
+        return None;
+    }
     let mass = cur.lungs.whole.mean_hu.map(|m| v * (m + 1000.0) / 1000.0);
     let mass_r = reference
         .lungs

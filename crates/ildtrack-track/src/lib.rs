@@ -696,7 +696,7 @@ pub fn track(
                     .map(|v| format!("{v:.1}"))
                     .unwrap_or_else(|| "n/a".into()),
                 if doubt {
-                    ". Caution: the lung segmentation of this visit is in doubt (segmentation-doubt: see its warnings and QC images)"
+                    ". Caution: the lung segmentation of this visit is in doubt (segmentation-doubt: see its warnings and QC images)."
                 } else {
                     ""
                 }

@@ -269,6 +269,33 @@ fn segmentation_doubts_caveat_the_verdict() {
 }
 
 #[test]
+fn single_slices_get_no_inspiration_adjustment() {
+    // Two single slices of different thickness: "volumes" 17 vs 40 mL. The mass-conserving
+    // adjustment made of that an MLD of +314 HU (A046441 of COVID-19-NY-SBU).
+    let mut a = visit_result(&SyntheticVisit::new("2024-01-01", 10.0));
+    let mut b = visit_result(&SyntheticVisit {
+        volume_ml: 2.0 * 3000.0,
+        ..SyntheticVisit::new("2024-04-01", 10.0)
+    });
+    let three_d = track(
+        vec![TrackVisit::new(a.clone()), TrackVisit::new(b.clone())],
+        None,
+        &TrackConfig::default(),
+    )
+    .expect("track");
+    assert!(three_d.visits[1].volume_adjusted.is_some());
+    a.series.dims_zyx[0] = 1;
+    b.series.dims_zyx[0] = 1;
+    let t = track(
+        vec![TrackVisit::new(a), TrackVisit::new(b)],
+        None,
+        &TrackConfig::default(),
+    )
+    .expect("track");
+    assert!(t.visits[1].volume_adjusted.is_none());
+}
+
+#[test]
 fn contrast_none_strings_are_not_contrast() {
     let mut a = SyntheticVisit::new("2024-01-01", 10.0);
     a.contrast_agent = Some("NONE".into());

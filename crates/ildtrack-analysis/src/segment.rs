@@ -18,6 +18,9 @@
 //!    6-connected to lung-like air components of a tenth of the size are added, and the
 //!    components are found again with the full rules.
 //! 6. Per lung, an in-plane closing (5 mm) takes in the vessels that indent the hilum.
+//!    *host* Lung pieces (per slice) lying ≥ 90 % outside the convex hull of the bone deeper
+//!    than 5 mm under the skin (ribs, sternum, spine; metal excluded; ±20 mm of slices) are not
+//!    lung: subcutaneous emphysema, skin and breast folds, bowel (`air-outside-rib-cage`).
 //! 7. *host* Holes and dense disease, per slice and lung:
 //!    - holes up to `hole_max_area_mm2` (vessels, bronchi) are filled, larger ones only when the
 //!      region is enclosed by lung in 3-D (a diaphragm dome seen in one slice is not);
@@ -365,12 +368,46 @@ pub(crate) fn segment<B: Backend>(
     }
     // 7. Holes, dense regions bounded by the chest wall (host, per slice).
     let mut lungs_h = b.download_u8(&lungs)?;
+    let body_h = b.download_u8(&body_filled)?;
+    drop(body_filled);
+    let low_h = b.download_i16(&low)?;
+    drop(low);
+    let (ny, nx) = (ld[1], ld[2]);
+    let w = plane::chamfer_weights([ls[1], ls[2]]);
+    // Per slice: chamfer distance to the outside of the body and the nearest skin pixel.
+    let walls: Vec<(Vec<u32>, Vec<usize>)> = (0..ld[0])
+        .into_par_iter()
+        .map(|z| {
+            if !p.include_dense_regions || lungs_h.index_axis(Axis(0), z).iter().all(|&v| v == 0) {
+                return (Vec::new(), Vec::new());
+            }
+            let exterior: Vec<bool> = body_h
+                .index_axis(Axis(0), z)
+                .iter()
+                .map(|&v| v == 0)
+                .collect();
+            plane::chamfer_feature(&exterior, ny, nx, w)
+        })
+        .collect();
+    // Air outside the rib cage is not lung (breast and skin folds, subcutaneous emphysema):
+    // per slice, lung pieces lying (almost) wholly outside the convex hull of the bone deeper
+    // than 5 mm under the skin (ribs, sternum, spine; not skin electrodes) are dropped.
+    let outside_ribs_ml = drop_air_outside_rib_cage(&mut lungs_h, &low_h, &walls, ls);
+    if outside_ribs_ml >= 1.0 {
+        warnings.push(Warning::new(
+            "air-outside-rib-cage",
+            format!(
+                "{outside_ribs_ml:.0} mL of air-filled regions outside the rib cage (subcutaneous \
+                 emphysema, skin or breast folds, bowel) were left out of the lungs; check the QC \
+                 images"
+            ),
+        ));
+    }
     let aerated: [u64; 3] = {
         let mut c = [0u64; 3];
         lungs_h.iter().for_each(|&v| c[(v as usize).min(2)] += 1);
         c
     };
-    let (ny, nx) = (ld[1], ld[2]);
     // Hull vertices per slice and side; aerated area per slice and side.
     type SliceHulls = ([Vec<(f64, f64)>; 2], [usize; 2]);
     let per_slice: Vec<SliceHulls> = lungs_h
@@ -479,10 +516,6 @@ pub(crate) fn segment<B: Backend>(
             .collect()
     };
     let hulls = make_hulls(window, false);
-    let body_h = b.download_u8(&body_filled)?;
-    drop(body_filled);
-    let low_h = b.download_i16(&low)?;
-    drop(low);
     let airway_h = match &airway_dil {
         Some(a) => Some(b.download_u8(a)?),
         None => None,
@@ -505,25 +538,9 @@ pub(crate) fn segment<B: Backend>(
     };
     stages.lap("segment.dense.hulls_enclosed");
     let small_hole_px = (p.hole_max_area_mm2 / (ls[1] * ls[2])).ceil() as usize;
-    let w = plane::chamfer_weights([ls[1], ls[2]]);
     let include_dense = p.include_dense_regions;
     // Chamfer units are 0.1 mm.
     let med_margin = (p.mediastinum_margin_mm * 10.0).round() as u32;
-    // Per slice: chamfer distance to the outside of the body and the nearest skin pixel.
-    let walls: Vec<(Vec<u32>, Vec<usize>)> = (0..ld[0])
-        .into_par_iter()
-        .map(|z| {
-            if !include_dense || (per_slice[z].1[0] == 0 && per_slice[z].1[1] == 0) {
-                return (Vec::new(), Vec::new());
-            }
-            let exterior: Vec<bool> = body_h
-                .index_axis(Axis(0), z)
-                .iter()
-                .map(|&v| v == 0)
-                .collect();
-            plane::chamfer_feature(&exterior, ny, nx, w)
-        })
-        .collect();
     // Per slice and side: (skin pixel, depth at which aerated lung starts behind it).
     let skin_depth: Vec<[Vec<(usize, u32)>; 2]> = (0..ld[0])
         .into_par_iter()
@@ -558,7 +575,7 @@ pub(crate) fn segment<B: Backend>(
             }
             let mut best: std::collections::HashMap<usize, u32> = Default::default();
             for (i, &h) in low_h.index_axis(Axis(0), z).iter().enumerate() {
-                if h >= RIB_MIN_HU && !central[i % nx] && nearest[i] != usize::MAX {
+                if is_bone(h) && !central[i % nx] && nearest[i] != usize::MAX {
                     let e = best.entry(nearest[i]).or_insert(0);
                     *e = (*e).max(d_all[i]);
                 }
@@ -1160,6 +1177,17 @@ const DOME_MARGIN_MM: f64 = 5.0;
 const DOME_DENSE_HU: i16 = -300;
 /// Gaps between the second outline's walks to the ribs closed up to 2 × this (pixels).
 const COMB_CLOSE_PX: usize = 2;
+/// Bone on the working grid: [`RIB_MIN_HU`] up to [`METAL_MIN_HU`] (ECG electrodes and wires
+/// are denser: 4748 HU on A046441's follow-up, where ribs reach ~670 at the 99th percentile).
+fn is_bone(h: i16) -> bool {
+    (RIB_MIN_HU..METAL_MIN_HU).contains(&h)
+}
+/// Metal, not bone (HU on the working grid).
+const METAL_MIN_HU: i16 = 2000;
+/// Bone at least this deep under the skin outlines the rib cage (mm).
+const BONE_MIN_DEPTH_MM: f64 = 5.0;
+/// A lung piece with this share of its pixels outside the rib cage's hull is not lung.
+const OUTSIDE_RIBS_SHARE: f64 = 0.9;
 /// Bone for the rib cage's inner surface (HU on the working grid: block means of cortex and
 /// marrow stay above it; cartilage does not).
 const RIB_MIN_HU: i16 = 200;
@@ -1442,6 +1470,72 @@ fn pleura_depth(
 }
 
 /// Minimum of `g` over the 3×3 neighbourhood of pixel `s`.
+/// Drops lung pieces (per slice, 8-connected) with at least [`OUTSIDE_RIBS_SHARE`] of their
+/// pixels outside the convex hull of the slice's bone ([`is_bone`]) deeper than
+/// [`BONE_MIN_DEPTH_MM`] under the skin, over slices within ±[`RIB_WINDOW_MM`]. Slices whose
+/// bone hull covers under a quarter of the body are left alone (cropped field of view).
+/// Returns the volume dropped (mL).
+fn drop_air_outside_rib_cage(
+    lungs: &mut Array3<u8>,
+    hu: &Array3<i16>,
+    walls: &[(Vec<u32>, Vec<usize>)],
+    ls: [f64; 3],
+) -> f64 {
+    let (nz, ny, nx) = lungs.dim();
+    let min_depth = (BONE_MIN_DEPTH_MM * 10.0) as u32;
+    // Per slice: row extremes of deep bone (hull points), and the body's area.
+    let bone_pts: Vec<(Vec<(f64, f64)>, usize)> = (0..nz)
+        .into_par_iter()
+        .map(|z| {
+            let (d, _) = &walls[z];
+            if d.is_empty() {
+                return (Vec::new(), 0);
+            }
+            let hs = hu.index_axis(Axis(0), z);
+            let bone: Vec<bool> = hs
+                .iter()
+                .zip(d)
+                .map(|(&h, &dd)| is_bone(h) && dd != u32::MAX && dd >= min_depth && dd > 0)
+                .collect();
+            let body = d.iter().filter(|&&dd| dd > 0 && dd != u32::MAX).count();
+            (plane::extreme_points(&bone, ny, nx), body)
+        })
+        .collect();
+    let win = (RIB_WINDOW_MM / ls[0]).round() as usize;
+    let dropped: usize = lungs
+        .axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .enumerate()
+        .map(|(z, mut s)| {
+            let body = bone_pts[z].1;
+            if body == 0 || s.iter().all(|&v| v == 0) {
+                return 0;
+            }
+            let mut pts = Vec::new();
+            for bp in &bone_pts[z.saturating_sub(win)..=(z + win).min(nz - 1)] {
+                pts.extend_from_slice(&bp.0);
+            }
+            let hull = plane::fill_polygon(&plane::hull_of_points(pts), ny, nx);
+            if hull.iter().filter(|&&v| v).count() * 4 < body {
+                return 0;
+            }
+            let lung: Vec<bool> = s.iter().map(|&v| v != 0).collect();
+            let mut n = 0;
+            for c in plane::components(&lung, ny, nx) {
+                let out = c.iter().filter(|&&i| !hull[i]).count();
+                if out as f64 >= OUTSIDE_RIBS_SHARE * c.len() as f64 {
+                    for &i in &c {
+                        s[[i / nx, i % nx]] = 0;
+                    }
+                    n += c.len();
+                }
+            }
+            n
+        })
+        .sum();
+    dropped as f64 * ls.iter().product::<f64>() / 1000.0
+}
+
 /// Deepest bone per skin pixel over slices `z ± window` (0 where none).
 fn rib_grid(
     bone_depth: &[Vec<(usize, u32)>],
@@ -1608,6 +1702,64 @@ fn grow_into(seed: &Array3<u8>, region: &Array3<u8>) -> (Array3<u8>, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn air_outside_the_rib_cage_is_not_lung() {
+        // One 80 x 80 slice, 2 mm pixels: a body disc (radius 36 px), a ring of eight "ribs"
+        // (radius 28 px, 500 HU), two lungs inside it and a pocket of air under the skin
+        // outside it (radius 33 px). Only the pocket goes.
+        let (ny, nx) = (80usize, 80usize);
+        let mut hu = Array3::<i16>::from_elem((1, ny, nx), -1000);
+        let mut lungs = Array3::<u8>::zeros((1, ny, nx));
+        let at =
+            |y: usize, x: usize| ((y as f64 - 40.0).powi(2) + (x as f64 - 40.0).powi(2)).sqrt();
+        for y in 0..ny {
+            for x in 0..nx {
+                let r = at(y, x);
+                if r <= 36.0 {
+                    hu[[0, y, x]] = 40;
+                }
+                let ang = (y as f64 - 40.0).atan2(x as f64 - 40.0);
+                let near_rib = (0..8).any(|k| {
+                    let a = k as f64 * std::f64::consts::FRAC_PI_4;
+                    (ang - a).sin().abs() < 0.08 && (ang - a).cos() > 0.0
+                });
+                if (27.0..30.0).contains(&r) && near_rib {
+                    hu[[0, y, x]] = 500;
+                }
+                let lung = ((y as f64 - 40.0).powi(2) / 300.0 + (x as f64 - 28.0).powi(2) / 80.0
+                    <= 1.0)
+                    || ((y as f64 - 40.0).powi(2) / 300.0 + (x as f64 - 52.0).powi(2) / 80.0
+                        <= 1.0);
+                if lung {
+                    lungs[[0, y, x]] = if x < 40 { 1 } else { 2 };
+                    hu[[0, y, x]] = -850;
+                }
+                if (32.0..34.5).contains(&r) && y < 20 {
+                    lungs[[0, y, x]] = 1;
+                    hu[[0, y, x]] = -900;
+                }
+            }
+        }
+        let body: Vec<bool> = hu
+            .iter()
+            .map(|&h| h > -500 || h == -850 || h == -900)
+            .collect();
+        let exterior: Vec<bool> = body.iter().map(|&b| !b).collect();
+        let w = plane::chamfer_weights([2.0, 2.0]);
+        let walls = vec![plane::chamfer_feature(&exterior, ny, nx, w)];
+        let before = lungs.iter().filter(|&&v| v != 0).count();
+        let pocket = (0..ny * nx)
+            .filter(|&i| {
+                let (y, x) = (i / nx, i % nx);
+                (32.0..34.5).contains(&at(y, x)) && y < 20
+            })
+            .count();
+        let ml = drop_air_outside_rib_cage(&mut lungs, &hu, &walls, [2.0, 2.0, 2.0]);
+        let after = lungs.iter().filter(|&&v| v != 0).count();
+        assert_eq!(before - after, pocket, "only the pocket is dropped");
+        assert!((ml - pocket as f64 * 8.0 / 1000.0).abs() < 1e-9);
+    }
 
     #[test]
     fn grow_into_follows_six_connected_region_from_the_seed_only() {

@@ -432,6 +432,32 @@ pub(crate) fn segment<B: Backend>(
         })
         .collect();
     let max_area = [0, 1].map(|k| per_slice.iter().map(|p| p.1[k]).max().unwrap_or(0));
+    // A lung that vanishes in slices between slices where it is large: the body outline or
+    // the lung segmentation failed there (gas in the chest wall — subcutaneous emphysema —
+    // leaving under ~8 mm of tissue opens the body's outline in those slices, and their lungs
+    // are taken for outside air).
+    let gap = ((VANISH_WINDOW_MM / ls[0]).round() as usize).max(1);
+    let vanished: [usize; 2] = [0, 1].map(|k| {
+        let big = |z: usize| per_slice[z].1[k] * 4 >= max_area[k] && max_area[k] > 0;
+        (0..ld[0])
+            .filter(|&z| {
+                per_slice[z].1[k] * 10 < max_area[k]
+                    && (z.saturating_sub(gap)..z).any(big)
+                    && (z + 1..(z + 1 + gap).min(ld[0])).any(big)
+            })
+            .count()
+    });
+    if vanished.iter().any(|&n| n > 0) {
+        warnings.push(doubt(format!(
+            "the lungs vanish in {} slice(s) (right {}, left {}) between slices where they are \
+             large: the body outline or the lung segmentation failed there (gas in the chest \
+             wall can open the body's outline); lung volume and disease extent are \
+             underestimated; check the QC images",
+            vanished[0].max(vanished[1]),
+            vanished[0],
+            vanished[1]
+        )));
+    }
     let widest = [0, 1].map(|k| {
         (0..per_slice.len())
             .max_by_key(|&z| per_slice[z].1[k])
@@ -1184,6 +1210,9 @@ fn is_bone(h: i16) -> bool {
 }
 /// Metal, not bone (HU on the working grid).
 const METAL_MIN_HU: i16 = 2000;
+/// A lung section under a tenth of its largest, with sections over a quarter of it within
+/// this distance on both sides, has vanished (mm).
+const VANISH_WINDOW_MM: f64 = 10.0;
 /// Bone at least this deep under the skin outlines the rib cage (mm).
 const BONE_MIN_DEPTH_MM: f64 = 5.0;
 /// A lung piece with this share of its pixels outside the rib cage's hull is not lung.

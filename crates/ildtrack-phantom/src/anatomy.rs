@@ -37,7 +37,7 @@ pub enum Class {
     BronchusWall = 15,
     Ggo = 16,
     Consolidation = 17,
-    /// Gas in the stomach (air that is not lung).
+    /// Gas in the stomach or the chest wall (air that is not lung).
     BowelGas = 18,
 }
 
@@ -124,6 +124,8 @@ pub struct Anatomy {
     pub collapsed: Option<Side>,
     pub touching: bool,
     pub contrast: bool,
+    /// Subcutaneous emphysema in the chest wall.
+    pub emphysema: bool,
     pub parenchyma_hu: f64,
     /// Trachea and main bronchi (lumen = truth airways).
     pub airways: Vec<Seg>,
@@ -195,6 +197,7 @@ impl Anatomy {
             collapsed: spec.collapsed,
             touching: spec.lungs_touching,
             contrast: spec.contrast,
+            emphysema: spec.subcutaneous_emphysema,
             parenchyma_hu: spec.parenchyma_hu + 300.0 * (1.0 - ls),
             airways: Vec::new(),
             bronchi: Vec::new(),
@@ -420,11 +423,17 @@ impl Anatomy {
             let fa = 1.0 - self.fat_mm / self.body_a;
             let fb = 1.0 - self.fat_mm / self.body_b;
             let q = (bx / fa).powi(2) + (by / fb).powi(2);
-            return if q > 1.0 {
-                (Class::Fat, -100.0, 0)
-            } else {
-                (Class::Soft, 45.0, 0)
-            };
+            if q > 1.0 {
+                // Subcutaneous emphysema: gas streaks in the anterior-lateral fat.
+                if self.emphysema && (0.3..0.8).contains(&sc.t) {
+                    let phi = x.abs().atan2(cy);
+                    if (1.2..2.6).contains(&phi) && (phi * 9.0 + sc.z / 15.0).sin() > 0.5 {
+                        return (Class::BowelGas, -880.0, 0);
+                    }
+                }
+                return (Class::Fat, -100.0, 0);
+            }
+            return (Class::Soft, 45.0, 0);
         }
         // Spine.
         let u = x - self.spine_c[0];

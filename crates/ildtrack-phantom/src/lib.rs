@@ -23,7 +23,8 @@
 //! Variants for robustness tests ([`PhantomSpec::preset`], names in [`PRESETS`]): `healthy`,
 //! `ild`, `large-consolidation` (≈ a third of the right lung), `collapsed-right`/`-left`,
 //! `lungs-touching`, `thick-slices` (5 mm with partial volume, see `slab_samples`),
-//! `thin-slices`, `sharp-kernel` (B70f, noise 90 HU), `off-centre`, `arms-down`, `small`.
+//! `thin-slices`, `sharp-kernel` (B70f, noise 90 HU), `off-centre`, `arms-down`, `small`,
+//! `subcutaneous-emphysema` (gas streaks in the anterior-lateral subcutaneous fat).
 //! Writer variants ([`WriteOptions`]): signed/unsigned, PixelPaddingValue or none, explicit or
 //! implicit VR, head- or feet-first numbering, random file names, plus a scout, a 5 mm series
 //! and a soft-kernel series in the same folder ([`WriteOptions::messy`] turns most on).

@@ -177,6 +177,11 @@ pub struct PhantomSpec {
     /// Contrast-enhanced: blood (heart, aorta, pulmonary vessels) at +250 HU instead of +40.
     /// Also sets `meta.contrast_agent` when written if that is empty.
     pub contrast: bool,
+    /// Streaks of gas in the anterior-lateral subcutaneous fat over the middle of the lungs
+    /// (subcutaneous emphysema, a complication of anti-MDA5 dermatomyositis): lung-like
+    /// −880 HU, not lung.
+    #[serde(default)]
+    pub subcutaneous_emphysema: bool,
     /// Acquisition facts written to DICOM (kernel, date, age, ...). `slice_thickness_mm` and
     /// `pixel_spacing_mm` are filled from the grid when empty.
     pub meta: ScanMeta,
@@ -213,6 +218,7 @@ impl Default for PhantomSpec {
             collapsed: None,
             lungs_touching: false,
             contrast: false,
+            subcutaneous_emphysema: false,
             meta: default_meta(),
             identity: Identity {
                 patient_name: Some("PHANTOM^SYNTHETIC".into()),
@@ -255,6 +261,7 @@ pub const PRESETS: &[&str] = &[
     "off-centre",
     "arms-down",
     "small",
+    "subcutaneous-emphysema",
 ];
 
 impl PhantomSpec {
@@ -339,6 +346,10 @@ impl PhantomSpec {
                 ..PhantomSpec::ild()
             },
             "small" => PhantomSpec::small(),
+            "subcutaneous-emphysema" => PhantomSpec {
+                subcutaneous_emphysema: true,
+                ..base
+            },
             _ => return None,
         };
         Some(spec)

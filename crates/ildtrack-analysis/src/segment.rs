@@ -374,25 +374,10 @@ pub(crate) fn segment<B: Backend>(
     drop(low);
     let (ny, nx) = (ld[1], ld[2]);
     let w = plane::chamfer_weights([ls[1], ls[2]]);
-    // Per slice: chamfer distance to the outside of the body and the nearest skin pixel.
-    let walls: Vec<(Vec<u32>, Vec<usize>)> = (0..ld[0])
-        .into_par_iter()
-        .map(|z| {
-            if !p.include_dense_regions || lungs_h.index_axis(Axis(0), z).iter().all(|&v| v == 0) {
-                return (Vec::new(), Vec::new());
-            }
-            let exterior: Vec<bool> = body_h
-                .index_axis(Axis(0), z)
-                .iter()
-                .map(|&v| v == 0)
-                .collect();
-            plane::chamfer_feature(&exterior, ny, nx, w)
-        })
-        .collect();
     // Air outside the rib cage is not lung (breast and skin folds, subcutaneous emphysema):
     // per slice, lung pieces lying (almost) wholly outside the convex hull of the bone deeper
     // than 5 mm under the skin (ribs, sternum, spine; not skin electrodes) are dropped.
-    let outside_ribs_ml = drop_air_outside_rib_cage(&mut lungs_h, &low_h, &walls, ls);
+    let outside_ribs_ml = drop_air_outside_rib_cage(&mut lungs_h, &low_h, &body_h, ls, w);
     if outside_ribs_ml >= 1.0 {
         warnings.push(Warning::new(
             "air-outside-rib-cage",
@@ -567,6 +552,21 @@ pub(crate) fn segment<B: Backend>(
     let include_dense = p.include_dense_regions;
     // Chamfer units are 0.1 mm.
     let med_margin = (p.mediastinum_margin_mm * 10.0).round() as u32;
+    // Per slice: chamfer distance to the outside of the body and the nearest skin pixel.
+    let walls: Vec<(Vec<u32>, Vec<usize>)> = (0..ld[0])
+        .into_par_iter()
+        .map(|z| {
+            if !include_dense || (per_slice[z].1[0] == 0 && per_slice[z].1[1] == 0) {
+                return (Vec::new(), Vec::new());
+            }
+            let exterior: Vec<bool> = body_h
+                .index_axis(Axis(0), z)
+                .iter()
+                .map(|&v| v == 0)
+                .collect();
+            plane::chamfer_feature(&exterior, ny, nx, w)
+        })
+        .collect();
     // Per slice and side: (skin pixel, depth at which aerated lung starts behind it).
     let skin_depth: Vec<[Vec<(usize, u32)>; 2]> = (0..ld[0])
         .into_par_iter()
@@ -1507,8 +1507,9 @@ fn pleura_depth(
 fn drop_air_outside_rib_cage(
     lungs: &mut Array3<u8>,
     hu: &Array3<i16>,
-    walls: &[(Vec<u32>, Vec<usize>)],
+    body: &Array3<u8>,
     ls: [f64; 3],
+    w: [u32; 3],
 ) -> f64 {
     let (nz, ny, nx) = lungs.dim();
     let min_depth = (BONE_MIN_DEPTH_MM * 10.0) as u32;
@@ -1516,14 +1517,19 @@ fn drop_air_outside_rib_cage(
     let bone_pts: Vec<(Vec<(f64, f64)>, usize)> = (0..nz)
         .into_par_iter()
         .map(|z| {
-            let (d, _) = &walls[z];
-            if d.is_empty() {
+            if lungs.index_axis(Axis(0), z).iter().all(|&v| v == 0) {
                 return (Vec::new(), 0);
             }
+            let exterior: Vec<bool> = body
+                .index_axis(Axis(0), z)
+                .iter()
+                .map(|&v| v == 0)
+                .collect();
+            let d = plane::chamfer_sweep(&exterior, ny, nx, w);
             let hs = hu.index_axis(Axis(0), z);
             let bone: Vec<bool> = hs
                 .iter()
-                .zip(d)
+                .zip(&d)
                 .map(|(&h, &dd)| is_bone(h) && dd != u32::MAX && dd >= min_depth && dd > 0)
                 .collect();
             let body = d.iter().filter(|&&dd| dd > 0 && dd != u32::MAX).count();
@@ -1770,13 +1776,8 @@ mod tests {
                 }
             }
         }
-        let body: Vec<bool> = hu
-            .iter()
-            .map(|&h| h > -500 || h == -850 || h == -900)
-            .collect();
-        let exterior: Vec<bool> = body.iter().map(|&b| !b).collect();
+        let body = hu.mapv(|h| u8::from(h > -500 || h == -850 || h == -900));
         let w = plane::chamfer_weights([2.0, 2.0]);
-        let walls = vec![plane::chamfer_feature(&exterior, ny, nx, w)];
         let before = lungs.iter().filter(|&&v| v != 0).count();
         let pocket = (0..ny * nx)
             .filter(|&i| {
@@ -1784,7 +1785,7 @@ mod tests {
                 (32.0..34.5).contains(&at(y, x)) && y < 20
             })
             .count();
-        let ml = drop_air_outside_rib_cage(&mut lungs, &hu, &walls, [2.0, 2.0, 2.0]);
+        let ml = drop_air_outside_rib_cage(&mut lungs, &hu, &body, [2.0, 2.0, 2.0], w);
         let after = lungs.iter().filter(|&&v| v != 0).count();
         assert_eq!(before - after, pocket, "only the pocket is dropped");
         assert!((ml - pocket as f64 * 8.0 / 1000.0).abs() < 1e-9);

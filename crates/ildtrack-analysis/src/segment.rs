@@ -2,7 +2,10 @@
 //!
 //! Method (each step a backend kernel unless marked *host*):
 //! 1. Block-mean the HU volume to the working grid.
-//! 2. Body: tissue (≥ `body_hu`), largest 6-connected component, holes filled per slice.
+//! 2. Body: tissue (≥ `body_hu`), opened (4 mm) to cut the table off, largest 6-connected
+//!    component, holes filled per slice; *host* a slice whose filled body dips under 0.9 × the
+//!    slices within 20 mm on both sides (its outline opened by gas in a thin chest wall) gets
+//!    the body both neighbours agree on.
 //! 3. Air inside the body (≤ `air_hu`).
 //! 4. *host* Trachea and main bronchi: the small, central air region found in the upper slices
 //!    is tracked slice by slice towards the feet while its cross-section stays below
@@ -192,6 +195,18 @@ pub(crate) fn segment<B: Backend>(
     drop(tl);
     let body_filled = b.fill_holes_2d(&body)?;
     drop(body);
+    // A slice whose filled body is much smaller than the slices on both sides had its outline
+    // opened (gas in the chest wall leaving little tissue, which the opening cut): it gets the
+    // part of the body both neighbours agree on.
+    let body_filled = {
+        let mut h = b.download_u8(&body_filled)?;
+        let reach = ((OPENED_BODY_REACH_MM / ls[0]).round() as usize).max(1);
+        if close_opened_body_slices(&mut h, reach) > 0 {
+            b.upload_u8(h.view())?
+        } else {
+            body_filled
+        }
+    };
     let body_centre = body_info.centroid_zyx();
     let centre_x = frame.lps_x(body_centre);
     let (bx0, bx1) = frame.x_range(body_info);
@@ -1570,6 +1585,47 @@ fn drop_air_outside_rib_cage(
         .sum();
     dropped as f64 * ls.iter().product::<f64>() / 1000.0
 }
+
+/// Slices whose filled body area is under [`OPENED_BODY_SHARE`] of a slice within `reach` on
+/// either side get the intersection of the nearest such slices' bodies added. Returns how
+/// many slices were repaired.
+fn close_opened_body_slices(body: &mut Array3<u8>, reach: usize) -> usize {
+    let nz = body.dim().0;
+    let area: Vec<usize> = body
+        .axis_iter(Axis(0))
+        .map(|s| s.iter().filter(|&&v| v != 0).count())
+        .collect();
+    let mut fixed = Vec::new();
+    for z in 1..nz.saturating_sub(1) {
+        let below = (z.saturating_sub(reach)..z)
+            .rev()
+            .find(|&a| area[a] as f64 * OPENED_BODY_SHARE > area[z] as f64);
+        let above = (z + 1..(z + 1 + reach).min(nz))
+            .find(|&c| area[c] as f64 * OPENED_BODY_SHARE > area[z] as f64);
+        if let (Some(a), Some(c)) = (below, above) {
+            fixed.push((z, a, c));
+        }
+    }
+    for &(z, a, c) in &fixed {
+        let both: Vec<u8> = body
+            .index_axis(Axis(0), a)
+            .iter()
+            .zip(body.index_axis(Axis(0), c).iter())
+            .map(|(&x, &y)| u8::from(x != 0 && y != 0))
+            .collect();
+        for (v, &n) in body.index_axis_mut(Axis(0), z).iter_mut().zip(&both) {
+            *v |= n;
+        }
+    }
+    fixed.len()
+}
+
+/// See [`close_opened_body_slices`]. Measured on the `subcutaneous-emphysema` phantom: 0.8
+/// repairs the half grid (lung -5.7 -> +0.2 %), 0.9 the same; full size -4.2 -> -0.5 % with
+/// four working slices of the left lung still lost (warned). No change on the other phantoms
+/// or the real series.
+const OPENED_BODY_SHARE: f64 = 0.9;
+const OPENED_BODY_REACH_MM: f64 = 20.0;
 
 /// Deepest bone per skin pixel over slices `z ± window` (0 where none).
 fn rib_grid(

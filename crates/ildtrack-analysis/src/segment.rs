@@ -1086,7 +1086,12 @@ pub(crate) fn segment<B: Backend>(
         .iter()
         .for_each(|&v| counts[(v as usize).min(2)] += 1);
     let (r_ml, l_ml) = (counts[1] as f64 * voxel_ml, counts[2] as f64 * voxel_ml);
-    if counts[1] == 0 || counts[2] == 0 {
+    if counts[1] == 0 && counts[2] == 0 {
+        warnings.push(doubt(
+            "no lung found: no air-filled region inside the rib cage passed the lung tests \
+             (a slice below or above the lungs, or lungs filled with dense disease)",
+        ));
+    } else if counts[1] == 0 || counts[2] == 0 {
         warnings.push(doubt(format!(
             "only one lung found ({} lung {:.0} mL); the other is absent, collapsed or outside the scan",
             if counts[1] == 0 { "left" } else { "right" },

@@ -640,6 +640,15 @@ fn bowel_gas_in_an_abdominal_slice_is_not_lung() {
     let v = a.result.lungs.whole.volume_ml;
     assert!(v < 0.5, "{v:.1} mL of 'lung' in an abdominal slice");
     assert!(has_warning(&a.result, "air-outside-rib-cage"));
+    // And it says no lung was found (it said "only one lung found (left lung 0 mL)").
+    assert!(
+        a.result
+            .warnings
+            .iter()
+            .any(|w| w.code == "segmentation-doubt" && w.message.starts_with("no lung found")),
+        "{:?}",
+        a.result.warnings
+    );
 }
 
 #[test]

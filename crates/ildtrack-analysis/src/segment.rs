@@ -629,28 +629,35 @@ pub(crate) fn segment<B: Backend>(
     // section (the apex and base have other tissue there): consolidation or effusion along the
     // chest wall that the first pass may not see at all (nothing added, so no cut).
     let rib_window = (RIB_WINDOW_MM / ls[0]).round() as isize;
-    let rib_gap_ml: [f64; 2] = [0, 1].map(|k| {
-        if ld[0] == 1 {
-            return 0.0;
-        }
+    let rib_gap_ml: [f64; 2] = if ld[0] == 1 {
+        [0.0, 0.0]
+    } else {
         (0..ld[0])
             .into_par_iter()
-            .filter(|&z| per_slice[z].1[k] * 2 >= max_area[k] && max_area[k] > 0)
             .map(|z| {
+                let sides = [0, 1].map(|k| per_slice[z].1[k] * 2 >= max_area[k] && max_area[k] > 0);
+                if !sides.iter().any(|&s| s) {
+                    return [0.0, 0.0];
+                }
                 let ribs = rib_grid(&bone_depth, z, rib_window, ny, nx);
-                skin_depth[z][k]
-                    .iter()
-                    .filter(|&&(sp, _)| !paravertebral[sp % nx])
-                    .filter_map(|&(sp, l)| {
-                        let r = max3x3(&ribs, ny, nx, sp);
-                        let gap_mm = (f64::from(l) - f64::from(r)) / 10.0;
-                        (r > 0 && gap_mm > RIB_GAP_MM)
-                            .then(|| (gap_mm - RIB_GAP_MM) * ls[1].max(ls[2]) * ls[0] / 1000.0)
-                    })
-                    .sum::<f64>()
+                [0, 1].map(|k| {
+                    if !sides[k] {
+                        return 0.0;
+                    }
+                    skin_depth[z][k]
+                        .iter()
+                        .filter(|&&(sp, _)| !paravertebral[sp % nx])
+                        .filter_map(|&(sp, l)| {
+                            let r = max3x3(&ribs, ny, nx, sp);
+                            let gap_mm = (f64::from(l) - f64::from(r)) / 10.0;
+                            (r > 0 && gap_mm > RIB_GAP_MM)
+                                .then(|| (gap_mm - RIB_GAP_MM) * ls[1].max(ls[2]) * ls[0] / 1000.0)
+                        })
+                        .sum::<f64>()
+                })
             })
-            .sum()
-    });
+            .reduce(|| [0.0, 0.0], |a, b| [a[0] + b[0], a[1] + b[1]])
+    };
     stages.lap("segment.dense.walls");
     // One pass of dense-region filling over `lungs` (aerated lung in, lung with dense disease
     // out); returns the size of the cut through dense tissue (pixels on the cut edge). A
@@ -660,7 +667,6 @@ pub(crate) fn segment<B: Backend>(
     // skin point within `window` slices (or only deeper than RIB_GAP_MM inside the ribs), the
     // walk out to the pleura may go on to the rib cage; `domes` keep what lies under the
     // fitted diaphragm dome out and let slices below the widest be outlined.
-    let rib_margin = RIB_MARGIN;
     let dense_pass = |lungs: &mut Array3<u8>,
                       hulls: &[SliceOutline],
                       window_pleura: isize,
@@ -734,6 +740,9 @@ pub(crate) fn segment<B: Backend>(
                         // from the heart).
                         let not_aerated: Vec<bool> = aerated.iter().map(|&a| !a).collect();
                         let d_med = plane::chamfer_geodesic(med, Some(&not_aerated), ny, nx, w);
+                        // The rib cage's inner surface (deepest bone per skin point over
+                        // ±RIB_WINDOW_MM), for both sides.
+                        let ribs = rib_bound.then(|| rib_grid(&bone_depth, z, rib_window, ny, nx));
                         for (k, hull) in [hr, hl].into_iter().enumerate() {
                             // A small section (lung base or apex) gets no additions: there the hull
                             // spans the diaphragm dome, not disease.
@@ -755,12 +764,10 @@ pub(crate) fn segment<B: Backend>(
                             let mut f = filled_sides[k].clone();
                             let mut added: Vec<usize> = Vec::new();
                             let pleura = pleura_depth(&skin_depth, z, k, window_pleura, ny, nx);
-                            // The pleura from nearby slices only, and the rib cage's inner
-                            // surface (deepest bone per skin point over ±RIB_WINDOW_MM).
-                            let near_ribs = rib_bound.then(|| {
-                                let near = pleura_depth(&skin_depth, z, k, window, ny, nx);
-                                (near, rib_grid(&bone_depth, z, rib_window, ny, nx))
-                            });
+                            // The pleura from nearby slices only, with the rib cage.
+                            let near_ribs = ribs
+                                .as_ref()
+                                .map(|r| (pleura_depth(&skin_depth, z, k, window, ny, nx), r));
                             // Behind a voxel seen from the back, the body wall (paravertebral
                             // muscles) is much thicker than at the side: its distance to the chest
                             // wall is counted from the pleura there (the depth at which aerated lung
@@ -845,7 +852,7 @@ pub(crate) fn segment<B: Backend>(
                                 // from far slices lies too deep where the lung widens towards
                                 // the base; the rib cage bounds the lung there (a few mm inside
                                 // it: measured 2-5 mm at the median on the real series).
-                                if let Some((near, ribs)) = &near_ribs {
+                                if let Some((near, ribs)) = near_ribs.as_ref() {
                                     let rib = max3x3(ribs, ny, nx, sp);
                                     let nl = min3x3(near, ny, nx, sp);
                                     // Hidden: no aerated lung met the skin point nearby,
@@ -854,7 +861,7 @@ pub(crate) fn segment<B: Backend>(
                                     let hidden = nl == u32::MAX
                                         || (rib > 0 && nl > rib + RIB_GAP_MM as u32 * 10);
                                     if hidden && rib > 0 {
-                                        limit = limit.min(rib + rib_margin);
+                                        limit = limit.min(rib + RIB_MARGIN);
                                     }
                                 }
                                 // Half a voxel shallower than the pleura still counts (the chamfer
@@ -1550,7 +1557,7 @@ fn drop_air_outside_rib_cage(
             let bone: Vec<bool> = hs
                 .iter()
                 .zip(&d)
-                .map(|(&h, &dd)| is_bone(h) && dd != u32::MAX && dd >= min_depth && dd > 0)
+                .map(|(&h, &dd)| is_bone(h) && dd != u32::MAX && dd >= min_depth)
                 .collect();
             let body = d.iter().filter(|&&dd| dd > 0 && dd != u32::MAX).count();
             (plane::extreme_points(&bone, ny, nx), body)

@@ -774,15 +774,13 @@ pub fn track(
                 _ => {}
             }
             text.push('.');
-            let mut which: Vec<&str> = Vec::new();
-            for (name, x) in [("this visit", r)]
+            // The names are distinct: this visit, the baseline, the previous visit.
+            let which: Vec<&str> = [("this visit", r)]
                 .into_iter()
-                .chain(refs.iter().map(|&(n, x)| (n, x)))
-            {
-                if doubted(x) && !which.contains(&name) {
-                    which.push(name);
-                }
-            }
+                .chain(refs.iter().copied())
+                .filter(|&(_, x)| doubted(x))
+                .map(|(name, _)| name)
+                .collect();
             doubt = !which.is_empty();
             if doubt {
                 text.push_str(&format!(

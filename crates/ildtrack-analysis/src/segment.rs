@@ -15,7 +15,8 @@
 //!    −960 HU (gas in bowel or stomach is purer air than lung). Two components on either side of the body's
 //!    mid-line are right and left; one component spanning the mid-line (lungs touching at the
 //!    anterior / posterior junction) is split by eroding it (distance transform) until it falls
-//!    into two cores, then every voxel goes to the nearer core.
+//!    into two cores, then every voxel goes to the core it reaches first through the lung
+//!    (geodesic, host-side Dijkstra on the working grid).
 //!    Lung filled with dense ground glass (−400 to `dense_lung_hu`, −200 HU) breaks the
 //!    aerated lung into fragments below that size: thick (5 mm) regions of that range joined
 //!    6-connected to lung-like air components of a tenth of the size are added, and the
@@ -1372,17 +1373,95 @@ fn split_touching<B: Backend>(
         } else {
             (idx[1], idx[0])
         };
-        // Distance to each core: distance_mm of the complement of the core.
-        let mut lut_r = vec![1u8; ci.len() + 1];
-        lut_r[right + 1] = 0;
-        let mut lut_l = vec![1u8; ci.len() + 1];
-        lut_l[left + 1] = 0;
-        let d_r = b.distance_mm(&b.map_labels(&cl, &lut_r)?, ls)?;
-        let d_l = b.distance_mm(&b.map_labels(&cl, &lut_l)?, ls)?;
+        // Each voxel goes to the core it reaches first through the lung (geodesic): the
+        // straight-line nearest core gave the paravertebral base of the right lung to the
+        // left core, which reaches lower under the lower dome (Dice 0.95 at full size).
+        let mut lut = vec![0u8; ci.len() + 1];
+        lut[right + 1] = 1;
+        lut[left + 1] = 2;
+        let seeds = b.download_u8(&b.map_labels(&cl, &lut)?)?;
+        let region = b.download_u8(comp)?;
+        let goes_right = geodesic_sides(&region, &seeds, ls, |z, y, x| {
+            frame.lps_x([z as f64, y as f64, x as f64]) < centre_x
+        });
         tracing::debug!(r_mm, "touching lungs split");
-        return Ok(Some(b.less_equal_f32(&d_r, &d_l)?));
+        return Ok(Some(b.upload_u8(goes_right.view())?));
     }
     Ok(None)
+}
+
+/// Competitive growth from two seed sets (1 right, 2 left) through `region` (6-connected,
+/// steps weighted by the voxel spacing `ls` in mm): 1 where a voxel of the region is reached
+/// first from the right seeds. Region voxels neither seed reaches go by `right_of`.
+fn geodesic_sides(
+    region: &Array3<u8>,
+    seeds: &Array3<u8>,
+    ls: [f64; 3],
+    right_of: impl Fn(usize, usize, usize) -> bool,
+) -> Array3<u8> {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    let (nz, ny, nx) = region.dim();
+    let (Some(reg), Some(sd)) = (region.as_slice(), seeds.as_slice()) else {
+        return Array3::from_shape_fn((nz, ny, nx), |(z, y, x)| {
+            u8::from(region[[z, y, x]] != 0 && right_of(z, y, x))
+        });
+    };
+    // Distances in hundredths of a millimetre.
+    let w = ls.map(|v| ((v * 100.0).round() as u32).max(1));
+    let mut dist = vec![u32::MAX; reg.len()];
+    let mut side = vec![0u8; reg.len()];
+    let mut heap = BinaryHeap::new();
+    for (i, &s) in sd.iter().enumerate() {
+        if s != 0 && reg[i] != 0 {
+            dist[i] = 0;
+            side[i] = s;
+            heap.push(Reverse((0u32, i as u32)));
+        }
+    }
+    let (sy, sz) = (nx, ny * nx);
+    while let Some(Reverse((d, i))) = heap.pop() {
+        let i = i as usize;
+        if d > dist[i] {
+            continue;
+        }
+        let (z, r) = (i / sz, i % sz);
+        let (y, x) = (r / sy, r % sy);
+        let mut visit = |j: usize, step: u32| {
+            let nd = d + step;
+            if reg[j] != 0 && nd < dist[j] {
+                dist[j] = nd;
+                side[j] = side[i];
+                heap.push(Reverse((nd, j as u32)));
+            }
+        };
+        if x > 0 {
+            visit(i - 1, w[2]);
+        }
+        if x + 1 < nx {
+            visit(i + 1, w[2]);
+        }
+        if y > 0 {
+            visit(i - sy, w[1]);
+        }
+        if y + 1 < ny {
+            visit(i + sy, w[1]);
+        }
+        if z > 0 {
+            visit(i - sz, w[0]);
+        }
+        if z + 1 < nz {
+            visit(i + sz, w[0]);
+        }
+    }
+    Array3::from_shape_fn((nz, ny, nx), |(z, y, x)| {
+        let i = (z * ny + y) * nx + x;
+        u8::from(match side[i] {
+            1 => true,
+            2 => false,
+            _ => reg[i] != 0 && right_of(z, y, x),
+        })
+    })
 }
 
 /// Trachea and main bronchi on the working grid (host): see the module docs.
@@ -1876,5 +1955,32 @@ mod tests {
         assert_eq!(reached[[0, 0, 1]] + reached[[0, 0, 2]], 2);
         assert_eq!(reached[[0, 1, 3]], 0);
         assert_eq!(reached[[0, 0, 0]], 0);
+    }
+
+    #[test]
+    fn geodesic_sides_follow_the_region_not_the_straight_line() {
+        // A U of two arms (x = 0 and x = 2, y = 0..6) joined by a bar at y = 6. Right seed at
+        // the bottom of the left arm, left seed at the top of the right arm. The top of the
+        // left arm is 2 mm from the left seed in a straight line (6 mm from the right one), but
+        // 14 mm through the region: it stays right.
+        let (ny, nx) = (7, 3);
+        let mut region = Array3::<u8>::zeros((1, ny, nx));
+        for y in 0..ny {
+            region[[0, y, 0]] = 1;
+            region[[0, y, 2]] = 1;
+        }
+        region[[0, 6, 1]] = 1;
+        let mut seeds = Array3::<u8>::zeros((1, ny, nx));
+        seeds[[0, 6, 0]] = 1;
+        seeds[[0, 0, 2]] = 2;
+        let right = geodesic_sides(&region, &seeds, [1.0, 1.0, 1.0], |_, _, _| false);
+        for y in 0..ny {
+            assert_eq!(right[[0, y, 0]], 1, "left arm y {y}");
+        }
+        assert_eq!(right[[0, 6, 1]], 1, "bar");
+        for y in 0..4 {
+            assert_eq!(right[[0, y, 2]], 0, "right arm y {y}");
+        }
+        assert_eq!(right[[0, 3, 1]], 0, "outside the region");
     }
 }

@@ -428,13 +428,23 @@ fn collapsed_lung_is_reported() {
 
 #[test]
 fn touching_lungs_are_split() {
-    let ph = phantom("lungs-touching");
-    let a = run(&ph);
-    let (dr, dl) = (
-        dice(&a.lungs.data, &ph.truth.lungs, 1),
-        dice(&a.lungs.data, &ph.truth.lungs, 2),
-    );
-    assert!(dr >= 0.95 && dl >= 0.95, "dice right {dr:.4} left {dl:.4}");
+    // Half grid and full size: voxels went to the straight-line nearest eroded core, and the
+    // left core, reaching lower under the lower dome, took the paravertebral base of the right
+    // lung (full size Dice 0.950 / 0.948; the half grid hid it at 0.987). Geodesic through the
+    // lung: 0.980 / 0.980 full size, 0.989 half grid.
+    for full in [false, true] {
+        let spec = PhantomSpec::preset("lungs-touching").expect("preset");
+        let ph = try_generate(&if full { spec } else { half_grid(spec) }).expect("phantom");
+        let a = run(&ph);
+        let (dr, dl) = (
+            dice(&a.lungs.data, &ph.truth.lungs, 1),
+            dice(&a.lungs.data, &ph.truth.lungs, 2),
+        );
+        assert!(
+            dr >= 0.975 && dl >= 0.975,
+            "full size {full}: dice right {dr:.4} left {dl:.4}"
+        );
+    }
 }
 
 #[test]

@@ -91,6 +91,12 @@ pub struct SliceCtx {
     pub aorta: bool,
     pub ribs: bool,
     pub sternum: bool,
+    /// Pleural cavity of this slice: lateral semi-axes (right, left) and the antero-posterior
+    /// semi-axis. It narrows with the lungs above the base, so that the lungs reach the chest
+    /// wall at every level (the ribs and the muscle of the shoulder girdle close in on the
+    /// apices); below the base it is the full cavity.
+    pub cav_a: [f64; 2],
+    pub cav_b: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -267,6 +273,20 @@ impl Anatomy {
         } else {
             None
         };
+        // The cavity shrinks laterally by what each lung's taper takes off its lateral
+        // semi-axis, and antero-posteriorly so that it still cuts the tapered lung ellipse
+        // where the full cavity cuts the full one (the lungs stay pressed against the wall).
+        let kc = if t <= 0.0 { 1.0 } else { k };
+        let cav_a = [0, 1].map(|i| self.cav_a - self.lungs[i].a * (1.0 - kc));
+        let s_b = (0..2)
+            .map(|i| {
+                let cx = self.lungs[i].cx;
+                let full = (1.0 - (cx / self.cav_a).powi(2)).max(0.0).sqrt();
+                let now = (1.0 - (cx / cav_a[i]).powi(2)).max(1e-3).sqrt();
+                kc * full / now
+            })
+            .fold(0.0f64, f64::max)
+            .clamp(0.4, 1.0);
         SliceCtx {
             z,
             t,
@@ -276,7 +296,17 @@ impl Anatomy {
             aorta: z < self.aorta_top,
             ribs: t > -0.08 && t < 1.04,
             sternum: t > 0.25 && t < 0.95,
+            cav_a,
+            cav_b: self.cav_b * s_b,
         }
+    }
+
+    /// Squared normalised radius of `(x, y)` in the slice's pleural cavity (> 1: outside).
+    #[inline]
+    pub fn cavity_rho2(&self, x: f64, y: f64, sc: &SliceCtx) -> f64 {
+        let qa = x / sc.cav_a[usize::from(x >= 0.0)];
+        let qb = (y - self.cav_yc) / sc.cav_b;
+        qa * qa + qb * qb
     }
 
     /// Half-width of the mediastinum at `y` (mm): the lungs lie at |x| beyond it.
@@ -305,10 +335,7 @@ impl Anatomy {
         if !(0.0..=1.0).contains(&sc.t) {
             return 0;
         }
-        let cy = y - self.cav_yc;
-        let qa = x / self.cav_a;
-        let qb = cy / self.cav_b;
-        if qa * qa + qb * qb > 1.0 {
+        if self.cavity_rho2(x, y, sc) > 1.0 {
             return 0;
         }
         let m = self.med_half_width(y, sc);
@@ -396,14 +423,38 @@ impl Anatomy {
             }
             return (Class::Air, -1000.0, 0);
         }
-        // Chest wall outside the pleural cavity.
+        // Spine (inside the full-size cavity: the slice's cavity may be narrower).
         let cy = y - self.cav_yc;
-        let qa = x / self.cav_a;
-        let qb = cy / self.cav_b;
-        let rc2 = qa * qa + qb * qb;
+        let (qa, qb) = (x / self.cav_a, cy / self.cav_b);
+        if qa * qa + qb * qb <= 1.0 {
+            let u = x - self.spine_c[0];
+            let v = y - self.spine_c[1];
+            let d2 = u * u + v * v;
+            if d2 <= self.spine_r * self.spine_r {
+                let inner = self.spine_r - 2.0 * f;
+                return if d2 > inner * inner {
+                    (Class::Bone, 800.0, 0)
+                } else {
+                    (Class::Bone, 280.0, 0)
+                };
+            }
+            let u = x - self.canal_c[0];
+            let v = y - self.canal_c[1];
+            if u * u + v * v <= self.canal_r * self.canal_r {
+                return (Class::Soft, 25.0, 0);
+            }
+            if x.abs() < 6.0 * f && y > self.canal_c[1] && y < self.body_b {
+                return (Class::Bone, 600.0, 0);
+            }
+        }
+        // Chest wall outside the pleural cavity.
+        let rc2 = self.cavity_rho2(x, y, sc);
         if rc2 > 1.0 {
             let rc = rc2.sqrt();
-            if sc.ribs && (1.03..1.11).contains(&rc) {
+            // Ribs run from the vertebrae outwards: none across the mid-line behind or (where
+            // the cavity has narrowed) in front of the spine.
+            let beside_spine = cy > 0.0 && x.abs() < self.spine_r + 6.0 * f;
+            if sc.ribs && (1.03..1.11).contains(&rc) && !beside_spine {
                 let phi = x.abs().atan2(cy); // 0 posterior, pi anterior
                 if sc.sternum && phi > 2.75 && x.abs() < 14.0 * f {
                     return (Class::Bone, 450.0, 0);
@@ -434,26 +485,6 @@ impl Anatomy {
                 return (Class::Fat, -100.0, 0);
             }
             return (Class::Soft, 45.0, 0);
-        }
-        // Spine.
-        let u = x - self.spine_c[0];
-        let v = y - self.spine_c[1];
-        let d2 = u * u + v * v;
-        if d2 <= self.spine_r * self.spine_r {
-            let inner = self.spine_r - 2.0 * f;
-            return if d2 > inner * inner {
-                (Class::Bone, 800.0, 0)
-            } else {
-                (Class::Bone, 280.0, 0)
-            };
-        }
-        let u = x - self.canal_c[0];
-        let v = y - self.canal_c[1];
-        if u * u + v * v <= self.canal_r * self.canal_r {
-            return (Class::Soft, 25.0, 0);
-        }
-        if x.abs() < 6.0 * f && y > self.canal_c[1] && y < self.body_b {
-            return (Class::Bone, 600.0, 0);
         }
         // Lungs.
         let label = self.lung_side(x, y, sc);

@@ -4,7 +4,9 @@
 //! chest (body with fat and muscle, ribs, sternum, spine, mediastinum and heart, aorta, two
 //! lungs with textured parenchyma and a dependent density gradient, trachea and main bronchi,
 //! intrapulmonary bronchi, a branching vessel tree tapering from ~6 mm to ~1 mm, GGO and
-//! consolidation lesions, stomach gas, a patient table, optional arms) on any voxel grid, and
+//! consolidation lesions, stomach gas, a patient table, optional arms; the pleural cavity and
+//! its ribs narrow with the lungs towards the apices, so the lungs reach the chest wall at every
+//! level, 3-4 mm inside the ribs as on real scans) on any voxel grid, and
 //! returns the HU [`Volume`](ildtrack_volume::Volume) together with a [`Truth`] counted from
 //! the very masks used to paint it (lung labels, GGO, consolidation, vessels, airways; mL per
 //! lung and per zone; subpleural vs core on demand with [`Phantom::subpleural_truth`]). [`write_dicom_series`] writes it as a CT Image Storage series with the

@@ -88,6 +88,7 @@ impl AnalysisConfig {
             ("vessel_junction_ratio", s.vessel_junction_ratio),
             ("min_component_ml", s.min_component_ml),
             ("ggo_opening_per_slice", s.ggo_opening_per_slice),
+            ("noise_sigma_mm", s.noise_sigma_mm),
         ] {
             if !(v.is_finite() && v >= 0.0) {
                 return Err(AnalysisError::Config(format!(
@@ -198,6 +199,10 @@ pub struct SegmentationParams {
     /// ... and at least this fraction of the slice spacing (thick slices smear small vessels
     /// into GGO-range streaks as wide as about half the slice).
     pub ggo_opening_per_slice: f64,
+    /// Voxels of a consolidated region at or above `consolidation_hi_hu` whose working-grid
+    /// block mean, Gaussian-smoothed in-plane (this σ, mm), falls under it are consolidation
+    /// pushed over the edge by noise (sharp kernels), not vessel or bone; 0 turns this off.
+    pub noise_sigma_mm: f64,
     /// In-plane closing radius per lung (takes in vessels indenting the lung at the hilum).
     pub closing_radius_mm: f64,
     /// Holes in a lung slice up to this area are filled (vessels); larger ones only when
@@ -229,6 +234,7 @@ impl Default for SegmentationParams {
             subpleural_lens: true,
             ggo_opening_mm: 1.0,
             ggo_opening_per_slice: 0.45,
+            noise_sigma_mm: 1.0,
             closing_radius_mm: 5.0,
             hole_max_area_mm2: 600.0,
             pleura_window_mm: 40.0,

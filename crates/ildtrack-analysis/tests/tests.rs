@@ -281,6 +281,20 @@ fn sharp_kernel_noise_is_not_ground_glass() {
 }
 
 #[test]
+fn sharp_kernel_noise_does_not_take_consolidation_over_the_edge() {
+    // Full size (0.78 mm pixels, 86 HU noise): a third of the 20-40 HU consolidation lies above
+    // +100 HU and counted as "vessel / dense" (consolidation -16.5 %). Voxels of a consolidated
+    // region whose in-plane smoothed HU (σ 1 mm) is under +100 are consolidation: +2.8 %.
+    // (Half grid still -52 %: the missed voxels are in range, mean 30 HU, but outside the
+    // regions that hold the vessel ball on its un-averaged working grid; not looked into.)
+    let spec = PhantomSpec::preset("sharp-kernel").expect("preset");
+    let ph = try_generate(&spec).expect("phantom");
+    let a = run(&ph);
+    let (c, t) = consolidation_ml(&ph, &a);
+    assert!(rel_err(c, t) <= 0.10, "consolidation {c:.1} vs {t:.1} mL");
+}
+
+#[test]
 fn large_subpleural_consolidation_stays_inside() {
     // Issue 3: >= 95 % of a consolidation of a third of a lung inside the mask. The chest-wall
     // test keeps the part away from the mediastinum (38 % here); the cut through the lesion then
@@ -288,7 +302,8 @@ fn large_subpleural_consolidation_stays_inside() {
     // non-aerated tissue; the wall side favoured 3:1; the walk out to the rib cage where the
     // pleura was not seen nearby; the diaphragm dome fitted to the aerated base keeps the liver
     // out and lets the recess around it in; behind the vertebral bodies is not mediastinum; the
-    // gaps between the walks to the ribs closed): 98.1 % (half grid), right Dice 0.980.
+    // gaps between the walks to the ribs closed): 98.1 % (half grid), right Dice 0.980. Since the
+    // phantom's lungs reach the chest wall at every level: 96.0 %, Dice 0.979 (full 95.5 %).
     let ph = phantom("large-consolidation");
     let a = run(&ph);
     let (inside, n) = consolidation_inside(&ph.truth.consolidation, &a.lungs.data);

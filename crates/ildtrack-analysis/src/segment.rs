@@ -1008,6 +1008,7 @@ pub(crate) fn segment<B: Backend>(
         });
         // Behind the front of the vertebral bodies the space between the lungs' hulls is spine
         // and paravertebral gutter, not mediastinum: consolidation in the gutter stays in.
+        // Bone without metal (spinal rods, wires and ECG leads are not the vertebral front).
         let mut outline_hulls = make_hulls(long, true);
         let centre_y = frame.lps(body_centre)[1];
         outline_hulls
@@ -1020,7 +1021,7 @@ pub(crate) fn segment<B: Backend>(
                     .filter(|&i| {
                         central[i % nx]
                             && body_h[[z, i / nx, i % nx]] != 0
-                            && low_h[[z, i / nx, i % nx]] >= RIB_MIN_HU
+                            && is_bone(low_h[[z, i / nx, i % nx]])
                     })
                     .map(posterior_y)
                     .filter(|&py| py > centre_y)

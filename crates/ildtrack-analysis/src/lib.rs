@@ -29,7 +29,6 @@ pub mod config;
 mod dome;
 pub mod model;
 pub mod noise;
-
 mod plane;
 pub mod qc;
 mod segment;

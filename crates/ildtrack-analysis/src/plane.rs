@@ -267,7 +267,6 @@ fn flood_with(
     Some(out)
 }
 
-/// All 8-connected components of one slice: `(pixels)` per component.
 /// Closing with a (2r+1)² square: gaps up to 2r pixels wide between parts of `mask` are
 /// filled (outside the image counts as set for the erosion, so borders do not erode).
 pub(crate) fn close_square(mask: &[bool], ny: usize, nx: usize, r: usize) -> Vec<bool> {
@@ -303,6 +302,7 @@ pub(crate) fn close_square(mask: &[bool], ny: usize, nx: usize, r: usize) -> Vec
     pass(&pass(mask, true), false)
 }
 
+/// All 8-connected components of one slice: `(pixels)` per component.
 pub(crate) fn components(mask: &[bool], ny: usize, nx: usize) -> Vec<Vec<usize>> {
     let mut seen = vec![false; ny * nx];
     let mut comps = Vec::new();

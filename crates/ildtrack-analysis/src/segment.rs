@@ -1624,7 +1624,6 @@ fn pleura_depth(
         .collect()
 }
 
-/// Minimum of `g` over the 3×3 neighbourhood of pixel `s`.
 /// Drops lung pieces (per slice, 8-connected) with at least [`OUTSIDE_RIBS_SHARE`] of their
 /// pixels outside the convex hull of the slice's bone ([`is_bone`]) deeper than
 /// [`BONE_MIN_DEPTH_MM`] under the skin, over slices within ±[`RIB_WINDOW_MM`]. Slices whose
@@ -1757,26 +1756,26 @@ fn rib_grid(
     ribs
 }
 
-fn max3x3(g: &[u32], ny: usize, nx: usize, s: usize) -> u32 {
+/// `f` folded over the 3×3 neighbourhood of pixel `s` (clipped at the border), from `init`.
+fn fold3x3(g: &[u32], ny: usize, nx: usize, s: usize, init: u32, f: fn(u32, u32) -> u32) -> u32 {
     let (y, x) = (s / nx, s % nx);
-    let mut m = 0;
+    let mut m = init;
     for yy in y.saturating_sub(1)..=(y + 1).min(ny - 1) {
         for xx in x.saturating_sub(1)..=(x + 1).min(nx - 1) {
-            m = m.max(g[yy * nx + xx]);
+            m = f(m, g[yy * nx + xx]);
         }
     }
     m
 }
 
+/// Maximum of `g` over the 3×3 neighbourhood of pixel `s`.
+fn max3x3(g: &[u32], ny: usize, nx: usize, s: usize) -> u32 {
+    fold3x3(g, ny, nx, s, 0, u32::max)
+}
+
+/// Minimum of `g` over the 3×3 neighbourhood of pixel `s`.
 fn min3x3(g: &[u32], ny: usize, nx: usize, s: usize) -> u32 {
-    let (y, x) = (s / nx, s % nx);
-    let mut m = u32::MAX;
-    for yy in y.saturating_sub(1)..=(y + 1).min(ny - 1) {
-        for xx in x.saturating_sub(1)..=(x + 1).min(nx - 1) {
-            m = m.min(g[yy * nx + xx]);
-        }
-    }
-    m
+    fold3x3(g, ny, nx, s, u32::MAX, u32::min)
 }
 
 /// Labels the air components and keeps the lung candidates (step 5 of the module docs): of

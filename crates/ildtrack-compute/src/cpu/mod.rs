@@ -628,8 +628,13 @@ impl Backend for CpuBackend {
             .enumerate()
             .for_each(|(z, mut s)| {
                 let src = m.0.index_axis(Axis(0), z / factors[0]);
-                for ((y, x), o) in s.indexed_iter_mut() {
-                    *o = src[[y / factors[1], x / factors[2]]];
+                // Row by row, each source voxel filling its run of `factors[2]` outputs.
+                for (y, mut orow) in s.outer_iter_mut().enumerate() {
+                    let srow = src.index_axis(Axis(0), y / factors[1]);
+                    let out = orow.as_slice_mut().expect("a fresh array is contiguous");
+                    for (run, &v) in out.chunks_mut(factors[2]).zip(srow.iter()) {
+                        run.fill(v);
+                    }
                 }
             });
         Ok(CpuVolume(out))

@@ -350,7 +350,13 @@ pub(crate) fn chamfer_geodesic(
 
 /// Shortest chamfer paths through `passable` from the source pixels, by Dial's algorithm
 /// (buckets of equal distance, in a ring as long as the largest weight + 1).
-fn chamfer_dial(sources: &[bool], passable: &[bool], ny: usize, nx: usize, w: [u32; 3]) -> Vec<u32> {
+fn chamfer_dial(
+    sources: &[bool],
+    passable: &[bool],
+    ny: usize,
+    nx: usize,
+    w: [u32; 3],
+) -> Vec<u32> {
     let mut d = vec![u32::MAX; ny * nx];
     let ring = w.iter().copied().max().unwrap_or(1) as usize + 1;
     let mut buckets: Vec<Vec<u32>> = vec![Vec::new(); ring];
@@ -720,10 +726,16 @@ mod tests {
         // pairs of raster sweeps converge to, with anisotropic weights too.
         let mut state = 12345u64;
         let mut next = || {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (state >> 33) as u32
         };
-        for (ny, nx, w) in [(17, 23, [10, 10, 14]), (31, 19, [14, 7, 16]), (40, 40, [3, 3, 4])] {
+        for (ny, nx, w) in [
+            (17, 23, [10, 10, 14]),
+            (31, 19, [14, 7, 16]),
+            (40, 40, [3, 3, 4]),
+        ] {
             for _ in 0..20 {
                 let passable: Vec<bool> = (0..ny * nx).map(|_| next() % 100 >= 30).collect();
                 let sources: Vec<bool> = (0..ny * nx).map(|_| next() % 100 < 2).collect();

@@ -153,8 +153,8 @@ pub(crate) fn segment<B: Backend>(
         let mut z0 = 0;
         while z0 < nz {
             let z1 = (z0 + slab).min(nz);
-            let part = b.upload_i16(hu.data.slice(ndarray::s![z0..z1, .., ..]))?;
-            let lowp = b.download_i16(&b.downsample_mean(&part, factors)?)?;
+            let part = hu.data.slice(ndarray::s![z0..z1, .., ..]);
+            let lowp = b.download_i16(&b.downsample_mean_host(part, factors)?)?;
             let lz0 = z0 / factors[0];
             // Slices in parallel: the first touches of `host`'s fresh pages dominate this copy.
             host.slice_mut(ndarray::s![lz0..lz0 + lowp.shape()[0], .., ..])

@@ -301,6 +301,16 @@ pub trait Backend: Send + Sync {
     /// Block mean over `factors` `(z, y, x)` voxels (partial blocks at the end included),
     /// rounded; output dims are `ceil(dims / factors)`.
     fn downsample_mean(&self, hu: &Self::I16, factors: [usize; 3]) -> Result<Self::I16>;
+    /// [`Backend::downsample_mean`] of a host volume: the same as `upload_i16` then
+    /// `downsample_mean` (the default); a backend whose volumes live in host memory reads the
+    /// view in place instead of copying it first.
+    fn downsample_mean_host(
+        &self,
+        hu: ArrayView3<'_, i16>,
+        factors: [usize; 3],
+    ) -> Result<Self::I16> {
+        self.downsample_mean(&self.upload_i16(hu)?, factors)
+    }
     /// Nearest-neighbour upsampling: output voxel `p` takes input voxel `p / factors`;
     /// `dims_zyx` must satisfy `ceil(dims / factors) == input dims`.
     fn upsample_nearest(

@@ -317,6 +317,21 @@ fn downsample_then_upsample_round_trip() {
     assert_eq!(d.shape(), &[3, 3, 3]);
     assert_eq!(d[[0, 0, 0]], 6); // mean of 0,1,10,11 = 5.5 -> 6
     assert_eq!(d[[2, 2, 2]], 244);
+    // Straight from host memory, contiguous or strided, outside-FOV voxels included: the same.
+    let mut big = Array3::from_shape_fn((7, 9, 11), |(z, y, x)| {
+        ((z * 131 + y * 17 + x * 7) % 400) as i16 - 200
+    });
+    big[[0, 0, 0]] = ildtrack_volume::OUTSIDE_FOV_HU;
+    for view in [big.view(), big.slice(s![.., .., ..;2])] {
+        let via_upload = be
+            .downsample_mean(&be.upload_i16(view).unwrap(), [2, 3, 2])
+            .unwrap();
+        let direct = be.downsample_mean_host(view, [2, 3, 2]).unwrap();
+        assert_eq!(
+            be.download_i16(&direct).unwrap(),
+            be.download_i16(&via_upload).unwrap()
+        );
+    }
     let m = Array3::from_shape_fn((3, 3, 3), |(z, y, x)| (z + y + x) as u8);
     let u = be
         .download_u8(

@@ -559,55 +559,15 @@ impl Backend for CpuBackend {
     }
 
     fn downsample_mean(&self, hu: &Self::I16, factors: [usize; 3]) -> Result<Self::I16> {
-        if factors.contains(&0) {
-            return Err(ComputeError::InvalidArgument(format!(
-                "downsample factors must be >= 1, got {factors:?}"
-            )));
-        }
-        let d = dims(&hu.0);
-        let od = [0, 1, 2].map(|k| d[k].div_ceil(factors[k]));
-        let mut out = Array3::<i16>::zeros((od[0], od[1], od[2]));
-        let src = hu.0.as_standard_layout();
-        let data = src
-            .as_slice()
-            .ok_or_else(|| ComputeError::Device("non-contiguous volume".into()))?;
-        out.axis_iter_mut(Axis(0))
-            .into_par_iter()
-            .enumerate()
-            .for_each(|(oz, mut s)| {
-                let (ny, nx) = (d[1], d[2]);
-                let mut sum = vec![0i64; od[2]];
-                let mut n = vec![0i64; od[2]];
-                let mut inside = vec![0i64; od[2]];
-                for oy in 0..od[1] {
-                    sum.iter_mut().for_each(|v| *v = 0);
-                    n.iter_mut().for_each(|v| *v = 0);
-                    inside.iter_mut().for_each(|v| *v = 0);
-                    for z in oz * factors[0]..((oz + 1) * factors[0]).min(d[0]) {
-                        for y in oy * factors[1]..((oy + 1) * factors[1]).min(ny) {
-                            let row = &data[(z * ny + y) * nx..(z * ny + y + 1) * nx];
-                            for (x, &v) in row.iter().enumerate() {
-                                let ox = x / factors[2];
-                                n[ox] += 1;
-                                if v == OUTSIDE_FOV_HU {
-                                    sum[ox] -= 1024;
-                                } else {
-                                    sum[ox] += v as i64;
-                                    inside[ox] += 1;
-                                }
-                            }
-                        }
-                    }
-                    for ox in 0..od[2] {
-                        s[[oy, ox]] = if inside[ox] == 0 || n[ox] == 0 {
-                            OUTSIDE_FOV_HU
-                        } else {
-                            (sum[ox] as f64 / n[ox] as f64).round() as i16
-                        };
-                    }
-                }
-            });
-        Ok(CpuVolume(out))
+        Ok(CpuVolume(block_mean(hu.0.view(), factors)?))
+    }
+
+    fn downsample_mean_host(
+        &self,
+        hu: ArrayView3<'_, i16>,
+        factors: [usize; 3],
+    ) -> Result<Self::I16> {
+        Ok(CpuVolume(block_mean(hu, factors)?))
     }
 
     fn upsample_nearest(
@@ -680,4 +640,68 @@ fn crop<T: Clone + Send + Sync>(
 fn add_vecs(mut a: Vec<u64>, b: Vec<u64>) -> Vec<u64> {
     a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
     a
+}
+
+/// Block mean over `factors` voxels (see `Backend::downsample_mean`), read straight from `src`.
+fn block_mean(src: ArrayView3<'_, i16>, factors: [usize; 3]) -> Result<Array3<i16>> {
+    if factors.contains(&0) {
+        return Err(ComputeError::InvalidArgument(format!(
+            "downsample factors must be >= 1, got {factors:?}"
+        )));
+    }
+    let d = {
+        let s = src.shape();
+        [s[0], s[1], s[2]]
+    };
+    let od = [0, 1, 2].map(|k| d[k].div_ceil(factors[k]));
+    let mut out = Array3::<i16>::zeros((od[0], od[1], od[2]));
+    out.axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(oz, mut s)| {
+            let mut sum = vec![0i64; od[2]];
+            let mut n = vec![0i64; od[2]];
+            let mut inside = vec![0i64; od[2]];
+            let mut scratch = Vec::new();
+            for oy in 0..od[1] {
+                sum.iter_mut().for_each(|v| *v = 0);
+                n.iter_mut().for_each(|v| *v = 0);
+                inside.iter_mut().for_each(|v| *v = 0);
+                for z in oz * factors[0]..((oz + 1) * factors[0]).min(d[0]) {
+                    for y in oy * factors[1]..((oy + 1) * factors[1]).min(d[1]) {
+                        let row = src.slice(ndarray::s![z, y, ..]);
+                        let row = match row.to_slice() {
+                            Some(r) => r,
+                            None => {
+                                scratch.clear();
+                                scratch.extend(row.iter().copied());
+                                &scratch[..]
+                            }
+                        };
+                        // One block's run of the row at a time.
+                        for (ox, run) in row.chunks(factors[2]).enumerate() {
+                            let (mut acc, mut outside) = (0i64, 0i64);
+                            for &v in run {
+                                if v == OUTSIDE_FOV_HU {
+                                    outside += 1;
+                                } else {
+                                    acc += v as i64;
+                                }
+                            }
+                            sum[ox] += acc - 1024 * outside;
+                            n[ox] += run.len() as i64;
+                            inside[ox] += run.len() as i64 - outside;
+                        }
+                    }
+                }
+                for ox in 0..od[2] {
+                    s[[oy, ox]] = if inside[ox] == 0 || n[ox] == 0 {
+                        OUTSIDE_FOV_HU
+                    } else {
+                        (sum[ox] as f64 / n[ox] as f64).round() as i16
+                    };
+                }
+            }
+        });
+    Ok(out)
 }

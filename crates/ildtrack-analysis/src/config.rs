@@ -89,6 +89,8 @@ impl AnalysisConfig {
             ("min_component_ml", s.min_component_ml),
             ("ggo_opening_per_slice", s.ggo_opening_per_slice),
             ("noise_sigma_mm", s.noise_sigma_mm),
+            ("denoise_noise_hu", s.denoise_noise_hu),
+            ("denoise_sigma_mm", s.denoise_sigma_mm),
         ] {
             if !(v.is_finite() && v >= 0.0) {
                 return Err(AnalysisError::Config(format!(
@@ -203,6 +205,13 @@ pub struct SegmentationParams {
     /// block mean, Gaussian-smoothed in-plane (this σ, mm), falls under it are consolidation
     /// pushed over the edge by noise (sharp kernels), not vessel or bone; 0 turns this off.
     pub noise_sigma_mm: f64,
+    /// On scans whose measured noise (`noise_sd_hu`) is above this (HU; sharp kernels, low
+    /// dose), the density class of non-dense lung (LAA / normal / GGO) is decided on the HU
+    /// Gaussian-smoothed in-plane with σ `denoise_sigma_mm`; histogram metrics stay on the
+    /// scan's own HU.
+    pub denoise_noise_hu: f64,
+    /// σ (mm) of that smoothing; 0 turns it off.
+    pub denoise_sigma_mm: f64,
     /// In-plane closing radius per lung (takes in vessels indenting the lung at the hilum).
     pub closing_radius_mm: f64,
     /// Holes in a lung slice up to this area are filled (vessels); larger ones only when
@@ -235,6 +244,8 @@ impl Default for SegmentationParams {
             ggo_opening_mm: 1.0,
             ggo_opening_per_slice: 0.45,
             noise_sigma_mm: 1.0,
+            denoise_noise_hu: 25.0,
+            denoise_sigma_mm: 1.0,
             closing_radius_mm: 5.0,
             hole_max_area_mm2: 600.0,
             pleura_window_mm: 40.0,

@@ -29,8 +29,15 @@ fn run(ph: &Phantom) -> Analysis {
 }
 
 fn run_with(ph: &Phantom, cfg: &AnalysisConfig) -> Analysis {
-    analyze(&CpuBackend::new(), &ph.volume, &ph.meta, &[], cfg, &|_, _| {})
-        .unwrap_or_else(|e| panic!("analyze: {e}"))
+    analyze(
+        &CpuBackend::new(),
+        &ph.volume,
+        &ph.meta,
+        &[],
+        cfg,
+        &|_, _| {},
+    )
+    .unwrap_or_else(|e| panic!("analyze: {e}"))
 }
 
 /// The default phantom (half grid) with one subpleural consolidation hemisphere, analysed.
@@ -293,7 +300,10 @@ fn sharp_kernel_noise_is_not_ground_glass() {
     let raw = run_with(&ph, &raw_cfg);
     let gr = raw.result.lungs.whole.ggo_ml;
     assert!(!has_warning(&raw.result, "noisy-scan"));
-    assert!(rel_err(gr, t) > rel_err(g, t), "raw {gr:.1}, denoised {g:.1}, truth {t:.1} mL");
+    assert!(
+        rel_err(gr, t) > rel_err(g, t),
+        "raw {gr:.1}, denoised {g:.1}, truth {t:.1} mL"
+    );
     let healthy = run(&phantom("healthy"));
     let quiet = healthy.result.series.noise_sd_hu.unwrap_or(0.0);
     assert!(
@@ -651,7 +661,10 @@ fn kernel_pairs_give_the_same_lung_volume() {
         // its GGO comes within 2 points of the soft kernel's (was 0.8 and 2.3 points below).
         assert!(has_warning(&a.result, "noisy-scan") && !has_warning(&b.result, "noisy-scan"));
         let (ga, gb) = (wa.ggo_pct, wb.ggo_pct);
-        assert!((ga - gb).abs() < 2.0, "{a_name} GGO {ga:.2} % vs {b_name} {gb:.2} %");
+        assert!(
+            (ga - gb).abs() < 2.0,
+            "{a_name} GGO {ga:.2} % vs {b_name} {gb:.2} %"
+        );
     }
 }
 

@@ -273,6 +273,26 @@ fn shape_mismatch_is_an_error() {
 }
 
 #[test]
+fn in_plane_gaussian_matches_the_volume_path() {
+    // σ_z = 0 runs slice by slice; a σ_z so small that its kernel is [0, 1, 0] takes the
+    // volume-wide path with the same in-plane passes: the results must be identical.
+    let be = b();
+    let hu = Array3::from_shape_fn((5, 23, 19), |(z, y, x)| {
+        ((z * 7919 + y * 104_729 + x * 1299) % 1500) as i16 - 1000
+    });
+    let h = be.upload_i16(hu.view()).unwrap();
+    let spacing = [2.5, 0.7, 0.8];
+    let slices = be.gaussian(&h, [0.0, 1.3, 2.1], spacing).unwrap();
+    let volume = be.gaussian(&h, [0.003, 1.3, 2.1], spacing).unwrap();
+    let (a, v) = (
+        be.download_i16(&slices).unwrap(),
+        be.download_i16(&volume).unwrap(),
+    );
+    assert_eq!(a, v);
+    assert_ne!(a, hu, "the smoothing did something");
+}
+
+#[test]
 fn gaussian_keeps_constants_and_mass() {
     let be = b();
     let hu = Array3::from_elem((5, 6, 7), -800i16);

@@ -520,34 +520,53 @@ impl Backend for CpuBackend {
                 "sigma must be finite and >= 0 mm, got {sigma_mm:?}"
             )));
         }
-        let mut f: Array3<f32> = Zip::from(&hu.0).par_map_collect(|&v| hu_value(v));
-        for axis in 0..3 {
+        let shape = dims(&hu.0);
+        let kernel_of = |axis: usize| {
             let sigma_vox = sigma_mm[axis] / spacing_mm[axis];
-            if sigma_vox < 1e-3 || f.shape()[axis] < 2 {
-                continue;
-            }
-            let kernel = crate::gaussian_weights(sigma_vox);
-            let radius = kernel.len() / 2;
-            Zip::from(f.lanes_mut(Axis(axis))).par_for_each(|mut lane| {
-                let src: Vec<f32> = lane.to_vec();
-                let n = src.len() as isize;
-                for (i, o) in lane.iter_mut().enumerate() {
-                    let mut acc = 0.0f32;
-                    for (k, w) in kernel.iter().enumerate() {
-                        let j = (i as isize + k as isize - radius as isize).clamp(0, n - 1);
-                        acc += w * src[j as usize];
-                    }
-                    *o = acc;
-                }
-            });
-        }
-        let out = Zip::from(&hu.0).and(&f).par_map_collect(|&orig, &v| {
+            (sigma_vox >= 1e-3 && shape[axis] >= 2).then(|| crate::gaussian_weights(sigma_vox))
+        };
+        let kernels = [0, 1, 2].map(kernel_of);
+        let to_hu = |orig: i16, v: f32| {
             if orig == OUTSIDE_FOV_HU {
                 OUTSIDE_FOV_HU
             } else {
                 v.round().clamp(i16::MIN as f32 + 1.0, i16::MAX as f32) as i16
             }
-        });
+        };
+        if kernels[0].is_none() {
+            // In-plane only: slice by slice, one slice of f32 at a time (no volume-sized float
+            // copy; same arithmetic, same order as below).
+            let mut out = Array3::<i16>::zeros((shape[0], shape[1], shape[2]));
+            out.axis_iter_mut(Axis(0))
+                .into_par_iter()
+                .zip(hu.0.axis_iter(Axis(0)).into_par_iter())
+                .for_each(|(mut o, sl)| {
+                    let mut f = sl.mapv(hu_value);
+                    let mut scratch = Vec::new();
+                    for axis in 1..3 {
+                        if let Some(k) = &kernels[axis] {
+                            for lane in f.lanes_mut(Axis(axis - 1)) {
+                                blur_lane(lane, k, &mut scratch);
+                            }
+                        }
+                    }
+                    Zip::from(&mut o)
+                        .and(&sl)
+                        .and(&f)
+                        .for_each(|o, &orig, &v| *o = to_hu(orig, v));
+                });
+            return Ok(CpuVolume(out));
+        }
+        let mut f: Array3<f32> = Zip::from(&hu.0).par_map_collect(|&v| hu_value(v));
+        for (axis, k) in kernels.iter().enumerate() {
+            if let Some(k) = k {
+                Zip::from(f.lanes_mut(Axis(axis)))
+                    .par_for_each(|lane| blur_lane(lane, k, &mut Vec::new()));
+            }
+        }
+        let out = Zip::from(&hu.0)
+            .and(&f)
+            .par_map_collect(|&orig, &v| to_hu(orig, v));
         Ok(CpuVolume(out))
     }
 
@@ -640,6 +659,23 @@ fn crop<T: Clone + Send + Sync>(
 fn add_vecs(mut a: Vec<u64>, b: Vec<u64>) -> Vec<u64> {
     a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
     a
+}
+
+/// One lane convolved with `kernel` (odd length, centred), borders clamped; `scratch` holds
+/// the lane's old values.
+fn blur_lane(mut lane: ndarray::ArrayViewMut1<'_, f32>, kernel: &[f32], scratch: &mut Vec<f32>) {
+    scratch.clear();
+    scratch.extend(lane.iter().copied());
+    let n = scratch.len() as isize;
+    let radius = (kernel.len() / 2) as isize;
+    for (i, o) in lane.iter_mut().enumerate() {
+        let mut acc = 0.0f32;
+        for (k, w) in kernel.iter().enumerate() {
+            let j = (i as isize + k as isize - radius).clamp(0, n - 1);
+            acc += w * scratch[j as usize];
+        }
+        *o = acc;
+    }
 }
 
 /// Block mean over `factors` voxels (see `Backend::downsample_mean`), read straight from `src`.

@@ -760,10 +760,8 @@ pub(crate) fn segment<B: Backend>(
                             // phantoms and real series unchanged).
                             let dome = domes[k];
                             let below_widest = (z as isize - widest[k] as isize) * head_step < 0;
-                            if per_slice[z].1[k] * 4 < max_area[k]
-                                && !(rib_bound && dome.is_some() && below_widest)
-                                && !(rib_bound && !below_widest)
-                            {
+                            let outlined_anyway = rib_bound && (!below_widest || dome.is_some());
+                            if per_slice[z].1[k] * 4 < max_area[k] && !outlined_anyway {
                                 continue;
                             }
                             let head_mm = z as f64 * ls[0] * head_step as f64;

@@ -543,8 +543,8 @@ impl Backend for CpuBackend {
                 .for_each(|(mut o, sl)| {
                     let mut f = sl.mapv(hu_value);
                     let mut scratch = Vec::new();
-                    for axis in 1..3 {
-                        if let Some(k) = &kernels[axis] {
+                    for (axis, k) in kernels.iter().enumerate().skip(1) {
+                        if let Some(k) = k {
                             for lane in f.lanes_mut(Axis(axis - 1)) {
                                 blur_lane(lane, k, &mut scratch);
                             }

@@ -270,36 +270,44 @@ fn flood_with(
 /// Closing with a (2r+1)² square: gaps up to 2r pixels wide between parts of `mask` are
 /// filled (outside the image counts as set for the erosion, so borders do not erode).
 pub(crate) fn close_square(mask: &[bool], ny: usize, nx: usize, r: usize) -> Vec<bool> {
+    square_pass(&square_pass(mask, ny, nx, r, true), ny, nx, r, false)
+}
+
+/// Opening with a `(2r+1)²` square: what such squares inside `mask` cover (lines and spurs
+/// narrower than the square go).
+pub(crate) fn open_square(mask: &[bool], ny: usize, nx: usize, r: usize) -> Vec<bool> {
+    square_pass(&square_pass(mask, ny, nx, r, false), ny, nx, r, true)
+}
+
+/// Dilation (`dilate`) or erosion with a `(2r+1)²` square, windows clipped at the border.
+fn square_pass(m: &[bool], ny: usize, nx: usize, r: usize, dilate: bool) -> Vec<bool> {
     // Separable running max (dilate) / min (erode) along rows, then columns.
-    let pass = |m: &[bool], dilate: bool| -> Vec<bool> {
-        let mut rows = vec![false; ny * nx];
-        for y in 0..ny {
-            for x in 0..nx {
-                let (a, b) = (x.saturating_sub(r), (x + r).min(nx - 1));
-                // Windows clipped at the border: outside pixels are ignored.
-                let row = &m[y * nx + a..=y * nx + b];
-                rows[y * nx + x] = if dilate {
-                    row.iter().any(|&v| v)
-                } else {
-                    row.iter().all(|&v| v)
-                };
-            }
+    let mut rows = vec![false; ny * nx];
+    for y in 0..ny {
+        for x in 0..nx {
+            let (a, b) = (x.saturating_sub(r), (x + r).min(nx - 1));
+            // Windows clipped at the border: outside pixels are ignored.
+            let row = &m[y * nx + a..=y * nx + b];
+            rows[y * nx + x] = if dilate {
+                row.iter().any(|&v| v)
+            } else {
+                row.iter().all(|&v| v)
+            };
         }
-        let mut out = vec![false; ny * nx];
-        for y in 0..ny {
-            let (a, b) = (y.saturating_sub(r), (y + r).min(ny - 1));
-            for x in 0..nx {
-                let mut col = (a..=b).map(|yy| rows[yy * nx + x]);
-                out[y * nx + x] = if dilate {
-                    col.any(|v| v)
-                } else {
-                    col.all(|v| v)
-                };
-            }
+    }
+    let mut out = vec![false; ny * nx];
+    for y in 0..ny {
+        let (a, b) = (y.saturating_sub(r), (y + r).min(ny - 1));
+        for x in 0..nx {
+            let mut col = (a..=b).map(|yy| rows[yy * nx + x]);
+            out[y * nx + x] = if dilate {
+                col.any(|v| v)
+            } else {
+                col.all(|v| v)
+            };
         }
-        out
-    };
-    pass(&pass(mask, true), false)
+    }
+    out
 }
 
 /// All 8-connected components of one slice: `(pixels)` per component.
@@ -763,6 +771,26 @@ mod tests {
         assert!(!c[5] && !c[nx + 6]);
         assert!(c[8] && c[2 * nx + 8]);
         assert!(!c[3 * nx] && !c[3 * nx + 2]);
+    }
+
+    #[test]
+    fn square_opening_drops_spurs_and_keeps_blocks() {
+        let (m, ny, nx) = img(&[
+            "####....",
+            "########",
+            "####....",
+            "####....",
+            ".#......",
+            ".#......",
+        ]);
+        let o = open_square(&m, ny, nx, 1);
+        // The 4x4 block stays whole; the one-pixel spurs to the right and below go.
+        for y in 0..4 {
+            for x in 0..4 {
+                assert!(o[y * nx + x], "block pixel ({y}, {x})");
+            }
+        }
+        assert!(!o[nx + 6] && !o[4 * nx + 1] && !o[5 * nx + 1]);
     }
 
     #[test]

@@ -58,7 +58,8 @@
 //!      the ribs: aerated lung in front of a lesion); and the diaphragm dome, fitted to the
 //!      aerated base (`dome.rs`), keeps the liver/spleen under it out while the slices below the
 //!      widest are outlined too; so are the small slices above the widest (an upper-zone
-//!      lesion reaching the apex); the comb the walks leave is closed (9-pixel square).
+//!      lesion reaching the apex); the comb the walks leave is closed (9-pixel square), and
+//!      spurs of single walks (narrower than a 3-pixel square) are dropped.
 //! 8. The chest wall (body tissue outside the lungs nearer the skin than the mid-line band) is
 //!    kept for quantification's subpleural-lens test.
 //!
@@ -854,6 +855,7 @@ pub(crate) fn segment<B: Backend>(
                             // Out to the pleura: from each added voxel towards its nearest skin point,
                             // as long as it stays deeper than the pleura there (the depth at which
                             // aerated lung meets that skin point in the nearby slices).
+                            let before_walks = f.clone();
                             for &q in &added {
                                 let sp = nearest[q];
                                 let mut limit = min3x3(&pleura, ny, nx, sp);
@@ -910,6 +912,20 @@ pub(crate) fn segment<B: Backend>(
                                 for i in 0..ny * nx {
                                     if closed[i] && !f[i] && cand[i] && !under_dome(i) {
                                         f[i] = true;
+                                    }
+                                }
+                                // Single walks that found no neighbours leave spurs into
+                                // the chest wall (apex slices, where the pleura borrowed from
+                                // other slices lies shallower than the ribs): what walks
+                                // added and a 3x3 square inside the lung cannot cover goes.
+                                // Ten placements: inside -0.0 to -0.3 points, Dice +0.0000 to
+                                // +0.0013 (5x5: inside -0.1 to -0.7 points).
+                                {
+                                    let opened = plane::open_square(&f, ny, nx, 1);
+                                    for i in 0..ny * nx {
+                                        if f[i] && !opened[i] && !before_walks[i] {
+                                            f[i] = false;
+                                        }
                                     }
                                 }
                             }

@@ -1033,22 +1033,9 @@ pub(crate) fn segment<B: Backend>(
     let mut outlined = false;
     if let Some(mut second) = aerated_only.filter(|_| outline_sides.iter().any(|&c| c)) {
         let long = (OUTLINE_WINDOW_MM / ls[0]).round() as isize;
-        // The diaphragm dome under each re-outlined side (3-D scans only).
-        let domes = [0usize, 1].map(|k| {
-            (outline_sides[k] && ld[0] > 1)
-                .then(|| {
-                    crate::dome::fit(
-                        &second,
-                        &low_h,
-                        &body_h,
-                        k as u8 + 1,
-                        ls,
-                        head_step,
-                        DOME_DENSE_HU,
-                    )
-                })
-                .flatten()
-        });
+        // The diaphragm dome under each re-outlined side (3-D scans only): the first pass's,
+        // fitted to the same aerated lungs.
+        let domes = [0usize, 1].map(|k| first_domes[k].filter(|_| outline_sides[k]));
         // Behind the front of the vertebral bodies the space between the lungs' hulls is spine
         // and paravertebral gutter, not mediastinum: consolidation in the gutter stays in.
         // Bone without metal (spinal rods, wires and ECG leads are not the vertebral front).

@@ -775,6 +775,7 @@ mod tests {
 
     #[test]
     fn square_opening_drops_spurs_and_keeps_blocks() {
+        #[rustfmt::skip]
         let (m, ny, nx) = img(&[
             "####....",
             "########",

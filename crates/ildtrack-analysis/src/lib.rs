@@ -135,14 +135,7 @@ pub fn analyze<B: Backend>(
             ),
         ));
     }
-    let q = quantify(
-        backend,
-        hu,
-        &seg,
-        &thresholds,
-        &config.segmentation,
-        denoise,
-    )?;
+    let q = quantify(backend, hu, &seg, &thresholds, sp, denoise)?;
     timings.insert("quantify".to_string(), t1.elapsed().as_secs_f64() * 1e3);
     for (k, v) in &q.stage_ms {
         timings.insert(k.clone(), *v);

@@ -183,7 +183,25 @@ fn exit_code_for(err: &anyhow::Error) -> u8 {
 #[error("{0}")]
 pub struct UsageError(pub String);
 
+/// One glibc malloc arena for the whole process. With one arena per thread, a volume freed by
+/// one rayon worker is not reused by the next allocation made on another, and peak RSS
+/// wandered from run to run: 527-628 MiB on the 512x512x300 sharp-kernel phantom (the target
+/// is 4x the 150 MiB volume), 512-533 MiB with one arena at the same speed.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+fn one_malloc_arena() {
+    // SAFETY: mallopt only sets an allocator parameter; called first thing in main, before
+    // any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn one_malloc_arena() {}
+
 fn main() -> ExitCode {
+    one_malloc_arena();
     let cli = Cli::parse();
     init_logging(cli.verbose);
     match run(cli) {

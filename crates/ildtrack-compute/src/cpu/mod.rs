@@ -541,18 +541,20 @@ impl Backend for CpuBackend {
                 .into_par_iter()
                 .zip(hu.0.axis_iter(Axis(0)).into_par_iter())
                 .for_each(|(mut o, sl)| {
-                    let mut f = sl.mapv(hu_value);
-                    let mut scratch = Vec::new();
-                    for (axis, k) in kernels.iter().enumerate().skip(1) {
-                        if let Some(k) = k {
-                            for lane in f.lanes_mut(Axis(axis - 1)) {
-                                blur_lane(lane, k, &mut scratch);
-                            }
+                    let (ny, nx) = (shape[1], shape[2]);
+                    let mut f: Vec<f32> = sl.iter().map(|&v| hu_value(v)).collect();
+                    if let Some(k) = &kernels[1] {
+                        blur_columns(&mut f, ny, nx, k);
+                    }
+                    if let Some(k) = &kernels[2] {
+                        let mut padded = Vec::new();
+                        for row in f.chunks_mut(nx) {
+                            blur_row(row, k, &mut padded);
                         }
                     }
                     Zip::from(&mut o)
                         .and(&sl)
-                        .and(&f)
+                        .and(&ndarray::ArrayView2::from_shape((ny, nx), &f[..]).expect("slice"))
                         .for_each(|o, &orig, &v| *o = to_hu(orig, v));
                 });
             return Ok(CpuVolume(out));
@@ -659,6 +661,44 @@ fn crop<T: Clone + Send + Sync>(
 fn add_vecs(mut a: Vec<u64>, b: Vec<u64>) -> Vec<u64> {
     a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
     a
+}
+
+/// [`blur_lane`] of every column of a `ny × nx` row-major slice, row by row: each output row is
+/// the weighted sum of whole (clamped) input rows, taps in the same order — the same f32
+/// arithmetic as `blur_lane`, vectorised along the rows.
+fn blur_columns(f: &mut [f32], ny: usize, nx: usize, kernel: &[f32]) {
+    let src = f.to_vec();
+    let radius = (kernel.len() / 2) as isize;
+    for (y, out) in f.chunks_mut(nx).enumerate() {
+        out.fill(0.0);
+        for (k, &w) in kernel.iter().enumerate() {
+            let yy = (y as isize + k as isize - radius).clamp(0, ny as isize - 1) as usize;
+            let srow = &src[yy * nx..(yy + 1) * nx];
+            for (o, &v) in out.iter_mut().zip(srow) {
+                *o += w * v;
+            }
+        }
+    }
+}
+
+/// [`blur_lane`] of one contiguous row: the row padded with its clamped ends, then one
+/// vectorisable pass per tap (same order and operands as `blur_lane`).
+fn blur_row(row: &mut [f32], kernel: &[f32], padded: &mut Vec<f32>) {
+    let n = row.len();
+    if n == 0 {
+        return;
+    }
+    let radius = kernel.len() / 2;
+    padded.clear();
+    padded.extend(std::iter::repeat_n(row[0], radius));
+    padded.extend_from_slice(row);
+    padded.extend(std::iter::repeat_n(row[n - 1], radius));
+    row.fill(0.0);
+    for (k, &w) in kernel.iter().enumerate() {
+        for (o, &v) in row.iter_mut().zip(&padded[k..k + n]) {
+            *o += w * v;
+        }
+    }
 }
 
 /// One lane convolved with `kernel` (odd length, centred), borders clamped; `scratch` holds

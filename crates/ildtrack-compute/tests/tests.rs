@@ -290,6 +290,12 @@ fn in_plane_gaussian_matches_the_volume_path() {
     );
     assert_eq!(a, v);
     assert_ne!(a, hu, "the smoothing did something");
+    // Empty in any direction: an empty result, no panic.
+    for d in [(2, 5, 0), (2, 0, 5), (0, 3, 4)] {
+        let e = be.upload_i16(Array3::<i16>::zeros(d).view()).unwrap();
+        let g = be.gaussian(&e, [0.0, 1.3, 2.1], spacing).unwrap();
+        assert_eq!(be.download_i16(&g).unwrap().dim(), d);
+    }
 }
 
 #[test]

@@ -667,6 +667,9 @@ fn add_vecs(mut a: Vec<u64>, b: Vec<u64>) -> Vec<u64> {
 /// the weighted sum of whole (clamped) input rows, taps in the same order — the same f32
 /// arithmetic as `blur_lane`, vectorised along the rows.
 fn blur_columns(f: &mut [f32], ny: usize, nx: usize, kernel: &[f32]) {
+    if ny == 0 || nx == 0 {
+        return;
+    }
     let src = f.to_vec();
     let radius = (kernel.len() / 2) as isize;
     for (y, out) in f.chunks_mut(nx).enumerate() {

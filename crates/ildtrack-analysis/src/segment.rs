@@ -855,7 +855,8 @@ pub(crate) fn segment<B: Backend>(
                             // Out to the pleura: from each added voxel towards its nearest skin point,
                             // as long as it stays deeper than the pleura there (the depth at which
                             // aerated lung meets that skin point in the nearby slices).
-                            let before_walks = f.clone();
+                            // What the lung was before the walks (second outline: spurs).
+                            let before_walks = near_ribs.is_some().then(|| f.clone());
                             for &q in &added {
                                 let sp = nearest[q];
                                 let mut limit = min3x3(&pleura, ny, nx, sp);
@@ -920,10 +921,10 @@ pub(crate) fn segment<B: Backend>(
                                 // added and a 3x3 square inside the lung cannot cover goes.
                                 // Ten placements: inside -0.0 to -0.3 points, Dice +0.0000 to
                                 // +0.0013 (5x5: inside -0.1 to -0.7 points).
-                                {
+                                if let Some(before) = &before_walks {
                                     let opened = plane::open_square(&f, ny, nx, 1);
                                     for i in 0..ny * nx {
-                                        if f[i] && !opened[i] && !before_walks[i] {
+                                        if f[i] && !opened[i] && !before[i] {
                                             f[i] = false;
                                         }
                                     }

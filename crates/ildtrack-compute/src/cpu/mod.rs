@@ -39,7 +39,7 @@ impl CpuBackend {
     }
 }
 
-fn dims<T>(a: &Array3<T>) -> [usize; 3] {
+fn dims<S: ndarray::RawData>(a: &ndarray::ArrayBase<S, ndarray::Ix3>) -> [usize; 3] {
     let s = a.shape();
     [s[0], s[1], s[2]]
 }
@@ -533,42 +533,46 @@ impl Backend for CpuBackend {
                 v.round().clamp(i16::MIN as f32 + 1.0, i16::MAX as f32) as i16
             }
         };
-        if kernels[0].is_none() {
+        let (ny, nx) = (shape[1], shape[2]);
+        // The in-plane passes of one slice (row-major f32), the same whichever path.
+        let in_plane = |f: &mut [f32]| {
+            if let Some(k) = &kernels[1] {
+                blur_columns(f, ny, nx, k);
+            }
+            if let Some(k) = &kernels[2] {
+                let mut padded = Vec::new();
+                for row in f.chunks_mut(nx) {
+                    blur_row(row, k, &mut padded);
+                }
+            }
+        };
+        let mut out = Array3::<i16>::zeros((shape[0], shape[1], shape[2]));
+        let Some(kz) = &kernels[0] else {
             // In-plane only: slice by slice, one slice of f32 at a time (no volume-sized float
-            // copy; same arithmetic, same order as below).
-            let mut out = Array3::<i16>::zeros((shape[0], shape[1], shape[2]));
+            // copy).
             out.axis_iter_mut(Axis(0))
                 .into_par_iter()
                 .zip(hu.0.axis_iter(Axis(0)).into_par_iter())
                 .for_each(|(mut o, sl)| {
-                    let (ny, nx) = (shape[1], shape[2]);
                     let mut f: Vec<f32> = sl.iter().map(|&v| hu_value(v)).collect();
-                    if let Some(k) = &kernels[1] {
-                        blur_columns(&mut f, ny, nx, k);
-                    }
-                    if let Some(k) = &kernels[2] {
-                        let mut padded = Vec::new();
-                        for row in f.chunks_mut(nx) {
-                            blur_row(row, k, &mut padded);
-                        }
-                    }
+                    in_plane(&mut f);
                     Zip::from(&mut o)
                         .and(&sl)
                         .and(&ndarray::ArrayView2::from_shape((ny, nx), &f[..]).expect("slice"))
                         .for_each(|o, &orig, &v| *o = to_hu(orig, v));
                 });
             return Ok(CpuVolume(out));
-        }
+        };
+        // Across slices first (a volume of f32), then the same in-plane passes per slice.
         let mut f: Array3<f32> = Zip::from(&hu.0).par_map_collect(|&v| hu_value(v));
-        for (axis, k) in kernels.iter().enumerate() {
-            if let Some(k) = k {
-                Zip::from(f.lanes_mut(Axis(axis)))
-                    .par_for_each(|lane| blur_lane(lane, k, &mut Vec::new()));
-            }
-        }
-        let out = Zip::from(&hu.0)
+        Zip::from(f.lanes_mut(Axis(0))).par_for_each(|lane| blur_lane(lane, kz, &mut Vec::new()));
+        f.axis_iter_mut(Axis(0))
+            .into_par_iter()
+            .for_each(|mut sl| in_plane(sl.as_slice_mut().expect("a fresh array is contiguous")));
+        Zip::from(&mut out)
+            .and(&hu.0)
             .and(&f)
-            .par_map_collect(|&orig, &v| to_hu(orig, v));
+            .par_for_each(|o, &orig, &v| *o = to_hu(orig, v));
         Ok(CpuVolume(out))
     }
 
@@ -705,7 +709,8 @@ fn blur_row(row: &mut [f32], kernel: &[f32], padded: &mut Vec<f32>) {
 }
 
 /// One lane convolved with `kernel` (odd length, centred), borders clamped; `scratch` holds
-/// the lane's old values.
+/// the lane's old values. (Across slices; in-plane, `blur_columns` and `blur_row` do the same
+/// arithmetic on whole rows.)
 fn blur_lane(mut lane: ndarray::ArrayViewMut1<'_, f32>, kernel: &[f32], scratch: &mut Vec<f32>) {
     scratch.clear();
     scratch.extend(lane.iter().copied());
@@ -728,10 +733,7 @@ fn block_mean(src: ArrayView3<'_, i16>, factors: [usize; 3]) -> Result<Array3<i1
             "downsample factors must be >= 1, got {factors:?}"
         )));
     }
-    let d = {
-        let s = src.shape();
-        [s[0], s[1], s[2]]
-    };
+    let d = dims(&src);
     let od = [0, 1, 2].map(|k| d[k].div_ceil(factors[k]));
     let mut out = Array3::<i16>::zeros((od[0], od[1], od[2]));
     out.axis_iter_mut(Axis(0))
@@ -783,4 +785,39 @@ fn block_mean(src: ArrayView3<'_, i16>, factors: [usize; 3]) -> Result<Array3<i1
             }
         });
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn row_wise_blurs_match_the_lane_blur_bit_for_bit() {
+        // blur_columns / blur_row promise the same f32 operations in the same order as
+        // blur_lane; kernels longer than the slice too (clamped ends).
+        let (ny, nx) = (7, 11);
+        let slice: Vec<f32> = (0..ny * nx)
+            .map(|i| ((i * 7919) % 1500) as f32 - 1000.0)
+            .collect();
+        for sigma in [0.7, 1.9, 4.0] {
+            let k = crate::gaussian_weights(sigma);
+            let mut lanes =
+                ndarray::Array2::from_shape_vec((ny, nx), slice.clone()).expect("shape");
+            for lane in lanes.lanes_mut(Axis(0)) {
+                blur_lane(lane, &k, &mut Vec::new());
+            }
+            for lane in lanes.lanes_mut(Axis(1)) {
+                blur_lane(lane, &k, &mut Vec::new());
+            }
+            let mut rows = slice.clone();
+            blur_columns(&mut rows, ny, nx, &k);
+            let mut padded = Vec::new();
+            for row in rows.chunks_mut(nx) {
+                blur_row(row, &k, &mut padded);
+            }
+            let lanes: Vec<u32> = lanes.iter().map(|v| v.to_bits()).collect();
+            let rows: Vec<u32> = rows.iter().map(|v| v.to_bits()).collect();
+            assert_eq!(lanes, rows, "sigma {sigma}");
+        }
+    }
 }

@@ -315,6 +315,7 @@ fn main() {
                 "truth_cons",
                 tr.consolidation.iter().map(|&v| u8::from(v)).collect(),
             );
+            w("truth_ggo", tr.ggo.iter().map(|&v| u8::from(v)).collect());
             w(
                 "truth_vessels",
                 tr.vessels.iter().map(|&v| u8::from(v)).collect(),

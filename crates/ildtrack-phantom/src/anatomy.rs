@@ -39,6 +39,10 @@ pub enum Class {
     Consolidation = 17,
     /// Gas in the stomach or the chest wall (air that is not lung).
     BowelGas = 18,
+    /// Fibrous wall of honeycombing (lung).
+    HoneycombWall = 19,
+    /// Air cyst of honeycombing (lung).
+    HoneycombCyst = 20,
 }
 
 /// A tube segment with a round cross-section (a capsule).

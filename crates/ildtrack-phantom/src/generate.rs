@@ -552,7 +552,7 @@ impl Painter<'_> {
                     1.0
                 } else if c == Class::Ggo as u8 {
                     1.5
-                } else if c == Class::Consolidation as u8 {
+                } else if c == Class::Consolidation as u8 || c == Class::HoneycombWall as u8 {
                     0.5
                 } else {
                     0.0
@@ -651,14 +651,21 @@ impl Painter<'_> {
                         let c = cls[i];
                         let ok = match kind {
                             LesionKind::Ggo => c == Class::Parenchyma as u8,
-                            LesionKind::Consolidation => c != Class::BronchusLumen as u8,
+                            LesionKind::Consolidation | LesionKind::Honeycomb => {
+                                c != Class::BronchusLumen as u8
+                            }
                         };
                         if ok {
-                            cls[i] = match kind {
-                                LesionKind::Ggo => Class::Ggo as u8,
-                                LesionKind::Consolidation => Class::Consolidation as u8,
+                            (cls[i], base[i]) = match kind {
+                                LesionKind::Ggo => (Class::Ggo as u8, b.hu as f32),
+                                LesionKind::Consolidation => {
+                                    (Class::Consolidation as u8, b.hu as f32)
+                                }
+                                LesionKind::Honeycomb if in_cyst([g.ax(ix), g.ay(iy), z]) => {
+                                    (Class::HoneycombCyst as u8, -950.0)
+                                }
+                                LesionKind::Honeycomb => (Class::HoneycombWall as u8, b.hu as f32),
                             };
-                            base[i] = b.hu as f32;
                         }
                     }
                 }
@@ -698,7 +705,42 @@ impl Painter<'_> {
         }
         // 6. Consolidation over everything in its lung except bronchus lumen.
         paint_ball(LesionKind::Consolidation, cls, lab, base);
+        // 7. Honeycombing likewise.
+        paint_ball(LesionKind::Honeycomb, cls, lab, base);
     }
+}
+
+/// Honeycomb cysts: one per cell of a 7 mm lattice, centre jittered within the cell, radius
+/// 2.5–4 mm (deterministic: a hash of the cell).
+const CYST_CELL_MM: f64 = 7.0;
+
+fn in_cyst(p: [f64; 3]) -> bool {
+    let cell = p.map(|v| (v / CYST_CELL_MM).floor() as i64);
+    let unit = |h: u64| (h >> 11) as f64 / (1u64 << 53) as f64;
+    for dz in -1..=1 {
+        for dy in -1..=1 {
+            for dx in -1..=1 {
+                let c = [cell[0] + dx, cell[1] + dy, cell[2] + dz];
+                let mut h = crate::rng::mix64(
+                    (c[0] as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                        ^ (c[1] as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F)
+                        ^ (c[2] as u64).wrapping_mul(0x1656_67B1_9E37_79F9),
+                );
+                let mut centre = [0.0; 3];
+                for k in 0..3 {
+                    h = crate::rng::mix64(h);
+                    centre[k] = (c[k] as f64 + 0.2 + 0.6 * unit(h)) * CYST_CELL_MM;
+                }
+                h = crate::rng::mix64(h);
+                let r = 2.5 + 1.5 * unit(h);
+                let d2: f64 = (0..3).map(|k| (p[k] - centre[k]).powi(2)).sum();
+                if d2 <= r * r {
+                    return true;
+                }
+            }
+        }
+    }
+    false
 }
 
 pub(crate) fn grid_geometry(spec: &PhantomSpec) -> Geometry {

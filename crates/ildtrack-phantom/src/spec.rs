@@ -73,6 +73,10 @@ pub enum LesionKind {
     /// Consolidation (default +20 HU). Covers vessels and GGO; airway lumen inside it stays air
     /// (air bronchogram).
     Consolidation,
+    /// Honeycombing (fibrosis): clustered air cysts (2.5–4 mm radius, −950 HU, on a jittered
+    /// 7 mm lattice) in fibrous walls at `hu` (default −50 HU). Lung, neither GGO nor
+    /// consolidation in the truth; covers parenchyma, vessels and GGO like consolidation does.
+    Honeycomb,
 }
 
 /// One lesion: a ball of `radius_mm` intersected with the lung it belongs to.
@@ -118,6 +122,15 @@ impl LesionSpec {
         LesionSpec {
             kind: LesionKind::Consolidation,
             hu: 20.0,
+            ..LesionSpec::ggo(side, zone, radius_mm)
+        }
+    }
+
+    /// Subpleural honeycombing, posterior-lateral (angle 40°), walls at −50 HU.
+    pub fn honeycomb(side: Side, zone: Zone, radius_mm: f64) -> Self {
+        LesionSpec {
+            kind: LesionKind::Honeycomb,
+            hu: -50.0,
             ..LesionSpec::ggo(side, zone, radius_mm)
         }
     }

@@ -385,7 +385,8 @@ fn large_subpleural_consolidation_stays_inside() {
     // out and lets the recess around it in; behind the vertebral bodies is not mediastinum; the
     // gaps between the walks to the ribs closed): 98.1 % (half grid), right Dice 0.980. Since the
     // phantom's lungs reach the chest wall at every level: 96.0 %, Dice 0.979 (full 95.5 %); the
-    // comb closing 5 -> 9 px: 96.3 %, Dice 0.980 (full 95.8 %).
+    // comb closing 5 -> 9 px: 96.3 %, Dice 0.980 (full 95.8 %); walks no deeper than the pleura
+    // seen within 40 mm of slices: 97.3 %, Dice 0.981 (full 96.8 %).
     let ph = phantom("large-consolidation");
     let a = run(&ph);
     assert_inside(&ph, &a, 0.95, "large-consolidation");
@@ -410,7 +411,9 @@ fn large_posterior_consolidation_is_not_lost_silently() {
     // ribs leave closed: 89.3 %, Dice 0.982. Since the phantom's lungs reach the chest wall at
     // every level (its cavity narrows with them) the lesion lies against the ribs, the first
     // pass cuts it (the cut doubt fires instead of the rib-gap one): 85.9 %, Dice 0.972; comb
-    // closing 5 -> 9 px: 87.6 %, Dice 0.974. Not yet the 95 % of the preset's posterolateral
+    // closing 5 -> 9 px: 87.6 %, Dice 0.974; walks no deeper than the pleura seen within 40 mm
+    // of slices (the 150 mm window's lay 10 mm deeper): 89.3 %, Dice 0.975. Not yet the 95 % of
+    // the preset's posterolateral
     // lesion (missing: the paravertebral gutter, the upper pole).
     let (ph, a) = one_subpleural_lesion(Side::Right, Zone::Middle, 70.0, 0.0);
     assert!(
@@ -418,7 +421,7 @@ fn large_posterior_consolidation_is_not_lost_silently() {
         "{:?}",
         a.result.warnings
     );
-    assert_inside(&ph, &a, 0.85, "posterior 70 mm");
+    assert_inside(&ph, &a, 0.88, "posterior 70 mm");
     assert!(dice(&a.lungs.data, &ph.truth.lungs, 1) >= 0.97);
     assert!(dice(&a.lungs.data, &ph.truth.lungs, 2) >= 0.99);
 }
@@ -431,7 +434,8 @@ fn large_consolidations_elsewhere_are_warned_and_mostly_kept() {
     // phantom's lungs reach the chest wall at every level (its cavity narrows with them; the
     // rib-gap trigger 0.4 -> 0.1 % of the side's aerated volume: the right posterior-basal one
     // was silent again at 8 %): 89.0-98.9 %, Dice 0.987-0.992 (left middle posterior 89.0 %);
-    // comb closing 5 -> 9 px: 89.8-99.0 %, Dice 0.987-0.991.
+    // comb closing 5 -> 9 px: 89.8-99.0 %, Dice 0.987-0.991; walks no deeper than the pleura
+    // seen within 40 mm of slices: 93.8-99.0 %, Dice 0.989-0.991.
     for (side, zone, r, angle) in [
         (Side::Right, Zone::Lower, 70.0, 90.0),
         (Side::Left, Zone::Lower, 60.0, 90.0),
@@ -447,7 +451,7 @@ fn large_consolidations_elsewhere_are_warned_and_mostly_kept() {
             "{side:?} {zone:?} {r} mm at {angle}°: no warning"
         );
         assert!(
-            inside as f64 >= 0.88 * n as f64 && d >= 0.98,
+            inside as f64 >= 0.92 * n as f64 && d >= 0.98,
             "{side:?} {zone:?} {r} mm at {angle}°: {inside}/{n} inside, Dice {d:.4}"
         );
     }

@@ -412,8 +412,10 @@ fn large_posterior_consolidation_is_not_lost_silently() {
     // every level (its cavity narrows with them) the lesion lies against the ribs, the first
     // pass cuts it (the cut doubt fires instead of the rib-gap one): 85.9 %, Dice 0.972; comb
     // closing 5 -> 9 px: 87.6 %, Dice 0.974; walks no deeper than the pleura seen within 40 mm
-    // of slices (the 150 mm window's lay 10 mm deeper): 89.3 %, Dice 0.975. Not yet the 95 % of
-    // the preset's posterolateral
+    // of slices (the 150 mm window's lay 10 mm deeper): 89.3 %, Dice 0.975; the mid-line band
+    // where wall depth is counted from the skin 30 -> 22 mm for the right side's second
+    // outline (the strip 22-30 mm from the mid-line was cut off): 93.6 %, Dice 0.979. Not yet
+    // the 95 % of the preset's posterolateral
     // lesion (missing: the paravertebral gutter, the upper pole).
     let (ph, a) = one_subpleural_lesion(Side::Right, Zone::Middle, 70.0, 0.0);
     assert!(
@@ -421,7 +423,7 @@ fn large_posterior_consolidation_is_not_lost_silently() {
         "{:?}",
         a.result.warnings
     );
-    assert_inside(&ph, &a, 0.88, "posterior 70 mm");
+    assert_inside(&ph, &a, 0.92, "posterior 70 mm");
     assert!(dice(&a.lungs.data, &ph.truth.lungs, 1) >= 0.97);
     assert!(dice(&a.lungs.data, &ph.truth.lungs, 2) >= 0.99);
 }

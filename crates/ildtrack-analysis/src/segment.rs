@@ -62,7 +62,9 @@
 //!      aerated base (`dome.rs`), keeps the liver/spleen under it out while the slices below the
 //!      widest are outlined too; so are the small slices above the widest (an upper-zone
 //!      lesion reaching the apex); the comb the walks leave is closed (9-pixel square), and
-//!      spurs of single walks (narrower than a 3-pixel square) are dropped.
+//!      spurs of single walks (narrower than a 3-pixel square) are dropped. For a cut side it
+//!      replaces the first pass only within 20 mm of the run of slices the first pass cut
+//!      (elsewhere it took the heart's and the dome's borders).
 //! 8. The chest wall (body tissue outside the lungs nearer the skin than the mid-line band) is
 //!    kept for quantification's subpleural-lens test.
 //!
@@ -641,8 +643,8 @@ pub(crate) fn segment<B: Backend>(
     // section (the apex and base have other tissue there): consolidation or effusion along the
     // chest wall that the first pass may not see at all (nothing added, so no cut).
     let rib_window = (RIB_WINDOW_MM / ls[0]).round() as isize;
-    let rib_gap_ml: [f64; 2] = if ld[0] == 1 {
-        [0.0, 0.0]
+    let rib_gap_slices: Vec<[f64; 2]> = if ld[0] == 1 {
+        vec![[0.0, 0.0]]
     } else {
         (0..ld[0])
             .into_par_iter()
@@ -668,8 +670,11 @@ pub(crate) fn segment<B: Backend>(
                         .sum::<f64>()
                 })
             })
-            .reduce(|| [0.0, 0.0], |a, b| [a[0] + b[0], a[1] + b[1]])
+            .collect()
     };
+    let rib_gap_ml: [f64; 2] = rib_gap_slices
+        .iter()
+        .fold([0.0, 0.0], |a, b| [a[0] + b[0], a[1] + b[1]]);
     stages.lap("segment.dense.walls");
     // One pass of dense-region filling over `lungs` (aerated lung in, lung with dense disease
     // out); returns the size of the cut through dense tissue (pixels on the cut edge). A
@@ -686,8 +691,10 @@ pub(crate) fn segment<B: Backend>(
                       lung_between_test: [bool; 2],
                       rib_bound: bool,
                       domes: [Option<crate::dome::Dome>; 2]|
-     -> [u64; 2] {
-        let cut_px = [0, 1].map(|_| std::sync::atomic::AtomicU64::new(0));
+     -> Vec<[u64; 2]> {
+        let cut_px: Vec<[std::sync::atomic::AtomicU64; 2]> = (0..ld[0])
+            .map(|_| [0, 1].map(|_| std::sync::atomic::AtomicU64::new(0)))
+            .collect();
         lungs
             .axis_iter_mut(Axis(0))
             .into_par_iter()
@@ -983,7 +990,7 @@ pub(crate) fn segment<B: Backend>(
                                     }
                                 }
                             }
-                            cut_px[k].fetch_add(cut, std::sync::atomic::Ordering::Relaxed);
+                            cut_px[z][k].fetch_add(cut, std::sync::atomic::Ordering::Relaxed);
                             filled_sides[k] = f;
                         }
                     }
@@ -999,7 +1006,10 @@ pub(crate) fn segment<B: Backend>(
                 }
                 s.iter_mut().zip(out).for_each(|(o, v)| *o = v);
             });
-        cut_px.map(|c| c.into_inner())
+        cut_px
+            .into_iter()
+            .map(|c| c.map(|c| c.into_inner()))
+            .collect()
     };
     let aerated_only = include_dense.then(|| lungs_h.clone());
     // The diaphragm dome under each lung (3-D scans): dense tissue under it is liver or spleen,
@@ -1022,7 +1032,8 @@ pub(crate) fn segment<B: Backend>(
     } else {
         [None, None]
     };
-    let first_cut = dense_pass(
+    let sum_cut = |v: &[[u64; 2]]| [0, 1].map(|k| v.iter().map(|c| c[k]).sum::<u64>());
+    let first_cut_slices = dense_pass(
         &mut lungs_h,
         &hulls,
         window,
@@ -1031,6 +1042,7 @@ pub(crate) fn segment<B: Backend>(
         false,
         first_domes,
     );
+    let first_cut = sum_cut(&first_cut_slices);
     let mut cut = first_cut;
     // The cut's size against the lungs' (3-D: area / volume^(2/3); one slice: length /
     // area^(1/2)), per side.
@@ -1112,24 +1124,69 @@ pub(crate) fn segment<B: Backend>(
             true,
             domes,
         );
-        // The re-outlined side from the second pass, the other from the first.
+        // The re-outlined side from the second pass, the other from the first; the second
+        // pass only over the slices of the trouble (a first-pass cut, a rib gap) and
+        // `OUTLINE_Z_MARGIN_MM` beyond: elsewhere its longer window and rib bound only add the
+        // heart's and the dome's borders.
+        let margin = (OUTLINE_Z_MARGIN_MM / ls[0]).round() as usize;
+        let in_range: [Vec<bool>; 2] = [0, 1].map(|k| {
+            if gap_sides[k] {
+                return vec![true; ld[0]];
+            }
+            // The run of cut slices around the largest cut (gaps up to the margin): a stray
+            // cut far away (the heart's border in a basal slice) does not widen it.
+            let cuts: Vec<u64> = first_cut_slices.iter().map(|c| c[k]).collect();
+            let Some(peak) = (0..ld[0]).max_by_key(|&z| cuts[z]).filter(|&z| cuts[z] > 0) else {
+                return vec![false; ld[0]];
+            };
+            let (mut lo, mut hi) = (peak, peak);
+            while let Some(z) = (lo.saturating_sub(margin + 1)..lo)
+                .rev()
+                .find(|&z| cuts[z] > 0)
+            {
+                lo = z;
+            }
+            while let Some(z) = (hi + 1..(hi + margin + 2).min(ld[0])).find(|&z| cuts[z] > 0) {
+                hi = z;
+            }
+            (0..ld[0])
+                .map(|z| z + margin >= lo && z <= hi + margin)
+                .collect()
+        });
         let side_of = |v: u8| (v == 1 || v == 2).then(|| v as usize - 1);
+        let redo = |k: usize, z: usize| outline_sides[k] && in_range[k][z];
         lungs_h
-            .iter_mut()
-            .zip(second.iter())
-            .for_each(|(first, &again_v)| {
-                let keep_first = side_of(*first).is_some_and(|k| !outline_sides[k]);
-                if !keep_first {
-                    *first = if side_of(again_v).is_some_and(|k| outline_sides[k]) {
-                        again_v
-                    } else {
-                        0
-                    };
-                }
+            .outer_iter_mut()
+            .zip(second.outer_iter())
+            .enumerate()
+            .for_each(|(z, (mut first_s, again_s))| {
+                first_s
+                    .iter_mut()
+                    .zip(again_s.iter())
+                    .for_each(|(first, &again_v)| {
+                        let keep_first = side_of(*first).is_some_and(|k| !redo(k, z));
+                        if !keep_first {
+                            *first = if side_of(again_v).is_some_and(|k| redo(k, z)) {
+                                again_v
+                            } else if side_of(*first).is_none() {
+                                *first
+                            } else {
+                                0
+                            };
+                        }
+                    });
             });
         for k in 0..2 {
             if outline_sides[k] {
-                cut[k] = again[k];
+                cut[k] = (0..ld[0])
+                    .map(|z| {
+                        if in_range[k][z] {
+                            again[z][k]
+                        } else {
+                            first_cut_slices[z][k]
+                        }
+                    })
+                    .sum();
             }
         }
         outlined = true;
@@ -1306,6 +1363,9 @@ const DOME_DENSE_HU: i16 = -300;
 /// descending aorta lies there). Posterior mid-zone placement 89.3 -> 93.6 % inside, right
 /// lower posterior 95.9 -> 96.4 %; others and the real series within 0.1 mL.
 const CENTRAL_RIGHT_OUTLINE_MM: f64 = 22.0;
+/// The second outline replaces a side's first-pass lung only within this distance (mm, along
+/// z) of the slices where the trouble is (a first-pass cut, a rib gap).
+const OUTLINE_Z_MARGIN_MM: f64 = 20.0;
 /// Holes inside added disease up to this area (mm²) are filled (see `dense_pass`).
 const PINHOLE_MAX_MM2: f64 = 12.0;
 /// Gaps between the second outline's walks to the ribs closed up to 2 × this (pixels).

@@ -424,7 +424,10 @@ fn large_posterior_consolidation_is_not_lost_silently() {
         a.result.warnings
     );
     assert_inside(&ph, &a, 0.92, "posterior 70 mm");
-    assert!(dice(&a.lungs.data, &ph.truth.lungs, 1) >= 0.97);
+    // The second outline replaced the whole side and took the heart's and dome's borders far
+    // from the lesion (lung +1.09 %, Dice 0.979); now only around the slices of the first
+    // pass's cut (+-20 mm): lung +0.23 %, Dice 0.987.
+    assert!(dice(&a.lungs.data, &ph.truth.lungs, 1) >= 0.98);
     assert!(dice(&a.lungs.data, &ph.truth.lungs, 2) >= 0.99);
 }
 
@@ -466,6 +469,20 @@ fn large_consolidations_elsewhere_are_warned_and_mostly_kept() {
     // the lateral rim, whose nearest skin is not lateral at shoulder level (the walks out to
     // the pleura go forwards or backwards). Tried: the hull of the slices just below as well
     // (5 / 10 / 20 mm: 85 / 88 / 93 % inside, but every placement's lung +1.4 to +5 %).
+    // Left middle anterior (70 mm, against the heart): 94.1 % inside, Dice 0.964, lung +2.27 %;
+    // walks no deeper than the pleura seen nearby: 96.3 %, lung +2.68 %; the second outline
+    // only around the cut's slices (a stray cut at the heart's border in a basal slice no
+    // longer widens it): Dice 0.975, lung +1.64 %.
+    let (ph, a) = one_subpleural_lesion(Side::Left, Zone::Middle, 70.0, 130.0);
+    assert!(has_warning(&a.result, "segmentation-doubt"));
+    assert_inside(&ph, &a, 0.95, "left anterior 70 mm");
+    let d = dice(&a.lungs.data, &ph.truth.lungs, 2);
+    let lung = a.result.lungs.whole.volume_ml;
+    let truth = ph.truth.lung_ml[0] + ph.truth.lung_ml[1];
+    assert!(
+        d >= 0.97 && rel_err(lung, truth) <= 0.02,
+        "left Dice {d:.4}, lung {lung:.0} vs {truth:.0} mL"
+    );
     let (ph, a) = one_subpleural_lesion(Side::Right, Zone::Upper, 60.0, 60.0);
     assert!(has_warning(&a.result, "segmentation-doubt"));
     assert_inside(&ph, &a, 0.78, "upper zone 60 mm");

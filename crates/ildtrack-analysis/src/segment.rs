@@ -61,7 +61,8 @@
 //!      within 40 mm of slices where it was; and the diaphragm dome, fitted to the
 //!      aerated base (`dome.rs`), keeps the liver/spleen under it out while the slices below the
 //!      widest are outlined too; so are the small slices above the widest (an upper-zone
-//!      lesion reaching the apex); the comb the walks leave is closed (9-pixel square), and
+//!      lesion reaching the apex), where the rib cage of the slice bounds the lung as well as
+//!      the hull (seen from the side or the front); the comb the walks leave is closed (9-pixel square), and
 //!      spurs of single walks (narrower than a 3-pixel square) are dropped. For a cut side it
 //!      replaces the first pass only within 20 mm of the run of slices the first pass cut
 //!      (elsewhere it took the heart's and the dome's borders).
@@ -70,8 +71,8 @@
 //!
 //! Known limits (see the tests): large consolidations are kept 96-99 % at most placements on
 //! the phantom (the preset's third of a lung: 97 %), 94 % for posterior mid-zone ones (the
-//! paravertebral gutter), ~81 % for an upper-zone one
-//! (its lateral rim at shoulder level, where the nearest skin is not lateral) — each is warned
+//! paravertebral gutter), ~87 % for an upper-zone one
+//! (part of its lateral rim at shoulder level) — each is warned
 //! about. One-slice inputs get no
 //! rib-gap test and no dome model.
 
@@ -786,6 +787,34 @@ pub(crate) fn segment<B: Backend>(
                             let mut f = filled_sides[k].clone();
                             let mut added: Vec<usize> = Vec::new();
                             let pleura = pleura_depth(&skin_depth, z, k, window_pleura, ny, nx);
+                            // Second outline, slices above the widest: the hulls of the slices
+                            // towards the apex are narrower than the lung at this level, and a
+                            // lateral lesion there lay outside every hull (its walks go to the
+                            // skin in front or behind). There the rib cage bounds the lung as
+                            // well: inside the ribs (RIB_MARGIN inside their inner surface) on
+                            // this side, away from the mid-line, seen from the side or the front
+                            // (behind, the paravertebral tissue in front of the rib heads would
+                            // come in). No walks from such voxels: the ribs bound them already.
+                            // Upper-zone lesion 81.0 -> 87.4 % inside (Dice 0.978 -> 0.982),
+                            // left anterior 96.3 -> 97.2 %; the other placements unchanged.
+                            let above_widest = (z as isize - widest[k] as isize) * head_step > 0;
+                            let cage_ribs =
+                                (rib_bound && above_widest).then(|| ribs.as_ref()).flatten();
+                            let inside_cage = |i: usize| -> bool {
+                                let Some(r) = cage_ribs else { return false };
+                                let sp = nearest[i];
+                                if sp == usize::MAX || central[i % nx] {
+                                    return false;
+                                }
+                                let right =
+                                    frame.lps_x([z as f64, (i / nx) as f64, (i % nx) as f64])
+                                        < centre_x;
+                                if right != (k == 0) {
+                                    return false;
+                                }
+                                let rib = max3x3(r, ny, nx, sp);
+                                rib > 0 && d_all[i] >= rib + RIB_MARGIN
+                            };
                             // The pleura from nearby slices only, with the rib cage.
                             let near_ribs = ribs
                                 .as_ref()
@@ -828,7 +857,7 @@ pub(crate) fn segment<B: Backend>(
                                 // straight line to the nearest point outside the body crosses no aerated
                                 // lung (lung curving around it means diaphragm dome or mediastinum).
                                 if cand[i]
-                                    && hull[i]
+                                    && (hull[i] || (inside_cage(i) && !from_back(i, nearest[i])))
                                     && (wall_depth(i) as f64 <= wall_factor * d_med[i] as f64
                                         || d_med[i] >= med_margin)
                                     && nearest[i] != usize::MAX
@@ -874,6 +903,10 @@ pub(crate) fn segment<B: Backend>(
                             // What the lung was before the walks (second outline: spurs).
                             let before_walks = near_ribs.is_some().then(|| f.clone());
                             for &q in &added {
+                                // Bounded by the ribs already: no walk from it.
+                                if !hull[q] {
+                                    continue;
+                                }
                                 let sp = nearest[q];
                                 let mut limit = min3x3(&pleura, ny, nx, sp);
                                 // Where no aerated lung met this skin point nearby, the pleura

@@ -465,14 +465,17 @@ fn large_consolidations_elsewhere_are_warned_and_mostly_kept() {
     // largest) got no additions at all: 53 % inside, Dice 0.961, lung -2.1 %. The second
     // outline (a side already in doubt, bounded by the ribs) now outlines the slices above the
     // widest too: 80.7 %, Dice 0.977, lung -0.03 % (full size 80.9 %); with the spurs of single
-    // walks dropped: 80.4 %, Dice 0.978, lung -0.2 %. What is still missed is
-    // the lateral rim, whose nearest skin is not lateral at shoulder level (the walks out to
-    // the pleura go forwards or backwards). Tried: the hull of the slices just below as well
-    // (5 / 10 / 20 mm: 85 / 88 / 93 % inside, but every placement's lung +1.4 to +5 %).
+    // walks dropped: 80.4 %, Dice 0.978, lung -0.2 %. The lateral part lay outside every hull
+    // (the apex slices are narrower) and the walks from the hull go to the skin in front or
+    // behind; the rib cage of the slice now bounds it too above the widest slice (seen from
+    // the side or the front): 87.4 %, Dice 0.982, lung +0.36 % (full size 86.7 %). Tried: the
+    // hull of the slices just below as well (5 / 10 / 20 mm: 85 / 88 / 93 % inside, but every
+    // placement's lung +1.4 to +5 %; again this session: the same).
     // Left middle anterior (70 mm, against the heart): 94.1 % inside, Dice 0.964, lung +2.27 %;
     // walks no deeper than the pleura seen nearby: 96.3 %, lung +2.68 %; the second outline
     // only around the cut's slices (a stray cut at the heart's border in a basal slice no
-    // longer widens it): Dice 0.975, lung +1.64 %.
+    // longer widens it): Dice 0.975, lung +1.64 %; the rib cage above the widest slice:
+    // 97.2 %, Dice 0.976, lung +1.75 %.
     let (ph, a) = one_subpleural_lesion(Side::Left, Zone::Middle, 70.0, 130.0);
     assert!(has_warning(&a.result, "segmentation-doubt"));
     assert_inside(&ph, &a, 0.95, "left anterior 70 mm");
@@ -485,8 +488,8 @@ fn large_consolidations_elsewhere_are_warned_and_mostly_kept() {
     );
     let (ph, a) = one_subpleural_lesion(Side::Right, Zone::Upper, 60.0, 60.0);
     assert!(has_warning(&a.result, "segmentation-doubt"));
-    assert_inside(&ph, &a, 0.78, "upper zone 60 mm");
-    assert!(dice(&a.lungs.data, &ph.truth.lungs, 1) >= 0.97);
+    assert_inside(&ph, &a, 0.85, "upper zone 60 mm");
+    assert!(dice(&a.lungs.data, &ph.truth.lungs, 1) >= 0.975);
 }
 
 #[test]

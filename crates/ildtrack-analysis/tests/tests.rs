@@ -414,8 +414,9 @@ fn large_posterior_consolidation_is_not_lost_silently() {
     // closing 5 -> 9 px: 87.6 %, Dice 0.974; walks no deeper than the pleura seen within 40 mm
     // of slices (the 150 mm window's lay 10 mm deeper): 89.3 %, Dice 0.975; the mid-line band
     // where wall depth is counted from the skin 30 -> 22 mm for the right side's second
-    // outline (the strip 22-30 mm from the mid-line was cut off): 93.6 %, Dice 0.979. Not yet
-    // the 95 % of the preset's posterolateral
+    // outline (the strip 22-30 mm from the mid-line was cut off): 93.6 %, Dice 0.979; the rib
+    // cage bounding the slices above the widest: 94.7 %, Dice 0.988. Not yet the 95 % of the
+    // preset's posterolateral
     // lesion (missing: the paravertebral gutter, the upper pole).
     let (ph, a) = one_subpleural_lesion(Side::Right, Zone::Middle, 70.0, 0.0);
     assert!(
@@ -423,7 +424,7 @@ fn large_posterior_consolidation_is_not_lost_silently() {
         "{:?}",
         a.result.warnings
     );
-    assert_inside(&ph, &a, 0.92, "posterior 70 mm");
+    assert_inside(&ph, &a, 0.94, "posterior 70 mm");
     // The second outline replaced the whole side and took the heart's and dome's borders far
     // from the lesion (lung +1.09 %, Dice 0.979); now only around the slices of the first
     // pass's cut (+-20 mm): lung +0.23 %, Dice 0.987.
@@ -440,7 +441,8 @@ fn large_consolidations_elsewhere_are_warned_and_mostly_kept() {
     // rib-gap trigger 0.4 -> 0.1 % of the side's aerated volume: the right posterior-basal one
     // was silent again at 8 %): 89.0-98.9 %, Dice 0.987-0.992 (left middle posterior 89.0 %);
     // comb closing 5 -> 9 px: 89.8-99.0 %, Dice 0.987-0.991; walks no deeper than the pleura
-    // seen within 40 mm of slices: 93.8-99.0 %, Dice 0.989-0.991.
+    // seen within 40 mm of slices: 93.8-99.0 %, Dice 0.989-0.991; the rib cage bounding the
+    // slices above the widest: 95.1-99.0 %, Dice 0.989-0.991.
     for (side, zone, r, angle) in [
         (Side::Right, Zone::Lower, 70.0, 90.0),
         (Side::Left, Zone::Lower, 60.0, 90.0),
@@ -456,7 +458,7 @@ fn large_consolidations_elsewhere_are_warned_and_mostly_kept() {
             "{side:?} {zone:?} {r} mm at {angle}°: no warning"
         );
         assert!(
-            inside as f64 >= 0.92 * n as f64 && d >= 0.98,
+            inside as f64 >= 0.94 * n as f64 && d >= 0.98,
             "{side:?} {zone:?} {r} mm at {angle}°: {inside}/{n} inside, Dice {d:.4}"
         );
     }
@@ -468,7 +470,8 @@ fn large_consolidations_elsewhere_are_warned_and_mostly_kept() {
     // walks dropped: 80.4 %, Dice 0.978, lung -0.2 %. The lateral part lay outside every hull
     // (the apex slices are narrower) and the walks from the hull go to the skin in front or
     // behind; the rib cage of the slice now bounds it too above the widest slice (seen from
-    // the side or the front): 87.4 %, Dice 0.982, lung +0.36 % (full size 86.7 %). Tried: the
+    // the side or the front): 87.4 %, Dice 0.982, lung +0.36 % (full size 86.7 %); also from
+    // behind beyond the paravertebral band: 89.2 %, Dice 0.983, lung +0.51 %. Tried: the
     // hull of the slices just below as well (5 / 10 / 20 mm: 85 / 88 / 93 % inside, but every
     // placement's lung +1.4 to +5 %; again this session: the same).
     // Left middle anterior (70 mm, against the heart): 94.1 % inside, Dice 0.964, lung +2.27 %;
@@ -488,7 +491,7 @@ fn large_consolidations_elsewhere_are_warned_and_mostly_kept() {
     );
     let (ph, a) = one_subpleural_lesion(Side::Right, Zone::Upper, 60.0, 60.0);
     assert!(has_warning(&a.result, "segmentation-doubt"));
-    assert_inside(&ph, &a, 0.85, "upper zone 60 mm");
+    assert_inside(&ph, &a, 0.87, "upper zone 60 mm");
     assert!(dice(&a.lungs.data, &ph.truth.lungs, 1) >= 0.975);
 }
 

@@ -645,8 +645,8 @@ pub(crate) fn segment<B: Backend>(
     // section (the apex and base have other tissue there): consolidation or effusion along the
     // chest wall that the first pass may not see at all (nothing added, so no cut).
     let rib_window = (RIB_WINDOW_MM / ls[0]).round() as isize;
-    let rib_gap_slices: Vec<[f64; 2]> = if ld[0] == 1 {
-        vec![[0.0, 0.0]]
+    let rib_gap_ml: [f64; 2] = if ld[0] == 1 {
+        [0.0, 0.0]
     } else {
         (0..ld[0])
             .into_par_iter()
@@ -672,11 +672,8 @@ pub(crate) fn segment<B: Backend>(
                         .sum::<f64>()
                 })
             })
-            .collect()
+            .reduce(|| [0.0, 0.0], |a, b| [a[0] + b[0], a[1] + b[1]])
     };
-    let rib_gap_ml: [f64; 2] = rib_gap_slices
-        .iter()
-        .fold([0.0, 0.0], |a, b| [a[0] + b[0], a[1] + b[1]]);
     stages.lap("segment.dense.walls");
     // One pass of dense-region filling over `lungs` (aerated lung in, lung with dense disease
     // out); returns the size of the cut through dense tissue (pixels on the cut edge). A
@@ -834,14 +831,15 @@ pub(crate) fn segment<B: Backend>(
                                 let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
                                 dy > 0.0 && dy >= dx.abs()
                             };
+                            let mid_band = if rib_bound && k == 0 {
+                                &central_narrow
+                            } else {
+                                &central
+                            };
                             let wall_depth = |i: usize| -> u32 {
                                 let d = d_all[i];
                                 if nearest[i] == usize::MAX
-                                    || if rib_bound && k == 0 {
-                                        central_narrow[i % nx]
-                                    } else {
-                                        central[i % nx]
-                                    }
+                                    || mid_band[i % nx]
                                     || !from_back(i, nearest[i])
                                 {
                                     return d;
@@ -1070,7 +1068,6 @@ pub(crate) fn segment<B: Backend>(
     } else {
         [None, None]
     };
-    let sum_cut = |v: &[[u64; 2]]| [0, 1].map(|k| v.iter().map(|c| c[k]).sum::<u64>());
     let first_cut_slices = dense_pass(
         &mut lungs_h,
         &hulls,
@@ -1080,7 +1077,7 @@ pub(crate) fn segment<B: Backend>(
         false,
         first_domes,
     );
-    let first_cut = sum_cut(&first_cut_slices);
+    let first_cut = [0, 1].map(|k| first_cut_slices.iter().map(|c| c[k]).sum::<u64>());
     let mut cut = first_cut;
     // The cut's size against the lungs' (3-D: area / volume^(2/3); one slice: length /
     // area^(1/2)), per side.
@@ -1162,10 +1159,10 @@ pub(crate) fn segment<B: Backend>(
             true,
             domes,
         );
-        // The re-outlined side from the second pass, the other from the first; the second
-        // pass only over the slices of the trouble (a first-pass cut, a rib gap) and
+        // The re-outlined side from the second pass, the other from the first. A side outlined
+        // for its cut takes the second pass only over the run of cut slices and
         // `OUTLINE_Z_MARGIN_MM` beyond: elsewhere its longer window and rib bound only add the
-        // heart's and the dome's borders.
+        // heart's and the dome's borders. A rib-gap side takes it over all its slices.
         let margin = (OUTLINE_Z_MARGIN_MM / ls[0]).round() as usize;
         let in_range: [Vec<bool>; 2] = [0, 1].map(|k| {
             if gap_sides[k] {
@@ -1206,8 +1203,6 @@ pub(crate) fn segment<B: Backend>(
                         if !keep_first {
                             *first = if side_of(again_v).is_some_and(|k| redo(k, z)) {
                                 again_v
-                            } else if side_of(*first).is_none() {
-                                *first
                             } else {
                                 0
                             };
@@ -1401,8 +1396,8 @@ const DOME_DENSE_HU: i16 = -300;
 /// descending aorta lies there). Posterior mid-zone placement 89.3 -> 93.6 % inside, right
 /// lower posterior 95.9 -> 96.4 %; others and the real series within 0.1 mL.
 const CENTRAL_RIGHT_OUTLINE_MM: f64 = 22.0;
-/// The second outline replaces a side's first-pass lung only within this distance (mm, along
-/// z) of the slices where the trouble is (a first-pass cut, a rib gap).
+/// For a side outlined again for its cut, the second outline replaces the first pass only
+/// within this distance (mm, along z) of the run of cut slices.
 const OUTLINE_Z_MARGIN_MM: f64 = 20.0;
 /// Holes inside added disease up to this area (mm²) are filled (see `dense_pass`).
 const PINHOLE_MAX_MM2: f64 = 12.0;

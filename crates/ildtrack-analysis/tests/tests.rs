@@ -344,7 +344,7 @@ fn honeycombing_stays_in_the_lung() {
     // posterior-lateral right base): no cyst is a lung candidate by itself and the walls are
     // too dense for the crazy-paving rule; the pleura outlined from the slices above takes it
     // in. Right lung missed (truth lung outside our mask), measured: healthy phantom 1.3 mL,
-    // with the honeycombing 18.7 mL (without the dense-region rule 40.7 mL); right Dice 0.9951.
+    // with the honeycombing 16.2 mL (without the dense-region rule 36.0 mL); right Dice 0.9955.
     // (A single slice has no slices above: A046441's baseline slice loses most of its
     // posterior honeycombing — see the notes of issue 3.)
     let missed_right = |ph: &Phantom, a: &Analysis| -> f64 {

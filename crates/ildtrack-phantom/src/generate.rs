@@ -716,23 +716,17 @@ const CYST_CELL_MM: f64 = 7.0;
 
 fn in_cyst(p: [f64; 3]) -> bool {
     let cell = p.map(|v| (v / CYST_CELL_MM).floor() as i64);
-    let unit = |h: u64| (h >> 11) as f64 / (1u64 << 53) as f64;
     for dz in -1..=1 {
         for dy in -1..=1 {
             for dx in -1..=1 {
                 let c = [cell[0] + dx, cell[1] + dy, cell[2] + dz];
-                let mut h = crate::rng::mix64(
+                let mut rng = crate::rng::SplitMix::new(
                     (c[0] as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
                         ^ (c[1] as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F)
                         ^ (c[2] as u64).wrapping_mul(0x1656_67B1_9E37_79F9),
                 );
-                let mut centre = [0.0; 3];
-                for k in 0..3 {
-                    h = crate::rng::mix64(h);
-                    centre[k] = (c[k] as f64 + 0.2 + 0.6 * unit(h)) * CYST_CELL_MM;
-                }
-                h = crate::rng::mix64(h);
-                let r = 2.5 + 1.5 * unit(h);
+                let centre = [0, 1, 2].map(|k| (c[k] as f64 + rng.range(0.2, 0.8)) * CYST_CELL_MM);
+                let r = rng.range(2.5, 4.0);
                 let d2: f64 = (0..3).map(|k| (p[k] - centre[k]).powi(2)).sum();
                 if d2 <= r * r {
                     return true;

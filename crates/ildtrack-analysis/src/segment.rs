@@ -417,6 +417,10 @@ pub(crate) fn segment<B: Backend>(
             ),
         ));
     }
+    let gas_ml = drop_gas_pieces(&mut lungs_h, &low_h, ls, p.max_pure_air_fraction);
+    if gas_ml > 0.0 {
+        tracing::debug!(gas_ml, "gas joined to the lungs between slices dropped");
+    }
     let aerated: [u64; 3] = {
         let mut c = [0u64; 3];
         lungs_h.iter().for_each(|&v| c[(v as usize).min(2)] += 1);
@@ -1864,6 +1868,114 @@ fn drop_air_outside_rib_cage(
     dropped as f64 * ls.iter().product::<f64>() / 1000.0
 }
 
+/// Block-mean HU at or below this is pure air: gas in the stomach or bowel (or outside the lung)
+/// is mostly pure air; lung, even emphysematous, holds tissue in most 1.4 mm blocks.
+const PURE_AIR_HU: i16 = -960;
+/// Smallest in-plane piece (mm²) that [`drop_gas_pieces`] judges.
+const GAS_PIECE_MIN_MM2: f64 = 100.0;
+
+/// Gas under the diaphragm that joined a lung only through the faces between slices: where a
+/// slice is thicker than the diaphragm, the stomach's gas touches the lung base in the slice
+/// above and becomes part of the lung's 3-D component. Per slice, an in-plane piece of the
+/// lung mask of at least [`GAS_PIECE_MIN_MM2`] with more than `max_share` of its voxels at or
+/// below [`PURE_AIR_HU`] is gas (the lung components' own rule, applied per piece); so is a
+/// piece whose neighbours in the adjacent slices are all gas. Gas pieces are dropped; returns
+/// the mL dropped.
+fn drop_gas_pieces(lungs: &mut Array3<u8>, hu: &Array3<i16>, ls: [f64; 3], max_share: f64) -> f64 {
+    let (nz, ny, nx) = lungs.dim();
+    if nz < 2 {
+        return 0.0; // one slice: each piece is a whole component, judged already
+    }
+    let min_px = (GAS_PIECE_MIN_MM2 / (ls[1] * ls[2])).ceil() as usize;
+    // Per slice: piece id per pixel (0 none, else local index + 1) and whether it is gas.
+    let per_slice: Vec<(Vec<u32>, Vec<bool>)> = lungs
+        .axis_iter(Axis(0))
+        .into_par_iter()
+        .zip(hu.axis_iter(Axis(0)).into_par_iter())
+        .map(|(s, h)| {
+            let mut ids = vec![0u32; ny * nx];
+            let lung: Vec<bool> = s.iter().map(|&v| v != 0).collect();
+            if !lung.contains(&true) {
+                return (ids, Vec::new());
+            }
+            let hs: Vec<i16> = h.iter().copied().collect();
+            let pieces = plane::components(&lung, ny, nx);
+            let gas = pieces
+                .iter()
+                .enumerate()
+                .map(|(k, c)| {
+                    for &i in c {
+                        ids[i] = k as u32 + 1;
+                    }
+                    let pure = c.iter().filter(|&&i| hs[i] <= PURE_AIR_HU).count();
+                    c.len() >= min_px && pure as f64 > max_share * c.len() as f64
+                })
+                .collect();
+            (ids, gas)
+        })
+        .collect();
+    if per_slice.iter().all(|(_, g)| !g.contains(&true)) {
+        return 0.0;
+    }
+    let base: Vec<usize> = per_slice
+        .iter()
+        .scan(0usize, |acc, (_, g)| {
+            let b = *acc;
+            *acc += g.len();
+            Some(b)
+        })
+        .collect();
+    let mut gas: Vec<bool> = per_slice
+        .iter()
+        .flat_map(|(_, g)| g.iter().copied())
+        .collect();
+    // Pieces that overlap between adjacent slices.
+    let mut nbrs: Vec<Vec<usize>> = vec![Vec::new(); gas.len()];
+    for z in 0..nz - 1 {
+        let (a, b) = (&per_slice[z].0, &per_slice[z + 1].0);
+        let mut pairs: Vec<(usize, usize)> = a
+            .iter()
+            .zip(b)
+            .filter(|&(&p, &q)| p != 0 && q != 0)
+            .map(|(&p, &q)| (base[z] + p as usize - 1, base[z + 1] + q as usize - 1))
+            .collect();
+        pairs.sort_unstable();
+        pairs.dedup();
+        for (p, q) in pairs {
+            nbrs[p].push(q);
+            nbrs[q].push(p);
+        }
+    }
+    loop {
+        let more: Vec<usize> = (0..gas.len())
+            .filter(|&p| !gas[p] && !nbrs[p].is_empty() && nbrs[p].iter().all(|&q| gas[q]))
+            .collect();
+        if more.is_empty() {
+            break;
+        }
+        for p in more {
+            gas[p] = true;
+        }
+    }
+    let dropped: usize = lungs
+        .axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .enumerate()
+        .map(|(z, mut s)| {
+            let ids = &per_slice[z].0;
+            let mut n = 0;
+            for (v, &id) in s.iter_mut().zip(ids) {
+                if id != 0 && gas[base[z] + id as usize - 1] {
+                    *v = 0;
+                    n += 1;
+                }
+            }
+            n
+        })
+        .sum();
+    dropped as f64 * ls.iter().product::<f64>() / 1000.0
+}
+
 /// Slices whose filled body area is under [`OPENED_BODY_SHARE`] of a slice within `reach` on
 /// either side get the intersection of the nearest such slices' bodies added. Returns how
 /// many slices were repaired.
@@ -2006,12 +2118,15 @@ fn lung_components<B: Backend>(
             .sum();
         if n == 0 { f64::NAN } else { s / n as f64 }
     };
-    // Share of a candidate's (block-mean) voxels at or below -960 HU: gas in bowel or stomach is
+    // Share of a candidate's (block-mean) voxels at or below [`PURE_AIR_HU`]: gas in bowel or stomach is
     // mostly pure air; lung, even emphysematous, holds tissue in most 1.4 mm blocks.
     let pure_air = |r: usize| -> f64 {
         let h = hist.label(r + 1);
         let n: u64 = h.iter().sum();
-        let below: u64 = h.iter().take(1100 - 960 + 1).sum();
+        let below: u64 = h
+            .iter()
+            .take((1100 + PURE_AIR_HU as i32 + 1) as usize)
+            .sum();
         if n == 0 { 1.0 } else { below as f64 / n as f64 }
     };
     let lung_like: Vec<usize> = order

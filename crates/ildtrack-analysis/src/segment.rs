@@ -1390,8 +1390,15 @@ const RIB_GAP_MM: f64 = 30.0;
 /// not reach the ribs); large consolidations at ten placements 0.19-1.8 % (right upper 60 mm
 /// 0.19 %, right posterior-basal 60 mm 0.37 %). One-slice inputs are not measured.
 const RIB_GAP_TRIGGER: f64 = 0.001;
-/// The second outline keeps out what lies more than this under the fitted diaphragm dome (mm).
-const DOME_MARGIN_MM: f64 = 5.0;
+/// The outlines keep out what lies more than this under the fitted diaphragm dome (mm). The
+/// dome is the foot-most aerated voxel's height, the top of the diaphragm: the margin only
+/// covers the fit's error. At 5 mm the diaphragm sheet under an oblique dome came in as a ring
+/// 6-8 mm wide in the slices beside a lesion (half grid, right middle 70 mm: +24 mL at the
+/// liver dome). 5 -> 3 -> 2 -> 1 mm, ten placements: left lower 80 mm Dice 0.970 -> 0.975 ->
+/// 0.977 -> 0.979 (lung +2.42 -> +1.91 -> +1.65 -> +1.37 %), right lower 90 mm 0.982 -> 0.986 ->
+/// 0.988 -> 0.990, while lesion inside fell by up to 0.3 / 0.4 / 0.7 points (right lower
+/// posterior 60 mm 96.4 -> 96.2 -> 96.0 -> 95.7 %). Real series unchanged.
+const DOME_MARGIN_MM: f64 = 2.0;
 /// Tissue under a lung's foot-most voxel that makes it a point of the dome (HU).
 const DOME_DENSE_HU: i16 = -300;
 /// Second outline, right side: the mid-line band where a voxel's wall distance is counted from

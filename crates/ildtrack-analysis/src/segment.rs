@@ -25,6 +25,9 @@
 //!    *host* Lung pieces (per slice) lying ≥ 90 % outside the convex hull of the bone deeper
 //!    than 5 mm under the skin (ribs, sternum, spine; metal excluded; ±20 mm of slices) are not
 //!    lung: subcutaneous emphysema, skin and breast folds, bowel (`air-outside-rib-cage`).
+//!    *host* In-plane pieces (≥ 100 mm²) with more than `max_pure_air_fraction` of their voxels
+//!    at or below −960 HU, and pieces whose neighbours in the adjacent slices are all such, are
+//!    gas (stomach, bowel) that joined a lung only between slices thicker than the diaphragm.
 //! 7. *host* Holes and dense disease, per slice and lung:
 //!    - holes up to `hole_max_area_mm2` (vessels, bronchi) are filled, larger ones only when the
 //!      region is enclosed by lung in 3-D (a diaphragm dome seen in one slice is not);
@@ -41,8 +44,9 @@
 //!      deeper of the shallowest depths above and below);
 //!    - slices where a lung's aerated section is under a quarter of its largest get no
 //!      additions (apex, and the base where the hull would span the dome) in the first pass;
-//!    - nothing under the diaphragm dome fitted to the aerated base (`dome.rs`, 3-D scans) is
-//!      added (the liver seen from the skin through a basal lesion);
+//!    - nothing more than 2 mm under the diaphragm dome fitted to the aerated base (`dome.rs`,
+//!      3-D scans) is added (the liver seen from the skin through a basal lesion; the
+//!      diaphragm sheet beside a lesion);
 //!    - on a single slice, an addition that is < 20 % of the non-lung region it was cut from is
 //!      an organ (liver dome, spleen) and is dropped;
 //!    - pinholes (≤ 12 mm²) the additions enclose are lung: dense noise over the candidates'

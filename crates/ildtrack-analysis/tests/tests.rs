@@ -415,16 +415,17 @@ fn large_posterior_consolidation_is_not_lost_silently() {
     // of slices (the 150 mm window's lay 10 mm deeper): 89.3 %, Dice 0.975; the mid-line band
     // where wall depth is counted from the skin 30 -> 22 mm for the right side's second
     // outline (the strip 22-30 mm from the mid-line was cut off): 93.6 %, Dice 0.979; the rib
-    // cage bounding the slices above the widest: 94.7 %, Dice 0.988. Not yet the 95 % of the
-    // preset's posterolateral
-    // lesion (missing: the paravertebral gutter, the upper pole).
+    // cage bounding the slices above the widest: 94.7 %, Dice 0.988; the rib cage's depth from
+    // the nearest slice with ribs there (the deepest over +-20 mm lay up to 5 mm deeper where
+    // ribs run obliquely: the upper pole's posterolateral wedge), 5 mm inside it: 96.9 %,
+    // Dice 0.991.
     let (ph, a) = one_subpleural_lesion(Side::Right, Zone::Middle, 70.0, 0.0);
     assert!(
         has_doubt(&a.result, |m| m.contains("right lung")),
         "{:?}",
         a.result.warnings
     );
-    assert_inside(&ph, &a, 0.94, "posterior 70 mm");
+    assert_inside(&ph, &a, 0.95, "posterior 70 mm");
     // The second outline replaced the whole side and took the heart's and dome's borders far
     // from the lesion (lung +1.09 %, Dice 0.979); now only around the slices of the first
     // pass's cut (+-20 mm): lung +0.23 %, Dice 0.987; the diaphragm ring under the liver dome
@@ -468,7 +469,8 @@ fn large_consolidations_elsewhere_are_warned_and_mostly_kept() {
     // was silent again at 8 %): 89.0-98.9 %, Dice 0.987-0.992 (left middle posterior 89.0 %);
     // comb closing 5 -> 9 px: 89.8-99.0 %, Dice 0.987-0.991; walks no deeper than the pleura
     // seen within 40 mm of slices: 93.8-99.0 %, Dice 0.989-0.991; the rib cage bounding the
-    // slices above the widest: 95.1-99.0 %, Dice 0.989-0.991.
+    // slices above the widest: 95.1-99.0 %, Dice 0.989-0.991; the rib cage's depth from the
+    // nearest slice with ribs, 5 mm inside it: 95.8-98.7 %, Dice 0.990-0.994.
     for (side, zone, r, angle) in [
         (Side::Right, Zone::Lower, 70.0, 90.0),
         (Side::Left, Zone::Lower, 60.0, 90.0),
@@ -484,12 +486,11 @@ fn large_consolidations_elsewhere_are_warned_and_mostly_kept() {
             "{side:?} {zone:?} {r} mm at {angle}°: no warning"
         );
         assert!(
-            inside as f64 >= 0.94 * n as f64 && d >= 0.98,
+            inside as f64 >= 0.95 * n as f64 && d >= 0.98,
             "{side:?} {zone:?} {r} mm at {angle}°: {inside}/{n} inside, Dice {d:.4}"
         );
     }
-    // KNOWN GAP: an upper-zone lesion (60 mm, lateral-posterior) is warned about but not all
-    // inside. It reaches the apex, whose slices (aerated section under a quarter of the
+    // An upper-zone lesion (60 mm, lateral-posterior), warned about. It reaches the apex, whose slices (aerated section under a quarter of the
     // largest) got no additions at all: 53 % inside, Dice 0.961, lung -2.1 %. The second
     // outline (a side already in doubt, bounded by the ribs) now outlines the slices above the
     // widest too: 80.7 %, Dice 0.977, lung -0.03 % (full size 80.9 %); with the spurs of single
@@ -499,12 +500,15 @@ fn large_consolidations_elsewhere_are_warned_and_mostly_kept() {
     // the side or the front): 87.4 %, Dice 0.982, lung +0.36 % (full size 86.7 %); also from
     // behind beyond the paravertebral band: 89.2 %, Dice 0.983, lung +0.51 %. Tried: the
     // hull of the slices just below as well (5 / 10 / 20 mm: 85 / 88 / 93 % inside, but every
-    // placement's lung +1.4 to +5 %; again this session: the same).
+    // placement's lung +1.4 to +5 %; again this session: the same). The rib cage's depth from
+    // the nearest slice with ribs (not the deepest over +-20 mm), 5 mm inside it: 95.9 %, Dice
+    // 0.985, lung +1.13 %.
     // Left middle anterior (70 mm, against the heart): 94.1 % inside, Dice 0.964, lung +2.27 %;
     // walks no deeper than the pleura seen nearby: 96.3 %, lung +2.68 %; the second outline
     // only around the cut's slices (a stray cut at the heart's border in a basal slice no
     // longer widens it): Dice 0.975, lung +1.64 %; the rib cage above the widest slice:
-    // 97.2 %, Dice 0.976, lung +1.75 %.
+    // 97.2 %, Dice 0.976, lung +1.75 %; the rib cage from the nearest slice: 98.5 %, Dice
+    // 0.977, lung +1.96 % (slivers of posterior chest wall).
     let (ph, a) = one_subpleural_lesion(Side::Left, Zone::Middle, 70.0, 130.0);
     assert!(has_warning(&a.result, "segmentation-doubt"));
     assert_inside(&ph, &a, 0.95, "left anterior 70 mm");
@@ -517,8 +521,8 @@ fn large_consolidations_elsewhere_are_warned_and_mostly_kept() {
     );
     let (ph, a) = one_subpleural_lesion(Side::Right, Zone::Upper, 60.0, 60.0);
     assert!(has_warning(&a.result, "segmentation-doubt"));
-    assert_inside(&ph, &a, 0.87, "upper zone 60 mm");
-    assert!(dice(&a.lungs.data, &ph.truth.lungs, 1) >= 0.975);
+    assert_inside(&ph, &a, 0.95, "upper zone 60 mm");
+    assert!(dice(&a.lungs.data, &ph.truth.lungs, 1) >= 0.98);
 }
 
 #[test]

@@ -1899,6 +1899,24 @@ fn drop_gas_pieces(lungs: &mut Array3<u8>, hu: &Array3<i16>, ls: [f64; 3], max_s
         return 0.0; // one slice: each piece is a whole component, judged already
     }
     let min_px = (GAS_PIECE_MIN_MM2 / (ls[1] * ls[2])).ceil() as usize;
+    // A gas piece needs more than `max_share * min_px` pure-air lung voxels in its slice: most
+    // scans have no such slice, and skip the per-slice maps below (fresh memory is slow to
+    // touch in some VMs).
+    let possible = lungs
+        .axis_iter(Axis(0))
+        .into_par_iter()
+        .zip(hu.axis_iter(Axis(0)).into_par_iter())
+        .any(|(s, h)| {
+            let pure = s
+                .iter()
+                .zip(h.iter())
+                .filter(|&(&v, &x)| v != 0 && x <= PURE_AIR_HU)
+                .count();
+            pure as f64 > max_share * min_px as f64
+        });
+    if !possible {
+        return 0.0;
+    }
     // Per slice: piece id per pixel (0 none, else local index + 1) and whether it is gas.
     let per_slice: Vec<(Vec<u32>, Vec<bool>)> = lungs
         .axis_iter(Axis(0))

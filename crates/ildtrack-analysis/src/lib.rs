@@ -771,15 +771,17 @@ fn quantify<B: Backend>(
         let mut gl = [0u8; 256];
         gl[stats::class::GGO as usize] = 1;
         let ggo = b.map_u8(&classes, &gl)?;
-        let kept = if p.ggo_opening_mm > 0.0 {
-            b.open(&ggo, &Ball::disk(ggo_open_mm, spacing))?
+        // Per voxel: 2 in a GGO patch, + 1 next to one (within the rim's width).
+        let code = if p.ggo_opening_mm > 0.0 {
+            let kept = b.open(&ggo, &Ball::disk(ggo_open_mm, spacing))?;
+            drop(ggo);
+            let near_patch = b.dilate(&kept, &rim_disk)?;
+            b.combine_u8(&kept, &near_patch, 2, &[0, 1, 2, 3])?
         } else {
-            ggo
-        };
-        let near_patch = if p.ggo_opening_mm > 0.0 {
-            b.dilate(&kept, &rim_disk)?
-        } else {
-            b.map_u8(&kept, &[0u8; 256])?
+            // No opening: every GGO voxel is in a patch, none counts as next to one.
+            let mut l = [0u8; 256];
+            l[1] = 2;
+            b.map_u8(&ggo, &l)?
         };
         // (class, in a patch, next to one) -> class.
         let mut sl = vec![0u8; (RIM_GGO as usize + 1) * 4];
@@ -794,8 +796,6 @@ fn quantify<B: Backend>(
                 };
             }
         }
-        let code = b.combine_u8(&kept, &near_patch, 2, &[0, 1, 2, 3])?;
-        drop((kept, near_patch));
         classes = b.combine_u8(&classes, &code, 4, &sl)?;
         drop(code);
     }

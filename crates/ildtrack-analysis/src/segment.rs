@@ -509,6 +509,10 @@ pub(crate) fn segment<B: Backend>(
     let central_narrow = columns_within(CENTRAL_RIGHT_OUTLINE_MM);
     // 50 mm: the paravertebral muscles, where the ribs lie deep and the lung's gutter deeper.
     let paravertebral = columns_within(50.0);
+    // Columns on the patient's right of the body's mid-line (axial geometry assumed, as above).
+    let right_columns: Vec<bool> = (0..nx)
+        .map(|x| frame.lps_x([body_centre[0], body_centre[1], x as f64]) < centre_x)
+        .collect();
     // Per slice: hull (windowed) of right and left, and the mediastinum: between the two lungs'
     // own hulls in this slice, or (`outlined`) between their windowed hulls — the outline the
     // lungs had in the slices above, where disease now hides it.
@@ -699,17 +703,15 @@ pub(crate) fn segment<B: Backend>(
                       rib_bound: bool,
                       domes: [Option<crate::dome::Dome>; 2]|
      -> Vec<[u64; 2]> {
-        let cut_px: Vec<[std::sync::atomic::AtomicU64; 2]> = (0..ld[0])
-            .map(|_| [0, 1].map(|_| std::sync::atomic::AtomicU64::new(0)))
-            .collect();
         lungs
             .axis_iter_mut(Axis(0))
             .into_par_iter()
             .enumerate()
-            .for_each(|(z, mut s)| {
+            .map(|(z, mut s)| -> [u64; 2] {
+                let mut cut_px = [0u64; 2];
                 let px: Vec<u8> = s.iter().copied().collect();
                 if px.iter().all(|&v| v == 0) {
-                    return;
+                    return cut_px;
                 }
                 let body_s: Vec<bool> = body_h
                     .index_axis(Axis(0), z)
@@ -813,10 +815,7 @@ pub(crate) fn segment<B: Backend>(
                                 if sp == usize::MAX || central[i % nx] {
                                     return false;
                                 }
-                                let right =
-                                    frame.lps_x([z as f64, (i / nx) as f64, (i % nx) as f64])
-                                        < centre_x;
-                                if right != (k == 0) {
+                                if right_columns[i % nx] != (k == 0) {
                                     return false;
                                 }
                                 let rib = max3x3(r, ny, nx, sp);
@@ -1034,7 +1033,7 @@ pub(crate) fn segment<B: Backend>(
                                     }
                                 }
                             }
-                            cut_px[z][k].fetch_add(cut, std::sync::atomic::Ordering::Relaxed);
+                            cut_px[k] += cut;
                             filled_sides[k] = f;
                         }
                     }
@@ -1049,10 +1048,8 @@ pub(crate) fn segment<B: Backend>(
                     }
                 }
                 s.iter_mut().zip(out).for_each(|(o, v)| *o = v);
-            });
-        cut_px
-            .into_iter()
-            .map(|c| c.map(|c| c.into_inner()))
+                cut_px
+            })
             .collect()
     };
     let aerated_only = include_dense.then(|| lungs_h.clone());

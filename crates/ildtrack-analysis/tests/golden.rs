@@ -1,0 +1,218 @@
+//! The regression baseline: what `analyze` produces today, pinned.
+//!
+//! For every phantom preset (half grid), ten large-consolidation placements (half grid) and
+//! every real series in ../shared/data, `tests/golden/*.tsv` holds a hash of the lung label map,
+//! of the class map and of the `visit.json` content (everything but timings, backend and
+//! version), with a few headline figures to read a difference by. A change of behaviour updates
+//! the table on purpose (`GOLDEN_UPDATE=1 cargo test -p ildtrack-analysis --test golden`), and
+//! the commit says what moved and why.
+
+use ildtrack_analysis::{Analysis, AnalysisConfig, analyze};
+use ildtrack_compute::CpuBackend;
+use ildtrack_phantom::{LesionSpec, PhantomSpec, Side, Zone, try_generate};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+fn half_grid(spec: PhantomSpec) -> PhantomSpec {
+    let d = spec.dims_zyx;
+    let s = spec.spacing_mm;
+    spec.with_grid(
+        [d[0] / 2, d[1] / 2, d[2] / 2],
+        [s[0] * 2.0, s[1] * 2.0, s[2] * 2.0],
+    )
+}
+
+fn hash(bytes: &[u8]) -> String {
+    let d = Sha256::digest(bytes);
+    d.iter().take(12).map(|b| format!("{b:02x}")).collect()
+}
+
+/// One table row: case name → tab-separated hashes and figures.
+fn row(a: &Analysis) -> String {
+    let mut v = serde_json::to_value(&a.result).expect("visit.json serialises");
+    if let Some(o) = v.as_object_mut() {
+        for k in ["timings_ms", "backend", "backend_device", "version"] {
+            o.remove(k);
+        }
+    }
+    let metrics = serde_json::to_string(&v).expect("json");
+    let l = &a.result.lungs;
+    let mut codes: Vec<&str> = a.result.warnings.iter().map(|w| w.code.as_str()).collect();
+    codes.sort_unstable();
+    codes.dedup();
+    format!(
+        "{}\t{}\t{}\t{:.1}\t{:.1}\t{:.2}\t{:.2}\t{}",
+        hash(a.lungs.data.as_slice().expect("standard layout")),
+        hash(a.classes.data.as_slice().expect("standard layout")),
+        hash(metrics.as_bytes()),
+        l.right.volume_ml,
+        l.left.volume_ml,
+        l.whole.ggo_pct,
+        l.whole.consolidation_pct,
+        if codes.is_empty() { "-".to_string() } else { codes.join(",") }
+    )
+}
+
+const HEADER: &str =
+    "case\tlungs\tclasses\tvisit_json\tright_ml\tleft_ml\tggo_pct\tconsolidation_pct\twarnings";
+
+fn table_path(group: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(format!("{group}.tsv"))
+}
+
+/// Compares `rows` with the committed table of `group` (or rewrites it with GOLDEN_UPDATE=1).
+/// `expected_only` lists cases that may be absent from `rows` (real data not present).
+fn check(group: &str, rows: BTreeMap<String, String>, may_be_missing: bool) {
+    let path = table_path(group);
+    if std::env::var_os("GOLDEN_UPDATE").is_some() {
+        let mut text = format!("{HEADER}\n");
+        for (k, v) in &rows {
+            text.push_str(&format!("{k}\t{v}\n"));
+        }
+        let tmp = path.with_extension("tsv.tmp");
+        std::fs::write(&tmp, text).expect("write golden table");
+        std::fs::rename(&tmp, &path).expect("move golden table into place");
+        eprintln!("golden: {} rewritten ({} rows)", path.display(), rows.len());
+        return;
+    }
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (GOLDEN_UPDATE=1 writes it)", path.display()));
+    let mut want = BTreeMap::new();
+    for line in text.lines().skip(1).filter(|l| !l.trim().is_empty()) {
+        let (k, v) = line.split_once('\t').expect("case<TAB>row");
+        want.insert(k.to_string(), v.to_string());
+    }
+    let mut diffs = Vec::new();
+    for (k, w) in &want {
+        match rows.get(k) {
+            Some(g) if g == w => {}
+            Some(g) => diffs.push(format!("{k}\n  was {w}\n  now {g}")),
+            None if may_be_missing => eprintln!("golden {group}: {k} skipped (input absent)"),
+            None => diffs.push(format!("{k}: not produced")),
+        }
+    }
+    for k in rows.keys().filter(|k| !want.contains_key(*k)) {
+        diffs.push(format!("{k}: not in the table"));
+    }
+    assert!(
+        diffs.is_empty(),
+        "golden {group} differs ({HEADER}):\n{}",
+        diffs.join("\n")
+    );
+}
+
+fn run(ph: &ildtrack_phantom::Phantom) -> Analysis {
+    analyze(
+        &CpuBackend::new(),
+        &ph.volume,
+        &ph.meta,
+        &[],
+        &AnalysisConfig::default(),
+        &|_, _| {},
+    )
+    .unwrap_or_else(|e| panic!("analyze: {e}"))
+}
+
+#[test]
+fn golden_phantom_presets() {
+    let mut rows = BTreeMap::new();
+    for name in ildtrack_phantom::PRESETS {
+        let spec = PhantomSpec::preset(name).expect("preset");
+        let ph = try_generate(&half_grid(spec)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        rows.insert(name.to_string(), row(&run(&ph)));
+    }
+    check("presets", rows, false);
+}
+
+/// Ten large subpleural consolidations: (name, side, zone, radius mm, angle °, z shift mm).
+pub const PLACEMENTS: [(&str, Side, Zone, f64, f64, f64); 10] = [
+    ("right-lower-90-anterolateral", Side::Right, Zone::Lower, 90.0, 50.0, 30.0),
+    ("left-lower-80-anterolateral", Side::Left, Zone::Lower, 80.0, 50.0, 30.0),
+    ("right-middle-70-posterior", Side::Right, Zone::Middle, 70.0, 0.0, 0.0),
+    ("right-lower-70-lateral", Side::Right, Zone::Lower, 70.0, 90.0, 0.0),
+    ("left-lower-60-lateral", Side::Left, Zone::Lower, 60.0, 90.0, 0.0),
+    ("right-lower-60-posterior", Side::Right, Zone::Lower, 60.0, 0.0, 0.0),
+    ("left-middle-60-posterior", Side::Left, Zone::Middle, 60.0, 0.0, 0.0),
+    ("left-middle-70-anterior", Side::Left, Zone::Middle, 70.0, 130.0, 0.0),
+    ("right-upper-60-posterolateral", Side::Right, Zone::Upper, 60.0, 60.0, 0.0),
+    ("left-lower-70-posterior", Side::Left, Zone::Lower, 70.0, 0.0, 0.0),
+];
+
+#[test]
+fn golden_consolidation_placements() {
+    let mut rows = BTreeMap::new();
+    for (name, side, zone, r, angle, z) in PLACEMENTS {
+        let mut spec = half_grid(PhantomSpec::default());
+        spec.lesions = vec![
+            LesionSpec::consolidation(side, zone, r)
+                .at_angle(angle)
+                .with_z(z),
+        ];
+        let ph = try_generate(&spec).unwrap_or_else(|e| panic!("{name}: {e}"));
+        rows.insert(name.to_string(), row(&run(&ph)));
+    }
+    check("placements", rows, false);
+}
+
+/// Every CT series in ../shared/data that analysis takes: the kernel pairs, the LIDC slice and
+/// each COVID slice.
+fn real_inputs(data: &Path) -> Vec<(String, PathBuf)> {
+    let mut inputs = Vec::new();
+    for k in [
+        "A0001-kernel-L",
+        "A0001-kernel-B",
+        "A0002-kernel-B70f",
+        "A0002-kernel-B40f",
+    ] {
+        inputs.push((k.to_string(), data.join("lung-pet-ct-dx").join(k)));
+    }
+    inputs.push(("lidc-slice".into(), data.join("lungmask-slice/lidc-slice.dcm")));
+    let mut patients: Vec<PathBuf> = std::fs::read_dir(data.join("covid-ny-sbu"))
+        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    patients.sort();
+    for p in patients {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(p.join("axial"))
+            .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.sort();
+        for f in files {
+            let name = |q: &Path| q.file_stem().map(|n| n.to_string_lossy().to_string());
+            if let (Some(a), Some(b)) = (name(&p), name(&f)) {
+                inputs.push((format!("covid-{a}-{b}"), f));
+            }
+        }
+    }
+    inputs
+}
+
+#[test]
+fn golden_real_series() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
+    if !data.is_dir() {
+        eprintln!("golden real series: skipped ({} absent)", data.display());
+        return;
+    }
+    let mut rows = BTreeMap::new();
+    for (name, path) in real_inputs(&data) {
+        if !path.exists() {
+            continue;
+        }
+        let s = ildtrack_dicom::load(&path, &ildtrack_dicom::LoadOptions::default())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let a = analyze(
+            &CpuBackend::new(),
+            &s.volume,
+            &s.meta,
+            &s.warnings,
+            &AnalysisConfig::default(),
+            &|_, _| {},
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        rows.insert(name, row(&a));
+    }
+    check("real", rows, true);
+}

@@ -1,0 +1,216 @@
+//! Stages `downsample` and `body`: the working grid's HU, the body, and the air inside it.
+//!
+//! Contract: in, the full-grid HU volume; out, the block-mean HU on the working grid, the body
+//! (largest tissue component, holes filled per slice, opened slices repaired), its core (the
+//! body less a skin band) and the air inside that core. Never removes: a slice's body where
+//! both neighbours agree on it; air deeper than [`tuning::SKIN_AIR_MM`] under the skin.
+
+use super::frame::Grid;
+use super::tuning;
+use crate::AnalysisError;
+use crate::config::SegmentationParams;
+use ildtrack_compute::{Backend, Ball, ComponentInfo, Connectivity, MaskOp};
+use ildtrack_volume::{OUTSIDE_FOV_HU, Volume};
+use ndarray::{Array3, Axis};
+use rayon::prelude::*;
+
+/// Block-mean HU on the working grid, computed in slabs of z so that the full-resolution copy
+/// on the backend is never whole (peak memory).
+pub(crate) fn downsample<B: Backend>(
+    b: &B,
+    hu: &Volume<i16>,
+    grid: &Grid,
+) -> Result<B::I16, AnalysisError> {
+    let factors = grid.factors;
+    let [nz, _, _] = hu.dims_zyx();
+    // 64 working-grid slices per slab: few round trips, and far from a whole full-resolution
+    // copy on the backend.
+    let slab = factors[0] * 64;
+    let mut host = Array3::<i16>::zeros((grid.dims[0], grid.dims[1], grid.dims[2]));
+    let mut z0 = 0;
+    while z0 < nz {
+        let z1 = (z0 + slab).min(nz);
+        let part = hu.data.slice(ndarray::s![z0..z1, .., ..]);
+        let lowp = b.download_i16(&b.downsample_mean_host(part, factors)?)?;
+        let lz0 = z0 / factors[0];
+        // Slices in parallel: the first touches of `host`'s fresh pages dominate this copy.
+        host.slice_mut(ndarray::s![lz0..lz0 + lowp.shape()[0], .., ..])
+            .axis_iter_mut(Axis(0))
+            .into_par_iter()
+            .zip(lowp.axis_iter(Axis(0)).into_par_iter())
+            .for_each(|(mut d, s)| d.assign(&s));
+        z0 = z1;
+    }
+    Ok(b.upload_i16(host.view())?)
+}
+
+/// The body on the working grid.
+pub(crate) struct Body<B: Backend> {
+    /// The body with holes filled per slice.
+    pub filled: B::U8,
+    pub info: ComponentInfo,
+    /// Centroid (working-grid index).
+    pub centre: [f64; 3],
+    /// LPS x of the centroid (mm).
+    pub centre_x: f64,
+    /// Left-right extent (mm).
+    pub width_mm: f64,
+}
+
+/// The body: tissue (≥ `body_hu`) opened in-plane to cut the table off, its largest
+/// 6-connected component, holes filled per slice, opened slices repaired
+/// ([`close_opened_body_slices`]). `None` when no voxel is tissue.
+pub(crate) fn find_body<B: Backend>(
+    b: &B,
+    grid: &Grid,
+    low: &B::I16,
+    p: &SegmentationParams,
+) -> Result<Option<Body<B>>, AnalysisError> {
+    let ls = grid.ls;
+    let tissue = b.open(
+        &b.threshold(low, p.body_hu, i16::MAX)?,
+        &Ball::disk(tuning::TABLE_OPENING_MM, ls),
+    )?;
+    let (tl, tinfo) = b.label_components(&tissue, Connectivity::Face6)?;
+    drop(tissue);
+    let Some((bi, info)) = tinfo.iter().enumerate().max_by_key(|(_, c)| c.voxels) else {
+        return Ok(None);
+    };
+    let mut lut = vec![0u8; tinfo.len() + 1];
+    lut[bi + 1] = 1;
+    let body = b.map_labels(&tl, &lut)?;
+    drop(tl);
+    let body_filled = b.fill_holes_2d(&body)?;
+    drop(body);
+    let filled = {
+        let mut h = b.download_u8(&body_filled)?;
+        let reach = ((tuning::OPENED_BODY_REACH_MM / ls[0]).round() as usize).max(1);
+        if close_opened_body_slices(&mut h, reach) > 0 {
+            b.upload_u8(h.view())?
+        } else {
+            body_filled
+        }
+    };
+    let centre = info.centroid_zyx();
+    let (bx0, bx1) = grid.x_range(info);
+    Ok(Some(Body {
+        filled,
+        info: info.clone(),
+        centre,
+        centre_x: grid.lps_x(centre),
+        width_mm: (bx1 - bx0).max(1.0),
+    }))
+}
+
+/// Air (≤ `air_hu`, inside the field of view) in the body's core, and that core (the body
+/// less a [`tuning::SKIN_AIR_MM`] band under the skin: air there is outside the chest).
+pub(crate) fn air_in_body<B: Backend>(
+    b: &B,
+    grid: &Grid,
+    low: &B::I16,
+    body: &Body<B>,
+    p: &SegmentationParams,
+) -> Result<(B::U8, B::U8), AnalysisError> {
+    let air_all = b.threshold(low, OUTSIDE_FOV_HU + 1, p.air_hu)?;
+    let core = b.erode(&body.filled, &Ball::disk(tuning::SKIN_AIR_MM, grid.ls))?;
+    let air = b.mask_op(&air_all, &core, MaskOp::And)?;
+    Ok((air, core))
+}
+
+/// A slice whose filled body area is under [`tuning::OPENED_BODY_SHARE`] of a slice within
+/// `reach` on either side had its outline opened (gas in a thin chest wall left little tissue
+/// and the table-cutting opening cut it): it gets the intersection of the nearest such slices'
+/// bodies added. Returns how many slices were repaired.
+pub(crate) fn close_opened_body_slices(body: &mut Array3<u8>, reach: usize) -> usize {
+    let nz = body.dim().0;
+    let area: Vec<usize> = body
+        .axis_iter(Axis(0))
+        .map(|s| s.iter().filter(|&&v| v != 0).count())
+        .collect();
+    let share = tuning::OPENED_BODY_SHARE;
+    let mut fixed = Vec::new();
+    for z in 1..nz.saturating_sub(1) {
+        let below = (z.saturating_sub(reach)..z)
+            .rev()
+            .find(|&a| area[a] as f64 * share > area[z] as f64);
+        let above = (z + 1..(z + 1 + reach).min(nz))
+            .find(|&c| area[c] as f64 * share > area[z] as f64);
+        if let (Some(a), Some(c)) = (below, above) {
+            fixed.push((z, a, c));
+        }
+    }
+    for &(z, a, c) in &fixed {
+        let both: Vec<u8> = body
+            .index_axis(Axis(0), a)
+            .iter()
+            .zip(body.index_axis(Axis(0), c).iter())
+            .map(|(&x, &y)| u8::from(x != 0 && y != 0))
+            .collect();
+        for (v, &n) in body.index_axis_mut(Axis(0), z).iter_mut().zip(&both) {
+            *v |= n;
+        }
+    }
+    fixed.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ildtrack_compute::CpuBackend;
+    use ildtrack_volume::Geometry;
+
+    #[test]
+    fn an_opened_slice_gets_the_body_its_neighbours_agree_on() {
+        // Five slices of a 10 x 10 square body; slice 2 lost its left half (opened outline).
+        let mut body = Array3::<u8>::ones((5, 10, 10));
+        for y in 0..10 {
+            for x in 0..5 {
+                body[[2, y, x]] = 0;
+            }
+        }
+        body[[1, 0, 0]] = 0; // the neighbours disagree on one pixel: it stays out
+        assert_eq!(close_opened_body_slices(&mut body, 2), 1);
+        assert_eq!(body.index_axis(Axis(0), 2).iter().filter(|&&v| v == 0).count(), 1);
+        assert_eq!(body[[2, 0, 0]], 0);
+        // A slice that is small only on one side (the end of the body) is left alone.
+        let mut end = Array3::<u8>::ones((3, 4, 4));
+        end.index_axis_mut(Axis(0), 2).fill(0);
+        end[[2, 0, 0]] = 1;
+        assert_eq!(close_opened_body_slices(&mut end, 2), 0);
+    }
+
+    #[test]
+    fn the_table_is_cut_off_and_air_under_the_skin_is_not_in_the_body_core() {
+        // One 60 x 60 slice, 1 mm pixels: a body disc (radius 20) with an air pocket in its
+        // centre and one just under the skin, and a 2-pixel table plate under it joined by a
+        // 2-pixel bridge.
+        let (ny, nx) = (60, 60);
+        let mut hu = Array3::<i16>::from_elem((1, ny, nx), -1000);
+        for y in 0..ny {
+            for x in 0..nx {
+                let r = ((y as f64 - 28.0).powi(2) + (x as f64 - 30.0).powi(2)).sqrt();
+                if r <= 20.0 {
+                    hu[[0, y, x]] = 40;
+                }
+                if r <= 4.0 || (y, x) == (10, 30) {
+                    hu[[0, y, x]] = -900;
+                }
+                if (52..54).contains(&y) || ((48..52).contains(&y) && (29..31).contains(&x)) {
+                    hu[[0, y, x]] = 100;
+                }
+            }
+        }
+        let b = CpuBackend::new();
+        let grid = Grid::new(Geometry::axial([1.0, 1.0, 1.0]), [1, ny, nx], [1, 1, 1]);
+        let low = b.upload_i16(hu.view()).expect("upload");
+        let p = SegmentationParams::default();
+        let body = find_body(&b, &grid, &low, &p).expect("body").expect("found");
+        let filled = b.download_u8(&body.filled).expect("download");
+        assert_eq!(filled[[0, 53, 5]], 0, "table plate cut off");
+        assert_eq!(filled[[0, 28, 30]], 1, "holes filled");
+        let (air, _) = air_in_body(&b, &grid, &low, &body, &p).expect("air");
+        let air = b.download_u8(&air).expect("download");
+        assert_eq!(air[[0, 28, 30]], 1, "deep air kept");
+        assert_eq!(air[[0, 10, 30]], 0, "air 2 mm under the skin is outside the chest");
+    }
+}

@@ -1,0 +1,220 @@
+//! Lung segmentation on a coarse working grid (about 1.4 mm), generic over the backend: a
+//! pipeline of named stages, each a module with typed inputs and outputs and a contract (what
+//! comes in, what goes out, what it must never remove). In order:
+//!
+//! 1. [`body`]: block-mean HU on the working grid; the body (table cut off, holes filled, opened
+//!    slices repaired); the air inside its core.
+//! 2. [`airways`]: trachea and main bronchi tracked from the neck, removed.
+//! 3. [`candidates`]: lung components among the air (lung-like mean, not mostly pure air,
+//!    thick, large), lung broken up by dense ground glass regrown first.
+//! 4. [`sides`]: right and left; touching lungs split at their junctions.
+//! 5. [`cleanup`]: the hilum closed; air outside the rib cage and gas joined between slices
+//!    dropped.
+//! 6. [`geometry`]: the chest's geometry, once: hulls, outlines, wall distances, pleura and rib
+//!    depths behind the skin, rib gap.
+//! 7. [`outline`]: holes filled and dense disease added per slice, bounded by the pleura and
+//!    the chest wall, under the diaphragm dome kept out.
+//! 8. [`second`]: a side outlined again where the first outline cut dense tissue or left a
+//!    thick dense band inside the ribs.
+//! 9. [`doubts`]: what the result says about itself; the chest wall for quantification.
+//!
+//! Every tuning constant is in [`tuning`]; current figures in `docs/SEGMENTATION.md`.
+
+mod airways;
+mod body;
+mod candidates;
+mod cleanup;
+mod doubts;
+mod frame;
+mod geometry;
+mod outline;
+mod second;
+mod sides;
+pub(crate) mod tuning;
+
+pub(crate) use frame::working_factors;
+
+use crate::AnalysisError;
+use crate::config::SegmentationParams;
+use ildtrack_compute::Backend;
+use ildtrack_volume::{Volume, Warning};
+use ndarray::Array3;
+
+/// What segmentation hands to quantification.
+pub(crate) struct Segmentation {
+    /// 0 background, 1 right, 2 left; on the working grid.
+    pub lungs_low: Array3<u8>,
+    pub factors: [usize; 3],
+    pub low_spacing_mm: [f64; 3],
+    /// Block-mean HU on the working grid.
+    pub low_hu: Array3<i16>,
+    /// Chest wall on the working grid (see [`doubts::chest_wall`]). Holds subpleural lenses.
+    pub chest_wall_low: Array3<u8>,
+    pub warnings: Vec<Warning>,
+    /// Stage name → milliseconds.
+    pub stage_ms: Vec<(String, f64)>,
+}
+
+impl Segmentation {
+    fn empty(grid: &frame::Grid, warnings: Vec<Warning>) -> Self {
+        let d = grid.dims;
+        Segmentation {
+            lungs_low: Array3::zeros((d[0], d[1], d[2])),
+            factors: grid.factors,
+            low_spacing_mm: grid.ls,
+            low_hu: Array3::zeros((d[0], d[1], d[2])),
+            chest_wall_low: Array3::zeros((d[0], d[1], d[2])),
+            warnings,
+            stage_ms: Vec::new(),
+        }
+    }
+}
+
+fn doubt(msg: impl Into<String>) -> Warning {
+    Warning::new("segmentation-doubt", msg)
+}
+
+pub(crate) fn segment<B: Backend>(
+    b: &B,
+    hu: &Volume<i16>,
+    p: &SegmentationParams,
+    progress: &dyn Fn(&str, f32),
+) -> Result<Segmentation, AnalysisError> {
+    let factors = working_factors(hu.geometry.spacing_mm, p.working_resolution_mm);
+    let grid = frame::Grid::new(hu.geometry, hu.dims_zyx(), factors);
+    let mut warnings = Vec::new();
+    let mut stages = crate::Stages::start();
+    let low = body::downsample(b, hu, &grid)?;
+    stages.lap("segment.downsample");
+    progress("segment: body", 0.1);
+    let Some(body) = body::find_body(b, &grid, &low, p)? else {
+        warnings.push(doubt("no body found (no voxel above the tissue threshold)"));
+        return Ok(Segmentation::empty(&grid, warnings));
+    };
+    let (air, body_core) = body::air_in_body(b, &grid, &low, &body, p)?;
+    stages.lap("segment.body");
+    progress("segment: airways", 0.25);
+    let airways = airways::remove_airways(b, &grid, &air, &body, p)?;
+    stages.lap("segment.airways");
+    progress("segment: lungs", 0.4);
+    let inputs = candidates::CandidateInputs {
+        low: &low,
+        air: &air,
+        body_core: &body_core,
+        airways: airways.dilated.as_ref(),
+    };
+    let found = candidates::find_lungs(b, &grid, airways.candidates, &inputs, p)?;
+    drop((air, body_core));
+    if found.kept.is_empty() {
+        warnings.push(doubt("no aerated lung found inside the body"));
+        return Ok(Segmentation::empty(&grid, warnings));
+    }
+    let sides = sides::assign_sides(b, &grid, found, &body, &mut warnings)?;
+    stages.lap("segment.lungs");
+    progress("segment: dense regions", 0.6);
+    let closed = cleanup::close_hilum(
+        b,
+        &grid,
+        sides.lungs,
+        &sides.boxes,
+        airways.dilated.as_ref(),
+        p.closing_radius_mm,
+    )?;
+    let host = geometry::HostVolumes {
+        lungs: b.download_u8(&closed)?,
+        body: b.download_u8(&body.filled)?,
+        hu: b.download_i16(&low)?,
+        airways: airways.dilated.as_ref().map(|a| b.download_u8(a)).transpose()?,
+        enclosed: geometry::enclosed_regions(b, &closed, grid.dims)?,
+    };
+    drop((low, closed, body.filled));
+    let w = crate::plane::chamfer_weights([grid.ls[1], grid.ls[2]]);
+    let mut host = host;
+    let outside_ml = cleanup::drop_air_outside_rib_cage(&mut host.lungs, &host.hu, &host.body, grid.ls, w);
+    if outside_ml >= 1.0 {
+        warnings.push(Warning::new(
+            "air-outside-rib-cage",
+            format!(
+                "{outside_ml:.0} mL of air-filled regions outside the rib cage (subcutaneous \
+                 emphysema, skin or breast folds, bowel) were left out of the lungs; check the QC \
+                 images"
+            ),
+        ));
+    }
+    let gas_ml = cleanup::drop_gas_pieces(&mut host.lungs, &host.hu, grid.ls, p.max_pure_air_fraction);
+    if gas_ml > 0.0 {
+        tracing::debug!(gas_ml, "gas joined to the lungs between slices dropped");
+    }
+    stages.lap("segment.cleanup");
+    let (geo, mut lungs) = geometry::ChestGeometry::measure(&grid, host, body.centre, body.centre_x, p);
+    warnings.extend(doubts::vanish_doubt(&geo));
+    stages.lap("segment.geometry");
+    let dense = outline_lungs(&geo, &mut lungs);
+    stages.lap("segment.dense");
+    let chest_wall = doubts::chest_wall(&geo, &lungs);
+    let mut counts = [0u64; 3];
+    lungs.iter().for_each(|&v| counts[(v as usize).min(2)] += 1);
+    warnings.extend(doubts::volume_doubts(&geo, counts));
+    if let Some((t, first, now)) = dense {
+        warnings.extend(doubts::outline_doubts(&geo, &t, first, now));
+    }
+    let (band, lungish) = doubts::lung_density_outside(&lungs, &geo.body, &geo.hu, geo.w);
+    stages.lap("segment.border_check");
+    warnings.extend(doubts::border_doubt(band, lungish));
+    tracing::debug!(airway_voxels = airways.voxels, band, lungish, "segmentation done");
+    progress("segment", 1.0);
+    Ok(Segmentation {
+        lungs_low: lungs,
+        chest_wall_low: chest_wall,
+        factors,
+        low_spacing_mm: grid.ls,
+        low_hu: geo.hu,
+        warnings,
+        stage_ms: stages.ms,
+    })
+}
+
+/// The first outline, and the second where it is triggered. Returns the triggers and the cut
+/// before and after when the second outline ran.
+fn outline_lungs(
+    geo: &geometry::ChestGeometry,
+    lungs: &mut Array3<u8>,
+) -> Option<(second::Triggers, u64, u64)> {
+    if !geo.include_dense {
+        outline::outline_pass(geo, lungs, &first_pass(geo, &[], [None, None]));
+        return None;
+    }
+    let aerated = lungs.clone();
+    let domes = if geo.grid.dims[0] > 1 {
+        [0usize, 1].map(|k| {
+            crate::dome::fit(lungs, &geo.hu, &geo.body, k as u8 + 1, geo.grid.ls, geo.head_step, tuning::DOME_DENSE_HU)
+        })
+    } else {
+        [None, None]
+    };
+    let outlines = geo.outlines(geo.pleura_window, false);
+    let first = outline::outline_pass(geo, lungs, &first_pass(geo, &outlines, domes));
+    let first_cut = [0, 1].map(|k| first.iter().map(|c| c[k]).sum::<u64>());
+    let lung_vox = lungs.iter().filter(|&&v| v != 0).count() as f64;
+    let t = second::triggers(geo, first_cut, lung_vox);
+    if !t.any() {
+        return None;
+    }
+    let cut = second::second_outline(geo, lungs, aerated, &first, domes, t);
+    Some((t, first_cut[0] + first_cut[1], cut[0] + cut[1]))
+}
+
+fn first_pass<'a>(
+    geo: &geometry::ChestGeometry,
+    outlines: &'a [geometry::SliceOutline],
+    domes: [Option<crate::dome::Dome>; 2],
+) -> outline::Pass<'a> {
+    outline::Pass {
+        outlines,
+        pleura_window: geo.pleura_window,
+        wall_factor: 1.0,
+        lung_between_test: [true, true],
+        rib_bound: false,
+        domes,
+    }
+}

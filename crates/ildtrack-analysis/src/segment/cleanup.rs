@@ -376,20 +376,22 @@ mod tests {
                 lungs[[0, y, x]] = 1;
             }
         }
-        lungs[[0, 24, 10]] = 0;
-        lungs[[0, 24, 11]] = 0;
-        lungs[[0, 24, 20]] = 0;
+        // Two one-pixel inlets 4 deep from the lower edge: a vessel, and an airway.
+        for y in 21..25 {
+            lungs[[0, y, 10]] = 0;
+            lungs[[0, y, 20]] = 0;
+        }
         let mut airway = Array3::<u8>::zeros((1, ny, nx));
-        airway[[0, 24, 20]] = 1;
+        airway[[0, 22, 20]] = 1;
         let b = CpuBackend::new();
         let grid = Grid::new(Geometry::axial([1.0; 3]), [1, ny, nx], [1, 1, 1]);
         let up = |a: &Array3<u8>| b.upload_u8(a.view()).expect("upload");
         let closed = close_hilum(&b, &grid, up(&lungs), &[([0, 5, 5], [0, 24, 24])], Some(&up(&airway)), 3.0)
             .expect("closing");
         let c = b.download_u8(&closed).expect("download");
-        assert_eq!((c[[0, 24, 10]], c[[0, 24, 11]]), (1, 1), "vessel notch closed");
-        assert_eq!(c[[0, 24, 20]], 0, "airway stays out");
+        assert_eq!((c[[0, 21, 10]], c[[0, 22, 10]]), (1, 1), "vessel inlet closed");
+        assert_eq!((c[[0, 21, 20]], c[[0, 22, 20]]), (1, 0), "airway stays out");
         let off = close_hilum(&b, &grid, up(&lungs), &[], None, 0.0).expect("off");
-        assert_eq!(b.download_u8(&off).expect("download")[[0, 24, 10]], 0);
+        assert_eq!(b.download_u8(&off).expect("download")[[0, 22, 10]], 0);
     }
 }

@@ -160,16 +160,16 @@ fn spurs_of_single_walks_are_dropped_but_the_lung_before_the_walks_stays() {
 
 #[test]
 fn pinholes_over_the_candidate_limit_are_filled() {
-    let (ny, nx) = (7, 7);
-    let mut f = grid(ny, nx, |y, x| (1..6).contains(&y) && (1..6).contains(&x));
+    let (ny, nx) = (9, 9);
+    let mut f = grid(ny, nx, |y, x| (1..8).contains(&y) && (1..8).contains(&x));
     f[3 * nx + 3] = false; // a dense pixel (not a candidate) inside the addition
-    f[2 * nx + 2] = false; // a candidate pixel: stays a hole (the rule left it out)
+    f[5 * nx + 6] = false; // a candidate pixel: stays a hole (the rule left it out)
     let body = vec![true; ny * nx];
     let mut cand = vec![false; ny * nx];
-    cand[2 * nx + 2] = true;
+    cand[5 * nx + 6] = true;
     fill_pinholes(&mut f, &body, &cand, 1, ny, nx);
     assert!(f[3 * nx + 3]);
-    assert!(!f[2 * nx + 2]);
+    assert!(!f[5 * nx + 6]);
     // Too large a hole stays.
     let mut g = grid(ny, nx, |y, x| (1..6).contains(&y) && (1..6).contains(&x) && !(3..5).contains(&x));
     let before = g.clone();

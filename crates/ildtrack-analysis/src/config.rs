@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 /// age_preset = "auto"
 /// [thresholds]
 /// ggo_lo_hu = -750
-/// [segmentation]
+/// [quantification]
 /// vessel_radius_mm = 3.5
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -18,17 +18,18 @@ use serde::{Deserialize, Serialize};
 pub struct AnalysisConfig {
     pub thresholds: Thresholds,
     pub segmentation: SegmentationParams,
+    pub quantification: QuantifyParams,
     pub age_preset: AgePreset,
 }
 
 impl AnalysisConfig {
     /// Parses a TOML config; unknown keys are an error (typos must not pass silently).
     pub fn from_toml_str(text: &str) -> Result<AnalysisConfig, AnalysisError> {
-        let c: AnalysisConfig = toml::from_str(text)
-            .map_err(|e| AnalysisError::Config(e.to_string().trim().to_string()))?;
+        let cfg_err = |e: toml::de::Error| AnalysisError::Config(e.to_string().trim().to_string());
+        let mut given: toml::Table = toml::from_str(text).map_err(cfg_err)?;
+        move_quantification_keys(&mut given)?;
+        let c: AnalysisConfig = given.clone().try_into().map_err(cfg_err)?;
         // `Thresholds` (shared with visit.json) accepts unknown keys; a config file must not.
-        let given: toml::Table = toml::from_str(text)
-            .map_err(|e| AnalysisError::Config(e.to_string().trim().to_string()))?;
         let known = toml::Table::try_from(&c).map_err(|e| AnalysisError::Config(e.to_string()))?;
         if let Some(key) = unknown_key(&given, &known, "") {
             return Err(AnalysisError::Config(format!("unknown key `{key}`")));
@@ -70,10 +71,11 @@ impl AnalysisConfig {
             )));
         }
         let s = &self.segmentation;
+        let q = &self.quantification;
         let pos = [
             ("subpleural_mm", t.subpleural_mm),
             ("working_resolution_mm", s.working_resolution_mm),
-            ("vessel_radius_mm", s.vessel_radius_mm),
+            ("vessel_radius_mm", q.vessel_radius_mm),
             ("airway_max_area_mm2", s.airway_max_area_mm2),
         ];
         for (name, v) in pos {
@@ -84,13 +86,13 @@ impl AnalysisConfig {
             }
         }
         for (name, v) in [
-            ("vessel_margin_mm", s.vessel_margin_mm),
-            ("vessel_junction_ratio", s.vessel_junction_ratio),
+            ("vessel_margin_mm", q.vessel_margin_mm),
+            ("vessel_junction_ratio", q.vessel_junction_ratio),
             ("min_component_ml", s.min_component_ml),
-            ("ggo_opening_per_slice", s.ggo_opening_per_slice),
-            ("noise_sigma_mm", s.noise_sigma_mm),
-            ("denoise_noise_hu", s.denoise_noise_hu),
-            ("denoise_sigma_mm", s.denoise_sigma_mm),
+            ("ggo_opening_per_slice", q.ggo_opening_per_slice),
+            ("noise_sigma_mm", q.noise_sigma_mm),
+            ("denoise_noise_hu", q.denoise_noise_hu),
+            ("denoise_sigma_mm", q.denoise_sigma_mm),
         ] {
             if !(v.is_finite() && v >= 0.0) {
                 return Err(AnalysisError::Config(format!(
@@ -120,6 +122,40 @@ impl AnalysisConfig {
         }
         t
     }
+}
+
+/// Keys of [`QuantifyParams`] that settings files written before `[quantification]` existed
+/// give under `[segmentation]`: moved to `[quantification]`; given in both is an error.
+fn move_quantification_keys(given: &mut toml::Table) -> Result<(), AnalysisError> {
+    let known = toml::Table::try_from(QuantifyParams::default())
+        .map_err(|e| AnalysisError::Config(e.to_string()))?;
+    let Some(toml::Value::Table(seg)) = given.get_mut("segmentation") else {
+        return Ok(());
+    };
+    let moved: Vec<(String, toml::Value)> = known
+        .keys()
+        .filter_map(|k| seg.remove(k).map(|v| (k.clone(), v)))
+        .collect();
+    if moved.is_empty() {
+        return Ok(());
+    }
+    let quant = given
+        .entry("quantification")
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    let toml::Value::Table(q) = quant else {
+        return Err(AnalysisError::Config(
+            "`quantification` must be a table".into(),
+        ));
+    };
+    for (k, v) in moved {
+        if q.contains_key(&k) {
+            return Err(AnalysisError::Config(format!(
+                "`{k}` is given under both [segmentation] and [quantification]"
+            )));
+        }
+        q.insert(k, v);
+    }
+    Ok(())
 }
 
 fn unknown_key(given: &toml::Table, known: &toml::Table, prefix: &str) -> Option<String> {
@@ -175,6 +211,46 @@ pub struct SegmentationParams {
     pub dense_lung_hu: i16,
     /// Largest cross-section of trachea / main bronchus tracked from the neck down.
     pub airway_max_area_mm2: f64,
+    /// In-plane closing radius per lung (takes in vessels indenting the lung at the hilum).
+    pub closing_radius_mm: f64,
+    /// Holes in a lung slice up to this area are filled (vessels); larger ones only when
+    /// enclosed by lung in 3-D.
+    pub hole_max_area_mm2: f64,
+    /// The pleura of a slice is outlined by the aerated lung of this many mm of slices
+    /// towards the head (convex hull of their union).
+    pub pleura_window_mm: f64,
+    /// A non-aerated voxel inside the lung's outline is taken as disease when it is nearer the
+    /// chest wall than the mediastinum, or at least this far from the mediastinum.
+    pub mediastinum_margin_mm: f64,
+    /// Include dense regions bounded by the chest wall (per-slice convex hull test).
+    pub include_dense_regions: bool,
+}
+
+impl Default for SegmentationParams {
+    fn default() -> Self {
+        SegmentationParams {
+            body_hu: -500,
+            air_hu: -400,
+            working_resolution_mm: 1.4,
+            min_component_ml: 5.0,
+            max_pure_air_fraction: 0.35,
+            dense_lung_hu: -200,
+            airway_max_area_mm2: 700.0,
+            closing_radius_mm: 5.0,
+            hole_max_area_mm2: 600.0,
+            pleura_window_mm: 40.0,
+            mediastinum_margin_mm: 1000.0,
+            include_dense_regions: true,
+        }
+    }
+}
+
+/// Quantification parameters: how lung voxels are classed (vessels, subpleural lenses, GGO
+/// speckle, noise). The settings file's `[quantification]` section; for files written before
+/// it existed, these keys are also read from `[segmentation]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QuantifyParams {
     /// Dense structures that a ball of this radius does not fit into are vessels, not
     /// consolidation (a morphological opening on the working grid).
     pub vessel_radius_mm: f64,
@@ -213,31 +289,11 @@ pub struct SegmentationParams {
     pub denoise_noise_hu: f64,
     /// σ (mm) of that smoothing; 0 turns it off.
     pub denoise_sigma_mm: f64,
-    /// In-plane closing radius per lung (takes in vessels indenting the lung at the hilum).
-    pub closing_radius_mm: f64,
-    /// Holes in a lung slice up to this area are filled (vessels); larger ones only when
-    /// enclosed by lung in 3-D.
-    pub hole_max_area_mm2: f64,
-    /// The pleura of a slice is outlined by the aerated lung of this many mm of slices
-    /// towards the head (convex hull of their union).
-    pub pleura_window_mm: f64,
-    /// A non-aerated voxel inside the lung's outline is taken as disease when it is nearer the
-    /// chest wall than the mediastinum, or at least this far from the mediastinum.
-    pub mediastinum_margin_mm: f64,
-    /// Include dense regions bounded by the chest wall (per-slice convex hull test).
-    pub include_dense_regions: bool,
 }
 
-impl Default for SegmentationParams {
+impl Default for QuantifyParams {
     fn default() -> Self {
-        SegmentationParams {
-            body_hu: -500,
-            air_hu: -400,
-            working_resolution_mm: 1.4,
-            min_component_ml: 5.0,
-            max_pure_air_fraction: 0.35,
-            dense_lung_hu: -200,
-            airway_max_area_mm2: 700.0,
+        QuantifyParams {
             vessel_radius_mm: 6.0,
             vessel_margin_mm: 1.0,
             vessel_junction_ratio: 1.0,
@@ -247,11 +303,6 @@ impl Default for SegmentationParams {
             noise_sigma_mm: 1.0,
             denoise_noise_hu: 25.0,
             denoise_sigma_mm: 1.0,
-            closing_radius_mm: 5.0,
-            hole_max_area_mm2: 600.0,
-            pleura_window_mm: 40.0,
-            mediastinum_margin_mm: 1000.0,
-            include_dense_regions: true,
         }
     }
 }
@@ -277,6 +328,23 @@ mod tests {
         assert!(
             AnalysisConfig::from_toml_str("[segmentation]\nggo_opening_per_slice = -1\n").is_err()
         );
+    }
+
+    #[test]
+    fn quantification_keys_are_read_from_either_section() {
+        let new = AnalysisConfig::from_toml_str("[quantification]\nvessel_radius_mm = 3.5\n")
+            .expect("valid");
+        let old = AnalysisConfig::from_toml_str("[segmentation]\nvessel_radius_mm = 3.5\n")
+            .expect("valid");
+        assert_eq!(new, old);
+        assert_eq!(new.quantification.vessel_radius_mm, 3.5);
+        assert!(
+            AnalysisConfig::from_toml_str(
+                "[segmentation]\nvessel_radius_mm = 3\n[quantification]\nvessel_radius_mm = 4\n"
+            )
+            .is_err()
+        );
+        assert!(AnalysisConfig::from_toml_str("[quantification]\nair_hu = -400\n").is_err());
     }
 
     #[test]

@@ -50,7 +50,11 @@ fn row(a: &Analysis) -> String {
         l.left.volume_ml,
         l.whole.ggo_pct,
         l.whole.consolidation_pct,
-        if codes.is_empty() { "-".to_string() } else { codes.join(",") }
+        if codes.is_empty() {
+            "-".to_string()
+        } else {
+            codes.join(",")
+        }
     )
 }
 
@@ -129,16 +133,86 @@ fn golden_phantom_presets() {
 
 /// Ten large subpleural consolidations: (name, side, zone, radius mm, angle °, z shift mm).
 pub const PLACEMENTS: [(&str, Side, Zone, f64, f64, f64); 10] = [
-    ("right-lower-90-anterolateral", Side::Right, Zone::Lower, 90.0, 50.0, 30.0),
-    ("left-lower-80-anterolateral", Side::Left, Zone::Lower, 80.0, 50.0, 30.0),
-    ("right-middle-70-posterior", Side::Right, Zone::Middle, 70.0, 0.0, 0.0),
-    ("right-lower-70-lateral", Side::Right, Zone::Lower, 70.0, 90.0, 0.0),
-    ("left-lower-60-lateral", Side::Left, Zone::Lower, 60.0, 90.0, 0.0),
-    ("right-lower-60-posterior", Side::Right, Zone::Lower, 60.0, 0.0, 0.0),
-    ("left-middle-60-posterior", Side::Left, Zone::Middle, 60.0, 0.0, 0.0),
-    ("left-middle-70-anterior", Side::Left, Zone::Middle, 70.0, 130.0, 0.0),
-    ("right-upper-60-posterolateral", Side::Right, Zone::Upper, 60.0, 60.0, 0.0),
-    ("left-lower-70-posterior", Side::Left, Zone::Lower, 70.0, 0.0, 0.0),
+    (
+        "right-lower-90-anterolateral",
+        Side::Right,
+        Zone::Lower,
+        90.0,
+        50.0,
+        30.0,
+    ),
+    (
+        "left-lower-80-anterolateral",
+        Side::Left,
+        Zone::Lower,
+        80.0,
+        50.0,
+        30.0,
+    ),
+    (
+        "right-middle-70-posterior",
+        Side::Right,
+        Zone::Middle,
+        70.0,
+        0.0,
+        0.0,
+    ),
+    (
+        "right-lower-70-lateral",
+        Side::Right,
+        Zone::Lower,
+        70.0,
+        90.0,
+        0.0,
+    ),
+    (
+        "left-lower-60-lateral",
+        Side::Left,
+        Zone::Lower,
+        60.0,
+        90.0,
+        0.0,
+    ),
+    (
+        "right-lower-60-posterior",
+        Side::Right,
+        Zone::Lower,
+        60.0,
+        0.0,
+        0.0,
+    ),
+    (
+        "left-middle-60-posterior",
+        Side::Left,
+        Zone::Middle,
+        60.0,
+        0.0,
+        0.0,
+    ),
+    (
+        "left-middle-70-anterior",
+        Side::Left,
+        Zone::Middle,
+        70.0,
+        130.0,
+        0.0,
+    ),
+    (
+        "right-upper-60-posterolateral",
+        Side::Right,
+        Zone::Upper,
+        60.0,
+        60.0,
+        0.0,
+    ),
+    (
+        "left-lower-70-posterior",
+        Side::Left,
+        Zone::Lower,
+        70.0,
+        0.0,
+        0.0,
+    ),
 ];
 
 #[test]
@@ -169,7 +243,10 @@ fn real_inputs(data: &Path) -> Vec<(String, PathBuf)> {
     ] {
         inputs.push((k.to_string(), data.join("lung-pet-ct-dx").join(k)));
     }
-    inputs.push(("lidc-slice".into(), data.join("lungmask-slice/lidc-slice.dcm")));
+    inputs.push((
+        "lidc-slice".into(),
+        data.join("lungmask-slice/lidc-slice.dcm"),
+    ));
     let mut patients: Vec<PathBuf> = std::fs::read_dir(data.join("covid-ny-sbu"))
         .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).collect())
         .unwrap_or_default();

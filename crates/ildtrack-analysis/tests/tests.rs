@@ -296,7 +296,7 @@ fn sharp_kernel_noise_is_not_ground_glass() {
     let n = a.result.series.noise_sd_hu.unwrap_or(0.0);
     assert!((75.0..100.0).contains(&n), "noise {n:.1} HU");
     let mut raw_cfg = AnalysisConfig::default();
-    raw_cfg.segmentation.denoise_sigma_mm = 0.0;
+    raw_cfg.quantification.denoise_sigma_mm = 0.0;
     let raw = run_with(&ph, &raw_cfg);
     let gr = raw.result.lungs.whole.ggo_ml;
     assert!(!has_warning(&raw.result, "noisy-scan"));

@@ -197,7 +197,13 @@ mod tests {
         for z in 5..10 {
             assert_eq!(out[[z, 30, 30]], 1, "trachea in slice {z}");
         }
-        assert_eq!(out.index_axis(Axis(0), 4).iter().filter(|&&v| v != 0).count(), 0);
+        assert_eq!(
+            out.index_axis(Axis(0), 4)
+                .iter()
+                .filter(|&&v| v != 0)
+                .count(),
+            0
+        );
         // Under 40 mm² nothing starts: a 5 x 5 tube is not a trachea.
         let mut thin = Array3::<u8>::zeros((nz, ny, nx));
         for z in 4..10 {

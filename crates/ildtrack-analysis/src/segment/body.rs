@@ -133,8 +133,8 @@ pub(crate) fn close_opened_body_slices(body: &mut Array3<u8>, reach: usize) -> u
         let below = (z.saturating_sub(reach)..z)
             .rev()
             .find(|&a| area[a] as f64 * share > area[z] as f64);
-        let above = (z + 1..(z + 1 + reach).min(nz))
-            .find(|&c| area[c] as f64 * share > area[z] as f64);
+        let above =
+            (z + 1..(z + 1 + reach).min(nz)).find(|&c| area[c] as f64 * share > area[z] as f64);
         if let (Some(a), Some(c)) = (below, above) {
             fixed.push((z, a, c));
         }
@@ -170,7 +170,13 @@ mod tests {
         }
         body[[1, 0, 0]] = 0; // the neighbours disagree on one pixel: it stays out
         assert_eq!(close_opened_body_slices(&mut body, 2), 1);
-        assert_eq!(body.index_axis(Axis(0), 2).iter().filter(|&&v| v == 0).count(), 1);
+        assert_eq!(
+            body.index_axis(Axis(0), 2)
+                .iter()
+                .filter(|&&v| v == 0)
+                .count(),
+            1
+        );
         assert_eq!(body[[2, 0, 0]], 0);
         // A slice that is small only on one side (the end of the body) is left alone.
         let mut end = Array3::<u8>::ones((3, 4, 4));
@@ -204,13 +210,19 @@ mod tests {
         let grid = Grid::new(Geometry::axial([1.0, 1.0, 1.0]), [1, ny, nx], [1, 1, 1]);
         let low = b.upload_i16(hu.view()).expect("upload");
         let p = SegmentationParams::default();
-        let body = find_body(&b, &grid, &low, &p).expect("body").expect("found");
+        let body = find_body(&b, &grid, &low, &p)
+            .expect("body")
+            .expect("found");
         let filled = b.download_u8(&body.filled).expect("download");
         assert_eq!(filled[[0, 53, 5]], 0, "table plate cut off");
         assert_eq!(filled[[0, 28, 30]], 1, "holes filled");
         let (air, _) = air_in_body(&b, &grid, &low, &body, &p).expect("air");
         let air = b.download_u8(&air).expect("download");
         assert_eq!(air[[0, 28, 30]], 1, "deep air kept");
-        assert_eq!(air[[0, 10, 30]], 0, "air 2 mm under the skin is outside the chest");
+        assert_eq!(
+            air[[0, 10, 30]],
+            0,
+            "air 2 mm under the skin is outside the chest"
+        );
     }
 }

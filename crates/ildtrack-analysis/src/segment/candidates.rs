@@ -145,7 +145,12 @@ fn lung_components<B: Backend>(
         .enumerate()
         .filter(|(r, _)| {
             let (mean, pure) = mean_and_pure_air(hist.label(r + 1));
-            is_lung_like(mean, pure, p.max_pure_air_fraction, thick[(r + 1) * 2 + 1] > 0)
+            is_lung_like(
+                mean,
+                pure,
+                p.max_pure_air_fraction,
+                thick[(r + 1) * 2 + 1] > 0,
+            )
         })
         .map(|(_, &i)| i)
         .collect();
@@ -264,7 +269,11 @@ mod tests {
         for z in 1..11 {
             for y in 5..25 {
                 for x in 3..37 {
-                    let v = if (3..13).contains(&x) || (27..37).contains(&x) { -850 } else { -300 };
+                    let v = if (3..13).contains(&x) || (27..37).contains(&x) {
+                        -850
+                    } else {
+                        -300
+                    };
                     hu[[z, y, x]] = v;
                     air[[z, y, x]] = u8::from(v == -850);
                 }
@@ -274,7 +283,9 @@ mod tests {
         let grid = Grid::new(Geometry::axial([2.0, 2.0, 2.0]), [nz, ny, nx], [1, 1, 1]);
         let low = b.upload_i16(hu.view()).expect("upload");
         let air_b = b.upload_u8(air.view()).expect("upload");
-        let core = b.upload_u8(Array3::<u8>::ones((nz, ny, nx)).view()).expect("upload");
+        let core = b
+            .upload_u8(Array3::<u8>::ones((nz, ny, nx)).view())
+            .expect("upload");
         let p = SegmentationParams {
             min_component_ml: 30.0,
             ..SegmentationParams::default()
@@ -294,6 +305,9 @@ mod tests {
         };
         let cand = b.upload_u8(air.view()).expect("upload");
         let found = find_lungs(&b, &grid, cand, &inp, &p_off).expect("lungs");
-        assert!(found.kept.is_empty(), "without the rule the fragments are too small");
+        assert!(
+            found.kept.is_empty(),
+            "without the rule the fragments are too small"
+        );
     }
 }

@@ -333,7 +333,10 @@ mod tests {
         assert!((ml - pocket as f64 * 8.0 / 1000.0).abs() < 1e-9);
         // Without ribs (a cut field of view, or no bone deep enough) nothing is judged.
         let no_ribs = hu.mapv(|h| if h == 500 { 40 } else { h });
-        assert_eq!(drop_air_outside_rib_cage(&mut kept, &no_ribs, &body, [2.0; 3], w), 0.0);
+        assert_eq!(
+            drop_air_outside_rib_cage(&mut kept, &no_ribs, &body, [2.0; 3], w),
+            0.0
+        );
     }
 
     #[test]
@@ -357,7 +360,11 @@ mod tests {
         }
         let ml = drop_gas_pieces(&mut lungs, &hu, [2.0, 2.0, 2.0], 0.5);
         assert!((ml - 3.0 * 256.0 * 8.0 / 1000.0).abs() < 1e-9, "{ml}");
-        assert_eq!(lungs.iter().filter(|&&v| v != 0).count(), 2 * 256, "the lung stays");
+        assert_eq!(
+            lungs.iter().filter(|&&v| v != 0).count(),
+            2 * 256,
+            "the lung stays"
+        );
         assert!((22..38).all(|x| lungs[[2, 10, x]] == 0));
         // One slice: never judged here (each piece is a whole component, judged already).
         let mut one = Array3::<u8>::ones((1, 4, 4));
@@ -386,10 +393,21 @@ mod tests {
         let b = CpuBackend::new();
         let grid = Grid::new(Geometry::axial([1.0; 3]), [1, ny, nx], [1, 1, 1]);
         let up = |a: &Array3<u8>| b.upload_u8(a.view()).expect("upload");
-        let closed = close_hilum(&b, &grid, up(&lungs), &[([0, 5, 5], [0, 24, 24])], Some(&up(&airway)), 3.0)
-            .expect("closing");
+        let closed = close_hilum(
+            &b,
+            &grid,
+            up(&lungs),
+            &[([0, 5, 5], [0, 24, 24])],
+            Some(&up(&airway)),
+            3.0,
+        )
+        .expect("closing");
         let c = b.download_u8(&closed).expect("download");
-        assert_eq!((c[[0, 21, 10]], c[[0, 22, 10]]), (1, 1), "vessel inlet closed");
+        assert_eq!(
+            (c[[0, 21, 10]], c[[0, 22, 10]]),
+            (1, 1),
+            "vessel inlet closed"
+        );
         assert_eq!((c[[0, 21, 20]], c[[0, 22, 20]]), (1, 0), "airway stays out");
         let off = close_hilum(&b, &grid, up(&lungs), &[], None, 0.0).expect("off");
         assert_eq!(b.download_u8(&off).expect("download")[[0, 22, 10]], 0);

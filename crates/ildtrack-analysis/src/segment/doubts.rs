@@ -18,7 +18,11 @@ use rayon::prelude::*;
 /// Per side, slices where the lung's section is under 1/[`tuning::VANISH_SMALL_DIVISOR`] of its
 /// largest while sections over 1/[`tuning::VANISH_LARGE_DIVISOR`] of it lie within `gap` slices
 /// on both sides: the body outline or the lung segmentation failed there.
-pub(crate) fn vanished_slices(slices: &[SliceLungs], max_area: [usize; 2], gap: usize) -> [usize; 2] {
+pub(crate) fn vanished_slices(
+    slices: &[SliceLungs],
+    max_area: [usize; 2],
+    gap: usize,
+) -> [usize; 2] {
     let nz = slices.len();
     [0, 1].map(|k| {
         let big = |z: usize| {
@@ -188,7 +192,10 @@ pub(crate) fn lung_density_outside(
     let (b0, b1) = tuning::BORDER_BAND_CU;
     // Pixels farther than the band from the lungs' bounding box cannot be in it: the distance
     // is taken in the box grown by that much.
-    let grow = [b1 as usize / w[0] as usize + 1, b1 as usize / w[1] as usize + 1];
+    let grow = [
+        b1 as usize / w[0] as usize + 1,
+        b1 as usize / w[1] as usize + 1,
+    ];
     let (h0, h1) = tuning::BORDER_LUNGISH_HU;
     (0..lungs.shape()[0])
         .into_par_iter()
@@ -243,7 +250,11 @@ mod tests {
         let s = slices(&[100, 90, 5, 95, 100, 3]);
         // Slice 2 vanished between large ones; slice 5 is an end, not a gap.
         assert_eq!(vanished_slices(&s, [100, 100], 1), [1, 0]);
-        assert_eq!(vanished_slices(&s, [0, 100], 1), [0, 0], "no lung: nothing vanished");
+        assert_eq!(
+            vanished_slices(&s, [0, 100], 1),
+            [0, 0],
+            "no lung: nothing vanished"
+        );
     }
 
     #[test]
@@ -268,7 +279,10 @@ mod tests {
         let body = Array3::<u8>::ones((1, ny, nx));
         let w = plane::chamfer_weights([1.0, 1.0]);
         let (band, lungish) = lung_density_outside(&lungs, &body, &hu, w);
-        assert!(band > 0 && lungish > 0 && lungish < band, "{band} {lungish}");
+        assert!(
+            band > 0 && lungish > 0 && lungish < band,
+            "{band} {lungish}"
+        );
         assert!(border_doubt(band, lungish).is_some());
         assert!(border_doubt(100, 7).is_none());
         assert!(border_doubt(0, 0).is_none());

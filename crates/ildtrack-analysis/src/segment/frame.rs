@@ -134,7 +134,11 @@ mod tests {
         assert!(c.midline.iter().all(|&m| m), "every column within 15 mm");
         assert_eq!(c.beyond_midline_cu[0], 0);
         // Flipped x: the patient's right is at the high indices.
-        let c = Columns::new(&grid(true), [0.0, 0.0, 4.5], grid(true).lps_x([0.0, 0.0, 4.5]));
+        let c = Columns::new(
+            &grid(true),
+            [0.0, 0.0, 4.5],
+            grid(true).lps_x([0.0, 0.0, 4.5]),
+        );
         assert!(c.right[9] && !c.right[0]);
     }
 }

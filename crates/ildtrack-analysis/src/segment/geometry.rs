@@ -129,7 +129,9 @@ impl ChestGeometry {
         let (ny, nx) = (ld[1], ld[2]);
         let w = plane::chamfer_weights([ls[1], ls[2]]);
         let mut aerated = [0u64; 3];
-        lungs.iter().for_each(|&v| aerated[(v as usize).min(2)] += 1);
+        lungs
+            .iter()
+            .for_each(|&v| aerated[(v as usize).min(2)] += 1);
         let slices = slice_lungs(&lungs);
         let max_area = [0, 1].map(|k| slices.iter().map(|s| s.area[k]).max().unwrap_or(0));
         let widest = [0, 1].map(|k| {
@@ -477,7 +479,11 @@ mod tests {
         let bone = vec![vec![], vec![(0, 30)], vec![], vec![(0, 80)], vec![(1, 5)]];
         assert_eq!(rib_grid(&bone, 2, 2, 1, 2)[0], 80);
         assert_eq!(rib_grid(&bone, 1, 2, 1, 2)[0], 30);
-        assert_eq!(rib_grid(&bone, 0, 0, 1, 2), vec![0, 0], "nothing within the window");
+        assert_eq!(
+            rib_grid(&bone, 0, 0, 1, 2),
+            vec![0, 0],
+            "nothing within the window"
+        );
     }
 
     #[test]
@@ -485,8 +491,16 @@ mod tests {
         // Skin pixel 0, side 0: the lung starts at 25-30 above, 40-45 below, and at 90 in the
         // lesion's slice (2). Each side's shallowest (25, 40), the deeper of the two: 40. Only
         // one side known: that side's. Unknown: MAX.
-        let sd = |d: Option<u32>| -> [SkinDepths; 2] { [d.map(|d| vec![(0, d)]).unwrap_or_default(), vec![]] };
-        let s = vec![sd(Some(30)), sd(Some(25)), sd(Some(90)), sd(Some(40)), sd(Some(45))];
+        let sd = |d: Option<u32>| -> [SkinDepths; 2] {
+            [d.map(|d| vec![(0, d)]).unwrap_or_default(), vec![]]
+        };
+        let s = vec![
+            sd(Some(30)),
+            sd(Some(25)),
+            sd(Some(90)),
+            sd(Some(40)),
+            sd(Some(45)),
+        ];
         assert_eq!(pleura_depth(&s, 2, 0, 2, 1, 2), vec![40, u32::MAX]);
         let one_side = vec![sd(None), sd(None), sd(Some(90)), sd(Some(40)), sd(None)];
         assert_eq!(pleura_depth(&one_side, 1, 0, 1, 1, 1), vec![90]);
@@ -496,7 +510,11 @@ mod tests {
     #[test]
     fn a_rib_gap_counts_only_beyond_its_threshold_and_behind_a_rib() {
         assert_eq!(rib_gap_beyond_mm(500, 0), None, "no rib");
-        assert_eq!(rib_gap_beyond_mm(100 + 300, 100), None, "exactly the threshold");
+        assert_eq!(
+            rib_gap_beyond_mm(100 + 300, 100),
+            None,
+            "exactly the threshold"
+        );
         let g = rib_gap_beyond_mm(100 + 350, 100).expect("gap");
         assert!((g - 5.0).abs() < 1e-9);
     }

@@ -124,13 +124,18 @@ pub(crate) fn segment<B: Backend>(
         lungs: b.download_u8(&closed)?,
         body: b.download_u8(&body.filled)?,
         hu: b.download_i16(&low)?,
-        airways: airways.dilated.as_ref().map(|a| b.download_u8(a)).transpose()?,
+        airways: airways
+            .dilated
+            .as_ref()
+            .map(|a| b.download_u8(a))
+            .transpose()?,
         enclosed: geometry::enclosed_regions(b, &closed, grid.dims)?,
     };
     drop((low, closed, body.filled));
     let w = crate::plane::chamfer_weights([grid.ls[1], grid.ls[2]]);
     let mut host = host;
-    let outside_ml = cleanup::drop_air_outside_rib_cage(&mut host.lungs, &host.hu, &host.body, grid.ls, w);
+    let outside_ml =
+        cleanup::drop_air_outside_rib_cage(&mut host.lungs, &host.hu, &host.body, grid.ls, w);
     if outside_ml >= 1.0 {
         warnings.push(Warning::new(
             "air-outside-rib-cage",
@@ -141,12 +146,14 @@ pub(crate) fn segment<B: Backend>(
             ),
         ));
     }
-    let gas_ml = cleanup::drop_gas_pieces(&mut host.lungs, &host.hu, grid.ls, p.max_pure_air_fraction);
+    let gas_ml =
+        cleanup::drop_gas_pieces(&mut host.lungs, &host.hu, grid.ls, p.max_pure_air_fraction);
     if gas_ml > 0.0 {
         tracing::debug!(gas_ml, "gas joined to the lungs between slices dropped");
     }
     stages.lap("segment.cleanup");
-    let (geo, mut lungs) = geometry::ChestGeometry::measure(&grid, host, body.centre, body.centre_x, p);
+    let (geo, mut lungs) =
+        geometry::ChestGeometry::measure(&grid, host, body.centre, body.centre_x, p);
     warnings.extend(doubts::vanish_doubt(&geo));
     stages.lap("segment.geometry");
     let dense = outline_lungs(&geo, &mut lungs);
@@ -161,7 +168,12 @@ pub(crate) fn segment<B: Backend>(
     let (band, lungish) = doubts::lung_density_outside(&lungs, &geo.body, &geo.hu, geo.w);
     stages.lap("segment.border_check");
     warnings.extend(doubts::border_doubt(band, lungish));
-    tracing::debug!(airway_voxels = airways.voxels, band, lungish, "segmentation done");
+    tracing::debug!(
+        airway_voxels = airways.voxels,
+        band,
+        lungish,
+        "segmentation done"
+    );
     progress("segment", 1.0);
     Ok(Segmentation {
         lungs_low: lungs,
@@ -187,7 +199,15 @@ fn outline_lungs(
     let aerated = lungs.clone();
     let domes = if geo.grid.dims[0] > 1 {
         [0usize, 1].map(|k| {
-            crate::dome::fit(lungs, &geo.hu, &geo.body, k as u8 + 1, geo.grid.ls, geo.head_step, tuning::DOME_DENSE_HU)
+            crate::dome::fit(
+                lungs,
+                &geo.hu,
+                &geo.body,
+                k as u8 + 1,
+                geo.grid.ls,
+                geo.head_step,
+                tuning::DOME_DENSE_HU,
+            )
         })
     } else {
         [None, None]

@@ -9,7 +9,9 @@
 //! tissue outside the body, the airways, or what lies more than [`tuning::DOME_MARGIN_MM`]
 //! under a side's fitted diaphragm dome.
 
-use super::geometry::{ChestGeometry, SliceOutline, WallMap, max3x3, min3x3, pleura_depth, rib_grid};
+use super::geometry::{
+    ChestGeometry, SliceOutline, WallMap, max3x3, min3x3, pleura_depth, rib_grid,
+};
 use super::tuning;
 use crate::dome::Dome;
 use crate::plane;
@@ -34,7 +36,11 @@ pub(crate) struct Pass<'a> {
 }
 
 /// One pass over every slice of `lungs`; returns the cut per slice and side (pixels).
-pub(crate) fn outline_pass(g: &ChestGeometry, lungs: &mut Array3<u8>, pass: &Pass) -> Vec<[u64; 2]> {
+pub(crate) fn outline_pass(
+    g: &ChestGeometry,
+    lungs: &mut Array3<u8>,
+    pass: &Pass,
+) -> Vec<[u64; 2]> {
     lungs
         .axis_iter_mut(Axis(0))
         .into_par_iter()
@@ -69,7 +75,12 @@ struct SliceCtx<'a> {
 fn outline_slice(g: &ChestGeometry, pass: &Pass, z: usize, px: Vec<u8>) -> (Vec<u8>, [u64; 2]) {
     let (ny, nx) = (g.ny, g.nx);
     let mut cut_px = [0u64; 2];
-    let body: Vec<bool> = g.body.index_axis(Axis(0), z).iter().map(|&v| v != 0).collect();
+    let body: Vec<bool> = g
+        .body
+        .index_axis(Axis(0), z)
+        .iter()
+        .map(|&v| v != 0)
+        .collect();
     let hu: Vec<i16> = g.hu.index_axis(Axis(0), z).iter().copied().collect();
     let airway: Option<Vec<u8>> = g
         .airways
@@ -83,7 +94,11 @@ fn outline_slice(g: &ChestGeometry, pass: &Pass, z: usize, px: Vec<u8>) -> (Vec<
     if g.include_dense {
         let cand = dense_candidates(&px, &filled, &body, &hu);
         let o = &pass.outlines[z];
-        if cand.iter().enumerate().any(|(i, &c)| c && (o.right[i] || o.left[i])) {
+        if cand
+            .iter()
+            .enumerate()
+            .any(|(i, &c)| c && (o.right[i] || o.left[i]))
+        {
             let aerated: Vec<bool> = px.iter().map(|&v| v != 0).collect();
             // Distance to the mediastinum through non-aerated pixels: dense tissue with aerated
             // lung between it and the mediastinum is not mediastinum.
@@ -142,7 +157,8 @@ fn add_dense(ctx: &SliceCtx, k: usize, hull: &[bool], filled: &[bool]) -> Option
         return None;
     }
     let head_mm = z as f64 * ls[0] * g.head_step as f64;
-    let under_dome = |i: usize| dome.is_some_and(|d| under_dome_at(head_mm, d.at(i / nx, i % nx, ls)));
+    let under_dome =
+        |i: usize| dome.is_some_and(|d| under_dome_at(head_mm, d.at(i / nx, i % nx, ls)));
     let (d_all, nearest) = (&ctx.wall.depth, &ctx.wall.skin);
     let pleura = pleura_depth(&g.skin_depth, z, k, pass.pleura_window, ny, nx);
     // Second outline, slices above the widest: the hulls of the slices towards the apex are
@@ -159,9 +175,12 @@ fn add_dense(ctx: &SliceCtx, k: usize, hull: &[bool], filled: &[bool]) -> Option
         inside_rib_cage(d_all[i], max3x3(r, ny, nx, sp))
     };
     // The pleura from nearby slices only (the first outline's window), with the rib cage.
-    let near_ribs = ctx
-        .ribs
-        .map(|r| (pleura_depth(&g.skin_depth, z, k, g.pleura_window, ny, nx), r));
+    let near_ribs = ctx.ribs.map(|r| {
+        (
+            pleura_depth(&g.skin_depth, z, k, g.pleura_window, ny, nx),
+            r,
+        )
+    });
     let lps = |i: usize| g.grid.lps([z as f64, (i / nx) as f64, (i % nx) as f64]);
     let from_back = |i: usize, sp: usize| seen_from_back(lps(i), lps(sp));
     let mid_band = if pass.rib_bound && k == 0 {
@@ -220,7 +239,11 @@ fn add_dense(ctx: &SliceCtx, k: usize, hull: &[bool], filled: &[bool]) -> Option
             continue;
         }
         plane::walk_line(nx, q, sp, |r| {
-            if ctx.cand[r] && !under_dome(r) && d_all[r] != u32::MAX && d_all[r] + slack >= limit && !f[r]
+            if ctx.cand[r]
+                && !under_dome(r)
+                && d_all[r] != u32::MAX
+                && d_all[r] + slack >= limit
+                && !f[r]
             {
                 f[r] = true;
                 true
@@ -270,7 +293,12 @@ pub(crate) fn fill_lung_holes(
 
 /// Candidates for dense disease: body tissue that is neither lung (of either side, holes
 /// filled) nor at or over [`tuning::CANDIDATE_MAX_HU`] (bone, contrast).
-pub(crate) fn dense_candidates(px: &[u8], filled: &[Vec<bool>], body: &[bool], hu: &[i16]) -> Vec<bool> {
+pub(crate) fn dense_candidates(
+    px: &[u8],
+    filled: &[Vec<bool>],
+    body: &[bool],
+    hu: &[i16],
+) -> Vec<bool> {
     (0..px.len())
         .map(|i| {
             px[i] == 0
@@ -365,8 +393,7 @@ pub(crate) fn drop_organ_parts(
 pub(crate) fn walk_limit(pleura: u32, near: Option<(u32, u32)>) -> u32 {
     let mut limit = pleura;
     if let Some((nl, rib)) = near {
-        let hidden =
-            nl == u32::MAX || (rib > 0 && nl > rib + (tuning::RIB_GAP_MM as u32) * 10);
+        let hidden = nl == u32::MAX || (rib > 0 && nl > rib + (tuning::RIB_GAP_MM as u32) * 10);
         if hidden && rib > 0 {
             limit = limit.min(rib + tuning::RIB_MARGIN_CU);
         } else if nl != u32::MAX {

@@ -26,7 +26,10 @@ fn small_holes_and_enclosed_holes_are_lung_large_open_ones_are_not() {
     assert!(f[2 * nx + 2], "small hole filled");
     assert!(!f[5 * nx + 5], "large hole open in 3-D stays out");
     let f = fill_lung_holes(&px, 1, ny, nx, 4, |i| i == 5 * nx + 5);
-    assert!(f[5 * nx + 5], "large hole enclosed by lung in 3-D is filled");
+    assert!(
+        f[5 * nx + 5],
+        "large hole enclosed by lung in 3-D is filled"
+    );
     let left = fill_lung_holes(&px, 2, ny, nx, 4, |_| true);
     assert!(left.iter().all(|&v| !v), "no left lung: nothing");
 }
@@ -46,16 +49,31 @@ fn candidates_are_non_lung_body_tissue_under_the_bone_limit() {
 #[test]
 fn small_sections_get_no_additions_unless_the_second_outline_bounds_them() {
     assert!(section_outlined(30, 100, false, false, false));
-    assert!(!section_outlined(20, 100, false, false, false), "apex, first outline");
-    assert!(section_outlined(20, 100, true, false, false), "above the widest, second outline");
-    assert!(!section_outlined(20, 100, true, true, false), "base without a dome model");
-    assert!(section_outlined(20, 100, true, true, true), "base with a dome model");
+    assert!(
+        !section_outlined(20, 100, false, false, false),
+        "apex, first outline"
+    );
+    assert!(
+        section_outlined(20, 100, true, false, false),
+        "above the widest, second outline"
+    );
+    assert!(
+        !section_outlined(20, 100, true, true, false),
+        "base without a dome model"
+    );
+    assert!(
+        section_outlined(20, 100, true, true, true),
+        "base with a dome model"
+    );
 }
 
 #[test]
 fn the_dome_margin_keeps_what_lies_well_under_the_dome_out() {
     assert!(under_dome_at(-10.0, 0.0));
-    assert!(!under_dome_at(-tuning::DOME_MARGIN_MM, 0.0), "within the margin");
+    assert!(
+        !under_dome_at(-tuning::DOME_MARGIN_MM, 0.0),
+        "within the margin"
+    );
     assert!(!under_dome_at(5.0, 0.0));
 }
 
@@ -70,14 +88,24 @@ fn the_rib_cage_bounds_only_where_there_is_a_rib_and_beyond_the_margin() {
 fn seen_from_the_back_means_skin_behind_within_45_degrees() {
     assert!(seen_from_back([0.0, 0.0, 0.0], [0.0, 50.0, 0.0]));
     assert!(seen_from_back([0.0, 0.0, 0.0], [50.0, 50.0, 0.0]));
-    assert!(!seen_from_back([0.0, 0.0, 0.0], [60.0, 50.0, 0.0]), "more lateral than posterior");
-    assert!(!seen_from_back([0.0, 0.0, 0.0], [0.0, -50.0, 0.0]), "in front");
+    assert!(
+        !seen_from_back([0.0, 0.0, 0.0], [60.0, 50.0, 0.0]),
+        "more lateral than posterior"
+    );
+    assert!(
+        !seen_from_back([0.0, 0.0, 0.0], [0.0, -50.0, 0.0]),
+        "in front"
+    );
 }
 
 #[test]
 fn from_the_back_the_wall_depth_counts_from_the_pleura() {
     assert_eq!(depth_from_pleura(400, 300, 10), 100);
-    assert_eq!(depth_from_pleura(305, 300, 10), 305, "shallower than the pleura: chest wall");
+    assert_eq!(
+        depth_from_pleura(305, 300, 10),
+        305,
+        "shallower than the pleura: chest wall"
+    );
     assert_eq!(depth_from_pleura(400, u32::MAX, 10), 400, "pleura unknown");
 }
 
@@ -85,8 +113,14 @@ fn from_the_back_the_wall_depth_counts_from_the_pleura() {
 fn nearer_the_wall_than_the_mediastinum_or_far_from_it() {
     assert!(nearer_wall(100, 100, 1.0, 1000));
     assert!(!nearer_wall(101, 100, 1.0, 1000));
-    assert!(nearer_wall(190, 100, 2.0, 1000), "the second outline favours the wall");
-    assert!(nearer_wall(5000, 1000, 1.0, 1000), "far from the mediastinum");
+    assert!(
+        nearer_wall(190, 100, 2.0, 1000),
+        "the second outline favours the wall"
+    );
+    assert!(
+        nearer_wall(5000, 1000, 1.0, 1000),
+        "far from the mediastinum"
+    );
 }
 
 #[test]
@@ -113,10 +147,20 @@ fn walks_stop_at_the_pleura_or_the_ribs_where_it_is_hidden() {
     // Seen nearby (150), ribs at 100: no deeper than the near pleura.
     assert_eq!(walk_limit(200, Some((150, 100))), 150);
     // Not seen nearby: rib cage + margin.
-    assert_eq!(walk_limit(u32::MAX, Some((u32::MAX, 100))), 100 + tuning::RIB_MARGIN_CU);
+    assert_eq!(
+        walk_limit(u32::MAX, Some((u32::MAX, 100))),
+        100 + tuning::RIB_MARGIN_CU
+    );
     // Seen only far inside the ribs (aerated lung in front of a posterior lesion): the ribs.
-    assert_eq!(walk_limit(900, Some((500, 100))), 100 + tuning::RIB_MARGIN_CU);
-    assert_eq!(walk_limit(u32::MAX, Some((u32::MAX, 0))), u32::MAX, "nothing known");
+    assert_eq!(
+        walk_limit(900, Some((500, 100))),
+        100 + tuning::RIB_MARGIN_CU
+    );
+    assert_eq!(
+        walk_limit(u32::MAX, Some((u32::MAX, 0))),
+        u32::MAX,
+        "nothing known"
+    );
 }
 
 #[test]
@@ -171,7 +215,9 @@ fn pinholes_over_the_candidate_limit_are_filled() {
     assert!(f[3 * nx + 3]);
     assert!(!f[5 * nx + 6]);
     // Too large a hole stays.
-    let mut g = grid(ny, nx, |y, x| (1..6).contains(&y) && (1..6).contains(&x) && !(3..5).contains(&x));
+    let mut g = grid(ny, nx, |y, x| {
+        (1..6).contains(&y) && (1..6).contains(&x) && !(3..5).contains(&x)
+    });
     let before = g.clone();
     fill_pinholes(&mut g, &body, &vec![false; ny * nx], 1, ny, nx);
     assert_eq!(g, before);
@@ -186,5 +232,9 @@ fn the_cut_counts_added_pixels_next_to_dense_tissue_left_out() {
     let hull = [true, true, true, true, false];
     assert_eq!(count_cut(&f, &filled, &cand, &hull, 1, 5), 1);
     let hull_short = [true, true, true, false, false];
-    assert_eq!(count_cut(&f, &filled, &cand, &hull_short, 1, 5), 0, "outside the hull: no cut");
+    assert_eq!(
+        count_cut(&f, &filled, &cand, &hull_short, 1, 5),
+        0,
+        "outside the hull: no cut"
+    );
 }

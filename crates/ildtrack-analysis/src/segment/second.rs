@@ -64,7 +64,8 @@ pub(crate) fn cut_ratio(cut: u64, lung_vox: f64, ls: [f64; 3], one_slice: bool) 
 /// gap; `lung_vox` is the lung mask's size after the first outline.
 pub(crate) fn triggers(g: &ChestGeometry, first_cut: [u64; 2], lung_vox: f64) -> Triggers {
     let (ls, one_slice) = (g.grid.ls, g.grid.dims[0] == 1);
-    let cut_sides = first_cut.map(|c| cut_ratio(c, lung_vox, ls, one_slice) >= tuning::CUT_RATIO_WARN);
+    let cut_sides =
+        first_cut.map(|c| cut_ratio(c, lung_vox, ls, one_slice) >= tuning::CUT_RATIO_WARN);
     let gap_frac = [0, 1].map(|k| {
         let ml = g.aerated[k + 1] as f64 * g.grid.voxel_ml;
         if ml > 0.0 { g.rib_gap_ml[k] / ml } else { 0.0 }
@@ -86,13 +87,18 @@ pub(crate) fn cut_run(cuts: &[u64], margin: usize) -> Vec<bool> {
         return vec![false; nz];
     };
     let (mut lo, mut hi) = (peak, peak);
-    while let Some(z) = (lo.saturating_sub(margin + 1)..lo).rev().find(|&z| cuts[z] > 0) {
+    while let Some(z) = (lo.saturating_sub(margin + 1)..lo)
+        .rev()
+        .find(|&z| cuts[z] > 0)
+    {
         lo = z;
     }
     while let Some(z) = (hi + 1..(hi + margin + 2).min(nz)).find(|&z| cuts[z] > 0) {
         hi = z;
     }
-    (0..nz).map(|z| z + margin >= lo && z <= hi + margin).collect()
+    (0..nz)
+        .map(|z| z + margin >= lo && z <= hi + margin)
+        .collect()
 }
 
 /// Runs the second outline on `aerated` for the triggered sides and merges it into `lungs`.
@@ -159,7 +165,13 @@ pub(crate) fn second_outline(
     [0, 1].map(|k| {
         if t.outlined(k) {
             (0..nz)
-                .map(|z| if in_range[k][z] { again[z][k] } else { first_cut[z][k] })
+                .map(|z| {
+                    if in_range[k][z] {
+                        again[z][k]
+                    } else {
+                        first_cut[z][k]
+                    }
+                })
                 .sum()
         } else {
             first_cut.iter().map(|c| c[k]).sum()
@@ -180,16 +192,19 @@ pub(crate) fn merge_outlines(
         .zip(again.outer_iter().into_par_iter())
         .enumerate()
         .for_each(|(z, (mut first_s, again_s))| {
-            first_s.iter_mut().zip(again_s.iter()).for_each(|(first, &again_v)| {
-                let keep_first = side_of(*first).is_some_and(|k| !redo(k, z));
-                if !keep_first {
-                    *first = if side_of(again_v).is_some_and(|k| redo(k, z)) {
-                        again_v
-                    } else {
-                        0
-                    };
-                }
-            });
+            first_s
+                .iter_mut()
+                .zip(again_s.iter())
+                .for_each(|(first, &again_v)| {
+                    let keep_first = side_of(*first).is_some_and(|k| !redo(k, z));
+                    if !keep_first {
+                        *first = if side_of(again_v).is_some_and(|k| redo(k, z)) {
+                            again_v
+                        } else {
+                            0
+                        };
+                    }
+                });
         });
 }
 
@@ -215,10 +230,14 @@ mod tests {
     fn merging_takes_a_redone_side_from_the_second_outline_only_where_redone() {
         // One row of 4 voxels in 2 slices: first = [1, 1, 2, 0], again = [1, 0, 2, 1]; the
         // right side (0) redone in slice 0 only.
-        let mut first = Array3::from_shape_vec((2, 1, 4), vec![1, 1, 2, 0, 1, 1, 2, 0]).expect("shape");
+        let mut first =
+            Array3::from_shape_vec((2, 1, 4), vec![1, 1, 2, 0, 1, 1, 2, 0]).expect("shape");
         let again = Array3::from_shape_vec((2, 1, 4), vec![1, 0, 2, 1, 1, 0, 2, 1]).expect("shape");
         merge_outlines(&mut first, &again, |k, z| k == 0 && z == 0);
-        assert_eq!(first.as_slice().expect("standard"), &[1, 0, 2, 1, 1, 1, 2, 0]);
+        assert_eq!(
+            first.as_slice().expect("standard"),
+            &[1, 0, 2, 1, 1, 1, 2, 0]
+        );
     }
 
     #[test]

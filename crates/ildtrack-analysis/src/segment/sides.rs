@@ -292,16 +292,31 @@ mod tests {
     fn only_a_wide_component_across_the_mid_line_spans_both_sides() {
         assert!(spans_both_sides((-100.0, 100.0), 0.0, 300.0));
         assert!(!spans_both_sides((-100.0, 60.0), 0.0, 300.0), "too narrow");
-        assert!(!spans_both_sides((10.0, 200.0), 0.0, 300.0), "one side only");
+        assert!(
+            !spans_both_sides((10.0, 200.0), 0.0, 300.0),
+            "one side only"
+        );
     }
 
     #[test]
     fn cores_split_only_when_balanced_on_both_sides_and_apart() {
         let (r, l) = ((-120.0, -10.0), (10.0, 120.0));
         assert!(cores_split_the_lungs([100, 90], [-60.0, 60.0], r, l, 0.0));
-        assert!(!cores_split_the_lungs([100, 10], [-60.0, 60.0], r, l, 0.0), "unbalanced");
-        assert!(!cores_split_the_lungs([100, 90], [-60.0, -5.0], r, l, 0.0), "same side");
+        assert!(
+            !cores_split_the_lungs([100, 10], [-60.0, 60.0], r, l, 0.0),
+            "unbalanced"
+        );
+        assert!(
+            !cores_split_the_lungs([100, 90], [-60.0, -5.0], r, l, 0.0),
+            "same side"
+        );
         // The right core reaches 60 mm across: overlap 70 mm of a 240 mm span.
-        assert!(!cores_split_the_lungs([100, 90], [-60.0, 60.0], (-120.0, 60.0), (-10.0, 120.0), 0.0));
+        assert!(!cores_split_the_lungs(
+            [100, 90],
+            [-60.0, 60.0],
+            (-120.0, 60.0),
+            (-10.0, 120.0),
+            0.0
+        ));
     }
 }

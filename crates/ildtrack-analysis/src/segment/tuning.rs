@@ -52,7 +52,8 @@ pub(crate) const DENSE_GG_OPENING_MM: f64 = 2.5;
 /// A component wider than this share of the body and crossing its mid-line holds both lungs. Re-measure: `lungs-touching`.
 pub(crate) const SPANNING_BODY_SHARE: f64 = 0.55;
 /// Erosion depths (mm) tried, in order, to split touching lungs into two cores. Re-measure: `lungs-touching`.
-pub(crate) const SPLIT_EROSION_MM: [f32; 10] = [2.0, 3.5, 5.0, 7.0, 9.0, 12.0, 15.0, 20.0, 25.0, 30.0];
+pub(crate) const SPLIT_EROSION_MM: [f32; 10] =
+    [2.0, 3.5, 5.0, 7.0, 9.0, 12.0, 15.0, 20.0, 25.0, 30.0];
 /// The smaller core holds at least 1/this of the larger's voxels. Re-measure: `lungs-touching`.
 pub(crate) const SPLIT_CORE_RATIO: u64 = 8;
 /// Erosion stops when the largest core is under 1/this of the component. Re-measure: `lungs-touching`.

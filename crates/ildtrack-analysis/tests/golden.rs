@@ -9,19 +9,11 @@
 
 use ildtrack_analysis::{Analysis, AnalysisConfig, analyze};
 use ildtrack_compute::CpuBackend;
-use ildtrack_phantom::{LesionSpec, PhantomSpec, Side, Zone, try_generate};
+use ildtrack_phantom::eval::{consolidation_placements, half_grid};
+use ildtrack_phantom::{PhantomSpec, try_generate};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-fn half_grid(spec: PhantomSpec) -> PhantomSpec {
-    let d = spec.dims_zyx;
-    let s = spec.spacing_mm;
-    spec.with_grid(
-        [d[0] / 2, d[1] / 2, d[2] / 2],
-        [s[0] * 2.0, s[1] * 2.0, s[2] * 2.0],
-    )
-}
 
 fn hash(bytes: &[u8]) -> String {
     let d = Sha256::digest(bytes);
@@ -68,7 +60,7 @@ fn table_path(group: &str) -> PathBuf {
 }
 
 /// Compares `rows` with the committed table of `group` (or rewrites it with GOLDEN_UPDATE=1).
-/// `expected_only` lists cases that may be absent from `rows` (real data not present).
+/// With `may_be_missing`, table rows not produced are skipped (real data not present).
 fn check(group: &str, rows: BTreeMap<String, String>, may_be_missing: bool) {
     let path = table_path(group);
     if std::env::var_os("GOLDEN_UPDATE").is_some() {
@@ -131,100 +123,12 @@ fn golden_phantom_presets() {
     check("presets", rows, false);
 }
 
-/// Ten large subpleural consolidations: (name, side, zone, radius mm, angle °, z shift mm).
-pub const PLACEMENTS: [(&str, Side, Zone, f64, f64, f64); 10] = [
-    (
-        "right-lower-90-anterolateral",
-        Side::Right,
-        Zone::Lower,
-        90.0,
-        50.0,
-        30.0,
-    ),
-    (
-        "left-lower-80-anterolateral",
-        Side::Left,
-        Zone::Lower,
-        80.0,
-        50.0,
-        30.0,
-    ),
-    (
-        "right-middle-70-posterior",
-        Side::Right,
-        Zone::Middle,
-        70.0,
-        0.0,
-        0.0,
-    ),
-    (
-        "right-lower-70-lateral",
-        Side::Right,
-        Zone::Lower,
-        70.0,
-        90.0,
-        0.0,
-    ),
-    (
-        "left-lower-60-lateral",
-        Side::Left,
-        Zone::Lower,
-        60.0,
-        90.0,
-        0.0,
-    ),
-    (
-        "right-lower-60-posterior",
-        Side::Right,
-        Zone::Lower,
-        60.0,
-        0.0,
-        0.0,
-    ),
-    (
-        "left-middle-60-posterior",
-        Side::Left,
-        Zone::Middle,
-        60.0,
-        0.0,
-        0.0,
-    ),
-    (
-        "left-middle-70-anterior",
-        Side::Left,
-        Zone::Middle,
-        70.0,
-        130.0,
-        0.0,
-    ),
-    (
-        "right-upper-60-posterolateral",
-        Side::Right,
-        Zone::Upper,
-        60.0,
-        60.0,
-        0.0,
-    ),
-    (
-        "left-lower-70-posterior",
-        Side::Left,
-        Zone::Lower,
-        70.0,
-        0.0,
-        0.0,
-    ),
-];
-
 #[test]
 fn golden_consolidation_placements() {
     let mut rows = BTreeMap::new();
-    for (name, side, zone, r, angle, z) in PLACEMENTS {
+    for (name, lesion) in consolidation_placements() {
         let mut spec = half_grid(PhantomSpec::default());
-        spec.lesions = vec![
-            LesionSpec::consolidation(side, zone, r)
-                .at_angle(angle)
-                .with_z(z),
-        ];
+        spec.lesions = vec![lesion];
         let ph = try_generate(&spec).unwrap_or_else(|e| panic!("{name}: {e}"));
         rows.insert(name.to_string(), row(&run(&ph)));
     }

@@ -45,6 +45,7 @@ mod anatomy;
 mod demo;
 mod dicom_write;
 mod error;
+pub mod eval;
 mod generate;
 mod rng;
 mod spec;

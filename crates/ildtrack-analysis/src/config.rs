@@ -255,9 +255,8 @@ pub struct QuantifyParams {
     /// consolidation (a morphological opening on the working grid).
     pub vessel_radius_mm: f64,
     /// GGO-range voxels within this distance (in-plane) of a vessel are vessel wall / partial
-    /// volume. The default, 1.0 mm, is the one-voxel halo of a CT vessel at ~0.6–0.9 mm pixels;
-    /// 1.2 mm took in the diagonal neighbours as well at 0.78–0.84 mm pixels (a two-voxel ring
-    /// that removed 9.5 % of the phantom's GGO). Voxels of that rim bordering a GGO patch (what
+    /// volume. The default, 1.0 mm, is the one-voxel halo of a CT vessel at ~0.6–0.9 mm pixels
+    /// (wider takes in the diagonal neighbours too: a two-voxel ring). Voxels of that rim bordering a GGO patch (what
     /// survives the GGO opening) stay GGO: a vessel crossing ground glass.
     pub vessel_margin_mm: f64,
     /// A dense blob that survives the vessel opening is a junction of vessels (where several

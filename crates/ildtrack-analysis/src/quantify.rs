@@ -35,14 +35,8 @@ pub(crate) struct Quantified {
 /// [`JUNCTION_MAX_RADIUS`] × the vessel radius); a consolidation has only thin vessels and the
 /// thin edge of its own border around it, or is thicker. Blobs larger than a ball of 2 × the
 /// vessel radius are kept untested (and all but the first 255 candidates).
-/// See [`QuantifyParams::vessel_junction_ratio`].
-///
-/// Measured (attached ratio; inscribed radius): the ILD phantom's left hilar junction 4.2–4.7;
-/// 6.2–6.6 mm, its 14 mm consolidation core 0.26; real scans (Lung-PET-CT-Dx) at hilar vessels
-/// 2.1–5.1; 6.1–7.0 mm (and a liver-dome wedge the lung mask wrongly took in 2.2; 7.5–8.0 mm,
-/// kept), COVID slices' consolidation 0.03–0.49. Limit: a consolidation of ≲ 2 mL pressed
-/// against the hilar vessels looks the same (phantom: perihilar balls of 8 mm radius are
-/// dropped, of 10–12 mm mostly kept).
+/// See [`QuantifyParams::vessel_junction_ratio`]. Known limit: a small consolidation pressed
+/// against the hilar vessels looks the same and is taken for a junction.
 /// A vessel junction's largest inscribed ball is at most this multiple of the vessel radius
 /// (tubes meeting out of one plane make the junction a little thicker than each of them).
 const JUNCTION_MAX_RADIUS: f64 = 1.25;
@@ -381,11 +375,7 @@ pub(crate) fn quantify<B: Backend>(
     // Noisy scans (sharp kernels, low dose): noise scatters GGO voxels out of their range and
     // the speckle opening then removes what is left of thin GGO. The class of non-dense lung is
     // decided on HU smoothed in-plane there (dense classes and vessels stay on the scan's own
-    // HU). Sharp-kernel phantom (86 HU noise) GGO half -9.8 -> -4.8 %, full -19.5 -> -12.4 %;
-    // same-acquisition kernel pairs, GGO sharp vs soft: A0002 B70f (35 HU) 0.57 -> 1.63 % vs
-    // B40f 1.38 %, A0001 L (50 HU) 0.70 -> 1.34 % vs B 2.98 %. σ 0.5 / 0.8 / 1.2 / 1.5 mm:
-    // full phantom at 1.5 mm +53 %, the real B70f at 1.2 mm 1.94 %: 1 mm. Soft kernels (9-20
-    // HU) are untouched.
+    // HU). A wider σ turns the edges of dense structures into GGO; soft kernels are untouched.
     if denoise {
         let hs = b.gaussian(
             &hu_c,
@@ -502,11 +492,10 @@ pub(crate) fn quantify<B: Backend>(
         // Thick slices smear every small vessel crossing the slab into a GGO-range streak with
         // no dense core: the opening grows with the slice spacing (the smear's width).
         // At least one pixel: on coarse pixels (> 1 mm) a 1 mm disk is the pixel itself and the
-        // opening would remove nothing (half-size sharp-kernel phantom: GGO +241 %, now -8 %).
+        // opening would remove nothing.
         // A vessel crossing ground glass is surrounded by ground glass, not by its own halo: rim
-        // GGO within the rim's width of a patch is GGO (the rim took 6.7 % of the ILD
-        // phantom's GGO at full size: -8.4 -> -3.0 %; sharp kernel -12.4 -> -0.7 %). Without
-        // the opening there are no patches to tell halos from: the rim is all vessel.
+        // GGO within the rim's width of a patch is GGO. Without the opening there are no
+        // patches to tell halos from: the rim is all vessel.
         let ggo_open_mm = p
             .ggo_opening_mm
             .max(p.ggo_opening_per_slice * spacing[0])

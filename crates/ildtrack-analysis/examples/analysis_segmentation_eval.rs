@@ -89,11 +89,19 @@ fn phantom_row(name: &str, ph: &Phantom, a: &Analysis, misses: &mut Vec<String>)
         miss.push("consolidation".into());
     }
     if !miss.is_empty() {
-        let warned = a.result.warnings.iter().any(|w| w.code == "segmentation-doubt");
+        let warned = a
+            .result
+            .warnings
+            .iter()
+            .any(|w| w.code == "segmentation-doubt");
         misses.push(format!(
             "{name}: {}{}",
             miss.join(", "),
-            if warned { " (warned: segmentation-doubt)" } else { " (**not warned**)" }
+            if warned {
+                " (warned: segmentation-doubt)"
+            } else {
+                " (**not warned**)"
+            }
         ));
     }
     format!(

@@ -8,10 +8,12 @@
 //! (cut field of view); a piece that is not mostly pure air.
 
 use super::frame::Grid;
+use super::geometry::HostVolumes;
 use super::tuning::{self, is_bone};
 use crate::AnalysisError;
 use crate::plane;
 use ildtrack_compute::{Backend, Ball};
+use ildtrack_volume::Warning;
 use ndarray::{Array3, Axis};
 use rayon::prelude::*;
 
@@ -72,6 +74,32 @@ pub(crate) fn close_hilum<B: Backend>(
         lungs = b.select(&not_airway, &lungs, &b.fill_u8(ld, 0)?)?;
     }
     Ok(lungs)
+}
+
+/// On the host: air outside the rib cage ([`drop_air_outside_rib_cage`], said in an
+/// `air-outside-rib-cage` warning from 1 mL) and gas joined between slices
+/// ([`drop_gas_pieces`]) leave the lungs.
+pub(crate) fn drop_non_lung(
+    grid: &Grid,
+    host: &mut HostVolumes,
+    max_pure_air_fraction: f64,
+) -> Option<Warning> {
+    let w = plane::chamfer_weights([grid.ls[1], grid.ls[2]]);
+    let outside_ml = drop_air_outside_rib_cage(&mut host.lungs, &host.hu, &host.body, grid.ls, w);
+    let gas_ml = drop_gas_pieces(&mut host.lungs, &host.hu, grid.ls, max_pure_air_fraction);
+    if gas_ml > 0.0 {
+        tracing::debug!(gas_ml, "gas joined to the lungs between slices dropped");
+    }
+    (outside_ml >= 1.0).then(|| {
+        Warning::new(
+            "air-outside-rib-cage",
+            format!(
+                "{outside_ml:.0} mL of air-filled regions outside the rib cage (subcutaneous \
+                 emphysema, skin or breast folds, bowel) were left out of the lungs; check the QC \
+                 images"
+            ),
+        )
+    })
 }
 
 /// Drops lung pieces (per slice, 8-connected) with at least [`tuning::OUTSIDE_RIBS_SHARE`] of

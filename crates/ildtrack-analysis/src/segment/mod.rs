@@ -120,7 +120,7 @@ pub(crate) fn segment<B: Backend>(
         airways.dilated.as_ref(),
         p.closing_radius_mm,
     )?;
-    let host = geometry::HostVolumes {
+    let mut host = geometry::HostVolumes {
         lungs: b.download_u8(&closed)?,
         body: b.download_u8(&body.filled)?,
         hu: b.download_i16(&low)?,
@@ -132,25 +132,11 @@ pub(crate) fn segment<B: Backend>(
         enclosed: geometry::enclosed_regions(b, &closed, grid.dims)?,
     };
     drop((low, closed, body.filled));
-    let w = crate::plane::chamfer_weights([grid.ls[1], grid.ls[2]]);
-    let mut host = host;
-    let outside_ml =
-        cleanup::drop_air_outside_rib_cage(&mut host.lungs, &host.hu, &host.body, grid.ls, w);
-    if outside_ml >= 1.0 {
-        warnings.push(Warning::new(
-            "air-outside-rib-cage",
-            format!(
-                "{outside_ml:.0} mL of air-filled regions outside the rib cage (subcutaneous \
-                 emphysema, skin or breast folds, bowel) were left out of the lungs; check the QC \
-                 images"
-            ),
-        ));
-    }
-    let gas_ml =
-        cleanup::drop_gas_pieces(&mut host.lungs, &host.hu, grid.ls, p.max_pure_air_fraction);
-    if gas_ml > 0.0 {
-        tracing::debug!(gas_ml, "gas joined to the lungs between slices dropped");
-    }
+    warnings.extend(cleanup::drop_non_lung(
+        &grid,
+        &mut host,
+        p.max_pure_air_fraction,
+    ));
     stages.lap("segment.cleanup");
     let (geo, mut lungs) =
         geometry::ChestGeometry::measure(&grid, host, body.centre, body.centre_x, p);

@@ -27,7 +27,7 @@
 
 pub mod config;
 mod dome;
-pub mod model;
+pub use ildtrack_model::visit as model;
 pub mod noise;
 mod plane;
 pub mod qc;

@@ -438,7 +438,7 @@ impl Manifest {
             });
         }
         if let Some(r) = &m.rule {
-            r.validate().map_err(|e| ReportError::Manifest {
+            ildtrack_track::validate_config(r).map_err(|e| ReportError::Manifest {
                 reason: e.to_string(),
                 path: origin.to_path_buf(),
             })?;
@@ -747,7 +747,7 @@ pub fn track_detailed<B: Backend>(
         write_atomic(&vdir.join("report.html"), html.as_bytes())?;
     }
     progress("write reports", 0.97);
-    write_atomic(&out.join("track.json"), result.to_json()?.as_bytes())?;
+    write_atomic(&out.join("track.json"), result.to_json().map_err(ildtrack_track::TrackError::from)?.as_bytes())?;
     write_atomic(&out.join("track.csv"), result.to_csv().as_bytes())?;
     let latest = result.visits.last().map(|l| &analysed_all[l.input_index]);
     let index = render_index_html(

@@ -30,7 +30,6 @@ mod dome;
 pub use ildtrack_model::visit as model;
 pub mod noise;
 mod plane;
-pub mod qc;
 mod segment;
 pub mod stats;
 

@@ -166,7 +166,7 @@ fn exit_code_for(err: &anyhow::Error) -> u8 {
         if let Some(e) = cause.downcast_ref::<ildtrack_dicom::LoadError>() {
             return if e.is_unusable_input() { 2 } else { 1 };
         }
-        if let Some(e) = cause.downcast_ref::<ildtrack_report::ReportError>()
+        if let Some(e) = cause.downcast_ref::<ildtrack_app::AppError>()
             && e.is_unusable_input()
         {
             return 2;
@@ -271,7 +271,7 @@ fn run(cli: Cli) -> Result<()> {
 fn analyze_options(
     a: &AnalysisArgs,
     series: Option<String>,
-) -> Result<ildtrack_report::pipeline::AnalyzeOptions> {
+) -> Result<ildtrack_app::AnalyzeOptions> {
     let mut config = match &a.config {
         Some(p) => {
             let text = std::fs::read_to_string(p)
@@ -304,7 +304,7 @@ fn analyze_options(
         ))
         .into());
     }
-    Ok(ildtrack_report::pipeline::AnalyzeOptions {
+    Ok(ildtrack_app::AnalyzeOptions {
         config,
         series_uid: series,
         identify: a.identify,

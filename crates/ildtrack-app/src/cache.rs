@@ -1,8 +1,11 @@
 //! The content-addressed analysis cache: `<out>/.ildtrack-cache/<key>/` holds one visit's
 //! analysis outputs; the key hashes everything the analysis depends on.
 
+use crate::error::AppError;
+use crate::files::{create_dir, io_err, write_atomic};
+use crate::manifest::VisitInput;
+use crate::options::{AnalyzeOptions, Progress};
 use crate::visit::{Analysed, analyse_into, read_images};
-use crate::{AnalyzeOptions, AppError, Progress, VisitInput, create_dir, io_err, write_atomic};
 use ildtrack_analysis::AnalysisConfig;
 use ildtrack_compute::Backend;
 use ildtrack_model::visit::VisitResult;

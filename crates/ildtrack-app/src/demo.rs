@@ -1,9 +1,10 @@
 //! `ildtrack demo`: the scripted demo patient, generated, written as DICOM and tracked.
 
-use crate::{
-    AnalyzeOptions, AppError, Manifest, Progress, TrackOutcome, VisitInput, create_dir, io_err,
-    track_detailed,
-};
+use crate::error::AppError;
+use crate::files::{create_dir, io_err};
+use crate::manifest::{Manifest, VisitInput};
+use crate::options::{AnalyzeOptions, Progress};
+use crate::track::{TrackOutcome, track_detailed};
 use ildtrack_compute::Backend;
 use ildtrack_track::TrackResult;
 use std::path::Path;

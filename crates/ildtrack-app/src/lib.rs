@@ -18,95 +18,20 @@
 
 mod cache;
 mod demo;
+mod error;
+mod files;
 mod manifest;
+mod options;
 mod track;
 mod visit;
 
 pub use cache::cache_key;
 pub use demo::{demo, demo_mismatches, demo_with};
+pub use error::AppError;
 pub use manifest::{Manifest, VisitInput};
+pub use options::{AnalyzeOptions, Progress};
 pub use track::{TrackOutcome, track, track_detailed};
 pub use visit::{QC_FILES, VisitOutputs, analyze_to_dir, visit_summary};
-
-use ildtrack_analysis::AnalysisConfig;
-use ildtrack_track::TrackConfig;
-use std::path::{Path, PathBuf};
-
-/// Errors of the visit pipeline.
-#[derive(Debug, thiserror::Error)]
-pub enum AppError {
-    #[error("{action} failed: {source}: {}", path.display())]
-    Io {
-        action: &'static str,
-        #[source]
-        source: std::io::Error,
-        path: PathBuf,
-    },
-    #[error(transparent)]
-    Load(#[from] ildtrack_dicom::LoadError),
-    #[error("analysis failed: {0}")]
-    Analysis(#[from] ildtrack_analysis::AnalysisError),
-    #[error(transparent)]
-    Track(#[from] ildtrack_track::TrackError),
-    #[error("invalid manifest ({reason}): {}", path.display())]
-    Manifest { reason: String, path: PathBuf },
-    #[error("{0}")]
-    Other(String),
-}
-
-impl AppError {
-    /// The user's input cannot be used (CLI exit code 2), as opposed to a failure of ours or
-    /// of the machine.
-    pub fn is_unusable_input(&self) -> bool {
-        match self {
-            AppError::Load(e) => e.is_unusable_input(),
-            AppError::Manifest { .. } => true,
-            AppError::Track(e) => !matches!(e, ildtrack_track::TrackError::Serialise(_)),
-            AppError::Analysis(
-                ildtrack_analysis::AnalysisError::InvalidInput(_)
-                | ildtrack_analysis::AnalysisError::Config(_),
-            ) => true,
-            AppError::Io { action, .. } => {
-                action.starts_with("reading") || action.starts_with("listing")
-            }
-            _ => false,
-        }
-    }
-}
-
-/// Progress callback: `(stage, fraction 0..=1 of the whole job)`.
-pub type Progress<'a> = &'a dyn Fn(&str, f32);
-
-/// Settings of `analyze`, `track` and `demo`.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct AnalyzeOptions {
-    /// Density thresholds, segmentation parameters, age preset.
-    pub config: AnalysisConfig,
-    /// Analyse this SeriesInstanceUID instead of the automatic choice (single-visit `analyze`).
-    pub series_uid: Option<String>,
-    /// Show patient name and ID in the reports (`--identify`).
-    pub identify: bool,
-    /// The verdict rule and protocol tolerances (`track`); a manifest's `[rule]` overrides it.
-    pub track: TrackConfig,
-}
-
-fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> AppError + use<> {
-    let path = path.to_path_buf();
-    move |source| AppError::Io {
-        action,
-        source,
-        path,
-    }
-}
-
-fn create_dir(dir: &Path) -> Result<(), AppError> {
-    std::fs::create_dir_all(dir).map_err(io_err("creating folder", dir))
-}
-
-/// [`ildtrack_fs::write_atomic`] with the error naming the file.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), AppError> {
-    ildtrack_fs::write_atomic(path, bytes).map_err(io_err("writing", path))
-}
 
 #[cfg(test)]
 mod tests {

@@ -1,6 +1,7 @@
 //! `patient.toml`: a patient's visits, their labels, dates, lung function and the verdict rule.
 
-use crate::AppError;
+use crate::error::AppError;
+use crate::files::io_err;
 use ildtrack_track::TrackConfig;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -105,15 +106,14 @@ impl Manifest {
 
     /// Read and parse `patient.toml` (at most 1 MiB).
     pub fn from_toml_path(path: &Path) -> Result<Manifest, AppError> {
-        let meta = std::fs::metadata(path).map_err(crate::io_err("reading manifest", path))?;
+        let meta = std::fs::metadata(path).map_err(io_err("reading manifest", path))?;
         if meta.len() > 1 << 20 {
             return Err(AppError::Manifest {
                 reason: format!("file is {} bytes, more than 1 MiB", meta.len()),
                 path: path.into(),
             });
         }
-        let text =
-            std::fs::read_to_string(path).map_err(crate::io_err("reading manifest", path))?;
+        let text = std::fs::read_to_string(path).map_err(io_err("reading manifest", path))?;
         let base = path
             .parent()
             .map(Path::to_path_buf)

@@ -2,10 +2,12 @@
 //! with its pages.
 
 use crate::cache::analyse_cached;
+use crate::error::AppError;
+use crate::files::{create_dir, io_err, write_atomic};
+use crate::manifest::Manifest;
+use crate::options::{AnalyzeOptions, Progress};
+use crate::visit::QC_FILES;
 use crate::visit::QC_INDEX;
-use crate::{
-    AnalyzeOptions, AppError, Manifest, Progress, QC_FILES, create_dir, io_err, write_atomic,
-};
 use ildtrack_compute::Backend;
 use ildtrack_report::{
     IndexPage, PreviousVisit, ReportOptions, VisitPage, render_index_html, render_visit_html,

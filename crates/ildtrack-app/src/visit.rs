@@ -1,7 +1,9 @@
 //! One visit: load, analyse, write `visit.json`, the label maps, the QC pictures and
 //! `report.html`.
 
-use crate::{AnalyzeOptions, AppError, Progress, create_dir, write_atomic};
+use crate::error::AppError;
+use crate::files::{create_dir, write_atomic};
+use crate::options::{AnalyzeOptions, Progress};
 use ildtrack_analysis::AnalysisConfig;
 use ildtrack_compute::Backend;
 use ildtrack_model::visit::VisitResult;

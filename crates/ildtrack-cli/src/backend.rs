@@ -1,6 +1,8 @@
 //! Picks the compute backend (`--backend auto|cpu|gpu`) and runs the jobs generically over it.
 
-use crate::{BackendChoice, UsageError, bench, progress::Progress};
+use crate::bench;
+use crate::choice::{BackendChoice, UsageError};
+use crate::progress::Progress;
 use anyhow::{Context, Result};
 use ildtrack_app::AnalyzeOptions;
 use ildtrack_compute::{Backend, CpuBackend};

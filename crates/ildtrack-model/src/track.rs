@@ -258,11 +258,6 @@ impl TrackResult {
         serde_json::to_string_pretty(self)
     }
 
-    /// `track.csv`: a header and one row per visit (see `docs/track-json.md`).
-    pub fn to_csv(&self) -> String {
-        crate::track_csv::to_csv(self)
-    }
-
     /// A few lines for stdout: one per visit with its verdict, then the latest verdict's reason.
     pub fn summary_text(&self) -> String {
         let mut s = String::new();

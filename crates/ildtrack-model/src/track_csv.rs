@@ -58,7 +58,14 @@ const DELTAS: &[&str] = &[
     "volume_ml",
 ];
 
-pub(crate) fn to_csv(t: &TrackResult) -> String {
+impl TrackResult {
+    /// `track.csv`: a header and one row per visit (see `docs/track-json.md`).
+    pub fn to_csv(&self) -> String {
+        to_csv(self)
+    }
+}
+
+fn to_csv(t: &TrackResult) -> String {
     let mut header: Vec<String> = [
         "index",
         "label",

@@ -1,6 +1,7 @@
 //! Protocol checks between two visits and the volume adjustment.
 
-use crate::{TrackConfig, VolumeAdjusted, round6};
+use crate::round::round6;
+use ildtrack_model::track::{TrackConfig, VolumeAdjusted};
 use ildtrack_model::visit::VisitResult;
 use ildtrack_volume::Warning;
 

@@ -35,6 +35,7 @@ pub mod date;
 pub mod synthetic;
 
 mod checks;
+mod round;
 
 // The result types live in `ildtrack-model` (they are the `track.json` schema); named here too
 // so callers can keep saying `ildtrack_track::TrackResult`.
@@ -46,6 +47,7 @@ pub use ildtrack_model::track::{
 use ildtrack_model::track::fmt_num;
 use ildtrack_model::visit::{Metrics, VisitResult};
 use ildtrack_volume::Warning;
+use round::round6;
 
 /// Errors of the tracking step.
 #[derive(Debug, thiserror::Error)]
@@ -149,11 +151,6 @@ fn metric_delta(cur: &Metrics, reference: &Metrics) -> MetricDelta {
     a.iter()
         .filter_map(|(k, va)| b.get(k).map(|vb| (k.clone(), round6(va - vb))))
         .collect()
-}
-
-/// Round to 6 decimals so the JSON does not carry float noise like 4.999999999.
-fn round6(x: f64) -> f64 {
-    (x * 1e6).round() / 1e6
 }
 
 fn deltas(

@@ -1,7 +1,8 @@
 //! Runs `analyze` on phantom presets and prints accuracy against the truth; writes QC PNGs.
 //! `cargo run --release -p ildtrack-analysis --example analysis_phantom_eval -- [PRESET ...] [--small] [--out DIR]`
 
-use ildtrack_analysis::{AnalysisConfig, analyze, qc};
+use ildtrack_analysis::{AnalysisConfig, analyze};
+use ildtrack_report::qc;
 use ildtrack_compute::CpuBackend;
 use ildtrack_phantom::{PhantomSpec, try_generate};
 use std::time::Instant;

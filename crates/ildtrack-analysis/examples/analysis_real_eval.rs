@@ -1,7 +1,8 @@
 //! Runs `analyze` on the real series in ../shared/data and prints the figures issue 3 asks for;
 //! writes QC PNGs. `cargo run --release -p ildtrack-analysis --example analysis_real_eval -- [--out DIR] [FILTER]`
 
-use ildtrack_analysis::{AnalysisConfig, analyze, qc};
+use ildtrack_analysis::{AnalysisConfig, analyze};
+use ildtrack_report::qc;
 use ildtrack_compute::CpuBackend;
 use std::path::{Path, PathBuf};
 use std::time::Instant;

@@ -27,10 +27,9 @@
 
 pub mod config;
 mod dome;
-pub mod model;
+pub use ildtrack_model::visit as model;
 pub mod noise;
 mod plane;
-pub mod qc;
 mod quantify;
 mod segment;
 pub mod stats;

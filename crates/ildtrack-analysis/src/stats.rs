@@ -6,17 +6,9 @@
 
 use crate::model::{Metrics, Thresholds, extent_score};
 
-/// Density class codes written to `classes.nii.gz` and counted per region.
-pub mod class {
-    pub const OUTSIDE: u8 = 0;
-    pub const LAA: u8 = 1;
-    pub const NORMAL: u8 = 2;
-    pub const GGO: u8 = 3;
-    pub const CONSOLIDATION: u8 = 4;
-    /// Vessels, their partial-volume rim, and anything ≥ the consolidation upper bound.
-    pub const VESSEL_DENSE: u8 = 5;
-    pub const COUNT: usize = 6;
-}
+/// Density class codes written to `classes.nii.gz` and counted per region (defined with the
+/// output schema).
+pub use ildtrack_model::class;
 
 /// Metrics of a region given its HU histogram (`hist[i]` counts `HU == lo_hu + i`) and its
 /// voxel counts per class code.

@@ -4,7 +4,8 @@
 //! fast; `examples/analysis_phantom_eval.rs` runs the full-size grid.
 
 use ildtrack_analysis::model::VisitResult;
-use ildtrack_analysis::{Analysis, AnalysisConfig, analyze, qc};
+use ildtrack_analysis::{Analysis, AnalysisConfig, analyze};
+use ildtrack_report::qc;
 use ildtrack_compute::CpuBackend;
 use ildtrack_phantom::{LesionSpec, Phantom, PhantomSpec, Side, Zone, try_generate};
 use ildtrack_volume::Volume;

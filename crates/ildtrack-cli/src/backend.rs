@@ -1,10 +1,12 @@
 //! Picks the compute backend (`--backend auto|cpu|gpu`) and runs the jobs generically over it.
 
-use crate::{BackendChoice, UsageError, bench, progress::Progress};
+use crate::bench;
+use crate::choice::{BackendChoice, UsageError};
+use crate::progress::Progress;
 use anyhow::{Context, Result};
+use ildtrack_app::AnalyzeOptions;
 use ildtrack_compute::{Backend, CpuBackend};
 use ildtrack_gpu::{GpuOptions, WgpuBackend};
-use ildtrack_report::pipeline::{self, AnalyzeOptions};
 use std::path::Path;
 
 pub enum AnyBackend {
@@ -85,7 +87,7 @@ impl AnyBackend {
 
 fn analyze<B: Backend>(b: &B, input: &Path, out: &Path, opts: &AnalyzeOptions) -> Result<()> {
     let progress = Progress::new();
-    let res = pipeline::analyze_to_dir(b, input, out, opts, &|s, f| progress.update(s, f));
+    let res = ildtrack_app::analyze_to_dir(b, input, out, opts, &|s, f| progress.update(s, f));
     progress.finish();
     let outputs = res?;
     println!("{}", outputs.summary);
@@ -102,13 +104,13 @@ fn track<B: Backend>(
     opts: &AnalyzeOptions,
 ) -> Result<()> {
     let mut inputs = match manifest {
-        Some(m) => pipeline::Manifest::from_toml_path(m)?,
-        None => pipeline::Manifest::default(),
+        Some(m) => ildtrack_app::Manifest::from_toml_path(m)?,
+        None => ildtrack_app::Manifest::default(),
     };
     for v in visits {
         inputs
             .visits
-            .push(pipeline::VisitInput::from_path(v.clone()));
+            .push(ildtrack_app::VisitInput::from_path(v.clone()));
     }
     if day0.is_some() {
         inputs.day0 = day0;
@@ -117,7 +119,7 @@ fn track<B: Backend>(
         return Err(UsageError("no visits given: pass visit folders or --manifest".into()).into());
     }
     let progress = Progress::new();
-    let res = pipeline::track(b, &inputs, out, opts, &|s, f| progress.update(s, f));
+    let res = ildtrack_app::track(b, &inputs, out, opts, &|s, f| progress.update(s, f));
     progress.finish();
     let result = res?;
     println!("{}", result.summary_text());
@@ -127,7 +129,7 @@ fn track<B: Backend>(
 
 fn demo<B: Backend>(b: &B, out: &Path) -> Result<()> {
     let progress = Progress::new();
-    let res = pipeline::demo(b, out, &|s, f| progress.update(s, f));
+    let res = ildtrack_app::demo(b, out, &|s, f| progress.update(s, f));
     progress.finish();
     let result = res?;
     println!("{}", result.summary_text());
@@ -293,7 +295,8 @@ pub fn phantom(out: &Path, size: &str, preset: &str, truth: bool) -> Result<()> 
     if truth {
         let path = out.join("truth.json");
         let text = serde_json::to_string_pretty(&ph.truth.summary())?;
-        ildtrack_report::write_atomic(&path, text.as_bytes())?;
+        ildtrack_fs::write_atomic(&path, text.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     println!(
         "wrote {} DICOM files ({}x{}x{}, preset {preset}) into {}",

@@ -5,11 +5,13 @@
 
 mod backend;
 mod bench;
+mod choice;
 mod inspect;
 mod progress;
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand, ValueEnum};
+use choice::{BackendChoice, UsageError};
+use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -21,15 +23,6 @@ struct Cli {
     verbose: u8,
     #[command(subcommand)]
     command: Command,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum BackendChoice {
-    /// A real GPU when one exists, otherwise the CPU (software adapters count as no GPU).
-    Auto,
-    Cpu,
-    /// wgpu; software adapters (llvmpipe/lavapipe) are accepted.
-    Gpu,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -166,7 +159,7 @@ fn exit_code_for(err: &anyhow::Error) -> u8 {
         if let Some(e) = cause.downcast_ref::<ildtrack_dicom::LoadError>() {
             return if e.is_unusable_input() { 2 } else { 1 };
         }
-        if let Some(e) = cause.downcast_ref::<ildtrack_report::ReportError>()
+        if let Some(e) = cause.downcast_ref::<ildtrack_app::AppError>()
             && e.is_unusable_input()
         {
             return 2;
@@ -177,11 +170,6 @@ fn exit_code_for(err: &anyhow::Error) -> u8 {
     }
     1
 }
-
-/// An input the user gave that cannot be used (exit code 2).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
 
 /// One glibc malloc arena for the whole process. With one arena per thread, a volume freed by
 /// one rayon worker is not reused by the next allocation made on another, and peak RSS
@@ -271,7 +259,7 @@ fn run(cli: Cli) -> Result<()> {
 fn analyze_options(
     a: &AnalysisArgs,
     series: Option<String>,
-) -> Result<ildtrack_report::pipeline::AnalyzeOptions> {
+) -> Result<ildtrack_app::AnalyzeOptions> {
     let mut config = match &a.config {
         Some(p) => {
             let text = std::fs::read_to_string(p)
@@ -304,7 +292,7 @@ fn analyze_options(
         ))
         .into());
     }
-    Ok(ildtrack_report::pipeline::AnalyzeOptions {
+    Ok(ildtrack_app::AnalyzeOptions {
         config,
         series_uid: series,
         identify: a.identify,

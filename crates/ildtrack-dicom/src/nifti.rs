@@ -7,7 +7,7 @@
 //! temporary file in the same folder and renamed into place.
 
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use ildtrack_volume::{Geometry, Identity, OUTSIDE_FOV_HU, ScanMeta, Volume, Warning};
 use ndarray::Array3;
@@ -604,14 +604,6 @@ fn header_bytes(
     Ok(h)
 }
 
-fn temp_path(path: &Path) -> PathBuf {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
-    let k = N.fetch_add(1, Ordering::Relaxed);
-    path.with_file_name(format!(".{name}.tmp-{}-{k}", std::process::id()))
-}
-
 /// gzip level of written `.nii.gz` files. Label maps are long runs of a few values: level 2
 /// (zlib-rs backend) gives files within ~5 % of level 3 and about 30 % faster.
 const GZ_LEVEL: u32 = 2;
@@ -627,9 +619,7 @@ fn write_atomic(
     header: &[u8],
     body: &mut dyn FnMut(&mut dyn Write) -> std::io::Result<()>,
 ) -> Result<(), LoadError> {
-    let tmp = temp_path(path);
-    let result = (|| -> std::io::Result<()> {
-        let f = std::fs::File::create(&tmp)?;
+    ildtrack_fs::write_atomic_with(path, |f| {
         let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
         if is_gz(path) {
             let mut gz = flate2::write::GzEncoder::new(w, flate2::Compression::new(GZ_LEVEL));
@@ -640,15 +630,9 @@ fn write_atomic(
             w.write_all(header)?;
             body(&mut w)?;
         }
-        let f = w.into_inner().map_err(|e| e.into_error())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(write_err(path, e));
-    }
-    Ok(())
+        w.flush()
+    })
+    .map_err(|e| write_err(path, e))
 }
 
 fn dims_xyz<T>(vol: &Volume<T>) -> [usize; 3] {

@@ -602,21 +602,18 @@ impl Writer<'_> {
             })?;
         let name = self.file_name(img.series_number, img.instance);
         let path = self.dir.join(&name);
-        let tmp = self.dir.join(format!(".{name}.tmp"));
-        let io = |source: std::io::Error, p: &Path| PhantomError::Io {
-            source,
-            path: p.to_path_buf(),
-        };
-        {
-            let f = std::fs::File::create(&tmp).map_err(|e| io(e, &tmp))?;
-            let mut w = std::io::BufWriter::new(f);
-            file.write_all(&mut w).map_err(|e| PhantomError::Dicom {
+        let mut bytes = Vec::new();
+        file.write_all(&mut bytes)
+            .map_err(|e| PhantomError::Dicom {
                 message: e.to_string(),
-                path: tmp.clone(),
+                path: path.clone(),
             })?;
-            w.flush().map_err(|e| io(e, &tmp))?;
-        }
-        std::fs::rename(&tmp, &path).map_err(|e| io(e, &path))?;
+        ildtrack_fs::write_atomic_with(&path, |f| f.write_all(&bytes)).map_err(|source| {
+            PhantomError::Io {
+                source,
+                path: path.clone(),
+            }
+        })?;
         Ok(path)
     }
 }

@@ -2,28 +2,12 @@
 //! (facts, metrics tables, warnings, footer).
 
 use base64::Engine as _;
-use ildtrack_analysis::model::{Metrics, SeriesSummary, Thresholds, VisitResult};
-use ildtrack_track::{Status, TrackedVisit};
+use ildtrack_model::track::{Status, TrackedVisit};
+use ildtrack_model::visit::{Metrics, SeriesSummary, Thresholds, VisitResult};
 use ildtrack_volume::{Identity, Warning};
 use std::fmt::Write as _;
 
-/// Escape text for HTML element content and quoted attribute values.
-pub fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            // Control characters from odd DICOM strings: show nothing rather than break the page.
-            c if c.is_control() && c != '\n' && c != '\t' => {}
-            c => o.push(c),
-        }
-    }
-    o
-}
+pub use crate::escape::esc;
 
 /// `<img>` with the PNG embedded as a base64 data URI.
 pub fn img_png(png: &[u8], alt: &str) -> String {
@@ -478,7 +462,7 @@ pub fn zone_table(cur: &VisitResult, prev: Option<&VisitResult>) -> String {
             ),
             f(Some(m.affected_pct), 1),
             delta_span(m.affected_pct, p.map(|p| p.affected_pct), 1, Some(true)),
-            crate::svg::EXTENT_COLOURS[m.extent_score.min(4) as usize],
+            crate::palette::EXTENT_COLOURS[m.extent_score.min(4) as usize],
             m.extent_score,
             delta_span(
                 m.extent_score as f64,
@@ -526,15 +510,6 @@ pub fn footer(version: &str, th: &Thresholds, extra: &[(String, String)]) -> Str
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn escaping_covers_markup_and_quotes() {
-        assert_eq!(
-            esc(r#"<script>alert("x")</script> & 'y'"#),
-            "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;y&#39;"
-        );
-        assert_eq!(esc("a\u{0}b"), "ab");
-    }
 
     #[test]
     fn day_words() {

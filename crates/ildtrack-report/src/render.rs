@@ -1,9 +1,10 @@
 //! The two pages: one visit's `report.html` and the longitudinal `index.html`.
 
 use crate::html::{self, esc, f};
+use crate::palette;
 use crate::svg::{self, Line};
-use ildtrack_analysis::model::VisitResult;
-use ildtrack_track::{TrackResult, TrackedVisit};
+use ildtrack_model::track::{TrackResult, TrackedVisit};
+use ildtrack_model::visit::VisitResult;
 use ildtrack_volume::{Identity, Warning};
 use std::fmt::Write as _;
 
@@ -235,9 +236,9 @@ fn images_block(p: &VisitPage<'_>) -> String {
 /// Colour key of the extent score.
 fn zone_legend() -> String {
     let mut s = String::from("<p class=\"legend\">Extent score: ");
-    for (i, (c, w)) in svg::EXTENT_COLOURS
+    for (i, (c, w)) in palette::EXTENT_COLOURS
         .iter()
-        .zip(svg::EXTENT_WORDS)
+        .zip(palette::EXTENT_WORDS)
         .enumerate()
     {
         let _ = write!(

@@ -1,14 +1,10 @@
 //! Inline SVG charts: trend lines, HU histogram overlay, six-zone diagram. No scripts, no
-//! external resources; every text goes through [`esc`].
+//! external resources; every text goes through [`esc`](crate::escape::esc).
 
-use crate::html::esc;
-use ildtrack_analysis::model::{HuHistogram, Thresholds, Zones};
+use crate::escape::esc;
+use crate::palette::EXTENT_COLOURS;
+use ildtrack_model::visit::{HuHistogram, Thresholds, Zones};
 use std::fmt::Write as _;
-
-/// Colours of the visual extent score 0–4.
-pub const EXTENT_COLOURS: [&str; 5] = ["#eef1f4", "#fde3a7", "#fdae61", "#f46d43", "#c62828"];
-/// Words for the extent score.
-pub const EXTENT_WORDS: [&str; 5] = ["none", "< 25 %", "25–50 %", "50–75 %", "≥ 75 %"];
 
 /// One line of a trend chart.
 #[derive(Debug, Clone)]

@@ -3,4 +3,3 @@
 mod browser;
 mod common;
 mod pages;
-mod pipeline;

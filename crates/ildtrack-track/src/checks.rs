@@ -1,7 +1,8 @@
 //! Protocol checks between two visits and the volume adjustment.
 
-use crate::{TrackConfig, VolumeAdjusted, round6};
-use ildtrack_analysis::model::VisitResult;
+use crate::round::round6;
+use ildtrack_model::track::{TrackConfig, VolumeAdjusted};
+use ildtrack_model::visit::VisitResult;
 use ildtrack_volume::Warning;
 
 fn norm(s: &Option<String>) -> Option<String> {
@@ -90,7 +91,7 @@ pub(crate) fn protocol_checks(
     let mut scanner_d = Vec::new();
     let mut contrast = Vec::new();
     let mut volume = Vec::new();
-    let scanner = |s: &ildtrack_analysis::model::SeriesSummary| {
+    let scanner = |s: &ildtrack_model::visit::SeriesSummary| {
         let m = [norm(&s.manufacturer), norm(&s.manufacturer_model)];
         if m.iter().all(Option::is_none) {
             None
@@ -98,7 +99,7 @@ pub(crate) fn protocol_checks(
             Some(m)
         }
     };
-    let show_scanner = |s: &ildtrack_analysis::model::SeriesSummary| {
+    let show_scanner = |s: &ildtrack_model::visit::SeriesSummary| {
         format!(
             "{} {}",
             shown(&s.manufacturer),

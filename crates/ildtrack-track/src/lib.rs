@@ -21,7 +21,7 @@
 //!
 //! ```
 //! use ildtrack_track::{track, TrackConfig, TrackVisit};
-//! # fn demo(results: Vec<ildtrack_analysis::model::VisitResult>) -> Result<(), ildtrack_track::TrackError> {
+//! # fn demo(results: Vec<ildtrack_model::visit::VisitResult>) -> Result<(), ildtrack_track::TrackError> {
 //! let visits = results.into_iter().map(TrackVisit::new).collect();
 //! let tracked = track(visits, Some("2024-03-01"), &TrackConfig::default())?;
 //! let json = tracked.to_json()?;
@@ -35,15 +35,19 @@ pub mod date;
 pub mod synthetic;
 
 mod checks;
-mod csv;
+mod round;
 
-use ildtrack_analysis::model::{Metrics, SeriesSummary, Thresholds, VisitResult, Zones};
+// The result types live in `ildtrack-model` (they are the `track.json` schema); named here too
+// so callers can keep saying `ildtrack_track::TrackResult`.
+pub use ildtrack_model::track::{
+    Deltas, MetricDelta, ProtocolTolerances, Sides, Status, TRACK_SCHEMA_VERSION, TrackConfig,
+    TrackResult, TrackedVisit, VerdictBasis, VolumeAdjusted, metric_value, metrics_map,
+};
+
+use ildtrack_model::track::fmt_num;
+use ildtrack_model::visit::{Metrics, VisitResult};
 use ildtrack_volume::Warning;
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
-
-/// Version of the `track.json` schema.
-pub const TRACK_SCHEMA_VERSION: &str = "1.0";
+use round::round6;
 
 /// Errors of the tracking step.
 #[derive(Debug, thiserror::Error)]
@@ -60,117 +64,34 @@ pub enum TrackError {
     Serialise(#[from] serde_json::Error),
 }
 
-/// How far two protocols may differ before a warning.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ProtocolTolerances {
-    /// Slice thickness difference above which visits are flagged (mm).
-    pub slice_thickness_mm: f64,
-    /// Tube voltage difference above which visits are flagged (kV).
-    pub kvp: f64,
-    /// Lung volume change (percent of the reference visit's volume) above which density changes
-    /// are flagged as partly due to inspiration depth.
-    pub lung_volume_change_pct: f64,
-    /// Patients younger than this get the adult-threshold warning (years).
-    pub adult_age_years: f64,
-    /// Measured image noise (`series.noise_sd_hu`) of two visits differing by more than this
-    /// ratio (and 5 HU) is flagged: a sharper kernel or a lower dose, whatever the kernel is
-    /// called.
-    pub noise_ratio: f64,
-}
-
-impl Default for ProtocolTolerances {
-    fn default() -> Self {
-        ProtocolTolerances {
-            slice_thickness_mm: 0.5,
-            kvp: 1.0,
-            lung_volume_change_pct: 10.0,
-            adult_age_years: 18.0,
-            noise_ratio: 1.5,
-        }
+/// Check that the verdict metric exists and the limits are positive and finite.
+pub fn validate_config(cfg: &TrackConfig) -> Result<(), TrackError> {
+    if metric_value(&Metrics::default(), &cfg.metric).is_none()
+        && !OPTIONAL_METRICS.contains(&cfg.metric.as_str())
+    {
+        return Err(TrackError::UnknownMetric(cfg.metric.clone()));
     }
-}
-
-/// The verdict rule (DOMAIN.md "What counts as change") and the protocol tolerances.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct TrackConfig {
-    /// Whole-lung metric the verdict is judged on (a numeric field of `Metrics`), default `affected_pct`.
-    pub metric: String,
-    /// Change vs the baseline visit, in the metric's units (points for percentages), default 5.
-    pub baseline_points: f64,
-    /// Change vs the previous visit, default 3; counts only with the same trend (the change vs
-    /// baseline goes the same way).
-    pub previous_points: f64,
-    /// `true` when a higher value means more disease (affected %, GGO %, MLD, HAA %).
-    pub higher_is_worse: bool,
-    pub tolerances: ProtocolTolerances,
-}
-
-impl Default for TrackConfig {
-    fn default() -> Self {
-        TrackConfig {
-            metric: "affected_pct".into(),
-            baseline_points: 5.0,
-            previous_points: 3.0,
-            higher_is_worse: true,
-            tolerances: ProtocolTolerances::default(),
-        }
-    }
-}
-
-impl TrackConfig {
-    /// Check that the metric exists and the limits are positive and finite.
-    pub fn validate(&self) -> Result<(), TrackError> {
-        if metric_value(&Metrics::default(), &self.metric).is_none()
-            && !OPTIONAL_METRICS.contains(&self.metric.as_str())
-        {
-            return Err(TrackError::UnknownMetric(self.metric.clone()));
-        }
-        for (name, v) in [
-            ("baseline_points", self.baseline_points),
-            ("previous_points", self.previous_points),
-            (
-                "tolerances.lung_volume_change_pct",
-                self.tolerances.lung_volume_change_pct,
-            ),
-        ] {
-            if !(v.is_finite() && v > 0.0) {
-                return Err(TrackError::InvalidConfig(format!(
-                    "{name} must be a positive number, got {v}"
-                )));
-            }
-        }
-        let r = self.tolerances.noise_ratio;
-        if !(r.is_finite() && r >= 1.0) {
+    for (name, v) in [
+        ("baseline_points", cfg.baseline_points),
+        ("previous_points", cfg.previous_points),
+        (
+            "tolerances.lung_volume_change_pct",
+            cfg.tolerances.lung_volume_change_pct,
+        ),
+    ] {
+        if !(v.is_finite() && v > 0.0) {
             return Err(TrackError::InvalidConfig(format!(
-                "tolerances.noise_ratio must be >= 1, got {r}"
+                "{name} must be a positive number, got {v}"
             )));
         }
-        Ok(())
     }
-
-    /// The rule in words, printed with every verdict.
-    pub fn rule_text(&self) -> String {
-        let (worse, better) = if self.higher_is_worse {
-            ("rises", "falls")
-        } else {
-            ("falls", "rises")
-        };
-        format!(
-            "progressed if whole-lung {m} {worse} by >= {b} points vs the baseline visit, or by >= {p} points vs the \
-             previous visit while also {worse2} vs baseline (same trend); improved if it {better} by the same amounts; \
-             otherwise stable",
-            m = self.metric,
-            b = fmt_num(self.baseline_points),
-            p = fmt_num(self.previous_points),
-            worse2 = if self.higher_is_worse {
-                "higher"
-            } else {
-                "lower"
-            },
-        )
+    let r = cfg.tolerances.noise_ratio;
+    if !(r.is_finite() && r >= 1.0) {
+        return Err(TrackError::InvalidConfig(format!(
+            "tolerances.noise_ratio must be >= 1, got {r}"
+        )));
     }
+    Ok(())
 }
 
 /// Metrics fields that are `null` for an empty region; valid verdict metrics.
@@ -215,221 +136,6 @@ impl TrackVisit {
     }
 }
 
-/// The verdict of one visit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    Baseline,
-    Improved,
-    Stable,
-    Progressed,
-    /// The verdict metric is missing in this visit or its references (e.g. empty lung mask).
-    Indeterminate,
-}
-
-impl Status {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Status::Baseline => "baseline",
-            Status::Improved => "improved",
-            Status::Stable => "stable",
-            Status::Progressed => "progressed",
-            Status::Indeterminate => "indeterminate",
-        }
-    }
-}
-
-impl std::fmt::Display for Status {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Left and right lung.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Sides<T> {
-    pub left: T,
-    pub right: T,
-}
-
-/// Metric name → (this visit − reference visit), for every numeric metric present in both.
-pub type MetricDelta = BTreeMap<String, f64>;
-
-/// Differences against one reference visit, region by region.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Deltas {
-    /// Index (in date order) of the reference visit.
-    pub against_visit: usize,
-    pub against_date: Option<String>,
-    /// Days between the reference visit and this one.
-    pub days_between: Option<i64>,
-    /// Whole lung.
-    pub metrics: MetricDelta,
-    pub sides: Sides<MetricDelta>,
-    /// Zone name (`right_upper` … `left_lower`) → deltas.
-    pub zones: BTreeMap<String, MetricDelta>,
-    pub subpleural: MetricDelta,
-    pub core: MetricDelta,
-}
-
-/// The numbers behind a verdict.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct VerdictBasis {
-    pub metric: String,
-    pub value: Option<f64>,
-    pub baseline_value: Option<f64>,
-    pub previous_value: Option<f64>,
-    pub delta_baseline: Option<f64>,
-    pub delta_previous: Option<f64>,
-    /// Which part of the rule fired: `baseline`, `previous`, or `none`.
-    pub triggered_by: String,
-    /// The comparison crossed a protocol difference (see warnings): the change may be partly technical.
-    pub protocol_mismatch: bool,
-    /// This visit or a visit it is compared with has a `segmentation-doubt` analysis warning:
-    /// the change may be partly a segmentation error.
-    #[serde(default)]
-    pub segmentation_doubt: bool,
-}
-
-/// Density figures corrected for a lung volume (inspiration) difference against the baseline,
-/// assuming the lung tissue mass stays the same: mass_g = volume_ml × (MLD + 1000) / 1000.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct VolumeAdjusted {
-    pub reference_volume_ml: f64,
-    pub volume_ml: f64,
-    /// This visit's lung volume as a percentage change of the baseline's.
-    pub volume_change_pct: f64,
-    /// Lung tissue mass estimate (g) from volume and MLD.
-    pub tissue_mass_g: Option<f64>,
-    pub reference_tissue_mass_g: Option<f64>,
-    /// MLD this visit would have at the baseline's lung volume (HU).
-    pub mean_hu_at_reference_volume: Option<f64>,
-    /// Volume-adjusted MLD minus the baseline MLD (HU).
-    pub delta_mean_hu_adjusted: Option<f64>,
-    /// Tissue mass change vs baseline (%): a density change that survives the volume correction.
-    pub tissue_mass_change_pct: Option<f64>,
-}
-
-/// One visit in date order, as written to `track.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TrackedVisit {
-    /// Position in date order (0 = baseline).
-    pub index: usize,
-    /// Position in the list handed to [`track`].
-    pub input_index: usize,
-    pub label: Option<String>,
-    /// `YYYY-MM-DD`.
-    pub study_date: Option<String>,
-    pub series_time: Option<String>,
-    /// Days from day0 (negative before treatment).
-    pub day: Option<i64>,
-    /// Where this visit's outputs live, relative to the track folder.
-    pub dir: Option<String>,
-    pub series: SeriesSummary,
-    /// Whole lung.
-    pub metrics: Metrics,
-    pub sides: Sides<Metrics>,
-    pub zones: Zones,
-    pub subpleural: Metrics,
-    pub core: Metrics,
-    /// Sum of the six zones' extent scores (0–24).
-    pub total_extent_score: u32,
-    pub fvc_pct_pred: Option<f64>,
-    pub dlco_pct_pred: Option<f64>,
-    pub delta_previous: Option<Deltas>,
-    pub delta_baseline: Option<Deltas>,
-    pub status: Status,
-    /// The verdict rule in words.
-    pub rule: String,
-    /// The verdict with the numbers behind it, in words.
-    pub reason: String,
-    pub basis: VerdictBasis,
-    /// Against the baseline; absent for the baseline itself.
-    pub volume_adjusted: Option<VolumeAdjusted>,
-    /// Protocol and comparison warnings for this visit.
-    pub warnings: Vec<Warning>,
-    /// The visit's own analysis warnings (from `visit.json`).
-    pub analysis_warnings: Vec<Warning>,
-    pub software_version: String,
-}
-
-/// The whole follow-up, as written to `track.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TrackResult {
-    pub schema_version: String,
-    /// ildtrack version that produced the track.
-    pub version: String,
-    /// Treatment day (`YYYY-MM-DD`) that `day` counts from.
-    pub day0: Option<String>,
-    pub config: TrackConfig,
-    pub rule: String,
-    /// Density thresholds of the baseline analysis.
-    pub thresholds: Thresholds,
-    /// In date order.
-    pub visits: Vec<TrackedVisit>,
-    /// Warnings about the series of visits as a whole.
-    pub warnings: Vec<Warning>,
-    /// How to read the comparison (zone alignment, volume adjustment).
-    pub notes: Vec<String>,
-}
-
-impl TrackResult {
-    /// Pretty JSON for `track.json`.
-    pub fn to_json(&self) -> Result<String, TrackError> {
-        Ok(serde_json::to_string_pretty(self)?)
-    }
-
-    /// `track.csv`: a header and one row per visit (see `docs/track-json.md`).
-    pub fn to_csv(&self) -> String {
-        csv::to_csv(self)
-    }
-
-    /// A few lines for stdout: one per visit with its verdict, then the latest verdict's reason.
-    pub fn summary_text(&self) -> String {
-        let mut s = String::new();
-        for v in &self.visits {
-            let dp = v
-                .basis
-                .delta_previous
-                .map(|d| format!(", {d:+.1} vs previous"))
-                .unwrap_or_default();
-            s.push_str(&format!(
-                "{:<11} {:>6} {:<24} {:<12} {} {}{}{}\n",
-                v.study_date.as_deref().unwrap_or("?"),
-                v.day
-                    .map(|d| if d > 0 {
-                        format!("+{d}")
-                    } else {
-                        d.to_string()
-                    })
-                    .unwrap_or_else(|| "?".into()),
-                v.label.as_deref().unwrap_or(""),
-                v.status.as_str(),
-                self.config.metric,
-                v.basis
-                    .value
-                    .map(|x| format!("{x:.1}"))
-                    .unwrap_or_else(|| "n/a".into()),
-                dp,
-                if v.warnings.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({} warning(s))", v.warnings.len())
-                }
-            ));
-        }
-        if let Some(l) = self.visits.last() {
-            s.push_str(&format!("latest: {}\nrule: {}", l.reason, self.rule));
-        }
-        s
-    }
-
-    /// The visit a tracked visit was compared with (previous in date order).
-    pub fn previous_of(&self, index: usize) -> Option<&TrackedVisit> {
-        index.checked_sub(1).and_then(|i| self.visits.get(i))
-    }
-}
-
 /// Note attached to every result: what zones mean across visits.
 pub const ZONE_ALIGNMENT_NOTE: &str = "Zones are the upper, middle and lower thirds of each lung's own craniocaudal \
      extent, computed separately in every visit; visits are aligned by each lung's extent, not by image registration, \
@@ -439,43 +145,12 @@ pub const ZONE_ALIGNMENT_NOTE: &str = "Zones are the upper, middle and lower thi
 pub const VOLUME_ADJUSTMENT_NOTE: &str = "Volume-adjusted figures assume the lung tissue mass (volume x (MLD + 1000) / 1000) \
      is unchanged by inspiration: a density change that disappears after adjustment is likely due to breathing depth.";
 
-/// Value of a numeric field of `Metrics` by name (`None` for unknown names and null statistics).
-pub fn metric_value(m: &Metrics, name: &str) -> Option<f64> {
-    metrics_map(m).get(name).copied()
-}
-
-/// Every numeric field of `Metrics` by name (null statistics omitted).
-pub fn metrics_map(m: &Metrics) -> BTreeMap<String, f64> {
-    let mut out = BTreeMap::new();
-    if let Ok(serde_json::Value::Object(obj)) = serde_json::to_value(m) {
-        for (k, v) in obj {
-            if let Some(x) = v.as_f64() {
-                out.insert(k, x);
-            }
-        }
-    }
-    out
-}
-
 fn metric_delta(cur: &Metrics, reference: &Metrics) -> MetricDelta {
     let a = metrics_map(cur);
     let b = metrics_map(reference);
     a.iter()
         .filter_map(|(k, va)| b.get(k).map(|vb| (k.clone(), round6(va - vb))))
         .collect()
-}
-
-/// Round to 6 decimals so the JSON does not carry float noise like 4.999999999.
-fn round6(x: f64) -> f64 {
-    (x * 1e6).round() / 1e6
-}
-
-fn fmt_num(x: f64) -> String {
-    if (x - x.round()).abs() < 1e-9 {
-        format!("{}", x.round() as i64)
-    } else {
-        format!("{x:.1}")
-    }
 }
 
 fn deltas(
@@ -549,7 +224,7 @@ pub fn track(
     day0: Option<&str>,
     cfg: &TrackConfig,
 ) -> Result<TrackResult, TrackError> {
-    cfg.validate()?;
+    validate_config(cfg)?;
     if visits.is_empty() {
         return Err(TrackError::NoVisits);
     }

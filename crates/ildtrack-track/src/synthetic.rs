@@ -1,8 +1,8 @@
 //! Synthetic, internally consistent [`VisitResult`] values for tests, examples and report
 //! previews, independent of the segmentation's exact numbers.
 
-use ildtrack_analysis::model::{
-    self, HuHistogram, Lungs, Metrics, SeriesSummary, Thresholds, VisitResult, Zones,
+use ildtrack_model::visit::{
+    self as model, HuHistogram, Lungs, Metrics, SeriesSummary, Thresholds, VisitResult, Zones,
 };
 use std::collections::BTreeMap;
 

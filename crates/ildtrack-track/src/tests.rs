@@ -485,5 +485,5 @@ fn noise_mismatch_is_flagged_under_the_same_kernel_name() {
     assert!(!run(26.0));
     let mut cfg = TrackConfig::default();
     cfg.tolerances.noise_ratio = 0.5;
-    assert!(cfg.validate().is_err());
+    assert!(validate_config(&cfg).is_err());
 }

@@ -1,6 +1,6 @@
 //! Shared fixtures: synthetic visits, a follow-up and QC-like PNGs.
 
-use ildtrack_analysis::model::VisitResult;
+use ildtrack_model::visit::VisitResult;
 use ildtrack_report::QcImage;
 use ildtrack_track::synthetic::{SyntheticVisit, visit_result};
 use ildtrack_track::{TrackConfig, TrackResult, TrackVisit, track};

@@ -1,6 +1,7 @@
 //! `track.csv`: one row per visit, for R and pandas.
 
-use crate::{MetricDelta, TrackResult, TrackedVisit};
+use crate::track::{Deltas, MetricDelta, TrackResult, TrackedVisit, metrics_map};
+use crate::visit::ZONE_NAMES;
 
 /// Quote a field when it contains a separator, quote or line break (RFC 4180).
 /// Fields starting with `=` or `@` get a leading `'` so a spreadsheet does not run them as
@@ -28,7 +29,7 @@ fn num(x: Option<f64>) -> String {
     }
 }
 
-fn d(delta: &Option<crate::Deltas>, key: &str) -> String {
+fn d(delta: &Option<Deltas>, key: &str) -> String {
     num(delta.as_ref().and_then(|d| d.metrics.get(key).copied()))
 }
 
@@ -57,7 +58,14 @@ const DELTAS: &[&str] = &[
     "volume_ml",
 ];
 
-pub(crate) fn to_csv(t: &TrackResult) -> String {
+impl TrackResult {
+    /// `track.csv`: a header and one row per visit (see `docs/track-json.md`).
+    pub fn to_csv(&self) -> String {
+        to_csv(self)
+    }
+}
+
+fn to_csv(t: &TrackResult) -> String {
     let mut header: Vec<String> = [
         "index",
         "label",
@@ -77,7 +85,7 @@ pub(crate) fn to_csv(t: &TrackResult) -> String {
         }
     }
     // Same order as `Zones::iter`.
-    for z in ildtrack_analysis::model::ZONE_NAMES {
+    for z in ZONE_NAMES {
         header.push(format!("{z}_affected_pct"));
         header.push(format!("{z}_extent_score"));
     }
@@ -108,7 +116,7 @@ pub(crate) fn to_csv(t: &TrackResult) -> String {
 }
 
 fn row(v: &TrackedVisit) -> Vec<String> {
-    let m = crate::metrics_map(&v.metrics);
+    let m = metrics_map(&v.metrics);
     let get = |map: &MetricDelta, k: &str| num(map.get(k).copied());
     let mut r = vec![
         v.index.to_string(),

@@ -97,7 +97,7 @@ pub struct SeriesSummary {
     pub exposure_mas: Option<f64>,
     pub contrast_agent: Option<String>,
     pub source_format: Option<String>,
-    /// Pixel-to-pixel image noise (HU) measured in soft tissue ([`crate::noise::noise_sd_hu`]);
+    /// Pixel-to-pixel image noise (HU) measured in soft tissue (`ildtrack_analysis::noise::noise_sd_hu`);
     /// sharp kernels and low dose raise it.
     #[serde(default)]
     pub noise_sd_hu: Option<f64>,

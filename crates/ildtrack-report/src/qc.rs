@@ -3,7 +3,7 @@
 //! on the image's left, anterior up); coronal images are resampled to true aspect (slice
 //! spacing) with the head up.
 
-use crate::stats::class;
+use ildtrack_model::class;
 use ildtrack_volume::{OUTSIDE_FOV_HU, Volume};
 use ndarray::{Array2, Axis};
 

@@ -1,0 +1,162 @@
+//! The content-addressed analysis cache: `<out>/.ildtrack-cache/<key>/` holds one visit's
+//! analysis outputs; the key hashes everything the analysis depends on.
+
+use crate::error::AppError;
+use crate::files::{create_dir, io_err, write_atomic};
+use crate::manifest::VisitInput;
+use crate::options::{AnalyzeOptions, Progress};
+use crate::visit::{Analysed, analyse_into, read_images};
+use ildtrack_analysis::AnalysisConfig;
+use ildtrack_compute::Backend;
+use ildtrack_model::visit::VisitResult;
+use ildtrack_volume::Identity;
+use sha2::{Digest, Sha256};
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+
+pub(crate) const CACHE_DIR: &str = ".ildtrack-cache";
+
+/// Content key of one visit's analysis: software version, schema, settings, chosen series, and
+/// every input file's relative path, size and bytes.
+pub fn cache_key(
+    input: &Path,
+    config: &AnalysisConfig,
+    series_uid: Option<&str>,
+) -> Result<String, AppError> {
+    let mut h = Sha256::new();
+    h.update(b"ildtrack-cache-v1\0");
+    h.update(env!("CARGO_PKG_VERSION").as_bytes());
+    h.update(b"\0");
+    h.update(ildtrack_model::visit::SCHEMA_VERSION.as_bytes());
+    h.update(b"\0");
+    let cfg = serde_json::to_string(config)
+        .map_err(|e| AppError::Other(format!("serialising config failed: {e}")))?;
+    h.update(cfg.as_bytes());
+    h.update(b"\0");
+    h.update(series_uid.unwrap_or("").as_bytes());
+    h.update(b"\0");
+    // A DICOMDIR indexes the files beside it: hash its whole folder.
+    let is_dicomdir = input.is_file()
+        && input
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().eq_ignore_ascii_case("DICOMDIR"));
+    let input = match input.parent() {
+        Some(parent) if is_dicomdir && !parent.as_os_str().is_empty() => parent,
+        Some(_) if is_dicomdir => Path::new("."),
+        _ => input,
+    };
+    let meta = std::fs::metadata(input).map_err(|source| AppError::Io {
+        action: "reading input",
+        source,
+        path: input.into(),
+    })?;
+    let mut files: Vec<(String, PathBuf)> = Vec::new();
+    if meta.is_dir() {
+        for entry in walkdir::WalkDir::new(input).follow_links(true) {
+            let entry = entry.map_err(|e| AppError::Io {
+                action: "listing input",
+                path: e
+                    .path()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_else(|| input.to_path_buf()),
+                source: e
+                    .into_io_error()
+                    .unwrap_or_else(|| std::io::Error::other("walk error")),
+            })?;
+            if entry.file_type().is_file() {
+                let rel = entry
+                    .path()
+                    .strip_prefix(input)
+                    .unwrap_or(entry.path())
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                files.push((rel, entry.path().to_path_buf()));
+            }
+        }
+        files.sort();
+    } else {
+        let name = input
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        files.push((name, input.to_path_buf()));
+    }
+    let mut buf = vec![0u8; 1 << 20];
+    for (rel, path) in &files {
+        h.update(rel.as_bytes());
+        h.update(b"\0");
+        let mut f = std::fs::File::open(path).map_err(io_err("reading input", path))?;
+        let mut n_total: u64 = 0;
+        loop {
+            let n = f.read(&mut buf).map_err(io_err("reading input", path))?;
+            if n == 0 {
+                break;
+            }
+            n_total += n as u64;
+            h.update(&buf[..n]);
+        }
+        h.update(n_total.to_le_bytes());
+    }
+    let digest = h.finalize();
+    Ok(digest.iter().take(16).map(|b| format!("{b:02x}")).collect())
+}
+
+/// Analyse (or take from the cache) one visit.
+pub(crate) fn analyse_cached<B: Backend>(
+    backend: &B,
+    v: &VisitInput,
+    out: &Path,
+    opts: &AnalyzeOptions,
+    progress: Progress<'_>,
+) -> Result<(Analysed, PathBuf, bool), AppError> {
+    let key = cache_key(&v.path, &opts.config, v.series_uid.as_deref())?;
+    let dir = out.join(CACHE_DIR).join(&key);
+    let json_path = dir.join("visit.json");
+    if json_path.is_file() {
+        let identity = if opts.identify {
+            std::fs::read(dir.join("identity.json"))
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Identity>(&b).ok())
+        } else {
+            None
+        };
+        if !opts.identify || identity.is_some() {
+            match std::fs::read(&json_path).map(|b| serde_json::from_slice::<VisitResult>(&b)) {
+                Ok(Ok(result)) => {
+                    tracing::info!(key = %key, "visit analysis taken from the cache");
+                    return Ok((
+                        Analysed {
+                            result,
+                            images: read_images(&dir),
+                            identity,
+                        },
+                        dir,
+                        true,
+                    ));
+                }
+                _ => tracing::warn!(key = %key, "cached visit.json unreadable; analysing again"),
+            }
+        }
+    }
+    // Analyse into a fresh folder, then move it into place, so a crash never leaves a cache
+    // entry that looks whole (an error on the way removes the folder).
+    create_dir(&out.join(CACHE_DIR))?;
+    let tmp = ildtrack_fs::temp_dir_for(&dir).map_err(io_err("creating folder", &dir))?;
+    let a = analyse_into(
+        backend,
+        &v.path,
+        tmp.path(),
+        &opts.config,
+        v.series_uid.clone(),
+        progress,
+    )?;
+    if opts.identify
+        && let Some(id) = &a.identity
+    {
+        let b = serde_json::to_vec(id)
+            .map_err(|e| AppError::Other(format!("serialising identity failed: {e}")))?;
+        write_atomic(&tmp.path().join("identity.json"), &b)?;
+    }
+    ildtrack_fs::persist_dir(tmp, &dir).map_err(io_err("moving cache entry into place", &dir))?;
+    Ok((a, dir, false))
+}

@@ -1,0 +1,180 @@
+//! A patient's follow-up: every visit analysed or taken from the cache, judged, and written
+//! with its pages.
+
+use crate::cache::analyse_cached;
+use crate::error::AppError;
+use crate::files::{create_dir, io_err, write_atomic};
+use crate::manifest::Manifest;
+use crate::options::{AnalyzeOptions, Progress};
+use crate::visit::QC_FILES;
+use crate::visit::QC_INDEX;
+use ildtrack_compute::Backend;
+use ildtrack_report::{
+    IndexPage, PreviousVisit, ReportOptions, VisitPage, render_index_html, render_visit_html,
+};
+use ildtrack_track::{TrackResult, TrackVisit};
+use std::path::{Path, PathBuf};
+
+/// How a [`track`] run went.
+#[derive(Debug, Clone)]
+pub struct TrackOutcome {
+    pub result: TrackResult,
+    /// Inputs analysed in this run (cache misses).
+    pub analysed: Vec<PathBuf>,
+    /// Inputs whose analysis came from the cache.
+    pub from_cache: Vec<PathBuf>,
+}
+
+fn copy_file(from: &Path, to: &Path) -> Result<(), AppError> {
+    let bytes = std::fs::read(from).map_err(io_err("reading", from))?;
+    write_atomic(to, &bytes)
+}
+
+/// `ildtrack track`: analyse (or reuse) every visit, judge them, write every output into `out`.
+pub fn track<B: Backend>(
+    backend: &B,
+    manifest: &Manifest,
+    out: &Path,
+    opts: &AnalyzeOptions,
+    progress: Progress<'_>,
+) -> Result<TrackResult, AppError> {
+    Ok(track_detailed(backend, manifest, out, opts, progress)?.result)
+}
+
+/// [`track`], also saying which visits were analysed and which came from the cache.
+pub fn track_detailed<B: Backend>(
+    backend: &B,
+    manifest: &Manifest,
+    out: &Path,
+    opts: &AnalyzeOptions,
+    progress: Progress<'_>,
+) -> Result<TrackOutcome, AppError> {
+    if manifest.visits.is_empty() {
+        return Err(AppError::Track(ildtrack_track::TrackError::NoVisits));
+    }
+    create_dir(out)?;
+    let n = manifest.visits.len();
+    let mut analysed_all = Vec::with_capacity(n);
+    let (mut analysed, mut from_cache) = (Vec::new(), Vec::new());
+    for (i, v) in manifest.visits.iter().enumerate() {
+        let stage_progress = |s: &str, f: f32| {
+            progress(
+                &format!("visit {}/{n}: {s}", i + 1),
+                0.9 * (i as f32 + f) / n as f32,
+            )
+        };
+        let (a, cache_dir, hit) = analyse_cached(backend, v, out, opts, &stage_progress)?;
+        if hit {
+            from_cache.push(v.path.clone());
+        } else {
+            analysed.push(v.path.clone());
+        }
+        analysed_all.push((a, cache_dir));
+    }
+    progress("compare visits", 0.92);
+
+    // Output folder per visit: visits/<date>, unique.
+    let mut visit_inputs = Vec::with_capacity(n);
+    for (v, (a, _)) in manifest.visits.iter().zip(&analysed_all) {
+        let mut tv = TrackVisit::new(a.result.clone());
+        tv.label = v.label.clone();
+        tv.study_date = v.date.clone();
+        tv.fvc_pct_pred = v.fvc_pct_pred;
+        tv.dlco_pct_pred = v.dlco_pct_pred;
+        visit_inputs.push(tv);
+    }
+    let cfg = manifest.rule.clone().unwrap_or_else(|| opts.track.clone());
+    // First pass gives the date order; directory names follow it.
+    let mut result = ildtrack_track::track(visit_inputs.clone(), manifest.day0.as_deref(), &cfg)?;
+    let mut used = std::collections::BTreeSet::new();
+    for tvis in &result.visits {
+        let base = tvis
+            .study_date
+            .clone()
+            .unwrap_or_else(|| format!("visit-{}", tvis.index + 1));
+        let mut name = base.clone();
+        let mut k = 2;
+        while !used.insert(name.clone()) {
+            name = format!("{base}-{k}");
+            k += 1;
+        }
+        visit_inputs[tvis.input_index].dir = Some(format!("visits/{name}"));
+    }
+    result = ildtrack_track::track(visit_inputs, manifest.day0.as_deref(), &cfg)?;
+
+    let ropts = ReportOptions {
+        identify: opts.identify,
+    };
+    for (k, tvis) in result.visits.iter().enumerate() {
+        let (a, cache_dir) = &analysed_all[tvis.input_index];
+        let rel = tvis
+            .dir
+            .clone()
+            .unwrap_or_else(|| format!("visits/visit-{}", k + 1));
+        let vdir = out.join(&rel);
+        create_dir(&vdir)?;
+        for name in ["visit.json", "lungs.nii.gz", "classes.nii.gz", QC_INDEX]
+            .into_iter()
+            .chain(QC_FILES.iter().map(|(n, _)| *n))
+        {
+            let from = cache_dir.join(name);
+            if from.is_file() {
+                copy_file(&from, &vdir.join(name))?;
+            }
+        }
+        let previous = k.checked_sub(1).map(|p| {
+            let pv = &result.visits[p];
+            let (pa, _) = &analysed_all[pv.input_index];
+            PreviousVisit {
+                result: &pa.result,
+                images: &pa.images,
+                label: pv.label.as_deref(),
+                day: pv.day,
+            }
+        });
+        let html = render_visit_html(
+            &VisitPage {
+                result: &a.result,
+                images: &a.images,
+                label: tvis.label.as_deref(),
+                day: tvis.day,
+                tracked: Some(tvis),
+                previous,
+                identity: a.identity.as_ref(),
+                index_href: Some("../../index.html"),
+            },
+            &ropts,
+        );
+        write_atomic(&vdir.join("report.html"), html.as_bytes())?;
+    }
+    progress("write reports", 0.97);
+    write_atomic(
+        &out.join("track.json"),
+        result
+            .to_json()
+            .map_err(ildtrack_track::TrackError::from)?
+            .as_bytes(),
+    )?;
+    write_atomic(&out.join("track.csv"), result.to_csv().as_bytes())?;
+    let latest = result.visits.last().map(|l| &analysed_all[l.input_index]);
+    let index = render_index_html(
+        &IndexPage {
+            track: &result,
+            identity: latest.and_then(|(a, _)| a.identity.as_ref()),
+            latest_images: latest.map(|(a, _)| a.images.as_slice()).unwrap_or(&[]),
+        },
+        &ropts,
+    );
+    write_atomic(&out.join("index.html"), index.as_bytes())?;
+    progress("done", 1.0);
+    tracing::info!(
+        analysed = analysed.len(),
+        cached = from_cache.len(),
+        "track finished"
+    );
+    Ok(TrackOutcome {
+        result,
+        analysed,
+        from_cache,
+    })
+}

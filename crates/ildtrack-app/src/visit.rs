@@ -1,0 +1,302 @@
+//! One visit: load, analyse, write `visit.json`, the label maps, the QC pictures and
+//! `report.html`.
+
+use crate::error::AppError;
+use crate::files::{create_dir, write_atomic};
+use crate::options::{AnalyzeOptions, Progress};
+use ildtrack_analysis::AnalysisConfig;
+use ildtrack_compute::Backend;
+use ildtrack_model::visit::VisitResult;
+use ildtrack_report::{QcImage, ReportOptions, VisitPage, qc, render_visit_html};
+use ildtrack_volume::{Identity, Volume};
+use rayon::prelude::*;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// The QC picture files of one visit, in report order (axial upper / middle / lower, coronal).
+pub const QC_FILES: [(&str, &str); 4] = [
+    ("qc_axial_upper.png", "axial, upper third"),
+    ("qc_axial_middle.png", "axial, middle third"),
+    ("qc_axial_lower.png", "axial, lower third"),
+    ("qc_coronal.png", "coronal"),
+];
+
+/// What [`analyze_to_dir`] wrote.
+#[derive(Debug, Clone)]
+pub struct VisitOutputs {
+    pub dir: PathBuf,
+    pub visit_json: PathBuf,
+    pub lungs_nifti: PathBuf,
+    pub classes_nifti: PathBuf,
+    pub qc_pngs: Vec<PathBuf>,
+    pub report_html: PathBuf,
+    pub result: VisitResult,
+    /// One paragraph for stdout.
+    pub summary: String,
+}
+
+/// One paragraph describing a visit's result.
+pub fn visit_summary(r: &VisitResult) -> String {
+    let w = &r.lungs.whole;
+    let score = r.lungs.zones.total_extent_score();
+    let mut s = format!(
+        "{}: lungs {:.0} mL (right {:.0}, left {:.0}); mean lung density {} HU; GGO {:.1} %, consolidation {:.1} %, \
+         affected {:.1} % ({:.0} mL); HAA {:.1} %, LAA-950 {:.1} %; six-zone extent score {score}/24.",
+        r.series.study_date.as_deref().unwrap_or("date unknown"),
+        w.volume_ml,
+        r.lungs.right.volume_ml,
+        r.lungs.left.volume_ml,
+        w.mean_hu
+            .map(|m| format!("{m:.0}"))
+            .unwrap_or_else(|| "n/a".into()),
+        w.ggo_pct,
+        w.consolidation_pct,
+        w.affected_pct,
+        w.affected_ml,
+        w.haa_pct,
+        w.laa950_pct,
+    );
+    if !r.warnings.is_empty() {
+        let codes: Vec<&str> = r.warnings.iter().map(|w| w.code.as_str()).collect();
+        s.push_str(&format!(
+            " {} warning(s): {}.",
+            codes.len(),
+            codes.join(", ")
+        ));
+    }
+    if let Some(t) = r.timings_ms.get("total") {
+        s.push_str(&format!(
+            " Analysed in {:.1} s on {}.",
+            t / 1000.0,
+            r.backend
+        ));
+    }
+    s
+}
+
+/// The analysis products of one visit, in memory.
+pub(crate) struct Analysed {
+    pub(crate) result: VisitResult,
+    pub(crate) images: Vec<QcImage>,
+    pub(crate) identity: Option<Identity>,
+}
+
+/// Load and analyse `input`, writing `visit.json`, the NIfTI maps and QC PNGs into `dir`.
+pub(crate) fn analyse_into<B: Backend>(
+    backend: &B,
+    input: &Path,
+    dir: &Path,
+    config: &AnalysisConfig,
+    series_uid: Option<String>,
+    progress: Progress<'_>,
+) -> Result<Analysed, AppError> {
+    let t0 = Instant::now();
+    progress("load", 0.0);
+    let loaded = ildtrack_dicom::load(input, &ildtrack_dicom::LoadOptions { series_uid })?;
+    let load_ms = t0.elapsed().as_secs_f64() * 1e3;
+    progress("analyse", 0.15);
+    let analysis = ildtrack_analysis::analyze(
+        backend,
+        &loaded.volume,
+        &loaded.meta,
+        &loaded.warnings,
+        config,
+        &|s, f| progress(s, 0.15 + 0.75 * f.clamp(0.0, 1.0)),
+    )?;
+    progress("write", 0.9);
+    let tw = Instant::now();
+    create_dir(dir)?;
+    // The two label maps are compressed while the QC pictures are drawn and encoded.
+    let elapsed_ms = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
+    let ((niftis, nifti_ms), (named, qc_ms)) = rayon::join(
+        || {
+            let t = Instant::now();
+            let r = rayon::join(
+                || ildtrack_dicom::nifti::write_u8(&dir.join("lungs.nii.gz"), &analysis.lungs),
+                || ildtrack_dicom::nifti::write_u8(&dir.join("classes.nii.gz"), &analysis.classes),
+            );
+            (r, elapsed_ms(t))
+        },
+        || {
+            let t = Instant::now();
+            let named = qc_images(&loaded.volume, &analysis.lungs, &analysis.classes);
+            (named, elapsed_ms(t))
+        },
+    );
+    niftis.0?;
+    niftis.1?;
+    // Only the identity is needed from here on: free the HU volume before the last writes.
+    let identity = loaded.identity;
+    drop(loaded.volume);
+    let t = Instant::now();
+    write_images(dir, &named)?;
+    tracing::debug!(
+        nifti_ms,
+        qc_ms,
+        qc_files_ms = elapsed_ms(t),
+        "visit outputs written"
+    );
+    let images: Vec<QcImage> = named.into_iter().map(|(_, im)| im).collect();
+    let mut result = analysis.result;
+    result.timings_ms.insert("load".into(), load_ms);
+    result
+        .timings_ms
+        .insert("write".into(), tw.elapsed().as_secs_f64() * 1e3);
+    result
+        .timings_ms
+        .insert("total".into(), t0.elapsed().as_secs_f64() * 1e3);
+    let json = serde_json::to_string_pretty(&result)
+        .map_err(|e| AppError::Other(format!("serialising visit.json failed: {e}")))?;
+    write_atomic(&dir.join("visit.json"), json.as_bytes())?;
+    // Use the numbers as written: a later run that reads them from the cache then gives a
+    // byte-identical track.json (JSON floats do not always round-trip to the last bit).
+    let result = serde_json::from_str(&json).unwrap_or(result);
+    Ok(Analysed {
+        result,
+        images,
+        identity: Some(identity),
+    })
+}
+
+/// QC pictures with the file each goes to: three axial levels (fewer when the series has fewer
+/// distinct slices) and a coronal plane when there are enough slices to show one.
+fn qc_images(
+    hu: &Volume<i16>,
+    lungs: &Volume<u8>,
+    classes: &Volume<u8>,
+) -> Vec<(&'static str, QcImage)> {
+    let (mut zs, y) = qc::representative_slices(lungs);
+    // representative_slices gives z at 25 / 50 / 75 % of the lung voxels along z; z grows
+    // towards the head in the usual geometry, so the highest z is the upper third.
+    let head_up = hu.geometry.direction[0][2] >= 0.0;
+    zs.sort_unstable();
+    zs.dedup();
+    if head_up {
+        zs.reverse();
+    }
+    let levels: &[(&str, &str)] = match zs.len() {
+        1 => &[("qc_axial_middle.png", "axial")],
+        2 => &[
+            ("qc_axial_upper.png", "axial, upper level"),
+            ("qc_axial_lower.png", "axial, lower level"),
+        ],
+        _ => &QC_FILES[..3],
+    };
+    // (file, caption, Some(axial z) | None for the coronal plane at `y`), drawn in parallel.
+    let mut jobs: Vec<(&'static str, String, Option<usize>)> = zs
+        .iter()
+        .zip(levels.iter())
+        .map(|(&z, (file, caption))| (*file, format!("{caption} (slice {})", z + 1), Some(z)))
+        .collect();
+    if hu.dims_zyx()[0] >= 8 {
+        jobs.push((QC_FILES[3].0, "coronal".into(), None));
+    }
+    let mut out: Vec<(&'static str, QcImage)> = jobs
+        .into_par_iter()
+        .map(|(file, caption, z)| {
+            let png = match z {
+                Some(z) => qc::axial_png(hu, lungs, classes, z),
+                None => qc::coronal_png(hu, lungs, classes, y),
+            };
+            (file, QcImage { caption, png })
+        })
+        .collect();
+    out.retain(|(_, im)| !im.png.is_empty());
+    out
+}
+
+/// `qc.json`: the QC files of a visit folder with their captions, in report order.
+pub(crate) const QC_INDEX: &str = "qc.json";
+
+fn write_images(dir: &Path, images: &[(&str, QcImage)]) -> Result<(), AppError> {
+    let mut index = Vec::new();
+    for (file, im) in images {
+        write_atomic(&dir.join(file), &im.png)?;
+        index.push(serde_json::json!({ "file": file, "caption": im.caption }));
+    }
+    let text = serde_json::to_string_pretty(&index)
+        .map_err(|e| AppError::Other(format!("serialising qc.json failed: {e}")))?;
+    write_atomic(&dir.join(QC_INDEX), text.as_bytes())
+}
+
+pub(crate) fn read_images(dir: &Path) -> Vec<QcImage> {
+    let listed: Vec<(String, String)> = std::fs::read(dir.join(QC_INDEX))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Vec<serde_json::Value>>(&b).ok())
+        .map(|v| {
+            v.iter()
+                .filter_map(|e| {
+                    Some((
+                        e.get("file")?.as_str()?.to_string(),
+                        e.get("caption")?.as_str()?.to_string(),
+                    ))
+                })
+                // Only our own file names: never follow a path from the file.
+                .filter(|(f, _)| QC_FILES.iter().any(|(q, _)| q == f))
+                .collect()
+        })
+        .unwrap_or_else(|| {
+            QC_FILES
+                .iter()
+                .map(|(f, c)| (f.to_string(), c.to_string()))
+                .collect()
+        });
+    listed
+        .into_iter()
+        .filter_map(|(file, caption)| {
+            std::fs::read(dir.join(&file))
+                .ok()
+                .map(|png| QcImage { caption, png })
+        })
+        .collect()
+}
+
+/// `ildtrack analyze`: one visit into `out`.
+pub fn analyze_to_dir<B: Backend>(
+    backend: &B,
+    input: &Path,
+    out: &Path,
+    opts: &AnalyzeOptions,
+    progress: Progress<'_>,
+) -> Result<VisitOutputs, AppError> {
+    let a = analyse_into(
+        backend,
+        input,
+        out,
+        &opts.config,
+        opts.series_uid.clone(),
+        progress,
+    )?;
+    let html = render_visit_html(
+        &VisitPage {
+            result: &a.result,
+            images: &a.images,
+            label: None,
+            day: None,
+            tracked: None,
+            previous: None,
+            identity: a.identity.as_ref(),
+            index_href: None,
+        },
+        &ReportOptions {
+            identify: opts.identify,
+        },
+    );
+    let report_html = out.join("report.html");
+    write_atomic(&report_html, html.as_bytes())?;
+    progress("done", 1.0);
+    Ok(VisitOutputs {
+        dir: out.to_path_buf(),
+        visit_json: out.join("visit.json"),
+        lungs_nifti: out.join("lungs.nii.gz"),
+        classes_nifti: out.join("classes.nii.gz"),
+        qc_pngs: QC_FILES
+            .iter()
+            .map(|(n, _)| out.join(n))
+            .filter(|p| p.exists())
+            .collect(),
+        report_html,
+        summary: visit_summary(&a.result),
+        result: a.result,
+    })
+}

@@ -10,24 +10,13 @@ use ildtrack_volume::OUTSIDE_FOV_HU;
 use crate::LoadError;
 use crate::header::{FileHeader, PixelInfo, flat};
 use crate::layout::WalkError;
+use crate::ts::{TS_EXPLICIT_BE, is_jpeg2000, is_native};
 
 /// HU below this are not physical (air is −1000): outside the reconstruction circle.
 pub(crate) const OUTSIDE_BELOW_HU: f64 = -1500.0;
 /// Largest matrix side we accept.
 pub(crate) const MAX_MATRIX: u32 = 16384;
 
-pub(crate) const TS_IMPLICIT_LE: &str = "1.2.840.10008.1.2";
-pub(crate) const TS_EXPLICIT_LE: &str = "1.2.840.10008.1.2.1";
-pub(crate) const TS_EXPLICIT_BE: &str = "1.2.840.10008.1.2.2";
-pub(crate) const TS_DEFLATED: &str = "1.2.840.10008.1.2.1.99";
-
-/// Whether pixel data in this transfer syntax is stored natively (not encapsulated).
-pub(crate) fn is_native(ts: &str) -> bool {
-    matches!(
-        ts,
-        TS_IMPLICIT_LE | TS_EXPLICIT_LE | TS_EXPLICIT_BE | TS_DEFLATED
-    )
-}
 
 /// Counts gathered while converting, turned into warnings by the caller.
 #[derive(Debug, Default, Clone, Copy)]
@@ -462,7 +451,7 @@ pub(crate) fn decode_bytes(
                 reason: "encapsulated pixel data has no fragments".into(),
             });
         }
-        if (ts.starts_with("1.2.840.10008.1.2.4.9") || ts.starts_with("1.2.840.10008.1.2.4.20"))
+        if is_jpeg2000(ts)
             && let Some((cs_signed, prec)) = frags
                 .iter()
                 .find(|f| !f.is_empty())
@@ -537,7 +526,7 @@ pub(crate) fn decode_bytes(
                             Ok(Err(e)) => format!("frame {frame}: {}", flat(&e)),
                             Err(_) => format!(
                                 "frame {frame}: the {} decoder crashed on this data",
-                                crate::scan::ts_name(ts)
+                                crate::ts::ts_name(ts)
                             ),
                             Ok(Ok(_)) => format!("frame {frame}: decoding failed"),
                         };

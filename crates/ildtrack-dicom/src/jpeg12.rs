@@ -120,46 +120,6 @@ pub(crate) fn decode_frame(
     }))
 }
 
-/// The retired JPEG Extended (Process 6 & 8, …4.53) and Spectral Selection (Process 10 & 12,
-/// …4.55) syntaxes are unknown to dicom-rs, which then refuses the whole file. Their data set is
-/// encoded exactly as JPEG Extended (Process 2 & 4, …4.51), whose UID has the same length: the
-/// meta group handed to dicom-rs (`fixed`, or `DICM` + the original `meta` bytes) names …4.51
-/// instead, and the codestream (SOF2, progressive) is decoded here. `None`/`fixed` unchanged
-/// for every other syntax.
-pub(crate) fn alias_retired_ts(ts: &str, fixed: Option<Vec<u8>>, meta: &[u8]) -> Option<Vec<u8>> {
-    const ALIAS: &[u8] = b"1.2.840.10008.1.2.4.51";
-    if ts != "1.2.840.10008.1.2.4.53" && ts != "1.2.840.10008.1.2.4.55" {
-        return fixed;
-    }
-    let mut m = fixed.unwrap_or_else(|| {
-        let mut v = b"DICM".to_vec();
-        v.extend_from_slice(meta);
-        v
-    });
-    let from = ts.as_bytes();
-    if let Some(i) = m.windows(from.len()).position(|w| w == from)
-        && let Some(dst) = m.get_mut(i..i + ALIAS.len())
-    {
-        dst.copy_from_slice(ALIAS);
-        tracing::debug!(
-            "transfer syntax {ts} read as {} (same encoding)",
-            String::from_utf8_lossy(ALIAS)
-        );
-    }
-    Some(m)
-}
-
-/// The retired syntax UID in the original `meta` bytes when `seen` is the alias given to
-/// dicom-rs by [`alias_retired_ts`].
-pub(crate) fn retired_ts_in(meta: &[u8], seen: &str) -> Option<String> {
-    if seen != "1.2.840.10008.1.2.4.51" {
-        return None;
-    }
-    ["1.2.840.10008.1.2.4.53", "1.2.840.10008.1.2.4.55"]
-        .into_iter()
-        .find(|t| meta.windows(t.len()).any(|w| w == t.as_bytes()))
-        .map(str::to_string)
-}
 
 /// Frame `frame` of several fragments per frame, from the basic offset table (byte offsets of
 /// each frame's first fragment item, counted from the first item, 8-byte item headers included).

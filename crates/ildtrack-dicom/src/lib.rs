@@ -45,44 +45,30 @@ pub mod assemble;
 mod decode;
 mod dicomdir;
 mod error;
+mod geometry;
 mod header;
 mod jpeg12;
 mod kernel;
 mod layout;
 pub mod nifti;
 mod scan;
+mod series;
+mod ts;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use ildtrack_volume::{Identity, ScanMeta, Volume, Warning};
+use ildtrack_volume::{Volume, Warning};
 use ndarray::Array3;
 use rayon::prelude::*;
 
 pub use error::LoadError;
 pub use kernel::{KernelClass, classify_kernel};
-pub use scan::{Scan, SeriesEntry};
+pub use series::{LoadOptions, LoadedSeries, Scan, SeriesEntry};
 
 use assemble::OutSlice;
 use decode::Stats;
 
-/// Options for [`load`].
-#[derive(Debug, Clone, Default)]
-pub struct LoadOptions {
-    /// Analyse this SeriesInstanceUID instead of the automatic choice.
-    pub series_uid: Option<String>,
-}
-
-/// A loaded series: the HU volume and what we know about it.
-#[derive(Debug, Clone)]
-pub struct LoadedSeries {
-    /// HU, `(z, y, x)`, LPS geometry; outside the field of view = `OUTSIDE_FOV_HU`.
-    pub volume: Volume<i16>,
-    pub meta: ScanMeta,
-    /// Patient name and ID: never log or print unless the user asks.
-    pub identity: Identity,
-    pub warnings: Vec<Warning>,
-}
 
 /// Largest volume we assemble, in bytes of `i16` (8 GiB).
 const MAX_VOLUME_BYTES: u64 = 8 << 30;
@@ -353,7 +339,7 @@ pub mod fuzzing {
         for (k, f) in files.iter_mut().enumerate().take(3) {
             for fr in &mut f.frames {
                 if let (Some(p), Some(o)) = (fr.position.as_mut(), fr.orientation) {
-                    let n = crate::header::cross([o[0], o[1], o[2]], [o[3], o[4], o[5]]);
+                    let n = crate::geometry::cross([o[0], o[1], o[2]], [o[3], o[4], o[5]]);
                     for c in 0..3 {
                         p[c] += n[c] * 2.5 * k as f64;
                     }

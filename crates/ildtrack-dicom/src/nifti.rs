@@ -14,8 +14,8 @@ use ndarray::Array3;
 
 use crate::decode::OUTSIDE_BELOW_HU;
 use crate::kernel::KernelClass;
-use crate::scan::{Scan, SeriesEntry};
-use crate::{LoadError, LoadedSeries};
+use crate::LoadError;
+use crate::series::{LoadedSeries, Scan, SeriesEntry};
 
 /// Largest NIfTI volume we read, in voxels (2^31).
 const MAX_VOXELS: u64 = 1 << 31;

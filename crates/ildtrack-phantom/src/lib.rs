@@ -46,6 +46,7 @@ mod demo;
 mod dicom_write;
 mod error;
 mod generate;
+mod meta;
 mod rng;
 mod spec;
 mod subpleural;
@@ -55,10 +56,11 @@ pub use demo::{
     demo_patient_sized,
 };
 pub use dicom_write::{
-    TransferSyntax, WriteOptions, WrittenSeries, synthetic_uid, write_dicom_series,
+    TransferSyntax, WriteOptions, WrittenSeries, write_dicom_series,
     write_dicom_series_detailed,
 };
 pub use error::PhantomError;
+pub use meta::synthetic_uid;
 pub use generate::{
     MAX_VOXELS, Phantom, RegionTruth, Truth, TruthSummary, ZONE_NAMES, generate, sanitized,
     try_generate, validate,

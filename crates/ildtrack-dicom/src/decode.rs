@@ -11,6 +11,7 @@ use crate::LoadError;
 use crate::header::{FileHeader, PixelInfo, flat};
 use crate::layout::WalkError;
 use crate::ts::{TS_EXPLICIT_BE, is_jpeg2000, is_native};
+use dicom_dictionary_std::uids;
 
 /// HU below this are not physical (air is −1000): outside the reconstruction circle.
 pub(crate) const OUTSIDE_BELOW_HU: f64 = -1500.0;
@@ -486,19 +487,18 @@ pub(crate) fn decode_bytes(
     let mut whole: Option<Vec<u8>> = None;
     for ((frame, slope, intercept), out) in jobs.iter().zip(outs.iter_mut()) {
         check_out(path, out.len(), n_px)?;
-        // 12-bit DCT JPEG, which dicom-rs' jpeg-decoder refuses: decoded by crate::jpeg12.
-        let j12 = crate::jpeg12::decode_frame(&obj, ts, *frame, p.n_frames, p.rows, p.cols)
-            .transpose()
-            .map_err(|e| LoadError::PixelData {
-                path: path.to_path_buf(),
-                reason: format!("frame {frame}: {e}"),
-            })?;
         let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            if let Some(d) = j12 {
-                return Ok(d);
+            let native = obj
+                .decode_pixel_data_frame(*frame)
+                .map(|d| d.data().to_vec());
+            if native.is_err() && ts == uids::JPEG_BASELINE8_BIT {
+                // Some archives label 12-bit (extended) JPEG as baseline: the registered JPEG
+                // Extended decoder (ildtrack-jpeg12), which reads any baseline stream too.
+                if let Some(Ok(d)) = extended_frame(&obj, *frame) {
+                    return Ok(d);
+                }
             }
-            obj.decode_pixel_data_frame(*frame)
-                .map(|d| d.data().to_vec())
+            native
         }));
         let data: Vec<u8> = match decoded {
             Ok(Ok(d)) => d,
@@ -567,6 +567,16 @@ pub(crate) fn decode_bytes(
         Convert::new(&fpi, *slope, *intercept).run(&data, bits, false, out, &mut st);
     }
     Ok(st)
+}
+
+/// Frame `frame` through the registry's JPEG Extended decoder.
+fn extended_frame(
+    obj: &dicom_object::DefaultDicomObject,
+    frame: u32,
+) -> Option<Result<Vec<u8>, dicom_encoding::adapters::DecodeError>> {
+    let reader = ildtrack_jpeg12::extended_reader()?;
+    let mut out = Vec::new();
+    Some(reader.decode_frame(obj, frame, &mut out).map(|()| out))
 }
 
 /// Multi-frame encapsulated data without an offset table and with more fragments than frames:

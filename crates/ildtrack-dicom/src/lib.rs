@@ -34,8 +34,9 @@
 //!   signed (warning `pixel-representation-mismatch`); the reverse is accepted only at 16 bits
 //!   (same bit pattern), otherwise refused as ambiguous;
 //! - decoders: native (LE/BE/deflate), RLE, JPEG baseline/lossless (jpeg-decoder), JPEG-LS
-//!   (CharLS, needs cmake to build), JPEG 2000 (OpenJPEG). 12-bit lossy JPEG (1.2.840.10008.1.2.4.51,
-//!   .53, .55) is not supported and gives a clear error.
+//!   (CharLS, needs cmake to build), JPEG 2000 (OpenJPEG); 12-bit lossy JPEG (…4.51, and the retired
+//!   …4.53 / …4.55 read as …4.51) by `ildtrack-jpeg12`, registered with dicom-rs' transfer
+//!   syntax registry.
 //!
 //! Architecture Invariant: no pixel data is read by [`scan`]; [`load`] keeps one `i16` volume
 //! plus headers in memory (twice that only when resampling is needed), never all decoded objects.
@@ -47,7 +48,8 @@ mod dicomdir;
 mod error;
 mod geometry;
 mod header;
-mod jpeg12;
+#[cfg(test)]
+mod jpeg12_tests;
 mod kernel;
 mod layout;
 pub mod nifti;

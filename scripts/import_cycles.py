@@ -19,6 +19,7 @@ defined, so `crate::LoadError` re-exported by lib.rs is an edge to error.rs, not
 
 Prints each circle (strongly connected component of more than one file) with the edges inside
 it and the paths that make them; exits 1 if any exists, 0 if none. `-v` also prints every edge.
+`--self-test` checks the resolver on a small made-up workspace and exits 0 when it passes.
 """
 
 from __future__ import annotations
@@ -405,7 +406,46 @@ def tarjan(nodes, succ):
     return sccs
 
 
+SELF_TEST = {
+    "crates/t/src/lib.rs": "mod a;\nmod b;\npub use a::Thing;\n/// [`crate::b::f`] in a doc comment is no edge\n",
+    "crates/t/src/a/mod.rs": "mod inner;\npub struct Thing;\nuse crate::b::f;\n"
+    "#[cfg(test)]\nmod tests {\n    use super::*;\n    fn t() { super::inner::g(); }\n}\n",
+    "crates/t/src/a/inner.rs": "use super::Thing;\npub fn g() { let _ = \"crate::b::f\"; }\n",
+    "crates/t/src/b.rs": "pub fn f() -> crate::Thing { crate::a::inner::g(); todo!() }\n",
+}
+
+
+def self_test() -> int:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as root:
+        for rel, text in SELF_TEST.items():
+            os.makedirs(os.path.dirname(os.path.join(root, rel)), exist_ok=True)
+            with open(os.path.join(root, rel), "w", encoding="utf-8") as f:
+                f.write(text)
+        ws = Workspace(root)
+        ws.edges()
+        got = {(a, b) for a, f in ws.files.items() for b in f.edges}
+        want = {
+            ("crates/t/src/lib.rs", "crates/t/src/a/mod.rs"),  # pub use a::Thing
+            ("crates/t/src/a/mod.rs", "crates/t/src/b.rs"),  # use crate::b::f
+            ("crates/t/src/a/mod.rs", "crates/t/src/a/inner.rs"),  # super::inner::g() in mod tests
+            ("crates/t/src/a/inner.rs", "crates/t/src/a/mod.rs"),  # use super::Thing
+            ("crates/t/src/b.rs", "crates/t/src/a/mod.rs"),  # crate::Thing, re-exported by lib.rs
+            ("crates/t/src/b.rs", "crates/t/src/a/inner.rs"),  # crate::a::inner::g()
+        }
+        cycles = [c for c in tarjan(ws.files.keys(), {p: set(f.edges) for p, f in ws.files.items()}) if len(c) > 1]
+        ok = got == want and cycles == [["crates/t/src/a/inner.rs", "crates/t/src/a/mod.rs", "crates/t/src/b.rs"]]
+        if not ok:
+            print("self-test FAILED\n edges:", sorted(got), "\n want:", sorted(want), "\n circles:", cycles)
+            return 1
+        print("self-test ok")
+        return 0
+
+
 def main(argv):
+    if "--self-test" in argv:
+        return self_test()
     verbose = "-v" in argv
     args = [a for a in argv[1:] if a != "-v"]
     root = args[0] if args else os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -18,7 +18,6 @@ pub(crate) const OUTSIDE_BELOW_HU: f64 = -1500.0;
 /// Largest matrix side we accept.
 pub(crate) const MAX_MATRIX: u32 = 16384;
 
-
 /// Counts gathered while converting, turned into warnings by the caller.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct Stats {

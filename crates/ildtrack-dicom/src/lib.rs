@@ -71,7 +71,6 @@ pub use series::{LoadOptions, LoadedSeries, Scan, SeriesEntry};
 use assemble::OutSlice;
 use decode::Stats;
 
-
 /// Largest volume we assemble, in bytes of `i16` (8 GiB).
 const MAX_VOLUME_BYTES: u64 = 8 << 30;
 

@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 use ildtrack_volume::{Geometry, Identity, OUTSIDE_FOV_HU, ScanMeta, Volume, Warning};
 use ndarray::Array3;
 
+use crate::LoadError;
 use crate::decode::OUTSIDE_BELOW_HU;
 use crate::kernel::KernelClass;
-use crate::LoadError;
 use crate::series::{LoadedSeries, Scan, SeriesEntry};
 
 /// Largest NIfTI volume we read, in voxels (2^31).

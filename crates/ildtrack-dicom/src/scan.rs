@@ -7,15 +7,13 @@ use std::path::{Path, PathBuf};
 use ildtrack_volume::Warning;
 use rayon::prelude::*;
 
+use crate::LoadError;
 use crate::assemble::{self, SliceGeom};
 use crate::geometry::{cross, dot};
 use crate::header::{self, FileHeader, SOP_MEDIA_STORAGE_DIRECTORY, Sniff};
-use crate::ts::ts_name;
 use crate::kernel::{KernelClass, classify_kernel};
-use crate::LoadError;
 use crate::series::{LoadOptions, Scan, SeriesEntry, SliceRef};
-
-
+use crate::ts::ts_name;
 
 fn orientation_name(o: Option<[f64; 6]>) -> String {
     let Some(o) = o else { return "unknown".into() };
@@ -72,7 +70,6 @@ fn list_files(input: &Path, notes: &mut Vec<Warning>) -> Result<(Vec<PathBuf>, S
     }
     Ok((vec![input.to_path_buf()], "dicom-file".into()))
 }
-
 
 /// Outcome of looking at one file during a folder scan.
 enum Seen {

@@ -70,7 +70,6 @@ pub fn sof_info(data: &[u8]) -> Option<(u8, u8)> {
     }
 }
 
-
 /// Frame `frame` of several fragments per frame, from the basic offset table (byte offsets of
 /// each frame's first fragment item, counted from the first item, 8-byte item headers included).
 pub(crate) fn frame_by_offsets(frags: &[&[u8]], bot: &[u32], frame: u32) -> Option<Vec<u8>> {

@@ -26,12 +26,12 @@ pub use decoder::{Decoded, JpegError, decode, sof_info};
 
 use dicom_core::ops::AttributeOp;
 use dicom_dictionary_std::uids;
+use dicom_encoding::TransferSyntaxIndex;
 use dicom_encoding::adapters::{
     DecodeError, DecodeResult, EncodeError, EncodeOptions, EncodeResult, PixelDataObject,
     PixelDataReader, PixelDataWriter,
 };
 use dicom_encoding::transfer_syntax::{Codec, NeverAdapter, TransferSyntax};
-use dicom_encoding::TransferSyntaxIndex;
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 
 /// Decoder for JPEG Extended (…4.51): 12-bit DCT frames decoded here, others by dicom-rs.
@@ -96,7 +96,10 @@ fn frame_codestream(src: &dyn PixelDataObject, frame: u32) -> Option<Vec<u8>> {
         return Some(frags.concat());
     }
     let parts: Vec<&[u8]> = frags.iter().map(Vec::as_slice).collect();
-    let bot = src.offset_table().map(|t| t.into_owned()).unwrap_or_default();
+    let bot = src
+        .offset_table()
+        .map(|t| t.into_owned())
+        .unwrap_or_default();
     decoder::frame_by_offsets(&parts, &bot, frame)
 }
 
@@ -131,7 +134,12 @@ impl Jpeg12Reader {
         };
         let (rows, cols) = (u32::from(rows), u32::from(cols));
         Some(match decode(&code, cols, rows) {
-            Ok(d) if d.width == cols && d.height == rows && d.components == 1 && d.precision == 12 => {
+            Ok(d)
+                if d.width == cols
+                    && d.height == rows
+                    && d.components == 1
+                    && d.precision == 12 =>
+            {
                 dst.reserve(d.samples.len() * 2);
                 dst.extend(d.samples.iter().flat_map(|s| s.to_le_bytes()));
                 Ok(())

@@ -55,7 +55,10 @@ fn hu(obj: &dicom_object::DefaultDicomObject, b: &[u8]) -> Vec<i32> {
             .unwrap_or(d)
     };
     let signed = num(tags::PIXEL_REPRESENTATION, 0.0) == 1.0;
-    let (slope, intercept) = (num(tags::RESCALE_SLOPE, 1.0), num(tags::RESCALE_INTERCEPT, 0.0));
+    let (slope, intercept) = (
+        num(tags::RESCALE_SLOPE, 1.0),
+        num(tags::RESCALE_INTERCEPT, 0.0),
+    );
     b.chunks_exact(2)
         .map(|c| {
             let v = if signed {
@@ -77,7 +80,8 @@ fn the_registry_holds_this_crates_jpeg_extended() {
 #[test]
 fn decode_pixel_data_reads_12_bit_jpeg_extended_with_this_decoder() {
     let Some(d) = data_dir() else { return };
-    let path = d.join("ctimage/CTImage.dcm_JPEGProcess2_4TransferSyntax_1.2.840.10008.1.2.4.51.dcm");
+    let path =
+        d.join("ctimage/CTImage.dcm_JPEGProcess2_4TransferSyntax_1.2.840.10008.1.2.4.51.dcm");
     let obj = open(&path, uids::JPEG_EXTENDED12_BIT);
     let whole = obj.decode_pixel_data().expect("decode_pixel_data");
     let frame = obj
@@ -85,13 +89,23 @@ fn decode_pixel_data_reads_12_bit_jpeg_extended_with_this_decoder() {
         .expect("decode_pixel_data_frame");
     let direct = ildtrack_jpeg12::decode(&codestream(&path), 512, 512).expect("direct decode");
     assert_eq!(direct.precision, 12);
-    let direct: Vec<u8> = direct.samples.iter().flat_map(|s| s.to_le_bytes()).collect();
+    let direct: Vec<u8> = direct
+        .samples
+        .iter()
+        .flat_map(|s| s.to_le_bytes())
+        .collect();
     assert_eq!(whole.data(), &direct[..]);
     assert_eq!(frame.data(), &direct[..]);
 
     // Against the uncompressed original, in HU (quality ~ 1:6: a few HU on average).
-    let reference = open(&d.join("ctimage/CTImage.dcm"), uids::IMPLICIT_VR_LITTLE_ENDIAN);
-    let want = hu(&reference, reference.decode_pixel_data().expect("native").data());
+    let reference = open(
+        &d.join("ctimage/CTImage.dcm"),
+        uids::IMPLICIT_VR_LITTLE_ENDIAN,
+    );
+    let want = hu(
+        &reference,
+        reference.decode_pixel_data().expect("native").data(),
+    );
     let got = hu(&obj, frame.data());
     assert_eq!(got.len(), want.len());
     let diffs: Vec<i32> = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).collect();
@@ -111,6 +125,8 @@ fn eight_bit_jpeg_extended_stays_with_dicom_rs() {
     let baseline = obj.decode_pixel_data_frame(0).expect("baseline decode");
     let reader = ildtrack_jpeg12::extended_reader().expect("reader");
     let mut ours = Vec::new();
-    reader.decode_frame(&obj, 0, &mut ours).expect("extended reader");
+    reader
+        .decode_frame(&obj, 0, &mut ours)
+        .expect("extended reader");
     assert_eq!(baseline.data(), &ours[..]);
 }

@@ -131,7 +131,6 @@ pub fn write_dicom_series(
     Ok(write_dicom_series_detailed(ph, dir, opts)?.all())
 }
 
-
 /// A DS string of at most 16 characters.
 fn ds(v: f64) -> String {
     for prec in (0..=6).rev() {

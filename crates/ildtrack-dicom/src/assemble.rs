@@ -12,7 +12,7 @@
 
 use ildtrack_volume::{Geometry, Warning};
 
-use crate::header::{cross, dot, norm};
+use crate::geometry::{cross, dot, norm};
 
 /// The geometry of one input slice.
 #[derive(Debug, Clone, Copy, PartialEq)]

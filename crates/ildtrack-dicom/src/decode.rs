@@ -10,24 +10,13 @@ use ildtrack_volume::OUTSIDE_FOV_HU;
 use crate::LoadError;
 use crate::header::{FileHeader, PixelInfo, flat};
 use crate::layout::WalkError;
+use crate::ts::{TS_EXPLICIT_BE, is_jpeg2000, is_native};
+use dicom_dictionary_std::uids;
 
 /// HU below this are not physical (air is −1000): outside the reconstruction circle.
 pub(crate) const OUTSIDE_BELOW_HU: f64 = -1500.0;
 /// Largest matrix side we accept.
 pub(crate) const MAX_MATRIX: u32 = 16384;
-
-pub(crate) const TS_IMPLICIT_LE: &str = "1.2.840.10008.1.2";
-pub(crate) const TS_EXPLICIT_LE: &str = "1.2.840.10008.1.2.1";
-pub(crate) const TS_EXPLICIT_BE: &str = "1.2.840.10008.1.2.2";
-pub(crate) const TS_DEFLATED: &str = "1.2.840.10008.1.2.1.99";
-
-/// Whether pixel data in this transfer syntax is stored natively (not encapsulated).
-pub(crate) fn is_native(ts: &str) -> bool {
-    matches!(
-        ts,
-        TS_IMPLICIT_LE | TS_EXPLICIT_LE | TS_EXPLICIT_BE | TS_DEFLATED
-    )
-}
 
 /// Counts gathered while converting, turned into warnings by the caller.
 #[derive(Debug, Default, Clone, Copy)]
@@ -462,7 +451,7 @@ pub(crate) fn decode_bytes(
                 reason: "encapsulated pixel data has no fragments".into(),
             });
         }
-        if (ts.starts_with("1.2.840.10008.1.2.4.9") || ts.starts_with("1.2.840.10008.1.2.4.20"))
+        if is_jpeg2000(ts)
             && let Some((cs_signed, prec)) = frags
                 .iter()
                 .find(|f| !f.is_empty())
@@ -497,19 +486,18 @@ pub(crate) fn decode_bytes(
     let mut whole: Option<Vec<u8>> = None;
     for ((frame, slope, intercept), out) in jobs.iter().zip(outs.iter_mut()) {
         check_out(path, out.len(), n_px)?;
-        // 12-bit DCT JPEG, which dicom-rs' jpeg-decoder refuses: decoded by crate::jpeg12.
-        let j12 = crate::jpeg12::decode_frame(&obj, ts, *frame, p.n_frames, p.rows, p.cols)
-            .transpose()
-            .map_err(|e| LoadError::PixelData {
-                path: path.to_path_buf(),
-                reason: format!("frame {frame}: {e}"),
-            })?;
         let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            if let Some(d) = j12 {
-                return Ok(d);
+            let native = obj
+                .decode_pixel_data_frame(*frame)
+                .map(|d| d.data().to_vec());
+            if native.is_err() && ts == uids::JPEG_BASELINE8_BIT {
+                // Some archives label 12-bit (extended) JPEG as baseline: the registered JPEG
+                // Extended decoder (ildtrack-jpeg12), which reads any baseline stream too.
+                if let Some(Ok(d)) = extended_frame(&obj, *frame) {
+                    return Ok(d);
+                }
             }
-            obj.decode_pixel_data_frame(*frame)
-                .map(|d| d.data().to_vec())
+            native
         }));
         let data: Vec<u8> = match decoded {
             Ok(Ok(d)) => d,
@@ -537,7 +525,7 @@ pub(crate) fn decode_bytes(
                             Ok(Err(e)) => format!("frame {frame}: {}", flat(&e)),
                             Err(_) => format!(
                                 "frame {frame}: the {} decoder crashed on this data",
-                                crate::scan::ts_name(ts)
+                                crate::ts::ts_name(ts)
                             ),
                             Ok(Ok(_)) => format!("frame {frame}: decoding failed"),
                         };
@@ -578,6 +566,16 @@ pub(crate) fn decode_bytes(
         Convert::new(&fpi, *slope, *intercept).run(&data, bits, false, out, &mut st);
     }
     Ok(st)
+}
+
+/// Frame `frame` through the registry's JPEG Extended decoder.
+fn extended_frame(
+    obj: &dicom_object::DefaultDicomObject,
+    frame: u32,
+) -> Option<Result<Vec<u8>, dicom_encoding::adapters::DecodeError>> {
+    let reader = ildtrack_jpeg12::extended_reader()?;
+    let mut out = Vec::new();
+    Some(reader.decode_frame(obj, frame, &mut out).map(|()| out))
 }
 
 /// Multi-frame encapsulated data without an offset table and with more fragments than frames:

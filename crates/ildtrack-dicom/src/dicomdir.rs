@@ -12,7 +12,7 @@ const EMPTY_MARK: &str = "lists no referenced files";
 
 /// A file named DICOMDIR, or any file whose meta says Media Storage Directory.
 pub(crate) fn looks_like_dicomdir(path: &Path) -> bool {
-    if crate::scan::is_dicomdir_name(path) {
+    if is_dicomdir_name(path) {
         return true;
     }
     let Ok((crate::header::Sniff::Dicom, _)) = crate::header::sniff(path) else {
@@ -162,4 +162,10 @@ fn scan_file_ids(b: &[u8]) -> Vec<Vec<String>> {
         i += 1;
     }
     out
+}
+
+pub(crate) fn is_dicomdir_name(p: &Path) -> bool {
+    p.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.eq_ignore_ascii_case("DICOMDIR"))
 }

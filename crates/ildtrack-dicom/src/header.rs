@@ -8,6 +8,7 @@ use dicom_object::{DefaultDicomObject, OpenFileOptions};
 use ildtrack_volume::{Identity, ScanMeta};
 
 use crate::LoadError;
+use crate::geometry::cross;
 use crate::layout::WalkError;
 
 pub(crate) const SOP_MEDIA_STORAGE_DIRECTORY: &str = "1.2.840.10008.1.3.10";
@@ -453,22 +454,6 @@ fn apply_groups(mut f: FrameGeom, group: &InMemDicomObject) -> FrameGeom {
     f
 }
 
-pub(crate) fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
-    [
-        a[1] * b[2] - a[2] * b[1],
-        a[2] * b[0] - a[0] * b[2],
-        a[0] * b[1] - a[1] * b[0],
-    ]
-}
-
-pub(crate) fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
-    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
-}
-
-pub(crate) fn norm(a: [f64; 3]) -> f64 {
-    dot(a, a).sqrt()
-}
-
 /// What a file turned out to be when scanning a folder.
 #[derive(Debug)]
 pub(crate) enum Sniff {
@@ -606,7 +591,7 @@ pub(crate) fn read_header(path: &Path, len: u64) -> Result<FileHeader, LoadError
         })?;
     let mut h = parse_header(path, len, &obj)?;
     // Report the file's own (retired 12-bit JPEG) syntax, not the alias dicom-rs was given.
-    if let Some(ts) = crate::jpeg12::retired_ts_in(
+    if let Some(ts) = crate::ts::retired_ts_in(
         buf.get(layout.meta_start..layout.dataset_start)
             .unwrap_or(&[]),
         &h.transfer_syntax,

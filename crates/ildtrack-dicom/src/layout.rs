@@ -438,8 +438,8 @@ fn meta(
     } else {
         None
     };
-    // Retired 12-bit JPEG syntaxes unknown to dicom-rs: see crate::jpeg12::alias_retired_ts.
-    let fixed = crate::jpeg12::alias_retired_ts(&ts, fixed, b.get(p0..p).unwrap_or(&[]));
+    // Retired 12-bit JPEG syntaxes unknown to dicom-rs: see crate::ts::alias_retired_ts.
+    let fixed = crate::ts::alias_retired_ts(&ts, fixed, b.get(p0..p).unwrap_or(&[]));
     Ok((ts, p, fixed))
 }
 
@@ -457,7 +457,7 @@ pub(crate) fn walk(b: &[u8], file_len: usize) -> Result<Layout, WalkError> {
         ));
     };
     let (ts, dataset_start, meta_fixed) = meta(b, meta_start, file_len)?;
-    if ts == crate::decode::TS_DEFLATED || ts.is_empty() {
+    if ts == crate::ts::TS_DEFLATED || ts.is_empty() {
         return Ok(Layout {
             meta_start,
             dataset_start,
@@ -467,8 +467,8 @@ pub(crate) fn walk(b: &[u8], file_len: usize) -> Result<Layout, WalkError> {
             walked: false,
         });
     }
-    let explicit = ts != crate::decode::TS_IMPLICIT_LE;
-    let be = ts == crate::decode::TS_EXPLICIT_BE;
+    let explicit = ts != crate::ts::TS_IMPLICIT_LE;
+    let be = ts == crate::ts::TS_EXPLICIT_BE;
     let mut w = Walker {
         b,
         file_len,

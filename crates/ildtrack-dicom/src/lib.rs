@@ -34,8 +34,9 @@
 //!   signed (warning `pixel-representation-mismatch`); the reverse is accepted only at 16 bits
 //!   (same bit pattern), otherwise refused as ambiguous;
 //! - decoders: native (LE/BE/deflate), RLE, JPEG baseline/lossless (jpeg-decoder), JPEG-LS
-//!   (CharLS, needs cmake to build), JPEG 2000 (OpenJPEG). 12-bit lossy JPEG (1.2.840.10008.1.2.4.51,
-//!   .53, .55) is not supported and gives a clear error.
+//!   (CharLS, needs cmake to build), JPEG 2000 (OpenJPEG); 12-bit lossy JPEG (…4.51, and the retired
+//!   …4.53 / …4.55 read as …4.51) by `ildtrack-jpeg12`, registered with dicom-rs' transfer
+//!   syntax registry.
 //!
 //! Architecture Invariant: no pixel data is read by [`scan`]; [`load`] keeps one `i16` volume
 //! plus headers in memory (twice that only when resampling is needed), never all decoded objects.
@@ -45,44 +46,30 @@ pub mod assemble;
 mod decode;
 mod dicomdir;
 mod error;
+mod geometry;
 mod header;
-mod jpeg12;
+#[cfg(test)]
+mod jpeg12_tests;
 mod kernel;
 mod layout;
 pub mod nifti;
 mod scan;
+mod series;
+mod ts;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use ildtrack_volume::{Identity, ScanMeta, Volume, Warning};
+use ildtrack_volume::{Volume, Warning};
 use ndarray::Array3;
 use rayon::prelude::*;
 
 pub use error::LoadError;
 pub use kernel::{KernelClass, classify_kernel};
-pub use scan::{Scan, SeriesEntry};
+pub use series::{LoadOptions, LoadedSeries, Scan, SeriesEntry};
 
 use assemble::OutSlice;
 use decode::Stats;
-
-/// Options for [`load`].
-#[derive(Debug, Clone, Default)]
-pub struct LoadOptions {
-    /// Analyse this SeriesInstanceUID instead of the automatic choice.
-    pub series_uid: Option<String>,
-}
-
-/// A loaded series: the HU volume and what we know about it.
-#[derive(Debug, Clone)]
-pub struct LoadedSeries {
-    /// HU, `(z, y, x)`, LPS geometry; outside the field of view = `OUTSIDE_FOV_HU`.
-    pub volume: Volume<i16>,
-    pub meta: ScanMeta,
-    /// Patient name and ID: never log or print unless the user asks.
-    pub identity: Identity,
-    pub warnings: Vec<Warning>,
-}
 
 /// Largest volume we assemble, in bytes of `i16` (8 GiB).
 const MAX_VOLUME_BYTES: u64 = 8 << 30;
@@ -353,7 +340,7 @@ pub mod fuzzing {
         for (k, f) in files.iter_mut().enumerate().take(3) {
             for fr in &mut f.frames {
                 if let (Some(p), Some(o)) = (fr.position.as_mut(), fr.orientation) {
-                    let n = crate::header::cross([o[0], o[1], o[2]], [o[3], o[4], o[5]]);
+                    let n = crate::geometry::cross([o[0], o[1], o[2]], [o[3], o[4], o[5]]);
                     for c in 0..3 {
                         p[c] += n[c] * 2.5 * k as f64;
                     }

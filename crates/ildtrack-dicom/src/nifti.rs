@@ -12,10 +12,10 @@ use std::path::Path;
 use ildtrack_volume::{Geometry, Identity, OUTSIDE_FOV_HU, ScanMeta, Volume, Warning};
 use ndarray::Array3;
 
+use crate::LoadError;
 use crate::decode::OUTSIDE_BELOW_HU;
 use crate::kernel::KernelClass;
-use crate::scan::{Scan, SeriesEntry};
-use crate::{LoadError, LoadedSeries};
+use crate::series::{LoadedSeries, Scan, SeriesEntry};
 
 /// Largest NIfTI volume we read, in voxels (2^31).
 const MAX_VOXELS: u64 = 1 << 31;

@@ -4,93 +4,16 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use ildtrack_volume::{Identity, ScanMeta, Warning};
+use ildtrack_volume::Warning;
 use rayon::prelude::*;
-use serde::Serialize;
 
+use crate::LoadError;
 use crate::assemble::{self, SliceGeom};
-use crate::header::{self, FileHeader, SOP_MEDIA_STORAGE_DIRECTORY, Sniff, cross, dot};
+use crate::geometry::{cross, dot};
+use crate::header::{self, FileHeader, SOP_MEDIA_STORAGE_DIRECTORY, Sniff};
 use crate::kernel::{KernelClass, classify_kernel};
-use crate::{LoadError, LoadOptions};
-
-/// One slice of a stack: a frame of a file.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct SliceRef {
-    pub file: usize,
-    pub frame: u32,
-}
-
-/// The result of [`crate::scan`]: every series (split into stacks) found under the input, and
-/// the one [`crate::load`] would analyse.
-#[derive(Debug, Clone, Serialize)]
-pub struct Scan {
-    pub input: PathBuf,
-    /// `dicom-folder`, `dicomdir`, `dicom-file`, `enhanced-multiframe` or `nifti`.
-    pub source_format: String,
-    pub series: Vec<SeriesEntry>,
-    /// Index into `series` of the chosen stack (None when nothing is usable).
-    pub chosen: Option<usize>,
-    pub choice_reasons: Vec<String>,
-    /// Files that were ignored or unreadable, and other notes about the input as a whole.
-    pub notes: Vec<Warning>,
-    #[serde(skip)]
-    pub(crate) files: Vec<FileHeader>,
-}
-
-/// One stack of one series: same SeriesInstanceUID, orientation, matrix and pixel spacing.
-#[derive(Debug, Clone, Serialize)]
-pub struct SeriesEntry {
-    pub uid: String,
-    /// Index of this stack within its series (0 unless the series was split).
-    pub stack: usize,
-    pub description: Option<String>,
-    pub modality: Option<String>,
-    pub kernel: Option<String>,
-    pub kernel_class: KernelClass,
-    pub image_type: Vec<String>,
-    pub sop_class_uid: String,
-    pub manufacturer: Option<String>,
-    pub study_date: Option<String>,
-    pub series_time: Option<String>,
-    pub acquisition_number: Option<i64>,
-    /// Slices in this stack (after nothing is dropped; see `warnings` for duplicates).
-    pub n_slices: usize,
-    pub n_files: usize,
-    pub thickness_mm: Option<f64>,
-    /// Voxel spacing `(z, y, x)` in mm, z from the slice positions.
-    pub spacing_mm: Option<[f64; 3]>,
-    /// Extent along the slice normal from first to last slice centre, mm.
-    pub coverage_mm: f64,
-    pub rows: u32,
-    pub cols: u32,
-    pub transfer_syntax: String,
-    pub transfer_syntax_name: String,
-    /// `axial`, `coronal`, `sagittal`, `oblique` or `unknown`.
-    pub orientation: String,
-    pub warnings: Vec<Warning>,
-    /// Why this stack can never be analysed (None: it is a candidate).
-    pub rejected_because: Option<String>,
-    #[serde(skip)]
-    pub(crate) slices: Vec<SliceRef>,
-    #[serde(skip)]
-    pub(crate) identity: Identity,
-    #[serde(skip)]
-    pub(crate) meta: ScanMeta,
-}
-
-pub(crate) fn ts_name(uid: &str) -> String {
-    use dicom_encoding::TransferSyntaxIndex;
-    dicom_transfer_syntax_registry::TransferSyntaxRegistry
-        .get(uid)
-        .map(|t| t.name().to_string())
-        .unwrap_or_else(|| {
-            if uid.is_empty() {
-                "unknown".into()
-            } else {
-                format!("unknown ({uid})")
-            }
-        })
-}
+use crate::series::{LoadOptions, Scan, SeriesEntry, SliceRef};
+use crate::ts::ts_name;
 
 fn orientation_name(o: Option<[f64; 6]>) -> String {
     let Some(o) = o else { return "unknown".into() };
@@ -146,12 +69,6 @@ fn list_files(input: &Path, notes: &mut Vec<Warning>) -> Result<(Vec<PathBuf>, S
         return Ok((files, "dicom-folder".into()));
     }
     Ok((vec![input.to_path_buf()], "dicom-file".into()))
-}
-
-pub(crate) fn is_dicomdir_name(p: &Path) -> bool {
-    p.file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| n.eq_ignore_ascii_case("DICOMDIR"))
 }
 
 /// Outcome of looking at one file during a folder scan.
@@ -554,8 +471,8 @@ fn describe(uid: &str, stack: usize, slices: Vec<SliceRef>, files: &[FileHeader]
     };
     // Truncated native files: the pixel data cannot be all there.
     if let Some(p) = &f0.pixel
-        && crate::decode::is_native(&f0.transfer_syntax)
-        && f0.transfer_syntax != crate::decode::TS_DEFLATED
+        && crate::ts::is_native(&f0.transfer_syntax)
+        && f0.transfer_syntax != crate::ts::TS_DEFLATED
     {
         let need = p.frame_bytes().saturating_mul(u64::from(p.n_frames));
         let short: Vec<PathBuf> = {

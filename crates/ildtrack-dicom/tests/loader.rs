@@ -236,7 +236,7 @@ fn load_any(path: &Path) -> Result<ildtrack_dicom::LoadedSeries, LoadError> {
 }
 
 /// Transfer syntaxes whose decoder is not available in this build (none since the 12-bit lossy
-/// JPEG decoder, `src/jpeg12.rs`; the check stays for the next one).
+/// JPEG decoder, `crates/ildtrack-jpeg12`; the check stays for the next one).
 const KNOWN_UNSUPPORTED: [&str; 0] = [];
 
 #[test]

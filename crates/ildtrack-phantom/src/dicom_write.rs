@@ -3,16 +3,16 @@
 //! random file names, a scout (localizer) and a thick reconstruction in the same folder.
 
 use crate::PhantomError;
-use crate::generate::{Phantom, grid_geometry};
+use crate::generate::Phantom;
+use crate::meta::{study_key, synthetic_uid};
 use crate::rng::mix64;
-use crate::spec::PhantomSpec;
 use dicom_core::smallvec::SmallVec;
 use dicom_core::value::PrimitiveValue;
 use dicom_core::{DataElement, Tag, VR};
 use dicom_dictionary_std::{tags, uids};
 use dicom_object::InMemDicomObject;
 use dicom_object::meta::FileMetaTableBuilder;
-use ildtrack_volume::{OUTSIDE_FOV_HU, ScanMeta};
+use ildtrack_volume::OUTSIDE_FOV_HU;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
@@ -129,59 +129,6 @@ pub fn write_dicom_series(
     opts: &WriteOptions,
 ) -> Result<Vec<PathBuf>, PhantomError> {
     Ok(write_dicom_series_detailed(ph, dir, opts)?.all())
-}
-
-/// Deterministic DICOM UID (`2.25.<decimal>`) from a key.
-pub fn synthetic_uid(key: &str, seed: u64) -> String {
-    let mut h = 0xcbf2_9ce4_8422_2325u64 ^ seed;
-    for b in key.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    let hi = mix64(h) as u128;
-    let lo = mix64(h ^ 0xA5A5_A5A5_5A5A_5A5A) as u128;
-    // 2.25 UIDs are decimal UUIDs: keep it below 2^122 like a random v4 UUID.
-    let v = ((hi << 64) | lo) >> 6;
-    format!("2.25.{v}")
-}
-
-fn study_key(spec: &PhantomSpec) -> String {
-    format!(
-        "study|{}|{}|{}",
-        spec.identity.patient_id.as_deref().unwrap_or(""),
-        spec.meta.study_date.as_deref().unwrap_or(""),
-        spec.seed
-    )
-}
-
-/// The spec's ScanMeta with grid facts, UIDs and defaults filled in.
-pub(crate) fn complete_meta(spec: &PhantomSpec) -> ScanMeta {
-    let mut m = spec.meta.clone();
-    let d = crate::spec::default_meta();
-    m.modality.get_or_insert_with(|| "CT".into());
-    if m.slice_thickness_mm.is_none() {
-        m.slice_thickness_mm = Some(spec.spacing_mm[0]);
-    }
-    if m.pixel_spacing_mm.is_none() {
-        m.pixel_spacing_mm = Some([spec.spacing_mm[1], spec.spacing_mm[2]]);
-    }
-    if m.study_instance_uid.is_none() {
-        m.study_instance_uid = Some(synthetic_uid(&study_key(spec), spec.anatomy_seed()));
-    }
-    if m.series_instance_uid.is_none() {
-        m.series_instance_uid = Some(synthetic_uid(
-            &format!("{}|series2", study_key(spec)),
-            spec.anatomy_seed(),
-        ));
-    }
-    if spec.contrast && m.contrast_agent.is_none() {
-        m.contrast_agent = Some("IODINE".into());
-    }
-    if m.kernel.is_none() {
-        m.kernel = d.kernel;
-    }
-    m.source_format.get_or_insert_with(|| "phantom".into());
-    m
 }
 
 /// A DS string of at most 16 characters.
@@ -832,7 +779,6 @@ pub fn write_dicom_series_detailed(
         out.soft_series_uid = Some(uid);
     }
     tracing::debug!(files = out.thin.len() + out.thick.len() + out.scout.iter().count(), dir = %dir.display(), "phantom series written");
-    let _ = grid_geometry; // the grid is taken from the volume itself
     Ok(out)
 }
 
@@ -891,21 +837,6 @@ mod tests {
         }
         assert_eq!(ds(-0.0), "0");
         assert_eq!(ds(0.78125), "0.78125");
-    }
-
-    #[test]
-    fn uids_are_valid_and_distinct() {
-        let a = synthetic_uid("a", 1);
-        let b = synthetic_uid("b", 1);
-        let c = synthetic_uid("a", 2);
-        assert_ne!(a, b);
-        assert_ne!(a, c);
-        assert_eq!(a, synthetic_uid("a", 1));
-        for u in [a, b, c] {
-            assert!(u.len() <= 64 && u.starts_with("2.25."));
-            assert!(u[5..].chars().all(|ch| ch.is_ascii_digit()));
-            assert!(!u[5..].starts_with('0') || u.len() == 6);
-        }
     }
 
     #[test]

@@ -857,7 +857,7 @@ fn build(spec: &PhantomSpec) -> Result<Phantom, PhantomError> {
             .map_err(|e| PhantomError::Internal(format!("volume shape: {e}")))?,
         geo,
     );
-    let meta = crate::dicom_write::complete_meta(spec);
+    let meta = crate::meta::complete_meta(spec);
     tracing::debug!(
         lung_ml = truth.total_lung_ml(),
         affected_ml = truth.affected_ml(),

@@ -47,6 +47,7 @@ mod dicom_write;
 mod error;
 pub mod eval;
 mod generate;
+mod meta;
 mod rng;
 mod spec;
 mod subpleural;
@@ -56,13 +57,13 @@ pub use demo::{
     demo_patient_sized,
 };
 pub use dicom_write::{
-    TransferSyntax, WriteOptions, WrittenSeries, synthetic_uid, write_dicom_series,
-    write_dicom_series_detailed,
+    TransferSyntax, WriteOptions, WrittenSeries, write_dicom_series, write_dicom_series_detailed,
 };
 pub use error::PhantomError;
 pub use generate::{
     MAX_VOXELS, Phantom, RegionTruth, Truth, TruthSummary, ZONE_NAMES, generate, sanitized,
     try_generate, validate,
 };
+pub use meta::synthetic_uid;
 pub use spec::{LesionKind, LesionSpec, PRESETS, PhantomSpec, Side, Zone};
 pub use subpleural::SubpleuralTruth;

@@ -63,6 +63,17 @@ const TARGET_KERNEL_LUNG_ERR: f64 = 0.01;
 /// acquisition, once the sharp kernel is denoised.
 const TARGET_KERNEL_GGO_POINTS: f64 = 2.0;
 
+/// Cases that miss a target today, and which target ("inside", "consolidation"). For these
+/// the tests assert what the tool must do instead: warn (`segmentation-doubt` for a large
+/// lesion, `thick-slices` for 10 mm slices), so that no miss is silent. Their figures are in
+/// docs/SEGMENTATION.md; every other case is held to the target itself.
+const KNOWN_MISSES: &[(&str, &str)] = &[
+    ("left-lower-70-posterior", "inside"),
+    ("left-middle-70-anterior", "consolidation"),
+    ("thick-slices", "inside"),
+    ("thick-slices", "consolidation"),
+];
+
 // ---- helpers -----------------------------------------------------------------------------
 
 fn phantom(name: &str) -> Phantom {
@@ -167,6 +178,11 @@ fn has_doubt(r: &VisitResult, says: impl Fn(&str) -> bool) -> bool {
     r.warnings
         .iter()
         .any(|w| w.code == "segmentation-doubt" && says(&w.message))
+}
+
+/// `case` meets `target` (`ok`), or it is a known miss of it and the tool `warned`.
+fn meets_or_warns(case: &str, target: &str, ok: bool, warned: bool) -> bool {
+    ok || (warned && KNOWN_MISSES.contains(&(case, target)))
 }
 
 fn split_warned(r: &VisitResult) -> bool {
@@ -436,6 +452,11 @@ fn large_subpleural_consolidation_stays_inside() {
     let ph = phantom("large-consolidation");
     let a = run(&ph);
     assert_inside(&ph, &a, TARGET_INSIDE, "large-consolidation");
+    let (c, ct) = consolidation_ml(&ph, &a);
+    assert!(
+        rel_err(c, ct) <= TARGET_CONS_ERR,
+        "consolidation {c:.0} vs {ct:.0} mL"
+    );
     let (dr, dl) = dice_both(&a, &ph);
     assert!(
         dr >= TARGET_DICE && dl >= TARGET_DICE,
@@ -459,6 +480,11 @@ fn large_posterior_consolidation_is_not_lost_silently() {
         a.result.warnings
     );
     assert_inside(&ph, &a, TARGET_INSIDE, "posterior 70 mm");
+    let (c, ct) = consolidation_ml(&ph, &a);
+    assert!(
+        rel_err(c, ct) <= TARGET_CONS_ERR,
+        "consolidation {c:.0} vs {ct:.0} mL"
+    );
     let (dr, dl) = dice_both(&a, &ph);
     let (v, t) = (a.result.lungs.whole.volume_ml, ph.truth.total_lung_ml());
     assert!(
@@ -485,10 +511,11 @@ fn large_basal_consolidation_beside_the_heart_is_measured() {
 
 #[test]
 fn large_consolidations_elsewhere_are_warned_and_mostly_kept() {
-    // More placements of a large subpleural consolidation (lateral and posterior bases, left
-    // posterior, left anterior against the heart, right upper reaching the apex): each must be
-    // warned about (none lost silently) and taken into the mask without the lung growing into
-    // the chest wall, the heart or the dome.
+    // The other placements of a large subpleural consolidation (lateral and posterior bases,
+    // left posterior, left anterior against the heart, right upper reaching the apex): each
+    // must be warned about (none lost silently) and taken into the mask, and measured, without
+    // the lung growing into the chest wall, the heart or the dome. A known miss
+    // (`KNOWN_MISSES`) is held to its warning instead.
     let mut misses = Vec::new();
     for name in [
         "right-lower-70-lateral",
@@ -497,17 +524,31 @@ fn large_consolidations_elsewhere_are_warned_and_mostly_kept() {
         "left-middle-60-posterior",
         "left-middle-70-anterior",
         "right-upper-60-posterolateral",
+        "left-lower-70-posterior",
     ] {
         let (ph, a, label) = placement(name);
         let s = inside_share(&ph, &a);
         let d = lung_dice(&a, &ph, label);
         let (v, t) = (a.result.lungs.whole.volume_ml, ph.truth.total_lung_ml());
+        let (c, ct) = consolidation_ml(&ph, &a);
         let warned = has_warning(&a.result, "segmentation-doubt");
-        if !warned || s < TARGET_INSIDE || d < TARGET_DICE || rel_err(v, t) > TARGET_LUNG_ERR {
+        let ok = warned
+            && meets_or_warns(name, "inside", s >= TARGET_INSIDE, warned)
+            && meets_or_warns(
+                name,
+                "consolidation",
+                rel_err(c, ct) <= TARGET_CONS_ERR,
+                warned,
+            )
+            && d >= TARGET_DICE
+            && rel_err(v, t) <= TARGET_LUNG_ERR;
+        if !ok {
             misses.push(format!(
-                "{name}: warned {warned}, {:.1} % inside, Dice {d:.4}, lung {:+.2} %",
+                "{name}: warned {warned}, {:.1} % inside, Dice {d:.4}, lung {:+.2} %, \
+                 consolidation {:+.1} %",
                 100.0 * s,
-                100.0 * (v / t - 1.0)
+                100.0 * (v / t - 1.0),
+                100.0 * (c / ct - 1.0)
             ));
         }
     }
@@ -583,7 +624,8 @@ fn touching_lungs_are_split() {
 #[test]
 fn thick_slices_and_off_centre_patients() {
     // Thick slices (10 mm on the half grid) and a patient off the table's centre must be
-    // segmented as well as the default; thick slices are warned about.
+    // segmented and measured as well as the default; thick slices are warned about, and a
+    // known miss on them (`KNOWN_MISSES`) is held to that warning.
     for name in ["thick-slices", "off-centre"] {
         let ph = phantom(name);
         let a = run(&ph);
@@ -592,8 +634,25 @@ fn thick_slices_and_off_centre_patients() {
             dr >= TARGET_DICE && dl >= TARGET_DICE,
             "{name}: dice right {dr:.4} left {dl:.4}"
         );
+        let warned = has_warning(&a.result, "thick-slices");
+        let s = inside_share(&ph, &a);
+        assert!(
+            meets_or_warns(name, "inside", s >= TARGET_INSIDE, warned),
+            "{name}: consolidation inside mask {:.2} %",
+            100.0 * s
+        );
+        let (c, ct) = consolidation_ml(&ph, &a);
+        assert!(
+            meets_or_warns(
+                name,
+                "consolidation",
+                rel_err(c, ct) <= TARGET_CONS_ERR,
+                warned
+            ),
+            "{name}: consolidation {c:.1} vs {ct:.1} mL"
+        );
         if name == "thick-slices" {
-            assert!(has_warning(&a.result, "thick-slices"));
+            assert!(warned);
             // Small vessels smeared through a thick slab are GGO-range streaks without a dense
             // core; they must not count as GGO.
             let (g, t) = (a.result.lungs.whole.ggo_ml, ph.truth.ggo_ml);

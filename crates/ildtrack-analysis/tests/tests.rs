@@ -1,24 +1,81 @@
 //! `analyze` against the phantom's truth and against real series in ../shared/data.
 //!
 //! Phantoms run on half the default grid (256×256×150 at 1.56×1.56×2 mm) to keep the suite
-//! fast; `examples/analysis_phantom_eval.rs` runs the full-size grid.
+//! fast; `examples/analysis_phantom_eval.rs` runs the full-size grid. The figures each case
+//! reaches today are in docs/SEGMENTATION.md (`examples/analysis_segmentation_eval.rs`); the
+//! tests assert the targets below, not those figures.
 
 use ildtrack_analysis::model::VisitResult;
 use ildtrack_analysis::{Analysis, AnalysisConfig, analyze};
 use ildtrack_report::qc;
 use ildtrack_compute::CpuBackend;
+use ildtrack_phantom::eval::{consolidation_placements, dice, half_grid, inside};
 use ildtrack_phantom::{LesionSpec, Phantom, PhantomSpec, Side, Zone, try_generate};
 use ildtrack_volume::Volume;
 use std::path::{Path, PathBuf};
 
-fn half_grid(spec: PhantomSpec) -> PhantomSpec {
-    let d = spec.dims_zyx;
-    let s = spec.spacing_mm;
-    spec.with_grid(
-        [d[0] / 2, d[1] / 2, d[2] / 2],
-        [s[0] * 2.0, s[1] * 2.0, s[2] * 2.0],
-    )
-}
+// ---- targets -----------------------------------------------------------------------------
+
+/// Share of a large consolidation's voxels (radius 50 mm and more) inside the lung mask: what
+/// lies outside is neither measured nor shown, and issue 3 allows at most a twentieth of it.
+const TARGET_INSIDE: f64 = 0.95;
+/// Dice of each lung (right, left) against the truth: a mask one voxel too wide all round a
+/// half-grid lung scores about 0.965, so this asks for less than a voxel of disagreement.
+const TARGET_DICE: f64 = 0.97;
+/// Relative error of the total lung volume (the issue's bound): lung volume is compared
+/// between visits, and a change larger than this must be the patient's, not the mask's.
+const TARGET_LUNG_ERR: f64 = 0.02;
+/// Relative error of the consolidation volume of a large lesion (or a preset's disease): a
+/// change between visits larger than a tenth must be the lesion's, not the segmentation's.
+const TARGET_CONS_ERR: f64 = 0.10;
+/// Relative error of the GGO volume on thin (≤ 2 mm) slices, for the same reason as
+/// [`TARGET_CONS_ERR`].
+const TARGET_GGO_ERR: f64 = 0.10;
+/// Relative error of the GGO volume on 10 mm slices: a slab that thick averages small vessels
+/// with the lung around them into GGO-range values, so half as much again as on thin slices.
+const TARGET_THICK_GGO_ERR: f64 = 0.15;
+/// Share of a small subpleural lesion (8-12 mm radius hemisphere, half grid) inside the mask.
+/// Its flat face lies on the pleura, and one voxel layer on that face is 1.5 × voxel / radius
+/// of its volume (0.2 at 12 mm on 1.56 mm pixels); the pleura falls anywhere within its
+/// boundary voxel, so about half that layer (0.1) may be lost without a fault: 0.85.
+const TARGET_SMALL_INSIDE: f64 = 0.85;
+/// Relative error of a small lesion's consolidation volume (8-12 mm radius, half grid). A
+/// one-voxel shell is about 3 × voxel / radius of its volume (0.39 at 12 mm, 0.59 at 8 mm on
+/// 1.56 mm pixels), and its partial-volume voxels fall either side of the consolidation
+/// threshold, so the volume is good to about half a shell at 12 mm: 0.25 (8 mm held to it too).
+const TARGET_SMALL_CONS_ERR: f64 = 0.25;
+/// Relative error of each zone's lung volume: a zone border one 2 mm slice off at each end of
+/// a zone about 90 mm high (0.045), on top of the lung volume's own error: 0.06.
+const TARGET_ZONE_ERR: f64 = 0.06;
+/// Share of the truth's vessel voxels classed GGO or consolidation on the healthy phantom:
+/// vessels and their partial-volume rims have GGO- and consolidation-range HU and belong to
+/// the vessel class; a fiftieth is left for the boundary voxels of the thinnest vessels.
+const TARGET_VESSEL_AS_DISEASE: f64 = 0.02;
+/// Consolidation (mL) on the healthy phantom: under half the smallest lesion the tests
+/// measure (an 8 mm subpleural lens, about 1 mL), so a false lesion cannot pass for a real one.
+const TARGET_HEALTHY_CONS_ML: f64 = 0.5;
+/// Relative error of each lung's pixel count on the LIDC slice against lungmask R231's mask
+/// (a different method on the same slice: their borders differ by about a pixel all round).
+const TARGET_LUNGMASK_PX_ERR: f64 = 0.05;
+/// Relative difference of the lung volume between the two kernels of one acquisition (same
+/// raw data: any difference is the segmentation's response to noise).
+const TARGET_KERNEL_LUNG_ERR: f64 = 0.01;
+/// Difference (percentage points of the lung) of the GGO share between the two kernels of one
+/// acquisition, once the sharp kernel is denoised.
+const TARGET_KERNEL_GGO_POINTS: f64 = 2.0;
+
+/// Cases that miss a target today, and which target ("inside", "consolidation"). For these
+/// the tests assert what the tool must do instead: warn (`segmentation-doubt` for a large
+/// lesion, `thick-slices` for 10 mm slices), so that no miss is silent. Their figures are in
+/// docs/SEGMENTATION.md; every other case is held to the target itself.
+const KNOWN_MISSES: &[(&str, &str)] = &[
+    ("left-lower-70-posterior", "inside"),
+    ("left-middle-70-anterior", "consolidation"),
+    ("thick-slices", "inside"),
+    ("thick-slices", "consolidation"),
+];
+
+// ---- helpers -----------------------------------------------------------------------------
 
 fn phantom(name: &str) -> Phantom {
     let spec = PhantomSpec::preset(name).unwrap_or_else(|| panic!("no preset {name}"));
@@ -41,6 +98,15 @@ fn run_with(ph: &Phantom, cfg: &AnalysisConfig) -> Analysis {
     .unwrap_or_else(|e| panic!("analyze: {e}"))
 }
 
+/// The default phantom (half grid) with these lesions, analysed.
+fn with_lesions(lesions: Vec<LesionSpec>) -> (Phantom, Analysis) {
+    let mut spec = half_grid(PhantomSpec::default());
+    spec.lesions = lesions;
+    let ph = try_generate(&spec).unwrap_or_else(|e| panic!("phantom: {e}"));
+    let a = run(&ph);
+    (ph, a)
+}
+
 /// The default phantom (half grid) with one subpleural consolidation hemisphere, analysed.
 fn one_subpleural_lesion(
     side: Side,
@@ -48,11 +114,21 @@ fn one_subpleural_lesion(
     radius_mm: f64,
     angle_deg: f64,
 ) -> (Phantom, Analysis) {
-    let mut spec = half_grid(PhantomSpec::default());
-    spec.lesions = vec![LesionSpec::consolidation(side, zone, radius_mm).at_angle(angle_deg)];
-    let ph = try_generate(&spec).unwrap_or_else(|e| panic!("phantom: {e}"));
-    let a = run(&ph);
-    (ph, a)
+    with_lesions(vec![
+        LesionSpec::consolidation(side, zone, radius_mm).at_angle(angle_deg),
+    ])
+}
+
+/// One of the ten large consolidation placements of `eval::consolidation_placements`, by name,
+/// on the default phantom (half grid), analysed; and the lung label of its side.
+fn placement(name: &str) -> (Phantom, Analysis, u8) {
+    let (_, l) = consolidation_placements()
+        .into_iter()
+        .find(|(n, _)| *n == name)
+        .unwrap_or_else(|| panic!("no placement {name}"));
+    let label = if l.side == Side::Right { 1 } else { 2 };
+    let (ph, a) = with_lesions(vec![l]);
+    (ph, a, label)
 }
 
 /// Our consolidation (mL) and the phantom's truth.
@@ -63,41 +139,31 @@ fn consolidation_ml(ph: &Phantom, a: &Analysis) -> (f64, f64) {
     )
 }
 
-/// Truth consolidation voxels inside our lung mask, and all of them.
-fn consolidation_inside(truth: &ndarray::Array3<bool>, lungs: &ndarray::Array3<u8>) -> (u64, u64) {
-    truth
-        .iter()
-        .zip(lungs.iter())
-        .fold((0, 0), |(i, n), (&c, &m)| {
-            (i + u64::from(c && m != 0), n + u64::from(c))
-        })
+/// Share of the phantom's consolidation voxels inside our lung mask.
+fn inside_share(ph: &Phantom, a: &Analysis) -> f64 {
+    let (i, n) = inside(&ph.truth.consolidation, &a.lungs.data);
+    i as f64 / n.max(1) as f64
 }
 
 /// At least `min_share` of the phantom's consolidation voxels lie inside our lung mask.
 fn assert_inside(ph: &Phantom, a: &Analysis, min_share: f64, what: &str) {
-    let (inside, n) = consolidation_inside(&ph.truth.consolidation, &a.lungs.data);
+    let s = inside_share(ph, a);
     assert!(
-        inside as f64 >= min_share * n as f64,
-        "{what}: consolidation inside mask {inside}/{n}"
+        s >= min_share,
+        "{what}: consolidation inside mask {:.1} % (target {:.0} %)",
+        100.0 * s,
+        100.0 * min_share
     );
+}
+
+/// Dice of our lung with label `label` (1 right, 2 left) against the phantom's.
+fn lung_dice(a: &Analysis, ph: &Phantom, label: u8) -> f64 {
+    dice(&a.lungs.data, &ph.truth.lungs, label)
 }
 
 /// Dice of our right and left lung against the phantom's.
 fn dice_both(a: &Analysis, ph: &Phantom) -> (f64, f64) {
-    (
-        dice(&a.lungs.data, &ph.truth.lungs, 1),
-        dice(&a.lungs.data, &ph.truth.lungs, 2),
-    )
-}
-
-fn dice(ours: &ndarray::Array3<u8>, truth: &ndarray::Array3<u8>, label: u8) -> f64 {
-    let (mut i, mut a, mut b) = (0u64, 0u64, 0u64);
-    for (&o, &t) in ours.iter().zip(truth.iter()) {
-        a += u64::from(o == label);
-        b += u64::from(t == label);
-        i += u64::from(o == label && t == label);
-    }
-    2.0 * i as f64 / (a + b).max(1) as f64
+    (lung_dice(a, ph, 1), lung_dice(a, ph, 2))
 }
 
 fn rel_err(ours: f64, truth: f64) -> f64 {
@@ -115,51 +181,58 @@ fn has_doubt(r: &VisitResult, says: impl Fn(&str) -> bool) -> bool {
         .any(|w| w.code == "segmentation-doubt" && says(&w.message))
 }
 
+/// `case` meets `target` (`ok`), or it is a known miss of it and the tool `warned`.
+fn meets_or_warns(case: &str, target: &str, ok: bool, warned: bool) -> bool {
+    ok || (warned && KNOWN_MISSES.contains(&(case, target)))
+}
+
+fn split_warned(r: &VisitResult) -> bool {
+    has_doubt(r, |m| m.contains("split between"))
+}
+
+// ---- phantoms ----------------------------------------------------------------------------
+
 #[test]
 fn ild_phantom_matches_truth() {
+    // The disease the tool is for (subpleural GGO with consolidation cores in every zone):
+    // lungs, GGO, consolidation, zones and the subpleural/core split against the truth.
     let ph = phantom("ild");
     let a = run(&ph);
     let t = &ph.truth;
     let l = &a.result.lungs;
-    let (dr, dl) = (
-        dice(&a.lungs.data, &t.lungs, 1),
-        dice(&a.lungs.data, &t.lungs, 2),
+    let (dr, dl) = dice_both(&a, &ph);
+    assert!(
+        dr >= TARGET_DICE && dl >= TARGET_DICE,
+        "dice right {dr:.4} left {dl:.4}"
     );
-    assert!(dr >= 0.97 && dl >= 0.97, "dice right {dr:.4} left {dl:.4}");
     let vol_err = rel_err(l.whole.volume_ml, t.total_lung_ml());
     assert!(
-        vol_err <= 0.02,
+        vol_err <= TARGET_LUNG_ERR,
         "lung volume {:.0} vs {:.0} mL",
         l.whole.volume_ml,
         t.total_lung_ml()
     );
     let ggo_err = rel_err(l.whole.ggo_ml, t.ggo_ml);
     assert!(
-        ggo_err <= 0.10,
+        ggo_err <= TARGET_GGO_ERR,
         "GGO {:.1} vs {:.1} mL",
         l.whole.ggo_ml,
         t.ggo_ml
     );
-    // The ILD preset has only ~18 mL of consolidation (cores inside GGO), so small excesses
-    // weigh: measured +7.0 % on this grid (a hilar vessel junction used to add +9 %; the rest
-    // is chest wall the mask takes in at the subpleural cores).
+    // The preset's consolidation is small (cores inside GGO patches), so chest wall taken in
+    // at a subpleural core or a vessel junction counted as consolidation shows here first.
     let cons_err = rel_err(l.whole.consolidation_ml, t.consolidation_ml);
     assert!(
-        cons_err <= 0.10,
+        cons_err <= TARGET_CONS_ERR,
         "consolidation {:.1} vs {:.1} mL",
         l.whole.consolidation_ml,
         t.consolidation_ml
     );
-    // Every truth consolidation voxel is inside the mask.
-    let (inside, n) = consolidation_inside(&t.consolidation, &a.lungs.data);
-    assert!(
-        inside as f64 >= 0.95 * n as f64,
-        "consolidation inside mask {inside}/{n}"
-    );
-    // Zones: each zone's volume within 6 %, disease where the truth has it.
+    assert_inside(&ph, &a, TARGET_INSIDE, "ild");
+    // Zones: each zone's volume close to the truth's, disease where the truth has it.
     for ((name, m), tz) in l.zones.iter().iter().zip(t.per_zone.iter()) {
         assert!(
-            rel_err(m.volume_ml, tz.lung_ml) <= 0.06,
+            rel_err(m.volume_ml, tz.lung_ml) <= TARGET_ZONE_ERR,
             "{name}: {:.0} vs {:.0} mL",
             m.volume_ml,
             tz.lung_ml
@@ -181,6 +254,9 @@ fn ild_phantom_matches_truth() {
 
 #[test]
 fn vessels_are_not_counted_as_disease() {
+    // Vessels and their partial-volume rims are GGO-range and consolidation-range: they must
+    // be classed as vessels, or every healthy lung shows disease. Junctions of arteries just
+    // thinner than the vessel opening survive it and must still not count as consolidation.
     let ph = phantom("healthy");
     let a = run(&ph);
     let t = &ph.truth;
@@ -193,7 +269,7 @@ fn vessels_are_not_counted_as_disease() {
     }
     assert!(n > 1000);
     assert!(
-        (disease as f64) < 0.02 * n as f64,
+        (disease as f64) < TARGET_VESSEL_AS_DISEASE * n as f64,
         "{disease} of {n} vessel voxels counted as GGO/consolidation"
     );
     let w = &a.result.lungs.whole;
@@ -202,13 +278,12 @@ fn vessels_are_not_counted_as_disease() {
         "healthy consolidation {:.2} %",
         w.consolidation_pct
     );
-    // The left hilar junction (arteries just thinner than the vessel radius meeting) survives
-    // the vessel opening; it counted as ~1.5 mL of consolidation before it was recognised.
     assert!(
-        w.consolidation_ml < 0.5,
+        w.consolidation_ml < TARGET_HEALTHY_CONS_ML,
         "healthy consolidation {:.2} mL",
         w.consolidation_ml
     );
+    // Vessels are found at all (not all left as normal lung).
     assert!(
         w.vessel_ml > 0.5 * t.vessel_ml,
         "vessel {:.0} vs truth {:.0} mL",
@@ -219,34 +294,32 @@ fn vessels_are_not_counted_as_disease() {
 
 #[test]
 fn perihilar_consolidation_is_not_a_vessel_junction() {
-    // A 12 mm consolidation ball beside the right hilum, among the thick vessels (their
-    // attached volume is 1.7 x its own): thicker than a junction of them (inscribed radius
-    // 7.8 mm), so it stays consolidation; measured -10 % on this grid, 0 mL without the
-    // thickness test. 8 mm balls there are taken for junctions, a known limit.
-    let mut spec = half_grid(PhantomSpec::default());
-    let mut l = LesionSpec::consolidation(Side::Right, Zone::Middle, 12.0).at_angle(300.0);
-    l.subpleural = false;
-    spec.lesions = vec![l];
-    let ph = try_generate(&spec).unwrap_or_else(|e| panic!("phantom: {e}"));
-    let a = run(&ph);
+    // A 12 mm consolidation ball beside the right hilum, among the thick vessels: it is thicker
+    // than any junction of them, so it must stay consolidation and not be opened away as a
+    // vessel junction. (8 mm balls there are taken for junctions: a known limit.)
+    let (ph, a) = with_lesions(vec![
+        LesionSpec::consolidation(Side::Right, Zone::Middle, 12.0)
+            .at_angle(300.0)
+            .core(),
+    ]);
     let (c, t) = consolidation_ml(&ph, &a);
-    assert!(rel_err(c, t) <= 0.20, "consolidation {c:.1} vs {t:.1} mL");
+    assert!(
+        rel_err(c, t) <= TARGET_SMALL_CONS_ERR,
+        "consolidation {c:.1} vs {t:.1} mL"
+    );
 }
 
 #[test]
 fn posterior_subpleural_consolidation_stays_inside() {
-    // Posterior (dependent) subpleural consolidation, the commonest place of ILD: behind it the
-    // body wall is 4-5 cm of paravertebral muscle, so measured from the skin it looked nearer
-    // the mediastinum and was cut out (37 % inside, 0 mL consolidation on this grid).
-    // 97 % were inside while the pleura depth was the minimum over +-40 mm of slices, which let
-    // the mask reach into the chest wall beside lateral lesions; with the depth from both sides
-    // of the lesion 92-93 % (the outermost shell is missed), consolidation -4 %.
+    // Posterior (dependent) subpleural consolidation, the commonest place of ILD: the body
+    // wall behind it is thick paravertebral muscle, so judged by depth from the skin it looks
+    // nearer the mediastinum and must not be cut out of the lung.
     for (side, zone) in [(Side::Right, Zone::Middle), (Side::Left, Zone::Lower)] {
         let (ph, a) = one_subpleural_lesion(side, zone, 12.0, 0.0);
-        assert_inside(&ph, &a, 0.90, &format!("{side:?} {zone:?}"));
+        assert_inside(&ph, &a, TARGET_SMALL_INSIDE, &format!("{side:?} {zone:?}"));
         let (c, t) = consolidation_ml(&ph, &a);
         assert!(
-            rel_err(c, t) <= 0.15,
+            rel_err(c, t) <= TARGET_SMALL_CONS_ERR,
             "{side:?} {zone:?}: consolidation {c:.1} vs {t:.1} mL"
         );
     }
@@ -254,16 +327,14 @@ fn posterior_subpleural_consolidation_stays_inside() {
 
 #[test]
 fn thin_subpleural_consolidation_is_not_vessel() {
-    // A subpleural lens thinner than the vessel ball's diameter (an 8 mm hemisphere: 8 mm deep)
-    // does not survive the in-lung vessel opening; it counted as 0 mL (all "vessel") before the
-    // ball was allowed to rest in the chest wall. Measured on this grid: posterior -2 %,
-    // lateral +3 %, anterolateral +18 % (one-voxel rim on a 1.1 mL lesion); 0 mL with
-    // `subpleural_lens = false`.
+    // A subpleural lens thinner than the vessel ball's diameter (an 8 mm hemisphere) cannot
+    // hold the in-lung vessel opening's ball; it must not be classed as vessel (0 mL of
+    // consolidation) wherever it lies around the lung.
     for angle in [0.0, 90.0, 135.0] {
         let (ph, a) = one_subpleural_lesion(Side::Right, Zone::Middle, 8.0, angle);
         let (c, t) = consolidation_ml(&ph, &a);
         assert!(
-            rel_err(c, t) <= 0.25,
+            rel_err(c, t) <= TARGET_SMALL_CONS_ERR,
             "angle {angle}: consolidation {c:.2} vs {t:.2} mL"
         );
     }
@@ -271,29 +342,28 @@ fn thin_subpleural_consolidation_is_not_vessel() {
 
 #[test]
 fn lateral_subpleural_consolidation_is_not_overcounted() {
-    // The mask used to reach into the chest wall beside lateral lesions (pleura depth as the
-    // minimum over +-40 mm of slices: the wall curves), and that wall counted as consolidation
-    // (+69 % on this 12 mm lesion). Measured: -1 %, 96 % of the lesion inside; since the
-    // phantom's lungs reach the chest wall (its cavity narrows with them: a 4 mm gap to the
-    // ribs here instead of 11) -8 %, 89 % inside (the outer rim against the wall).
+    // Beside a lateral lesion the chest wall curves: a mask that reaches into the wall there
+    // counts the wall as consolidation. The lesion must be inside and its volume not inflated.
     let (ph, a) = one_subpleural_lesion(Side::Right, Zone::Middle, 12.0, 90.0);
-    assert_inside(&ph, &a, 0.87, "12 mm lateral");
+    assert_inside(&ph, &a, TARGET_SMALL_INSIDE, "12 mm lateral");
     let (c, t) = consolidation_ml(&ph, &a);
-    assert!(rel_err(c, t) <= 0.15, "consolidation {c:.2} vs {t:.2} mL");
+    assert!(
+        rel_err(c, t) <= TARGET_SMALL_CONS_ERR,
+        "consolidation {c:.2} vs {t:.2} mL"
+    );
 }
 
 #[test]
 fn sharp_kernel_noise_is_not_ground_glass() {
-    // 90 HU white noise on 1.56 mm pixels: the 1 mm GGO opening was the pixel itself and removed
-    // nothing, so speckle counted as GGO (+241 %). The opening is now at least one pixel: -8 %.
-    // The noise is measured and recorded (86 HU here, 20 HU on the default phantom).
-    // Noise above `denoise_noise_hu` (25 HU) now decides classes 1-3 on HU smoothed in-plane
-    // (σ 1 mm), and says so (`noisy-scan`): -9.8 -> -4.8 % (full size -19.5 -> -12.4 %).
+    // 90 HU white noise on 1.56 mm pixels: speckle must not count as GGO, and noise above
+    // `denoise_noise_hu` is measured, recorded, denoised for the classes and warned about
+    // (`noisy-scan`). Denoising must bring GGO nearer the truth than the raw HU.
     let ph = phantom("sharp-kernel");
     let a = run(&ph);
     let (g, t) = (a.result.lungs.whole.ggo_ml, ph.truth.ggo_ml);
-    assert!(rel_err(g, t) <= 0.07, "GGO {g:.1} vs {t:.1} mL");
+    assert!(rel_err(g, t) <= TARGET_GGO_ERR, "GGO {g:.1} vs {t:.1} mL");
     assert!(has_warning(&a.result, "noisy-scan"));
+    // The noise estimate finds the phantom's 90 HU.
     let n = a.result.series.noise_sd_hu.unwrap_or(0.0);
     assert!((75.0..100.0).contains(&n), "noise {n:.1} HU");
     let mut raw_cfg = AnalysisConfig::default();
@@ -301,17 +371,20 @@ fn sharp_kernel_noise_is_not_ground_glass() {
     let raw = run_with(&ph, &raw_cfg);
     let gr = raw.result.lungs.whole.ggo_ml;
     assert!(!has_warning(&raw.result, "noisy-scan"));
-    // Consolidation on this grid (the working grid is the scan's own: nothing averages the
-    // noise): 6 % of its pixels lie over +150 HU and were left out of the additions as pinholes
-    // in the lung, which cut the lesion apart for the vessel opening: -52 %, 90.6 % inside. The
-    // pinholes the additions enclose are now filled: -1.1 %, 97.1 % inside.
+    // Consolidation on the scan's own grid (nothing averages the noise): its brightest pixels
+    // lie over +150 HU, and pinholes of them left out of the mask would cut the lesion apart
+    // for the vessel opening.
     let (c, ct) = consolidation_ml(&ph, &a);
-    assert!(rel_err(c, ct) <= 0.10, "consolidation {c:.1} vs {ct:.1} mL");
-    assert_inside(&ph, &a, 0.95, "sharp-kernel");
+    assert!(
+        rel_err(c, ct) <= TARGET_CONS_ERR,
+        "consolidation {c:.1} vs {ct:.1} mL"
+    );
+    assert_inside(&ph, &a, TARGET_INSIDE, "sharp-kernel");
     assert!(
         rel_err(gr, t) > rel_err(g, t),
         "raw {gr:.1}, denoised {g:.1}, truth {t:.1} mL"
     );
+    // The default phantom's noise (about 20 HU) is measured and not warned about.
     let healthy = run(&phantom("healthy"));
     let quiet = healthy.result.series.noise_sd_hu.unwrap_or(0.0);
     assert!(
@@ -323,31 +396,29 @@ fn sharp_kernel_noise_is_not_ground_glass() {
 
 #[test]
 fn sharp_kernel_noise_does_not_take_consolidation_over_the_edge() {
-    // Full size (0.78 mm pixels, 86 HU noise): a third of the 20-40 HU consolidation lies above
-    // +100 HU and counted as "vessel / dense" (consolidation -16.5 %). Voxels of a consolidated
-    // region whose in-plane smoothed HU (σ 1 mm) is under +100 are consolidation: +2.8 %.
-    // (The half grid's -52 % was pinholes in the lung mask: see the test above.)
+    // Full size (0.78 mm pixels, 90 HU noise): much of the 20-40 HU consolidation lies above
+    // +100 HU pixel by pixel and must not count as "vessel / dense"; and the vessel rim must
+    // not take the ground glass around every vessel crossing a GGO patch.
     let spec = PhantomSpec::preset("sharp-kernel").expect("preset");
     let ph = try_generate(&spec).expect("phantom");
     let a = run(&ph);
     let (c, t) = consolidation_ml(&ph, &a);
-    assert!(rel_err(c, t) <= 0.10, "consolidation {c:.1} vs {t:.1} mL");
-    // GGO at full size: the 1 mm vessel rim took the ground glass around every vessel crossing
-    // a GGO patch (-12.4 %; soft-kernel ILD phantom -8.4 %). Rim voxels bordering a patch are
-    // GGO now: -0.7 % (ILD -3.0 %).
+    assert!(
+        rel_err(c, t) <= TARGET_CONS_ERR,
+        "consolidation {c:.1} vs {t:.1} mL"
+    );
     let (g, gt) = (a.result.lungs.whole.ggo_ml, ph.truth.ggo_ml);
-    assert!(rel_err(g, gt) <= 0.05, "GGO {g:.1} vs {gt:.1} mL");
+    assert!(rel_err(g, gt) <= TARGET_GGO_ERR, "GGO {g:.1} vs {gt:.1} mL");
 }
 
 #[test]
 fn honeycombing_stays_in_the_lung() {
     // Fibrotic honeycombing (clustered 2.5-4 mm air cysts in -50 HU walls, radius 60 mm,
     // posterior-lateral right base): no cyst is a lung candidate by itself and the walls are
-    // too dense for the crazy-paving rule; the pleura outlined from the slices above takes it
-    // in. Right lung missed (truth lung outside our mask), measured: healthy phantom 1.3 mL,
-    // with the honeycombing 16.2 mL (without the dense-region rule 36.0 mL); right Dice 0.9955.
-    // (A single slice has no slices above: A046441's baseline slice loses most of its
-    // posterior honeycombing — see the notes of issue 3.)
+    // too dense for the crazy-paving rule, so only the dense-region rule (the pleura outlined
+    // from the slices above) keeps it in the lung. The right lung must lose little more than
+    // on the healthy phantom, and clearly less than without that rule. (A single slice has no
+    // slices above: see the notes of issue 3.)
     let missed_right = |ph: &Phantom, a: &Analysis| -> f64 {
         let n = ph
             .truth
@@ -360,39 +431,38 @@ fn honeycombing_stays_in_the_lung() {
     };
     let healthy = phantom("healthy");
     let base = missed_right(&healthy, &run(&healthy));
-    let mut spec = half_grid(PhantomSpec::default());
-    spec.lesions = vec![LesionSpec::honeycomb(Side::Right, Zone::Lower, 60.0)];
-    let ph = try_generate(&spec).unwrap_or_else(|e| panic!("phantom: {e}"));
-    let a = run(&ph);
+    let (ph, a) = with_lesions(vec![LesionSpec::honeycomb(Side::Right, Zone::Lower, 60.0)]);
     let m = missed_right(&ph, &a);
     let mut cfg = AnalysisConfig::default();
     cfg.segmentation.include_dense_regions = false;
     let m2 = missed_right(&ph, &run_with(&ph, &cfg));
+    // 25 mL is about a twentieth of the honeycombed region; the rule must save 10 mL or more.
     assert!(
         m <= base + 25.0 && m2 > m + 10.0,
         "missed right: healthy {base:.1} mL, honeycomb {m:.1} mL, without the rule {m2:.1} mL"
     );
-    let d = dice(&a.lungs.data, &ph.truth.lungs, 1);
-    assert!(d >= 0.99, "right Dice {d:.4}");
+    let d = lung_dice(&a, &ph, 1);
+    assert!(d >= TARGET_DICE, "right Dice {d:.4}");
 }
 
 #[test]
 fn large_subpleural_consolidation_stays_inside() {
-    // Issue 3: >= 95 % of a consolidation of a third of a lung inside the mask. The chest-wall
-    // test keeps the part away from the mediastinum (38 % here); the cut through the lesion then
-    // triggers a second outline (mediastinum from the slices above, measured through
-    // non-aerated tissue; the wall side favoured 3:1; the walk out to the rib cage where the
-    // pleura was not seen nearby; the diaphragm dome fitted to the aerated base keeps the liver
-    // out and lets the recess around it in; behind the vertebral bodies is not mediastinum; the
-    // gaps between the walks to the ribs closed): 98.1 % (half grid), right Dice 0.980. Since the
-    // phantom's lungs reach the chest wall at every level: 96.0 %, Dice 0.979 (full 95.5 %); the
-    // comb closing 5 -> 9 px: 96.3 %, Dice 0.980 (full 95.8 %); walks no deeper than the pleura
-    // seen within 40 mm of slices: 97.3 %, Dice 0.981 (full 96.8 %).
+    // Issue 3: a consolidation of a third of a lung against the chest wall. The chest-wall
+    // rule alone cuts it between wall and mediastinum; the second outline must take it back
+    // into the lung, and the cut must be warned about.
     let ph = phantom("large-consolidation");
     let a = run(&ph);
-    assert_inside(&ph, &a, 0.95, "large-consolidation");
-    assert!(dice(&a.lungs.data, &ph.truth.lungs, 1) >= 0.97);
-    assert!(dice(&a.lungs.data, &ph.truth.lungs, 2) >= 0.97);
+    assert_inside(&ph, &a, TARGET_INSIDE, "large-consolidation");
+    let (c, ct) = consolidation_ml(&ph, &a);
+    assert!(
+        rel_err(c, ct) <= TARGET_CONS_ERR,
+        "consolidation {c:.0} vs {ct:.0} mL"
+    );
+    let (dr, dl) = dice_both(&a, &ph);
+    assert!(
+        dr >= TARGET_DICE && dl >= TARGET_DICE,
+        "dice right {dr:.4} left {dl:.4}"
+    );
     // ... and it says so: the rule split the lesion between chest wall and mediastinum.
     assert!(split_warned(&a.result), "{:?}", a.result.warnings);
     assert!(!split_warned(&run(&phantom("ild")).result));
@@ -400,145 +470,104 @@ fn large_subpleural_consolidation_stays_inside() {
 
 #[test]
 fn large_posterior_consolidation_is_not_lost_silently() {
-    // KNOWN GAP, measured: a posterior consolidation of radius 70 mm in the right middle zone
-    // (~480 mL, the dependent pattern of many ILDs). The first pass adds none of it (the lung
-    // above and below is consolidated too, so no hull covers it; nothing added means no cut),
-    // which left 8 % of it inside the mask and no warning. The dense band between the aerated
-    // lung and the ribs (> 30 mm thick) now says so and triggers the second outline: 72.6 %
-    // inside, right Dice 0.915 -> 0.965; with the space behind the vertebral bodies no longer
-    // "mediastinum" and the walk out to the ribs where the aerated lung seen from that skin point
-    // lies in front of the lesion: 86.1 %, Dice 0.970; with the aerated-lung-in-between test
-    // kept for sides outlined for their rib gap: 85.4 %, Dice 0.979; the comb the walks to the
-    // ribs leave closed: 89.3 %, Dice 0.982. Since the phantom's lungs reach the chest wall at
-    // every level (its cavity narrows with them) the lesion lies against the ribs, the first
-    // pass cuts it (the cut doubt fires instead of the rib-gap one): 85.9 %, Dice 0.972; comb
-    // closing 5 -> 9 px: 87.6 %, Dice 0.974; walks no deeper than the pleura seen within 40 mm
-    // of slices (the 150 mm window's lay 10 mm deeper): 89.3 %, Dice 0.975; the mid-line band
-    // where wall depth is counted from the skin 30 -> 22 mm for the right side's second
-    // outline (the strip 22-30 mm from the mid-line was cut off): 93.6 %, Dice 0.979; the rib
-    // cage bounding the slices above the widest: 94.7 %, Dice 0.988; the rib cage's depth from
-    // the nearest slice with ribs there (the deepest over +-20 mm lay up to 5 mm deeper where
-    // ribs run obliquely: the upper pole's posterolateral wedge), 5 mm inside it: 96.9 %,
-    // Dice 0.991.
-    let (ph, a) = one_subpleural_lesion(Side::Right, Zone::Middle, 70.0, 0.0);
+    // A posterior consolidation of radius 70 mm (the dependent pattern of many ILDs), with
+    // consolidated lung above and below it, so no hull of the neighbouring slices covers it.
+    // It must be warned about and taken in by the second outline, and that outline must not
+    // move the borders with the heart and the dome far from the lesion.
+    let (ph, a, _) = placement("right-middle-70-posterior");
     assert!(
         has_doubt(&a.result, |m| m.contains("right lung")),
         "{:?}",
         a.result.warnings
     );
-    assert_inside(&ph, &a, 0.95, "posterior 70 mm");
-    // The second outline replaced the whole side and took the heart's and dome's borders far
-    // from the lesion (lung +1.09 %, Dice 0.979); now only around the slices of the first
-    // pass's cut (+-20 mm): lung +0.23 %, Dice 0.987; the diaphragm ring under the liver dome
-    // (5 mm margin under the fitted dome) kept out by a 2 mm margin: lung +0.02 %, Dice 0.991.
-    assert!(dice(&a.lungs.data, &ph.truth.lungs, 1) >= 0.985);
-    assert!(dice(&a.lungs.data, &ph.truth.lungs, 2) >= 0.99);
+    assert_inside(&ph, &a, TARGET_INSIDE, "posterior 70 mm");
+    let (c, ct) = consolidation_ml(&ph, &a);
+    assert!(
+        rel_err(c, ct) <= TARGET_CONS_ERR,
+        "consolidation {c:.0} vs {ct:.0} mL"
+    );
+    let (dr, dl) = dice_both(&a, &ph);
+    let (v, t) = (a.result.lungs.whole.volume_ml, ph.truth.total_lung_ml());
+    assert!(
+        dr >= TARGET_DICE && dl >= TARGET_DICE && rel_err(v, t) <= TARGET_LUNG_ERR,
+        "dice right {dr:.4} left {dl:.4}, lung {v:.0} vs {t:.0} mL"
+    );
 }
 
 #[test]
 fn large_basal_consolidation_beside_the_heart_is_measured() {
-    // Left lower 80 mm at 50° (anterolateral), 30 mm towards the head: ~730 mL against the
-    // heart and the dome. The second outline let in the diaphragm under the dome (up to 5 mm
-    // under the fitted dome): Dice 0.970, lung +2.42 %, consolidation +10.6 %; with a 2 mm
-    // margin: Dice 0.977, lung +1.65 %, consolidation +7.7 %, 97.7 % inside (the heart-border
-    // wedge of the cut's slices is what is left).
-    let mut spec = half_grid(PhantomSpec::default());
-    spec.lesions = vec![
-        LesionSpec::consolidation(Side::Left, Zone::Lower, 80.0)
-            .at_angle(50.0)
-            .with_z(30.0),
-    ];
-    let ph = try_generate(&spec).expect("phantom");
-    let a = run(&ph);
-    assert_inside(&ph, &a, 0.95, "left lower 80 mm");
-    let d = dice(&a.lungs.data, &ph.truth.lungs, 2);
+    // Left lower 80 mm, anterolateral, against the heart and the dome: the second outline must
+    // take the lesion in without letting in the diaphragm under the dome or the heart's border,
+    // which would inflate both the lung and the consolidation.
+    let (ph, a, label) = placement("left-lower-80-anterolateral");
+    assert_inside(&ph, &a, TARGET_INSIDE, "left lower 80 mm");
+    let d = lung_dice(&a, &ph, label);
     let (v, t) = (a.result.lungs.whole.volume_ml, ph.truth.total_lung_ml());
     let (c, ct) = consolidation_ml(&ph, &a);
     assert!(
-        d >= 0.97 && rel_err(v, t) <= 0.02 && rel_err(c, ct) <= 0.10,
+        d >= TARGET_DICE && rel_err(v, t) <= TARGET_LUNG_ERR && rel_err(c, ct) <= TARGET_CONS_ERR,
         "left Dice {d:.4}, lung {v:.0} vs {t:.0} mL, consolidation {c:.0} vs {ct:.0} mL"
     );
 }
 
 #[test]
 fn large_consolidations_elsewhere_are_warned_and_mostly_kept() {
-    // Four more placements of a large subpleural consolidation (radius 60-70 mm, 220-450 mL):
-    // each is warned about and mostly inside. Before the rib-gap doubt three of them were
-    // silent (9.9 %, 8.0 %, 74 % inside); then 94.3-99.5 %, Dice 0.984-0.991. Since the
-    // phantom's lungs reach the chest wall at every level (its cavity narrows with them; the
-    // rib-gap trigger 0.4 -> 0.1 % of the side's aerated volume: the right posterior-basal one
-    // was silent again at 8 %): 89.0-98.9 %, Dice 0.987-0.992 (left middle posterior 89.0 %);
-    // comb closing 5 -> 9 px: 89.8-99.0 %, Dice 0.987-0.991; walks no deeper than the pleura
-    // seen within 40 mm of slices: 93.8-99.0 %, Dice 0.989-0.991; the rib cage bounding the
-    // slices above the widest: 95.1-99.0 %, Dice 0.989-0.991; the rib cage's depth from the
-    // nearest slice with ribs, 5 mm inside it: 95.8-98.7 %, Dice 0.990-0.994.
-    for (side, zone, r, angle) in [
-        (Side::Right, Zone::Lower, 70.0, 90.0),
-        (Side::Left, Zone::Lower, 60.0, 90.0),
-        (Side::Right, Zone::Lower, 60.0, 0.0),
-        (Side::Left, Zone::Middle, 60.0, 0.0),
+    // The other placements of a large subpleural consolidation (lateral and posterior bases,
+    // left posterior, left anterior against the heart, right upper reaching the apex): each
+    // must be warned about (none lost silently) and taken into the mask, and measured, without
+    // the lung growing into the chest wall, the heart or the dome. A known miss
+    // (`KNOWN_MISSES`) is held to its warning instead.
+    let mut misses = Vec::new();
+    for name in [
+        "right-lower-70-lateral",
+        "left-lower-60-lateral",
+        "right-lower-60-posterior",
+        "left-middle-60-posterior",
+        "left-middle-70-anterior",
+        "right-upper-60-posterolateral",
+        "left-lower-70-posterior",
     ] {
-        let (ph, a) = one_subpleural_lesion(side, zone, r, angle);
-        let label = if side == Side::Right { 1 } else { 2 };
-        let (inside, n) = consolidation_inside(&ph.truth.consolidation, &a.lungs.data);
-        let d = dice(&a.lungs.data, &ph.truth.lungs, label);
-        assert!(
-            has_warning(&a.result, "segmentation-doubt"),
-            "{side:?} {zone:?} {r} mm at {angle}°: no warning"
-        );
-        assert!(
-            inside as f64 >= 0.95 * n as f64 && d >= 0.98,
-            "{side:?} {zone:?} {r} mm at {angle}°: {inside}/{n} inside, Dice {d:.4}"
-        );
+        let (ph, a, label) = placement(name);
+        let s = inside_share(&ph, &a);
+        let d = lung_dice(&a, &ph, label);
+        let (v, t) = (a.result.lungs.whole.volume_ml, ph.truth.total_lung_ml());
+        let (c, ct) = consolidation_ml(&ph, &a);
+        let warned = has_warning(&a.result, "segmentation-doubt");
+        let ok = warned
+            && meets_or_warns(name, "inside", s >= TARGET_INSIDE, warned)
+            && meets_or_warns(
+                name,
+                "consolidation",
+                rel_err(c, ct) <= TARGET_CONS_ERR,
+                warned,
+            )
+            && d >= TARGET_DICE
+            && rel_err(v, t) <= TARGET_LUNG_ERR;
+        if !ok {
+            misses.push(format!(
+                "{name}: warned {warned}, {:.1} % inside, Dice {d:.4}, lung {:+.2} %, \
+                 consolidation {:+.1} %",
+                100.0 * s,
+                100.0 * (v / t - 1.0),
+                100.0 * (c / ct - 1.0)
+            ));
+        }
     }
-    // An upper-zone lesion (60 mm, lateral-posterior), warned about. It reaches the apex, whose slices (aerated section under a quarter of the
-    // largest) got no additions at all: 53 % inside, Dice 0.961, lung -2.1 %. The second
-    // outline (a side already in doubt, bounded by the ribs) now outlines the slices above the
-    // widest too: 80.7 %, Dice 0.977, lung -0.03 % (full size 80.9 %); with the spurs of single
-    // walks dropped: 80.4 %, Dice 0.978, lung -0.2 %. The lateral part lay outside every hull
-    // (the apex slices are narrower) and the walks from the hull go to the skin in front or
-    // behind; the rib cage of the slice now bounds it too above the widest slice (seen from
-    // the side or the front): 87.4 %, Dice 0.982, lung +0.36 % (full size 86.7 %); also from
-    // behind beyond the paravertebral band: 89.2 %, Dice 0.983, lung +0.51 %. Tried: the
-    // hull of the slices just below as well (5 / 10 / 20 mm: 85 / 88 / 93 % inside, but every
-    // placement's lung +1.4 to +5 %; again this session: the same). The rib cage's depth from
-    // the nearest slice with ribs (not the deepest over +-20 mm), 5 mm inside it: 95.9 %, Dice
-    // 0.985, lung +1.13 %.
-    // Left middle anterior (70 mm, against the heart): 94.1 % inside, Dice 0.964, lung +2.27 %;
-    // walks no deeper than the pleura seen nearby: 96.3 %, lung +2.68 %; the second outline
-    // only around the cut's slices (a stray cut at the heart's border in a basal slice no
-    // longer widens it): Dice 0.975, lung +1.64 %; the rib cage above the widest slice:
-    // 97.2 %, Dice 0.976, lung +1.75 %; the rib cage from the nearest slice: 98.5 %, Dice
-    // 0.977, lung +1.96 % (slivers of posterior chest wall).
-    let (ph, a) = one_subpleural_lesion(Side::Left, Zone::Middle, 70.0, 130.0);
-    assert!(has_warning(&a.result, "segmentation-doubt"));
-    assert_inside(&ph, &a, 0.95, "left anterior 70 mm");
-    let d = dice(&a.lungs.data, &ph.truth.lungs, 2);
-    let lung = a.result.lungs.whole.volume_ml;
-    let truth = ph.truth.total_lung_ml();
-    assert!(
-        d >= 0.97 && rel_err(lung, truth) <= 0.02,
-        "left Dice {d:.4}, lung {lung:.0} vs {truth:.0} mL"
-    );
-    let (ph, a) = one_subpleural_lesion(Side::Right, Zone::Upper, 60.0, 60.0);
-    assert!(has_warning(&a.result, "segmentation-doubt"));
-    assert_inside(&ph, &a, 0.95, "upper zone 60 mm");
-    assert!(dice(&a.lungs.data, &ph.truth.lungs, 1) >= 0.98);
+    assert!(misses.is_empty(), "{misses:#?}");
 }
 
 #[test]
 fn subcutaneous_emphysema_does_not_open_the_chest() {
-    // Gas streaks in the anterior-lateral subcutaneous fat (the phantom's
-    // `subcutaneous_emphysema`, -880 HU) leave under 8 mm of tissue between gas and lung in some
-    // slices; the body's opening (which cuts the table off) opened the chest wall there and the
-    // lungs of 6 slices were taken for outside air, silently (lung volume -5.7 %, Dice 0.966 /
-    // 0.971). Slices whose filled body dips below 0.9 x both neighbours now get the body both
-    // neighbours agree on: Dice 0.999 / 0.998, lung +0.2 %. (Full size: -4.2 -> -0.5 %, four
-    // working slices of the left lung still lost, and the "lungs vanish" doubt says so.)
+    // Gas streaks in the anterior-lateral subcutaneous fat leave under 8 mm of tissue between
+    // gas and lung in some slices; the body's opening (which cuts the table off) must not open
+    // the chest wall there and take the lungs of those slices for outside air.
     let ph = phantom("subcutaneous-emphysema");
     let a = run(&ph);
     let (dr, dl) = dice_both(&a, &ph);
-    assert!(dr >= 0.99 && dl >= 0.99, "dice right {dr:.4} left {dl:.4}");
+    assert!(
+        dr >= TARGET_DICE && dl >= TARGET_DICE,
+        "dice right {dr:.4} left {dl:.4}"
+    );
     assert!(
         !a.result
             .warnings
@@ -549,7 +578,7 @@ fn subcutaneous_emphysema_does_not_open_the_chest() {
     let spec = PhantomSpec::preset("subcutaneous-emphysema").expect("preset");
     let ph = try_generate(&spec).expect("phantom");
     let a = run(&ph);
-    let lost = (1..=2u8).any(|k| dice(&a.lungs.data, &ph.truth.lungs, k) < 0.99);
+    let lost = (1..=2u8).any(|k| lung_dice(&a, &ph, k) < TARGET_DICE);
     let warned = has_doubt(&a.result, |m| m.contains("vanish"));
     assert!(
         !lost || warned,
@@ -557,16 +586,12 @@ fn subcutaneous_emphysema_does_not_open_the_chest() {
         a.result.warnings
     );
     let (v, t) = (a.result.lungs.whole.volume_ml, ph.truth.total_lung_ml());
-    // The issue's bound (measured +1.2 %, as on the healthy phantom at full size).
-    assert!((v / t - 1.0).abs() <= 0.02, "lung {v:.0} mL vs {t:.0}");
-}
-
-fn split_warned(r: &VisitResult) -> bool {
-    has_doubt(r, |m| m.contains("split between"))
+    assert!(rel_err(v, t) <= TARGET_LUNG_ERR, "lung {v:.0} mL vs {t:.0}");
 }
 
 #[test]
 fn collapsed_lung_is_reported() {
+    // A collapsed right lung: the missing lung must be warned about, and the left found whole.
     let ph = phantom("collapsed-right");
     let a = run(&ph);
     assert!(
@@ -575,24 +600,23 @@ fn collapsed_lung_is_reported() {
         a.result.warnings
     );
     assert!(a.result.lungs.right.volume_ml < 0.05 * a.result.lungs.left.volume_ml);
-    assert!(dice(&a.lungs.data, &ph.truth.lungs, 2) >= 0.95);
+    let dl = lung_dice(&a, &ph, 2);
+    assert!(dl >= TARGET_DICE, "left Dice {dl:.4}");
 }
 
 #[test]
 fn touching_lungs_are_split() {
-    // Half grid and full size: voxels went to the straight-line nearest eroded core, and the
-    // left core, reaching lower under the lower dome, took the paravertebral base of the right
-    // lung (full size Dice 0.950 / 0.948; the half grid hid it at 0.987). Geodesic through the
-    // lung: 0.980 / 0.980 full size, 0.989 half grid. With the phantom's cavity narrowing with
-    // its lungs, the first cores that split were one across both lungs (Dice 0.78 / 0.64); the
-    // cores must now lie on their own sides: 0.983 / 0.983 full size, 0.992 half grid.
+    // Lungs touching in front of and behind the mediastinum: the split must follow the lungs
+    // (each side's core on its own side, voxels assigned through the lung, not in a straight
+    // line), or one lung takes the other's paravertebral base. Full size too: the half grid
+    // can hide a wrong split.
     for full in [false, true] {
         let spec = PhantomSpec::preset("lungs-touching").expect("preset");
         let ph = try_generate(&if full { spec } else { half_grid(spec) }).expect("phantom");
         let a = run(&ph);
         let (dr, dl) = dice_both(&a, &ph);
         assert!(
-            dr >= 0.975 && dl >= 0.975,
+            dr >= TARGET_DICE && dl >= TARGET_DICE,
             "full size {full}: dice right {dr:.4} left {dl:.4}"
         );
     }
@@ -600,46 +624,66 @@ fn touching_lungs_are_split() {
 
 #[test]
 fn thick_slices_and_off_centre_patients() {
+    // Thick slices (10 mm on the half grid) and a patient off the table's centre must be
+    // segmented and measured as well as the default; thick slices are warned about, and a
+    // known miss on them (`KNOWN_MISSES`) is held to that warning.
     for name in ["thick-slices", "off-centre"] {
         let ph = phantom(name);
         let a = run(&ph);
         let (dr, dl) = dice_both(&a, &ph);
         assert!(
-            dr >= 0.95 && dl >= 0.95,
+            dr >= TARGET_DICE && dl >= TARGET_DICE,
             "{name}: dice right {dr:.4} left {dl:.4}"
         );
+        let warned = has_warning(&a.result, "thick-slices");
+        let s = inside_share(&ph, &a);
+        assert!(
+            meets_or_warns(name, "inside", s >= TARGET_INSIDE, warned),
+            "{name}: consolidation inside mask {:.2} %",
+            100.0 * s
+        );
+        let (c, ct) = consolidation_ml(&ph, &a);
+        assert!(
+            meets_or_warns(
+                name,
+                "consolidation",
+                rel_err(c, ct) <= TARGET_CONS_ERR,
+                warned
+            ),
+            "{name}: consolidation {c:.1} vs {ct:.1} mL"
+        );
         if name == "thick-slices" {
-            assert!(has_warning(&a.result, "thick-slices"));
+            assert!(warned);
             // Small vessels smeared through a thick slab are GGO-range streaks without a dense
-            // core; the slice-scaled GGO opening keeps them out (was +700 % on this grid).
+            // core; they must not count as GGO.
             let (g, t) = (a.result.lungs.whole.ggo_ml, ph.truth.ggo_ml);
-            assert!(rel_err(g, t) <= 0.15, "{name}: GGO {g:.1} vs {t:.1} mL");
+            assert!(
+                rel_err(g, t) <= TARGET_THICK_GGO_ERR,
+                "{name}: GGO {g:.1} vs {t:.1} mL"
+            );
         }
     }
 }
 
 #[test]
 fn gas_under_the_dome_of_10_mm_slices_is_not_lung() {
-    // The thick-slices preset on the half grid: 10 mm slices, thicker than the diaphragm, so
-    // the stomach's gas touches the left lung base in the slice above and joined its 3-D
-    // component: left Dice 0.9765, lung +2.98 % (+58 mL in five basal slices, median -995 HU).
-    // Pure-air in-plane pieces are dropped: left 0.9881, lung +1.85 %.
-    let ph = try_generate(&half_grid(
-        PhantomSpec::preset("thick-slices").expect("preset"),
-    ))
-    .expect("phantom");
+    // 10 mm slices are thicker than the diaphragm, so the stomach's gas touches the left lung
+    // base in the slice above and joins its 3-D component; it must not be taken for lung.
+    let ph = phantom("thick-slices");
     let a = run(&ph);
     let (dr, dl) = dice_both(&a, &ph);
     assert!(
-        dr >= 0.985 && dl >= 0.985,
+        dr >= TARGET_DICE && dl >= TARGET_DICE,
         "dice right {dr:.4} left {dl:.4}"
     );
     let (v, t) = (a.result.lungs.whole.volume_ml, ph.truth.total_lung_ml());
-    assert!(rel_err(v, t) <= 0.02, "lung {v:.0} vs {t:.0} mL");
+    assert!(rel_err(v, t) <= TARGET_LUNG_ERR, "lung {v:.0} vs {t:.0} mL");
 }
 
 #[test]
 fn a_single_slice_is_analysed_in_2d() {
+    // A single slice (a 2-D export) has no neighbours to outline from: it must be analysed in
+    // 2-D, warned about, and its lungs found to the same target.
     let ph = phantom("ild");
     let z = ph.truth.lung_z_extent[0]
         .map(|[lo, hi]| (lo + hi) / 2)
@@ -669,7 +713,10 @@ fn a_single_slice_is_analysed_in_2d() {
         dice(&a.lungs.data, &truth, 1),
         dice(&a.lungs.data, &truth, 2),
     );
-    assert!(dr >= 0.95 && dl >= 0.95, "dice right {dr:.4} left {dl:.4}");
+    assert!(
+        dr >= TARGET_DICE && dl >= TARGET_DICE,
+        "dice right {dr:.4} left {dl:.4}"
+    );
 }
 
 #[test]
@@ -748,11 +795,17 @@ fn lidc_slice_is_close_to_the_lungmask_reference() {
     let a = analyze_path(&d.join("lungmask-slice/lidc-slice.dcm"));
     let count = |v: u8| a.lungs.data.iter().filter(|&&x| x == v).count() as f64;
     let (r, l) = (count(1), count(2));
-    // lungmask R231: right 32,376 px, left 18,268 px.
-    assert!(rel_err(r, 32376.0) <= 0.05, "right {r} px vs 32376");
-    assert!(rel_err(l, 18268.0) <= 0.05, "left {l} px vs 18268");
+    // lungmask R231's mask of this slice: right 32,376 px, left 18,268 px.
     assert!(
-        rel_err(r + l, 50644.0) <= 0.06,
+        rel_err(r, 32376.0) <= TARGET_LUNGMASK_PX_ERR,
+        "right {r} px vs 32376"
+    );
+    assert!(
+        rel_err(l, 18268.0) <= TARGET_LUNGMASK_PX_ERR,
+        "left {l} px vs 18268"
+    );
+    assert!(
+        rel_err(r + l, 50644.0) <= TARGET_LUNGMASK_PX_ERR,
         "total {} px vs 50644",
         r + l
     );
@@ -772,7 +825,7 @@ fn kernel_pairs_give_the_same_lung_volume() {
             b.result.lungs.whole.volume_ml,
         );
         assert!(
-            rel_err(va, vb) <= 0.01,
+            rel_err(va, vb) <= TARGET_KERNEL_LUNG_ERR,
             "{a_name} {va:.0} mL vs {b_name} {vb:.0} mL"
         );
         // The sharp kernel widens the histogram: more LAA and a larger SD.
@@ -783,12 +836,12 @@ fn kernel_pairs_give_the_same_lung_volume() {
         );
         assert!(va > 1500.0 && vb > 1500.0);
         assert!(!split_warned(&a.result) && !split_warned(&b.result));
-        // The sharp kernel (35-50 HU of noise) is denoised for the classes and warned about;
-        // its GGO comes within 2 points of the soft kernel's (was 0.8 and 2.3 points below).
+        // The sharp kernel's noise is denoised for the classes and warned about, so its GGO
+        // agrees with the soft kernel's.
         assert!(has_warning(&a.result, "noisy-scan") && !has_warning(&b.result, "noisy-scan"));
         let (ga, gb) = (wa.ggo_pct, wb.ggo_pct);
         assert!(
-            (ga - gb).abs() < 2.0,
+            (ga - gb).abs() < TARGET_KERNEL_GGO_POINTS,
             "{a_name} GGO {ga:.2} % vs {b_name} {gb:.2} %"
         );
     }
@@ -816,17 +869,16 @@ fn covid_slices_with_visible_ggo_score_higher() {
 
 #[test]
 fn bowel_gas_in_an_abdominal_slice_is_not_lung() {
-    // A058062's prior "axial" slice is at the level of the kidneys: the transverse colon holds
-    // ~20 mL-equivalent of gas with a lung-like mean (-882 HU on the working grid) that used to be
-    // labelled left lung; most of its blocks are pure air (<= -960 HU), which lung's are not.
-    // The partial-volume rest (4.3 mL "lung", 7 % GGO) lies outside the rib cage's hull and is
-    // dropped too, with an `air-outside-rib-cage` warning.
+    // A058062's prior "axial" slice is at the level of the kidneys: the transverse colon's gas
+    // has a lung-like mean HU and must not be labelled lung. Most of it is pure air, which
+    // lung is not; its partial-volume rest lies outside the rib cage's hull, is dropped too
+    // and warned about (`air-outside-rib-cage`).
     let Some(d) = data_dir() else { return };
     let a = analyze_path(&d.join("covid-ny-sbu/A058062/axial/19001231-084.dcm"));
     let v = a.result.lungs.whole.volume_ml;
     assert!(v < 0.5, "{v:.1} mL of 'lung' in an abdominal slice");
     assert!(has_warning(&a.result, "air-outside-rib-cage"));
-    // And it says no lung was found (it said "only one lung found (left lung 0 mL)").
+    // And it says no lung was found (not "only one lung found").
     assert!(
         has_doubt(&a.result, |m| m.starts_with("no lung found")),
         "{:?}",
@@ -836,10 +888,9 @@ fn bowel_gas_in_an_abdominal_slice_is_not_lung() {
 
 #[test]
 fn organs_cut_by_one_slice_are_not_consolidation() {
-    // Single slices at the liver dome and the spleen: the wall-vs-mediastinum rule took the wall
-    // side of the organ into the lung (straight-edged wedges) and counted it as consolidation
-    // (A098752 8.5 % and 5.5 %, A067967 13.3 %). The wedge is a small share (0.01-0.14) of the
-    // organ region it was cut from; consolidation 0.26-1.0 of its region stays.
+    // Single slices at the liver dome and the spleen: the wall-vs-mediastinum rule must not
+    // take the wall side of the organ into the lung as a straight-edged wedge and count it as
+    // consolidation; the lung of those slices must still be found.
     let Some(d) = data_dir() else { return };
     for (sub, file) in [
         ("A098752", "19001231-32.dcm"),
@@ -854,7 +905,7 @@ fn organs_cut_by_one_slice_are_not_consolidation() {
             "{sub}/{file}: lung lost"
         );
     }
-    // The follow-up of A046441 keeps its consolidation.
+    // ... while real consolidation cut by one slice (the follow-up of A046441) is kept.
     let a = analyze_path(&d.join("covid-ny-sbu/A046441/axial/19010101-23.dcm"));
     let c = a.result.lungs.whole.consolidation_pct;
     assert!(c > 5.0, "A046441 follow-up consolidation {c:.1} %");
@@ -864,7 +915,7 @@ fn organs_cut_by_one_slice_are_not_consolidation() {
 fn a_lung_broken_up_by_dense_ground_glass_is_still_found() {
     // A046441's follow-up slice: severe diffuse disease leaves the left lung's aerated part in
     // fragments joined by -400..-200 HU ground glass; each fragment alone is below the component
-    // size, so the left lung used to be missing (0 mL).
+    // size, and the lung must still be found.
     let Some(d) = data_dir() else { return };
     let a = analyze_path(&d.join("covid-ny-sbu/A046441/axial/19010101-23.dcm"));
     let (r, l) = (
@@ -904,8 +955,8 @@ fn dense_disease_left_outside_the_mask_is_reported() {
 
 #[test]
 fn normal_lung_on_5_mm_slices_shows_little_ggo() {
-    // A0001 (5 mm slices, standard kernel B): lungs without diffuse disease. Vessel partial volume
-    // used to give 7 % GGO here.
+    // A0001 (5 mm slices, standard kernel B): lungs without diffuse disease, where the partial
+    // volume of vessels through a 5 mm slab must not read as GGO.
     let Some(d) = data_dir() else { return };
     let a = analyze_path(&d.join("lung-pet-ct-dx/A0001-kernel-B"));
     let g = a.result.lungs.whole.ggo_pct;

@@ -2,9 +2,9 @@
 //! `cargo run --release -p ildtrack-analysis --example analysis_phantom_eval -- [PRESET ...] [--small] [--out DIR]`
 
 use ildtrack_analysis::{AnalysisConfig, analyze};
-use ildtrack_report::qc;
 use ildtrack_compute::CpuBackend;
 use ildtrack_phantom::{PhantomSpec, try_generate};
+use ildtrack_report::qc;
 use std::time::Instant;
 
 fn main() {

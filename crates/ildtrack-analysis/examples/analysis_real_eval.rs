@@ -2,8 +2,8 @@
 //! writes QC PNGs. `cargo run --release -p ildtrack-analysis --example analysis_real_eval -- [--out DIR] [FILTER]`
 
 use ildtrack_analysis::{AnalysisConfig, analyze};
-use ildtrack_report::qc;
 use ildtrack_compute::CpuBackend;
+use ildtrack_report::qc;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 

@@ -1,7 +1,7 @@
 //! Analysis settings: density thresholds, segmentation parameters, age preset (TOML).
 
-use crate::AnalysisError;
-use crate::model::Thresholds;
+use crate::error::AnalysisError;
+use ildtrack_model::visit::Thresholds;
 use serde::{Deserialize, Serialize};
 
 /// Everything `analyze` can be told. Every field has a default; a TOML file may set any subset:

@@ -27,6 +27,8 @@
 
 pub mod config;
 mod dome;
+mod error;
+mod stages;
 pub use ildtrack_model::visit as model;
 pub mod noise;
 mod plane;
@@ -35,22 +37,13 @@ mod segment;
 pub mod stats;
 
 pub use config::{AgePreset, AnalysisConfig, QuantifyParams, SegmentationParams};
+pub use error::AnalysisError;
 
-use ildtrack_compute::{Backend, ComputeError};
+use ildtrack_compute::Backend;
 use ildtrack_volume::{ScanMeta, Volume, Warning};
 use model::{SCHEMA_VERSION, SeriesSummary, VisitResult};
 use std::collections::BTreeMap;
 use std::time::Instant;
-
-#[derive(Debug, thiserror::Error)]
-pub enum AnalysisError {
-    #[error("compute backend failed: {0}")]
-    Compute(#[from] ComputeError),
-    #[error("invalid analysis config: {0}")]
-    Config(String),
-    #[error("invalid input volume: {0}")]
-    InvalidInput(String),
-}
 
 /// The result of [`analyze`].
 #[derive(Debug, Clone)]
@@ -244,24 +237,4 @@ pub fn scan_warnings(
         ));
     }
     w
-}
-
-/// Stage timer: `lap(name)` records the time since the previous lap (or the start).
-pub(crate) struct Stages {
-    clock: Instant,
-    pub ms: Vec<(String, f64)>,
-}
-
-impl Stages {
-    pub(crate) fn start() -> Self {
-        Stages {
-            clock: Instant::now(),
-            ms: Vec::new(),
-        }
-    }
-    pub(crate) fn lap(&mut self, name: &str) {
-        self.ms
-            .push((name.to_string(), self.clock.elapsed().as_secs_f64() * 1e3));
-        self.clock = Instant::now();
-    }
 }

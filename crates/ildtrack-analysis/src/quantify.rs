@@ -4,11 +4,13 @@
 //! histograms per region (sides, six zones, subpleural vs core).
 
 use crate::config::QuantifyParams;
-use crate::model::{HuHistogram, Lungs, Metrics, Thresholds, Zones};
+use crate::error::AnalysisError;
 use crate::plane;
 use crate::segment;
-use crate::{AnalysisError, Stages, stats};
+use crate::stages::Stages;
+use crate::stats;
 use ildtrack_compute::{Backend, Ball, Connectivity, MaskOp, VolumeHandle};
+use ildtrack_model::visit::{HuHistogram, Lungs, Metrics, Thresholds, Zones};
 use ildtrack_volume::{OUTSIDE_FOV_HU, Volume};
 use ndarray::{Array3, s};
 

@@ -4,7 +4,7 @@
 //! moments (divide by N), skewness `m3 / m2^1.5`, kurtosis `m4 / m2²` (we report the *excess*,
 //! `− 3`), percentiles as numpy's linear interpolation between order statistics.
 
-use crate::model::{Metrics, Thresholds, extent_score};
+use ildtrack_model::visit::{Metrics, Thresholds, extent_score};
 
 /// Density class codes written to `classes.nii.gz` and counted per region (defined with the
 /// output schema).

@@ -7,10 +7,10 @@
 
 use ildtrack_analysis::model::VisitResult;
 use ildtrack_analysis::{Analysis, AnalysisConfig, analyze};
-use ildtrack_report::qc;
 use ildtrack_compute::CpuBackend;
 use ildtrack_phantom::eval::{consolidation_placements, dice, half_grid, inside};
 use ildtrack_phantom::{LesionSpec, Phantom, PhantomSpec, Side, Zone, try_generate};
+use ildtrack_report::qc;
 use ildtrack_volume::Volume;
 use std::path::{Path, PathBuf};
 

@@ -9,8 +9,8 @@
 use super::body::Body;
 use super::frame::Grid;
 use super::tuning;
-use crate::AnalysisError;
 use crate::config::SegmentationParams;
+use crate::error::AnalysisError;
 use crate::plane;
 use ildtrack_compute::{Backend, Ball, ComponentInfo, MaskOp};
 use ndarray::{Array3, Axis};

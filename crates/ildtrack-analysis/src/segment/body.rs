@@ -7,8 +7,8 @@
 
 use super::frame::Grid;
 use super::tuning;
-use crate::AnalysisError;
 use crate::config::SegmentationParams;
+use crate::error::AnalysisError;
 use ildtrack_compute::{Backend, Ball, ComponentInfo, Connectivity, MaskOp};
 use ildtrack_volume::{OUTSIDE_FOV_HU, Volume};
 use ndarray::{Array3, Axis};

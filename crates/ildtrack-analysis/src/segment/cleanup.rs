@@ -10,7 +10,7 @@
 use super::frame::Grid;
 use super::geometry::HostVolumes;
 use super::tuning::{self, is_bone};
-use crate::AnalysisError;
+use crate::error::AnalysisError;
 use crate::plane;
 use ildtrack_compute::{Backend, Ball};
 use ildtrack_volume::Warning;

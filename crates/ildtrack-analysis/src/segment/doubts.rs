@@ -9,11 +9,16 @@
 
 use super::geometry::{ChestGeometry, SliceLungs};
 use super::second::{Triggers, cut_mm};
-use super::{doubt, tuning};
+use super::tuning;
 use crate::plane;
 use ildtrack_volume::Warning;
 use ndarray::{Array3, Axis};
 use rayon::prelude::*;
+
+/// A `segmentation-doubt` warning.
+pub(crate) fn doubt(msg: impl Into<String>) -> Warning {
+    Warning::new("segmentation-doubt", msg)
+}
 
 /// Per side, slices where the lung's section is under 1/[`tuning::VANISH_SMALL_DIVISOR`] of its
 /// largest while sections over 1/[`tuning::VANISH_LARGE_DIVISOR`] of it lie within `gap` slices

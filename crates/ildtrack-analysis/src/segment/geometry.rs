@@ -9,8 +9,8 @@
 
 use super::frame::{Columns, Grid};
 use super::tuning::{self, is_bone};
-use crate::AnalysisError;
 use crate::config::SegmentationParams;
+use crate::error::AnalysisError;
 use crate::plane;
 use ildtrack_compute::{Backend, Connectivity};
 use ndarray::{Array3, Axis};

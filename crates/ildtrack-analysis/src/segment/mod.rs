@@ -34,8 +34,8 @@ pub(crate) mod tuning;
 
 pub(crate) use frame::working_factors;
 
-use crate::AnalysisError;
 use crate::config::SegmentationParams;
+use crate::error::AnalysisError;
 use ildtrack_compute::Backend;
 use ildtrack_volume::{Volume, Warning};
 use ndarray::Array3;
@@ -70,10 +70,6 @@ impl Segmentation {
     }
 }
 
-fn doubt(msg: impl Into<String>) -> Warning {
-    Warning::new("segmentation-doubt", msg)
-}
-
 pub(crate) fn segment<B: Backend>(
     b: &B,
     hu: &Volume<i16>,
@@ -83,12 +79,14 @@ pub(crate) fn segment<B: Backend>(
     let factors = working_factors(hu.geometry.spacing_mm, p.working_resolution_mm);
     let grid = frame::Grid::new(hu.geometry, hu.dims_zyx(), factors);
     let mut warnings = Vec::new();
-    let mut stages = crate::Stages::start();
+    let mut stages = crate::stages::Stages::start();
     let low = body::downsample(b, hu, &grid)?;
     stages.lap("segment.downsample");
     progress("segment: body", 0.1);
     let Some(body) = body::find_body(b, &grid, &low, p)? else {
-        warnings.push(doubt("no body found (no voxel above the tissue threshold)"));
+        warnings.push(doubts::doubt(
+            "no body found (no voxel above the tissue threshold)",
+        ));
         return Ok(Segmentation::empty(&grid, warnings));
     };
     let (air, body_core) = body::air_in_body(b, &grid, &low, &body, p)?;
@@ -106,7 +104,7 @@ pub(crate) fn segment<B: Backend>(
     let found = candidates::find_lungs(b, &grid, airways.candidates, &inputs, p)?;
     drop((air, body_core));
     if found.kept.is_empty() {
-        warnings.push(doubt("no aerated lung found inside the body"));
+        warnings.push(doubts::doubt("no aerated lung found inside the body"));
         return Ok(Segmentation::empty(&grid, warnings));
     }
     let sides = sides::assign_sides(b, &grid, found, &body, &mut warnings)?;

@@ -9,9 +9,10 @@
 
 use super::body::Body;
 use super::candidates::LungComponents;
+use super::doubts::doubt;
 use super::frame::Grid;
-use super::{doubt, tuning};
-use crate::AnalysisError;
+use super::tuning;
+use crate::error::AnalysisError;
 use ildtrack_compute::{Backend, ComponentInfo, Connectivity};
 use ildtrack_volume::Warning;
 use ndarray::Array3;

@@ -1,6 +1,6 @@
 //! Run-based connected-component labelling: runs along x per row, union-find over runs.
 
-use crate::{ComponentInfo, ComputeError, Connectivity, Result};
+use crate::api::{ComponentInfo, ComputeError, Connectivity, Result};
 use ndarray::{Array3, Axis};
 use rayon::prelude::*;
 

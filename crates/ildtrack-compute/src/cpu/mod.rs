@@ -3,7 +3,7 @@
 mod ccl;
 mod edt;
 
-use crate::{
+use crate::api::{
     Backend, Ball, ComponentInfo, ComputeError, Connectivity, Histograms, MaskOp, Result,
     VolumeHandle, check_box, check_same, joint_table_len, validate_spacing,
 };
@@ -523,7 +523,7 @@ impl Backend for CpuBackend {
         let shape = dims(&hu.0);
         let kernel_of = |axis: usize| {
             let sigma_vox = sigma_mm[axis] / spacing_mm[axis];
-            (sigma_vox >= 1e-3 && shape[axis] >= 2).then(|| crate::gaussian_weights(sigma_vox))
+            (sigma_vox >= 1e-3 && shape[axis] >= 2).then(|| crate::api::gaussian_weights(sigma_vox))
         };
         let kernels = [0, 1, 2].map(kernel_of);
         let to_hu = |orig: i16, v: f32| {
@@ -800,7 +800,7 @@ mod tests {
             .map(|i| ((i * 7919) % 1500) as f32 - 1000.0)
             .collect();
         for sigma in [0.7, 1.9, 4.0] {
-            let k = crate::gaussian_weights(sigma);
+            let k = crate::api::gaussian_weights(sigma);
             let mut lanes =
                 ndarray::Array2::from_shape_vec((ny, nx), slice.clone()).expect("shape");
             for lane in lanes.lanes_mut(Axis(0)) {

@@ -4,7 +4,7 @@
 use ildtrack_analysis::{AnalysisConfig, analyze};
 use ildtrack_compute::CpuBackend;
 use ildtrack_report::qc;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 fn main() {
@@ -19,38 +19,7 @@ fn main() {
         .find(|a| !a.starts_with("--") && Some(*a) != out.as_ref())
         .cloned();
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
-    let mut inputs: Vec<(String, PathBuf)> = Vec::new();
-    for k in [
-        "A0001-kernel-L",
-        "A0001-kernel-B",
-        "A0002-kernel-B70f",
-        "A0002-kernel-B40f",
-    ] {
-        inputs.push((k.to_string(), data.join("lung-pet-ct-dx").join(k)));
-    }
-    inputs.push(("lidc".into(), data.join("lungmask-slice/lidc-slice.dcm")));
-    if let Ok(rd) = std::fs::read_dir(data.join("covid-ny-sbu")) {
-        let mut subs: Vec<_> = rd.filter_map(|e| e.ok()).map(|e| e.path()).collect();
-        subs.sort();
-        for s in subs {
-            if let Ok(files) = std::fs::read_dir(s.join("axial")) {
-                let mut f: Vec<_> = files.filter_map(|e| e.ok()).map(|e| e.path()).collect();
-                f.sort();
-                for p in f {
-                    let name = format!(
-                        "covid_{}_{}",
-                        s.file_name()
-                            .map(|n| n.to_string_lossy().to_string())
-                            .unwrap_or_default(),
-                        p.file_stem()
-                            .map(|n| n.to_string_lossy().to_string())
-                            .unwrap_or_default()
-                    );
-                    inputs.push((name, p));
-                }
-            }
-        }
-    }
+    let inputs = ildtrack_dicom::shared_data::ct_series(&data);
     for (name, path) in inputs {
         if filter.as_ref().is_some_and(|f| !name.contains(f.as_str())) {
             continue;

@@ -9,7 +9,7 @@ use ildtrack_compute::CpuBackend;
 use ildtrack_phantom::eval::{consolidation_placements, dice, half_grid, inside};
 use ildtrack_phantom::{Phantom, PhantomSpec, try_generate};
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 /// Targets (the accuracy tests assert them): lesion share inside the mask, Dice per side, lung
@@ -116,41 +116,6 @@ fn phantom_row(name: &str, ph: &Phantom, a: &Analysis, misses: &mut Vec<String>)
 
 const PHANTOM_HEADER: &str = "| case | Dice right | Dice left | lung % | GGO % | consolidation % | consolidation inside % | warnings |\n|---|---|---|---|---|---|---|---|\n";
 
-fn real_inputs(data: &Path) -> Vec<(String, PathBuf)> {
-    let mut v: Vec<(String, PathBuf)> = [
-        "A0001-kernel-L",
-        "A0001-kernel-B",
-        "A0002-kernel-B70f",
-        "A0002-kernel-B40f",
-    ]
-    .iter()
-    .map(|k| (k.to_string(), data.join("lung-pet-ct-dx").join(k)))
-    .collect();
-    v.push((
-        "lidc-slice".into(),
-        data.join("lungmask-slice/lidc-slice.dcm"),
-    ));
-    let mut pats: Vec<PathBuf> = std::fs::read_dir(data.join("covid-ny-sbu"))
-        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).collect())
-        .unwrap_or_default();
-    pats.sort();
-    for p in pats {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(p.join("axial"))
-            .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).collect())
-            .unwrap_or_default();
-        files.sort();
-        for f in files {
-            let stem = |q: &Path| {
-                q.file_stem()
-                    .map(|n| n.to_string_lossy().to_string())
-                    .unwrap_or_default()
-            };
-            v.push((format!("covid-{}-{}", stem(&p), stem(&f)), f));
-        }
-    }
-    v
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let out = args
@@ -219,10 +184,9 @@ fn main() {
         doc,
         "\n## Real series (../shared/data; no reference masks: volumes and classes as measured)\n"
     );
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
-    if data.is_dir() {
+    if let Some(data) = ildtrack_dicom::shared_data::dir(Path::new(env!("CARGO_MANIFEST_DIR"))) {
         doc.push_str("| series | right mL | left mL | GGO % | consolidation % | warnings |\n|---|---|---|---|---|---|\n");
-        for (name, path) in real_inputs(&data) {
+        for (name, path) in ildtrack_dicom::shared_data::ct_series(&data) {
             let s = match ildtrack_dicom::load(&path, &ildtrack_dicom::LoadOptions::default()) {
                 Ok(s) => s,
                 Err(e) => {

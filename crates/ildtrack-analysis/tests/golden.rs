@@ -135,50 +135,14 @@ fn golden_consolidation_placements() {
     check("placements", rows, false);
 }
 
-/// Every CT series in ../shared/data that analysis takes: the kernel pairs, the LIDC slice and
-/// each COVID slice.
-fn real_inputs(data: &Path) -> Vec<(String, PathBuf)> {
-    let mut inputs = Vec::new();
-    for k in [
-        "A0001-kernel-L",
-        "A0001-kernel-B",
-        "A0002-kernel-B70f",
-        "A0002-kernel-B40f",
-    ] {
-        inputs.push((k.to_string(), data.join("lung-pet-ct-dx").join(k)));
-    }
-    inputs.push((
-        "lidc-slice".into(),
-        data.join("lungmask-slice/lidc-slice.dcm"),
-    ));
-    let mut patients: Vec<PathBuf> = std::fs::read_dir(data.join("covid-ny-sbu"))
-        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).collect())
-        .unwrap_or_default();
-    patients.sort();
-    for p in patients {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(p.join("axial"))
-            .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).collect())
-            .unwrap_or_default();
-        files.sort();
-        for f in files {
-            let name = |q: &Path| q.file_stem().map(|n| n.to_string_lossy().to_string());
-            if let (Some(a), Some(b)) = (name(&p), name(&f)) {
-                inputs.push((format!("covid-{a}-{b}"), f));
-            }
-        }
-    }
-    inputs
-}
-
 #[test]
 fn golden_real_series() {
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
-    if !data.is_dir() {
-        eprintln!("golden real series: skipped ({} absent)", data.display());
+    let Some(data) = ildtrack_dicom::shared_data::dir(Path::new(env!("CARGO_MANIFEST_DIR"))) else {
+        eprintln!("golden real series: skipped (../shared/data absent)");
         return;
-    }
+    };
     let mut rows = BTreeMap::new();
-    for (name, path) in real_inputs(&data) {
+    for (name, path) in ildtrack_dicom::shared_data::ct_series(&data) {
         if !path.exists() {
             continue;
         }

@@ -55,6 +55,7 @@ mod layout;
 pub mod nifti;
 mod scan;
 mod series;
+pub mod shared_data;
 mod ts;
 
 use std::collections::BTreeMap;

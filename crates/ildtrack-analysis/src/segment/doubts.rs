@@ -83,11 +83,11 @@ pub(crate) fn chest_wall(g: &ChestGeometry, lungs: &Array3<u8>) -> Array3<u8> {
     wall
 }
 
-/// What the final mask's sizes say: no lung, one lung, very unequal lungs, much non-aerated
-/// tissue added. Returns the warnings and the volumes (right, left mL).
-pub(crate) fn volume_doubts(g: &ChestGeometry, counts: [u64; 3]) -> Vec<Warning> {
+/// What the final mask's sizes (`counts` per label) say against the aerated lung it started
+/// from (`aerated` per label): no lung, one lung, very unequal lungs, much non-aerated tissue
+/// added.
+pub(crate) fn volume_doubts(voxel_ml: f64, aerated: [u64; 3], counts: [u64; 3]) -> Vec<Warning> {
     let mut warnings = Vec::new();
-    let voxel_ml = g.grid.voxel_ml;
     let (r_ml, l_ml) = (counts[1] as f64 * voxel_ml, counts[2] as f64 * voxel_ml);
     if counts[1] == 0 && counts[2] == 0 {
         warnings.push(doubt(
@@ -105,7 +105,7 @@ pub(crate) fn volume_doubts(g: &ChestGeometry, counts: [u64; 3]) -> Vec<Warning>
             "lung volumes very unequal (right {r_ml:.0} mL, left {l_ml:.0} mL): collapse, resection or a segmentation error"
         )));
     }
-    let total_aerated = (g.aerated[1] + g.aerated[2]).max(1) as f64;
+    let total_aerated = (aerated[1] + aerated[2]).max(1) as f64;
     let dense_added = (counts[1] + counts[2]) as f64 - total_aerated;
     if dense_added > tuning::DENSE_ADDED_WARN * total_aerated {
         warnings.push(doubt(format!(
@@ -295,6 +295,26 @@ mod tests {
 
     #[test]
     fn mask_sizes_raise_the_right_doubts() {
+        let says = |w: Vec<Warning>, what: &str| w.len() == 1 && w[0].message.contains(what);
+        assert!(says(
+            volume_doubts(1.0, [0, 100, 100], [0, 0, 0]),
+            "no lung found"
+        ));
+        assert!(says(
+            volume_doubts(1.0, [0, 100, 0], [0, 100, 0]),
+            "only one lung found (right"
+        ));
+        assert!(says(
+            volume_doubts(1.0, [0, 100, 15], [0, 100, 15]),
+            "very unequal"
+        ));
+        assert!(volume_doubts(1.0, [0, 100, 100], [0, 100, 100]).is_empty());
+        // Dense tissue added: 35 % of the aerated lung is the limit.
+        assert!(volume_doubts(1.0, [0, 100, 100], [0, 135, 135]).is_empty());
+        assert!(says(
+            volume_doubts(1.0, [0, 100, 100], [0, 140, 140]),
+            "non-aerated tissue added"
+        ));
         assert_eq!(side_name([true, false]), "right");
         assert_eq!(side_name([false, true]), "left");
         assert_eq!(side_name([true, true]), "right and left");

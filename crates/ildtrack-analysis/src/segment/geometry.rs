@@ -472,6 +472,95 @@ pub(crate) fn min3x3(g: &[u32], ny: usize, nx: usize, s: usize) -> u32 {
 mod tests {
     use super::*;
 
+    use crate::config::SegmentationParams;
+    use ildtrack_compute::CpuBackend;
+    use ildtrack_volume::Geometry;
+
+    /// Three slices of 40 x 40, 2 mm voxels: a body square, two lung squares either side of the
+    /// mid-line with an 8-column gap, ribs (300 HU) under the lateral skin (33 mm from the
+    /// mid-line: beyond the central band).
+    fn chest() -> (Grid, HostVolumes) {
+        let (nz, ny, nx) = (3, 40, 40);
+        let mut lungs = Array3::<u8>::zeros((nz, ny, nx));
+        let mut hu = Array3::<i16>::from_elem((nz, ny, nx), 40);
+        let body = Array3::<u8>::from_shape_fn((nz, ny, nx), |(_, y, x)| {
+            u8::from((2..38).contains(&y) && (2..38).contains(&x))
+        });
+        for z in 0..nz {
+            for y in 10..30 {
+                for x in 8..16 {
+                    lungs[[z, y, x]] = 1;
+                    lungs[[z, y, x + 16]] = 2;
+                }
+                hu[[z, y, 3]] = 300;
+                hu[[z, y, 36]] = 300;
+            }
+        }
+        let grid = Grid::new(Geometry::axial([2.0, 2.0, 2.0]), [nz, ny, nx], [1, 1, 1]);
+        let enclosed = Array3::zeros((nz, ny, nx));
+        (
+            grid,
+            HostVolumes {
+                lungs,
+                body,
+                hu,
+                airways: None,
+                enclosed,
+            },
+        )
+    }
+
+    #[test]
+    fn the_chest_geometry_sees_hulls_mediastinum_skin_and_ribs() {
+        let (grid, host) = chest();
+        let p = SegmentationParams::default();
+        let centre = [1.0, 19.5, 19.5];
+        let (g, lungs) = ChestGeometry::measure(&grid, host, centre, grid.lps_x(centre), &p);
+        assert_eq!(lungs[[1, 20, 10]], 1);
+        assert_eq!(g.aerated, [3 * 1600 - 2 * 3 * 160, 3 * 160, 3 * 160]);
+        assert_eq!(g.slices[1].area, [160, 160]);
+        let o = g.outlines(0, false);
+        // The gap between the lungs is mediastinum, the lungs' own hulls are not.
+        assert!(o[1].mediastinum[20 * 40 + 20]);
+        assert!(!o[1].mediastinum[20 * 40 + 10] && o[1].right[20 * 40 + 10]);
+        assert!(o[1].left[20 * 40 + 28] && !o[1].right[20 * 40 + 28]);
+        // Wall distance from the body's edge; ribs seen behind the lateral skin.
+        let edge = g.walls[1].depth[20 * 40 + 2];
+        assert!(
+            edge > 0 && edge <= g.w[0].max(g.w[1]),
+            "outermost body pixel: one step"
+        );
+        assert!(g.walls[1].depth[20 * 40 + 10] > edge);
+        assert!(!g.bone_depth[1].is_empty(), "ribs behind the skin");
+        assert!(!g.skin_depth[1][0].is_empty() && !g.skin_depth[1][1].is_empty());
+        assert_eq!(g.rib_gap_ml, [0.0, 0.0], "lung right against the ribs");
+    }
+
+    #[test]
+    fn only_regions_enclosed_by_lung_in_3d_are_enclosed() {
+        // A 5 x 7 x 7 lung block with a one-voxel cavity in its centre and a notch open to the
+        // top slice.
+        let mut lungs = Array3::<u8>::zeros((5, 7, 7));
+        for z in 0..5 {
+            for y in 1..6 {
+                for x in 1..6 {
+                    lungs[[z, y, x]] = 1;
+                }
+            }
+        }
+        lungs[[2, 3, 3]] = 0;
+        lungs[[4, 3, 3]] = 0;
+        let b = CpuBackend::new();
+        let up = b.upload_u8(lungs.view()).expect("upload");
+        let e = enclosed_regions(&b, &up, [5, 7, 7]).expect("enclosed");
+        assert_eq!(e[[2, 3, 3]], 1);
+        assert_eq!(e[[4, 3, 3]], 0, "open to the volume border");
+        let flat = lungs.slice(ndarray::s![2..3, .., ..]).to_owned();
+        let up = b.upload_u8(flat.view()).expect("upload");
+        let e = enclosed_regions(&b, &up, [1, 7, 7]).expect("enclosed");
+        assert_eq!(e[[0, 3, 3]], 0, "one slice: nothing is enclosed in 3-D");
+    }
+
     #[test]
     fn the_rib_grid_takes_the_nearest_slice_with_bone() {
         // Skin pixel 0: bone at depth 30 in slice 1 and 80 in slice 3; from slice 2 both are

@@ -145,7 +145,11 @@ pub(crate) fn segment<B: Backend>(
     let chest_wall = doubts::chest_wall(&geo, &lungs);
     let mut counts = [0u64; 3];
     lungs.iter().for_each(|&v| counts[(v as usize).min(2)] += 1);
-    warnings.extend(doubts::volume_doubts(&geo, counts));
+    warnings.extend(doubts::volume_doubts(
+        geo.grid.voxel_ml,
+        geo.aerated,
+        counts,
+    ));
     if let Some((t, first, now)) = dense {
         warnings.extend(doubts::outline_doubts(&geo, &t, first, now));
     }

@@ -121,22 +121,12 @@ pub(crate) fn second_outline(
     let centre_y = g.grid.lps(g.body_centre)[1];
     outlines.par_iter_mut().enumerate().for_each(|(z, o)| {
         let posterior_y = |i: usize| g.grid.lps([z as f64, (i / nx) as f64, (i % nx) as f64])[1];
-        let front = (0..g.ny * nx)
-            .filter(|&i| {
-                g.columns.central[i % nx]
-                    && g.body[[z, i / nx, i % nx]] != 0
-                    && is_bone(g.hu[[z, i / nx, i % nx]])
-            })
-            .map(posterior_y)
-            .filter(|&py| py > centre_y)
-            .fold(f64::INFINITY, f64::min);
-        if front.is_finite() {
-            for (i, m) in o.mediastinum.iter_mut().enumerate() {
-                if *m && posterior_y(i) > front {
-                    *m = false;
-                }
-            }
-        }
+        let spine = |i: usize| {
+            g.columns.central[i % nx]
+                && g.body[[z, i / nx, i % nx]] != 0
+                && is_bone(g.hu[[z, i / nx, i % nx]])
+        };
+        not_behind_the_spine(&mut o.mediastinum, posterior_y, spine, centre_y);
     });
     let again = outline_pass(
         g,
@@ -177,6 +167,29 @@ pub(crate) fn second_outline(
             first_cut.iter().map(|c| c[k]).sum()
         }
     })
+}
+
+/// The mediastinum stops at the front of the vertebral bodies: the most anterior `spine` pixel
+/// (central bone) behind the body's centre (`posterior_y` > `centre_y`, LPS +y is posterior);
+/// behind it lie the spine and the paravertebral gutter, where consolidation stays in.
+pub(crate) fn not_behind_the_spine(
+    mediastinum: &mut [bool],
+    posterior_y: impl Fn(usize) -> f64,
+    spine: impl Fn(usize) -> bool,
+    centre_y: f64,
+) {
+    let front = (0..mediastinum.len())
+        .filter(|&i| spine(i))
+        .map(&posterior_y)
+        .filter(|&py| py > centre_y)
+        .fold(f64::INFINITY, f64::min);
+    if front.is_finite() {
+        for (i, m) in mediastinum.iter_mut().enumerate() {
+            if *m && posterior_y(i) > front {
+                *m = false;
+            }
+        }
+    }
 }
 
 /// Where `redo(side, z)`, the side's voxels come from `again`; elsewhere from `first`.
@@ -238,6 +251,27 @@ mod tests {
             first.as_slice().expect("standard"),
             &[1, 0, 2, 1, 1, 1, 2, 0]
         );
+    }
+
+    #[test]
+    fn the_mediastinum_stops_at_the_front_of_the_spine() {
+        // One column of 10 pixels, y = index (mm); all mediastinum; bone at 7-8 (spine) and
+        // at 1 (sternum, in front of the centre at 5).
+        let mut med = vec![true; 10];
+        not_behind_the_spine(
+            &mut med,
+            |i| i as f64,
+            |i| (7..9).contains(&i) || i == 1,
+            5.0,
+        );
+        assert_eq!(
+            med,
+            [true, true, true, true, true, true, true, true, false, false]
+        );
+        // No spine behind the centre: unchanged.
+        let mut med = vec![true; 10];
+        not_behind_the_spine(&mut med, |i| i as f64, |i| i == 1, 5.0);
+        assert!(med.iter().all(|&m| m));
     }
 
     #[test]

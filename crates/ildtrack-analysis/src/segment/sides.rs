@@ -262,6 +262,86 @@ pub(crate) fn geodesic_sides(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ildtrack_compute::CpuBackend;
+    use ildtrack_volume::Geometry;
+
+    /// Components of `mask` as found by the candidates stage (all kept, largest first), and a
+    /// body 40 columns wide centred at column 19.5 (1 mm pixels).
+    fn setup(
+        mask: &Array3<u8>,
+    ) -> (
+        CpuBackend,
+        Grid,
+        LungComponents<CpuBackend>,
+        Body<CpuBackend>,
+    ) {
+        let b = CpuBackend::new();
+        let d = mask.dim();
+        let grid = Grid::new(Geometry::axial([1.0; 3]), [d.0, d.1, d.2], [1, 1, 1]);
+        let up = b.upload_u8(mask.view()).expect("upload");
+        let (labels, infos) = b
+            .label_components(&up, Connectivity::Face6)
+            .expect("labels");
+        let mut kept: Vec<usize> = (0..infos.len()).collect();
+        kept.sort_by(|&i, &j| infos[j].voxels.cmp(&infos[i].voxels));
+        let all = Array3::<u8>::ones(d);
+        let (_, binfo) = b
+            .label_components(
+                &b.upload_u8(all.view()).expect("upload"),
+                Connectivity::Face6,
+            )
+            .expect("body");
+        let info = binfo[0].clone();
+        let centre = info.centroid_zyx();
+        let body = Body {
+            filled: b.upload_u8(all.view()).expect("upload"),
+            centre,
+            centre_x: grid.lps_x(centre),
+            width_mm: 40.0,
+            info,
+        };
+        (
+            b,
+            grid,
+            LungComponents {
+                labels,
+                infos,
+                kept,
+            },
+            body,
+        )
+    }
+
+    #[test]
+    fn separate_lungs_go_to_their_side_and_touching_ones_are_split() {
+        // Two blocks: columns 4..14 (patient right: low LPS x) and 25..35.
+        let mut mask = Array3::<u8>::zeros((4, 12, 40));
+        for z in 0..4 {
+            for y in 1..11 {
+                for x in (4..14).chain(25..35) {
+                    mask[[z, y, x]] = 1;
+                }
+            }
+        }
+        let (b, grid, found, body) = setup(&mask);
+        let mut w = Vec::new();
+        let sides = assign_sides(&b, &grid, found, &body, &mut w).expect("sides");
+        let l = b.download_u8(&sides.lungs).expect("download");
+        assert_eq!((l[[1, 5, 8]], l[[1, 5, 30]]), (1, 2));
+        assert!(w.is_empty() && sides.boxes.len() == 2);
+        // Joined by a thin bridge across the mid-line: one component, split at the bridge.
+        for z in 0..4 {
+            for x in 14..25 {
+                mask[[z, 5, x]] = 1;
+            }
+        }
+        let (b, grid, found, body) = setup(&mask);
+        assert_eq!(found.kept.len(), 1);
+        let sides = assign_sides(&b, &grid, found, &body, &mut w).expect("sides");
+        let l = b.download_u8(&sides.lungs).expect("download");
+        assert_eq!((l[[1, 5, 8]], l[[1, 5, 30]]), (1, 2), "split");
+        assert!(w.is_empty(), "a junction was found: no doubt");
+    }
 
     #[test]
     fn geodesic_sides_follow_the_region_not_the_straight_line() {

@@ -220,9 +220,7 @@ fn main() {
     let _ = writeln!(doc, "\n(Run time {:.0} s.)", t0.elapsed().as_secs_f64());
     match out {
         Some(p) => {
-            let tmp = format!("{p}.tmp");
-            std::fs::write(&tmp, &doc).expect("write");
-            std::fs::rename(&tmp, &p).expect("rename");
+            ildtrack_fs::write_atomic(Path::new(&p), doc.as_bytes()).expect("write");
             eprintln!("wrote {p}");
         }
         None => print!("{doc}"),

@@ -68,9 +68,7 @@ fn check(group: &str, rows: BTreeMap<String, String>, may_be_missing: bool) {
         for (k, v) in &rows {
             text.push_str(&format!("{k}\t{v}\n"));
         }
-        let tmp = path.with_extension("tsv.tmp");
-        std::fs::write(&tmp, text).expect("write golden table");
-        std::fs::rename(&tmp, &path).expect("move golden table into place");
+        ildtrack_fs::write_atomic(&path, text.as_bytes()).expect("write golden table");
         eprintln!("golden: {} rewritten ({} rows)", path.display(), rows.len());
         return;
     }

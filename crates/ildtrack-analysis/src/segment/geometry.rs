@@ -110,6 +110,34 @@ pub(crate) struct HostVolumes {
     pub enclosed: Array3<u8>,
 }
 
+impl HostVolumes {
+    /// The backend volumes the host stages need, each dropped as soon as it is on the host
+    /// (peak memory); the enclosed regions from the lungs before clean-up.
+    pub(crate) fn download<B: Backend>(
+        b: &B,
+        lungs: B::U8,
+        body: B::U8,
+        hu: B::I16,
+        airways: Option<&B::U8>,
+        ld: [usize; 3],
+    ) -> Result<HostVolumes, AnalysisError> {
+        let lungs_h = b.download_u8(&lungs)?;
+        let body_h = b.download_u8(&body)?;
+        drop(body);
+        let hu_h = b.download_i16(&hu)?;
+        drop(hu);
+        let airways = airways.map(|a| b.download_u8(a)).transpose()?;
+        let enclosed = enclosed_regions(b, &lungs, ld)?;
+        Ok(HostVolumes {
+            lungs: lungs_h,
+            body: body_h,
+            hu: hu_h,
+            airways,
+            enclosed,
+        })
+    }
+}
+
 impl ChestGeometry {
     pub(crate) fn measure(
         grid: &Grid,

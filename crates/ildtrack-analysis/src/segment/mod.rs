@@ -118,18 +118,14 @@ pub(crate) fn segment<B: Backend>(
         airways.dilated.as_ref(),
         p.closing_radius_mm,
     )?;
-    let mut host = geometry::HostVolumes {
-        lungs: b.download_u8(&closed)?,
-        body: b.download_u8(&body.filled)?,
-        hu: b.download_i16(&low)?,
-        airways: airways
-            .dilated
-            .as_ref()
-            .map(|a| b.download_u8(a))
-            .transpose()?,
-        enclosed: geometry::enclosed_regions(b, &closed, grid.dims)?,
-    };
-    drop((low, closed, body.filled));
+    let mut host = geometry::HostVolumes::download(
+        b,
+        closed,
+        body.filled,
+        low,
+        airways.dilated.as_ref(),
+        grid.dims,
+    )?;
     warnings.extend(cleanup::drop_non_lung(
         &grid,
         &mut host,

@@ -89,20 +89,12 @@ fn phantom_row(name: &str, ph: &Phantom, a: &Analysis, misses: &mut Vec<String>)
         miss.push("consolidation".into());
     }
     if !miss.is_empty() {
-        let warned = a
-            .result
-            .warnings
-            .iter()
-            .any(|w| w.code == "segmentation-doubt");
-        misses.push(format!(
-            "{name}: {}{}",
-            miss.join(", "),
-            if warned {
-                " (warned: segmentation-doubt)"
-            } else {
-                " (**not warned**)"
-            }
-        ));
+        let said = if a.result.warnings.is_empty() {
+            " (**no warning**)".to_string()
+        } else {
+            format!(" (warned: {})", codes(a))
+        };
+        misses.push(format!("{name}: {}{said}", miss.join(", ")));
     }
     format!(
         "| {name} | {dr:.4} | {dl:.4} | {} | {} | {} | {} | {} |\n",

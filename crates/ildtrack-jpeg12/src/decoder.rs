@@ -957,34 +957,19 @@ fn finish(f: &Frame, qt: &[Option<[u16; 64]>; 4]) -> Result<Decoded, JpegError> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::{Path, PathBuf};
+    use std::path::PathBuf;
 
-    const FILES: [&str; 4] = [
-        "ctimage/CTImage.dcm_JPEGProcess2_4TransferSyntax_1.2.840.10008.1.2.4.51.dcm",
-        "ctimage/CTImage.dcm_JPEGProcess6_8TransferSyntax_1.2.840.10008.1.2.4.53.dcm",
-        "ctimage/CTImage.dcm_JPEGProcess10_12TransferSyntax_1.2.840.10008.1.2.4.55.dcm",
-        "CT0012.fragmented_no_bot_jpeg_baseline.51.dcm",
-    ];
+    #[allow(dead_code)]
+    mod fixtures {
+        include!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/testsupport/fixtures.rs"
+        ));
+    }
+    use fixtures::{FILES, codestream};
 
     fn data_dir() -> Option<PathBuf> {
-        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
-        if p.is_dir() {
-            Some(p)
-        } else {
-            eprintln!("skipped: ../shared/data not found");
-            None
-        }
-    }
-
-    /// The codestream of a single-fragment file: from SOI to the last EOI.
-    fn codestream(path: &Path) -> Vec<u8> {
-        let b = std::fs::read(path).expect("read test file");
-        let s = b
-            .windows(3)
-            .position(|w| w == [0xFF, 0xD8, 0xFF])
-            .expect("SOI");
-        let e = b.windows(2).rposition(|w| w == [0xFF, 0xD9]).expect("EOI");
-        b[s..e + 2].to_vec()
+        fixtures::shared_data(env!("CARGO_MANIFEST_DIR"))
     }
 
     #[test]

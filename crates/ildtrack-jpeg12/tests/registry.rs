@@ -7,14 +7,17 @@ use std::path::{Path, PathBuf};
 use dicom_dictionary_std::uids;
 use dicom_pixeldata::PixelDecoder;
 
+#[allow(dead_code)]
+mod fixtures {
+    include!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testsupport/fixtures.rs"
+    ));
+}
+use fixtures::codestream;
+
 fn data_dir() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/transfer-syntaxes");
-    if p.is_dir() {
-        Some(p)
-    } else {
-        eprintln!("skipped: ../shared/data not found");
-        None
-    }
+    fixtures::shared_data(env!("CARGO_MANIFEST_DIR")).map(|d| d.join("transfer-syntaxes"))
 }
 
 /// The file's data set under a freshly built meta group naming `ts`: these test files' own meta
@@ -32,17 +35,6 @@ fn open(path: &Path, ts: &str) -> dicom_object::DefaultDicomObject {
         .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     obj.with_meta(dicom_object::meta::FileMetaTableBuilder::new().transfer_syntax(ts))
         .expect("meta group")
-}
-
-/// The codestream of a single-fragment file: from SOI to the last EOI.
-fn codestream(path: &Path) -> Vec<u8> {
-    let b = std::fs::read(path).expect("read test file");
-    let s = b
-        .windows(3)
-        .position(|w| w == [0xFF, 0xD8, 0xFF])
-        .expect("SOI");
-    let e = b.windows(2).rposition(|w| w == [0xFF, 0xD9]).expect("EOI");
-    b[s..e + 2].to_vec()
 }
 
 /// HU of 16-bit little-endian samples under the object's representation and rescale.

@@ -25,6 +25,7 @@
 //! segmentation doubts) are [`Warning`]s in the result. The crate never names a concrete
 //! backend; the CLI picks one.
 
+mod age;
 pub mod config;
 mod dome;
 mod error;
@@ -80,6 +81,22 @@ pub fn analyze<B: Backend>(
             "voxel spacing must be > 0 mm, got {spacing:?}"
         )));
     }
+    let mut timings = BTreeMap::new();
+    let t0 = Instant::now();
+    let seg = segment::segment(backend, hu, &config.segmentation, progress)?;
+    timings.insert("segment".to_string(), t0.elapsed().as_secs_f64() * 1e3);
+    for (k, v) in &seg.stage_ms {
+        timings.insert(k.clone(), *v);
+    }
+    // The header's age only where the anatomy does not contradict it (placeholder dates).
+    let seg_ml = seg.lungs_low.iter().filter(|&&v| v != 0).count() as f64
+        * seg.low_spacing_mm.iter().product::<f64>()
+        / 1000.0;
+    let (age, age_note) = age::checked_age(meta.patient_age_years, seg_ml, dims[0] == 1);
+    let meta = &ScanMeta {
+        patient_age_years: age,
+        ..meta.clone()
+    };
     let thresholds = config.effective_thresholds(meta.patient_age_years);
     let mut warnings: Vec<Warning> = load_warnings.to_vec();
     for w in scan_warnings(meta, dims, config) {
@@ -88,14 +105,7 @@ pub fn analyze<B: Backend>(
         warnings.retain(|l| l.code != w.code);
         warnings.push(w);
     }
-    let mut timings = BTreeMap::new();
-
-    let t0 = Instant::now();
-    let seg = segment::segment(backend, hu, &config.segmentation, progress)?;
-    timings.insert("segment".to_string(), t0.elapsed().as_secs_f64() * 1e3);
-    for (k, v) in &seg.stage_ms {
-        timings.insert(k.clone(), *v);
-    }
+    warnings.extend(age_note);
     warnings.extend(seg.warnings.iter().cloned());
 
     // Image noise, for the record (kernel and dose show in it; the report and track read it).

@@ -720,10 +720,38 @@ fn a_single_slice_is_analysed_in_2d() {
 }
 
 #[test]
+fn an_age_the_anatomy_contradicts_is_unknown() {
+    // De-identified data: a birth date equal to the study date makes a newborn of an adult. No
+    // pediatric warning or preset may follow from it, and the result says the age was set aside.
+    let ph = try_generate(&PhantomSpec::small()).unwrap_or_else(|e| panic!("{e}"));
+    let cfg = AnalysisConfig {
+        age_preset: ildtrack_analysis::AgePreset::Auto,
+        ..AnalysisConfig::default()
+    };
+    for (age, believed) in [(0.0, false), (4.0, false), (14.0, true)] {
+        let mut meta = ph.meta.clone();
+        meta.patient_age_years = Some(age);
+        let a = analyze(&CpuBackend::new(), &ph.volume, &meta, &[], &cfg, &|_, _| {})
+            .unwrap_or_else(|e| panic!("{e}"));
+        let r = &a.result;
+        assert_eq!(has_warning(r, "pediatric-patient"), believed, "age {age}");
+        assert_eq!(has_warning(r, "age-implausible"), !believed, "age {age}");
+        assert_eq!(
+            r.series.patient_age_years,
+            believed.then_some(age),
+            "age {age}"
+        );
+        // The auto preset would lower the LAA threshold for a believed child under 13 only.
+        assert_eq!(r.thresholds.laa_hu, -950, "age {age}");
+    }
+}
+
+#[test]
 fn result_serialises_and_qc_pngs_have_true_aspect() {
     let ph = try_generate(&PhantomSpec::small()).unwrap_or_else(|e| panic!("{e}"));
     let mut meta = ph.meta.clone();
-    meta.patient_age_years = Some(9.0);
+    // A teenager: the phantom's adult-sized lungs are plausible at 14 (see the age test below).
+    meta.patient_age_years = Some(14.0);
     meta.contrast_agent = Some("IOPAMIDOL".into());
     let a = analyze(
         &CpuBackend::new(),

@@ -227,6 +227,17 @@ pub(crate) fn parse_age_years(s: &str) -> Option<f64> {
     }
 }
 
+/// Age (years) at the study from the birth date, when both dates parse, the age is 0–150 years
+/// and the birth date is not a placeholder that de-identification writes (1900-01-01).
+pub(crate) fn age_from_dates(birth: &str, study: &str) -> Option<f64> {
+    let digits: String = birth.chars().filter(|c| c.is_ascii_digit()).collect();
+    if digits == "19000101" {
+        return None;
+    }
+    let age = (days_from_ymd(study)? - days_from_ymd(birth)?) / 365.25;
+    (0.0..=150.0).contains(&age).then_some(age)
+}
+
 fn days_from_ymd(s: &str) -> Option<f64> {
     let d: String = s.chars().filter(|c| c.is_ascii_digit()).collect();
     if d.len() != 8 {
@@ -330,12 +341,8 @@ pub(crate) fn parse_header(
             get_str(obj, tags::PATIENT_BIRTH_DATE),
             get_str(obj, tags::STUDY_DATE),
         )
-        && let (Some(b), Some(s)) = (days_from_ymd(&b), days_from_ymd(&s))
     {
-        let age = (s - b) / 365.25;
-        if (0.0..=150.0).contains(&age) {
-            meta.patient_age_years = Some(age);
-        }
+        meta.patient_age_years = age_from_dates(&b, &s);
     }
     let identity = Identity {
         patient_name: get_str(obj, tags::PATIENT_NAME),
@@ -600,4 +607,28 @@ pub(crate) fn read_header(path: &Path, len: u64) -> Result<FileHeader, LoadError
         h.transfer_syntax = ts;
     }
     Ok(h)
+}
+
+#[cfg(test)]
+mod age_tests {
+    use super::age_from_dates;
+
+    #[test]
+    fn age_from_dates_refuses_placeholders_and_impossible_ages() {
+        let a = age_from_dates("19800615", "20200615").expect("age");
+        assert!((a - 40.0).abs() < 0.01);
+        assert_eq!(
+            age_from_dates("19000101", "20150301"),
+            None,
+            "placeholder birth date"
+        );
+        assert_eq!(
+            age_from_dates("20200102", "20200101"),
+            None,
+            "born after the study"
+        );
+        assert_eq!(age_from_dates("1980", "20200101"), None, "unparsable");
+        // Equal dates parse (a newborn is possible); the analysis judges it by the anatomy.
+        assert_eq!(age_from_dates("20200101", "20200101"), Some(0.0));
+    }
 }

@@ -998,3 +998,71 @@ fn normal_lung_on_5_mm_slices_shows_little_ggo() {
         a.result.warnings
     );
 }
+
+/// `vol` cut to columns `x0..x1` (geometry kept: the origin moves with the first column).
+fn crop_columns(vol: &Volume<i16>, x0: usize, x1: usize) -> Volume<i16> {
+    let data = vol.data.slice(ndarray::s![.., .., x0..x1]).to_owned();
+    let mut g = vol.geometry;
+    g.origin_mm = g.index_to_lps([0.0, 0.0, x0 as f64]);
+    Volume::new(data, g)
+}
+
+#[test]
+fn a_field_of_view_that_cuts_the_body_is_said() {
+    // The whole body in the image: no warning. The same scan cut to its central columns (a
+    // small display field of view in a large patient): the body runs off the image beside the
+    // lungs, and `truncated-fov` says so.
+    let ph = phantom("healthy");
+    let whole = run(&ph);
+    assert!(!has_warning(&whole.result, "truncated-fov"));
+    let nx = ph.volume.dims_zyx()[2];
+    let cut = crop_columns(&ph.volume, nx / 5, nx - nx / 5);
+    let a = analyze(
+        &CpuBackend::new(),
+        &cut,
+        &ph.meta,
+        &[],
+        &AnalysisConfig::default(),
+        &|_, _| {},
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        has_warning(&a.result, "truncated-fov"),
+        "{:?}",
+        a.result.warnings
+    );
+    // Real: a 3-D series whose arms reach the image edge far from the lungs is not truncated;
+    // cut to its central columns, it is.
+    let Some(d) = data_dir() else { return };
+    let s = ildtrack_dicom::load(
+        &d.join("lung-pet-ct-dx/A0002-kernel-B40f"),
+        &Default::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let whole = analyze(
+        &CpuBackend::new(),
+        &s.volume,
+        &s.meta,
+        &s.warnings,
+        &AnalysisConfig::default(),
+        &|_, _| {},
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!has_warning(&whole.result, "truncated-fov"));
+    let nx = s.volume.dims_zyx()[2];
+    let cut = crop_columns(&s.volume, nx / 5, nx - nx / 5);
+    let a = analyze(
+        &CpuBackend::new(),
+        &cut,
+        &s.meta,
+        &s.warnings,
+        &AnalysisConfig::default(),
+        &|_, _| {},
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        has_warning(&a.result, "truncated-fov"),
+        "{:?}",
+        a.result.warnings
+    );
+}

@@ -11,7 +11,7 @@ use super::geometry::{ChestGeometry, SliceLungs};
 use super::second::{Triggers, cut_mm};
 use super::tuning;
 use crate::plane;
-use ildtrack_volume::Warning;
+use ildtrack_volume::{OUTSIDE_FOV_HU, Warning};
 use ndarray::{Array3, Axis};
 use rayon::prelude::*;
 
@@ -56,6 +56,72 @@ pub(crate) fn vanish_doubt(g: &ChestGeometry) -> Option<Warning> {
             vanished[0],
             vanished[1]
         ))
+    })
+}
+
+/// Per slice with lung: how much of the body's outline (pixels) lies on the image edge or
+/// against blocks outside the reconstructed field of view — where the image, not the skin,
+/// ends the body — within [`tuning::TRUNCATED_LUNG_REACH_MM`] of the lung (arms cut by the image
+/// far from the chest do not count).
+pub(crate) fn body_on_image_edge(
+    body: &Array3<u8>,
+    hu: &Array3<i16>,
+    lungs: &Array3<u8>,
+    w: [u32; 3],
+) -> Vec<usize> {
+    let (_, ny, nx) = body.dim();
+    let reach = (tuning::TRUNCATED_LUNG_REACH_MM * 10.0) as u32;
+    body.axis_iter(Axis(0))
+        .into_par_iter()
+        .zip(hu.axis_iter(Axis(0)).into_par_iter())
+        .zip(lungs.axis_iter(Axis(0)).into_par_iter())
+        .map(|((b, h), l)| {
+            if l.iter().all(|&v| v == 0) {
+                return 0;
+            }
+            let lung: Vec<bool> = l.iter().map(|&v| v != 0).collect();
+            let d = plane::chamfer_sweep(&lung, ny, nx, w);
+            let off = |y: isize, x: isize| {
+                y < 0
+                    || x < 0
+                    || y >= ny as isize
+                    || x >= nx as isize
+                    || h[[y as usize, x as usize]] == OUTSIDE_FOV_HU
+            };
+            b.indexed_iter()
+                .filter(|&((y, x), &v)| {
+                    let near = d[y * nx + x] <= reach;
+                    let (y, x) = (y as isize, x as isize);
+                    v != 0
+                        && near
+                        && (off(y - 1, x) || off(y + 1, x) || off(y, x - 1) || off(y, x + 1))
+                })
+                .count()
+        })
+        .collect()
+}
+
+/// `truncated-fov` when, in slices with lung, the body runs off the image along at least
+/// [`tuning::TRUNCATED_EDGE_MM`] of its outline (in two slices or more on 3-D scans).
+pub(crate) fn truncation_warning(edge_px: &[usize], px_mm: f64) -> Option<Warning> {
+    let cut: Vec<f64> = edge_px
+        .iter()
+        .map(|&n| n as f64 * px_mm)
+        .filter(|&mm| mm >= tuning::TRUNCATED_EDGE_MM)
+        .collect();
+    let needed = if edge_px.len() == 1 { 1 } else { 2 };
+    (cut.len() >= needed).then(|| {
+        Warning::new(
+            "truncated-fov",
+            format!(
+                "the body runs off the reconstructed image in {} slice(s) with lung (up to {:.0} mm \
+                 of its outline on the image edge): the field of view cuts the patient; tissue at \
+                 the image edge is not skin, the lung mask may reach into it or miss lung cut off \
+                 by the image; check the QC images",
+                cut.len(),
+                cut.iter().fold(0.0f64, |a, &b| a.max(b))
+            ),
+        )
     })
 }
 
@@ -291,6 +357,50 @@ mod tests {
         assert!(border_doubt(band, lungish).is_some());
         assert!(border_doubt(100, 7).is_none());
         assert!(border_doubt(0, 0).is_none());
+    }
+
+    #[test]
+    fn a_body_running_off_the_image_is_a_truncated_field_of_view() {
+        // Two slices of 10 x 10: the body fills columns 0..8 (runs off the left edge), lung in
+        // the middle; in the second slice the right columns are outside the field of view and
+        // the body reaches them.
+        let mut body = Array3::<u8>::zeros((2, 10, 10));
+        let mut hu = Array3::<i16>::zeros((2, 10, 10));
+        let mut lungs = Array3::<u8>::zeros((2, 10, 10));
+        for z in 0..2 {
+            for y in 2..8 {
+                for x in 0..8 {
+                    body[[z, y, x]] = 1;
+                }
+            }
+            lungs[[z, 5, 4]] = 1;
+        }
+        for y in 0..10 {
+            hu[[1, y, 8]] = OUTSIDE_FOV_HU;
+            hu[[1, y, 9]] = OUTSIDE_FOV_HU;
+        }
+        let w = plane::chamfer_weights([5.0, 5.0]);
+        assert_eq!(body_on_image_edge(&body, &hu, &lungs, w), vec![6, 12]);
+        // The same contact far from the lung (arms cut by the image): not counted.
+        let far = plane::chamfer_weights([20.0, 20.0]);
+        assert_eq!(body_on_image_edge(&body, &hu, &lungs, far), vec![0, 0]);
+        assert!(truncation_warning(&[6, 12], 5.0).is_some());
+        assert!(
+            truncation_warning(&[6, 0], 5.0).is_none(),
+            "one slice of a 3-D scan"
+        );
+        assert!(
+            truncation_warning(&[3, 3], 5.0).is_none(),
+            "a few mm of contact"
+        );
+        assert!(truncation_warning(&[6], 5.0).is_some(), "one-slice input");
+        // A body inside the image: no contact.
+        let mut inner = Array3::<u8>::zeros((1, 10, 10));
+        inner[[0, 4, 4]] = 1;
+        assert_eq!(
+            body_on_image_edge(&inner, &Array3::zeros((1, 10, 10)), &inner, w),
+            vec![0]
+        );
     }
 
     #[test]

@@ -134,6 +134,11 @@ pub(crate) fn segment<B: Backend>(
     stages.lap("segment.cleanup");
     let (geo, mut lungs) =
         geometry::ChestGeometry::measure(&grid, host, body.centre, body.centre_x, p);
+    let edge = doubts::body_on_image_edge(&geo.body, &geo.hu, &lungs, geo.w);
+    warnings.extend(doubts::truncation_warning(
+        &edge,
+        grid.ls[1].max(grid.ls[2]),
+    ));
     warnings.extend(doubts::vanish_doubt(&geo));
     stages.lap("segment.geometry");
     let dense = outline_lungs(&geo, &mut lungs);

@@ -132,6 +132,10 @@ pub(crate) const OUTLINE_WALL_FACTOR: f64 = 2.0;
 pub(crate) const OUTLINE_Z_MARGIN_MM: f64 = 20.0;
 
 // --- Doubts (stage `doubts`) ---
+/// The body's outline on the image edge (or against the field of view's edge) from this length in a slice with lung is a truncated field of view (mm). Re-measure: real series cropped laterally (must fire), uncropped series and phantoms (must not).
+pub(crate) const TRUNCATED_EDGE_MM: f64 = 20.0;
+/// ... counting only outline within this distance of the lung in-plane: the chest wall, not arms cut by the image (mm). Re-measure: A0002 (arms on the image edge, must not fire).
+pub(crate) const TRUNCATED_LUNG_REACH_MM: f64 = 40.0;
 /// More non-aerated tissue added than this share of the aerated lung raises a doubt. Re-measure: all presets, real series.
 pub(crate) const DENSE_ADDED_WARN: f64 = 0.35;
 /// One lung under this share of the other raises a doubt. Re-measure: `collapsed-*`.

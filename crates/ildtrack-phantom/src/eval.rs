@@ -1,7 +1,8 @@
 //! Measuring a segmentation against the phantom's truth, and the lesion placements the
 //! segmentation is judged on (golden test, accuracy tests, `analysis_segmentation_eval`).
 
-use crate::spec::{LesionSpec, PhantomSpec, Side, Zone};
+use crate::rng::SplitMix;
+use crate::spec::{LesionKind, LesionSpec, PhantomSpec, Side, Zone};
 use ndarray::Array3;
 
 /// Ten large subpleural consolidations (50–90 mm radius hemispheres against the chest wall,
@@ -56,6 +57,45 @@ pub fn consolidation_placements() -> Vec<(&'static str, LesionSpec)> {
     ]
 }
 
+/// `n` lesions drawn at random for `seed`, for judging the segmentation over placements nobody
+/// chose: side, zone and a position over the whole lung surface (angle 0–360°: posterior,
+/// lateral, anterior, and medial against the heart, aorta, hilum and spine; ±30 mm along z
+/// from the zone's centre, reaching the apex and the diaphragm), 85 % on the pleura and 15 %
+/// inside the lung; radius 10–90 mm (log-uniform); 70 % consolidation (−200…+60 HU), 30 %
+/// ground glass (−700…−300 HU). Names carry the seed and index. Deterministic for a seed.
+pub fn random_placements(seed: u64, n: usize) -> Vec<(String, LesionSpec)> {
+    let mut r = SplitMix::new(seed ^ 0x5EED_0F_1E51_0A5);
+    (0..n)
+        .map(|i| {
+            let side = if r.uniform() < 0.5 { Side::Right } else { Side::Left };
+            let zone = [Zone::Upper, Zone::Middle, Zone::Lower][(r.uniform() * 3.0).min(2.0) as usize];
+            let radius = (10f64.ln() + r.uniform() * (90f64.ln() - 10f64.ln())).exp();
+            let angle = r.range(0.0, 360.0);
+            let z = r.range(-30.0, 30.0);
+            let subpleural = r.uniform() < 0.85;
+            let consolidation = r.uniform() < 0.7;
+            let mut l = if consolidation {
+                LesionSpec::consolidation(side, zone, radius).with_hu(r.range(-200.0, 60.0))
+            } else {
+                LesionSpec::ggo(side, zone, radius).with_hu(r.range(-700.0, -300.0))
+            }
+            .at_angle(angle)
+            .with_z(z);
+            l.subpleural = subpleural;
+            let kind = if l.kind == LesionKind::Consolidation { "cons" } else { "ggo" };
+            (
+                format!(
+                    "s{seed}-{i:02}-{kind}-{}-{:?}-{radius:.0}mm-{angle:.0}deg{}",
+                    if side == Side::Right { "R" } else { "L" },
+                    zone,
+                    if subpleural { "" } else { "-core" }
+                ),
+                l,
+            )
+        })
+        .collect()
+}
+
 /// The same anatomy on half the grid in each direction (voxels twice as large): the grid the
 /// test suite runs on.
 pub fn half_grid(spec: PhantomSpec) -> PhantomSpec {
@@ -106,5 +146,24 @@ mod tests {
         let t = Array3::from_shape_vec((1, 1, 4), vec![true, true, false, false]).expect("shape");
         assert_eq!(inside(&t, &ours), (2, 2));
         assert_eq!(consolidation_placements().len(), 10);
+    }
+
+    #[test]
+    fn random_placements_are_deterministic_and_cover_the_lung_surface() {
+        let a = random_placements(7, 200);
+        assert_eq!(a, random_placements(7, 200));
+        assert_ne!(a, random_placements(8, 200));
+        let quadrant = |lo: f64, hi: f64| a.iter().any(|(_, l)| (lo..hi).contains(&l.angle_deg));
+        assert!(quadrant(225.0, 315.0), "medial (mediastinal, paravertebral)");
+        assert!(quadrant(0.0, 45.0) && quadrant(135.0, 225.0), "posterior, anterior");
+        assert!(a.iter().all(|(_, l)| (10.0..=90.0 + 1e-9).contains(&l.radius_mm)));
+        assert!(a.iter().any(|(_, l)| !l.subpleural) && a.iter().any(|(_, l)| l.kind == LesionKind::Ggo));
+        for (_, l) in &a {
+            let ok = match l.kind {
+                LesionKind::Consolidation => (-200.0..=60.0).contains(&l.hu),
+                _ => (-700.0..=-300.0).contains(&l.hu),
+            };
+            assert!(ok, "{l:?}");
+        }
     }
 }

@@ -64,11 +64,16 @@ pub fn consolidation_placements() -> Vec<(&'static str, LesionSpec)> {
 /// inside the lung; radius 10–90 mm (log-uniform); 70 % consolidation (−200…+60 HU), 30 %
 /// ground glass (−700…−300 HU). Names carry the seed and index. Deterministic for a seed.
 pub fn random_placements(seed: u64, n: usize) -> Vec<(String, LesionSpec)> {
-    let mut r = SplitMix::new(seed ^ 0x5EED_0F_1E51_0A5);
+    let mut r = SplitMix::new(seed ^ 0x0005_EED0_F1E5_10A5);
     (0..n)
         .map(|i| {
-            let side = if r.uniform() < 0.5 { Side::Right } else { Side::Left };
-            let zone = [Zone::Upper, Zone::Middle, Zone::Lower][(r.uniform() * 3.0).min(2.0) as usize];
+            let side = if r.uniform() < 0.5 {
+                Side::Right
+            } else {
+                Side::Left
+            };
+            let zone =
+                [Zone::Upper, Zone::Middle, Zone::Lower][(r.uniform() * 3.0).min(2.0) as usize];
             let radius = (10f64.ln() + r.uniform() * (90f64.ln() - 10f64.ln())).exp();
             let angle = r.range(0.0, 360.0);
             let z = r.range(-30.0, 30.0);
@@ -82,7 +87,11 @@ pub fn random_placements(seed: u64, n: usize) -> Vec<(String, LesionSpec)> {
             .at_angle(angle)
             .with_z(z);
             l.subpleural = subpleural;
-            let kind = if l.kind == LesionKind::Consolidation { "cons" } else { "ggo" };
+            let kind = if l.kind == LesionKind::Consolidation {
+                "cons"
+            } else {
+                "ggo"
+            };
             (
                 format!(
                     "s{seed}-{i:02}-{kind}-{}-{:?}-{radius:.0}mm-{angle:.0}deg{}",
@@ -154,10 +163,22 @@ mod tests {
         assert_eq!(a, random_placements(7, 200));
         assert_ne!(a, random_placements(8, 200));
         let quadrant = |lo: f64, hi: f64| a.iter().any(|(_, l)| (lo..hi).contains(&l.angle_deg));
-        assert!(quadrant(225.0, 315.0), "medial (mediastinal, paravertebral)");
-        assert!(quadrant(0.0, 45.0) && quadrant(135.0, 225.0), "posterior, anterior");
-        assert!(a.iter().all(|(_, l)| (10.0..=90.0 + 1e-9).contains(&l.radius_mm)));
-        assert!(a.iter().any(|(_, l)| !l.subpleural) && a.iter().any(|(_, l)| l.kind == LesionKind::Ggo));
+        assert!(
+            quadrant(225.0, 315.0),
+            "medial (mediastinal, paravertebral)"
+        );
+        assert!(
+            quadrant(0.0, 45.0) && quadrant(135.0, 225.0),
+            "posterior, anterior"
+        );
+        assert!(
+            a.iter()
+                .all(|(_, l)| (10.0..=90.0 + 1e-9).contains(&l.radius_mm))
+        );
+        assert!(
+            a.iter().any(|(_, l)| !l.subpleural)
+                && a.iter().any(|(_, l)| l.kind == LesionKind::Ggo)
+        );
         for (_, l) in &a {
             let ok = match l.kind {
                 LesionKind::Consolidation => (-200.0..=60.0).contains(&l.hu),

@@ -143,7 +143,14 @@ fn main() {
                 dice(&a.lungs.data, &same, 2),
                 codes(&a)
             );
-            eprintln!("{name} crop {frac} done");
+            for w in a
+                .result
+                .warnings
+                .iter()
+                .filter(|w| w.code == "segmentation-doubt")
+            {
+                eprintln!("{name} crop {frac}: {}", w.message);
+            }
         }
         for f in [[1usize, 3, 3], [2, 5, 5], [4, 6, 6]] {
             let v = coarse(&s.volume, f);

@@ -122,6 +122,11 @@ fn main() {
         for frac in [0.10, 0.15, 0.20] {
             let c = (nx as f64 * frac) as usize;
             let v = crop(&s.volume, c, nx - c);
+            // ROBUSTNESS_DUMP=dir writes each variant as NIfTI, to look at with `ildtrack analyze`.
+            if let Some(dir) = std::env::var_os("ROBUSTNESS_DUMP") {
+                let p = Path::new(&dir).join(format!("{name}-cut{:.0}.nii.gz", 100.0 * frac));
+                ildtrack_dicom::nifti::write_i16(&p, &v).expect("write NIfTI");
+            }
             let a = run(&v, &s.meta, &s.warnings);
             let d = v.dims_zyx();
             let edge = a

@@ -81,11 +81,12 @@ pub(crate) fn find_body<B: Backend>(
     let body = b.map_labels(&tl, &lut)?;
     drop(tl);
     let body_filled = b.fill_holes_2d(&body)?;
-    drop(body);
     let filled = {
         let mut h = b.download_u8(&body_filled)?;
         let reach = ((tuning::OPENED_BODY_REACH_MM / ls[0]).round() as usize).max(1);
-        if close_opened_body_slices(&mut h, reach) > 0 {
+        let cut = fill_cut_slices(&mut h, &b.download_u8(&body)?);
+        drop(body);
+        if close_opened_body_slices(&mut h, reach) + cut > 0 {
             b.upload_u8(h.view())?
         } else {
             body_filled
@@ -115,6 +116,62 @@ pub(crate) fn air_in_body<B: Backend>(
     let core = b.erode(&body.filled, &Ball::disk(tuning::SKIN_AIR_MM, grid.ls))?;
     let air = b.mask_op(&air_all, &core, MaskOp::And)?;
     Ok((air, core))
+}
+
+/// Slices where the body runs off the image (a field of view that cuts the patient): a lung
+/// cut by the image touches the image edge and is not a hole of the body there, so it would be
+/// taken for outside air. In such slices the outside is only the background reachable from the
+/// image's corners (the chest wall cut by the image separates the lung from it). `body` is the
+/// unfilled body; `filled` gets the slices refilled. Returns how many slices changed.
+pub(crate) fn fill_cut_slices(filled: &mut Array3<u8>, body: &Array3<u8>) -> usize {
+    let (_, ny, nx) = body.dim();
+    if ny < 2 || nx < 2 {
+        return 0;
+    }
+    let corners = [0, nx - 1, (ny - 1) * nx, ny * nx - 1];
+    let changed: Vec<usize> = filled
+        .axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .zip(body.axis_iter(Axis(0)).into_par_iter())
+        .map(|(mut f, b)| {
+            let m: Vec<bool> = b.iter().map(|&v| v != 0).collect();
+            let on_edge = (0..nx).any(|x| m[x] || m[(ny - 1) * nx + x])
+                || (0..ny).any(|y| m[y * nx] || m[y * nx + nx - 1]);
+            if !on_edge || corners.iter().any(|&c| m[c]) {
+                return 0;
+            }
+            // Background reachable from the corners (4-connected).
+            let mut outside = vec![false; ny * nx];
+            let mut stack: Vec<usize> = corners.to_vec();
+            for &c in &corners {
+                outside[c] = true;
+            }
+            while let Some(i) = stack.pop() {
+                let (y, x) = (i / nx, i % nx);
+                let nb = [
+                    (y > 0).then(|| i - nx),
+                    (y + 1 < ny).then(|| i + nx),
+                    (x > 0).then(|| i - 1),
+                    (x + 1 < nx).then(|| i + 1),
+                ];
+                for j in nb.into_iter().flatten() {
+                    if !m[j] && !outside[j] {
+                        outside[j] = true;
+                        stack.push(j);
+                    }
+                }
+            }
+            let mut n = 0;
+            for (v, &o) in f.iter_mut().zip(&outside) {
+                if !o && *v == 0 {
+                    *v = 1;
+                    n += 1;
+                }
+            }
+            usize::from(n > 0)
+        })
+        .collect();
+    changed.iter().sum()
 }
 
 /// A slice whose filled body area is under [`tuning::OPENED_BODY_SHARE`] of a slice within
@@ -183,6 +240,34 @@ mod tests {
         end.index_axis_mut(Axis(0), 2).fill(0);
         end[[2, 0, 0]] = 1;
         assert_eq!(close_opened_body_slices(&mut end, 2), 0);
+    }
+
+    #[test]
+    fn a_lung_cut_by_the_image_edge_stays_inside_the_body() {
+        // One 12 x 12 slice: the body runs off the left edge (columns 0..9, rows 2..10) with a
+        // "lung" of background at rows 4..8, columns 0..4 open to the left edge; outside air at
+        // the corners. The border-seeded fill leaves the lung out; the corner-seeded one fills it.
+        let mut body = Array3::<u8>::zeros((1, 12, 12));
+        for y in 2..10 {
+            for x in 0..9 {
+                body[[0, y, x]] = 1;
+            }
+        }
+        for y in 4..8 {
+            for x in 0..4 {
+                body[[0, y, x]] = 0;
+            }
+        }
+        let mut filled = body.clone();
+        assert_eq!(fill_cut_slices(&mut filled, &body), 1);
+        assert_eq!(filled[[0, 5, 0]], 1, "the cut lung is inside the body");
+        assert_eq!(filled[[0, 0, 0]], 0, "outside air stays outside");
+        // A body inside the image: unchanged.
+        let mut inner = Array3::<u8>::zeros((1, 12, 12));
+        inner[[0, 5, 5]] = 1;
+        let mut f = inner.clone();
+        assert_eq!(fill_cut_slices(&mut f, &inner), 0);
+        assert_eq!(f, inner);
     }
 
     #[test]

@@ -603,6 +603,18 @@ pub(crate) fn walk_line(nx: usize, a: usize, b: usize, mut step: impl FnMut(usiz
     }
 }
 
+/// The 4-neighbours (up, down, left, right) of pixel `i` in an `ny` × `nx` slice, `None` off
+/// the slice.
+pub(crate) fn neighbours4(i: usize, ny: usize, nx: usize) -> [Option<usize>; 4] {
+    let (y, x) = (i / nx, i % nx);
+    [
+        (y > 0).then(|| i - nx),
+        (y + 1 < ny).then(|| i + nx),
+        (x > 0).then(|| i - 1),
+        (x + 1 < nx).then(|| i + 1),
+    ]
+}
+
 #[cfg(test)]
 #[path = "plane_tests.rs"]
 mod tests;

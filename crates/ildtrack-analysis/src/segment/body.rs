@@ -147,13 +147,7 @@ pub(crate) fn fill_cut_slices(filled: &mut Array3<u8>, body: &Array3<u8>) -> usi
                 outside[c] = true;
             }
             while let Some(i) = stack.pop() {
-                let (y, x) = (i / nx, i % nx);
-                let nb = [
-                    (y > 0).then(|| i - nx),
-                    (y + 1 < ny).then(|| i + nx),
-                    (x > 0).then(|| i - 1),
-                    (x + 1 < nx).then(|| i + 1),
-                ];
+                let nb = crate::plane::neighbours4(i, ny, nx);
                 for j in nb.into_iter().flatten() {
                     if !m[j] && !outside[j] {
                         outside[j] = true;

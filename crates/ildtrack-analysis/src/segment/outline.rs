@@ -477,13 +477,7 @@ pub(crate) fn count_cut(
     let mut cut = 0u64;
     for i in 0..ny * nx {
         if f[i] && !filled[i] {
-            let (y, x) = (i / nx, i % nx);
-            let nb = [
-                (y > 0).then(|| i - nx),
-                (y + 1 < ny).then(|| i + nx),
-                (x > 0).then(|| i - 1),
-                (x + 1 < nx).then(|| i + 1),
-            ];
+            let nb = crate::plane::neighbours4(i, ny, nx);
             if nb.iter().flatten().any(|&j| cand[j] && hull[j] && !f[j]) {
                 cut += 1;
             }

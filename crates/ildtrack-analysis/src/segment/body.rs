@@ -84,7 +84,13 @@ pub(crate) fn find_body<B: Backend>(
     let filled = {
         let mut h = b.download_u8(&body_filled)?;
         let reach = ((tuning::OPENED_BODY_REACH_MM / ls[0]).round() as usize).max(1);
-        let cut = fill_cut_slices(&mut h, &b.download_u8(&body)?);
+        // Only a body that reaches the image border needs its unfilled form (holes never touch
+        // the border, so the filled body reaches it exactly where the body does).
+        let cut = if touches_border(&h) {
+            fill_cut_slices(&mut h, &b.download_u8(&body)?)
+        } else {
+            0
+        };
         drop(body);
         if close_opened_body_slices(&mut h, reach) + cut > 0 {
             b.upload_u8(h.view())?
@@ -118,6 +124,21 @@ pub(crate) fn air_in_body<B: Backend>(
     Ok((air, core))
 }
 
+/// Some pixel of `m` (an `ny` × `nx` slice) lies on the image border.
+fn slice_touches_border(m: &[bool], ny: usize, nx: usize) -> bool {
+    (0..nx).any(|x| m[x] || m[(ny - 1) * nx + x])
+        || (0..ny).any(|y| m[y * nx] || m[y * nx + nx - 1])
+}
+
+/// Some slice of `v` has a non-zero voxel on the image border.
+fn touches_border(v: &Array3<u8>) -> bool {
+    let (_, ny, nx) = v.dim();
+    v.axis_iter(Axis(0)).any(|s| {
+        let m: Vec<bool> = s.iter().map(|&x| x != 0).collect();
+        slice_touches_border(&m, ny, nx)
+    })
+}
+
 /// Slices where the body runs off the image (a field of view that cuts the patient): a lung
 /// cut by the image touches the image edge and is not a hole of the body there, so it would be
 /// taken for outside air. In such slices the outside is only the background reachable from the
@@ -135,9 +156,7 @@ pub(crate) fn fill_cut_slices(filled: &mut Array3<u8>, body: &Array3<u8>) -> usi
         .zip(body.axis_iter(Axis(0)).into_par_iter())
         .map(|(mut f, b)| {
             let m: Vec<bool> = b.iter().map(|&v| v != 0).collect();
-            let on_edge = (0..nx).any(|x| m[x] || m[(ny - 1) * nx + x])
-                || (0..ny).any(|y| m[y * nx] || m[y * nx + nx - 1]);
-            if !on_edge || corners.iter().any(|&c| m[c]) {
+            if !slice_touches_border(&m, ny, nx) || corners.iter().any(|&c| m[c]) {
                 return 0;
             }
             // Background reachable from the corners (4-connected).

@@ -79,8 +79,6 @@ pub(crate) fn body_on_image_edge(
             if l.iter().all(|&v| v == 0) {
                 return 0;
             }
-            let lung: Vec<bool> = l.iter().map(|&v| v != 0).collect();
-            let d = plane::chamfer_sweep(&lung, ny, nx, w);
             let off = |y: isize, x: isize| {
                 y < 0
                     || x < 0
@@ -88,15 +86,21 @@ pub(crate) fn body_on_image_edge(
                     || x >= nx as isize
                     || h[[y as usize, x as usize]] == OUTSIDE_FOV_HU
             };
-            b.indexed_iter()
+            let edge: Vec<usize> = b
+                .indexed_iter()
                 .filter(|&((y, x), &v)| {
-                    let near = d[y * nx + x] <= reach;
                     let (y, x) = (y as isize, x as isize);
-                    v != 0
-                        && near
-                        && (off(y - 1, x) || off(y + 1, x) || off(y, x - 1) || off(y, x + 1))
+                    v != 0 && (off(y - 1, x) || off(y + 1, x) || off(y, x - 1) || off(y, x + 1))
                 })
-                .count()
+                .map(|((y, x), _)| y * nx + x)
+                .collect();
+            // The distance to the lung only where the body meets the image edge at all.
+            if edge.is_empty() {
+                return 0;
+            }
+            let lung: Vec<bool> = l.iter().map(|&v| v != 0).collect();
+            let d = plane::chamfer_sweep(&lung, ny, nx, w);
+            edge.iter().filter(|&&i| d[i] <= reach).count()
         })
         .collect()
 }

@@ -6,39 +6,14 @@
 //!
 //! `cargo run --release -p ildtrack-analysis --example analysis_robustness -- [--out FILE]`
 
-use ildtrack_analysis::{Analysis, AnalysisConfig, analyze};
-use ildtrack_compute::CpuBackend;
+mod common;
+
+use common::{arg, codes, run};
 use ildtrack_phantom::eval::dice;
-use ildtrack_volume::{OUTSIDE_FOV_HU, ScanMeta, Volume, Warning};
+use ildtrack_volume::{OUTSIDE_FOV_HU, Volume};
 use ndarray::{Array3, s};
 use std::fmt::Write as _;
 use std::path::Path;
-
-fn run(v: &Volume<i16>, meta: &ScanMeta, w: &[Warning]) -> Analysis {
-    analyze(
-        &CpuBackend::new(),
-        v,
-        meta,
-        w,
-        &AnalysisConfig::default(),
-        &|_, _| {},
-    )
-    .unwrap_or_else(|e| panic!("analyze: {e}"))
-}
-
-fn codes(a: &Analysis) -> String {
-    let mut c: Vec<&str> = a.result.warnings.iter().map(|w| w.code.as_str()).collect();
-    c.sort_unstable();
-    c.dedup();
-    c.join(", ")
-}
-
-/// Columns `x0..x1` of `v`, geometry kept (the origin moves with the first column).
-fn crop(v: &Volume<i16>, x0: usize, x1: usize) -> Volume<i16> {
-    let mut g = v.geometry;
-    g.origin_mm = g.index_to_lps([0.0, 0.0, x0 as f64]);
-    Volume::new(v.data.slice(s![.., .., x0..x1]).to_owned(), g)
-}
 
 /// Block means over `f` (z, y, x) voxels, outside-FOV voxels as air; geometry scaled.
 fn coarse(v: &Volume<i16>, f: [usize; 3]) -> Volume<i16> {
@@ -80,11 +55,7 @@ fn mask_at_blocks(m: &Array3<u8>, f: [usize; 3], od: [usize; 3]) -> Array3<u8> {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let out = args
-        .iter()
-        .position(|a| a == "--out")
-        .and_then(|i| args.get(i + 1))
-        .cloned();
+    let out = arg(&args, "--out");
     let Some(data) = ildtrack_dicom::shared_data::dir(Path::new(env!("CARGO_MANIFEST_DIR"))) else {
         eprintln!("../shared/data absent");
         return;
@@ -121,7 +92,7 @@ fn main() {
         let nx = s.volume.dims_zyx()[2];
         for frac in [0.10, 0.15, 0.20] {
             let c = (nx as f64 * frac) as usize;
-            let v = crop(&s.volume, c, nx - c);
+            let v = s.volume.columns(c, nx - c);
             // ROBUSTNESS_DUMP=dir writes each variant as NIfTI, to look at with `ildtrack analyze`.
             if let Some(dir) = std::env::var_os("ROBUSTNESS_DUMP") {
                 let p = Path::new(&dir).join(format!("{name}-cut{:.0}.nii.gz", 100.0 * frac));

@@ -4,9 +4,11 @@
 //!
 //! `cargo run --release -p ildtrack-analysis --example analysis_segmentation_eval -- [--out docs/SEGMENTATION.md]`
 
-use ildtrack_analysis::{Analysis, AnalysisConfig, analyze};
-use ildtrack_compute::CpuBackend;
-use ildtrack_phantom::eval::{consolidation_placements, dice, half_grid, inside};
+mod common;
+
+use common::{arg, codes, commit, run};
+use ildtrack_analysis::Analysis;
+use ildtrack_phantom::eval::{consolidation_placements, dice, half_grid, inside, one_lesion};
 use ildtrack_phantom::{Phantom, PhantomSpec, try_generate};
 use std::fmt::Write as _;
 use std::path::Path;
@@ -18,33 +20,6 @@ const MIN_INSIDE: f64 = 0.95;
 const MIN_DICE: f64 = 0.97;
 const MAX_LUNG_ERR: f64 = 0.02;
 const MAX_CONS_ERR: f64 = 0.10;
-
-fn run(
-    vol: &ildtrack_volume::Volume<i16>,
-    meta: &ildtrack_volume::ScanMeta,
-    w: &[ildtrack_volume::Warning],
-) -> Analysis {
-    analyze(
-        &CpuBackend::new(),
-        vol,
-        meta,
-        w,
-        &AnalysisConfig::default(),
-        &|_, _| {},
-    )
-    .unwrap_or_else(|e| panic!("analyze: {e}"))
-}
-
-fn codes(a: &Analysis) -> String {
-    let mut c: Vec<&str> = a.result.warnings.iter().map(|w| w.code.as_str()).collect();
-    c.sort_unstable();
-    c.dedup();
-    if c.is_empty() {
-        "–".into()
-    } else {
-        c.join(", ")
-    }
-}
 
 fn pct(ours: f64, truth: f64) -> String {
     if truth > 0.0 {
@@ -110,11 +85,7 @@ const PHANTOM_HEADER: &str = "| case | Dice right | Dice left | lung % | GGO % |
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let out = args
-        .iter()
-        .position(|a| a == "--out")
-        .and_then(|i| args.get(i + 1))
-        .cloned();
+    let out = arg(&args, "--out");
     let t0 = Instant::now();
     let mut doc = String::new();
     let mut misses = Vec::new();
@@ -126,12 +97,7 @@ fn main() {
                 .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
         })
         .unwrap_or_else(|| "unknown CPU".into());
-    let commit = std::process::Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default();
+    let commit = commit();
     let _ = writeln!(doc, "# Segmentation: current figures\n");
     let _ = writeln!(
         doc,
@@ -150,31 +116,39 @@ fn main() {
         100.0 * MAX_LUNG_ERR,
         100.0 * MAX_CONS_ERR
     );
-    let _ = writeln!(doc, "## Phantom presets (half grid)\n");
-    doc.push_str(PHANTOM_HEADER);
-    for name in ildtrack_phantom::PRESETS {
-        let spec = half_grid(PhantomSpec::preset(name).expect("preset"));
-        let ph = try_generate(&spec).unwrap_or_else(|e| panic!("{name}: {e}"));
-        let a = run(&ph.volume, &ph.meta, &[]);
-        doc.push_str(&phantom_row(name, &ph, &a, &mut misses));
-        eprintln!("{name} done");
+    let presets: Vec<(String, PhantomSpec)> = ildtrack_phantom::PRESETS
+        .iter()
+        .map(|n| {
+            (
+                n.to_string(),
+                half_grid(PhantomSpec::preset(n).expect("preset")),
+            )
+        })
+        .collect();
+    let placements: Vec<(String, PhantomSpec)> = consolidation_placements()
+        .into_iter()
+        .map(|(n, l)| (n.to_string(), one_lesion(l)))
+        .collect();
+    for (title, cases) in [
+        ("## Phantom presets (half grid)", presets),
+        (
+            "## Large consolidations, ten placements (half grid)",
+            placements,
+        ),
+    ] {
+        let _ = writeln!(doc, "{title}\n");
+        doc.push_str(PHANTOM_HEADER);
+        for (name, spec) in cases {
+            let ph = try_generate(&spec).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let a = run(&ph.volume, &ph.meta, &[]);
+            doc.push_str(&phantom_row(&name, &ph, &a, &mut misses));
+            eprintln!("{name} done");
+        }
+        doc.push('\n');
     }
     let _ = writeln!(
         doc,
-        "\n## Large consolidations, ten placements (half grid)\n"
-    );
-    doc.push_str(PHANTOM_HEADER);
-    for (name, lesion) in consolidation_placements() {
-        let mut spec = half_grid(PhantomSpec::default());
-        spec.lesions = vec![lesion];
-        let ph = try_generate(&spec).unwrap_or_else(|e| panic!("{name}: {e}"));
-        let a = run(&ph.volume, &ph.meta, &[]);
-        doc.push_str(&phantom_row(name, &ph, &a, &mut misses));
-        eprintln!("{name} done");
-    }
-    let _ = writeln!(
-        doc,
-        "\n## Real series (../shared/data; no reference masks: volumes and classes as measured)\n"
+        "## Real series (../shared/data; no reference masks: volumes and classes as measured)\n"
     );
     if let Some(data) = ildtrack_dicom::shared_data::dir(Path::new(env!("CARGO_MANIFEST_DIR"))) {
         doc.push_str("| series | right mL | left mL | GGO % | consolidation % | warnings |\n|---|---|---|---|---|---|\n");

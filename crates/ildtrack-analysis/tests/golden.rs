@@ -7,9 +7,11 @@
 //! the table on purpose (`GOLDEN_UPDATE=1 cargo test -p ildtrack-analysis --test golden`), and
 //! the commit says what moved and why.
 
-use ildtrack_analysis::{Analysis, AnalysisConfig, analyze};
-use ildtrack_compute::CpuBackend;
-use ildtrack_phantom::eval::{consolidation_placements, half_grid};
+mod common;
+
+use common::{analyze_default, analyze_path};
+use ildtrack_analysis::Analysis;
+use ildtrack_phantom::eval::{consolidation_placements, half_grid, one_lesion};
 use ildtrack_phantom::{PhantomSpec, try_generate};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -99,15 +101,7 @@ fn check(group: &str, rows: BTreeMap<String, String>, may_be_missing: bool) {
 }
 
 fn run(ph: &ildtrack_phantom::Phantom) -> Analysis {
-    analyze(
-        &CpuBackend::new(),
-        &ph.volume,
-        &ph.meta,
-        &[],
-        &AnalysisConfig::default(),
-        &|_, _| {},
-    )
-    .unwrap_or_else(|e| panic!("analyze: {e}"))
+    analyze_default(&ph.volume, &ph.meta, &[])
 }
 
 #[test]
@@ -125,8 +119,7 @@ fn golden_phantom_presets() {
 fn golden_consolidation_placements() {
     let mut rows = BTreeMap::new();
     for (name, lesion) in consolidation_placements() {
-        let mut spec = half_grid(PhantomSpec::default());
-        spec.lesions = vec![lesion];
+        let spec = one_lesion(lesion);
         let ph = try_generate(&spec).unwrap_or_else(|e| panic!("{name}: {e}"));
         rows.insert(name.to_string(), row(&run(&ph)));
     }
@@ -144,18 +137,7 @@ fn golden_real_series() {
         if !path.exists() {
             continue;
         }
-        let s = ildtrack_dicom::load(&path, &ildtrack_dicom::LoadOptions::default())
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-        let a = analyze(
-            &CpuBackend::new(),
-            &s.volume,
-            &s.meta,
-            &s.warnings,
-            &AnalysisConfig::default(),
-            &|_, _| {},
-        )
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
-        rows.insert(name, row(&a));
+        rows.insert(name, row(&analyze_path(&path)));
     }
     check("real", rows, true);
 }

@@ -5,9 +5,11 @@
 //! reaches today are in docs/SEGMENTATION.md (`examples/analysis_segmentation_eval.rs`); the
 //! tests assert the targets below, not those figures.
 
+mod common;
+
+use common::{analyze_default, analyze_path, analyze_with};
 use ildtrack_analysis::model::VisitResult;
-use ildtrack_analysis::{Analysis, AnalysisConfig, analyze};
-use ildtrack_compute::CpuBackend;
+use ildtrack_analysis::{Analysis, AnalysisConfig};
 use ildtrack_phantom::eval::{consolidation_placements, dice, half_grid, inside};
 use ildtrack_phantom::{LesionSpec, Phantom, PhantomSpec, Side, Zone, try_generate};
 use ildtrack_report::qc;
@@ -91,15 +93,7 @@ fn run(ph: &Phantom) -> Analysis {
 }
 
 fn run_with(ph: &Phantom, cfg: &AnalysisConfig) -> Analysis {
-    analyze(
-        &CpuBackend::new(),
-        &ph.volume,
-        &ph.meta,
-        &[],
-        cfg,
-        &|_, _| {},
-    )
-    .unwrap_or_else(|e| panic!("analyze: {e}"))
+    analyze_with(&ph.volume, &ph.meta, &[], cfg)
 }
 
 /// The default phantom (half grid) with these lesions, analysed.
@@ -703,15 +697,7 @@ fn a_single_slice_is_analysed_in_2d() {
         .lungs
         .slice(ndarray::s![z..z + 1, .., ..])
         .to_owned();
-    let a = analyze(
-        &CpuBackend::new(),
-        &vol,
-        &ph.meta,
-        &[],
-        &AnalysisConfig::default(),
-        &|_, _| {},
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let a = analyze_default(&vol, &ph.meta, &[]);
     assert!(has_warning(&a.result, "single-slice"));
     let (dr, dl) = (
         dice(&a.lungs.data, &truth, 1),
@@ -735,8 +721,7 @@ fn an_age_the_anatomy_contradicts_is_unknown() {
     for (age, believed) in [(0.0, false), (4.0, false), (14.0, true)] {
         let mut meta = ph.meta.clone();
         meta.patient_age_years = Some(age);
-        let a = analyze(&CpuBackend::new(), &ph.volume, &meta, &[], &cfg, &|_, _| {})
-            .unwrap_or_else(|e| panic!("{e}"));
+        let a = analyze_with(&ph.volume, &meta, &[], &cfg);
         let r = &a.result;
         assert_eq!(has_warning(r, "pediatric-patient"), believed, "age {age}");
         assert_eq!(has_warning(r, "age-implausible"), !believed, "age {age}");
@@ -757,15 +742,7 @@ fn result_serialises_and_qc_pngs_have_true_aspect() {
     // A teenager: the phantom's adult-sized lungs are plausible at 14 (see the age test below).
     meta.patient_age_years = Some(14.0);
     meta.contrast_agent = Some("IOPAMIDOL".into());
-    let a = analyze(
-        &CpuBackend::new(),
-        &ph.volume,
-        &meta,
-        &[],
-        &AnalysisConfig::default(),
-        &|_, _| {},
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let a = analyze_default(&ph.volume, &meta, &[]);
     let r = &a.result;
     assert!(has_warning(r, "pediatric-patient") && has_warning(r, "contrast-enhanced"));
     assert_eq!(r.backend, "cpu");
@@ -805,20 +782,6 @@ fn data_dir() -> Option<PathBuf> {
         eprintln!("skipped: ../shared/data not found");
         None
     }
-}
-
-fn analyze_path(p: &Path) -> Analysis {
-    let s = ildtrack_dicom::load(p, &ildtrack_dicom::LoadOptions::default())
-        .unwrap_or_else(|e| panic!("load {}: {e}", p.display()));
-    analyze(
-        &CpuBackend::new(),
-        &s.volume,
-        &s.meta,
-        &s.warnings,
-        &AnalysisConfig::default(),
-        &|_, _| {},
-    )
-    .unwrap_or_else(|e| panic!("analyze {}: {e}", p.display()))
 }
 
 #[test]
@@ -1003,14 +966,6 @@ fn normal_lung_on_5_mm_slices_shows_little_ggo() {
     );
 }
 
-/// `vol` cut to columns `x0..x1` (geometry kept: the origin moves with the first column).
-fn crop_columns(vol: &Volume<i16>, x0: usize, x1: usize) -> Volume<i16> {
-    let data = vol.data.slice(ndarray::s![.., .., x0..x1]).to_owned();
-    let mut g = vol.geometry;
-    g.origin_mm = g.index_to_lps([0.0, 0.0, x0 as f64]);
-    Volume::new(data, g)
-}
-
 #[test]
 fn a_field_of_view_that_cuts_the_body_is_said() {
     // The whole body in the image: no warning. The same scan cut to its central columns (a
@@ -1020,16 +975,8 @@ fn a_field_of_view_that_cuts_the_body_is_said() {
     let whole = run(&ph);
     assert!(!has_warning(&whole.result, "truncated-fov"));
     let nx = ph.volume.dims_zyx()[2];
-    let cut = crop_columns(&ph.volume, nx / 5, nx - nx / 5);
-    let a = analyze(
-        &CpuBackend::new(),
-        &cut,
-        &ph.meta,
-        &[],
-        &AnalysisConfig::default(),
-        &|_, _| {},
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let cut = ph.volume.columns(nx / 5, nx - nx / 5);
+    let a = analyze_default(&cut, &ph.meta, &[]);
     assert!(
         has_warning(&a.result, "truncated-fov"),
         "{:?}",
@@ -1043,28 +990,12 @@ fn a_field_of_view_that_cuts_the_body_is_said() {
         &Default::default(),
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    let whole = analyze(
-        &CpuBackend::new(),
-        &s.volume,
-        &s.meta,
-        &s.warnings,
-        &AnalysisConfig::default(),
-        &|_, _| {},
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let whole = analyze_default(&s.volume, &s.meta, &s.warnings);
     assert!(!has_warning(&whole.result, "truncated-fov"));
     let nx = s.volume.dims_zyx()[2];
     for x0 in [nx * 3 / 20, nx / 5] {
-        let cut = crop_columns(&s.volume, x0, nx - x0);
-        let a = analyze(
-            &CpuBackend::new(),
-            &cut,
-            &s.meta,
-            &s.warnings,
-            &AnalysisConfig::default(),
-            &|_, _| {},
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+        let cut = s.volume.columns(x0, nx - x0);
+        let a = analyze_default(&cut, &s.meta, &s.warnings);
         assert!(
             has_warning(&a.result, "truncated-fov"),
             "{:?}",

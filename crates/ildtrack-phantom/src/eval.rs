@@ -105,6 +105,14 @@ pub fn random_placements(seed: u64, n: usize) -> Vec<(String, LesionSpec)> {
         .collect()
 }
 
+/// The default phantom on half the grid with `lesion` as its only lesion: how every placement
+/// is judged.
+pub fn one_lesion(lesion: LesionSpec) -> PhantomSpec {
+    let mut spec = half_grid(PhantomSpec::default());
+    spec.lesions = vec![lesion];
+    spec
+}
+
 /// The same anatomy on half the grid in each direction (voxels twice as large): the grid the
 /// test suite runs on.
 pub fn half_grid(spec: PhantomSpec) -> PhantomSpec {

@@ -136,6 +136,22 @@ impl<T> Volume<T> {
             geometry: self.geometry,
         }
     }
+
+    /// Columns `x0..x1` (clamped to the volume), the geometry kept: the origin moves to the
+    /// first kept column, so every voxel keeps its patient position.
+    pub fn columns(&self, x0: usize, x1: usize) -> Volume<T>
+    where
+        T: Clone,
+    {
+        let nx = self.data.shape()[2];
+        let (x0, x1) = (x0.min(nx), x1.clamp(x0.min(nx), nx));
+        let mut geometry = self.geometry;
+        geometry.origin_mm = geometry.index_to_lps([0.0, 0.0, x0 as f64]);
+        Volume {
+            data: self.data.slice(ndarray::s![.., .., x0..x1]).to_owned(),
+            geometry,
+        }
+    }
 }
 
 /// A non-fatal problem with the data or the analysis, carried into JSON and reports.
@@ -219,6 +235,24 @@ mod tests {
     fn voxel_volume_is_product_of_spacings() {
         let g = Geometry::axial([2.0, 0.5, 0.5]);
         assert!((g.voxel_volume_ml() - 0.0005).abs() < 1e-12);
+    }
+
+    #[test]
+    fn columns_keep_every_voxel_at_its_patient_position() {
+        let mut g = Geometry::axial([2.0, 1.0, 0.5]);
+        g.origin_mm = [-10.0, 0.0, 0.0];
+        let v = Volume::new(
+            Array3::from_shape_fn((2, 3, 8), |(z, y, x)| (z * 100 + y * 10 + x) as i16),
+            g,
+        );
+        let c = v.columns(3, 6);
+        assert_eq!(c.dims_zyx(), [2, 3, 3]);
+        assert_eq!(c.data[[1, 2, 0]], 123);
+        assert_eq!(
+            c.geometry.index_to_lps([1.0, 2.0, 0.0]),
+            v.geometry.index_to_lps([1.0, 2.0, 3.0])
+        );
+        assert_eq!(v.columns(6, 100).dims_zyx(), [2, 3, 2], "clamped");
     }
 
     #[test]

@@ -864,21 +864,25 @@ fn covid_slices_with_visible_ggo_score_higher() {
 
 #[test]
 fn bowel_gas_in_an_abdominal_slice_is_not_lung() {
-    // A058062's prior "axial" slice is at the level of the kidneys: the transverse colon's gas
-    // has a lung-like mean HU and must not be labelled lung. Most of it is pure air, which
-    // lung is not; its partial-volume rest lies outside the rib cage's hull, is dropped too
-    // and warned about (`air-outside-rib-cage`).
+    // A058062's two "axial" slices are at the level of the kidneys: the colon's gas has a
+    // lung-like mean HU and must not be labelled lung. Most of it is pure air, which lung is
+    // not; its partial-volume rest lies outside the rib cage's hull, is dropped too and warned
+    // about (`air-outside-rib-cage`). In the follow-up the bone hull (spine and two lateral
+    // ribs) is small against the body, which once meant "cropped field of view, not judged";
+    // the body lies wholly inside the image there, so it is judged.
     let Some(d) = data_dir() else { return };
-    let a = analyze_path(&d.join("covid-ny-sbu/A058062/axial/19001231-084.dcm"));
-    let v = a.result.lungs.whole.volume_ml;
-    assert!(v < 0.5, "{v:.1} mL of 'lung' in an abdominal slice");
-    assert!(has_warning(&a.result, "air-outside-rib-cage"));
-    // And it says no lung was found (not "only one lung found").
-    assert!(
-        has_doubt(&a.result, |m| m.starts_with("no lung found")),
-        "{:?}",
-        a.result.warnings
-    );
+    for file in ["19001231-084.dcm", "19010108-078.dcm"] {
+        let a = analyze_path(&d.join("covid-ny-sbu/A058062/axial").join(file));
+        let v = a.result.lungs.whole.volume_ml;
+        assert!(v < 0.5, "{file}: {v:.1} mL of 'lung' in an abdominal slice");
+        assert!(has_warning(&a.result, "air-outside-rib-cage"), "{file}");
+        // And it says no lung was found (not "only one lung found").
+        assert!(
+            has_doubt(&a.result, |m| m.starts_with("no lung found")),
+            "{file}: {:?}",
+            a.result.warnings
+        );
+    }
 }
 
 #[test]

@@ -13,8 +13,8 @@ use super::tuning::{self, is_bone};
 use crate::error::AnalysisError;
 use crate::plane;
 use ildtrack_compute::{Backend, Ball};
-use ildtrack_volume::Warning;
-use ndarray::{Array3, Axis};
+use ildtrack_volume::{OUTSIDE_FOV_HU, Warning};
+use ndarray::{Array3, ArrayView2, Axis};
 use rayon::prelude::*;
 
 /// Per side, an in-plane closing (`radius_mm`) takes in the vessels that indent the hilum;
@@ -106,7 +106,8 @@ pub(crate) fn drop_non_lung(
 /// their pixels outside the convex hull of the slices' bone ([`is_bone`]) deeper than
 /// [`tuning::BONE_MIN_DEPTH_MM`] under the skin, over slices within ±[`tuning::RIB_WINDOW_MM`]:
 /// subcutaneous emphysema, skin and breast folds, bowel. Slices whose bone hull covers under
-/// 1/[`tuning::RIB_HULL_MIN_BODY_DIVISOR`] of the body are left alone (cropped field of view).
+/// 1/[`tuning::RIB_HULL_MIN_BODY_DIVISOR`] of the body are left alone where the body runs off
+/// the image (cropped field of view), judged where it does not (below the rib cage).
 /// Returns the volume dropped (mL).
 pub(crate) fn drop_air_outside_rib_cage(
     lungs: &mut Array3<u8>,
@@ -141,6 +142,7 @@ pub(crate) fn drop_air_outside_rib_cage(
         })
         .collect();
     let win = (tuning::RIB_WINDOW_MM / ls[0]).round() as usize;
+    let body_slices = body;
     let dropped: usize = lungs
         .axis_iter_mut(Axis(0))
         .into_par_iter()
@@ -155,7 +157,16 @@ pub(crate) fn drop_air_outside_rib_cage(
                 pts.extend_from_slice(&bp.0);
             }
             let hull = plane::fill_polygon(&plane::hull_of_points(pts), ny, nx);
-            if hull.iter().filter(|&&v| v).count() * tuning::RIB_HULL_MIN_BODY_DIVISOR < body {
+            let hull_px = hull.iter().filter(|&&v| v).count();
+            // A small bone hull is a cropped field of view where the body runs off the image;
+            // in a whole body it is a slice below the rib cage (abdomen: bowel gas), judged.
+            if hull_px == 0
+                || (hull_px * tuning::RIB_HULL_MIN_BODY_DIVISOR < body
+                    && body_cut_by_image(
+                        body_slices.index_axis(Axis(0), z),
+                        hu.index_axis(Axis(0), z),
+                    ))
+            {
                 return 0;
             }
             let lung: Vec<bool> = s.iter().map(|&v| v != 0).collect();
@@ -173,6 +184,22 @@ pub(crate) fn drop_air_outside_rib_cage(
         })
         .sum();
     dropped as f64 * ls.iter().product::<f64>() / 1000.0
+}
+
+/// The body reaches the image border or blocks outside the reconstructed field of view.
+pub(crate) fn body_cut_by_image(body: ArrayView2<u8>, hu: ArrayView2<i16>) -> bool {
+    let (ny, nx) = body.dim();
+    body.indexed_iter().any(|((y, x), &v)| {
+        v != 0
+            && (y == 0
+                || x == 0
+                || y + 1 == ny
+                || x + 1 == nx
+                || plane::neighbours4(y * nx + x, ny, nx)
+                    .iter()
+                    .flatten()
+                    .any(|&j| hu[[j / nx, j % nx]] == OUTSIDE_FOV_HU))
+    })
 }
 
 /// Gas under the diaphragm that joined a lung only through the faces between slices: where a
@@ -363,6 +390,54 @@ mod tests {
         let no_ribs = hu.mapv(|h| if h == 500 { 40 } else { h });
         assert_eq!(
             drop_air_outside_rib_cage(&mut kept, &no_ribs, &body, [2.0; 3], w),
+            0.0
+        );
+    }
+
+    #[test]
+    fn a_small_bone_hull_is_judged_unless_the_image_cuts_the_body() {
+        // One 40 x 40 slice, 2 mm pixels: a body square (rows 5..35), a spine and two ribs in
+        // its back third (a small hull), and a gas pocket in front. Inside the image the
+        // pocket is below the rib cage and goes; with the body reaching the image's edge (a
+        // cropped field of view) nothing is judged.
+        let (ny, nx) = (40usize, 40usize);
+        let mut hu = Array3::<i16>::from_elem((1, ny, nx), -1000);
+        let mut lungs = Array3::<u8>::zeros((1, ny, nx));
+        for y in 5..35 {
+            for x in 5..35 {
+                hu[[0, y, x]] = 40;
+            }
+        }
+        for (y, x) in [(30, 20), (26, 10), (26, 30)] {
+            hu[[0, y, x]] = 500;
+        }
+        for y in 9..12 {
+            for x in 18..22 {
+                hu[[0, y, x]] = -900;
+                lungs[[0, y, x]] = 1;
+            }
+        }
+        let body = hu.mapv(|h| u8::from(h > -950));
+        let w = plane::chamfer_weights([2.0, 2.0]);
+        let mut inside = lungs.clone();
+        let ml = drop_air_outside_rib_cage(&mut inside, &hu, &body, [2.0; 3], w);
+        assert!(ml > 0.0 && inside.iter().all(|&v| v == 0), "pocket dropped");
+        let mut cut_body = body.clone();
+        for y in 5..35 {
+            cut_body[[0, y, 0]] = 1;
+            hu[[0, y, 0]] = 40;
+        }
+        assert!(body_cut_by_image(
+            cut_body.index_axis(Axis(0), 0),
+            hu.index_axis(Axis(0), 0)
+        ));
+        assert!(!body_cut_by_image(
+            body.index_axis(Axis(0), 0),
+            hu.index_axis(Axis(0), 0)
+        ));
+        let mut cropped = lungs.clone();
+        assert_eq!(
+            drop_air_outside_rib_cage(&mut cropped, &hu, &cut_body, [2.0; 3], w),
             0.0
         );
     }

@@ -65,5 +65,5 @@ pub use generate::{
     try_generate, validate,
 };
 pub use meta::synthetic_uid;
-pub use spec::{LesionKind, LesionSpec, PRESETS, PhantomSpec, Side, Zone};
+pub use spec::{LesionKind, LesionShape, LesionSpec, PRESETS, PhantomSpec, Placement, Side, Zone};
 pub use subpleural::SubpleuralTruth;

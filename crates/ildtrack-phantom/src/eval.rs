@@ -345,6 +345,10 @@ fn random_case(seed: u64, i: usize, r: &mut SplitMix) -> RandomCase {
             let place = match shape {
                 "diffuse" => "RL".to_string(),
                 "lobe" => format!("{s}-{zone:?}"),
+                // The zone does not place diaphragmatic and apical lesions.
+                _ if lesion.placement != Placement::Surface => {
+                    format!("{position}-{s}-{radius:.0}mm-{angle:.0}deg")
+                }
                 _ => format!("{position}-{s}-{zone:?}-{radius:.0}mm-{angle:.0}deg"),
             };
             format!("{shape}{detail}-{k}{hu:+.0}HU-{place}")

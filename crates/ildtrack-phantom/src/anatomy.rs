@@ -854,22 +854,48 @@ impl Anatomy {
                 return ([x, y, z + up * depth], [0.0, 0.0, -up]);
             }
         }
-        let z = self.z_base + self.h * l.zone.centre_fraction() + l.z_shift_mm;
-        let sc = self.slice_ctx(z);
         let step = 0.5;
         let max_len = 2.0 * shape.a.max(shape.b);
-        let mut last_inside: Option<f64> = None;
-        let mut s = 0.0;
-        while s <= max_len {
-            let x = centre[0] + dir[0] * s;
-            let y = centre[1] + dir[1] * s;
-            if self.lung_side(x, y, &sc) == label {
-                last_inside = Some(s);
+        let last_on_ray = |sc: &SliceCtx| {
+            let mut last_inside: Option<f64> = None;
+            let mut s = 0.0;
+            while s <= max_len {
+                let x = centre[0] + dir[0] * s;
+                let y = centre[1] + dir[1] * s;
+                if self.lung_side(x, y, sc) == label {
+                    last_inside = Some(s);
+                }
+                s += step;
             }
-            s += step;
+            last_inside
+        };
+        let mut z = self.z_base + self.h * l.zone.centre_fraction() + l.z_shift_mm;
+        let mut sc = self.slice_ctx(z);
+        let mut last_inside = last_on_ray(&sc);
+        if last_inside.is_none() {
+            // Under the dome the ray can miss the lung (a medial ray in the lower zone meets
+            // only liver or heart): climb until it meets the lung, so the lesion touches it.
+            let mut up = z;
+            while up < self.z_base + self.h {
+                up += 2.0;
+                let c = self.slice_ctx(up);
+                if let Some(s) = last_on_ray(&c) {
+                    (z, sc, last_inside) = (up, c, Some(s));
+                    break;
+                }
+            }
         }
         let surface = last_inside.unwrap_or(shape.a.min(shape.b) * sc.k);
-        let dist = inside(surface);
+        let mut dist = inside(surface);
+        // A core centre that fell outside the lung (under the dome, in the heart's notch)
+        // moves back out along the ray until it is in the lung.
+        let in_lung =
+            |d: f64| self.lung_side(centre[0] + dir[0] * d, centre[1] + dir[1] * d, &sc) == label;
+        if dist < surface && !in_lung(dist) {
+            while dist < surface && !in_lung(dist) {
+                dist += step;
+            }
+        }
         (
             [centre[0] + dir[0] * dist, centre[1] + dir[1] * dist, z],
             [dir[0], dir[1], 0.0],

@@ -73,7 +73,8 @@ impl RegionTruth {
 ///    bronchogram): **vessels inside consolidation count as consolidation** (they are invisible there).
 ///
 /// So `ggo`, `consolidation` and `vessels` are disjoint subsets of `lungs != 0`.
-/// A collapsed lung has no lung voxels (its hemithorax holds pleural fluid).
+/// A collapsed lung has no lung voxels (its hemithorax holds pleural fluid); effusion fluid
+/// (`effusion_mm`) is not lung either. Every lesion shape follows the same rules by its class.
 ///
 /// Zones: equal thirds of each lung's own z-extent (`lung_z_extent`, slice indices, index 0 is
 /// the lowest = most caudal slice); slice `z` has fraction `(z - lo + 0.5) / (hi - lo + 1)`:

@@ -138,8 +138,10 @@ pub enum LesionShape {
 /// lung's axis at `angle_deg` around it (0 = posterior, 90 = lateral, 180 = anterior,
 /// 270 = medial). `subpleural = true` puts the centre on the pleural surface (so the ball's
 /// part inside the lung abuts the chest wall); `false` puts it `radius_mm + 12` mm inside the
-/// surface (as far as the lung allows), i.e. beyond the 10 mm subpleural band. [`Placement`]
-/// moves the anchor to the diaphragmatic or apical surface instead.
+/// surface (as far as the lung allows), i.e. beyond the 10 mm subpleural band; a core centre
+/// that would fall outside the lung moves back out along the ray until it is in the lung. When
+/// the ray meets no lung at that height (under the dome) the anchor climbs until it does.
+/// [`Placement`] moves the anchor to the diaphragmatic or apical surface instead.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LesionSpec {
     pub kind: LesionKind,

@@ -46,6 +46,10 @@ struct Outcome {
     ggo: Option<f64>,
     lung: f64,
     doubt: bool,
+    effusion: bool,
+    contrast: bool,
+    full_grid: bool,
+    slice_mm: f64,
 }
 
 impl Outcome {
@@ -150,6 +154,10 @@ fn cases(seeds: &[u64], seeds_text: &str, n: usize) -> String {
             let o = Outcome {
                 position,
                 shape,
+                effusion: spec.effusion_mm.iter().any(|&d| d > 0.0),
+                contrast: spec.contrast,
+                full_grid: spec.dims_zyx[2] >= 512,
+                slice_mm: spec.spacing_mm[0],
                 inside: (all > 0).then(|| hit as f64 / all as f64),
                 consolidation_inside: (c_all > 0).then(|| c_hit as f64 / c_all as f64),
                 consolidation: rel(l.consolidation_ml, truth.consolidation_ml),
@@ -196,7 +204,44 @@ fn cases(seeds: &[u64], seeds_text: &str, n: usize) -> String {
     if !silent.is_empty() {
         let _ = writeln!(doc, "\nSilent losses: {}.", silent.join(", "));
     }
-    for (title, keys, key) in [("position class", POSITIONS, 0), ("shape", SHAPES, 1)] {
+    type Pick = Box<dyn Fn(&Outcome) -> bool>;
+    let by_key =
+        |get: fn(&Outcome) -> &'static str, keys: &[&'static str]| -> Vec<(String, Pick)> {
+            keys.iter()
+                .map(|&k| {
+                    (
+                        k.to_string(),
+                        Box::new(move |o: &Outcome| get(o) == k) as Pick,
+                    )
+                })
+                .collect()
+        };
+    let conditions: Vec<(String, Pick)> = vec![
+        ("effusion".into(), Box::new(|o: &Outcome| o.effusion)),
+        ("no effusion".into(), Box::new(|o: &Outcome| !o.effusion)),
+        ("contrast".into(), Box::new(|o: &Outcome| o.contrast)),
+        ("no contrast".into(), Box::new(|o: &Outcome| !o.contrast)),
+        ("half grid".into(), Box::new(|o: &Outcome| !o.full_grid)),
+        ("full grid".into(), Box::new(|o: &Outcome| o.full_grid)),
+        (
+            "slices < 1.25 mm".into(),
+            Box::new(|o: &Outcome| o.slice_mm < 1.25),
+        ),
+        (
+            "slices 1.25–2.5 mm".into(),
+            Box::new(|o: &Outcome| (1.25..2.5).contains(&o.slice_mm)),
+        ),
+        (
+            "slices ≥ 2.5 mm".into(),
+            Box::new(|o: &Outcome| o.slice_mm >= 2.5),
+        ),
+    ];
+    let tables = [
+        ("position class", by_key(|o| o.position, POSITIONS)),
+        ("shape", by_key(|o| o.shape, SHAPES)),
+        ("condition", conditions),
+    ];
+    for (title, groups) in tables {
         let _ = writeln!(
             doc,
             "\n## By {title}\n\n| {title} | cases | inside median % | inside worst % | ≥ 95 % inside | \
@@ -204,16 +249,12 @@ fn cases(seeds: &[u64], seeds_text: &str, n: usize) -> String {
              consolidation within 10 % | GGO within 10 % | lung within 2 % | silent losses | doubt raised |\n\
              |---|---|---|---|---|---|---|---|---|---|---|"
         );
-        for k in keys {
-            let group: Vec<&Outcome> = all
-                .iter()
-                .copied()
-                .filter(|o| (if key == 0 { o.position } else { o.shape }) == *k)
-                .collect();
+        for (k, pick) in groups {
+            let group: Vec<&Outcome> = all.iter().copied().filter(|o| pick(o)).collect();
             if group.is_empty() {
                 continue;
             }
-            let _ = writeln!(doc, "{}", row(k, &group));
+            let _ = writeln!(doc, "{}", row(&k, &group));
         }
     }
     doc

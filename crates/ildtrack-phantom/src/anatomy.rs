@@ -6,7 +6,7 @@
 //! single definition of "lung" used both for painting and for growing the vessel tree.
 
 use crate::rng::SplitMix;
-use crate::spec::{LesionKind, PhantomSpec, Side};
+use crate::spec::{LesionKind, LesionShape, LesionSpec, PhantomSpec, Placement, Side};
 
 /// Tissue class of a voxel, the painting result from which HU and truth masks are derived.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +67,65 @@ pub struct Ball {
     pub kind: LesionKind,
     pub hu: f64,
     pub label: u8,
+    /// Index of its spec lesion (owner in the per-lesion truth).
+    pub idx: u16,
+}
+
+/// A lesion of another shape than a ball, after placement (see [`LesionShape`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Shaped {
+    pub kind: LesionKind,
+    pub hu: f64,
+    pub label: u8,
+    pub idx: u16,
+    pub form: Form,
+    /// Anatomy-frame box `[xlo, xhi, ylo, yhi, zlo, zhi]` that holds the whole lesion.
+    pub bbox: [f64; 6],
+}
+
+/// The geometry of a [`Shaped`] lesion.
+#[derive(Debug, Clone, Copy)]
+pub enum Form {
+    /// Unit axes (rows) and their semi-axes, mm.
+    Ellipsoid {
+        c: [f64; 3],
+        axes: [[f64; 3]; 3],
+        semi: [f64; 3],
+    },
+    /// Lung within `thickness` of the lung surface and within `r` of `c`.
+    Band { c: [f64; 3], r: f64, thickness: f64 },
+    /// Cone from `apex` along unit `dir`, up to `len` mm.
+    Wedge {
+        apex: [f64; 3],
+        dir: [f64; 3],
+        cos_half: f64,
+        len: f64,
+    },
+    /// Lung between the planes `z = zlo + tilt (y − cy)` and `z = zhi + tilt (y − cy)`.
+    Lobe {
+        zlo: f64,
+        zhi: f64,
+        tilt: f64,
+        cy: f64,
+    },
+    /// Lung whose dependency score (see [`Anatomy::dependency`]) is at least `thr`; the part
+    /// with `u = (score − thr) / (top − thr) ≥ cons_from` is `kind`, the rest ground glass.
+    Diffuse {
+        thr: f64,
+        top: f64,
+        cons_from: f64,
+        ggo_hu: f64,
+    },
+}
+
+/// Which lesion class a shaped lesion paints at a point; the painting passes go GGO, then
+/// consolidation, then honeycombing, and a denser class claims a point before a lighter one.
+pub fn kind_rank(kind: LesionKind) -> u8 {
+    match kind {
+        LesionKind::Ggo => 1,
+        LesionKind::Consolidation => 2,
+        LesionKind::Honeycomb => 3,
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -143,6 +202,10 @@ pub struct Anatomy {
     pub bronchi: Vec<Seg>,
     pub vessels: Vec<Seg>,
     pub balls: Vec<Ball>,
+    pub shaped: Vec<Shaped>,
+    /// Depth of the dependent effusion crescent `[right, left]`, mm (0 = none).
+    pub effusion_mm: [f64; 2],
+    pub effusion_hu: f64,
 }
 
 impl Anatomy {
@@ -213,6 +276,11 @@ impl Anatomy {
             bronchi: Vec::new(),
             vessels: Vec::new(),
             balls: Vec::new(),
+            shaped: Vec::new(),
+            effusion_mm: spec
+                .effusion_mm
+                .map(|d| if d.is_finite() { d.max(0.0) } else { 0.0 }),
+            effusion_hu: spec.effusion_hu,
         };
         an.build_airways();
         let mut rng =
@@ -333,9 +401,37 @@ impl Anatomy {
     }
 
     /// Which lung (1 right, 2 left, 0 none) occupies `(x, y)` of slice `sc`, by geometry alone
-    /// (ignores `collapsed`, airways and lesions).
+    /// (ignores `collapsed`, airways and lesions) after the effusion took its place.
     #[inline]
     pub fn lung_side(&self, x: f64, y: f64, sc: &SliceCtx) -> u8 {
+        let label = self.lung_side_dry(x, y, sc);
+        if label != 0 && self.in_effusion(label, x, y, sc) {
+            return 0;
+        }
+        label
+    }
+
+    /// Whether `(x, y)` of lung `label`'s space holds effusion fluid: a posterior crescent
+    /// against the pleural cavity wall, deepest at the back and thinning laterally (fluid
+    /// settles where the supine patient is lowest), fading from mid-height to the apex.
+    #[inline]
+    pub fn in_effusion(&self, label: u8, x: f64, y: f64, sc: &SliceCtx) -> bool {
+        let depth = self.effusion_mm[usize::from(label == 2)];
+        if depth <= 0.0 {
+            return false;
+        }
+        let back = (y - self.cav_yc) / sc.cav_b;
+        if back <= 0.0 {
+            return false;
+        }
+        let fade = ((0.85 - sc.t) / 0.35).clamp(0.0, 1.0);
+        let wall_mm = (1.0 - self.cavity_rho2(x, y, sc).sqrt()) * sc.cav_b;
+        wall_mm < depth * back.min(1.0) * fade
+    }
+
+    /// Lung by geometry alone, without the effusion.
+    #[inline]
+    fn lung_side_dry(&self, x: f64, y: f64, sc: &SliceCtx) -> u8 {
         if !(0.0..=1.0).contains(&sc.t) {
             return 0;
         }
@@ -491,7 +587,10 @@ impl Anatomy {
             return (Class::Soft, 45.0, 0);
         }
         // Lungs.
-        let label = self.lung_side(x, y, sc);
+        let label = self.lung_side_dry(x, y, sc);
+        if label != 0 && self.in_effusion(label, x, y, sc) {
+            return (Class::PleuralFluid, self.effusion_hu as f32, 0);
+        }
         if label != 0 {
             let side = if label == 1 { Side::Right } else { Side::Left };
             if self.collapsed == Some(side) {
@@ -664,44 +763,397 @@ impl Anatomy {
         }
     }
 
-    /// Turn lesion specs into balls at positions on the lung surface.
+    /// Turn lesion specs into balls and shaped lesions at positions on the lung surface.
     fn place_lesions(&mut self, spec: &PhantomSpec) {
-        for l in &spec.lesions {
-            let idx = l.side.index();
-            let label = l.side.label();
-            let shape = self.lungs[idx];
-            let z = self.z_base + self.h * l.zone.centre_fraction() + l.z_shift_mm;
-            let sc = self.slice_ctx(z);
-            let th = l.angle_deg.to_radians();
-            // Ray from the lung's axis: 0 posterior (+y), 90 lateral, 180 anterior.
-            let dir = [l.side.x_sign() * th.sin(), th.cos()];
-            let centre = [shape.cx, shape.cy];
-            let step = 0.5;
-            let max_len = 2.0 * shape.a.max(shape.b);
+        for (i, l) in spec.lesions.iter().enumerate() {
+            let idx = u16::try_from(i).unwrap_or(u16::MAX - 1);
+            match l.shape {
+                LesionShape::Ball => {
+                    let (c, _) = self.anchor(l, false);
+                    self.balls.push(Ball {
+                        c,
+                        r: l.radius_mm.max(0.0),
+                        kind: l.kind,
+                        hu: l.hu,
+                        label: l.side.label(),
+                        idx,
+                    });
+                }
+                shape => {
+                    if let Some(s) = self.shaped_lesion(l, shape, idx) {
+                        self.shaped.push(s);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Centre of lesion `l` (on the pleura when subpleural or `on_pleura`, else
+    /// `radius_mm + 12` mm inside), and the outward unit normal there.
+    fn anchor(&self, l: &LesionSpec, on_pleura: bool) -> ([f64; 3], [f64; 3]) {
+        let idx = l.side.index();
+        let label = l.side.label();
+        let shape = self.lungs[idx];
+        let th = l.angle_deg.to_radians();
+        // Ray from the lung's axis: 0 posterior (+y), 90 lateral, 180 anterior.
+        let dir = [l.side.x_sign() * th.sin(), th.cos()];
+        let centre = [shape.cx, shape.cy];
+        let inside = |surface: f64| {
+            if l.subpleural || on_pleura {
+                surface
+            } else {
+                (surface - l.radius_mm - 12.0).max(0.0)
+            }
+        };
+        if l.placement != Placement::Surface {
+            // The in-plane distance to the lung ellipse along the ray, then a vertical search
+            // for the lung's lowest (diaphragm) or highest (apex) point above that spot.
+            let medial = dir[0] * shape.cx < 0.0;
+            let (qa, qb) = (
+                dir[0] / if medial { shape.a_med } else { shape.a },
+                dir[1] / shape.b,
+            );
+            let reach = 1.0 / (qa * qa + qb * qb).sqrt().max(1e-9);
+            let (frac, up) = match l.placement {
+                Placement::Apex => (0.25, -1.0),
+                _ => (0.5, 1.0),
+            };
+            let (x, y) = (
+                centre[0] + dir[0] * frac * reach,
+                centre[1] + dir[1] * frac * reach,
+            );
+            let (z0, z1) = (self.z_base, self.z_base + self.h);
+            let steps = (self.h / 0.5) as usize;
+            let found = (0..=steps)
+                .map(|k| {
+                    if up > 0.0 {
+                        z0 + k as f64 * 0.5
+                    } else {
+                        z1 - k as f64 * 0.5
+                    }
+                })
+                .find(|&z| self.lung_side_at([x, y, z]) == label);
+            if let Some(z) = found {
+                let last = (0..=steps)
+                    .map(|k| {
+                        if up > 0.0 {
+                            z + k as f64 * 0.5
+                        } else {
+                            z - k as f64 * 0.5
+                        }
+                    })
+                    .take_while(|&zz| self.lung_side_at([x, y, zz]) == label)
+                    .last()
+                    .unwrap_or(z);
+                let span = (last - z).abs();
+                let depth = if l.subpleural || on_pleura {
+                    0.0
+                } else {
+                    (l.radius_mm + 12.0).clamp(0.0, span)
+                };
+                return ([x, y, z + up * depth], [0.0, 0.0, -up]);
+            }
+        }
+        let step = 0.5;
+        let max_len = 2.0 * shape.a.max(shape.b);
+        let last_on_ray = |sc: &SliceCtx| {
             let mut last_inside: Option<f64> = None;
             let mut s = 0.0;
             while s <= max_len {
                 let x = centre[0] + dir[0] * s;
                 let y = centre[1] + dir[1] * s;
-                if self.lung_side(x, y, &sc) == label {
+                if self.lung_side(x, y, sc) == label {
                     last_inside = Some(s);
                 }
                 s += step;
             }
-            let surface = last_inside.unwrap_or(shape.a.min(shape.b) * sc.k);
-            let dist = if l.subpleural {
-                surface
-            } else {
-                (surface - l.radius_mm - 12.0).max(0.0)
-            };
-            let c = [centre[0] + dir[0] * dist, centre[1] + dir[1] * dist, z];
-            self.balls.push(Ball {
-                c,
-                r: l.radius_mm.max(0.0),
-                kind: l.kind,
-                hu: l.hu,
-                label,
-            });
+            last_inside
+        };
+        let mut z = self.z_base + self.h * l.zone.centre_fraction() + l.z_shift_mm;
+        let mut sc = self.slice_ctx(z);
+        let mut last_inside = last_on_ray(&sc);
+        if last_inside.is_none() {
+            // Under the dome the ray can miss the lung (a medial ray in the lower zone meets
+            // only liver or heart): climb until it meets the lung, so the lesion touches it.
+            let mut up = z;
+            while up < self.z_base + self.h {
+                up += 2.0;
+                let c = self.slice_ctx(up);
+                if let Some(s) = last_on_ray(&c) {
+                    (z, sc, last_inside) = (up, c, Some(s));
+                    break;
+                }
+            }
+        }
+        let surface = last_inside.unwrap_or(shape.a.min(shape.b) * sc.k);
+        let mut dist = inside(surface);
+        // A core centre that fell outside the lung (under the dome, in the heart's notch)
+        // moves back out along the ray until it is in the lung.
+        let in_lung =
+            |d: f64| self.lung_side(centre[0] + dir[0] * d, centre[1] + dir[1] * d, &sc) == label;
+        if dist < surface && !in_lung(dist) {
+            while dist < surface && !in_lung(dist) {
+                dist += step;
+            }
+        }
+        (
+            [centre[0] + dir[0] * dist, centre[1] + dir[1] * dist, z],
+            [dir[0], dir[1], 0.0],
+        )
+    }
+
+    /// Anatomy-frame box around lung `idx` over its whole height.
+    fn lung_box(&self, idx: usize) -> [f64; 6] {
+        let l = &self.lungs[idx];
+        let w = l.a.max(l.a_med);
+        [
+            l.cx - w,
+            l.cx + w,
+            l.cy - l.b,
+            l.cy + l.b,
+            self.z_base,
+            self.z_base + self.h,
+        ]
+    }
+
+    /// Dependency score of a point of lung `idx`: 0 front and apex, 1 back and base. Posterior
+    /// weighs more than basal: a supine patient's dependent lung is the back first.
+    pub fn dependency(&self, idx: usize, p: [f64; 3]) -> f64 {
+        let l = &self.lungs[idx];
+        let back = ((p[1] - (l.cy - l.b)) / (2.0 * l.b)).clamp(0.0, 1.0);
+        let low = (1.0 - (p[2] - self.z_base) / self.h).clamp(0.0, 1.0);
+        0.6 * back + 0.4 * low
+    }
+
+    fn shaped_lesion(&self, l: &LesionSpec, shape: LesionShape, idx: u16) -> Option<Shaped> {
+        let side = l.side.index();
+        let r = l.radius_mm.max(0.0);
+        let ball_box =
+            |c: [f64; 3], r: f64| [c[0] - r, c[0] + r, c[1] - r, c[1] + r, c[2] - r, c[2] + r];
+        let (form, bbox) = match shape {
+            LesionShape::Ball => return None,
+            LesionShape::Ellipsoid {
+                axis_ratio,
+                yaw_deg,
+                pitch_deg,
+            } => {
+                let (c, n) = self.anchor(l, false);
+                let len_xy = (n[0] * n[0] + n[1] * n[1]).sqrt();
+                // Vertical normals (diaphragm, apex) turn the axes from the ray's direction.
+                let u = if len_xy > 1e-9 {
+                    [n[0] / len_xy, n[1] / len_xy, 0.0]
+                } else {
+                    let th = l.angle_deg.to_radians();
+                    [l.side.x_sign() * th.sin(), th.cos(), 0.0]
+                };
+                let w = [-u[1], u[0], 0.0];
+                let (sy, cy) = yaw_deg.to_radians().sin_cos();
+                let (sp, cp) = pitch_deg.to_radians().sin_cos();
+                let flat = add(scale(u, cy), scale(w, sy));
+                let e1 = add(scale(flat, cp), [0.0, 0.0, sp]);
+                let e2 = add(scale(u, -sy), scale(w, cy));
+                let e3 = cross(e1, e2);
+                let semi = axis_ratio.map(|k| (k * r).max(0.1));
+                let big = semi.iter().copied().fold(0.0, f64::max);
+                (
+                    Form::Ellipsoid {
+                        c,
+                        axes: [e1, e2, e3],
+                        semi,
+                    },
+                    ball_box(c, big),
+                )
+            }
+            LesionShape::Band { thickness_mm } => {
+                let (c, _) = self.anchor(l, true);
+                (
+                    Form::Band {
+                        c,
+                        r,
+                        thickness: thickness_mm.max(0.0),
+                    },
+                    ball_box(c, r),
+                )
+            }
+            LesionShape::Wedge { half_angle_deg } => {
+                let (base, n) = self.anchor(l, true);
+                let apex = sub(base, scale(n, r));
+                // The cone runs a little past the pleura so the lung, not the cone, ends it.
+                let len = r + 15.0;
+                (
+                    Form::Wedge {
+                        apex,
+                        dir: n,
+                        cos_half: half_angle_deg.to_radians().cos(),
+                        len,
+                    },
+                    ball_box(apex, len),
+                )
+            }
+            LesionShape::Lobe => {
+                let third = self.h / 3.0;
+                let centre = self.z_base + self.h * l.zone.centre_fraction() + l.z_shift_mm;
+                let tilt = 0.5;
+                let zlo = match l.zone {
+                    crate::spec::Zone::Lower => f64::NEG_INFINITY,
+                    _ => centre - third / 2.0,
+                };
+                let zhi = match l.zone {
+                    crate::spec::Zone::Upper => f64::INFINITY,
+                    _ => centre + third / 2.0,
+                };
+                (
+                    Form::Lobe {
+                        zlo,
+                        zhi,
+                        tilt,
+                        cy: self.lungs[side].cy,
+                    },
+                    self.lung_box(side),
+                )
+            }
+            LesionShape::Diffuse {
+                share,
+                consolidation_share,
+                ggo_hu,
+            } => {
+                // The score threshold that leaves `share` of this lung above it, found on a
+                // coarse sample of the lung (the grid's own voxels are not known here).
+                let bx = self.lung_box(side);
+                let label = l.side.label();
+                let step = 4.0;
+                let mut scores = Vec::new();
+                let mut z = bx[4] + step / 2.0;
+                while z < bx[5] {
+                    let sc = self.slice_ctx(z);
+                    let mut y = bx[2] + step / 2.0;
+                    while y < bx[3] {
+                        let mut x = bx[0] + step / 2.0;
+                        while x < bx[1] {
+                            if self.lung_side(x, y, &sc) == label {
+                                scores.push(self.dependency(side, [x, y, z]));
+                            }
+                            x += step;
+                        }
+                        y += step;
+                    }
+                    z += step;
+                }
+                scores.sort_by(f64::total_cmp);
+                let top = scores.last().copied()?;
+                let at = ((1.0 - share.clamp(0.0, 1.0)) * scores.len() as f64) as usize;
+                let thr = scores[at.min(scores.len() - 1)];
+                let cons_from = if l.kind == LesionKind::Ggo {
+                    f64::INFINITY
+                } else {
+                    1.0 - consolidation_share.clamp(0.0, 1.0)
+                };
+                (
+                    Form::Diffuse {
+                        thr,
+                        top,
+                        cons_from,
+                        ggo_hu,
+                    },
+                    bx,
+                )
+            }
+        };
+        Some(Shaped {
+            kind: l.kind,
+            hu: l.hu,
+            label: l.side.label(),
+            idx,
+            form,
+            bbox,
+        })
+    }
+}
+
+impl Shaped {
+    /// Class and mean HU this lesion paints at `p` (a point of its lung on slice `sc`), or
+    /// `None` outside it. `near` holds the slice contexts `thickness` below and above `sc` for
+    /// a band.
+    pub fn at(
+        &self,
+        an: &Anatomy,
+        p: [f64; 3],
+        sc: &SliceCtx,
+        near: &[SliceCtx; 2],
+    ) -> Option<(LesionKind, f32)> {
+        let plain = Some((self.kind, self.hu as f32));
+        match self.form {
+            Form::Ellipsoid { c, axes, semi } => {
+                let d = sub(p, c);
+                let q: f64 = (0..3).map(|k| (dot(d, axes[k]) / semi[k]).powi(2)).sum();
+                (q <= 1.0).then_some(())?;
+                plain
+            }
+            Form::Band { c, r, thickness } => {
+                let d = sub(p, c);
+                (dot(d, d) <= r * r).then_some(())?;
+                // Near the surface when a point `thickness` away in one of ten directions (eight
+                // in the plane, straight up and down) is no longer this lung.
+                let t = thickness;
+                let out = |x: f64, y: f64, s: &SliceCtx| an.lung_side(x, y, s) != self.label;
+                let diag = t * std::f64::consts::FRAC_1_SQRT_2;
+                let dirs = [
+                    (t, 0.0),
+                    (-t, 0.0),
+                    (0.0, t),
+                    (0.0, -t),
+                    (diag, diag),
+                    (diag, -diag),
+                    (-diag, diag),
+                    (-diag, -diag),
+                ];
+                let near_surface = dirs.iter().any(|&(dx, dy)| out(p[0] + dx, p[1] + dy, sc))
+                    || near.iter().any(|s| out(p[0], p[1], s));
+                near_surface.then_some(())?;
+                plain
+            }
+            Form::Wedge {
+                apex,
+                dir,
+                cos_half,
+                len,
+            } => {
+                let d = sub(p, apex);
+                let along = dot(d, dir);
+                let dist2 = dot(d, d);
+                (along > 0.0 && dist2 <= len * len && along * along >= cos_half * cos_half * dist2)
+                    .then_some(())?;
+                plain
+            }
+            Form::Lobe { zlo, zhi, tilt, cy } => {
+                let shift = tilt * (p[1] - cy);
+                (p[2] >= zlo + shift && p[2] < zhi + shift).then_some(())?;
+                plain
+            }
+            Form::Diffuse {
+                thr,
+                top,
+                cons_from,
+                ggo_hu,
+            } => {
+                let s = an.dependency(usize::from(self.label == 2), p);
+                if s < thr {
+                    return None;
+                }
+                let u = ((s - thr) / (top - thr).max(1e-9)).min(1.0);
+                if u >= cons_from {
+                    return plain;
+                }
+                // Ground glass denser towards the back, up to −350 HU at the consolidation edge.
+                let reach = if cons_from.is_finite() {
+                    cons_from
+                } else {
+                    1.0
+                };
+                let w = (u / reach.max(1e-9)).min(1.0);
+                let hu = ggo_hu + (-350.0 - ggo_hu).max(0.0) * w;
+                Some((LesionKind::Ggo, hu as f32))
+            }
         }
     }
 }

@@ -2,9 +2,9 @@
 //! masks used to paint.
 
 use crate::PhantomError;
-use crate::anatomy::{Anatomy, Class, Seg, dist2_to_segment};
+use crate::anatomy::{Anatomy, Class, Seg, dist2_to_segment, kind_rank};
 use crate::rng::{GaussTable, Texture};
-use crate::spec::{LesionKind, PhantomSpec, Side, Zone};
+use crate::spec::{LesionKind, LesionShape, PhantomSpec, Side, Zone};
 use ildtrack_volume::{Geometry, Identity, OUTSIDE_FOV_HU, ScanMeta, Volume};
 use ndarray::Array3;
 use rayon::prelude::*;
@@ -73,7 +73,8 @@ impl RegionTruth {
 ///    bronchogram): **vessels inside consolidation count as consolidation** (they are invisible there).
 ///
 /// So `ggo`, `consolidation` and `vessels` are disjoint subsets of `lungs != 0`.
-/// A collapsed lung has no lung voxels (its hemithorax holds pleural fluid).
+/// A collapsed lung has no lung voxels (its hemithorax holds pleural fluid); effusion fluid
+/// (`effusion_mm`) is not lung either. Every lesion shape follows the same rules by its class.
 ///
 /// Zones: equal thirds of each lung's own z-extent (`lung_z_extent`, slice indices, index 0 is
 /// the lowest = most caudal slice); slice `z` has fraction `(z - lo + 0.5) / (hi - lo + 1)`:
@@ -106,6 +107,10 @@ pub struct Truth {
     /// Lowest and highest slice index holding each lung, `[right, left]`.
     pub lung_z_extent: [Option<[usize; 2]>; 2],
     pub voxel_ml: f64,
+    /// Per spec lesion (in the order of `spec.lesions`): its lesion voxels (GGO,
+    /// consolidation, honeycombing) in the truth lung, mL, after what was painted over it
+    /// (vessels over GGO, bronchi, later lesions) took its share.
+    pub lesion_ml: Vec<f64>,
 }
 
 /// The truth's numbers without the masks (for JSON, logs and tests).
@@ -254,8 +259,74 @@ pub fn validate(spec: &PhantomSpec) -> Result<(), PhantomError> {
                 "lesion {i}: hu, angle_deg and z_shift_mm must be finite"
             ));
         }
+        if let Err(m) = check_shape(&l.shape) {
+            return bad(format!("lesion {i}: {m}"));
+        }
+    }
+    if spec.lesions.len() > MAX_LESIONS {
+        return bad(format!(
+            "{} lesions exceed the {MAX_LESIONS} allowed",
+            spec.lesions.len()
+        ));
+    }
+    if spec
+        .effusion_mm
+        .iter()
+        .any(|d| !d.is_finite() || !(0.0..=100.0).contains(d))
+    {
+        return bad(format!(
+            "effusion_mm {:?} must be within 0..100 mm",
+            spec.effusion_mm
+        ));
+    }
+    if !spec.effusion_hu.is_finite() || !(-100.0..=200.0).contains(&spec.effusion_hu) {
+        return bad(format!(
+            "effusion_hu {} must be within -100..200",
+            spec.effusion_hu
+        ));
     }
     Ok(())
+}
+
+/// Most lesions one spec may hold (their index is kept per voxel as a `u16`).
+pub const MAX_LESIONS: usize = 4096;
+
+/// The parameters of a shape that cannot be generated, in words.
+fn check_shape(shape: &LesionShape) -> Result<(), String> {
+    let within = |name: &str, v: f64, lo: f64, hi: f64| {
+        if v.is_finite() && (lo..=hi).contains(&v) {
+            Ok(())
+        } else {
+            Err(format!("{name} {v} must be within {lo}..{hi}"))
+        }
+    };
+    match *shape {
+        LesionShape::Ball | LesionShape::Lobe => Ok(()),
+        LesionShape::Ellipsoid {
+            axis_ratio,
+            yaw_deg,
+            pitch_deg,
+        } => {
+            for k in axis_ratio {
+                within("ellipsoid axis_ratio", k, 0.1, 1.0)?;
+            }
+            within("ellipsoid yaw_deg", yaw_deg, -360.0, 360.0)?;
+            within("ellipsoid pitch_deg", pitch_deg, -90.0, 90.0)
+        }
+        LesionShape::Band { thickness_mm } => within("band thickness_mm", thickness_mm, 0.5, 100.0),
+        LesionShape::Wedge { half_angle_deg } => {
+            within("wedge half_angle_deg", half_angle_deg, 1.0, 80.0)
+        }
+        LesionShape::Diffuse {
+            share,
+            consolidation_share,
+            ggo_hu,
+        } => {
+            within("diffuse share", share, 0.01, 1.0)?;
+            within("diffuse consolidation_share", consolidation_share, 0.0, 1.0)?;
+            within("diffuse ggo_hu", ggo_hu, -1000.0, 100.0)
+        }
+    }
 }
 
 /// Generate a phantom, refusing an invalid spec.
@@ -317,6 +388,7 @@ fn empty_phantom(spec: &PhantomSpec) -> Phantom {
             per_zone: Default::default(),
             lung_z_extent: [None, None],
             voxel_ml: 0.001,
+            lesion_ml: Vec::new(),
         },
         meta: spec.meta.clone(),
         identity: spec.identity.clone(),
@@ -357,7 +429,11 @@ pub fn sanitized(spec: &PhantomSpec) -> PhantomSpec {
             && l.hu.is_finite()
             && l.angle_deg.is_finite()
             && l.z_shift_mm.is_finite()
+            && check_shape(&l.shape).is_ok()
     });
+    s.lesions.truncate(MAX_LESIONS);
+    s.effusion_mm = s.effusion_mm.map(|d| fix(d, 0.0, 100.0, 0.0));
+    s.effusion_hu = fix(s.effusion_hu, -100.0, 200.0, 10.0);
     s
 }
 
@@ -450,13 +526,15 @@ fn seg_box(s: &Seg, z: f64, r: f64) -> Option<(f64, f64, f64, f64)> {
     ))
 }
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 struct SliceStats {
     /// `[side][lung, ggo, consolidation, vessel]` voxel counts.
     counts: [[u64; 4]; 2],
     airway: u64,
     bronchus_lumen: u64,
     bronchus_wall: u64,
+    /// Lesion voxels in the lung per spec lesion.
+    lesions: Vec<u64>,
 }
 
 struct Painter<'a> {
@@ -468,6 +546,8 @@ struct Painter<'a> {
     noise_sd: f32,
     blood_hu: f32,
     slab_samples: usize,
+    /// `spec.lesions.len()`.
+    lesion_count: usize,
 }
 
 impl Painter<'_> {
@@ -486,18 +566,27 @@ impl Painter<'_> {
         } else {
             (Vec::new(), Vec::new(), Vec::new())
         };
+        // Which lesion painted each pixel (only kept when there are lesions).
+        let n_lesions = self.an.balls.len() + self.an.shaped.len();
+        let owner_len = if n_lesions > 0 { ny * nx } else { 0 };
+        let mut owner = vec![u16::MAX; owner_len];
+        let mut sowner = vec![u16::MAX; if n > 1 { owner_len } else { 0 }];
         for j in 0..n {
             let zj = z + ((j as f64 + 0.5) / n as f64 - 0.5) * g.sz;
             if j == centre {
-                self.classify(zj, cls, lab, &mut base);
+                self.classify(zj, cls, lab, &mut base, &mut owner);
                 self.add_noiseless_hu(zj, cls, &base, &mut acc);
             } else {
-                self.classify(zj, &mut scls, &mut slab, &mut sbase);
+                sowner.fill(u16::MAX);
+                self.classify(zj, &mut scls, &mut slab, &mut sbase, &mut sowner);
                 self.add_noiseless_hu(zj, &scls, &sbase, &mut acc);
             }
         }
         let inv_n = 1.0 / n as f32;
-        let mut st = SliceStats::default();
+        let mut st = SliceStats {
+            lesions: vec![0; self.lesion_count],
+            ..SliceStats::default()
+        };
         let plane = (ny * nx) as u64;
         for i in 0..ny * nx {
             let c = cls[i];
@@ -524,6 +613,16 @@ impl Painter<'_> {
                     st.bronchus_lumen += 1;
                 } else if c == Class::BronchusWall as u8 {
                     st.bronchus_wall += 1;
+                }
+                let lesion = c == Class::Ggo as u8
+                    || c == Class::Consolidation as u8
+                    || c == Class::HoneycombWall as u8
+                    || c == Class::HoneycombCyst as u8;
+                if lesion
+                    && let Some(k) = owner.get(i)
+                    && let Some(v) = st.lesions.get_mut(usize::from(*k))
+                {
+                    *v += 1;
                 }
             } else if c == Class::AirwayLumen as u8 {
                 st.airway += 1;
@@ -566,7 +665,16 @@ impl Painter<'_> {
     }
 
     /// Classes, lung labels and class-mean HU of the plane at height `z` (mm).
-    fn classify(&self, z: f64, cls: &mut [u8], lab: &mut [u8], base: &mut [f32]) {
+    /// `owner` (empty, or one per pixel, filled with `u16::MAX`) gets the index of the spec
+    /// lesion that painted each pixel.
+    fn classify(
+        &self,
+        z: f64,
+        cls: &mut [u8],
+        lab: &mut [u8],
+        base: &mut [f32],
+        owner: &mut [u16],
+    ) {
         let g = &self.grid;
         let an = self.an;
         let sc = an.slice_ctx(z);
@@ -623,55 +731,96 @@ impl Painter<'_> {
                 }
             });
         }
+        // What the shaped lesions claim in this plane: rank of the class (0 none), HU, owner.
+        let claims = self.shaped_claims(z, &sc, lab);
         // 3. GGO over parenchyma of its own lung.
-        let paint_ball = |kind: LesionKind, cls: &mut [u8], lab: &[u8], base: &mut [f32]| {
-            for b in an.balls.iter().filter(|b| b.kind == kind) {
-                let dz = z - b.c[2];
-                if dz.abs() > b.r {
-                    continue;
-                }
-                let rr2 = b.r * b.r - dz * dz;
-                let rr = rr2.sqrt();
-                let Some(((y0, y1), (x0, x1))) =
-                    g.box_px(b.c[0] - rr, b.c[0] + rr, b.c[1] - rr, b.c[1] + rr)
-                else {
-                    continue;
-                };
-                for iy in y0..=y1 {
-                    let dy = g.ay(iy) - b.c[1];
-                    for ix in x0..=x1 {
-                        let dx = g.ax(ix) - b.c[0];
-                        if dx * dx + dy * dy > rr2 {
-                            continue;
-                        }
-                        let i = iy * nx + ix;
-                        if lab[i] != b.label {
-                            continue;
-                        }
-                        let c = cls[i];
-                        let ok = match kind {
-                            LesionKind::Ggo => c == Class::Parenchyma as u8,
-                            LesionKind::Consolidation | LesionKind::Honeycomb => {
-                                c != Class::BronchusLumen as u8
+        let paint_ball =
+            |kind: LesionKind, cls: &mut [u8], lab: &[u8], base: &mut [f32], owner: &mut [u16]| {
+                for b in an.balls.iter().filter(|b| b.kind == kind) {
+                    let dz = z - b.c[2];
+                    if dz.abs() > b.r {
+                        continue;
+                    }
+                    let rr2 = b.r * b.r - dz * dz;
+                    let rr = rr2.sqrt();
+                    let Some(((y0, y1), (x0, x1))) =
+                        g.box_px(b.c[0] - rr, b.c[0] + rr, b.c[1] - rr, b.c[1] + rr)
+                    else {
+                        continue;
+                    };
+                    for iy in y0..=y1 {
+                        let dy = g.ay(iy) - b.c[1];
+                        for ix in x0..=x1 {
+                            let dx = g.ax(ix) - b.c[0];
+                            if dx * dx + dy * dy > rr2 {
+                                continue;
                             }
-                        };
-                        if ok {
-                            (cls[i], base[i]) = match kind {
-                                LesionKind::Ggo => (Class::Ggo as u8, b.hu as f32),
-                                LesionKind::Consolidation => {
-                                    (Class::Consolidation as u8, b.hu as f32)
+                            let i = iy * nx + ix;
+                            if lab[i] != b.label {
+                                continue;
+                            }
+                            let c = cls[i];
+                            let ok = match kind {
+                                LesionKind::Ggo => c == Class::Parenchyma as u8,
+                                LesionKind::Consolidation | LesionKind::Honeycomb => {
+                                    c != Class::BronchusLumen as u8
                                 }
-                                LesionKind::Honeycomb if in_cyst([g.ax(ix), g.ay(iy), z]) => {
-                                    (Class::HoneycombCyst as u8, -950.0)
-                                }
-                                LesionKind::Honeycomb => (Class::HoneycombWall as u8, b.hu as f32),
                             };
+                            if ok {
+                                if let Some(o) = owner.get_mut(i) {
+                                    *o = b.idx;
+                                }
+                                (cls[i], base[i]) = match kind {
+                                    LesionKind::Ggo => (Class::Ggo as u8, b.hu as f32),
+                                    LesionKind::Consolidation => {
+                                        (Class::Consolidation as u8, b.hu as f32)
+                                    }
+                                    LesionKind::Honeycomb if in_cyst([g.ax(ix), g.ay(iy), z]) => {
+                                        (Class::HoneycombCyst as u8, -950.0)
+                                    }
+                                    LesionKind::Honeycomb => {
+                                        (Class::HoneycombWall as u8, b.hu as f32)
+                                    }
+                                };
+                            }
                         }
                     }
                 }
-            }
-        };
-        paint_ball(LesionKind::Ggo, cls, lab, base);
+                // Then the shaped lesions' claims of this class.
+                let Some((rank, hu, by)) = &claims else {
+                    return;
+                };
+                let want = kind_rank(kind);
+                for i in 0..ny * nx {
+                    if rank[i] != want {
+                        continue;
+                    }
+                    let c = cls[i];
+                    let ok = match kind {
+                        LesionKind::Ggo => c == Class::Parenchyma as u8,
+                        _ => c != Class::BronchusLumen as u8,
+                    };
+                    if !ok {
+                        continue;
+                    }
+                    if let Some(o) = owner.get_mut(i) {
+                        *o = by[i];
+                    }
+                    (cls[i], base[i]) = match kind {
+                        LesionKind::Ggo => (Class::Ggo as u8, hu[i]),
+                        LesionKind::Consolidation => (Class::Consolidation as u8, hu[i]),
+                        LesionKind::Honeycomb => {
+                            let (iy, ix) = (i / nx, i % nx);
+                            if in_cyst([g.ax(ix), g.ay(iy), z]) {
+                                (Class::HoneycombCyst as u8, -950.0)
+                            } else {
+                                (Class::HoneycombWall as u8, hu[i])
+                            }
+                        }
+                    };
+                }
+            };
+        paint_ball(LesionKind::Ggo, cls, lab, base, owner);
         // 4. Vessels over parenchyma and GGO.
         for s in &an.vessels {
             visit_seg(s, &mut |i, _| {
@@ -704,9 +853,60 @@ impl Painter<'_> {
             });
         }
         // 6. Consolidation over everything in its lung except bronchus lumen.
-        paint_ball(LesionKind::Consolidation, cls, lab, base);
+        paint_ball(LesionKind::Consolidation, cls, lab, base, owner);
         // 7. Honeycombing likewise.
-        paint_ball(LesionKind::Honeycomb, cls, lab, base);
+        paint_ball(LesionKind::Honeycomb, cls, lab, base, owner);
+    }
+
+    /// Per pixel of plane `z`: the class rank (see [`kind_rank`]; 0 none), HU and spec index
+    /// of the shaped lesion that claims it. A denser class wins over a lighter one, a later
+    /// lesion over an earlier one of the same class. `None` when no shaped lesion reaches `z`.
+    #[allow(clippy::type_complexity)]
+    fn shaped_claims(
+        &self,
+        z: f64,
+        sc: &crate::anatomy::SliceCtx,
+        lab: &[u8],
+    ) -> Option<(Vec<u8>, Vec<f32>, Vec<u16>)> {
+        let g = &self.grid;
+        let an = self.an;
+        let here: Vec<_> = an
+            .shaped
+            .iter()
+            .filter(|s| z >= s.bbox[4] && z <= s.bbox[5])
+            .collect();
+        if here.is_empty() {
+            return None;
+        }
+        let n = g.ny * g.nx;
+        let (mut rank, mut hu, mut by) = (vec![0u8; n], vec![0f32; n], vec![u16::MAX; n]);
+        for s in here {
+            let Some(((y0, y1), (x0, x1))) = g.box_px(s.bbox[0], s.bbox[1], s.bbox[2], s.bbox[3])
+            else {
+                continue;
+            };
+            let t = match s.form {
+                crate::anatomy::Form::Band { thickness, .. } => thickness,
+                _ => 0.0,
+            };
+            let near = [an.slice_ctx(z - t), an.slice_ctx(z + t)];
+            for iy in y0..=y1 {
+                let y = g.ay(iy);
+                for ix in x0..=x1 {
+                    let i = iy * g.nx + ix;
+                    if lab[i] != s.label {
+                        continue;
+                    }
+                    if let Some((kind, v)) = s.at(an, [g.ax(ix), y, z], sc, &near) {
+                        let r = kind_rank(kind);
+                        if r >= rank[i] {
+                            (rank[i], hu[i], by[i]) = (r, v, s.idx);
+                        }
+                    }
+                }
+            }
+        }
+        Some((rank, hu, by))
     }
 }
 
@@ -776,6 +976,7 @@ fn build(spec: &PhantomSpec) -> Result<Phantom, PhantomError> {
         noise_sd: spec.noise_sd_hu as f32,
         blood_hu: if spec.contrast { 250.0 } else { 40.0 },
         slab_samples: (spec.slab_samples.clamp(1, 15) as usize) | 1,
+        lesion_count: spec.lesions.len(),
     };
     let plane = ny * nx;
     let n = plane * nz;
@@ -805,11 +1006,15 @@ fn build(spec: &PhantomSpec) -> Result<Phantom, PhantomError> {
     let mut per_side: [RegionTruth; 2] = Default::default();
     let mut per_zone: [RegionTruth; 6] = Default::default();
     let mut airway = 0u64;
+    let mut lesion_voxels = vec![0u64; spec.lesions.len()];
     let (mut b_lumen, mut b_wall) = (0u64, 0u64);
     for (iz, st) in stats.iter().enumerate() {
         airway += st.airway;
         b_lumen += st.bronchus_lumen;
         b_wall += st.bronchus_wall;
+        for (t, v) in lesion_voxels.iter_mut().zip(&st.lesions) {
+            *t += v;
+        }
         for side in 0..2 {
             let c = st.counts[side];
             let add = |r: &mut RegionTruth| {
@@ -850,6 +1055,7 @@ fn build(spec: &PhantomSpec) -> Result<Phantom, PhantomError> {
         per_zone,
         lung_z_extent: extent,
         voxel_ml,
+        lesion_ml: lesion_voxels.iter().map(|&v| v as f64 * voxel_ml).collect(),
     };
     drop(cls);
     let volume = Volume::new(

@@ -4,8 +4,11 @@
 //! chest (body with fat and muscle, ribs, sternum, spine, mediastinum and heart, aorta, two
 //! lungs with textured parenchyma and a dependent density gradient, trachea and main bronchi,
 //! intrapulmonary bronchi, a branching vessel tree tapering from ~6 mm to ~1 mm, GGO and
-//! consolidation lesions, honeycombing (air cysts in fibrous walls), stomach gas, a patient
-//! table, optional arms; the pleural cavity and
+//! consolidation lesions of several shapes ([`LesionShape`]: balls, ellipsoids, bands and wedges
+//! along the pleura, whole zones, diffuse dependent disease) anchored anywhere on the lung
+//! surface ([`Placement`]), honeycombing (air cysts in fibrous walls), a dependent pleural
+//! effusion (`effusion_mm`, not lung), stomach gas, a patient table, optional arms; the pleural
+//! cavity and
 //! its ribs narrow with the lungs towards the apices, so the lungs reach the chest wall at every
 //! level, 3-4 mm inside the ribs as on real scans) on any voxel grid, and
 //! returns the HU [`Volume`](ildtrack_volume::Volume) together with a [`Truth`] counted from
@@ -65,5 +68,5 @@ pub use generate::{
     try_generate, validate,
 };
 pub use meta::synthetic_uid;
-pub use spec::{LesionKind, LesionSpec, PRESETS, PhantomSpec, Side, Zone};
+pub use spec::{LesionKind, LesionShape, LesionSpec, PRESETS, PhantomSpec, Placement, Side, Zone};
 pub use subpleural::SubpleuralTruth;

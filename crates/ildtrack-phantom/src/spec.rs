@@ -79,13 +79,69 @@ pub enum LesionKind {
     Honeycomb,
 }
 
-/// One lesion: a ball of `radius_mm` intersected with the lung it belongs to.
+/// Where a lesion's anchor sits on its lung's surface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum Placement {
+    /// In the axial plane at the centre height of the zone (plus `z_shift_mm`), on the ray from
+    /// the lung's axis at `angle_deg`: costal, mediastinal or paravertebral by the angle.
+    #[default]
+    Surface,
+    /// On the diaphragmatic surface (the dome under the lung), straight below a point half way
+    /// from the lung's axis towards `angle_deg`; `zone` and `z_shift_mm` are ignored.
+    Diaphragm,
+    /// On the apical surface, straight above a point a quarter of the way from the lung's axis
+    /// towards `angle_deg`; `zone` and `z_shift_mm` are ignored.
+    Apex,
+}
+
+/// The shape of a lesion, always intersected with the lung it belongs to. Sizes in mm.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub enum LesionShape {
+    /// A ball of `radius_mm` centred on the anchor (a hemisphere against the pleura when
+    /// subpleural).
+    #[default]
+    Ball,
+    /// An ellipsoid centred on the anchor with semi-axes `radius_mm × axis_ratio` (`[1, ., .]`
+    /// ratios in 0.2..=1), first axis turned `yaw_deg` about z from the outward normal, then
+    /// tilted `pitch_deg` out of the axial plane.
+    Ellipsoid {
+        axis_ratio: [f64; 3],
+        yaw_deg: f64,
+        pitch_deg: f64,
+    },
+    /// A layer along the pleura: the lung within `thickness_mm` of the lung surface and within
+    /// `radius_mm` of the anchor.
+    Band { thickness_mm: f64 },
+    /// A wedge with its base on the pleura and its tip `radius_mm` inside the lung along the
+    /// inward normal: a cone of half-angle `half_angle_deg` around the normal.
+    Wedge { half_angle_deg: f64 },
+    /// A large region of one zone: all of the lung's third given by `zone` (shifted by
+    /// `z_shift_mm`), between planes tilted like the oblique fissure; `radius_mm`, the angle
+    /// and the placement are ignored.
+    Lobe,
+    /// Diffuse dependent disease (rapidly progressive ILD, severe pneumonia): the `share`
+    /// (0.05..=0.95) of the lung that is most posterior and basal, ground glass at `ggo_hu`
+    /// at its front edge growing denser towards the back, where the most dependent
+    /// `consolidation_share` of it is `kind` at `hu` (all ground glass when `kind` is GGO).
+    /// Size, zone, angle and placement are ignored; one lung per lesion (two for bilateral).
+    Diffuse {
+        share: f64,
+        consolidation_share: f64,
+        ggo_hu: f64,
+    },
+}
+
+/// One lesion: by default a ball of `radius_mm` intersected with the lung it belongs to
+/// (other shapes: [`LesionShape`]).
 ///
 /// Placement: its centre sits at the centre height of `zone` in its lung, on a ray from the
 /// lung's axis at `angle_deg` around it (0 = posterior, 90 = lateral, 180 = anterior,
 /// 270 = medial). `subpleural = true` puts the centre on the pleural surface (so the ball's
 /// part inside the lung abuts the chest wall); `false` puts it `radius_mm + 12` mm inside the
-/// surface (as far as the lung allows), i.e. beyond the 10 mm subpleural band.
+/// surface (as far as the lung allows), i.e. beyond the 10 mm subpleural band; a core centre
+/// that would fall outside the lung moves back out along the ray until it is in the lung. When
+/// the ray meets no lung at that height (under the dome) the anchor climbs until it does.
+/// [`Placement`] moves the anchor to the diaphragmatic or apical surface instead.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LesionSpec {
     pub kind: LesionKind,
@@ -100,6 +156,10 @@ pub struct LesionSpec {
     /// Shift of the centre along z in mm from the zone centre (positive = towards the head).
     #[serde(default)]
     pub z_shift_mm: f64,
+    #[serde(default)]
+    pub shape: LesionShape,
+    #[serde(default)]
+    pub placement: Placement,
 }
 
 impl LesionSpec {
@@ -114,6 +174,8 @@ impl LesionSpec {
             hu: -500.0,
             angle_deg: 40.0,
             z_shift_mm: 0.0,
+            shape: LesionShape::Ball,
+            placement: Placement::Surface,
         }
     }
 
@@ -147,6 +209,16 @@ impl LesionSpec {
 
     pub fn with_hu(mut self, hu: f64) -> Self {
         self.hu = hu;
+        self
+    }
+
+    pub fn with_shape(mut self, shape: LesionShape) -> Self {
+        self.shape = shape;
+        self
+    }
+
+    pub fn placed(mut self, placement: Placement) -> Self {
+        self.placement = placement;
         self
     }
 }
@@ -200,6 +272,14 @@ pub struct PhantomSpec {
     pub meta: ScanMeta,
     /// Synthetic patient name and ID written to DICOM.
     pub identity: Identity,
+    /// Dependent pleural effusion `[right, left]`: greatest depth of the posterior fluid
+    /// crescent in mm (0 = none). The fluid takes the place of lung (it is not lung in the
+    /// truth); it is deepest at the back and fades towards the apex.
+    #[serde(default)]
+    pub effusion_mm: [f64; 2],
+    /// Mean HU of the effusion fluid.
+    #[serde(default = "effusion_hu")]
+    pub effusion_hu: f64,
     /// Partial volume across the slice thickness: each voxel's HU is the mean over this many
     /// planes spread evenly over its slice (odd, 1..=15; 1 = point sampling). The truth masks
     /// stay those of the slice centre, so with > 1 thick slices blur edges the truth does not.
@@ -209,6 +289,10 @@ pub struct PhantomSpec {
 
 fn one() -> u32 {
     1
+}
+
+fn effusion_hu() -> f64 {
+    10.0
 }
 
 impl Default for PhantomSpec {
@@ -237,6 +321,8 @@ impl Default for PhantomSpec {
                 patient_name: Some("PHANTOM^SYNTHETIC".into()),
                 patient_id: Some("PHANTOM-0001".into()),
             },
+            effusion_mm: [0.0; 2],
+            effusion_hu: effusion_hu(),
             slab_samples: 1,
         }
     }

@@ -923,6 +923,8 @@ mod prop {
                     hu,
                     angle_deg,
                     z_shift_mm: 0.0,
+                    shape: LesionShape::Ball,
+                    placement: Placement::Surface,
                 }
             })
     }

@@ -5,7 +5,9 @@
 //! pieces lying outside the rib cage and gas pieces joined to a lung only between slices
 //! dropped. Never removes: a piece with more than 1 − [`tuning::OUTSIDE_RIBS_SHARE`] of it
 //! inside the rib cage's hull; a piece in a slice whose rib-cage hull is too small to judge
-//! (cut field of view); a piece that is not mostly pure air.
+//! (cut field of view); a piece that is not mostly pure air. After the outline,
+//! [`clear_image_edge`] takes the lungs off the image edge and the padding: where the image, not
+//! the pleura, ends a lung, that edge is not lung (it may be tissue the image cut).
 
 use super::frame::Grid;
 use super::geometry::HostVolumes;
@@ -100,6 +102,43 @@ pub(crate) fn drop_non_lung(
             ),
         )
     })
+}
+
+/// Working-grid voxels on the image's in-plane border or 8-adjacent (in-plane) to padding
+/// outside the reconstruction circle leave the lungs. Returns those voxels as a mask when a lung
+/// voxel is still 4-adjacent to one of them (quantification's boundary refinement must not
+/// grow back into them), else `None`.
+pub(crate) fn clear_image_edge(lungs: &mut Array3<u8>, hu: &Array3<i16>) -> Option<Array3<u8>> {
+    let (_, ny, nx) = lungs.dim();
+    let pad = |z: usize, y: usize, x: usize| hu[[z, y, x]] == ildtrack_volume::OUTSIDE_FOV_HU;
+    let edge = Array3::from_shape_fn(lungs.dim(), |(z, y, x)| {
+        let border = y == 0 || x == 0 || y + 1 == ny || x + 1 == nx;
+        let near_pad = || {
+            (y.saturating_sub(1)..(y + 2).min(ny))
+                .any(|yy| (x.saturating_sub(1)..(x + 2).min(nx)).any(|xx| pad(z, yy, xx)))
+        };
+        u8::from(border || near_pad())
+    });
+    lungs.zip_mut_with(&edge, |l, &e| {
+        if e != 0 {
+            *l = 0;
+        }
+    });
+    let touches = lungs.indexed_iter().any(|((z, y, x), &l)| {
+        l != 0
+            && [
+                (y > 0).then(|| (y - 1, x)),
+                (y + 1 < ny).then_some((y + 1, x)),
+            ]
+            .into_iter()
+            .chain([
+                (x > 0).then(|| (y, x - 1)),
+                (x + 1 < nx).then_some((y, x + 1)),
+            ])
+            .flatten()
+            .any(|(yy, xx)| edge[[z, yy, xx]] != 0)
+    });
+    touches.then_some(edge)
 }
 
 /// Drops lung pieces (per slice, 8-connected) with at least [`tuning::OUTSIDE_RIBS_SHARE`] of
@@ -306,6 +345,27 @@ mod tests {
     use super::*;
     use ildtrack_compute::CpuBackend;
     use ildtrack_volume::Geometry;
+
+    #[test]
+    fn the_image_edge_and_padding_are_never_lung() {
+        // One 6 x 6 slice of lung; column 5 is padding.
+        let mut lungs = Array3::<u8>::ones((1, 6, 6));
+        let mut hu = Array3::<i16>::from_elem((1, 6, 6), -850);
+        for y in 0..6 {
+            hu[[0, y, 5]] = ildtrack_volume::OUTSIDE_FOV_HU;
+        }
+        let edge = clear_image_edge(&mut lungs, &hu).expect("lung next to the edge");
+        // Left: rows 1..5 of columns 1..4 stay (column 4 is next to the padding).
+        assert_eq!(lungs.iter().filter(|&&v| v != 0).count(), 4 * 3);
+        assert_eq!(lungs[[0, 0, 2]], 0);
+        assert_eq!(lungs[[0, 2, 4]], 0);
+        assert_eq!(edge[[0, 2, 4]], 1);
+        // A lung away from the edge is untouched and needs no mask.
+        let mut inner = Array3::<u8>::zeros((1, 6, 6));
+        inner[[0, 3, 2]] = 1;
+        assert!(clear_image_edge(&mut inner, &Array3::from_elem((1, 6, 6), -850)).is_none());
+        assert_eq!(inner[[0, 3, 2]], 1);
+    }
 
     #[test]
     fn air_outside_the_rib_cage_is_not_lung() {

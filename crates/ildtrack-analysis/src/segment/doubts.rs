@@ -105,6 +105,15 @@ pub(crate) fn body_on_image_edge(
         .collect()
 }
 
+/// Slices where the body runs off the image along at least [`tuning::TRUNCATED_EDGE_MM`] of its
+/// outline near the lung (`edge_px` from [`body_on_image_edge`], pixels of `px_mm`).
+pub(crate) fn cut_slices(edge_px: &[usize], px_mm: f64) -> Vec<bool> {
+    edge_px
+        .iter()
+        .map(|&n| n as f64 * px_mm >= tuning::TRUNCATED_EDGE_MM)
+        .collect()
+}
+
 /// `truncated-fov` when, in slices with lung, the body runs off the image along at least
 /// [`tuning::TRUNCATED_EDGE_MM`] of its outline (in two slices or more on 3-D scans).
 pub(crate) fn truncation_warning(edge_px: &[usize], px_mm: f64) -> Option<Warning> {

@@ -76,7 +76,7 @@ pub fn resample_area(v: &Volume<i16>, spacing_mm: [f64; 3]) -> Volume<i16> {
         acc = resample_axis(&acc, k, &ov);
     }
     let data = acc.mapv(|[s, inside, total]| {
-        if total <= 0.0 || inside < 0.5 * total {
+        if total <= 0.0 || inside <= 0.5 * total {
             OUTSIDE_FOV_HU
         } else {
             (s / inside)

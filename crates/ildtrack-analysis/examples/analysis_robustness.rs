@@ -29,6 +29,8 @@ use std::path::Path;
 struct Crop {
     name: &'static str,
     front: f64,
+    /// Rows cut in front as far as this many mm behind the body's front-most row (0: none).
+    front_mm: f64,
     left: f64,
     right: f64,
     circle: bool,
@@ -38,6 +40,7 @@ const CROPS: [Crop; 8] = [
     Crop {
         name: "both sides 15 %",
         front: 0.0,
+        front_mm: 0.0,
         left: 0.15,
         right: 0.15,
         circle: false,
@@ -45,6 +48,7 @@ const CROPS: [Crop; 8] = [
     Crop {
         name: "both sides 20 %",
         front: 0.0,
+        front_mm: 0.0,
         left: 0.20,
         right: 0.20,
         circle: false,
@@ -52,6 +56,7 @@ const CROPS: [Crop; 8] = [
     Crop {
         name: "image left 20 %",
         front: 0.0,
+        front_mm: 0.0,
         left: 0.20,
         right: 0.0,
         circle: false,
@@ -59,13 +64,15 @@ const CROPS: [Crop; 8] = [
     Crop {
         name: "image right 20 %",
         front: 0.0,
+        front_mm: 0.0,
         left: 0.0,
         right: 0.20,
         circle: false,
     },
     Crop {
-        name: "front 20 %",
-        front: 0.20,
+        name: "front, 20 mm into the body",
+        front: 0.0,
+        front_mm: 20.0,
         left: 0.0,
         right: 0.0,
         circle: false,
@@ -73,6 +80,7 @@ const CROPS: [Crop; 8] = [
     Crop {
         name: "front 20 %, sides 15 %",
         front: 0.20,
+        front_mm: 0.0,
         left: 0.15,
         right: 0.15,
         circle: false,
@@ -80,6 +88,7 @@ const CROPS: [Crop; 8] = [
     Crop {
         name: "front and sides 15 %",
         front: 0.15,
+        front_mm: 0.0,
         left: 0.15,
         right: 0.15,
         circle: false,
@@ -87,6 +96,7 @@ const CROPS: [Crop; 8] = [
     Crop {
         name: "front and sides 15 %, padding outside its circle",
         front: 0.15,
+        front_mm: 0.0,
         left: 0.15,
         right: 0.15,
         circle: true,
@@ -124,6 +134,17 @@ fn edge_voxels(a: &Analysis, hu: &Volume<i16>) -> usize {
         .count()
 }
 
+/// The first row (from the image's top) where some slice holds a run of tissue: the body's
+/// front.
+fn body_front_row(v: &Volume<i16>) -> usize {
+    let [nz, ny, nx] = v.dims_zyx();
+    (0..ny)
+        .find(|&y| {
+            (0..nz).any(|z| (0..nx).filter(|&x| v.data[[z, y, x]] >= -300).count() * 20 >= nx)
+        })
+        .unwrap_or(0)
+}
+
 fn dump(v: &Volume<i16>, name: &str) {
     if let Some(dir) = std::env::var_os("ROBUSTNESS_DUMP") {
         let p = Path::new(&dir).join(format!("{name}.nii.gz"));
@@ -145,10 +166,16 @@ fn crops(
     let [_, ny, nx] = v.dims_zyx();
     let ml0 = whole.result.lungs.whole.volume_ml;
     let vox = v.geometry.voxel_volume_ml();
+    let front = body_front_row(v);
     for c in &CROPS {
         let at = |share: f64, n: usize| (share * n as f64) as usize;
+        let into = if c.front_mm > 0.0 {
+            front + (c.front_mm / v.geometry.spacing_mm[1]).round() as usize
+        } else {
+            0
+        };
         let (y, x) = (
-            (at(c.front, ny), ny),
+            (at(c.front, ny).max(into), ny),
             (at(c.left, nx), nx - at(c.right, nx)),
         );
         let mut cv = crop_yx(v, y, x);

@@ -398,6 +398,8 @@ mod tests {
         let far = plane::chamfer_weights([20.0, 20.0]);
         assert_eq!(body_on_image_edge(&body, &hu, &lungs, far), vec![0, 0]);
         assert!(truncation_warning(&[6, 12], 5.0).is_some());
+        // The slices the rib gap leaves out: those with 20 mm or more of body on the edge.
+        assert_eq!(cut_slices(&[6, 12, 0], 2.0), vec![false, true, false]);
         assert!(
             truncation_warning(&[6, 0], 5.0).is_none(),
             "one slice of a 3-D scan"

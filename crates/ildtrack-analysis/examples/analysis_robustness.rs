@@ -280,7 +280,8 @@ fn main() {
          `coarse-grid` warning naming the step the grid is too coarse for.\n\n\
          Coarse variants are area-resampled (each voxel the overlap-weighted mean of the voxels it covers; padding stays \
          padding where it covers half a voxel); Dice is against the untouched mask read at their voxel centres. Crops cut \
-         shares of the image's rows (front) and columns (image left / right); \"untouched inside\" is the untouched mask's \
+         shares of the image's rows (front) and columns (image left / right), or the rows in front down to 20 mm behind \
+         the body's front-most row; \"untouched inside\" is the untouched mask's \
          volume inside the crop against the untouched whole (0 when the crop does not cut the lungs) and the variant's \
          volume against it.\n\n\
          | series | variant | grid (mm) | lung mL | vs untouched | untouched inside: mL lost (variant vs it) | Dice R / L | mask voxels on the image edge | warnings |\n|---|---|---|---|---|---|---|---|---|\n",

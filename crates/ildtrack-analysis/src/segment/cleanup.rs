@@ -110,35 +110,61 @@ pub(crate) fn drop_non_lung(
 /// grow back into them), else `None`.
 pub(crate) fn clear_image_edge(lungs: &mut Array3<u8>, hu: &Array3<i16>) -> Option<Array3<u8>> {
     let (_, ny, nx) = lungs.dim();
-    let pad = |z: usize, y: usize, x: usize| hu[[z, y, x]] == ildtrack_volume::OUTSIDE_FOV_HU;
-    let edge = Array3::from_shape_fn(lungs.dim(), |(z, y, x)| {
-        let border = y == 0 || x == 0 || y + 1 == ny || x + 1 == nx;
-        let near_pad = || {
-            (y.saturating_sub(1)..(y + 2).min(ny))
-                .any(|yy| (x.saturating_sub(1)..(x + 2).min(nx)).any(|xx| pad(z, yy, xx)))
-        };
-        u8::from(border || near_pad())
-    });
-    lungs.zip_mut_with(&edge, |l, &e| {
-        if e != 0 {
-            *l = 0;
+    let touches = lungs
+        .axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .zip(hu.axis_iter(Axis(0)).into_par_iter())
+        .map(|(mut l, h)| {
+            let edge = edge_pixels(h, ny, nx);
+            let mut near = false;
+            for (i, v) in l.iter_mut().enumerate() {
+                if *v == 0 {
+                    continue;
+                }
+                if edge[i] {
+                    *v = 0;
+                } else {
+                    near |= plane::neighbours4(i, ny, nx)
+                        .into_iter()
+                        .flatten()
+                        .any(|j| edge[j]);
+                }
+            }
+            near
+        })
+        .reduce(|| false, |a, b| a || b);
+    touches.then(|| {
+        let mut edge = Array3::<u8>::zeros(lungs.dim());
+        edge.axis_iter_mut(Axis(0))
+            .into_par_iter()
+            .zip(hu.axis_iter(Axis(0)).into_par_iter())
+            .for_each(|(mut e, h)| {
+                for (o, &b) in e.iter_mut().zip(&edge_pixels(h, ny, nx)) {
+                    *o = u8::from(b);
+                }
+            });
+        edge
+    })
+}
+
+/// One slice's pixels on the image border or 8-adjacent to padding.
+fn edge_pixels(h: ndarray::ArrayView2<'_, i16>, ny: usize, nx: usize) -> Vec<bool> {
+    let mut edge: Vec<bool> = (0..ny * nx)
+        .map(|i| {
+            let (y, x) = (i / nx, i % nx);
+            y == 0 || x == 0 || y + 1 == ny || x + 1 == nx
+        })
+        .collect();
+    for ((y, x), &v) in h.indexed_iter() {
+        if v == ildtrack_volume::OUTSIDE_FOV_HU {
+            for yy in y.saturating_sub(1)..(y + 2).min(ny) {
+                for xx in x.saturating_sub(1)..(x + 2).min(nx) {
+                    edge[yy * nx + xx] = true;
+                }
+            }
         }
-    });
-    let touches = lungs.indexed_iter().any(|((z, y, x), &l)| {
-        l != 0
-            && [
-                (y > 0).then(|| (y - 1, x)),
-                (y + 1 < ny).then_some((y + 1, x)),
-            ]
-            .into_iter()
-            .chain([
-                (x > 0).then(|| (y, x - 1)),
-                (x + 1 < nx).then_some((y, x + 1)),
-            ])
-            .flatten()
-            .any(|(yy, xx)| edge[[z, yy, xx]] != 0)
-    });
-    touches.then_some(edge)
+    }
+    edge
 }
 
 /// Drops lung pieces (per slice, 8-connected) with at least [`tuning::OUTSIDE_RIBS_SHARE`] of

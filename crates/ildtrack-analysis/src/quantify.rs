@@ -350,8 +350,13 @@ pub(crate) fn quantify<B: Backend>(
             dil.push(b.dilate(&b.map_u8(&lungs_lc, &lut)?, &disk)?);
         }
         // right wins where both reach.
-        let band_low = b.combine_u8(&dil[0], &dil[1], 2, &[0, 2, 1, 1])?;
+        let mut band_low = b.combine_u8(&dil[0], &dil[1], 2, &[0, 2, 1, 1])?;
         drop(dil);
+        if let Some(edge) = &seg.image_edge_low {
+            let edge = b.upload_u8(crop(edge, lo, hi))?;
+            let none = b.fill_u8([0, 1, 2].map(|k| hi[k] - lo[k]), 0)?;
+            band_low = b.select(&edge, &none, &band_low)?;
+        }
         let band = b.upsample_nearest(&band_low, f, fb)?;
         let lungish = b.threshold(
             &hu_c,

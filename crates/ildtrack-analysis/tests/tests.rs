@@ -31,6 +31,13 @@ const TARGET_CUT_DICE: f64 = 0.95;
 /// Relative error of the total lung volume (the issue's bound): lung volume is compared
 /// between visits, and a change larger than this must be the patient's, not the mask's.
 const TARGET_LUNG_ERR: f64 = 0.02;
+/// Relative error of the lung volume of a coarse version of a real series (2–4.5 mm pixels,
+/// 5–10 mm slices) against the series itself (issue 17 item 5): a coarse reconstruction of the
+/// same acquisition must not read as a change of the lungs.
+const TARGET_COARSE_LUNG_ERR: f64 = 0.03;
+/// Dice per side of that coarse version's mask against the series' mask read at its voxel
+/// centres (issue 17 item 5).
+const TARGET_COARSE_DICE: f64 = 0.95;
 /// Relative error of the consolidation volume of a large lesion (or a preset's disease): a
 /// change between visits larger than a tenth must be the lesion's, not the segmentation's.
 const TARGET_CONS_ERR: f64 = 0.10;
@@ -1020,4 +1027,119 @@ fn a_field_of_view_that_cuts_the_body_is_said() {
             );
         }
     }
+}
+
+/// The A0001 series and its analysis, or `None` (printed) when ../shared/data is absent.
+fn a0001() -> Option<(ildtrack_dicom::LoadedSeries, Analysis)> {
+    let d = data_dir()?;
+    let s = ildtrack_dicom::load(
+        &d.join("lung-pet-ct-dx/A0001-kernel-B"),
+        &Default::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let whole = analyze_default(&s.volume, &s.meta, &s.warnings);
+    Some((s, whole))
+}
+
+#[test]
+fn a_coarse_reconstruction_keeps_the_lungs_or_says_what_it_skipped() {
+    // Issue 17 item 5: the real series area-resampled to 4.5 mm pixels and 10 mm slices (the
+    // coarsest the issue names) and to 3 mm pixels at its own 5 mm slices.
+    let Some((s, whole)) = a0001() else { return };
+    let ml0 = whole.result.lungs.whole.volume_ml;
+    for target in [[10.0, 4.5, 4.5], [5.0, 3.0, 3.0]] {
+        let v = ildtrack_phantom::degrade::resample_area(&s.volume, target);
+        let a = analyze_default(&v, &s.meta, &s.warnings);
+        let ml = a.result.lungs.whole.volume_ml;
+        assert!(
+            (ml / ml0 - 1.0).abs() <= TARGET_COARSE_LUNG_ERR,
+            "{target:?}: {ml:.0} mL vs {ml0:.0} mL"
+        );
+        let reference = ildtrack_phantom::degrade::mask_at_centres(
+            &whole.lungs.data,
+            s.volume.geometry.spacing_mm,
+            v.geometry.spacing_mm,
+            v.dims_zyx(),
+        );
+        for side in [1u8, 2] {
+            let d = dice(&a.lungs.data, &reference, side);
+            assert!(
+                d >= TARGET_COARSE_DICE,
+                "{target:?}: side {side} Dice {d:.3}"
+            );
+        }
+        // Dense ground-glass regrowth cannot work on pixels this coarse: said, not silent.
+        assert!(
+            has_warning(&a.result, "coarse-grid"),
+            "{:?}",
+            a.result.warnings
+        );
+    }
+    assert!(!has_warning(&whole.result, "coarse-grid"));
+}
+
+#[test]
+fn a_reconstruction_circle_that_cuts_the_body_is_said_and_never_in_the_mask() {
+    // Issue 17 item 4: a smaller field of view (15 % of the image cut in front and on both
+    // sides) with padding outside the circle inscribed in it: the body runs off the image and the
+    // circle beside the lungs, which the circle does not cut.
+    let Some((s, whole)) = a0001() else { return };
+    let [_, ny, nx] = s.volume.dims_zyx();
+    let (y, x) = ((ny * 3 / 20, ny), (nx * 3 / 20, nx - nx * 3 / 20));
+    let mut v = ildtrack_phantom::degrade::crop_yx(&s.volume, y, x);
+    ildtrack_phantom::degrade::pad_outside_circle(&mut v);
+    let a = analyze_default(&v, &s.meta, &s.warnings);
+    assert!(
+        has_warning(&a.result, "truncated-fov"),
+        "{:?}",
+        a.result.warnings
+    );
+    let pad = ildtrack_volume::OUTSIDE_FOV_HU;
+    let same = {
+        let mut m = whole
+            .lungs
+            .data
+            .slice(ndarray::s![.., y.0..y.1, x.0..x.1])
+            .to_owned();
+        m.zip_mut_with(&v.data, |l, &h| {
+            if h == pad {
+                *l = 0
+            }
+        });
+        m
+    };
+    let kept = same.iter().filter(|&&l| l != 0).count() as f64;
+    let all = whole.lungs.data.iter().filter(|&&l| l != 0).count() as f64;
+    assert!(
+        kept >= 0.999 * all,
+        "the circle must spare the lungs for this test: {kept} of {all}"
+    );
+    let (ml, ml0) = (
+        a.result.lungs.whole.volume_ml,
+        whole.result.lungs.whole.volume_ml,
+    );
+    assert!(
+        (ml / ml0 - 1.0).abs() <= TARGET_LUNG_ERR,
+        "{ml:.0} mL vs {ml0:.0} mL"
+    );
+    let d = v.dims_zyx();
+    let off = |z: usize, y: isize, x: isize| {
+        y < 0
+            || x < 0
+            || y >= d[1] as isize
+            || x >= d[2] as isize
+            || v.data[[z, y as usize, x as usize]] == pad
+    };
+    let on_edge = a.lungs.data.indexed_iter().filter(|&((z, y, x), &l)| {
+        let (y, x) = (y as isize, x as isize);
+        l != 0
+            && [(y - 1, x), (y + 1, x), (y, x - 1), (y, x + 1)]
+                .iter()
+                .any(|&(yy, xx)| off(z, yy, xx))
+    });
+    assert_eq!(
+        on_edge.count(),
+        0,
+        "mask voxels on the image edge or the padding"
+    );
 }

@@ -45,6 +45,7 @@
 //! produced the HU values, never from analytic formulas; the painting rules are on [`Truth`].
 
 mod anatomy;
+pub mod degrade;
 mod demo;
 mod dicom_write;
 mod error;

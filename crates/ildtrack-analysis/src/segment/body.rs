@@ -69,7 +69,7 @@ pub(crate) fn find_body<B: Backend>(
     let ls = grid.ls;
     let tissue = b.open(
         &b.threshold(low, p.body_hu, i16::MAX)?,
-        &Ball::disk(tuning::TABLE_OPENING_MM, ls),
+        &Ball::disk(grid.at_least_a_pixel(tuning::TABLE_OPENING_MM), ls),
     )?;
     let (tl, tinfo) = b.label_components(&tissue, Connectivity::Face6)?;
     drop(tissue);
@@ -85,9 +85,16 @@ pub(crate) fn find_body<B: Backend>(
         let mut h = b.download_u8(&body_filled)?;
         let reach = ((tuning::OPENED_BODY_REACH_MM / ls[0]).round() as usize).max(1);
         // Only a body that reaches the image border needs its unfilled form (holes never touch
-        // the border, so the filled body reaches it exactly where the body does).
-        let cut = if touches_border(&h) {
-            fill_cut_slices(&mut h, &b.download_u8(&body)?)
+        // the border, so the filled body reaches it exactly where the body does), and only one
+        // that meets padding outside the reconstruction circle needs the HU.
+        let padded = meets_padding(b, low, &body, ls)?;
+        let cut = if padded || touches_border(&h) {
+            let hu = padded.then(|| b.download_i16(low)).transpose()?;
+            let cut = CutImage {
+                hu: hu.as_ref(),
+                max_pure_air: p.max_pure_air_fraction,
+            };
+            fill_cut_slices(&mut h, &b.download_u8(&body)?, &cut)
         } else {
             0
         };
@@ -139,41 +146,60 @@ fn touches_border(v: &Array3<u8>) -> bool {
     })
 }
 
+/// The body meets padding (blocks outside the reconstruction circle) somewhere in-plane.
+fn meets_padding<B: Backend>(
+    b: &B,
+    low: &B::I16,
+    body: &B::U8,
+    ls: [f64; 3],
+) -> Result<bool, AnalysisError> {
+    let pad = b.threshold(low, OUTSIDE_FOV_HU, OUTSIDE_FOV_HU)?;
+    if b.value_counts(&pad)?.get(1).is_none_or(|&c| c == 0) {
+        return Ok(false);
+    }
+    let near = b.dilate(&pad, &Ball::disk(ls[1].max(ls[2]), ls))?;
+    let both = b.mask_op(&near, body, MaskOp::And)?;
+    Ok(b.value_counts(&both)?.get(1).is_some_and(|&c| c > 0))
+}
+
+/// What [`fill_cut_slices`] needs to tell a lung cut by the reconstruction circle from the
+/// air outside the body: the working-grid HU (only when the body meets padding) and the share
+/// of pure air above which a region is not lung (the lung components' own rule).
+pub(crate) struct CutImage<'a> {
+    pub hu: Option<&'a Array3<i16>>,
+    pub max_pure_air: f64,
+}
+
 /// Slices where the body runs off the image (a field of view that cuts the patient): a lung
 /// cut by the image touches the image edge and is not a hole of the body there, so it would be
 /// taken for outside air. In such slices the outside is only the background reachable from the
-/// image's corners (the chest wall cut by the image separates the lung from it). `body` is the
-/// unfilled body; `filled` gets the slices refilled. Returns how many slices changed.
-pub(crate) fn fill_cut_slices(filled: &mut Array3<u8>, body: &Array3<u8>) -> usize {
+/// image's corners (the chest wall cut by the image separates the lung from it). Where the body
+/// meets padding outside the reconstruction circle, the corners are padding and reach every
+/// region open to the circle: there a region open to the image or circle edge is outside only
+/// when mostly pure air ([`background_outside_by_density`]). `body` is the unfilled body;
+/// `filled` gets the slices refilled. Returns how many slices changed.
+pub(crate) fn fill_cut_slices(filled: &mut Array3<u8>, body: &Array3<u8>, cut: &CutImage) -> usize {
     let (_, ny, nx) = body.dim();
     if ny < 2 || nx < 2 {
         return 0;
     }
-    let corners = [0, nx - 1, (ny - 1) * nx, ny * nx - 1];
     let changed: Vec<usize> = filled
         .axis_iter_mut(Axis(0))
         .into_par_iter()
         .zip(body.axis_iter(Axis(0)).into_par_iter())
-        .map(|(mut f, b)| {
+        .enumerate()
+        .map(|(z, (mut f, b))| {
             let m: Vec<bool> = b.iter().map(|&v| v != 0).collect();
-            if !slice_touches_border(&m, ny, nx) || corners.iter().any(|&c| m[c]) {
-                return 0;
-            }
-            // Background reachable from the corners (4-connected).
-            let mut outside = vec![false; ny * nx];
-            let mut stack: Vec<usize> = corners.to_vec();
-            for &c in &corners {
-                outside[c] = true;
-            }
-            while let Some(i) = stack.pop() {
-                let nb = crate::plane::neighbours4(i, ny, nx);
-                for j in nb.into_iter().flatten() {
-                    if !m[j] && !outside[j] {
-                        outside[j] = true;
-                        stack.push(j);
-                    }
+            let hu: Option<Vec<i16>> = cut
+                .hu
+                .map(|h| h.index_axis(Axis(0), z).iter().copied().collect());
+            let outside = match hu {
+                Some(h) if body_meets_padding(&m, &h, ny, nx) => {
+                    background_outside_by_density(&m, &h, ny, nx, cut.max_pure_air)
                 }
-            }
+                _ => background_from_corners(&m, ny, nx),
+            };
+            let Some(outside) = outside else { return 0 };
             let mut n = 0;
             for (v, &o) in f.iter_mut().zip(&outside) {
                 if !o && *v == 0 {
@@ -185,6 +211,95 @@ pub(crate) fn fill_cut_slices(filled: &mut Array3<u8>, body: &Array3<u8>) -> usi
         })
         .collect();
     changed.iter().sum()
+}
+
+/// A body pixel of the slice `m` has a padding pixel of `hu` as 4-neighbour.
+fn body_meets_padding(m: &[bool], hu: &[i16], ny: usize, nx: usize) -> bool {
+    (0..ny * nx).any(|i| {
+        m[i] && crate::plane::neighbours4(i, ny, nx)
+            .into_iter()
+            .flatten()
+            .any(|j| hu[j] == OUTSIDE_FOV_HU)
+    })
+}
+
+/// Background reachable from the image's corners (4-connected) in a slice whose body runs off
+/// the image; `None` when the body stays inside the image or holds a corner.
+fn background_from_corners(m: &[bool], ny: usize, nx: usize) -> Option<Vec<bool>> {
+    let corners = [0, nx - 1, (ny - 1) * nx, ny * nx - 1];
+    if !slice_touches_border(m, ny, nx) || corners.iter().any(|&c| m[c]) {
+        return None;
+    }
+    let mut outside = vec![false; ny * nx];
+    let mut stack: Vec<usize> = corners.to_vec();
+    for &c in &corners {
+        outside[c] = true;
+    }
+    while let Some(i) = stack.pop() {
+        for j in crate::plane::neighbours4(i, ny, nx).into_iter().flatten() {
+            if !m[j] && !outside[j] {
+                outside[j] = true;
+                stack.push(j);
+            }
+        }
+    }
+    Some(outside)
+}
+
+/// In a slice whose body meets padding: padding, and each background region (4-connected,
+/// padding excluded) open to the image edge or the padding, are outside, unless the region is
+/// lung the circle cut: not mostly pure air (at most `max_pure_air` of its pixels at or below
+/// [`tuning::PURE_AIR_HU`]; outside air is purer) and lying in the body's convex hull (at least
+/// [`tuning::CUT_LUNG_IN_HULL_SHARE`] of it; the table's pad and blankets between the body and
+/// the circle, not pure air either, lie outside the hull).
+fn background_outside_by_density(
+    m: &[bool],
+    hu: &[i16],
+    ny: usize,
+    nx: usize,
+    max_pure_air: f64,
+) -> Option<Vec<bool>> {
+    let pad = |i: usize| hu[i] == OUTSIDE_FOV_HU;
+    let hull = crate::plane::fill_polygon(
+        &crate::plane::hull_of_points(crate::plane::extreme_points(m, ny, nx)),
+        ny,
+        nx,
+    );
+    let mut outside: Vec<bool> = (0..ny * nx).map(pad).collect();
+    let mut seen = vec![false; ny * nx];
+    for start in 0..ny * nx {
+        if m[start] || seen[start] || pad(start) {
+            continue;
+        }
+        seen[start] = true;
+        let (mut region, mut stack, mut open) = (vec![start], vec![start], false);
+        while let Some(i) = stack.pop() {
+            for j in crate::plane::neighbours4(i, ny, nx) {
+                match j {
+                    None => open = true,
+                    Some(j) if pad(j) => open = true,
+                    Some(j) if !m[j] && !seen[j] => {
+                        seen[j] = true;
+                        region.push(j);
+                        stack.push(j);
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        let share = |n: usize| n as f64 / region.len() as f64;
+        let pure = share(
+            region
+                .iter()
+                .filter(|&&i| hu[i] <= tuning::PURE_AIR_HU)
+                .count(),
+        );
+        let in_hull = share(region.iter().filter(|&&i| hull[i]).count());
+        if open && (pure > max_pure_air || in_hull < tuning::CUT_LUNG_IN_HULL_SHARE) {
+            region.iter().for_each(|&i| outside[i] = true);
+        }
+    }
+    Some(outside)
 }
 
 /// A slice whose filled body area is under [`tuning::OPENED_BODY_SHARE`] of a slice within
@@ -272,15 +387,52 @@ mod tests {
             }
         }
         let mut filled = body.clone();
-        assert_eq!(fill_cut_slices(&mut filled, &body), 1);
+        let no_hu = CutImage {
+            hu: None,
+            max_pure_air: 0.35,
+        };
+        assert_eq!(fill_cut_slices(&mut filled, &body, &no_hu), 1);
         assert_eq!(filled[[0, 5, 0]], 1, "the cut lung is inside the body");
         assert_eq!(filled[[0, 0, 0]], 0, "outside air stays outside");
         // A body inside the image: unchanged.
         let mut inner = Array3::<u8>::zeros((1, 12, 12));
         inner[[0, 5, 5]] = 1;
         let mut f = inner.clone();
-        assert_eq!(fill_cut_slices(&mut f, &inner), 0);
+        assert_eq!(fill_cut_slices(&mut f, &inner, &no_hu), 0);
         assert_eq!(f, inner);
+    }
+
+    #[test]
+    fn a_lung_cut_by_the_reconstruction_circle_stays_inside_the_body() {
+        // One 12 x 12 slice whose columns 0..2 and corners are padding: the body (rows 3..10,
+        // columns 2..12) meets the padding on the left, with a lung (-850 HU, rows 5..8,
+        // columns 2..5) open to it; pure air above the body, open to the padding too.
+        let mut hu = Array3::<i16>::from_elem((1, 12, 12), -1000);
+        let mut body = Array3::<u8>::zeros((1, 12, 12));
+        for y in 0..12 {
+            for x in 0..12 {
+                if x < 2 || (y < 2 && x > 9) {
+                    hu[[0, y, x]] = OUTSIDE_FOV_HU;
+                } else if (3..10).contains(&y) {
+                    let lung = (5..8).contains(&y) && x < 5;
+                    hu[[0, y, x]] = if lung { -850 } else { 40 };
+                    body[[0, y, x]] = u8::from(!lung);
+                }
+            }
+        }
+        let mut filled = body.clone();
+        let cut = CutImage {
+            hu: Some(&hu),
+            max_pure_air: 0.35,
+        };
+        assert_eq!(fill_cut_slices(&mut filled, &body, &cut), 1);
+        assert_eq!(filled[[0, 6, 2]], 1, "the cut lung is inside the body");
+        assert_eq!(
+            filled[[0, 1, 5]],
+            0,
+            "pure air open to the circle is outside"
+        );
+        assert_eq!(filled[[0, 6, 0]], 0, "padding is outside");
     }
 
     #[test]

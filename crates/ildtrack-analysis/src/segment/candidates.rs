@@ -42,7 +42,8 @@ pub(crate) fn find_lungs<B: Backend>(
     p: &SegmentationParams,
 ) -> Result<LungComponents<B>, AnalysisError> {
     let (mut found, seeds) = lung_components(b, &candidates, inp.low, grid, p)?;
-    if p.dense_lung_hu > p.air_hu && !seeds.is_empty() {
+    let regrow = super::coarse::Step::DenseGroundGlass.runs(grid);
+    if regrow && p.dense_lung_hu > p.air_hu && !seeds.is_empty() {
         let loose = b.mask_op(
             &b.threshold(inp.low, OUTSIDE_FOV_HU + 1, p.dense_lung_hu)?,
             inp.body_core,

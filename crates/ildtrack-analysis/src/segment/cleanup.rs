@@ -5,7 +5,9 @@
 //! pieces lying outside the rib cage and gas pieces joined to a lung only between slices
 //! dropped. Never removes: a piece with more than 1 − [`tuning::OUTSIDE_RIBS_SHARE`] of it
 //! inside the rib cage's hull; a piece in a slice whose rib-cage hull is too small to judge
-//! (cut field of view); a piece that is not mostly pure air.
+//! (cut field of view); a piece that is not mostly pure air. After the outline,
+//! [`clear_image_edge`] takes the lungs off the image edge and the padding: where the image, not
+//! the pleura, ends a lung, that edge is not lung (it may be tissue the image cut).
 
 use super::frame::Grid;
 use super::geometry::HostVolumes;
@@ -100,6 +102,69 @@ pub(crate) fn drop_non_lung(
             ),
         )
     })
+}
+
+/// Working-grid voxels on the image's in-plane border or 8-adjacent (in-plane) to padding
+/// outside the reconstruction circle leave the lungs. Returns those voxels as a mask when a lung
+/// voxel is still 4-adjacent to one of them (quantification's boundary refinement must not
+/// grow back into them), else `None`.
+pub(crate) fn clear_image_edge(lungs: &mut Array3<u8>, hu: &Array3<i16>) -> Option<Array3<u8>> {
+    let (_, ny, nx) = lungs.dim();
+    let touches = lungs
+        .axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .zip(hu.axis_iter(Axis(0)).into_par_iter())
+        .map(|(mut l, h)| {
+            let edge = edge_pixels(h, ny, nx);
+            let mut near = false;
+            for (i, v) in l.iter_mut().enumerate() {
+                if *v == 0 {
+                    continue;
+                }
+                if edge[i] {
+                    *v = 0;
+                } else {
+                    near |= plane::neighbours4(i, ny, nx)
+                        .into_iter()
+                        .flatten()
+                        .any(|j| edge[j]);
+                }
+            }
+            near
+        })
+        .reduce(|| false, |a, b| a || b);
+    touches.then(|| {
+        let mut edge = Array3::<u8>::zeros(lungs.dim());
+        edge.axis_iter_mut(Axis(0))
+            .into_par_iter()
+            .zip(hu.axis_iter(Axis(0)).into_par_iter())
+            .for_each(|(mut e, h)| {
+                for (o, &b) in e.iter_mut().zip(&edge_pixels(h, ny, nx)) {
+                    *o = u8::from(b);
+                }
+            });
+        edge
+    })
+}
+
+/// One slice's pixels on the image border or 8-adjacent to padding.
+fn edge_pixels(h: ndarray::ArrayView2<'_, i16>, ny: usize, nx: usize) -> Vec<bool> {
+    let mut edge: Vec<bool> = (0..ny * nx)
+        .map(|i| {
+            let (y, x) = (i / nx, i % nx);
+            y == 0 || x == 0 || y + 1 == ny || x + 1 == nx
+        })
+        .collect();
+    for ((y, x), &v) in h.indexed_iter() {
+        if v == ildtrack_volume::OUTSIDE_FOV_HU {
+            for yy in y.saturating_sub(1)..(y + 2).min(ny) {
+                for xx in x.saturating_sub(1)..(x + 2).min(nx) {
+                    edge[yy * nx + xx] = true;
+                }
+            }
+        }
+    }
+    edge
 }
 
 /// Drops lung pieces (per slice, 8-connected) with at least [`tuning::OUTSIDE_RIBS_SHARE`] of
@@ -333,6 +398,27 @@ mod tests {
     use super::*;
     use ildtrack_compute::CpuBackend;
     use ildtrack_volume::Geometry;
+
+    #[test]
+    fn the_image_edge_and_padding_are_never_lung() {
+        // One 6 x 6 slice of lung; column 5 is padding.
+        let mut lungs = Array3::<u8>::ones((1, 6, 6));
+        let mut hu = Array3::<i16>::from_elem((1, 6, 6), -850);
+        for y in 0..6 {
+            hu[[0, y, 5]] = ildtrack_volume::OUTSIDE_FOV_HU;
+        }
+        let edge = clear_image_edge(&mut lungs, &hu).expect("lung next to the edge");
+        // Left: rows 1..5 of columns 1..4 stay (column 4 is next to the padding).
+        assert_eq!(lungs.iter().filter(|&&v| v != 0).count(), 4 * 3);
+        assert_eq!(lungs[[0, 0, 2]], 0);
+        assert_eq!(lungs[[0, 2, 4]], 0);
+        assert_eq!(edge[[0, 2, 4]], 1);
+        // A lung away from the edge is untouched and needs no mask.
+        let mut inner = Array3::<u8>::zeros((1, 6, 6));
+        inner[[0, 3, 2]] = 1;
+        assert!(clear_image_edge(&mut inner, &Array3::from_elem((1, 6, 6), -850)).is_none());
+        assert_eq!(inner[[0, 3, 2]], 1);
+    }
 
     #[test]
     fn air_outside_the_rib_cage_is_not_lung() {

@@ -105,6 +105,15 @@ pub(crate) fn body_on_image_edge(
         .collect()
 }
 
+/// Slices where the body runs off the image along at least [`tuning::TRUNCATED_EDGE_MM`] of its
+/// outline near the lung (`edge_px` from [`body_on_image_edge`], pixels of `px_mm`).
+pub(crate) fn cut_slices(edge_px: &[usize], px_mm: f64) -> Vec<bool> {
+    edge_px
+        .iter()
+        .map(|&n| n as f64 * px_mm >= tuning::TRUNCATED_EDGE_MM)
+        .collect()
+}
+
 /// `truncated-fov` when, in slices with lung, the body runs off the image along at least
 /// [`tuning::TRUNCATED_EDGE_MM`] of its outline (in two slices or more on 3-D scans).
 pub(crate) fn truncation_warning(edge_px: &[usize], px_mm: f64) -> Option<Warning> {
@@ -389,6 +398,8 @@ mod tests {
         let far = plane::chamfer_weights([20.0, 20.0]);
         assert_eq!(body_on_image_edge(&body, &hu, &lungs, far), vec![0, 0]);
         assert!(truncation_warning(&[6, 12], 5.0).is_some());
+        // The slices the rib gap leaves out: those with 20 mm or more of body on the edge.
+        assert_eq!(cut_slices(&[6, 12, 0], 2.0), vec![false, true, false]);
         assert!(
             truncation_warning(&[6, 0], 5.0).is_none(),
             "one slice of a 3-D scan"

@@ -58,6 +58,13 @@ impl Grid {
         (a.min(b), a.max(b))
     }
 
+    /// `radius_mm`, or one in-plane pixel where the grid is coarser: a disk that holds only its
+    /// centre voxel opens or closes nothing, while a one-pixel disk still removes structures one
+    /// pixel thin (what a thin shell becomes on a coarse grid).
+    pub(crate) fn at_least_a_pixel(&self, radius_mm: f64) -> f64 {
+        radius_mm.max(self.ls[1].max(self.ls[2]))
+    }
+
     /// +1 when increasing slice index goes towards the head, else −1.
     pub(crate) fn head_step(&self) -> isize {
         if self.g.direction[0][2] >= 0.0 { 1 } else { -1 }
@@ -121,6 +128,13 @@ mod tests {
     fn working_factors_aim_at_the_target_and_stay_within_1_to_8() {
         assert_eq!(working_factors([1.0, 0.7, 0.7], 1.4), [2, 2, 2]);
         assert_eq!(working_factors([10.0, 0.1, 3.0], 1.4), [1, 8, 1]);
+    }
+
+    #[test]
+    fn a_radius_is_at_least_one_pixel() {
+        let g = Grid::new(Geometry::axial([5.0, 4.5, 3.0]), [2, 8, 8], [1, 1, 1]);
+        assert_eq!(g.at_least_a_pixel(4.0), 4.5);
+        assert_eq!(g.at_least_a_pixel(6.0), 6.0);
     }
 
     #[test]

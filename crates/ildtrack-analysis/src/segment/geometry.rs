@@ -214,8 +214,17 @@ impl ChestGeometry {
             pinhole_px: (tuning::PINHOLE_MAX_MM2 / (ls[1] * ls[2])).ceil() as usize,
             med_margin: (p.mediastinum_margin_mm * 10.0).round() as u32,
         };
-        geo.rib_gap_ml = geo.rib_gap();
+        geo.rib_gap_ml = geo.rib_gap(&[]);
         (geo, lungs)
+    }
+
+    /// The rib gap measured again without the slices `cut` marks (the image cuts the body next
+    /// to the lung there: the nearest exterior pixel is not skin, so depths behind it are not
+    /// chest wall). Unchanged when no slice is cut.
+    pub(crate) fn ignore_cut_slices(&mut self, cut: &[bool]) {
+        if cut.contains(&true) {
+            self.rib_gap_ml = self.rib_gap(cut);
+        }
     }
 
     /// Per slice the outline of each lung and the mediastinum. The hull of a side is that of
@@ -284,7 +293,7 @@ impl ChestGeometry {
     /// at least 1/[`tuning::RIB_GAP_SECTION_DIVISOR`] of the side's largest (apex and base have
     /// other tissue there), beyond the paravertebral band: consolidation or effusion along the
     /// chest wall that the first outline may not touch at all. 0 on one-slice inputs.
-    fn rib_gap(&self) -> [f64; 2] {
+    fn rib_gap(&self, cut: &[bool]) -> [f64; 2] {
         let (ls, ld) = (self.grid.ls, self.grid.dims);
         if ld[0] == 1 {
             return [0.0, 0.0];
@@ -297,7 +306,7 @@ impl ChestGeometry {
                     self.slices[z].area[k] * tuning::RIB_GAP_SECTION_DIVISOR >= self.max_area[k]
                         && self.max_area[k] > 0
                 });
-                if !sides.iter().any(|&s| s) {
+                if !sides.iter().any(|&s| s) || cut.get(z).copied().unwrap_or(false) {
                     return [0.0, 0.0];
                 }
                 let ribs = rib_grid(&self.bone_depth, z, self.rib_window, ny, nx);

@@ -24,6 +24,7 @@ mod airways;
 mod body;
 mod candidates;
 mod cleanup;
+mod coarse;
 mod doubts;
 mod frame;
 mod geometry;
@@ -48,6 +49,9 @@ pub(crate) struct Segmentation {
     pub low_spacing_mm: [f64; 3],
     /// Block-mean HU on the working grid.
     pub low_hu: Array3<i16>,
+    /// Working-grid voxels at the image edge or against padding, where the lungs reach next to
+    /// them (see [`cleanup::clear_image_edge`]); the full-grid mask stays out of them.
+    pub image_edge_low: Option<Array3<u8>>,
     /// Chest wall on the working grid (see [`doubts::chest_wall`]). Holds subpleural lenses.
     pub chest_wall_low: Array3<u8>,
     pub warnings: Vec<Warning>,
@@ -64,6 +68,7 @@ impl Segmentation {
             low_spacing_mm: grid.ls,
             low_hu: Array3::zeros((d[0], d[1], d[2])),
             chest_wall_low: Array3::zeros((d[0], d[1], d[2])),
+            image_edge_low: None,
             warnings,
             stage_ms: Vec::new(),
         }
@@ -132,16 +137,16 @@ pub(crate) fn segment<B: Backend>(
         p.max_pure_air_fraction,
     ));
     stages.lap("segment.cleanup");
-    let (geo, mut lungs) =
+    let (mut geo, mut lungs) =
         geometry::ChestGeometry::measure(&grid, host, body.centre, body.centre_x, p);
     let edge = doubts::body_on_image_edge(&geo.body, &geo.hu, &lungs, geo.w);
-    warnings.extend(doubts::truncation_warning(
-        &edge,
-        grid.ls[1].max(grid.ls[2]),
-    ));
+    let px = grid.ls[1].max(grid.ls[2]);
+    geo.ignore_cut_slices(&doubts::cut_slices(&edge, px));
+    warnings.extend(doubts::truncation_warning(&edge, px));
     warnings.extend(doubts::vanish_doubt(&geo));
     stages.lap("segment.geometry");
     let dense = outline_lungs(&geo, &mut lungs);
+    let image_edge = cleanup::clear_image_edge(&mut lungs, &geo.hu);
     stages.lap("segment.dense");
     let chest_wall = doubts::chest_wall(&geo, &lungs);
     let mut counts = [0u64; 3];
@@ -154,9 +159,14 @@ pub(crate) fn segment<B: Backend>(
     if let Some((t, first, now)) = dense {
         warnings.extend(doubts::outline_doubts(&geo, &t, first, now));
     }
-    let (band, lungish) = doubts::lung_density_outside(&lungs, &geo.body, &geo.hu, geo.w);
+    let (band, lungish) = if coarse::Step::BorderCheck.runs(&grid) {
+        doubts::lung_density_outside(&lungs, &geo.body, &geo.hu, geo.w)
+    } else {
+        (0, 0)
+    };
     stages.lap("segment.border_check");
     warnings.extend(doubts::border_doubt(band, lungish));
+    warnings.extend(coarse::warning(&grid));
     tracing::debug!(
         airway_voxels = airways.voxels,
         band,
@@ -167,6 +177,7 @@ pub(crate) fn segment<B: Backend>(
     Ok(Segmentation {
         lungs_low: lungs,
         chest_wall_low: chest_wall,
+        image_edge_low: image_edge,
         factors,
         low_spacing_mm: grid.ls,
         low_hu: geo.hu,

@@ -15,6 +15,8 @@ pub(crate) const SKIN_AIR_MM: f64 = 5.0;
 pub(crate) const OPENED_BODY_SHARE: f64 = 0.9;
 /// How far (mm along z) the slices that vouch for an opened slice's body may lie. Re-measure: `subcutaneous-emphysema`.
 pub(crate) const OPENED_BODY_REACH_MM: f64 = 20.0;
+/// Where the body meets padding outside the reconstruction circle, a region open to the circle is lung the circle cut only with at least this share of it in the body's convex hull. Re-measure: real series cut to a small square field of view with padding outside its circle (`analysis_robustness`).
+pub(crate) const CUT_LUNG_IN_HULL_SHARE: f64 = 0.5;
 
 // --- Airways (stage `airways`) ---
 /// Smallest cross-section of the trachea looked for in the upper slices (mm²). Re-measure: real series, `small`.

@@ -58,6 +58,13 @@ impl Outcome {
     }
 }
 
+/// The phantom of `spec`, or `None` after saying why it could not be made.
+fn generate(name: &str, spec: &ildtrack_phantom::PhantomSpec) -> Option<ildtrack_phantom::Phantom> {
+    try_generate(spec)
+        .map_err(|e| eprintln!("{name}: {e}"))
+        .ok()
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let seeds: Vec<u64> = arg(&args, "--seeds")
@@ -126,12 +133,8 @@ fn cases(seeds: &[u64], seeds_text: &str, n: usize) -> String {
         } in random_cases(seed, n)
         {
             let t0 = Instant::now();
-            let ph = match try_generate(&spec) {
-                Ok(p) => p,
-                Err(e) => {
-                    eprintln!("{name}: {e}");
-                    continue;
-                }
+            let Some(ph) = generate(&name, &spec) else {
+                continue;
             };
             let a = run(&ph.volume, &ph.meta, &[]);
             let secs = t0.elapsed().as_secs_f64();
@@ -368,12 +371,8 @@ fn placements(seeds: &[u64], seeds_text: &str, n: usize) -> String {
         for (name, lesion) in random_placements(seed, n) {
             let kind = lesion.kind;
             let spec = one_lesion(lesion);
-            let ph = match try_generate(&spec) {
-                Ok(p) => p,
-                Err(e) => {
-                    eprintln!("{name}: {e}");
-                    continue;
-                }
+            let Some(ph) = generate(&name, &spec) else {
+                continue;
             };
             let a = run(&ph.volume, &ph.meta, &[]);
             let truth = if kind == LesionKind::Consolidation {

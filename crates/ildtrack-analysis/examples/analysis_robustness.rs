@@ -114,24 +114,21 @@ const COARSE: [(f64, f64); 6] = [
     (4.5, 10.0),
 ];
 
+/// The result's warnings on stderr, less the slice-thickness note every series carries.
+fn say_warnings(a: &Analysis) {
+    for w in a
+        .result
+        .warnings
+        .iter()
+        .filter(|w| w.code != "thick-slices")
+    {
+        eprintln!("  {}: {}", w.code, w.message);
+    }
+}
+
 /// Mask voxels on the image edge or next to padding.
 fn edge_voxels(a: &Analysis, hu: &Volume<i16>) -> usize {
-    let d = hu.dims_zyx();
-    let off = |z: usize, y: isize, x: isize| {
-        y < 0
-            || x < 0
-            || y >= d[1] as isize
-            || x >= d[2] as isize
-            || hu.data[[z, y as usize, x as usize]] == OUTSIDE_FOV_HU
-    };
-    a.lungs
-        .data
-        .indexed_iter()
-        .filter(|&((z, y, x), &m)| {
-            let (y, x) = (y as isize, x as isize);
-            m != 0 && (off(z, y - 1, x) || off(z, y + 1, x) || off(z, y, x - 1) || off(z, y, x + 1))
-        })
-        .count()
+    ildtrack_phantom::degrade::voxels_on_image_edge(&a.lungs.data, hu)
 }
 
 /// The first row (from the image's top) where some slice holds a run of tissue: the body's
@@ -214,14 +211,7 @@ fn crops(
             codes(&a)
         );
         eprintln!("{name} {} done", c.name);
-        for w in a
-            .result
-            .warnings
-            .iter()
-            .filter(|w| w.code != "thick-slices")
-        {
-            eprintln!("  {}: {}", w.code, w.message);
-        }
+        say_warnings(&a);
     }
 }
 
@@ -253,14 +243,7 @@ fn coarse(
             codes(&a)
         );
         eprintln!("{name} coarse {inplane}/{slice} done");
-        for w in a
-            .result
-            .warnings
-            .iter()
-            .filter(|w| w.code != "thick-slices")
-        {
-            eprintln!("  {}: {}", w.code, w.message);
-        }
+        say_warnings(&a);
     }
 }
 

@@ -1122,23 +1122,8 @@ fn a_reconstruction_circle_that_cuts_the_body_is_said_and_never_in_the_mask() {
         (ml / ml0 - 1.0).abs() <= TARGET_LUNG_ERR,
         "{ml:.0} mL vs {ml0:.0} mL"
     );
-    let d = v.dims_zyx();
-    let off = |z: usize, y: isize, x: isize| {
-        y < 0
-            || x < 0
-            || y >= d[1] as isize
-            || x >= d[2] as isize
-            || v.data[[z, y as usize, x as usize]] == pad
-    };
-    let on_edge = a.lungs.data.indexed_iter().filter(|&((z, y, x), &l)| {
-        let (y, x) = (y as isize, x as isize);
-        l != 0
-            && [(y - 1, x), (y + 1, x), (y, x - 1), (y, x + 1)]
-                .iter()
-                .any(|&(yy, xx)| off(z, yy, xx))
-    });
     assert_eq!(
-        on_edge.count(),
+        ildtrack_phantom::degrade::voxels_on_image_edge(&a.lungs.data, &v),
         0,
         "mask voxels on the image edge or the padding"
     );

@@ -118,6 +118,25 @@ pub fn mask_at_centres(
     })
 }
 
+/// Mask voxels (non-zero in `mask`, on `v`'s grid) with a 4-neighbour off the image or in the
+/// padding outside the reconstructed field of view: a lung mask must have none.
+pub fn voxels_on_image_edge(mask: &Array3<u8>, v: &Volume<i16>) -> usize {
+    let d = v.dims_zyx();
+    let off = |z: usize, y: isize, x: isize| {
+        y < 0
+            || x < 0
+            || y >= d[1] as isize
+            || x >= d[2] as isize
+            || v.data[[z, y as usize, x as usize]] == OUTSIDE_FOV_HU
+    };
+    mask.indexed_iter()
+        .filter(|&((z, y, x), &m)| {
+            let (y, x) = (y as isize, x as isize);
+            m != 0 && (off(z, y - 1, x) || off(z, y + 1, x) || off(z, y, x - 1) || off(z, y, x + 1))
+        })
+        .count()
+}
+
 /// Rows `y0..y1` and columns `x0..x1` of every slice, the origin moved to the first kept voxel.
 pub fn crop_yx(v: &Volume<i16>, y: (usize, usize), x: (usize, usize)) -> Volume<i16> {
     let [_, ny, nx] = v.dims_zyx();

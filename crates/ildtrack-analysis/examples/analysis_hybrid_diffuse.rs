@@ -5,7 +5,7 @@
 //! at the back), keeping the scan's own noise; each hybrid is analysed and judged against the
 //! inserted truth. Prints (or writes) a markdown report.
 //!
-//! `cargo run --release -p ildtrack-analysis --example analysis_hybrid_diffuse -- [--out FILE] [FILTER]`
+//! `cargo run --release -p ildtrack-analysis --example analysis_hybrid_diffuse -- [--out FILE] [--qc DIR] [FILTER]`
 
 mod common;
 
@@ -178,9 +178,10 @@ struct Case {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let out = arg(&args, "--out");
+    let qc_dir = arg(&args, "--qc");
     let filter = args
         .iter()
-        .find(|a| !a.starts_with("--") && Some(*a) != out.as_ref())
+        .find(|a| !a.starts_with("--") && Some(*a) != out.as_ref() && Some(*a) != qc_dir.as_ref())
         .cloned();
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
     let mut doc = String::new();
@@ -201,10 +202,14 @@ fn main() {
          {PARENCHYMA_MAX_HU} HU) adds its deviation from the mean parenchyma of its \
          {}×{} in-plane window (clamped to ±4 σ); other voxels (vessels, airway walls) add \
          Gaussian noise of that σ (1.4826 × the median absolute parenchyma deviation). The \
-         truth: the whole replaced region is lung; its planned consolidation part.\n\n\
+         truth: the whole replaced region is lung; its planned consolidation part. The reference \
+         lung is our own mask of the untouched scan, so lung % is the change against it, not \
+         an error against a drawn truth; the four 3-D series in the data are all thick-slice \
+         (5 mm and 8 mm). `--qc DIR` writes axial and coronal QC pictures of every hybrid.\n\n\
          Columns: inside % = share of the replaced region inside our mask; consolidation inside \
          % = the same for the planned consolidation; lung % = our lung volume / the untouched \
-         scan's − 1; consolidation % = our consolidation (class 4) inside the replaced region / \
+         scan's − 1; mask outside reference = our mask's volume outside the untouched scan's \
+         lung mask (leaks; the lung % nets them against losses); consolidation % = our consolidation (class 4) inside the replaced region / \
          planned consolidation − 1; Δ whole % = (our whole-lung consolidation − the untouched \
          scan's) / planned − 1; HU-eligible % = our consolidation in the region / region voxels \
          whose final HU is in [−300, 100) − 1 (removes what noise pushes across the \
@@ -226,9 +231,9 @@ fn main() {
     );
     let mut table = String::from(
         "| series | share % | consolidation share % | region mL | planned consolidation mL | \
-         inside % | consolidation inside % | lung % | our consolidation mL | consolidation % | \
+         inside % | consolidation inside % | lung % | mask outside reference mL | our consolidation mL | consolidation % | \
          Δ whole % | HU-eligible % | warnings | s |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     let mut cases: Vec<Case> = Vec::new();
     let started = Instant::now();
@@ -302,6 +307,12 @@ fn main() {
                 .iter()
                 .filter(|&&i| (-300..100).contains(&hv[i]))
                 .count();
+            let reference = base.lungs.data.as_slice().expect("standard layout");
+            let added = mask
+                .iter()
+                .zip(reference)
+                .filter(|&(&m, &r)| m != 0 && r == 0)
+                .count();
             let planned_ml = h.consolidation.len() as f64 * voxel_ml;
             let aw = &a.result.lungs.whole;
             let c = Case {
@@ -321,13 +332,14 @@ fn main() {
             let _ = writeln!(
                 table,
                 "| {name} | {:.0} | {:.0} | {:.1} | {planned_ml:.1} | {:.1} | {:.1} | {:+.2} | \
-                 {:.1} | {:+.1} | {:+.1} | {:+.1} | {} | {secs:.1} |",
+                 {:.1} | {:.1} | {:+.1} | {:+.1} | {:+.1} | {} | {secs:.1} |",
                 100.0 * share,
                 100.0 * cons,
                 h.region.len() as f64 * voxel_ml,
                 100.0 * c.inside,
                 100.0 * c.cons_inside,
                 100.0 * c.lung,
+                added as f64 * voxel_ml,
                 ours_cons as f64 * voxel_ml,
                 100.0 * c.cons_err,
                 100.0 * ((aw.consolidation_ml - bw.consolidation_ml) / planned_ml - 1.0),
@@ -343,6 +355,25 @@ fn main() {
                 100.0 * c.cons_err,
                 started.elapsed().as_secs_f64()
             );
+            if let Some(dir) = &qc_dir {
+                let (zs, _) = ildtrack_report::qc::representative_slices(&base.lungs);
+                let tag = format!("{dir}/{name}_{:.0}_{:.0}", 100.0 * share, 100.0 * cons);
+                for (k, &z) in zs.iter().enumerate() {
+                    let _ = std::fs::write(
+                        format!("{tag}_ax{k}.png"),
+                        ildtrack_report::qc::axial_png(&h.volume, &a.lungs, &a.classes, z),
+                    );
+                }
+                let _ = std::fs::write(
+                    format!("{tag}_cor.png"),
+                    ildtrack_report::qc::coronal_png(
+                        &h.volume,
+                        &a.lungs,
+                        &a.classes,
+                        dims[1] * 3 / 5,
+                    ),
+                );
+            }
             cases.push(c);
         }
     }

@@ -188,8 +188,41 @@ fn one_malloc_arena() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn one_malloc_arena() {}
 
+/// While wgpu enumerates adapters, Mesa's Vulkan drivers look for a Wayland display, and
+/// libwayland prints "error: XDG_RUNTIME_DIR is invalid or not set in the environment." where
+/// that variable is unset (ssh sessions, containers, CI): an error-looking line about a display
+/// ildtrack never uses. Where it is unset or not a directory, it is pointed at a private
+/// directory of this user (created with mode 0700; left alone if someone else owns it).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+fn quiet_display_probe() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let set =
+        std::env::var_os("XDG_RUNTIME_DIR").is_some_and(|d| std::path::Path::new(&d).is_dir());
+    if set {
+        return;
+    }
+    // SAFETY: getuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::getuid() };
+    let dir = std::env::temp_dir().join(format!("ildtrack-runtime-{uid}"));
+    let _ = std::fs::create_dir(&dir);
+    let ours = std::fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir() && m.uid() == uid);
+    if !ours || std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).is_err() {
+        return;
+    }
+    // SAFETY: called first thing in main, before any other thread exists: nothing reads the
+    // environment concurrently.
+    unsafe {
+        std::env::set_var("XDG_RUNTIME_DIR", &dir);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn quiet_display_probe() {}
+
 fn main() -> ExitCode {
     one_malloc_arena();
+    quiet_display_probe();
     let cli = Cli::parse();
     init_logging(cli.verbose);
     match run(cli) {

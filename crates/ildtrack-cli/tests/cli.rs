@@ -225,3 +225,23 @@ fn analyze_gpu_matches_cpu_on_a_real_series() {
         }
     }
 }
+
+#[test]
+fn probing_for_a_gpu_prints_no_display_error_without_a_runtime_dir() {
+    // Where XDG_RUNTIME_DIR is unset (ssh, containers, CI), Mesa's Vulkan drivers probing for
+    // a Wayland display made libwayland print "error: XDG_RUNTIME_DIR is invalid or not set"
+    // twice per run: an error-looking line about a display ildtrack never uses.
+    let Some(data) = shared_data() else { return };
+    let out_dir = tempfile::tempdir().expect("tempdir");
+    let out = bin()
+        .env_remove("XDG_RUNTIME_DIR")
+        .arg("analyze")
+        .arg(data.join("lungmask-slice/lidc-slice.dcm"))
+        .arg("--out")
+        .arg(out_dir.path())
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stderr: {stderr}");
+    assert!(!stderr.contains("XDG_RUNTIME_DIR"), "stderr: {stderr}");
+}

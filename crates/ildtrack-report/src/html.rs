@@ -40,10 +40,10 @@ h3{font-size:16px;margin:14px 0 6px}
 .ok{color:var(--impr)}
 table{border-collapse:collapse;width:100%;font-size:14px;margin:6px 0 10px}
 th,td{border-bottom:1px solid var(--line);padding:5px 7px;text-align:right;white-space:nowrap}
-th{background:var(--bg);font-weight:600;font-size:13px}th:first-child,td:first-child{text-align:left}
+th{background:var(--bg);font-weight:600;font-size:13px;white-space:normal;vertical-align:bottom}th:first-child,td:first-child{text-align:left}td:first-child{white-space:normal}
 td.l{text-align:left;white-space:normal}
 .d{display:block;font-size:12px;color:var(--muted)}.d.up{color:var(--prog)}.d.down{color:var(--impr)}
-.scroll{overflow-x:auto}
+.scroll{overflow-x:auto;scrollbar-gutter:stable;scrollbar-width:thin}
 .imgs{display:grid;gap:8px;align-items:start}
 .imgs.quad{grid-template-columns:repeat(4,1fr)}
 .imgs.pairs{grid-template-columns:1fr 1fr;gap:12px 22px}.pair{display:grid;grid-template-columns:1fr 1fr;gap:4px;align-items:start}
@@ -71,7 +71,7 @@ a{color:#1565c0}
  .scroll{overflow:visible}table{font-size:9px;margin:4px 0}th,td{padding:2px 4px}th{white-space:normal}
  .two{grid-template-columns:230px 1fr}.imgs.pairs{gap:6px 12px}figcaption{font-size:9px;padding:2px 5px}
  .facts{grid-template-columns:repeat(4,1fr)}.d{font-size:8px}
- .verdict,.warn,figure,svg,table,.facts{break-inside:avoid}
+ .verdict,.warn,figure,svg,table,.facts,.two{break-inside:avoid}
  *{-webkit-print-color-adjust:exact;print-color-adjust:exact}
  .charts{grid-template-columns:1fr 1fr}.noprint{display:none}
  a{color:inherit;text-decoration:none}}
@@ -372,7 +372,7 @@ fn delta_span(cur: f64, prev: Option<f64>, dec: usize, worse_up: Option<bool>) -
 /// Region metrics table; with `prev` every cell shows the change vs the previous visit.
 pub fn metrics_table(rows: &[(&str, &Metrics, Option<&Metrics>)]) -> String {
     let mut s = String::from(
-        r#"<div class="scroll"><table><thead><tr><th>Region</th><th>Volume mL</th><th>MLD HU</th><th>SD HU</th><th>Skew</th><th>Kurt (excess)</th><th>P15 HU</th><th>P50 HU</th><th>P85 HU</th><th>LAA-950 %</th><th>HAA %</th><th>GGO %</th><th>Consol. %</th><th>Affected %</th><th>Affected mL</th></tr></thead><tbody>"#,
+        r#"<div class="scroll"><table><thead><tr><th>Region</th><th>Volume mL</th><th>MLD HU</th><th>SD HU</th><th>Skew</th><th>Kurt (excess)</th><th>P15 HU</th><th>P50 HU</th><th>P85 HU</th><th>LAA&#8209;950 %</th><th>HAA %</th><th>GGO %</th><th>Consol. %</th><th>Affected %</th><th>Affected mL</th></tr></thead><tbody>"#,
     );
     for (name, m, p) in rows {
         let cell =

@@ -16,5 +16,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 if [ "${1:-}" != "--no-build" ]; then
-  cargo build --workspace --release --locked
+  # Exactly what the README's main-job command runs: features unify differently for `-p` than
+  # for `--workspace`, and a workspace build left `cargo run -p ildtrack-cli` compiling again.
+  cargo build --release --locked -p ildtrack-cli
 fi

@@ -782,13 +782,7 @@ fn result_serialises_and_qc_pngs_have_true_aspect() {
 // ---- real data ---------------------------------------------------------------------------
 
 fn data_dir() -> Option<PathBuf> {
-    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
-    if d.is_dir() {
-        Some(d)
-    } else {
-        eprintln!("skipped: ../shared/data not found");
-        None
-    }
+    ildtrack_dicom::shared_data::for_test(Path::new(env!("CARGO_MANIFEST_DIR")))
 }
 
 #[test]

@@ -11,6 +11,21 @@ pub fn dir(manifest_dir: &Path) -> Option<PathBuf> {
     d.is_dir().then_some(d)
 }
 
+/// [`dir`] for a test: when the folder is absent the test says "skipped" and gets `None` —
+/// except under CI (`CI=true`), where a missing folder is a broken checkout and the test fails
+/// (a skipped real-data test must not pass for a tested one).
+pub fn for_test(manifest_dir: &Path) -> Option<PathBuf> {
+    let d = dir(manifest_dir);
+    if d.is_none() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but ../shared/data (the real CT data) is missing next to the checkout"
+        );
+        eprintln!("skipped: ../shared/data not found");
+    }
+    d
+}
+
 /// Every CT series under `data` that analysis takes: the Lung-PET-CT-Dx kernel pairs, the LIDC
 /// slice and each COVID-19-NY-SBU slice, as (name, path), in a fixed order. Paths may be
 /// missing on disk when the folder is incomplete.
@@ -44,4 +59,19 @@ pub fn ct_series(data: &Path) -> Vec<(String, PathBuf)> {
         }
     }
     inputs
+}
+
+#[cfg(test)]
+mod for_test_tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_data_folder_skips_outside_ci_and_fails_under_it() {
+        let r = std::panic::catch_unwind(|| for_test(Path::new("/nonexistent/crates/x")));
+        if std::env::var("CI").as_deref() == Ok("true") {
+            assert!(r.is_err(), "under CI a missing folder must fail the test");
+        } else {
+            assert_eq!(r.ok().flatten(), None);
+        }
+    }
 }

@@ -8,13 +8,7 @@ use ildtrack_dicom::{LoadError, LoadOptions, load, scan};
 use ildtrack_volume::OUTSIDE_FOV_HU;
 
 fn data_dir() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
-    if p.is_dir() {
-        Some(p)
-    } else {
-        eprintln!("skipped: ../shared/data not found");
-        None
-    }
+    ildtrack_dicom::shared_data::for_test(Path::new(env!("CARGO_MANIFEST_DIR")))
 }
 
 fn files_in(dir: &Path) -> Vec<PathBuf> {

@@ -8,11 +8,8 @@ use ildtrack_compute::{Backend, Ball, Connectivity, CpuBackend};
 use crate::common::{count_differing, gpu};
 
 fn data(rel: &str) -> Option<PathBuf> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
-    if !root.is_dir() {
-        eprintln!("skipped: ../shared/data not found");
-        return None;
-    }
+    let root =
+        ildtrack_dicom::shared_data::for_test(std::path::Path::new(env!("CARGO_MANIFEST_DIR")))?;
     Some(root.join(rel))
 }
 

@@ -19,6 +19,12 @@ pub fn shared_data(manifest_dir: &str) -> Option<PathBuf> {
     if p.is_dir() {
         Some(p)
     } else {
+        // Under CI a missing folder is a broken checkout: fail rather than skip (the same rule
+        // as `ildtrack_dicom::shared_data::for_test`, which this crate cannot depend on).
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but ../shared/data (the real CT data) is missing next to the checkout"
+        );
         eprintln!("skipped: ../shared/data not found");
         None
     }

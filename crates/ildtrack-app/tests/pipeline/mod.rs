@@ -291,13 +291,7 @@ fn analyze_to_dir_writes_every_output() {
 }
 
 fn shared_data() -> Option<std::path::PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
-    if p.is_dir() {
-        Some(p)
-    } else {
-        eprintln!("skipped: ../shared/data not found");
-        None
-    }
+    ildtrack_dicom::shared_data::for_test(Path::new(env!("CARGO_MANIFEST_DIR")))
 }
 
 /// The same real acquisition reconstructed with two kernels, tracked as two visits: the

@@ -71,7 +71,7 @@ a{color:#1565c0}
  .scroll{overflow:visible}table{font-size:9px;margin:4px 0}th,td{padding:2px 4px}th{white-space:normal}
  .two{grid-template-columns:230px 1fr}.imgs.pairs{gap:6px 12px}figcaption{font-size:9px;padding:2px 5px}
  .facts{grid-template-columns:repeat(4,1fr)}.d{font-size:8px}
- .verdict,.warn,figure,svg,table,.facts,.two{break-inside:avoid}
+ .verdict,.warn,figure,svg,table,.facts,.two,.keep{break-inside:avoid}
  *{-webkit-print-color-adjust:exact;print-color-adjust:exact}
  .charts{grid-template-columns:1fr 1fr}.noprint{display:none}
  a{color:inherit;text-decoration:none}}

@@ -126,12 +126,15 @@ pub fn render_visit_html(p: &VisitPage<'_>, opts: &ReportOptions) -> String {
         ),
         ("Core", &l.core, pl.map(|x| &x.core)),
     ]));
-    b.push_str("<h3>Zones and visual-style extent score</h3><div class=\"two\"><div>");
+    // One block, so that print never leaves the heading alone at the foot of a page.
+    b.push_str(
+        "<section class=\"keep\"><h3>Zones and visual-style extent score</h3><div class=\"two\"><div>",
+    );
     b.push_str(&svg::zone_diagram(&l.zones, "zd-main", false));
     b.push_str(&zone_legend());
     b.push_str("</div><div>");
     b.push_str(&html::zone_table(r, prev));
-    b.push_str("</div></div>");
+    b.push_str("</div></div></section>");
 
     // Histogram.
     b.push_str("<h2>Density histogram</h2>");

@@ -3,7 +3,7 @@
 //! origin moved, a reconstruction circle whose outside is padding, and the reference mask read
 //! at the coarse grid's voxel centres.
 
-use ildtrack_volume::{OUTSIDE_FOV_HU, Volume};
+use ildtrack_volume::{OUTSIDE_FOV_HU, Volume, meets_image_edge};
 use ndarray::{Array3, Axis};
 
 /// Per output voxel of one axis: the source voxels it overlaps and by how much (mm), for an
@@ -121,19 +121,8 @@ pub fn mask_at_centres(
 /// Mask voxels (non-zero in `mask`, on `v`'s grid) with a 4-neighbour off the image or in the
 /// padding outside the reconstructed field of view: a lung mask must have none.
 pub fn voxels_on_image_edge(mask: &Array3<u8>, v: &Volume<i16>) -> usize {
-    let d = v.dims_zyx();
-    let off = |z: usize, y: isize, x: isize| {
-        y < 0
-            || x < 0
-            || y >= d[1] as isize
-            || x >= d[2] as isize
-            || v.data[[z, y as usize, x as usize]] == OUTSIDE_FOV_HU
-    };
     mask.indexed_iter()
-        .filter(|&((z, y, x), &m)| {
-            let (y, x) = (y as isize, x as isize);
-            m != 0 && (off(z, y - 1, x) || off(z, y + 1, x) || off(z, y, x - 1) || off(z, y, x + 1))
-        })
+        .filter(|&((z, y, x), &m)| m != 0 && meets_image_edge(v.data.index_axis(Axis(0), z), y, x))
         .count()
 }
 

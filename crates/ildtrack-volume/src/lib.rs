@@ -32,6 +32,21 @@ pub const ZONE_NAMES: [&str; 6] = [
 /// (PixelPaddingValue, outside the reconstruction circle). Not a physical HU value.
 pub const OUTSIDE_FOV_HU: i16 = i16::MIN;
 
+/// Pixel (`y`, `x`) of the slice `hu` has a 4-neighbour off the image or in the padding outside
+/// the reconstructed field of view ([`OUTSIDE_FOV_HU`]): there the image, not the patient, ends.
+pub fn meets_image_edge(hu: ndarray::ArrayView2<'_, i16>, y: usize, x: usize) -> bool {
+    let (ny, nx) = hu.dim();
+    let off = |y: isize, x: isize| {
+        y < 0
+            || x < 0
+            || y >= ny as isize
+            || x >= nx as isize
+            || hu[[y as usize, x as usize]] == OUTSIDE_FOV_HU
+    };
+    let (y, x) = (y as isize, x as isize);
+    off(y - 1, x) || off(y + 1, x) || off(y, x - 1) || off(y, x + 1)
+}
+
 /// Where a volume's voxels sit in patient space (DICOM LPS, millimetres).
 ///
 /// Index order is `(z, y, x)` = (slice, row, column). `direction[k]` is the unit vector (in LPS)
@@ -230,6 +245,20 @@ impl std::fmt::Debug for Identity {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_image_edge_is_the_border_or_padding_beside_a_pixel() {
+        // 5 x 5: padding at (2, 2).
+        let mut hu = ndarray::Array2::<i16>::zeros((5, 5));
+        hu[[2, 2]] = OUTSIDE_FOV_HU;
+        assert!(meets_image_edge(hu.view(), 0, 1), "top row");
+        assert!(meets_image_edge(hu.view(), 1, 2), "above the padding");
+        assert!(!meets_image_edge(hu.view(), 1, 1), "padding only diagonal");
+        assert!(
+            !meets_image_edge(hu.view(), 3, 3),
+            "inside, no padding beside it"
+        );
+    }
 
     #[test]
     fn voxel_volume_is_product_of_spacings() {

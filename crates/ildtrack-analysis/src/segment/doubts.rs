@@ -11,7 +11,7 @@ use super::geometry::{ChestGeometry, SliceLungs};
 use super::second::{Triggers, cut_mm};
 use super::tuning;
 use crate::plane;
-use ildtrack_volume::{OUTSIDE_FOV_HU, Warning};
+use ildtrack_volume::{Warning, meets_image_edge};
 use ndarray::{Array3, Axis};
 use rayon::prelude::*;
 
@@ -79,19 +79,9 @@ pub(crate) fn body_on_image_edge(
             if l.iter().all(|&v| v == 0) {
                 return 0;
             }
-            let off = |y: isize, x: isize| {
-                y < 0
-                    || x < 0
-                    || y >= ny as isize
-                    || x >= nx as isize
-                    || h[[y as usize, x as usize]] == OUTSIDE_FOV_HU
-            };
             let edge: Vec<usize> = b
                 .indexed_iter()
-                .filter(|&((y, x), &v)| {
-                    let (y, x) = (y as isize, x as isize);
-                    v != 0 && (off(y - 1, x) || off(y + 1, x) || off(y, x - 1) || off(y, x + 1))
-                })
+                .filter(|&((y, x), &v)| v != 0 && meets_image_edge(h, y, x))
                 .map(|((y, x), _)| y * nx + x)
                 .collect();
             // The distance to the lung only where the body meets the image edge at all.
@@ -318,6 +308,7 @@ pub(crate) fn lung_density_outside(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ildtrack_volume::OUTSIDE_FOV_HU;
 
     fn slices(areas: &[usize]) -> Vec<SliceLungs> {
         areas

@@ -11,7 +11,7 @@ use crate::config::SegmentationParams;
 use crate::error::AnalysisError;
 use ildtrack_compute::{Backend, Ball, ComponentInfo, Connectivity, MaskOp};
 use ildtrack_volume::{OUTSIDE_FOV_HU, Volume};
-use ndarray::{Array3, Axis};
+use ndarray::{Array3, ArrayView2, Axis};
 use rayon::prelude::*;
 
 /// Block-mean HU on the working grid, computed in slabs of z so that the full-resolution copy
@@ -211,6 +211,15 @@ pub(crate) fn fill_cut_slices(filled: &mut Array3<u8>, body: &Array3<u8>, cut: &
         })
         .collect();
     changed.iter().sum()
+}
+
+/// The body's slice runs off the image: it reaches the image border or padding (blocks outside
+/// the reconstructed field of view).
+pub(crate) fn runs_off_image(body: ArrayView2<u8>, hu: ArrayView2<i16>) -> bool {
+    let (ny, nx) = body.dim();
+    let m: Vec<bool> = body.iter().map(|&v| v != 0).collect();
+    let h: Vec<i16> = hu.iter().copied().collect();
+    slice_touches_border(&m, ny, nx) || body_meets_padding(&m, &h, ny, nx)
 }
 
 /// A body pixel of the slice `m` has a padding pixel of `hu` as 4-neighbour.

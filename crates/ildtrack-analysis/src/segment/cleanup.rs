@@ -9,14 +9,15 @@
 //! [`clear_image_edge`] takes the lungs off the image edge and the padding: where the image, not
 //! the pleura, ends a lung, that edge is not lung (it may be tissue the image cut).
 
+use super::body::runs_off_image;
 use super::frame::Grid;
 use super::geometry::HostVolumes;
 use super::tuning::{self, is_bone};
 use crate::error::AnalysisError;
 use crate::plane;
 use ildtrack_compute::{Backend, Ball};
-use ildtrack_volume::{OUTSIDE_FOV_HU, Warning};
-use ndarray::{Array3, ArrayView2, Axis};
+use ildtrack_volume::Warning;
+use ndarray::{Array3, Axis};
 use rayon::prelude::*;
 
 /// Per side, an in-plane closing (`radius_mm`) takes in the vessels that indent the hilum;
@@ -227,7 +228,7 @@ pub(crate) fn drop_air_outside_rib_cage(
             // in a whole body it is a slice below the rib cage (abdomen: bowel gas), judged.
             if hull_px == 0
                 || (hull_px * tuning::RIB_HULL_MIN_BODY_DIVISOR < body
-                    && body_cut_by_image(
+                    && runs_off_image(
                         body_slices.index_axis(Axis(0), z),
                         hu.index_axis(Axis(0), z),
                     ))
@@ -249,22 +250,6 @@ pub(crate) fn drop_air_outside_rib_cage(
         })
         .sum();
     dropped as f64 * ls.iter().product::<f64>() / 1000.0
-}
-
-/// The body reaches the image border or blocks outside the reconstructed field of view.
-pub(crate) fn body_cut_by_image(body: ArrayView2<u8>, hu: ArrayView2<i16>) -> bool {
-    let (ny, nx) = body.dim();
-    body.indexed_iter().any(|((y, x), &v)| {
-        v != 0
-            && (y == 0
-                || x == 0
-                || y + 1 == ny
-                || x + 1 == nx
-                || plane::neighbours4(y * nx + x, ny, nx)
-                    .iter()
-                    .flatten()
-                    .any(|&j| hu[[j / nx, j % nx]] == OUTSIDE_FOV_HU))
-    })
 }
 
 /// Gas under the diaphragm that joined a lung only through the faces between slices: where a
@@ -513,11 +498,11 @@ mod tests {
             cut_body[[0, y, 0]] = 1;
             hu[[0, y, 0]] = 40;
         }
-        assert!(body_cut_by_image(
+        assert!(runs_off_image(
             cut_body.index_axis(Axis(0), 0),
             hu.index_axis(Axis(0), 0)
         ));
-        assert!(!body_cut_by_image(
+        assert!(!runs_off_image(
             body.index_axis(Axis(0), 0),
             hu.index_axis(Axis(0), 0)
         ));

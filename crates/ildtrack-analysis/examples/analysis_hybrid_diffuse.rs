@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{arg, codes, commit, run};
+use common::{arg, codes, commit, has_warning, run};
 use ildtrack_volume::Volume;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -323,11 +323,7 @@ fn main() {
                 cons_inside: cons_inside as f64 / h.consolidation.len().max(1) as f64,
                 lung: aw.volume_ml / bw.volume_ml - 1.0,
                 cons_err: ours_cons as f64 / h.consolidation.len().max(1) as f64 - 1.0,
-                doubt: a
-                    .result
-                    .warnings
-                    .iter()
-                    .any(|w| w.code == "segmentation-doubt"),
+                doubt: has_warning(&a, "segmentation-doubt"),
             };
             let _ = writeln!(
                 table,

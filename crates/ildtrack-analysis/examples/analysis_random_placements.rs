@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{arg, codes, commit, run};
+use common::{arg, codes, commit, has_warning, run};
 use ildtrack_phantom::eval::{
     POSITIONS, RandomCase, SHAPES, inside, one_lesion, random_cases, random_placements,
 };
@@ -166,11 +166,7 @@ fn cases(seeds: &[u64], seeds_text: &str, n: usize) -> String {
                 consolidation: rel(l.consolidation_ml, truth.consolidation_ml),
                 ggo: rel(l.ggo_ml, truth.ggo_ml),
                 lung: l.volume_ml / truth.total_lung_ml() - 1.0,
-                doubt: a
-                    .result
-                    .warnings
-                    .iter()
-                    .any(|w| w.code == "segmentation-doubt"),
+                doubt: has_warning(&a, "segmentation-doubt"),
             };
             let _ = writeln!(
                 doc,
@@ -397,11 +393,7 @@ fn placements(seeds: &[u64], seeds_text: &str, n: usize) -> String {
                 cons_n += 1;
                 cons_ok += usize::from(c.abs() <= 0.10);
             }
-            let doubt = a
-                .result
-                .warnings
-                .iter()
-                .any(|w| w.code == "segmentation-doubt");
+            let doubt = has_warning(&a, "segmentation-doubt");
             if share < 0.9 && !doubt {
                 silent.push(name.clone());
             }

@@ -20,6 +20,11 @@ pub fn run(vol: &Volume<i16>, meta: &ScanMeta, warnings: &[Warning]) -> Analysis
     .unwrap_or_else(|e| panic!("analyze: {e}"))
 }
 
+/// The result carries a warning with `code`.
+pub fn has_warning(a: &Analysis, code: &str) -> bool {
+    a.result.warnings.iter().any(|w| w.code == code)
+}
+
 /// The result's warning codes, sorted, once each; "–" when there are none.
 pub fn codes(a: &Analysis) -> String {
     let mut c: Vec<&str> = a.result.warnings.iter().map(|w| w.code.as_str()).collect();

@@ -824,24 +824,12 @@ impl Anatomy {
             );
             let (z0, z1) = (self.z_base, self.z_base + self.h);
             let steps = (self.h / 0.5) as usize;
-            let found = (0..=steps)
-                .map(|k| {
-                    if up > 0.0 {
-                        z0 + k as f64 * 0.5
-                    } else {
-                        z1 - k as f64 * 0.5
-                    }
-                })
+            // Heights from `from` in 0.5 mm steps, upwards or (apex) downwards.
+            let walk = move |from: f64| (0..=steps).map(move |k| from + up * (k as f64 * 0.5));
+            let found = walk(if up > 0.0 { z0 } else { z1 })
                 .find(|&z| self.lung_side_at([x, y, z]) == label);
             if let Some(z) = found {
-                let last = (0..=steps)
-                    .map(|k| {
-                        if up > 0.0 {
-                            z + k as f64 * 0.5
-                        } else {
-                            z - k as f64 * 0.5
-                        }
-                    })
+                let last = walk(z)
                     .take_while(|&zz| self.lung_side_at([x, y, zz]) == label)
                     .last()
                     .unwrap_or(z);

@@ -3,9 +3,10 @@
 #   cmake               builds CharLS (JPEG-LS decoding) for dicom-pixeldata
 #   mesa-vulkan-drivers Mesa's lavapipe: a software Vulkan adapter so GPU tests run without a GPU
 #   chromium            headless browser used by the report tests
+#   python3-venv        the venv (.venv) holding Snakemake for workflow/Snakefile and its test
 set -euo pipefail
 cd "$(dirname "$0")/.."
-pkgs=(cmake mesa-vulkan-drivers libvulkan1 chromium fonts-dejavu-core python3-pip)
+pkgs=(cmake mesa-vulkan-drivers libvulkan1 chromium fonts-dejavu-core python3-pip python3-venv)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -14,6 +15,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+# Snakemake (workflow/Snakefile and the suite's workflow test) in a venv of this checkout,
+# pinned by workflow/requirements.txt; made again when that file changes.
+if ! cmp -s workflow/requirements.txt .venv/requirements.installed 2>/dev/null; then
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check -r workflow/requirements.txt
+  cp workflow/requirements.txt .venv/requirements.installed
 fi
 if [ "${1:-}" != "--no-build" ]; then
   # Exactly what the README's main-job command runs: features unify differently for `-p` than

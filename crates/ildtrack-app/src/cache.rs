@@ -5,7 +5,7 @@ use crate::error::AppError;
 use crate::files::{create_dir, io_err, write_atomic};
 use crate::manifest::VisitInput;
 use crate::options::{AnalyzeOptions, Progress};
-use crate::visit::{Analysed, analyse_into, read_images};
+use crate::visit::{Analysed, QC_FILES, QC_INDEX, analyse_into, read_images};
 use ildtrack_analysis::AnalysisConfig;
 use ildtrack_compute::Backend;
 use ildtrack_model::visit::VisitResult;
@@ -15,6 +15,29 @@ use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 pub(crate) const CACHE_DIR: &str = ".ildtrack-cache";
+
+/// The cache folder a job uses: `--cache` where given, else `<out>/.ildtrack-cache`.
+pub(crate) fn cache_root(opts: &AnalyzeOptions, out: &Path) -> PathBuf {
+    opts.cache_dir
+        .clone()
+        .unwrap_or_else(|| out.join(CACHE_DIR))
+}
+
+/// Copy one analysis's files (visit.json, label maps, QC pictures and their index) from a
+/// cache entry into an output folder.
+pub(crate) fn copy_analysis_files(from_dir: &Path, to_dir: &Path) -> Result<(), AppError> {
+    for name in ["visit.json", "lungs.nii.gz", "classes.nii.gz", QC_INDEX]
+        .into_iter()
+        .chain(QC_FILES.iter().map(|(n, _)| *n))
+    {
+        let from = from_dir.join(name);
+        if from.is_file() {
+            let bytes = std::fs::read(&from).map_err(io_err("reading", &from))?;
+            write_atomic(&to_dir.join(name), &bytes)?;
+        }
+    }
+    Ok(())
+}
 
 /// Content key of one visit's analysis: software version, schema, settings, chosen series, and
 /// every input file's relative path, size and bytes.
@@ -101,16 +124,16 @@ pub fn cache_key(
     Ok(digest.iter().take(16).map(|b| format!("{b:02x}")).collect())
 }
 
-/// Analyse (or take from the cache) one visit.
+/// Analyse (or take from the cache folder `cache`) one visit.
 pub(crate) fn analyse_cached<B: Backend>(
     backend: &B,
     v: &VisitInput,
-    out: &Path,
+    cache: &Path,
     opts: &AnalyzeOptions,
     progress: Progress<'_>,
 ) -> Result<(Analysed, PathBuf, bool), AppError> {
     let key = cache_key(&v.path, &opts.config, v.series_uid.as_deref())?;
-    let dir = out.join(CACHE_DIR).join(&key);
+    let dir = cache.join(&key);
     let json_path = dir.join("visit.json");
     if json_path.is_file() {
         let identity = if opts.identify {
@@ -140,7 +163,7 @@ pub(crate) fn analyse_cached<B: Backend>(
     }
     // Analyse into a fresh folder, then move it into place, so a crash never leaves a cache
     // entry that looks whole (an error on the way removes the folder).
-    create_dir(&out.join(CACHE_DIR))?;
+    create_dir(cache)?;
     let tmp = ildtrack_fs::temp_dir_for(&dir).map_err(io_err("creating folder", &dir))?;
     let a = analyse_into(
         backend,

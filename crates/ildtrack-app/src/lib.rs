@@ -10,6 +10,8 @@
 //!   key hashing the input files' paths and bytes, the analysis settings and the software
 //!   version), then `track.json`, `track.csv`, `visits/<date>/` (outputs + `report.html`) and
 //!   `index.html`.
+//! - [`cohort`] (module `cohort`): many patients' `track.json` → `cohort.csv` (one row per
+//!   patient-visit) and `cohort.html` (one row per patient); what `workflow/Snakefile` runs last.
 //! - [`demo`] (module `demo`): the scripted demo patient written as DICOM by `ildtrack-phantom`,
 //!   then tracked.
 //!
@@ -17,6 +19,7 @@
 //! (`ildtrack_fs`); a cache entry is filled in a temporary folder and renamed into place.
 
 mod cache;
+mod cohort;
 mod demo;
 mod error;
 mod files;
@@ -26,6 +29,7 @@ mod track;
 mod visit;
 
 pub use cache::cache_key;
+pub use cohort::{CohortEntry, cohort};
 pub use demo::{demo, demo_mismatches, demo_with};
 pub use error::AppError;
 pub use manifest::{Manifest, VisitInput};

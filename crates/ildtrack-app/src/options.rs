@@ -17,4 +17,9 @@ pub struct AnalyzeOptions {
     pub identify: bool,
     /// The verdict rule and protocol tolerances (`track`); a manifest's `[rule]` overrides it.
     pub track: TrackConfig,
+    /// The content-addressed analysis cache (`--cache`). `track` defaults to
+    /// `<out>/.ildtrack-cache`; `analyze` uses a cache only when given one. A workflow that
+    /// runs `analyze` per visit and then `track` per patient passes both the same folder, so
+    /// `track` finds every visit analysed.
+    pub cache_dir: Option<std::path::PathBuf>,
 }

@@ -1,13 +1,11 @@
 //! A patient's follow-up: every visit analysed or taken from the cache, judged, and written
 //! with its pages.
 
-use crate::cache::analyse_cached;
+use crate::cache::{analyse_cached, cache_root, copy_analysis_files};
 use crate::error::AppError;
-use crate::files::{create_dir, io_err, write_atomic};
+use crate::files::{create_dir, write_atomic};
 use crate::manifest::Manifest;
 use crate::options::{AnalyzeOptions, Progress};
-use crate::visit::QC_FILES;
-use crate::visit::QC_INDEX;
 use ildtrack_compute::Backend;
 use ildtrack_report::{
     IndexPage, PreviousVisit, ReportOptions, VisitPage, render_index_html, render_visit_html,
@@ -23,11 +21,6 @@ pub struct TrackOutcome {
     pub analysed: Vec<PathBuf>,
     /// Inputs whose analysis came from the cache.
     pub from_cache: Vec<PathBuf>,
-}
-
-fn copy_file(from: &Path, to: &Path) -> Result<(), AppError> {
-    let bytes = std::fs::read(from).map_err(io_err("reading", from))?;
-    write_atomic(to, &bytes)
 }
 
 /// `ildtrack track`: analyse (or reuse) every visit, judge them, write every output into `out`.
@@ -53,6 +46,7 @@ pub fn track_detailed<B: Backend>(
         return Err(AppError::Track(ildtrack_track::TrackError::NoVisits));
     }
     create_dir(out)?;
+    let cache = cache_root(opts, out);
     let n = manifest.visits.len();
     let mut analysed_all = Vec::with_capacity(n);
     let (mut analysed, mut from_cache) = (Vec::new(), Vec::new());
@@ -63,7 +57,7 @@ pub fn track_detailed<B: Backend>(
                 0.9 * (i as f32 + f) / n as f32,
             )
         };
-        let (a, cache_dir, hit) = analyse_cached(backend, v, out, opts, &stage_progress)?;
+        let (a, cache_dir, hit) = analyse_cached(backend, v, &cache, opts, &stage_progress)?;
         if hit {
             from_cache.push(v.path.clone());
         } else {
@@ -113,15 +107,7 @@ pub fn track_detailed<B: Backend>(
             .unwrap_or_else(|| format!("visits/visit-{}", k + 1));
         let vdir = out.join(&rel);
         create_dir(&vdir)?;
-        for name in ["visit.json", "lungs.nii.gz", "classes.nii.gz", QC_INDEX]
-            .into_iter()
-            .chain(QC_FILES.iter().map(|(n, _)| *n))
-        {
-            let from = cache_dir.join(name);
-            if from.is_file() {
-                copy_file(&from, &vdir.join(name))?;
-            }
-        }
+        copy_analysis_files(cache_dir, &vdir)?;
         let previous = k.checked_sub(1).map(|p| {
             let pv = &result.visits[p];
             let (pa, _) = &analysed_all[pv.input_index];

@@ -259,14 +259,29 @@ pub fn analyze_to_dir<B: Backend>(
     opts: &AnalyzeOptions,
     progress: Progress<'_>,
 ) -> Result<VisitOutputs, AppError> {
-    let a = analyse_into(
-        backend,
-        input,
-        out,
-        &opts.config,
-        opts.series_uid.clone(),
-        progress,
-    )?;
+    let a = match &opts.cache_dir {
+        // Through the cache: a visit already analysed with these settings and these input
+        // bytes (by an earlier `analyze` or `track` given the same cache) is copied, not redone.
+        Some(cache) => {
+            let v = crate::manifest::VisitInput {
+                path: input.to_path_buf(),
+                series_uid: opts.series_uid.clone(),
+                ..Default::default()
+            };
+            let (a, entry, _) = crate::cache::analyse_cached(backend, &v, cache, opts, progress)?;
+            create_dir(out)?;
+            crate::cache::copy_analysis_files(&entry, out)?;
+            a
+        }
+        None => analyse_into(
+            backend,
+            input,
+            out,
+            &opts.config,
+            opts.series_uid.clone(),
+            progress,
+        )?,
+    };
     let html = render_visit_html(
         &VisitPage {
             result: &a.result,

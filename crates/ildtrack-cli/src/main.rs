@@ -48,6 +48,11 @@ struct AnalysisArgs {
     /// Show patient name and ID in reports (never in logs).
     #[arg(long)]
     identify: bool,
+    /// Analysis cache folder, shared between runs (`track` defaults to <OUT>/.ildtrack-cache;
+    /// `analyze` uses one only when given). A visit analysed with the same settings and input
+    /// bytes is taken from it, not analysed again.
+    #[arg(long)]
+    cache: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -86,6 +91,19 @@ enum Command {
         day0: Option<String>,
         #[command(flatten)]
         analysis: AnalysisArgs,
+    },
+    /// Summarise many patients' `track` outputs: cohort.csv (one row per patient-visit) and
+    /// cohort.html (one row per patient, with its trend and latest verdict).
+    Cohort {
+        /// Each patient's track output folder, as KEY=FOLDER (KEY is the patient's study code
+        /// shown in the summary) or FOLDER (KEY is the folder's name).
+        patients: Vec<String>,
+        /// Output folder for cohort.csv and cohort.html (created).
+        #[arg(long)]
+        out: PathBuf,
+        /// A cohort row that was left out, with its reason (shown in cohort.html); repeatable.
+        #[arg(long)]
+        excluded: Vec<String>,
     },
     /// Generate a synthetic patient (child with rapidly progressive ILD, six visits) and track it.
     Demo {
@@ -261,6 +279,24 @@ fn run(cli: Cli) -> Result<()> {
             let backend = backend::select(analysis.backend)?;
             backend.track(&visits, manifest.as_deref(), &out, day0, &opts)
         }
+        Command::Cohort {
+            patients,
+            out,
+            excluded,
+        } => {
+            let entries = patients
+                .iter()
+                .map(|p| cohort_entry(p))
+                .collect::<Result<Vec<_>>>()?;
+            ildtrack_app::cohort(&entries, &excluded, &out)?;
+            println!(
+                "cohort of {} patient(s): {} and {}",
+                entries.len(),
+                out.join("cohort.csv").display(),
+                out.join("cohort.html").display()
+            );
+            Ok(())
+        }
         Command::Demo { out, backend } => {
             let backend = backend::select(backend)?;
             backend.demo(&out)
@@ -287,6 +323,35 @@ fn run(cli: Cli) -> Result<()> {
             profile,
         ),
     }
+}
+
+/// `KEY=FOLDER` or `FOLDER` (key: the folder's name).
+fn cohort_entry(arg: &str) -> Result<ildtrack_app::CohortEntry> {
+    let (key, dir) = match arg.split_once('=') {
+        Some((k, d)) if !k.is_empty() && !k.contains(['/', '\\']) => {
+            (k.to_string(), PathBuf::from(d))
+        }
+        _ => {
+            let dir = PathBuf::from(arg);
+            let key = dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .ok_or_else(|| UsageError(format!("{arg:?}: give a patient as KEY=FOLDER")))?;
+            (key, dir)
+        }
+    };
+    if !dir.join("track.json").is_file() {
+        return Err(UsageError(format!(
+            "patient {key}: {} holds no track.json (run `ildtrack track --out {}` first)",
+            dir.display(),
+            dir.display()
+        ))
+        .into());
+    }
+    Ok(ildtrack_app::CohortEntry {
+        key,
+        track_dir: dir,
+    })
 }
 
 fn analyze_options(
@@ -329,6 +394,7 @@ fn analyze_options(
         config,
         series_uid: series,
         identify: a.identify,
+        cache_dir: a.cache.clone(),
         ..Default::default()
     })
 }

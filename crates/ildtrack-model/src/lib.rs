@@ -12,4 +12,5 @@
 pub mod class;
 pub mod track;
 mod track_csv;
+pub use track_csv::cohort_csv;
 pub mod visit;

@@ -66,6 +66,33 @@ impl TrackResult {
 }
 
 fn to_csv(t: &TrackResult) -> String {
+    let mut out = header().join(",");
+    out.push('\n');
+    for v in &t.visits {
+        out.push_str(&row(v).join(","));
+        out.push('\n');
+    }
+    out
+}
+
+/// `cohort.csv`: one row per patient-visit, `patient` first, then the `track.csv` columns.
+/// `patients` pairs each patient's key (the cohort table's `patient`) with its follow-up.
+pub fn cohort_csv(patients: &[(&str, &TrackResult)]) -> String {
+    let mut out = String::from("patient,");
+    out.push_str(&header().join(","));
+    out.push('\n');
+    for (patient, t) in patients {
+        for v in &t.visits {
+            out.push_str(&field(patient));
+            out.push(',');
+            out.push_str(&row(v).join(","));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn header() -> Vec<String> {
     let mut header: Vec<String> = [
         "index",
         "label",
@@ -106,13 +133,7 @@ fn to_csv(t: &TrackResult) -> String {
         .iter()
         .map(|s| s.to_string()),
     );
-    let mut out = header.join(",");
-    out.push('\n');
-    for v in &t.visits {
-        out.push_str(&row(v).join(","));
-        out.push('\n');
-    }
-    out
+    header
 }
 
 fn row(v: &TrackedVisit) -> Vec<String> {

@@ -14,15 +14,18 @@
 //! - [`render_index_html`] / [`IndexPage`]: latest verdict in words, visits table, trend charts
 //!   against days from day 0 (affected %, GGO %, consolidation %, HAA %, MLD, lung volume,
 //!   FVC / DLCO), six-zone diagrams over time, verdicts and warnings visit by visit.
+//! - [`render_cohort_html`] / [`CohortPage`]: one row per patient of a cohort (trend of affected %
+//!   as a sparkline, latest verdict, link to the patient's index), rows that were left out.
 //! - [`qc`]: axial and coronal QC pictures with the lung contour and GGO / consolidation
 //!   overlays, and the choice of their slices.
 //!
 //! Module layering (no file imports a file that imports it back): `escape` and `palette` at the
-//! bottom; `html` and `svg` use them; `render` uses all of those; `qc` stands alone.
+//! bottom; `html` and `svg` use them; `render` and `cohort` use those; `qc` stands alone.
 //!
 //! Architecture Invariant: rendering is pure (values in, `String` / PNG bytes out); this crate
 //! never touches the file system.
 
+mod cohort;
 mod escape;
 pub mod html;
 pub mod palette;
@@ -30,6 +33,7 @@ pub mod qc;
 mod render;
 pub mod svg;
 
+pub use cohort::{CohortPage, CohortPatient, render_cohort_html};
 pub use render::{
     IndexPage, PreviousVisit, QcImage, ReportOptions, VisitPage, render_index_html,
     render_visit_html,

@@ -202,6 +202,62 @@ fn rerun_after_adding_a_visit_analyses_only_that_visit() {
     assert_eq!(csv.lines().count(), 4);
 }
 
+/// The workflow's split: `analyze` per visit into a shared cache, then `track` with the same
+/// cache analyses nothing, and its numbers are those `analyze` wrote.
+#[test]
+fn track_takes_visits_that_analyze_put_in_a_shared_cache() {
+    let root = out_dir("shared-cache");
+    let inputs = write_small_visits(&root.join("dicom"), 2);
+    let b = CpuBackend::new();
+    let opts = AnalyzeOptions {
+        cache_dir: Some(root.join("cache")),
+        ..Default::default()
+    };
+    let mut written = Vec::new();
+    for (i, v) in inputs.iter().enumerate() {
+        let out = root.join(format!("visit-{i}"));
+        let o =
+            ildtrack_app::analyze_to_dir(&b, &v.path, &out, &opts, &|_, _| {}).expect("analyze");
+        for f in [
+            "visit.json",
+            "lungs.nii.gz",
+            "classes.nii.gz",
+            "report.html",
+        ] {
+            assert!(
+                out.join(f).is_file(),
+                "analyze through the cache wrote no {f}"
+            );
+        }
+        written.push(o.result);
+    }
+    // Again through the cache: the same result, nothing analysed (timings are from the cache).
+    let again =
+        ildtrack_app::analyze_to_dir(&b, &inputs[0].path, &root.join("again"), &opts, &|_, _| {})
+            .expect("analyze again");
+    assert_eq!(again.result, written[0]);
+    let m = Manifest {
+        day0: None,
+        visits: inputs.clone(),
+        rule: None,
+    };
+    let t = ildtrack_app::track_detailed(&b, &m, &root.join("track"), &opts, &|_, _| {})
+        .expect("track");
+    assert_eq!(
+        t.analysed,
+        Vec::<std::path::PathBuf>::new(),
+        "track analysed again"
+    );
+    assert_eq!(t.from_cache.len(), 2);
+    assert!(
+        !root.join("track/.ildtrack-cache").exists(),
+        "track used its own cache, not the shared one"
+    );
+    for v in &t.result.visits {
+        assert_eq!(v.metrics, written[v.input_index].lungs.whole);
+    }
+}
+
 #[test]
 fn manifest_reads_paths_dates_and_rule() {
     let dir = out_dir("manifest");

@@ -7,7 +7,8 @@ mod harness;
 use crate::common::*;
 use harness::{check_page, chromium};
 use ildtrack_report::{
-    IndexPage, PreviousVisit, ReportOptions, VisitPage, render_index_html, render_visit_html,
+    CohortPage, CohortPatient, IndexPage, PreviousVisit, ReportOptions, VisitPage,
+    render_cohort_html, render_index_html, render_visit_html,
 };
 
 #[test]
@@ -50,4 +51,29 @@ fn reports_load_cleanly_in_headless_chromium() {
         &ReportOptions::default(),
     );
     check_page(&bin, &dir, "index", &index, 4);
+}
+
+#[test]
+fn cohort_page_loads_cleanly_in_headless_chromium() {
+    let Some(bin) = chromium() else { return };
+    let dir = out_dir("browser-cohort");
+    let (t, _) = follow_up();
+    // The patient key is the user's text: a hostile one stays text.
+    let patients = [
+        CohortPatient {
+            key: XSS,
+            track: &t,
+            index_href: "P1/track/index.html".into(),
+        },
+        CohortPatient {
+            key: "P2",
+            track: &t,
+            index_href: "P2/track/index.html".into(),
+        },
+    ];
+    let html = render_cohort_html(&CohortPage {
+        patients: &patients,
+        excluded: &["cohort row 7 (patient P3): input 'scans/x' does not exist".into()],
+    });
+    check_page(&bin, &dir, "cohort", &html, 0);
 }

@@ -2,7 +2,8 @@
 
 use crate::common::*;
 use ildtrack_report::{
-    IndexPage, PreviousVisit, ReportOptions, VisitPage, render_index_html, render_visit_html,
+    CohortPage, CohortPatient, IndexPage, PreviousVisit, ReportOptions, VisitPage,
+    render_cohort_html, render_index_html, render_visit_html,
 };
 use ildtrack_volume::Identity;
 
@@ -127,4 +128,45 @@ fn index_lists_every_visit_with_trends() {
         assert!(html.contains(&format!("id=\"zd-{}-z0\"", v.index)));
     }
     assert!(html.contains("kernel-mismatch"));
+}
+
+#[test]
+fn cohort_page_has_a_row_per_patient_with_trend_verdict_and_left_out_rows() {
+    let (t, _) = follow_up();
+    let patients = [
+        CohortPatient {
+            key: "MDA5-01",
+            track: &t,
+            index_href: "../MDA5-01/track/index.html".into(),
+        },
+        CohortPatient {
+            key: XSS,
+            track: &t,
+            index_href: "x/index.html".into(),
+        },
+    ];
+    let html = render_cohort_html(&CohortPage {
+        patients: &patients,
+        excluded: &["cohort row 9 (patient P3): date '2024-02-30' is not a date".into()],
+    });
+    assert_self_contained(&html);
+    let n = t.visits.len();
+    assert!(html.contains(&format!("Cohort · 2 patients, {} visits", 2 * n)));
+    assert!(html.contains(r#"<a href="../MDA5-01/track/index.html"><b>MDA5-01</b></a>"#));
+    // One sparkline per patient with a point per visit, coloured by its verdict.
+    assert_eq!(html.matches("<svg class=\"spark\"").count(), 2);
+    assert_eq!(html.matches("<circle").count(), 2 * n);
+    let last = t.visits.last().expect("visits");
+    assert!(html.contains(&format!(
+        r#"<span class="badge {}">{}</span>"#,
+        last.status.as_str(),
+        last.status.as_str()
+    )));
+    assert!(html.contains(&format!("<b>{:.1}</b>", last.metrics.affected_pct)));
+    assert!(html.contains("Not in this summary"));
+    assert!(html.contains("cohort row 9 (patient P3): date &#39;2024-02-30&#39; is not a date"));
+    assert!(
+        !html.contains("<script>document.title"),
+        "patient key escaped"
+    );
 }

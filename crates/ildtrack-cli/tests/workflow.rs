@@ -138,6 +138,30 @@ fn snakemake_workflow_runs_a_cohort_reruns_only_what_changed_and_isolates_bad_ro
     }
     std::fs::write(dir.join("cohort.csv"), rows.join("\n") + "\n").expect("write cohort");
 
+    // 0. The Slurm profile loads (executor plugin installed, profile valid) and a GPU backend
+    // asks the scheduler for one GPU per analysis; a dry run submits nothing.
+    let profile = repo_root().join("workflow/profiles/slurm");
+    let dry = run_workflow(
+        dir,
+        &snakemake,
+        &[
+            "--profile",
+            &profile.to_string_lossy(),
+            "-n",
+            "--config",
+            "backend=gpu",
+        ],
+    );
+    let t = text(&dry);
+    assert!(dry.status.success(), "slurm dry run:\n{t}");
+    assert!(t.contains("--backend gpu"), "{t}");
+    assert_eq!(
+        t.matches("gpu=1").count(),
+        9,
+        "one GPU per analysis, none for the rest:\n{t}"
+    );
+    assert!(!dir.join("results").exists(), "a dry run wrote results");
+
     // 1. The whole cohort.
     let first = run_workflow(dir, &snakemake, &[]);
     assert!(

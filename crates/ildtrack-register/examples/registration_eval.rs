@@ -10,142 +10,19 @@
 
 use ildtrack_analysis::{AnalysisConfig, analyze};
 use ildtrack_compute::CpuBackend;
+use ildtrack_register::synthetic::{deform, dist, lung_box, lung_points, random_deformation};
 use ildtrack_register::{Frame, RegisterConfig, Registration, register};
 use ildtrack_volume::Volume;
-use ndarray::Array3;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Instant;
 
-/// A smooth deformation `v` (mm, in the baseline frame): the follow-up shows at `y` what the
-/// baseline has at `y + v(y)`.
-struct Deformation {
-    diaphragm_mm: f64,
-    z_apex: f64,
-    z_base: f64,
-    wall_mm: f64,
-    y_centre: f64,
-    y_half: f64,
-    bumps: Vec<([f64; 3], f64, [f64; 3])>,
-}
-
-impl Deformation {
-    fn v(&self, p: [f64; 3]) -> [f64; 3] {
-        let t = ((p[0] - self.z_apex) / (self.z_base - self.z_apex)).clamp(0.0, 1.0);
-        let mut v = [
-            self.diaphragm_mm * t * t,
-            self.wall_mm * ((p[1] - self.y_centre) / self.y_half).clamp(-1.5, 1.5),
-            0.0,
-        ];
-        for (c, s, a) in &self.bumps {
-            let d2: f64 = (0..3).map(|k| (p[k] - c[k]).powi(2)).sum();
-            let g = (-0.5 * d2 / (s * s)).exp();
-            for k in 0..3 {
-                v[k] += a[k] * g;
-            }
-        }
-        v
-    }
-    /// Where the follow-up shows baseline position `p`: `q` with `q + v(q) = p`.
-    fn inverse(&self, p: [f64; 3]) -> [f64; 3] {
-        let mut q = p;
-        for _ in 0..40 {
-            let v = self.v(q);
-            q = [0, 1, 2].map(|k| p[k] - v[k]);
-        }
-        q
-    }
-    fn jacobian(&self, p: [f64; 3]) -> f64 {
-        let h = 0.5;
-        let mut m = [[0f64; 3]; 3];
-        for k in 0..3 {
-            let mut a = p;
-            let mut b = p;
-            a[k] -= h;
-            b[k] += h;
-            let (va, vb) = (self.v(a), self.v(b));
-            for c in 0..3 {
-                m[c][k] = (vb[c] - va[c]) / (2.0 * h) + if c == k { 1.0 } else { 0.0 };
-            }
-        }
-        m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1])
-            - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
-            + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0])
-    }
-}
-
-fn lung_box(mask: &Array3<u8>, f: &Frame) -> ([f64; 3], [f64; 3]) {
-    let mut lo = [f64::MAX; 3];
-    let mut hi = [f64::MIN; 3];
-    for ((z, y, x), &v) in mask.indexed_iter() {
-        if v != 0 {
-            let p = f.to_mm([z as f64, y as f64, x as f64]);
-            for k in 0..3 {
-                lo[k] = lo[k].min(p[k]);
-                hi[k] = hi[k].max(p[k]);
-            }
-        }
-    }
-    (lo, hi)
-}
-
-fn random_deformation(rng: &mut StdRng, lo: [f64; 3], hi: [f64; 3]) -> Deformation {
-    // Which end is the base: the frame's z grows towards the head (LPS +z), so the base is low z.
-    let (z_apex, z_base) = (hi[0], lo[0]);
-    let sign = if rng.random_bool(0.5) { 1.0 } else { -1.0 };
-    let bumps = (0..4)
-        .map(|_| {
-            let c = [0, 1, 2].map(|k| rng.random_range(lo[k]..=hi[k].max(lo[k] + 1.0)));
-            let s = rng.random_range(30.0..60.0);
-            let a = [0, 1, 2].map(|_| rng.random_range(-5.0..5.0));
-            (c, s, a)
-        })
-        .collect();
-    Deformation {
-        diaphragm_mm: sign * rng.random_range(10.0..30.0),
-        z_apex,
-        z_base,
-        wall_mm: sign * rng.random_range(5.0..10.0),
-        y_centre: 0.5 * (lo[1] + hi[1]),
-        y_half: 0.5 * (hi[1] - lo[1]).max(1.0),
-        bumps,
-    }
-}
-
-fn deform(
-    hu: &Volume<i16>,
-    f: &Frame,
-    d: &Deformation,
-    lesion: Option<([f64; 3], f64)>,
-) -> Volume<i16> {
-    let mut out = hu.data.clone();
-    let src: Array3<f32> = hu.data.mapv(|v| v as f32);
-    ndarray::Zip::indexed(&mut out).par_for_each(|(z, y, x), o| {
-        let p = f.to_mm([z as f64, y as f64, x as f64]);
-        let v = d.v(p);
-        let q = [0, 1, 2].map(|k| p[k] + v[k]);
-        let i = f.to_index(q);
-        let mut h = ildtrack_register::frame::trilinear(&src, i).unwrap_or(-1024.0) as f64;
-        // Mass conservation in lung-like tissue: denser where it was compressed.
-        if h < -200.0 {
-            h = -1000.0 + (h + 1000.0) * d.jacobian(p);
-        }
-        if let Some((c, r)) = lesion {
-            let d2: f64 = (0..3).map(|k| (p[k] - c[k]).powi(2)).sum();
-            if d2 < r * r && h < -600.0 {
-                h = -500.0 + (h + 850.0) * 0.3;
-            }
-        }
-        *o = h.round().clamp(-1024.0, 3071.0) as i16;
-    });
-    hu.with_data(out)
-}
-
 struct Row {
     name: String,
     seed: u64,
     max_motion: f64,
+    unscanned_pct: f64,
     mean_motion: f64,
     tre_mean: f64,
     tre_p95: f64,
@@ -174,13 +51,6 @@ fn lungs(hu: &Volume<i16>, meta: &ildtrack_volume::ScanMeta) -> Option<Volume<u8
     )
     .ok()
     .map(|a| a.lungs)
-}
-
-fn lung_points(mask: &Array3<u8>, f: &Frame, step: usize) -> Vec<[f64; 3]> {
-    mask.indexed_iter()
-        .filter(|((z, y, x), v)| **v != 0 && z % step == 0 && y % step == 0 && x % step == 0)
-        .map(|((z, y, x), _)| f.to_mm([z as f64, y as f64, x as f64]))
-        .collect()
 }
 
 fn main() {
@@ -225,7 +95,16 @@ fn main() {
         let ph = ildtrack_phantom::generate(&spec);
         cases.push(("phantom ild 192x192x120".into(), ph.volume, ph.meta));
     }
-    let cfg = RegisterConfig::default();
+    // REG_CONFIG='{"iterations": 100}' tries other settings.
+    let cfg: RegisterConfig = std::env::var("REG_CONFIG")
+        .ok()
+        .and_then(|t| {
+            serde_json::from_str(&t)
+                .map_err(|e| eprintln!("REG_CONFIG: {e}"))
+                .ok()
+        })
+        .unwrap_or_default();
+    let quick = std::env::var("REG_QUICK").is_ok();
     let mut rows = Vec::new();
     let mut identity = Vec::new();
     for (name, hu, meta) in &cases {
@@ -238,7 +117,11 @@ fn main() {
         };
         // Identical pair.
         let t = Instant::now();
-        match register(hu, &mask, hu, &mask, &cfg) {
+        match register(hu, &mask, hu, &mask, &cfg)
+            .ok()
+            .filter(|_| !quick)
+            .ok_or("skipped")
+        {
             Ok(r) => {
                 let pts = lung_points(&mask.data, &f, 2);
                 let e: Vec<f64> = pts.iter().map(|p| dist(r.map_mm(*p), *p)).collect();
@@ -270,13 +153,26 @@ fn main() {
             let secs = t.elapsed().as_secs_f64();
             let mut tre = Vec::with_capacity(pts.len());
             let mut motion = Vec::with_capacity(pts.len());
+            let dims = hu.dims_zyx();
+            let scanned = |q: [f64; 3]| {
+                let i = f.to_index(q);
+                (0..3).all(|k| i[k] >= 0.0 && i[k] <= (dims[k] - 1) as f64)
+            };
+            let n_all = pts.len();
+            // A baseline point whose counterpart the follow-up did not scan has no answer.
+            let pts: Vec<[f64; 3]> = pts.into_iter().filter(|p| scanned(d.inverse(*p))).collect();
+            let unscanned = n_all - pts.len();
             for p in &pts {
                 let q_true = d.inverse(*p);
                 motion.push(dist(q_true, *p));
                 tre.push(dist(r.map_mm(*p), q_true));
             }
             // Inverse consistency: the backward registration undoes the forward one.
-            let ic_mean = match register(&moving, &mmask, hu, &mask, &cfg) {
+            let ic_mean = match register(&moving, &mmask, hu, &mask, &cfg)
+                .ok()
+                .filter(|_| !quick)
+                .ok_or(())
+            {
                 Ok(b) => {
                     let e: Vec<f64> = pts
                         .iter()
@@ -284,13 +180,35 @@ fn main() {
                         .collect();
                     e.iter().sum::<f64>() / e.len().max(1) as f64
                 }
-                Err(_) => f64::NAN,
+                Err(()) => f64::NAN,
             };
+            if quick {
+                println!(
+                    "  left out (counterpart not scanned): {unscanned} of {n_all} points; diaphragm {:.1} mm wall {:.1} mm; dims {:?} spacing {:?}",
+                    d.diaphragm_mm, d.wall_mm, dims, hu.geometry.spacing_mm
+                );
+                for (lo_m, hi_m) in [(0.0, 5.0), (5.0, 10.0), (10.0, 20.0), (20.0, 99.0)] {
+                    let sel: Vec<f64> = tre
+                        .iter()
+                        .zip(&motion)
+                        .filter(|(_, m)| **m >= lo_m && **m < hi_m)
+                        .map(|(t, _)| *t)
+                        .collect();
+                    let mut s2 = sel.clone();
+                    println!(
+                        "  motion {lo_m}-{hi_m} mm: n {} TRE mean {:.2} p95 {:.2}",
+                        sel.len(),
+                        sel.iter().sum::<f64>() / sel.len().max(1) as f64,
+                        percentile(&mut s2, 0.95)
+                    );
+                }
+            }
             let n = tre.len().max(1) as f64;
             let row = Row {
                 name: name.clone(),
                 seed,
                 max_motion: motion.iter().copied().fold(0.0, f64::max),
+                unscanned_pct: 100.0 * unscanned as f64 / n_all.max(1) as f64,
                 mean_motion: motion.iter().sum::<f64>() / n,
                 tre_mean: tre.iter().sum::<f64>() / n,
                 tre_p95: percentile(&mut tre, 0.95),
@@ -318,7 +236,7 @@ fn main() {
     let mut md = String::new();
     let _ = writeln!(
         md,
-        "| case | seed | motion mean / max mm | TRE mean mm | TRE p95 mm | folding % | lung Dice | inverse consistency mm | time s |\n|---|---|---|---|---|---|---|---|---|"
+        "| case | seed | motion mean / max mm | not scanned in follow-up % | TRE mean mm | TRE p95 mm | folding % | lung Dice | inverse consistency mm | time s |\n|---|---|---|---|---|---|---|---|---|---|"
     );
     for r in &rows {
         let _ = writeln!(
@@ -349,8 +267,4 @@ fn main() {
             eprintln!("{p}: {e}");
         }
     }
-}
-
-fn dist(a: [f64; 3], b: [f64; 3]) -> f64 {
-    (0..3).map(|k| (a[k] - b[k]).powi(2)).sum::<f64>().sqrt()
 }

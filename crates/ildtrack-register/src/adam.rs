@@ -66,6 +66,11 @@ fn sample_grad(
     Some((val, grad))
 }
 
+/// Whether the follow-up has data at working position `p` (all eight neighbours scanned).
+fn covered(cover: &[f32], dims: [usize; 3], p: [f64; 3]) -> bool {
+    crate::frame::trilinear_grad(cover, dims, p).is_some_and(|(v, _)| v > 0.999)
+}
+
 fn index3(i: usize, dims: [usize; 3]) -> [f64; 3] {
     let [_, ny, nx] = dims;
     [
@@ -80,6 +85,7 @@ fn index3(i: usize, dims: [usize; 3]) -> [f64; 3] {
 pub fn similarity(
     mf: &[f32],
     mm: &[f32],
+    cover: &[f32],
     dims: [usize; 3],
     domain: &[u32],
     disp: Option<&Disp>,
@@ -91,6 +97,9 @@ pub fn similarity(
             let w = index3(i, dims);
             let u = disp.map_or([0.0; 3], |d| [d[0][i], d[1][i], d[2][i]]);
             let p = [0, 1, 2].map(|k| w[k] + u[k] as f64);
+            if !covered(cover, dims, p) {
+                return None;
+            }
             let (v, _) = sample_grad(mm, dims, p)?;
             let f = &mf[i * CHANNELS..(i + 1) * CHANNELS];
             Some(
@@ -119,6 +128,7 @@ fn smooth(p: &Disp, pdims: [usize; 3]) -> Disp {
 pub fn optimise(
     mf: &[f32],
     mm: &[f32],
+    cover: &[f32],
     dims: [usize; 3],
     domain: &[u32],
     init: &Disp,
@@ -155,6 +165,9 @@ pub fn optimise(
                     let wp = w.map(|v| v / af);
                     let u = sample_disp(&s, pdims, wp);
                     let p = [0, 1, 2].map(|k| w[k] + u[k] as f64);
+                    if !covered(cover, dims, p) {
+                        return acc;
+                    }
                     let Some((v, g)) = sample_grad(mm, dims, p) else {
                         return acc;
                     };

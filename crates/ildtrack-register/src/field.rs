@@ -108,14 +108,23 @@ impl WorkGrid {
         self.sample_with(|p| norm(trilinear(hu, fm.to_index(aff.apply(p)))))
     }
 
-    /// Working voxels within `dilation_mm` of the baseline lungs: where the similarity counts.
+    /// 1 where the follow-up (through the first alignment) has data, 0 beyond its scan: a
+    /// follow-up that covers less than the baseline must not be matched to padding.
+    pub fn moving_coverage(&self, fm: &Frame, aff: &Affine) -> Vec<f32> {
+        self.sample_with(|p| inside(fm.dims, fm.to_index(aff.apply(p))) as u8 as f32)
+    }
+
+    /// Working voxels within `dilation_mm` of the baseline lungs and inside the baseline scan:
+    /// where the similarity counts.
     pub fn domain(&self, mask: &Array3<u8>, ff: &Frame, dilation_mm: f64) -> Vec<u32> {
         let mut m = self.sample_with(|p| nearest(mask, ff.to_index(p)).unwrap_or(0) as f32);
         let r = (dilation_mm / self.spacing_mm).ceil().max(0.0) as usize;
         crate::mind::box_filter(&mut m, self.dims, r);
+        let covered = self.sample_with(|p| inside(ff.dims, ff.to_index(p)) as u8 as f32);
         m.iter()
+            .zip(&covered)
             .enumerate()
-            .filter(|(_, v)| **v > 1e-6)
+            .filter(|(_, (v, c))| **v > 1e-6 && **c > 0.5)
             .map(|(i, _)| i as u32)
             .collect()
     }
@@ -124,6 +133,10 @@ impl WorkGrid {
 /// HU → descriptor input: clipped to air…bone-ish so metal and contrast do not dominate.
 fn norm(hu: Option<f32>) -> f32 {
     (hu.unwrap_or(-1000.0).clamp(-1000.0, 400.0) + 1000.0) / 1000.0
+}
+
+fn inside(dims: [usize; 3], i: [f64; 3]) -> bool {
+    (0..3).all(|k| i[k] >= -0.5 && i[k] <= dims[k] as f64 - 0.5)
 }
 
 fn nearest<T: Copy>(a: &Array3<T>, i: [f64; 3]) -> Option<T> {

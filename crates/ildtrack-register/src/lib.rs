@@ -21,6 +21,7 @@ pub mod convex;
 pub mod field;
 pub mod frame;
 pub mod mind;
+pub mod synthetic;
 
 pub use affine::Affine;
 pub use field::{Quality, Registration};
@@ -76,7 +77,7 @@ impl Default for RegisterConfig {
             iterations: 60,
             learning_rate: 0.5,
             adam_grid: 2,
-            smoothness: 1.0,
+            smoothness: 0.1,
             mask_dilation_mm: 10.0,
         }
     }
@@ -115,16 +116,17 @@ pub fn register(
     let mf = mind::mind_ssc(&fixed_img, dims, 1, 1);
     let mm = mind::mind_ssc(&moving_img, dims, 1, 1);
     let domain = grid.domain(&fixed_mask.data, &ff, cfg.mask_dilation_mm);
+    let cover = grid.moving_coverage(&fm, &aff);
     tracing::debug!(
         ms = t0.elapsed().as_millis() as u64,
         "registration: features"
     );
     let coarse = convex::coupled_search(&mf, &mm, dims, cfg);
     tracing::debug!(ms = t0.elapsed().as_millis() as u64, "registration: convex");
-    let disp = adam::optimise(&mf, &mm, dims, &domain, &coarse, cfg);
+    let disp = adam::optimise(&mf, &mm, &cover, dims, &domain, &coarse, cfg);
     tracing::debug!(ms = t0.elapsed().as_millis() as u64, "registration: adam");
-    let similarity_before = adam::similarity(&mf, &mm, dims, &domain, None);
-    let similarity_after = adam::similarity(&mf, &mm, dims, &domain, Some(&disp));
+    let similarity_before = adam::similarity(&mf, &mm, &cover, dims, &domain, None);
+    let similarity_after = adam::similarity(&mf, &mm, &cover, dims, &domain, Some(&disp));
     Registration::new(
         ff,
         fm,

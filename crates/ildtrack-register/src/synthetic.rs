@@ -1,0 +1,151 @@
+//! Known deformations for validation (tests, `registration_eval`): breathing-like motion
+//! (diaphragm craniocaudal, chest wall anteroposterior), smooth random bumps, mass-preserving
+//! density in lung, and a lesion that appears in the follow-up.
+
+use crate::frame::{Frame, trilinear};
+use ildtrack_volume::Volume;
+use ndarray::Array3;
+use rand::Rng;
+
+/// A smooth deformation `v` (mm, in the baseline frame): the follow-up shows at `y` what the
+/// baseline has at `y + v(y)`.
+pub struct Deformation {
+    pub diaphragm_mm: f64,
+    pub z_apex: f64,
+    pub z_base: f64,
+    pub wall_mm: f64,
+    pub y_centre: f64,
+    pub y_half: f64,
+    /// Gaussian bumps: centre (mm), sigma (mm), amplitude (mm per axis).
+    pub bumps: Vec<([f64; 3], f64, [f64; 3])>,
+}
+
+impl Deformation {
+    pub fn v(&self, p: [f64; 3]) -> [f64; 3] {
+        let t = ((p[0] - self.z_apex) / (self.z_base - self.z_apex)).clamp(0.0, 1.0);
+        let mut v = [
+            self.diaphragm_mm * t * t,
+            self.wall_mm * ((p[1] - self.y_centre) / self.y_half).clamp(-1.5, 1.5),
+            0.0,
+        ];
+        for (c, s, a) in &self.bumps {
+            let d2: f64 = (0..3).map(|k| (p[k] - c[k]).powi(2)).sum();
+            let g = (-0.5 * d2 / (s * s)).exp();
+            for k in 0..3 {
+                v[k] += a[k] * g;
+            }
+        }
+        v
+    }
+    /// Where the follow-up shows baseline position `p`: `q` with `q + v(q) = p`.
+    pub fn inverse(&self, p: [f64; 3]) -> [f64; 3] {
+        let mut q = p;
+        for _ in 0..40 {
+            let v = self.v(q);
+            q = [0, 1, 2].map(|k| p[k] - v[k]);
+        }
+        q
+    }
+    pub fn jacobian(&self, p: [f64; 3]) -> f64 {
+        let h = 0.5;
+        let mut m = [[0f64; 3]; 3];
+        for k in 0..3 {
+            let mut a = p;
+            let mut b = p;
+            a[k] -= h;
+            b[k] += h;
+            let (va, vb) = (self.v(a), self.v(b));
+            for c in 0..3 {
+                m[c][k] = (vb[c] - va[c]) / (2.0 * h) + if c == k { 1.0 } else { 0.0 };
+            }
+        }
+        m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1])
+            - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
+            + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0])
+    }
+}
+
+/// Bounding box (mm) of a mask's voxels.
+pub fn lung_box(mask: &Array3<u8>, f: &Frame) -> ([f64; 3], [f64; 3]) {
+    let mut lo = [f64::MAX; 3];
+    let mut hi = [f64::MIN; 3];
+    for ((z, y, x), &v) in mask.indexed_iter() {
+        if v != 0 {
+            let p = f.to_mm([z as f64, y as f64, x as f64]);
+            for k in 0..3 {
+                lo[k] = lo[k].min(p[k]);
+                hi[k] = hi[k].max(p[k]);
+            }
+        }
+    }
+    (lo, hi)
+}
+
+/// Diaphragm 10–30 mm, chest wall 5–10 mm (inspiration or expiration at random), four smooth
+/// bumps of up to 5 mm per axis.
+pub fn random_deformation(rng: &mut impl Rng, lo: [f64; 3], hi: [f64; 3]) -> Deformation {
+    // Which end is the base: the frame's z grows towards the head (LPS +z), so the base is low z.
+    let (z_apex, z_base) = (hi[0], lo[0]);
+    let sign = if rng.random_bool(0.5) { 1.0 } else { -1.0 };
+    let bumps = (0..4)
+        .map(|_| {
+            let c = [0, 1, 2].map(|k| rng.random_range(lo[k]..=hi[k].max(lo[k] + 1.0)));
+            let s = rng.random_range(30.0..60.0);
+            let a = [0, 1, 2].map(|_| rng.random_range(-5.0..5.0));
+            (c, s, a)
+        })
+        .collect();
+    Deformation {
+        diaphragm_mm: sign * rng.random_range(10.0..30.0),
+        z_apex,
+        z_base,
+        wall_mm: sign * rng.random_range(5.0..10.0),
+        y_centre: 0.5 * (lo[1] + hi[1]),
+        y_half: 0.5 * (hi[1] - lo[1]).max(1.0),
+        bumps,
+    }
+}
+
+/// The follow-up: `hu` deformed by `d`, lung density scaled by the volume change, and a
+/// ground-glass ball (`centre` mm, radius mm) where it was aerated lung.
+pub fn deform(
+    hu: &Volume<i16>,
+    f: &Frame,
+    d: &Deformation,
+    lesion: Option<([f64; 3], f64)>,
+) -> Volume<i16> {
+    let mut out = hu.data.clone();
+    let src: Array3<f32> = hu.data.mapv(|v| v as f32);
+    ndarray::Zip::indexed(&mut out).par_for_each(|(z, y, x), o| {
+        let p = f.to_mm([z as f64, y as f64, x as f64]);
+        let v = d.v(p);
+        let q = [0, 1, 2].map(|k| p[k] + v[k]);
+        let i = f.to_index(q);
+        let mut h = trilinear(&src, i).unwrap_or(-1024.0) as f64;
+        // Mass conservation in lung-like tissue: denser where it was compressed.
+        if h < -200.0 {
+            h = -1000.0 + (h + 1000.0) * d.jacobian(p);
+        }
+        if let Some((c, r)) = lesion {
+            let d2: f64 = (0..3).map(|k| (p[k] - c[k]).powi(2)).sum();
+            if d2 < r * r && h < -600.0 {
+                h = -500.0 + (h + 850.0) * 0.3;
+            }
+        }
+        *o = h.round().clamp(-1024.0, 3071.0) as i16;
+    });
+    hu.with_data(out)
+}
+
+/// Millimetre positions of every `step`-th mask voxel along each axis.
+pub fn lung_points(mask: &Array3<u8>, f: &Frame, step: usize) -> Vec<[f64; 3]> {
+    mask.indexed_iter()
+        .filter(|((z, y, x), v)| **v != 0 && z % step == 0 && y % step == 0 && x % step == 0)
+        .map(|((z, y, x), _)| f.to_mm([z as f64, y as f64, x as f64]))
+        .collect()
+}
+
+/// Euclidean distance, mm.
+pub fn dist(a: [f64; 3], b: [f64; 3]) -> f64 {
+    (0..3).map(|k| (a[k] - b[k]).powi(2)).sum::<f64>().sqrt()
+}

@@ -1,0 +1,237 @@
+//! Registration against known answers: a shifted pattern, an identical pair, a feet-first copy,
+//! and a real series deformed by breathing-like motion with a new lesion (issue 18's targets).
+
+use ildtrack_register::synthetic::{deform, dist, lung_box, lung_points, random_deformation};
+use ildtrack_register::{Frame, RegisterConfig, register};
+use ildtrack_volume::{Geometry, Volume};
+use ndarray::Array3;
+use rand::{SeedableRng, rngs::StdRng};
+
+/// A smooth random lung-like texture with a "chest" around it: HU, its lung mask.
+fn textured(dims: [usize; 3], spacing: [f64; 3], seed: u64) -> (Volume<i16>, Volume<u8>) {
+    use rand::Rng;
+    let mut rng = StdRng::seed_from_u64(seed);
+    let blobs: Vec<([f64; 3], f64, f64)> = (0..120)
+        .map(|_| {
+            (
+                [0, 1, 2].map(|k| rng.random_range(0.0..dims[k] as f64 * spacing[k])),
+                rng.random_range(3.0..9.0),
+                rng.random_range(-300.0..300.0),
+            )
+        })
+        .collect();
+    let g = Geometry::axial(spacing);
+    let centre = [0, 1, 2].map(|k| 0.5 * (dims[k] - 1) as f64 * spacing[k]);
+    let half = [0, 1, 2].map(|k| 0.32 * dims[k] as f64 * spacing[k]);
+    let inside = |p: [f64; 3]| (0..3).all(|k| (p[k] - centre[k]).abs() < half[k]);
+    let hu = Array3::from_shape_fn((dims[0], dims[1], dims[2]), |(z, y, x)| {
+        let p = [
+            z as f64 * spacing[0],
+            y as f64 * spacing[1],
+            x as f64 * spacing[2],
+        ];
+        let mut v = if inside(p) { -800.0 } else { 40.0 };
+        for (c, s, a) in &blobs {
+            let d2: f64 = (0..3).map(|k| (p[k] - c[k]).powi(2)).sum();
+            v += a * (-0.5 * d2 / (s * s)).exp();
+        }
+        v.round() as i16
+    });
+    let mask = Array3::from_shape_fn((dims[0], dims[1], dims[2]), |(z, y, x)| {
+        inside([
+            z as f64 * spacing[0],
+            y as f64 * spacing[1],
+            x as f64 * spacing[2],
+        ]) as u8
+    });
+    (Volume::new(hu, g), Volume::new(mask, g))
+}
+
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len().max(1) as f64
+}
+
+#[test]
+fn identical_scans_map_onto_themselves() {
+    let (hu, mask) = textured([40, 56, 56], [2.5, 2.0, 2.0], 5);
+    let r = register(&hu, &mask, &hu, &mask, &RegisterConfig::default()).expect("register");
+    let f = Frame::of(hu.dims_zyx(), &hu.geometry).expect("frame");
+    let e: Vec<f64> = lung_points(&mask.data, &f, 1)
+        .iter()
+        .map(|p| dist(r.map_mm(*p), *p))
+        .collect();
+    assert!(
+        mean(&e) <= 0.2,
+        "identical pair: mean error {:.3} mm",
+        mean(&e)
+    );
+    assert_eq!(r.quality.folding_pct, 0.0);
+    assert!(r.quality.lung_dice > 0.99);
+}
+
+#[test]
+fn recovers_a_known_smooth_deformation_of_a_textured_volume() {
+    let (hu, mask) = textured([48, 64, 64], [2.5, 2.0, 2.0], 9);
+    let f = Frame::of(hu.dims_zyx(), &hu.geometry).expect("frame");
+    let (lo, hi) = lung_box(&mask.data, &f);
+    let mut rng = StdRng::seed_from_u64(21);
+    let d = random_deformation(&mut rng, lo, hi);
+    let moving = deform(&hu, &f, &d, None);
+    // The follow-up's mask: the baseline's carried by the same deformation.
+    let mmask = Array3::from_shape_fn(mask.data.dim(), |(z, y, x)| {
+        let p = f.to_mm([z as f64, y as f64, x as f64]);
+        let v = d.v(p);
+        let i = f
+            .to_index([p[0] + v[0], p[1] + v[1], p[2] + v[2]])
+            .map(|c| c.round());
+        let ok = (0..3).all(|k| i[k] >= 0.0 && (i[k] as usize) < mask.dims_zyx()[k]);
+        if ok {
+            mask.data[[i[0] as usize, i[1] as usize, i[2] as usize]]
+        } else {
+            0
+        }
+    });
+    let mmask = mask.with_data(mmask);
+    let r = register(&hu, &mask, &moving, &mmask, &RegisterConfig::default()).expect("register");
+    let pts = lung_points(&mask.data, &f, 2);
+    let motion: Vec<f64> = pts.iter().map(|p| dist(d.inverse(*p), *p)).collect();
+    let tre: Vec<f64> = pts
+        .iter()
+        .map(|p| dist(r.map_mm(*p), d.inverse(*p)))
+        .collect();
+    assert!(
+        mean(&motion) > 3.0,
+        "the test moves something: {:.1}",
+        mean(&motion)
+    );
+    assert!(
+        mean(&tre) <= 1.5,
+        "TRE mean {:.2} mm (motion mean {:.1} mm)",
+        mean(&tre),
+        mean(&motion)
+    );
+    assert!(
+        r.quality.folding_pct < 0.1,
+        "folding {} %",
+        r.quality.folding_pct
+    );
+}
+
+#[test]
+fn a_feet_first_copy_registers_onto_the_head_first_original() {
+    let (hu, mask) = textured([36, 48, 48], [2.5, 2.0, 2.0], 3);
+    // The same scan stored bottom slice first: z index runs towards the feet.
+    let mut g = hu.geometry;
+    g.direction[0] = [0.0, 0.0, -1.0];
+    let flip = |a: &Array3<i16>| {
+        let mut b = a.clone();
+        b.invert_axis(ndarray::Axis(0));
+        b.to_owned()
+    };
+    let hu_ff = Volume::new(flip(&hu.data), g);
+    let mut m = mask.data.clone();
+    m.invert_axis(ndarray::Axis(0));
+    let mask_ff = Volume::new(m.to_owned(), g);
+    let r = register(&hu, &mask, &hu_ff, &mask_ff, &RegisterConfig::default()).expect("register");
+    let n = hu.dims_zyx()[0] as f64;
+    let f = Frame::of(hu.dims_zyx(), &hu.geometry).expect("frame");
+    let mut err = Vec::new();
+    for p in lung_points(&mask.data, &f, 2) {
+        let i = f.to_index(p);
+        let j = r.map_index(i);
+        err.push(
+            ((j[0] - (n - 1.0 - i[0])).powi(2) + (j[1] - i[1]).powi(2) + (j[2] - i[2]).powi(2))
+                .sqrt(),
+        );
+    }
+    assert!(mean(&err) < 0.2, "voxel error {:.3}", mean(&err));
+}
+
+#[test]
+fn oblique_and_empty_inputs_are_refused_with_a_reason() {
+    let (hu, mask) = textured([8, 16, 16], [2.5, 2.0, 2.0], 1);
+    let mut g = hu.geometry;
+    g.direction[2] = [0.7071, 0.7071, 0.0];
+    let oblique = Volume::new(hu.data.clone(), g);
+    let e = register(
+        &hu,
+        &mask,
+        &oblique,
+        &mask.clone(),
+        &RegisterConfig::default(),
+    )
+    .expect_err("oblique");
+    assert!(e.to_string().contains("not an axial orientation"), "{e}");
+    let empty = mask.with_data(Array3::zeros(mask.data.dim()));
+    let e = register(&hu, &mask, &hu, &empty, &RegisterConfig::default()).expect_err("empty");
+    assert!(
+        e.to_string().contains("follow-up lung mask is empty"),
+        "{e}"
+    );
+}
+
+/// Issue 18's targets on a real series: breathing-like motion (diaphragm 10–30 mm, chest wall
+/// 5–10 mm, smooth bumps), mass-preserving density, a new ground-glass lesion; the follow-up's
+/// lungs segmented again. Seed 5 was not used while the method was developed.
+#[test]
+fn meets_the_targets_on_a_real_series_with_known_breathing_motion() {
+    let Some(data) =
+        ildtrack_dicom::shared_data::for_test(std::path::Path::new(env!("CARGO_MANIFEST_DIR")))
+    else {
+        return;
+    };
+    let path = data.join("lung-pet-ct-dx/A0002-kernel-B40f");
+    let s = ildtrack_dicom::load(&path, &ildtrack_dicom::LoadOptions::default()).expect("load");
+    let lungs = |hu: &Volume<i16>| {
+        ildtrack_analysis::analyze(
+            &ildtrack_compute::CpuBackend::new(),
+            hu,
+            &s.meta,
+            &[],
+            &ildtrack_analysis::AnalysisConfig::default(),
+            &|_, _| {},
+        )
+        .expect("analyze")
+        .lungs
+    };
+    let mask = lungs(&s.volume);
+    let f = Frame::of(s.volume.dims_zyx(), &s.volume.geometry).expect("frame");
+    let (lo, hi) = lung_box(&mask.data, &f);
+    let mut rng = StdRng::seed_from_u64(5);
+    let d = random_deformation(&mut rng, lo, hi);
+    let pts = lung_points(&mask.data, &f, 2);
+    let lesion = pts[pts.len() / 3];
+    let moving = deform(&s.volume, &f, &d, Some((lesion, 15.0)));
+    let mmask = lungs(&moving);
+    let r = register(
+        &s.volume,
+        &mask,
+        &moving,
+        &mmask,
+        &RegisterConfig::default(),
+    )
+    .expect("register");
+    let mut tre: Vec<f64> = pts
+        .iter()
+        .map(|p| dist(r.map_mm(*p), d.inverse(*p)))
+        .collect();
+    let motion: Vec<f64> = pts.iter().map(|p| dist(d.inverse(*p), *p)).collect();
+    tre.sort_by(|a, b| a.total_cmp(b));
+    let p95 = tre[(tre.len() - 1) * 95 / 100];
+    eprintln!(
+        "motion mean {:.1} max {:.1} mm; TRE mean {:.2} p95 {:.2} mm; folding {:.3} %; Dice {:.3}",
+        mean(&motion),
+        motion.iter().copied().fold(0.0, f64::max),
+        mean(&tre),
+        p95,
+        r.quality.folding_pct,
+        r.quality.lung_dice
+    );
+    assert!(mean(&tre) <= 1.5, "TRE mean {:.2} mm", mean(&tre));
+    assert!(p95 <= 3.5, "TRE p95 {p95:.2} mm");
+    assert!(
+        r.quality.folding_pct < 0.1,
+        "folding {} %",
+        r.quality.folding_pct
+    );
+}

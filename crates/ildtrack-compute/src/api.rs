@@ -106,6 +106,44 @@ pub fn gaussian_weights(sigma_vox: f64) -> Vec<f32> {
     kernel
 }
 
+/// Most blur stages one [`Backend::gaussian_mix`] may chain.
+pub const MAX_MIX_STAGES: usize = 8;
+
+/// Checks the arguments of [`Backend::gaussian_mix`] (shared by every backend): finite
+/// positive spacing, finite σ ≥ 0, finite weights, one weight more than σs, at most
+/// [`MAX_MIX_STAGES`] stages.
+pub fn validate_gaussian_mix(
+    sigmas_mm: &[f64],
+    weights: &[f32],
+    spacing_mm: [f64; 3],
+) -> Result<()> {
+    validate_spacing(spacing_mm)?;
+    if sigmas_mm.len() > MAX_MIX_STAGES {
+        return Err(ComputeError::InvalidArgument(format!(
+            "gaussian_mix takes at most {MAX_MIX_STAGES} blur stages, got {}",
+            sigmas_mm.len()
+        )));
+    }
+    if weights.len() != sigmas_mm.len() + 1 {
+        return Err(ComputeError::InvalidArgument(format!(
+            "gaussian_mix needs one weight per stage and one for the input: {} sigmas, {} weights",
+            sigmas_mm.len(),
+            weights.len()
+        )));
+    }
+    if sigmas_mm.iter().any(|s| !(s.is_finite() && *s >= 0.0)) {
+        return Err(ComputeError::InvalidArgument(format!(
+            "sigma must be finite and >= 0 mm, got {sigmas_mm:?}"
+        )));
+    }
+    if weights.iter().any(|w| !w.is_finite()) {
+        return Err(ComputeError::InvalidArgument(format!(
+            "gaussian_mix weights must be finite, got {weights:?}"
+        )));
+    }
+    Ok(())
+}
+
 /// One connected component (index `i` in the returned list is label `i + 1`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ComponentInfo {
@@ -261,6 +299,22 @@ pub trait Backend: Send + Sync {
         &self,
         hu: &Self::I16,
         sigma_mm: [f64; 3],
+        spacing_mm: [f64; 3],
+    ) -> Result<Self::I16>;
+    /// Cascaded in-plane Gaussian blurs mixed with weights (a band decomposition and its
+    /// recomposition with per-band gains in one pass): `x_0` is the HU (`OUTSIDE_FOV_HU` read as
+    /// −1024, as in [`Backend::gaussian`]), `x_k` is `x_{k−1}` blurred in-plane (y and x, not
+    /// across slices) with σ `sigmas_mm[k − 1]` (weights of [`gaussian_weights`], truncated at
+    /// 3 σ, borders replicated, an axis with σ under 1e-3 voxel or one voxel long untouched),
+    /// and the result is `Σ_k weights[k] · x_k` in f32, rounded half away from zero to i16
+    /// (clamped to ±32767), `OUTSIDE_FOV_HU` kept where the input had it.
+    /// `weights.len() == sigmas_mm.len() + 1 <= MAX_MIX_STAGES + 1` (see
+    /// [`validate_gaussian_mix`]).
+    fn gaussian_mix(
+        &self,
+        hu: &Self::I16,
+        sigmas_mm: &[f64],
+        weights: &[f32],
         spacing_mm: [f64; 3],
     ) -> Result<Self::I16>;
     /// Exact Euclidean distance in mm from each voxel centre to the nearest voxel centre with

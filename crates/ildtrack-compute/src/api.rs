@@ -307,8 +307,8 @@ pub trait Backend: Send + Sync {
     /// across slices) with σ `sigmas_mm[k − 1]` (weights of [`gaussian_weights`], truncated at
     /// 3 σ, borders replicated, an axis with σ under 1e-3 voxel or one voxel long untouched),
     /// and the result is `Σ_k weights[k] · x_k` in f32, rounded half away from zero to i16
-    /// (clamped to ±32767), `OUTSIDE_FOV_HU` kept where the input had it.
-    /// `weights.len() == sigmas_mm.len() + 1 <= MAX_MIX_STAGES + 1` (see
+    /// (clamped to ±32767), `OUTSIDE_FOV_HU` kept where the input had it. Stages after the last
+    /// non-zero weight add nothing and need not be computed. `weights.len() == sigmas_mm.len() + 1 <= MAX_MIX_STAGES + 1` (see
     /// [`validate_gaussian_mix`]).
     fn gaussian_mix(
         &self,

@@ -1074,7 +1074,9 @@ impl Backend for WgpuBackend {
             let mut f = self.hu_to_f32(hu, "gaussian_mix")?;
             // acc = w0 * x0 (+ 0 * x0), then acc = 1 * acc + w_k * x_k: the CPU's order.
             let mut acc = self.axpby(&f, &f, weights[0], 0.0)?;
-            for (k, &s) in sigmas_mm.iter().enumerate() {
+            // Stages after the last non-zero weight add nothing (as on the CPU).
+            let used = weights.iter().rposition(|&w| w != 0.0).unwrap_or(0);
+            for (k, &s) in sigmas_mm.iter().enumerate().take(used) {
                 f = self.blur_f32(f, [0.0, s, s], spacing_mm, "gaussian_mix")?;
                 acc = self.axpby(&acc, &f, 1.0, weights[k + 1])?;
             }

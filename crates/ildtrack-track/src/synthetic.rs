@@ -168,5 +168,6 @@ pub fn visit_result(s: &SyntheticVisit) -> VisitResult {
         backend_device: "synthetic".into(),
         timings_ms,
         histogram: Some(histogram(s.volume_ml, a, cs)),
+        harmonization: None,
     }
 }

@@ -597,6 +597,8 @@ impl Backend for CpuBackend {
                 })
             })
             .collect();
+        // Stages after the last non-zero weight add nothing: not computed.
+        let used = weights.iter().rposition(|&w| w != 0.0).unwrap_or(0);
         let mut out = Array3::<i16>::zeros((shape[0], shape[1], shape[2]));
         // Slice by slice (every stage is in-plane): two slices of f32 at a time per thread.
         out.axis_iter_mut(Axis(0))
@@ -606,7 +608,7 @@ impl Backend for CpuBackend {
                 let mut f: Vec<f32> = sl.iter().map(|&v| hu_value(v)).collect();
                 let mut acc: Vec<f32> = f.iter().map(|&v| weights[0] * v).collect();
                 let mut padded = Vec::new();
-                for (k, [ky, kx]) in stages.iter().enumerate() {
+                for (k, [ky, kx]) in stages.iter().enumerate().take(used) {
                     if let Some(k) = ky {
                         blur_columns(&mut f, ny, nx, k);
                     }

@@ -57,7 +57,7 @@ pub const BAND_SIGMAS_MM: [f64; 3] = [0.5, 1.0, 2.0];
 /// homogeneous tissue, the geometric mean of the two soft-kernel scans of the real kernel
 /// pairs (Philips "B" of A0001 and Siemens B40f of A0002, each measured by [`measure`]; the
 /// figures of each are in `docs/HARMONIZATION.md`).
-pub const REFERENCE_BAND_SD_HU: [f64; 3] = [5.03, 5.46, 7.33];
+pub const REFERENCE_BAND_SD_HU: [f64; 3] = [5.03, 5.45, 7.30];
 
 /// `auto` harmonizes when a band's SD exceeds the reference by more than this factor. The two
 /// soft scans the reference comes from lie at 0.83–1.20 × it, band by band (see
@@ -113,6 +113,8 @@ pub struct Measurement {
     pub tissue_voxels: u64,
     /// The sampled slices (host copy), for the noise before and after.
     sample: Volume<i16>,
+    /// Their blur stages x_1..x_n × [`BAND_SCALE`].
+    stages: Vec<Array3<i16>>,
 }
 
 /// Every `step`-th slice (at most [`SAMPLE_SLICES`]) as a small volume, cropped in-plane to
@@ -153,16 +155,13 @@ const BODY_HU: i16 = -500;
 /// The crop's margin: beyond 3 σ of the coarsest band edge.
 const CROP_MARGIN_MM: f64 = 8.0;
 
-/// Robust SD (`median |v| / 0.6745`) of the zero-mean values `scaled / BAND_SCALE` where
-/// `mask` holds.
-fn robust_sd(scaled: &Array3<i16>, mask: &[bool]) -> f64 {
-    let mut hist = vec![0u64; 1 << 15];
+/// Robust SD (`median |v| / 0.6745`) of zero-mean values given × [`BAND_SCALE`].
+fn robust_sd(scaled: impl Iterator<Item = i32>) -> f64 {
+    let mut hist = vec![0u64; 1 << 16];
     let mut n = 0u64;
-    for (&v, &m) in scaled.iter().zip(mask) {
-        if m {
-            hist[(v as i32).unsigned_abs().min((1 << 15) - 1) as usize] += 1;
-            n += 1;
-        }
+    for v in scaled {
+        hist[(v.unsigned_abs() as usize).min((1 << 16) - 1)] += 1;
+        n += 1;
     }
     let half = n as f64 / 2.0;
     let mut acc = 0.0;
@@ -188,15 +187,22 @@ pub fn measure<B: Backend>(b: &B, hu: &Volume<i16>) -> Result<Option<Measurement
     let sig = stage_sigmas_mm();
     let n = sig.len();
     let h = b.upload_i16(sample.data.view())?;
-    let mut w = vec![0.0f32; n + 1];
-    w[n] = 1.0;
-    let coarse = b.download_i16(&b.gaussian_mix(&h, &sig, &w, spacing)?)?;
+    // Every blur stage x_k (k ≥ 1) × BAND_SCALE, one `gaussian_mix` each (the backend rounds
+    // to whole units: 1/16 HU here); x_0 is the sample itself.
+    let mut stages: Vec<Array3<i16>> = Vec::with_capacity(n);
+    for k in 1..=n {
+        let mut w = vec![0.0f32; n + 1];
+        w[k] = BAND_SCALE;
+        stages.push(b.download_i16(&b.gaussian_mix(&h, &sig, &w, spacing)?)?);
+    }
+    drop(h);
+    let coarse = &stages[n - 1];
     let in_range = |v: f32, r: (f32, f32)| v >= r.0 && v <= r.1;
     let mask: Vec<bool> = coarse
         .iter()
         .zip(sample.data.iter())
         .map(|(&c, &raw)| {
-            let c = c as f32;
+            let c = c as f32 / BAND_SCALE;
             raw != OUTSIDE_FOV_HU && (in_range(c, FAT_HU) || in_range(c, SOFT_HU))
         })
         .collect();
@@ -204,19 +210,60 @@ pub fn measure<B: Backend>(b: &B, hu: &Volume<i16>) -> Result<Option<Measurement
     if tissue_voxels < MIN_TISSUE_VOXELS {
         return Ok(None);
     }
-    let mut band_sd_hu = Vec::with_capacity(n);
-    for k in 0..n {
-        let mut w = vec![0.0f32; n + 1];
-        w[k] = BAND_SCALE;
-        w[k + 1] = -BAND_SCALE;
-        let band = b.download_i16(&b.gaussian_mix(&h, &sig, &w, spacing)?)?;
-        band_sd_hu.push(robust_sd(&band, &mask));
-    }
+    let scale = BAND_SCALE as i32;
+    let stage = |k: usize, i: usize| -> i32 {
+        if k == 0 {
+            sample.data.as_slice().map_or(0, |d| d[i] as i32 * scale)
+        } else {
+            stages[k - 1].as_slice().map_or(0, |d| d[i] as i32)
+        }
+    };
+    let band_sd_hu = (0..n)
+        .map(|k| {
+            robust_sd(
+                mask.iter()
+                    .enumerate()
+                    .filter(|&(_, &m)| m)
+                    .map(|(i, _)| stage(k, i) - stage(k + 1, i)),
+            )
+        })
+        .collect();
     Ok(Some(Measurement {
         band_sd_hu,
         tissue_voxels,
         sample,
+        stages,
     }))
+}
+
+impl Measurement {
+    /// The sampled slices harmonized with `weights` (from the stages already measured: the
+    /// same sum `gaussian_mix` forms, to 1/16 HU per stage), for the noise after.
+    fn mixed(&self, weights: &[f32]) -> Volume<i16> {
+        let mut acc: Array3<f32> = self.sample.data.mapv(|v| {
+            weights[0]
+                * if v == OUTSIDE_FOV_HU {
+                    -1024.0
+                } else {
+                    v as f32
+                }
+        });
+        for (st, &w) in self.stages.iter().zip(&weights[1..]) {
+            ndarray::Zip::from(&mut acc)
+                .and(st)
+                .for_each(|a, &x| *a += w * x as f32 / BAND_SCALE);
+        }
+        let data = ndarray::Zip::from(&acc)
+            .and(&self.sample.data)
+            .map_collect(|&a, &raw| {
+                if raw == OUTSIDE_FOV_HU {
+                    OUTSIDE_FOV_HU
+                } else {
+                    a.round().clamp(-32767.0, 32767.0) as i16
+                }
+            });
+        self.sample.with_data(data)
+    }
 }
 
 /// The decision for one scan: the record for `visit.json`, and the `gaussian_mix` weights
@@ -300,15 +347,8 @@ pub fn plan<B: Backend>(
         .collect();
     let weights = mix_weights(&gains);
     // Noise after, on the same sampled slices.
-    let h = b.upload_i16(m.sample.data.view())?;
-    let after = b.download_i16(&b.gaussian_mix(
-        &h,
-        &stage_sigmas_mm(),
-        &weights,
-        hu.geometry.spacing_mm,
-    )?)?;
     record.noise_after_hu =
-        noise::noise_sd_hu(&m.sample.with_data(after)).map(|v| (v * 10.0).round() / 10.0);
+        noise::noise_sd_hu(&m.mixed(&weights)).map(|v| (v * 10.0).round() / 10.0);
     record.status = HarmonizationStatus::Applied;
     record.reason = format!("band SDs {ratio_text} × the soft reference");
     record.gains = gains

@@ -114,7 +114,6 @@ pub fn analyze<B: Backend>(
     let noise = noise::noise_sd_hu(hu);
     timings.insert("noise".to_string(), t_noise.elapsed().as_secs_f64() * 1e3);
 
-    let t1 = Instant::now();
     progress("quantify", 0.0);
     let sp = &config.quantification;
     let denoise = sp.denoise_sigma_mm > 0.0 && noise.is_some_and(|n| n > sp.denoise_noise_hu);
@@ -147,6 +146,7 @@ pub fn analyze<B: Backend>(
                 .noise_after_hu
                 .is_some_and(|n| n > sp.denoise_noise_hu),
     });
+    let t1 = Instant::now();
     let q = quantify::quantify(backend, hu, &seg, &thresholds, sp, denoise, mix.as_ref())?;
     if let Some((lungs, histogram)) = q.harmonized {
         let fmt = |v: &[f64]| {

@@ -205,12 +205,7 @@ pub fn bench_backend<B: Backend>(
         4 * n,
         time_it(repeat, || {
             // Kernel harmonization's recomposition: three in-plane stages (σ 0.5, 1, 2 mm).
-            Ok(backend.gaussian_mix(
-                &h,
-                &[0.5, 0.866, 1.732],
-                &[0.2, 0.1, 0.3, 0.4],
-                spacing,
-            )?)
+            Ok(backend.gaussian_mix(&h, &[0.5, 0.866, 1.732], &[0.2, 0.1, 0.3, 0.4], spacing)?)
         })?,
     );
     add(

@@ -40,41 +40,34 @@ fn row(name: &str, r: &VisitResult) {
     let hw: Option<&Metrics> = h.and_then(|h| h.lungs.as_ref()).map(|l: &Lungs| &l.whole);
     let w = &r.lungs.whole;
     let status = h.map_or("–".to_string(), |h| format!("{:?}", h.status));
+    let join = |v: &[f64], digits: usize| {
+        v.iter()
+            .map(|x| format!("{x:.digits$}"))
+            .collect::<Vec<_>>()
+            .join(" / ")
+    };
+    let bands = h.map_or("–".into(), |h| join(&h.measured_band_sd_hu, 2));
+    let gains = h.map_or("–".into(), |h| join(&h.gains, 3));
+    let one = |v: Option<f64>| v.map_or("–".into(), |v| format!("{v:.1}"));
+    let noise = format!(
+        "{} → {}",
+        one(h.and_then(|h| h.noise_before_hu)),
+        one(h.and_then(|h| h.noise_after_hu))
+    );
+    let hu_pair = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) => format!("{a:.0} → **{b:.0}**"),
+        (a, _) => f1(a),
+    };
+    let density = format!(
+        "{} / {}",
+        hu_pair(w.mean_hu, hw.and_then(|m| m.mean_hu)),
+        hu_pair(w.p15_hu, hw.and_then(|m| m.p15_hu))
+    );
+    let laa = pair(w.laa950_pct, hw.map(|m| m.laa950_pct), 2);
+    let ggo = pair(w.ggo_pct, hw.map(|m| m.ggo_pct), 2);
     println!(
-        "| {name} | {} | {status} | {} | {} | {} | {} | {} | {} | {:.1} |",
+        "| {name} | {} | {status} | {bands} | {gains} | {noise} | {laa} | {ggo} | {density} | {:.1} |",
         r.series.kernel.as_deref().unwrap_or("?"),
-        h.map_or("–".into(), |h| h
-            .measured_band_sd_hu
-            .iter()
-            .map(|v| format!("{v:.2}"))
-            .collect::<Vec<_>>()
-            .join(" / ")),
-        h.map_or("–".into(), |h| h
-            .gains
-            .iter()
-            .map(|v| format!("{v:.3}"))
-            .collect::<Vec<_>>()
-            .join(" / ")),
-        format!(
-            "{} → {}",
-            h.and_then(|h| h.noise_before_hu)
-                .map_or("–".into(), |v| format!("{v:.1}")),
-            h.and_then(|h| h.noise_after_hu)
-                .map_or("–".into(), |v| format!("{v:.1}"))
-        ),
-        pair(w.laa950_pct, hw.map(|m| m.laa950_pct), 2),
-        pair(w.ggo_pct, hw.map(|m| m.ggo_pct), 2),
-        format!(
-            "{} / {}",
-            match (w.mean_hu, hw.and_then(|m| m.mean_hu)) {
-                (Some(a), Some(b)) => format!("{a:.0} → **{b:.0}**"),
-                (a, _) => f1(a),
-            },
-            match (w.p15_hu, hw.and_then(|m| m.p15_hu)) {
-                (Some(a), Some(b)) => format!("{a:.0} → **{b:.0}**"),
-                (a, _) => f1(a),
-            }
-        ),
         w.volume_ml,
     );
 }

@@ -1220,7 +1220,10 @@ fn harmonization_meets_the_targets_on_both_real_kernel_pairs() {
             "{sharp}: gains {:?}",
             h.gains
         );
-        let (nb, na) = (h.noise_before_hu.unwrap(), h.noise_after_hu.unwrap());
+        let (nb, na) = (
+            h.noise_before_hu.expect("noise before"),
+            h.noise_after_hu.expect("noise after"),
+        );
         assert!(na < 0.5 * nb, "{sharp}: noise {nb} -> {na} HU");
         assert_same_mask(sharp, &a);
         // The soft scan: measured at the reference, untouched (0 points moved).

@@ -173,7 +173,7 @@ fn gpu_matches_cpu(input: &Path, series: &str) {
         let dir = tempfile::tempdir().expect("tempdir");
         let out = bin()
             .arg("analyze")
-            .arg(&input)
+            .arg(input)
             .arg("--out")
             .arg(dir.path())
             .args(["--backend", backend])

@@ -187,14 +187,13 @@ pub fn measure<B: Backend>(b: &B, hu: &Volume<i16>) -> Result<Option<Measurement
     let sig = stage_sigmas_mm();
     let n = sig.len();
     let h = b.upload_i16(sample.data.view())?;
-    // Every blur stage x_k (k ≥ 1) × BAND_SCALE, one `gaussian_mix` each (the backend rounds
-    // to whole units: 1/16 HU here); x_0 is the sample itself.
-    let mut stages: Vec<Array3<i16>> = Vec::with_capacity(n);
-    for k in 1..=n {
-        let mut w = vec![0.0f32; n + 1];
-        w[k] = BAND_SCALE;
-        stages.push(b.download_i16(&b.gaussian_mix(&h, &sig, &w, spacing)?)?);
-    }
+    // Every blur stage x_k (k ≥ 1) × BAND_SCALE (the backend rounds to whole units: 1/16 HU
+    // here); x_0 is the sample itself.
+    let stages = b
+        .gaussian_stages(&h, &sig, BAND_SCALE, spacing)?
+        .iter()
+        .map(|s| b.download_i16(s))
+        .collect::<Result<Vec<Array3<i16>>, _>>()?;
     drop(h);
     let coarse = &stages[n - 1];
     let in_range = |v: f32, r: (f32, f32)| v >= r.0 && v <= r.1;

@@ -317,6 +317,26 @@ pub trait Backend: Send + Sync {
         weights: &[f32],
         spacing_mm: [f64; 3],
     ) -> Result<Self::I16>;
+    /// Every blur stage of [`Backend::gaussian_mix`] on its own: `k`-th result =
+    /// `gaussian_mix` with weight `scale` on stage `k + 1` and 0 elsewhere (`scale · x_{k+1}`,
+    /// rounded the same way), for `k < sigmas_mm.len()`. The default runs one `gaussian_mix`
+    /// per stage; a backend may compute the cascade once.
+    fn gaussian_stages(
+        &self,
+        hu: &Self::I16,
+        sigmas_mm: &[f64],
+        scale: f32,
+        spacing_mm: [f64; 3],
+    ) -> Result<Vec<Self::I16>> {
+        let n = sigmas_mm.len();
+        (1..=n)
+            .map(|k| {
+                let mut w = vec![0.0f32; n + 1];
+                w[k] = scale;
+                self.gaussian_mix(hu, sigmas_mm, &w, spacing_mm)
+            })
+            .collect()
+    }
     /// Exact Euclidean distance in mm from each voxel centre to the nearest voxel centre with
     /// `m == 0` (0 on background). A volume without background gives `f32::INFINITY`.
     fn distance_mm(&self, m: &Self::U8, spacing_mm: [f64; 3]) -> Result<Self::F32>;

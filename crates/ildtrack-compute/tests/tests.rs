@@ -391,6 +391,13 @@ fn gaussian_mix_is_the_sum_of_cascaded_blurs() {
     };
     assert!(mix(&[0.0, 16.0, -16.0]).iter().all(|&v| v == 0));
     assert!(mix(&[0.3, 0.2, 0.5]).iter().all(|&v| v == -850));
+    // The stages in one call are the single-weight mixes, bit for bit (the CPU computes the
+    // cascade once instead of once per stage).
+    let st = be.gaussian_stages(&h, &sig, 16.0, spacing).unwrap();
+    assert_eq!(st.len(), 2);
+    assert_eq!(be.download_i16(&st[0]).unwrap(), get(&[0.0, 16.0, 0.0]));
+    assert_eq!(be.download_i16(&st[1]).unwrap(), get(&[0.0, 0.0, 16.0]));
+    assert!(be.gaussian_stages(&h, &[-1.0], 16.0, spacing).is_err());
     // Bad arguments are errors, not panics.
     assert!(be.gaussian_mix(&h, &sig, &[1.0, 0.0], spacing).is_err());
     assert!(be.gaussian_mix(&h, &[-1.0], &[1.0, 0.0], spacing).is_err());

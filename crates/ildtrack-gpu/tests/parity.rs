@@ -399,6 +399,17 @@ fn fields_should_match_reference_backend() {
                 "gaussian_mix {sigmas:?} {weights:?}: {off} voxels off, worst {worst} HU"
             );
         }
+        // The stages on their own (the CPU's fused cascade against the GPU's composition).
+        let gst = g
+            .gaussian_stages(&gh, &[0.5, 0.9], 16.0, [1.0, 0.65, 0.7])
+            .unwrap();
+        let cst = CPU
+            .gaussian_stages(&ch, &[0.5, 0.9], 16.0, [1.0, 0.65, 0.7])
+            .unwrap();
+        for (gs, cs) in gst.iter().zip(&cst) {
+            let worst = max_abs_diff(&g.download_i16(gs).unwrap(), &cs.0);
+            assert!(worst <= 1, "gaussian_stages: worst {worst}");
+        }
         let m = blobby_mask(d, 0.6, 600 + i as u64);
         let (gm, cm) = u8_on_both(g, &m);
         for spacing in [[1.0, 1.0, 1.0], [2.5, 0.7, 0.8]] {

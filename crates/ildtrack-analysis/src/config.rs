@@ -1,6 +1,7 @@
 //! Analysis settings: density thresholds, segmentation parameters, age preset (TOML).
 
 use crate::error::AnalysisError;
+pub use crate::harmonize::HarmonizeMode;
 use ildtrack_model::visit::Thresholds;
 use serde::{Deserialize, Serialize};
 
@@ -8,6 +9,7 @@ use serde::{Deserialize, Serialize};
 ///
 /// ```toml
 /// age_preset = "auto"
+/// harmonize = "off"
 /// [thresholds]
 /// ggo_lo_hu = -750
 /// [quantification]
@@ -20,6 +22,9 @@ pub struct AnalysisConfig {
     pub segmentation: SegmentationParams,
     pub quantification: QuantifyParams,
     pub age_preset: AgePreset,
+    /// Kernel harmonization before classification (`docs/HARMONIZATION.md`): `off`, `auto`
+    /// (default: where the scan measures sharper or noisier than the soft reference) or `on`.
+    pub harmonize: HarmonizeMode,
 }
 
 impl AnalysisConfig {
@@ -319,6 +324,17 @@ mod tests {
         assert_eq!(c.thresholds.ggo_lo_hu, -750);
         assert_eq!(c.thresholds.laa_hu, -950);
         assert_eq!(c.age_preset, AgePreset::Auto);
+        assert_eq!(c.harmonize, HarmonizeMode::Auto, "auto by default");
+        for (text, mode) in [
+            ("off", HarmonizeMode::Off),
+            ("auto", HarmonizeMode::Auto),
+            ("on", HarmonizeMode::On),
+        ] {
+            let c = AnalysisConfig::from_toml_str(&format!("harmonize = \"{text}\"\n"))
+                .expect("valid harmonize");
+            assert_eq!(c.harmonize, mode);
+        }
+        assert!(AnalysisConfig::from_toml_str("harmonize = \"yes\"\n").is_err());
         assert!(AnalysisConfig::from_toml_str("[thresholds]\nggo_low_hu = 1\n").is_err());
         assert!(AnalysisConfig::from_toml_str("[thresholds]\nggo_lo_hu = -200\n").is_err());
         assert!(

@@ -29,6 +29,7 @@ mod age;
 pub mod config;
 mod dome;
 mod error;
+pub mod harmonize;
 mod stages;
 pub use ildtrack_model::visit as model;
 pub mod noise;
@@ -37,7 +38,7 @@ mod quantify;
 mod segment;
 pub mod stats;
 
-pub use config::{AgePreset, AnalysisConfig, QuantifyParams, SegmentationParams};
+pub use config::{AgePreset, AnalysisConfig, HarmonizeMode, QuantifyParams, SegmentationParams};
 pub use error::AnalysisError;
 
 use ildtrack_compute::Backend;
@@ -113,7 +114,6 @@ pub fn analyze<B: Backend>(
     let noise = noise::noise_sd_hu(hu);
     timings.insert("noise".to_string(), t_noise.elapsed().as_secs_f64() * 1e3);
 
-    let t1 = Instant::now();
     progress("quantify", 0.0);
     let sp = &config.quantification;
     let denoise = sp.denoise_sigma_mm > 0.0 && noise.is_some_and(|n| n > sp.denoise_noise_hu);
@@ -130,7 +130,69 @@ pub fn analyze<B: Backend>(
             ),
         ));
     }
-    let q = quantify::quantify(backend, hu, &seg, &thresholds, sp, denoise)?;
+    // Kernel harmonization: measured on the whole scan (fat, muscle, blood), applied to the
+    // lung crop inside `quantify`.
+    let t_h = Instant::now();
+    let plan = harmonize::plan(backend, hu, config.harmonize)?;
+    timings.insert("harmonize".to_string(), t_h.elapsed().as_secs_f64() * 1e3);
+    let mut record = plan.record;
+    let mix = plan.weights.map(|weights| quantify::HarmonizeMix {
+        sigmas_mm: harmonize::stage_sigmas_mm(),
+        weights,
+        // After harmonization the noise is the reference's; the smoothed classes are for
+        // scans still noisy after it (none of the real ones).
+        denoise: sp.denoise_sigma_mm > 0.0
+            && record
+                .noise_after_hu
+                .is_some_and(|n| n > sp.denoise_noise_hu),
+    });
+    let t1 = Instant::now();
+    let q = quantify::quantify(backend, hu, &seg, &thresholds, sp, denoise, mix.as_ref())?;
+    if let Some((lungs, histogram)) = q.harmonized {
+        let fmt = |v: &[f64]| {
+            v.iter()
+                .map(|x| format!("{x:.2}"))
+                .collect::<Vec<_>>()
+                .join(" / ")
+        };
+        let (raw, harm) = (&q.lungs.whole, &lungs.whole);
+        warnings.push(Warning::new(
+            "kernel-harmonized",
+            format!(
+                "the scan measured sharper or noisier than the soft reference kernel ({}): \
+                 density classes and histogram metrics were also computed on HU harmonized to \
+                 it (band gains {} for bands up to {} mm; noise {} → {} HU; LAA-950 {:.2} → \
+                 {:.2} %, GGO {:.2} → {:.2} %). `lungs` keeps the scan's own figures, \
+                 `harmonization.lungs` the harmonized ones; the lung mask is the same",
+                record.reason,
+                fmt(&record.gains),
+                fmt(&record.band_sigmas_mm),
+                record
+                    .noise_before_hu
+                    .map_or("?".to_string(), |v| format!("{v:.1}")),
+                record
+                    .noise_after_hu
+                    .map_or("?".to_string(), |v| format!("{v:.1}")),
+                raw.laa950_pct,
+                harm.laa950_pct,
+                raw.ggo_pct,
+                harm.ggo_pct,
+            ),
+        ));
+        record.lungs = Some(lungs);
+        record.histogram = Some(histogram);
+    } else if config.harmonize == HarmonizeMode::On
+        && record.status == model::HarmonizationStatus::Unavailable
+    {
+        warnings.push(Warning::new(
+            "harmonization-unavailable",
+            format!(
+                "harmonize = \"on\" but {}: only the scan's own metrics; compare with visits \
+                 of the same kernel",
+                record.reason
+            ),
+        ));
+    }
     timings.insert("quantify".to_string(), t1.elapsed().as_secs_f64() * 1e3);
     for (k, v) in &q.stage_ms {
         timings.insert(k.clone(), *v);
@@ -162,6 +224,7 @@ pub fn analyze<B: Backend>(
         backend_device: backend.device_description(),
         timings_ms: timings,
         histogram: Some(q.histogram),
+        harmonization: Some(record),
     };
     Ok(Analysis {
         result,

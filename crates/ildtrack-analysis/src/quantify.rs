@@ -26,6 +26,17 @@ pub(crate) struct Quantified {
     pub(crate) classes_full: Array3<u8>,
     /// `quantify.*` stage times (ms), for `timings_ms`.
     pub(crate) stage_ms: Vec<(String, f64)>,
+    /// Metrics and whole-lung histogram of the same mask on the harmonized HU, where asked.
+    pub(crate) harmonized: Option<(Lungs, HuHistogram)>,
+}
+
+/// Kernel harmonization for [`quantify`]: the `gaussian_mix` that turns the scan's HU into
+/// the harmonized HU, and whether the harmonized classes are decided on smoothed HU
+/// (`denoise`, from the noise measured after harmonization).
+pub(crate) struct HarmonizeMix {
+    pub(crate) sigmas_mm: Vec<f64>,
+    pub(crate) weights: Vec<f32>,
+    pub(crate) denoise: bool,
 }
 
 /// Removes from `big` (the dense blobs that survived the vessel opening, working grid) the
@@ -255,6 +266,254 @@ fn subpleural_lenses<B: Backend>(
     Ok(Some(b.crop_u8(&lens, inner, bd)?))
 }
 
+/// What the density classes of any HU source of the crop share: the dense regions too thick
+/// for the vessel opening (consolidation; working grid, upsampled) and, where on, the
+/// consolidated voxels whose smoothed block mean lies under the upper edge. Both come from the
+/// segmentation's working-grid HU, so they are computed once for the scan's own HU and the
+/// harmonized HU.
+struct VesselStructures<B: Backend> {
+    big_c: B::U8,
+    fix: Option<B::U8>,
+}
+
+/// Inputs of [`classes_of`] that do not change with the HU source.
+struct ClassContext<'a, B: Backend> {
+    lungs_c: &'a B::U8,
+    edges: [i16; 4],
+    p: &'a QuantifyParams,
+    spacing: [f64; 3],
+}
+
+#[allow(clippy::too_many_arguments)]
+fn vessel_structures<B: Backend>(
+    b: &B,
+    seg: &segment::Segmentation,
+    lungs_lc: &B::U8,
+    lo: [usize; 3],
+    hi: [usize; 3],
+    f: [usize; 3],
+    fb: [usize; 3],
+    edges: [i16; 4],
+    p: &QuantifyParams,
+    stages: &mut Stages,
+) -> Result<VesselStructures<B>, AnalysisError> {
+    // Large dense regions (consolidation) survive an opening with a ball of
+    // `vessel_radius_mm` on the working grid; thinner dense structures are vessels, and so
+    // are the survivors where several thick vessels meet (junctions).
+    let low_hu = b.upload_i16(crop(&seg.low_hu, lo, hi))?;
+    let dense_low = b.mask_op(
+        &b.threshold(&low_hu, edges[2], i16::MAX)?,
+        lungs_lc,
+        MaskOp::And,
+    )?;
+    // Under the consolidation's upper edge once averaged (working-grid block means,
+    // smoothed in-plane): see below.
+    let under_low = if p.noise_sigma_mm > 0.0 {
+        let sm = b.gaussian(
+            &low_hu,
+            [0.0, p.noise_sigma_mm, p.noise_sigma_mm],
+            seg.low_spacing_mm,
+        )?;
+        Some(b.threshold(&sm, i16::MIN, edges[3].saturating_sub(1))?)
+    } else {
+        None
+    };
+    drop(low_hu);
+    let ls = seg.low_spacing_mm;
+    let big_low = b.open(&dense_low, &Ball::new(p.vessel_radius_mm, ls))?;
+    let big_low = drop_vessel_junctions(b, &dense_low, big_low, ls, p)?;
+    stages.lap("quantify.vessel_opening");
+    let big_low = match subpleural_lenses(b, seg, lo, hi, edges[2], p)? {
+        Some(lens) => b.mask_op(&big_low, &lens, MaskOp::Or)?,
+        None => big_low,
+    };
+    stages.lap("quantify.subpleural_lens");
+    let big_low = b.dilate(
+        &big_low,
+        &Ball::new(1.01 * ls.iter().copied().fold(0.0, f64::max), ls),
+    )?;
+    let big_c = b.upsample_nearest(&big_low, f, fb)?;
+    // Consolidated and under the upper edge once smoothed (see below), on the working grid.
+    let fix_low = match under_low {
+        Some(u) => Some(b.mask_op(&u, &big_low, MaskOp::And)?),
+        None => None,
+    };
+    drop((dense_low, big_low));
+    let fix = match fix_low {
+        Some(fix_low) => Some(b.upsample_nearest(&fix_low, f, fb)?),
+        None => None,
+    };
+    Ok(VesselStructures { big_c, fix })
+}
+
+/// Density classes of the crop from one HU source (the scan's own or the harmonized), vessels
+/// excluded (see [`quantify`]).
+fn classes_of<B: Backend>(
+    b: &B,
+    hu_c: &B::I16,
+    denoise: bool,
+    vs: &VesselStructures<B>,
+    cx: &ClassContext<'_, B>,
+) -> Result<B::U8, AnalysisError> {
+    let (lungs_c, edges, p, spacing) = (cx.lungs_c, cx.edges, cx.p, cx.spacing);
+    let mut classes = b.classify(hu_c, lungs_c, &edges)?;
+    // Noisy scans (sharp kernels, low dose): noise scatters GGO voxels out of their range and
+    // the speckle opening then removes what is left of thin GGO. The class of non-dense lung is
+    // decided on HU smoothed in-plane there (dense classes and vessels stay on the scan's own
+    // HU). A wider σ turns the edges of dense structures into GGO; soft kernels are untouched.
+    if denoise {
+        let hs = b.gaussian(hu_c, [0.0, p.denoise_sigma_mm, p.denoise_sigma_mm], spacing)?;
+        let smoothed = b.classify(&hs, lungs_c, &edges)?;
+        drop(hs);
+        use stats::class::{CONSOLIDATION, COUNT, OUTSIDE};
+        let mut lut = vec![0u8; COUNT * COUNT];
+        for own in 0..COUNT as u8 {
+            for sm in 0..COUNT as u8 {
+                let keep_own = own == OUTSIDE || own >= CONSOLIDATION || sm >= CONSOLIDATION;
+                lut[own as usize * COUNT + sm as usize] = if keep_own { own } else { sm };
+            }
+        }
+        classes = b.combine_u8(&classes, &smoothed, COUNT, &lut)?;
+    }
+    let dense = b.mask_op(
+        &b.threshold(hu_c, edges[2], i16::MAX)?,
+        lungs_c,
+        MaskOp::And,
+    )?;
+    let vessel = b.mask_op(&dense, &vs.big_c, MaskOp::AndNot)?;
+    drop(dense);
+    // Noise pushes consolidation over the upper edge: a voxel of a consolidated region at
+    // or above `consolidation_hi_hu` whose working-grid block mean, smoothed in-plane (σ
+    // `noise_sigma_mm`), is under it is consolidation, not a vessel or bone (sharp kernels: a
+    // third of a 30 HU consolidation lies above +100 HU at 90 HU noise). Contrast-filled
+    // vessels and calcification stay above the edge after smoothing and stay excluded. (The
+    // same smoothing on the full grid: same result, +400 ms at 512 x 512 x 300.)
+    if let Some(fix) = &vs.fix {
+        let mut lut = vec![0u8; stats::class::COUNT * 2];
+        for c in 0..stats::class::COUNT {
+            lut[c * 2] = c as u8;
+            lut[c * 2 + 1] = if c == stats::class::VESSEL_DENSE as usize {
+                stats::class::CONSOLIDATION
+            } else {
+                c as u8
+            };
+        }
+        classes = b.combine_u8(&classes, fix, 2, &lut)?;
+    }
+    // Vessels and their rim: GGO within `vessel_margin_mm` of a vessel is the vessel's
+    // partial volume (below: unless it borders a GGO patch).
+    let rim_disk = Ball::disk(p.vessel_margin_mm, spacing);
+    let rim = b.dilate(&vessel, &rim_disk)?;
+    let vcode = b.combine_u8(&vessel, &rim, 2, &[0, 1, 2, 2])?; // 0 none, 1 rim, 2 vessel
+    drop((vessel, rim));
+    let mut lut = vec![0u8; stats::class::COUNT * 3];
+    for c in 0..stats::class::COUNT as u8 {
+        for v in 0..3u8 {
+            lut[(c * 3 + v) as usize] = match (c, v) {
+                (0, _) => 0,
+                (_, 2) => stats::class::VESSEL_DENSE,
+                (stats::class::GGO, 1) => RIM_GGO,
+                _ => c,
+            };
+        }
+    }
+    classes = b.combine_u8(&classes, &vcode, 3, &lut)?;
+    drop(vcode);
+    // GGO speckle and thin partial-volume halos: GGO voxels removed by an in-plane opening
+    // become "normal" (sharp-kernel noise, vessel walls in thick slices); GGO patches stay.
+    // Thick slices smear every small vessel crossing the slab into a GGO-range streak with
+    // no dense core: the opening grows with the slice spacing (the smear's width).
+    // At least one pixel: on coarse pixels (> 1 mm) a 1 mm disk is the pixel itself and the
+    // opening would remove nothing.
+    // A vessel crossing ground glass is surrounded by ground glass, not by its own halo: rim
+    // GGO within the rim's width of a patch is GGO. Without the opening there are no
+    // patches to tell halos from: the rim is all vessel.
+    let ggo_open_mm = p
+        .ggo_opening_mm
+        .max(p.ggo_opening_per_slice * spacing[0])
+        .max(1.01 * spacing[1].max(spacing[2]));
+    let mut gl = [0u8; 256];
+    gl[stats::class::GGO as usize] = 1;
+    let ggo = b.map_u8(&classes, &gl)?;
+    // Per voxel: 2 in a GGO patch, + 1 next to one (within the rim's width).
+    let code = if p.ggo_opening_mm > 0.0 {
+        let kept = b.open(&ggo, &Ball::disk(ggo_open_mm, spacing))?;
+        drop(ggo);
+        let near_patch = b.dilate(&kept, &rim_disk)?;
+        b.combine_u8(&kept, &near_patch, 2, &[0, 1, 2, 3])?
+    } else {
+        // No opening: every GGO voxel is in a patch, none counts as next to one.
+        let mut l = [0u8; 256];
+        l[1] = 2;
+        b.map_u8(&ggo, &l)?
+    };
+    // (class, in a patch, next to one) -> class.
+    let mut sl = vec![0u8; (RIM_GGO as usize + 1) * 4];
+    for c in 0..=RIM_GGO {
+        for code in 0..4u8 {
+            let (in_patch, near) = (code / 2 == 1, code % 2 == 1);
+            sl[c as usize * 4 + code as usize] = match c {
+                stats::class::GGO if !in_patch => stats::class::NORMAL,
+                RIM_GGO if near => stats::class::GGO,
+                RIM_GGO => stats::class::VESSEL_DENSE,
+                _ => c,
+            };
+        }
+    }
+    classes = b.combine_u8(&classes, &code, 4, &sl)?;
+    drop(code);
+    Ok(classes)
+}
+
+/// Metrics of every region and the whole-lung histogram from the per-region histograms and
+/// class counts.
+fn region_results(
+    hist: &ildtrack_compute::Histograms,
+    jc: &[u64],
+    voxel_ml: f64,
+    t: &Thresholds,
+) -> (Lungs, HuHistogram) {
+    let metrics_of = |codes: &[usize]| -> Metrics {
+        let nb = hist.n_bins();
+        let mut h = vec![0u64; nb];
+        let mut c = vec![0u64; stats::class::COUNT];
+        for &r in codes {
+            h.iter_mut().zip(hist.label(r)).for_each(|(a, b)| *a += b);
+            for k in 0..stats::class::COUNT {
+                c[k] += jc[r * stats::class::COUNT + k];
+            }
+        }
+        stats::region_metrics(&h, HIST_LO_HU as i32, &c, voxel_ml, t)
+    };
+    let zone = |z: usize| metrics_of(&[z, z + 6]);
+    let lungs = Lungs {
+        whole: metrics_of(&(1..13).collect::<Vec<_>>()),
+        right: metrics_of(&[1, 2, 3, 7, 8, 9]),
+        left: metrics_of(&[4, 5, 6, 10, 11, 12]),
+        zones: Zones {
+            right_upper: zone(1),
+            right_middle: zone(2),
+            right_lower: zone(3),
+            left_upper: zone(4),
+            left_middle: zone(5),
+            left_lower: zone(6),
+        },
+        subpleural: metrics_of(&[7, 8, 9, 10, 11, 12]),
+        core: metrics_of(&[1, 2, 3, 4, 5, 6]),
+    };
+    let mut histogram = HuHistogram::default();
+    for r in 1..N_REGIONS {
+        for (i, &c) in hist.label(r).iter().enumerate() {
+            if c > 0
+                && let Some(k) = histogram.bin_index(HIST_LO_HU as i32 + i as i32)
+            {
+                histogram.counts[k] += c;
+            }
+        }
+    }
+    (lungs, histogram)
+}
+
 pub(crate) fn quantify<B: Backend>(
     b: &B,
     hu: &Volume<i16>,
@@ -262,6 +521,7 @@ pub(crate) fn quantify<B: Backend>(
     t: &Thresholds,
     p: &QuantifyParams,
     denoise: bool,
+    harmonize: Option<&HarmonizeMix>,
 ) -> Result<Quantified, AnalysisError> {
     let dims = hu.dims_zyx();
     let spacing = hu.geometry.spacing_mm;
@@ -322,6 +582,7 @@ pub(crate) fn quantify<B: Backend>(
             lungs_full: Array3::zeros((dims[0], dims[1], dims[2])),
             classes_full: Array3::zeros((dims[0], dims[1], dims[2])),
             stage_ms: Vec::new(),
+            harmonized: None,
         });
     }
     for k in 0..3 {
@@ -378,167 +639,29 @@ pub(crate) fn quantify<B: Backend>(
         t.consolidation_hi_hu,
     ]
     .map(clamp16);
-    let mut classes = b.classify(&hu_c, &lungs_c, &edges)?;
-    // Noisy scans (sharp kernels, low dose): noise scatters GGO voxels out of their range and
-    // the speckle opening then removes what is left of thin GGO. The class of non-dense lung is
-    // decided on HU smoothed in-plane there (dense classes and vessels stay on the scan's own
-    // HU). A wider σ turns the edges of dense structures into GGO; soft kernels are untouched.
-    if denoise {
-        let hs = b.gaussian(
-            &hu_c,
-            [0.0, p.denoise_sigma_mm, p.denoise_sigma_mm],
-            spacing,
-        )?;
-        let smoothed = b.classify(&hs, &lungs_c, &edges)?;
-        drop(hs);
-        use stats::class::{CONSOLIDATION, COUNT, OUTSIDE};
-        let mut lut = vec![0u8; COUNT * COUNT];
-        for own in 0..COUNT as u8 {
-            for sm in 0..COUNT as u8 {
-                let keep_own = own == OUTSIDE || own >= CONSOLIDATION || sm >= CONSOLIDATION;
-                lut[own as usize * COUNT + sm as usize] = if keep_own { own } else { sm };
-            }
-        }
-        classes = b.combine_u8(&classes, &smoothed, COUNT, &lut)?;
-    }
-    {
-        // Large dense regions (consolidation) survive an opening with a ball of
-        // `vessel_radius_mm` on the working grid; thinner dense structures are vessels, and so
-        // are the survivors where several thick vessels meet (junctions).
-        let low_hu = b.upload_i16(crop(&seg.low_hu, lo, hi))?;
-        let dense_low = b.mask_op(
-            &b.threshold(&low_hu, edges[2], i16::MAX)?,
-            &lungs_lc,
-            MaskOp::And,
-        )?;
-        // Under the consolidation's upper edge once averaged (working-grid block means,
-        // smoothed in-plane): see below.
-        let under_low = if p.noise_sigma_mm > 0.0 {
-            let sm = b.gaussian(
-                &low_hu,
-                [0.0, p.noise_sigma_mm, p.noise_sigma_mm],
-                seg.low_spacing_mm,
-            )?;
-            Some(b.threshold(&sm, i16::MIN, edges[3].saturating_sub(1))?)
-        } else {
-            None
-        };
-        drop(low_hu);
-        let ls = seg.low_spacing_mm;
-        let big_low = b.open(&dense_low, &Ball::new(p.vessel_radius_mm, ls))?;
-        let big_low = drop_vessel_junctions(b, &dense_low, big_low, ls, p)?;
-        stages.lap("quantify.vessel_opening");
-        let big_low = match subpleural_lenses(b, seg, lo, hi, edges[2], p)? {
-            Some(lens) => b.mask_op(&big_low, &lens, MaskOp::Or)?,
-            None => big_low,
-        };
-        stages.lap("quantify.subpleural_lens");
-        let big_low = b.dilate(
-            &big_low,
-            &Ball::new(1.01 * ls.iter().copied().fold(0.0, f64::max), ls),
-        )?;
-        let big_c = b.upsample_nearest(&big_low, f, fb)?;
-        // Consolidated and under the upper edge once smoothed (see below), on the working grid.
-        let fix_low = match under_low {
-            Some(u) => Some(b.mask_op(&u, &big_low, MaskOp::And)?),
-            None => None,
-        };
-        drop((dense_low, big_low));
-        let dense = b.mask_op(
-            &b.threshold(&hu_c, edges[2], i16::MAX)?,
-            &lungs_c,
-            MaskOp::And,
-        )?;
-        let vessel = b.mask_op(&dense, &big_c, MaskOp::AndNot)?;
-        drop(dense);
-        // Noise pushes consolidation over the upper edge: a voxel of a consolidated region at
-        // or above `consolidation_hi_hu` whose working-grid block mean, smoothed in-plane (σ
-        // `noise_sigma_mm`), is under it is consolidation, not a vessel or bone (sharp kernels: a
-        // third of a 30 HU consolidation lies above +100 HU at 90 HU noise). Contrast-filled
-        // vessels and calcification stay above the edge after smoothing and stay excluded. (The
-        // same smoothing on the full grid: same result, +400 ms at 512 x 512 x 300.)
-        if let Some(fix_low) = fix_low {
-            let fix = b.upsample_nearest(&fix_low, f, fb)?;
-            drop(fix_low);
-            let mut lut = vec![0u8; stats::class::COUNT * 2];
-            for c in 0..stats::class::COUNT {
-                lut[c * 2] = c as u8;
-                lut[c * 2 + 1] = if c == stats::class::VESSEL_DENSE as usize {
-                    stats::class::CONSOLIDATION
-                } else {
-                    c as u8
-                };
-            }
-            classes = b.combine_u8(&classes, &fix, 2, &lut)?;
-        }
-        drop(big_c);
-        // Peak memory: the cropped HU copy is not needed again until the histogram; it is
-        // uploaded again there.
-        drop(hu_c);
-        // Vessels and their rim: GGO within `vessel_margin_mm` of a vessel is the vessel's
-        // partial volume (below: unless it borders a GGO patch).
-        let rim_disk = Ball::disk(p.vessel_margin_mm, spacing);
-        let rim = b.dilate(&vessel, &rim_disk)?;
-        let vcode = b.combine_u8(&vessel, &rim, 2, &[0, 1, 2, 2])?; // 0 none, 1 rim, 2 vessel
-        drop((vessel, rim));
-        let mut lut = vec![0u8; stats::class::COUNT * 3];
-        for c in 0..stats::class::COUNT as u8 {
-            for v in 0..3u8 {
-                lut[(c * 3 + v) as usize] = match (c, v) {
-                    (0, _) => 0,
-                    (_, 2) => stats::class::VESSEL_DENSE,
-                    (stats::class::GGO, 1) => RIM_GGO,
-                    _ => c,
-                };
-            }
-        }
-        classes = b.combine_u8(&classes, &vcode, 3, &lut)?;
-        drop(vcode);
-        // GGO speckle and thin partial-volume halos: GGO voxels removed by an in-plane opening
-        // become "normal" (sharp-kernel noise, vessel walls in thick slices); GGO patches stay.
-        // Thick slices smear every small vessel crossing the slab into a GGO-range streak with
-        // no dense core: the opening grows with the slice spacing (the smear's width).
-        // At least one pixel: on coarse pixels (> 1 mm) a 1 mm disk is the pixel itself and the
-        // opening would remove nothing.
-        // A vessel crossing ground glass is surrounded by ground glass, not by its own halo: rim
-        // GGO within the rim's width of a patch is GGO. Without the opening there are no
-        // patches to tell halos from: the rim is all vessel.
-        let ggo_open_mm = p
-            .ggo_opening_mm
-            .max(p.ggo_opening_per_slice * spacing[0])
-            .max(1.01 * spacing[1].max(spacing[2]));
-        let mut gl = [0u8; 256];
-        gl[stats::class::GGO as usize] = 1;
-        let ggo = b.map_u8(&classes, &gl)?;
-        // Per voxel: 2 in a GGO patch, + 1 next to one (within the rim's width).
-        let code = if p.ggo_opening_mm > 0.0 {
-            let kept = b.open(&ggo, &Ball::disk(ggo_open_mm, spacing))?;
-            drop(ggo);
-            let near_patch = b.dilate(&kept, &rim_disk)?;
-            b.combine_u8(&kept, &near_patch, 2, &[0, 1, 2, 3])?
-        } else {
-            // No opening: every GGO voxel is in a patch, none counts as next to one.
-            let mut l = [0u8; 256];
-            l[1] = 2;
-            b.map_u8(&ggo, &l)?
-        };
-        // (class, in a patch, next to one) -> class.
-        let mut sl = vec![0u8; (RIM_GGO as usize + 1) * 4];
-        for c in 0..=RIM_GGO {
-            for code in 0..4u8 {
-                let (in_patch, near) = (code / 2 == 1, code % 2 == 1);
-                sl[c as usize * 4 + code as usize] = match c {
-                    stats::class::GGO if !in_patch => stats::class::NORMAL,
-                    RIM_GGO if near => stats::class::GGO,
-                    RIM_GGO => stats::class::VESSEL_DENSE,
-                    _ => c,
-                };
-            }
-        }
-        classes = b.combine_u8(&classes, &code, 4, &sl)?;
-        drop(code);
-    }
-
+    // The harmonized HU of the same crop (classes and histograms only: the mask above came
+    // from the scan's own HU and stays).
+    let hu_h = match harmonize {
+        Some(h) => Some(b.gaussian_mix(&hu_c, &h.sigmas_mm, &h.weights, spacing)?),
+        None => None,
+    };
+    stages.lap("quantify.harmonize");
+    let vs = vessel_structures(b, seg, &lungs_lc, lo, hi, f, fb, edges, p, &mut stages)?;
+    let cx = ClassContext {
+        lungs_c: &lungs_c,
+        edges,
+        p,
+        spacing,
+    };
+    let classes = classes_of(b, &hu_c, denoise, &vs, &cx)?;
+    // Peak memory: the cropped HU copy is not needed again until the histogram; it is
+    // uploaded again there.
+    drop(hu_c);
+    let classes_h = match (&hu_h, harmonize) {
+        (Some(hh), Some(h)) => Some(classes_of(b, hh, h.denoise, &vs, &cx)?),
+        _ => None,
+    };
+    drop(vs);
     stages.lap("quantify.classes");
     // Zones: equal thirds of each lung's own z extent; "upper" is towards the head.
     let nzc = fb[0];
@@ -574,47 +697,19 @@ pub(crate) fn quantify<B: Backend>(
     let hu_c = b.upload_i16(crop(&hu.data, flo, fhi))?;
     let hist = b.histogram(&hu_c, &region, N_REGIONS, HIST_LO_HU, HIST_HI_HU)?;
     let jc = b.joint_counts(&region, &classes, N_REGIONS, stats::class::COUNT)?;
-    drop((region, hu_c));
+    drop(hu_c);
+    let harmonized = match (&hu_h, &classes_h) {
+        (Some(hh), Some(ch)) => Some((
+            b.histogram(hh, &region, N_REGIONS, HIST_LO_HU, HIST_HI_HU)?,
+            b.joint_counts(&region, ch, N_REGIONS, stats::class::COUNT)?,
+        )),
+        _ => None,
+    };
+    drop((region, hu_h, classes_h));
 
     stages.lap("quantify.regions_histogram");
-    let metrics_of = |codes: &[usize]| -> Metrics {
-        let nb = hist.n_bins();
-        let mut h = vec![0u64; nb];
-        let mut c = vec![0u64; stats::class::COUNT];
-        for &r in codes {
-            h.iter_mut().zip(hist.label(r)).for_each(|(a, b)| *a += b);
-            for k in 0..stats::class::COUNT {
-                c[k] += jc[r * stats::class::COUNT + k];
-            }
-        }
-        stats::region_metrics(&h, HIST_LO_HU as i32, &c, voxel_ml, t)
-    };
-    let zone = |z: usize| metrics_of(&[z, z + 6]);
-    let lungs = Lungs {
-        whole: metrics_of(&(1..13).collect::<Vec<_>>()),
-        right: metrics_of(&[1, 2, 3, 7, 8, 9]),
-        left: metrics_of(&[4, 5, 6, 10, 11, 12]),
-        zones: Zones {
-            right_upper: zone(1),
-            right_middle: zone(2),
-            right_lower: zone(3),
-            left_upper: zone(4),
-            left_middle: zone(5),
-            left_lower: zone(6),
-        },
-        subpleural: metrics_of(&[7, 8, 9, 10, 11, 12]),
-        core: metrics_of(&[1, 2, 3, 4, 5, 6]),
-    };
-    let mut histogram = HuHistogram::default();
-    for r in 1..N_REGIONS {
-        for (i, &c) in hist.label(r).iter().enumerate() {
-            if c > 0
-                && let Some(k) = histogram.bin_index(HIST_LO_HU as i32 + i as i32)
-            {
-                histogram.counts[k] += c;
-            }
-        }
-    }
+    let (lungs, histogram) = region_results(&hist, &jc, voxel_ml, t);
+    let harmonized = harmonized.map(|(h, j)| region_results(&h, &j, voxel_ml, t));
     debug_assert_eq!(VolumeHandle::dims_zyx(&classes), fb);
     // Padded to the input grid on the host: the cropped maps come down, the full-grid copies
     // are never on the backend (peak memory).
@@ -645,5 +740,6 @@ pub(crate) fn quantify<B: Backend>(
         lungs_full,
         classes_full,
         stage_ms: stages.ms,
+        harmonized,
     })
 }

@@ -1122,3 +1122,185 @@ fn a_reconstruction_circle_that_cuts_the_body_is_said_and_never_in_the_mask() {
         "mask voxels on the image edge or the padding"
     );
 }
+
+// ---- kernel harmonization (issue 19) -----------------------------------------------------
+
+/// Issue 19's targets for a sharp-kernel scan, harmonized, against its soft-kernel twin:
+/// |Δ LAA-950| (points), |Δ GGO| (points), |Δ mean lung density| (HU), |Δ p15| (HU).
+const TARGET_HARM_LAA: f64 = 1.0;
+const TARGET_HARM_GGO: f64 = 0.5;
+const TARGET_HARM_MLD: f64 = 5.0;
+const TARGET_HARM_P15: f64 = 8.0;
+/// A soft-kernel scan is the reference already: no % metric may move more than this.
+const TARGET_HARM_SOFT_MOVE: f64 = 0.2;
+
+/// The % metrics of a region, by name.
+fn pct_metrics(m: &ildtrack_analysis::model::Metrics) -> [(&'static str, f64); 5] {
+    [
+        ("laa950", m.laa950_pct),
+        ("haa", m.haa_pct),
+        ("ggo", m.ggo_pct),
+        ("consolidation", m.consolidation_pct),
+        ("affected", m.affected_pct),
+    ]
+}
+
+/// The harmonized metrics cover the very same voxels as the raw ones, region by region.
+fn assert_same_mask(name: &str, r: &VisitResult) {
+    let h = r
+        .harmonization
+        .as_ref()
+        .and_then(|h| h.lungs.as_ref())
+        .unwrap_or_else(|| panic!("{name}: no harmonized metrics"));
+    let raw = &r.lungs;
+    let pairs = [
+        (&raw.whole, &h.whole),
+        (&raw.left, &h.left),
+        (&raw.right, &h.right),
+        (&raw.subpleural, &h.subpleural),
+        (&raw.core, &h.core),
+    ];
+    for (a, b) in pairs {
+        assert_eq!(a.voxel_count, b.voxel_count, "{name}: lung mask changed");
+        assert_eq!(a.volume_ml, b.volume_ml, "{name}: lung volume changed");
+    }
+    for ((z, a), (_, b)) in raw.zones.iter().iter().zip(h.zones.iter().iter()) {
+        assert_eq!(a.voxel_count, b.voxel_count, "{name}: zone {z} changed");
+    }
+}
+
+/// Asserts the four targets between `sharp`'s reference-footing metrics and `soft`'s; returns
+/// the deltas for the message.
+fn assert_harmonized_pair(name: &str, sharp: &VisitResult, soft: &VisitResult, check_ggo: bool) {
+    let a = &sharp
+        .reference_lungs()
+        .expect("sharp: reference metrics")
+        .whole;
+    let b = &soft
+        .reference_lungs()
+        .expect("soft: reference metrics")
+        .whole;
+    let d_laa = a.laa950_pct - b.laa950_pct;
+    let d_ggo = a.ggo_pct - b.ggo_pct;
+    let d_mld = a.mean_hu.unwrap_or(f64::NAN) - b.mean_hu.unwrap_or(f64::NAN);
+    let d_p15 = a.p15_hu.unwrap_or(f64::NAN) - b.p15_hu.unwrap_or(f64::NAN);
+    let said = format!(
+        "{name}: dLAA {d_laa:+.2} dGGO {d_ggo:+.2} dMLD {d_mld:+.1} dp15 {d_p15:+.1} (raw: dLAA {:+.2} dGGO {:+.2})",
+        sharp.lungs.whole.laa950_pct - soft.lungs.whole.laa950_pct,
+        sharp.lungs.whole.ggo_pct - soft.lungs.whole.ggo_pct,
+    );
+    eprintln!("{said}");
+    assert!(d_laa.abs() <= TARGET_HARM_LAA, "{said}");
+    assert!(!check_ggo || d_ggo.abs() <= TARGET_HARM_GGO, "{said}");
+    assert!(d_mld.abs() <= TARGET_HARM_MLD, "{said}");
+    assert!(d_p15.abs() <= TARGET_HARM_P15, "{said}");
+}
+
+#[test]
+fn harmonization_meets_the_targets_on_both_real_kernel_pairs() {
+    // Issue 19: the same acquisitions reconstructed with a sharp and a soft kernel
+    // (Lung-PET-CT-Dx A0001 L / B, A0002 B70f / B40f). The sharp scans must be harmonized (by
+    // what they measure), the soft ones left alone, and the harmonized sharp metrics must land
+    // on the soft ones.
+    let Some(data) = data_dir() else { return };
+    for (sharp, soft) in [
+        ("A0001-kernel-L", "A0001-kernel-B"),
+        ("A0002-kernel-B70f", "A0002-kernel-B40f"),
+    ] {
+        let dir = data.join("lung-pet-ct-dx");
+        let a = analyze_path(&dir.join(sharp)).result;
+        let b = analyze_path(&dir.join(soft)).result;
+        use ildtrack_analysis::model::HarmonizationStatus;
+        let status = |r: &VisitResult| r.harmonization.as_ref().map(|h| h.status);
+        assert_eq!(status(&a), Some(HarmonizationStatus::Applied), "{sharp}");
+        assert!(a.warnings.iter().any(|w| w.code == "kernel-harmonized"));
+        let h = a.harmonization.as_ref().expect("record");
+        assert!(
+            h.gains.iter().all(|&g| g > 0.0 && g <= 1.0) && h.gains.iter().any(|&g| g < 0.5),
+            "{sharp}: gains {:?}",
+            h.gains
+        );
+        let (nb, na) = (
+            h.noise_before_hu.expect("noise before"),
+            h.noise_after_hu.expect("noise after"),
+        );
+        assert!(na < 0.5 * nb, "{sharp}: noise {nb} -> {na} HU");
+        assert_same_mask(sharp, &a);
+        // The soft scan: measured at the reference, untouched (0 points moved).
+        assert_eq!(status(&b), Some(HarmonizationStatus::NotNeeded), "{soft}");
+        let moved = pct_metrics(&b.reference_lungs().expect("soft").whole)
+            .iter()
+            .zip(pct_metrics(&b.lungs.whole))
+            .map(|((_, x), (_, y))| (x - y).abs())
+            .fold(0.0f64, f64::max);
+        assert!(
+            moved <= TARGET_HARM_SOFT_MOVE,
+            "{soft}: moved {moved:.2} points"
+        );
+        assert_harmonized_pair(sharp, &a, &b, true);
+    }
+}
+
+#[test]
+fn harmonization_off_and_without_reference_tissue() {
+    // `off` measures nothing and changes nothing; a scan with no fat, muscle or blood (a lung
+    // crop) cannot be put on the reference footing, and says so where harmonization was asked.
+    use ildtrack_analysis::HarmonizeMode;
+    use ildtrack_analysis::model::HarmonizationStatus;
+    let ph = phantom("sharp-kernel");
+    let off = run_with(
+        &ph,
+        &AnalysisConfig {
+            harmonize: HarmonizeMode::Off,
+            ..Default::default()
+        },
+    );
+    let h = off.result.harmonization.as_ref().expect("record");
+    assert_eq!(h.status, HarmonizationStatus::Off);
+    assert!(h.lungs.is_none() && h.measured_band_sd_hu.is_empty());
+    assert!(off.result.reference_lungs().is_err());
+    let auto = run(&ph);
+    assert_eq!(
+        auto.result.lungs, off.result.lungs,
+        "raw metrics do not depend on it"
+    );
+    assert_eq!(
+        auto.classes.data, off.classes.data,
+        "nor does the class map"
+    );
+    // Lung-like HU only: nothing to measure.
+    let lungish = ph
+        .volume
+        .with_data(ph.volume.data.mapv(|v| v.clamp(-1000, -600)));
+    let on = analyze_with(
+        &lungish,
+        &ph.meta,
+        &[],
+        &AnalysisConfig {
+            harmonize: HarmonizeMode::On,
+            ..Default::default()
+        },
+    );
+    let h = on.result.harmonization.as_ref().expect("record");
+    assert_eq!(h.status, HarmonizationStatus::Unavailable);
+    assert!(has_warning(&on.result, "harmonization-unavailable"));
+    assert!(on.result.reference_lungs().is_err());
+}
+
+#[test]
+fn harmonization_on_the_sharp_kernel_phantom() {
+    // The phantom's sharp kernel (white noise 90 HU, full grid) against its soft twin (the same
+    // volume through the phantom's soft-kernel smoothing). LAA-950, mean and p15 meet issue 19's
+    // targets; GGO does not (docs/HARMONIZATION.md: the phantom's "kernel" is noise on an
+    // unchanged resolution, and scaling its bands blurs vessel edges into ground glass), so it is
+    // reported, not asserted.
+    let spec = PhantomSpec::preset("sharp-kernel").expect("preset");
+    let ph = try_generate(&spec).expect("phantom");
+    let twin = ildtrack_phantom::soft_kernel_twin(&ph.volume);
+    let mut meta = ph.meta.clone();
+    meta.kernel = Some("B30f".into());
+    let a = analyze_default(&ph.volume, &ph.meta, &[]).result;
+    let b = analyze_default(&twin, &meta, &[]).result;
+    assert_same_mask("phantom sharp-kernel", &a);
+    assert_harmonized_pair("phantom sharp-kernel", &a, &b, false);
+}

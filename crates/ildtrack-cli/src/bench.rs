@@ -201,6 +201,14 @@ pub fn bench_backend<B: Backend>(
         })?,
     );
     add(
+        "gaussian_mix_bands",
+        4 * n,
+        time_it(repeat, || {
+            // Kernel harmonization's recomposition: three in-plane stages (σ 0.5, 1, 2 mm).
+            Ok(backend.gaussian_mix(&h, &[0.5, 0.866, 1.732], &[0.2, 0.1, 0.3, 0.4], spacing)?)
+        })?,
+    );
+    add(
         "distance_mm",
         5 * n,
         time_it(repeat, || Ok(backend.distance_mm(&lungs, spacing)?))?,

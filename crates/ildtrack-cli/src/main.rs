@@ -45,6 +45,10 @@ struct AnalysisArgs {
     /// Low-attenuation threshold in HU (default −950).
     #[arg(long, allow_hyphen_values = true)]
     laa_hu: Option<i32>,
+    /// Kernel harmonization before classification (docs/HARMONIZATION.md): auto (default in
+    /// the settings) where the scan measures sharper or noisier than the soft reference.
+    #[arg(long, value_enum)]
+    harmonize: Option<HarmonizeArg>,
     /// Show patient name and ID in reports (never in logs).
     #[arg(long)]
     identify: bool,
@@ -53,6 +57,14 @@ struct AnalysisArgs {
     /// bytes is taken from it, not analysed again.
     #[arg(long)]
     cache: Option<PathBuf>,
+}
+
+/// `--harmonize` values (the settings' `harmonize`).
+#[derive(clap::ValueEnum, Debug, Clone, Copy)]
+enum HarmonizeArg {
+    Off,
+    Auto,
+    On,
 }
 
 #[derive(Subcommand, Debug)]
@@ -367,6 +379,13 @@ fn analyze_options(
         }
         None => ildtrack_analysis::AnalysisConfig::default(),
     };
+    if let Some(h) = a.harmonize {
+        config.harmonize = match h {
+            HarmonizeArg::Off => ildtrack_analysis::HarmonizeMode::Off,
+            HarmonizeArg::Auto => ildtrack_analysis::HarmonizeMode::Auto,
+            HarmonizeArg::On => ildtrack_analysis::HarmonizeMode::On,
+        };
+    }
     let t = &mut config.thresholds;
     if let Some(v) = a.ggo_lo_hu {
         t.ggo_lo_hu = v;

@@ -161,12 +161,19 @@ fn analyze_gpu_matches_cpu_on_a_real_series() {
         eprintln!("skipped: no wgpu adapter");
         return;
     }
-    let input = data.join("lung-pet-ct-dx/A0002-kernel-B40f");
+    // B40f: harmonization not needed; B70f: harmonized (the band measurement and the
+    // harmonized crop go through the backend's `gaussian_mix`).
+    for series in ["A0002-kernel-B40f", "A0002-kernel-B70f"] {
+        gpu_matches_cpu(&data.join("lung-pet-ct-dx").join(series), series);
+    }
+}
+
+fn gpu_matches_cpu(input: &Path, series: &str) {
     let run = |backend: &str| -> serde_json::Value {
         let dir = tempfile::tempdir().expect("tempdir");
         let out = bin()
             .arg("analyze")
-            .arg(&input)
+            .arg(input)
             .arg("--out")
             .arg(dir.path())
             .args(["--backend", backend])
@@ -186,9 +193,30 @@ fn analyze_gpu_matches_cpu_on_a_real_series() {
     let gpu = run("gpu");
     assert_eq!(cpu["backend"], "cpu");
     assert_eq!(gpu["backend"], "gpu");
+    let (hc, hg) = (&cpu["harmonization"], &gpu["harmonization"]);
+    assert_eq!(hc["status"], hg["status"], "{series}: harmonization status");
+    for (c, g) in hc["measured_band_sd_hu"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .zip(hg["measured_band_sd_hu"].as_array().into_iter().flatten())
+    {
+        let (c, g) = (
+            c.as_f64().unwrap_or(f64::NAN),
+            g.as_f64().unwrap_or(f64::NAN),
+        );
+        assert!((c - g).abs() <= 0.05, "{series}: band SD cpu {c} gpu {g}");
+    }
     let regions = ["whole", "left", "right", "subpleural", "core"];
-    for r in regions {
-        let (c, g) = (&cpu["lungs"][r], &gpu["lungs"][r]);
+    let mut pairs = vec![(&cpu["lungs"], &gpu["lungs"])];
+    if hc["status"] == "applied" {
+        pairs.push((&hc["lungs"], &hg["lungs"]));
+    }
+    for (r, (lc, lg)) in pairs
+        .iter()
+        .flat_map(|&p| regions.iter().map(move |r| (*r, p)))
+    {
+        let (c, g) = (&lc[r], &lg[r]);
         let num = |v: &serde_json::Value, k: &str| v[k].as_f64().unwrap_or(f64::NAN);
         let vol_c = num(c, "volume_ml");
         assert!(
@@ -198,7 +226,7 @@ fn analyze_gpu_matches_cpu_on_a_real_series() {
         for k in ["mean_hu", "sd_hu", "p10_hu", "p50_hu", "p90_hu"] {
             assert!(
                 (num(c, k) - num(g, k)).abs() <= 1.0,
-                "{r} {k}: cpu {} gpu {}",
+                "{series} {r} {k}: cpu {} gpu {}",
                 num(c, k),
                 num(g, k)
             );
@@ -212,7 +240,7 @@ fn analyze_gpu_matches_cpu_on_a_real_series() {
         ] {
             assert!(
                 (num(c, k) - num(g, k)).abs() <= 0.5,
-                "{r} {k}: cpu {} gpu {}",
+                "{series} {r} {k}: cpu {} gpu {}",
                 num(c, k),
                 num(g, k)
             );

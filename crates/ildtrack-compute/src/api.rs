@@ -106,6 +106,44 @@ pub fn gaussian_weights(sigma_vox: f64) -> Vec<f32> {
     kernel
 }
 
+/// Most blur stages one [`Backend::gaussian_mix`] may chain.
+pub const MAX_MIX_STAGES: usize = 8;
+
+/// Checks the arguments of [`Backend::gaussian_mix`] (shared by every backend): finite
+/// positive spacing, finite σ ≥ 0, finite weights, one weight more than σs, at most
+/// [`MAX_MIX_STAGES`] stages.
+pub fn validate_gaussian_mix(
+    sigmas_mm: &[f64],
+    weights: &[f32],
+    spacing_mm: [f64; 3],
+) -> Result<()> {
+    validate_spacing(spacing_mm)?;
+    if sigmas_mm.len() > MAX_MIX_STAGES {
+        return Err(ComputeError::InvalidArgument(format!(
+            "gaussian_mix takes at most {MAX_MIX_STAGES} blur stages, got {}",
+            sigmas_mm.len()
+        )));
+    }
+    if weights.len() != sigmas_mm.len() + 1 {
+        return Err(ComputeError::InvalidArgument(format!(
+            "gaussian_mix needs one weight per stage and one for the input: {} sigmas, {} weights",
+            sigmas_mm.len(),
+            weights.len()
+        )));
+    }
+    if sigmas_mm.iter().any(|s| !(s.is_finite() && *s >= 0.0)) {
+        return Err(ComputeError::InvalidArgument(format!(
+            "sigma must be finite and >= 0 mm, got {sigmas_mm:?}"
+        )));
+    }
+    if weights.iter().any(|w| !w.is_finite()) {
+        return Err(ComputeError::InvalidArgument(format!(
+            "gaussian_mix weights must be finite, got {weights:?}"
+        )));
+    }
+    Ok(())
+}
+
 /// One connected component (index `i` in the returned list is label `i + 1`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ComponentInfo {
@@ -263,6 +301,42 @@ pub trait Backend: Send + Sync {
         sigma_mm: [f64; 3],
         spacing_mm: [f64; 3],
     ) -> Result<Self::I16>;
+    /// Cascaded in-plane Gaussian blurs mixed with weights (a band decomposition and its
+    /// recomposition with per-band gains in one pass): `x_0` is the HU (`OUTSIDE_FOV_HU` read as
+    /// −1024, as in [`Backend::gaussian`]), `x_k` is `x_{k−1}` blurred in-plane (y and x, not
+    /// across slices) with σ `sigmas_mm[k − 1]` (weights of [`gaussian_weights`], truncated at
+    /// 3 σ, borders replicated, an axis with σ under 1e-3 voxel or one voxel long untouched),
+    /// and the result is `Σ_k weights[k] · x_k` in f32, rounded half away from zero to i16
+    /// (clamped to ±32767), `OUTSIDE_FOV_HU` kept where the input had it. Stages after the last
+    /// non-zero weight add nothing and need not be computed. `weights.len() == sigmas_mm.len() + 1 <= MAX_MIX_STAGES + 1` (see
+    /// [`validate_gaussian_mix`]).
+    fn gaussian_mix(
+        &self,
+        hu: &Self::I16,
+        sigmas_mm: &[f64],
+        weights: &[f32],
+        spacing_mm: [f64; 3],
+    ) -> Result<Self::I16>;
+    /// Every blur stage of [`Backend::gaussian_mix`] on its own: `k`-th result =
+    /// `gaussian_mix` with weight `scale` on stage `k + 1` and 0 elsewhere (`scale · x_{k+1}`,
+    /// rounded the same way), for `k < sigmas_mm.len()`. The default runs one `gaussian_mix`
+    /// per stage; a backend may compute the cascade once.
+    fn gaussian_stages(
+        &self,
+        hu: &Self::I16,
+        sigmas_mm: &[f64],
+        scale: f32,
+        spacing_mm: [f64; 3],
+    ) -> Result<Vec<Self::I16>> {
+        let n = sigmas_mm.len();
+        (1..=n)
+            .map(|k| {
+                let mut w = vec![0.0f32; n + 1];
+                w[k] = scale;
+                self.gaussian_mix(hu, sigmas_mm, &w, spacing_mm)
+            })
+            .collect()
+    }
     /// Exact Euclidean distance in mm from each voxel centre to the nearest voxel centre with
     /// `m == 0` (0 on background). A volume without background gives `f32::INFINITY`.
     fn distance_mm(&self, m: &Self::U8, spacing_mm: [f64; 3]) -> Result<Self::F32>;

@@ -331,6 +331,96 @@ fn gaussian_keeps_constants_and_mass() {
 }
 
 #[test]
+fn gaussian_mix_is_the_sum_of_cascaded_blurs() {
+    // A mix with one non-zero weight is that stage: the input itself, or the stages' blurs
+    // applied one after the other (the same as `gaussian` run in sequence, both in-plane).
+    let be = b();
+    let hu = Array3::from_shape_fn((3, 29, 31), |(z, y, x)| {
+        ((z * 7919 + y * 104_729 + x * 1299) % 1500) as i16 - 1000
+    });
+    let mut hu = hu;
+    hu[[1, 4, 5]] = ildtrack_volume::OUTSIDE_FOV_HU;
+    let h = be.upload_i16(hu.view()).unwrap();
+    let spacing = [5.0, 0.7, 0.8];
+    let sig = [0.6, 1.1];
+    let get = |w: &[f32]| {
+        be.download_i16(&be.gaussian_mix(&h, &sig, w, spacing).unwrap())
+            .unwrap()
+    };
+    assert_eq!(
+        get(&[1.0, 0.0, 0.0]),
+        hu,
+        "weight on the input only: identity"
+    );
+    let g1 = be.gaussian(&h, [0.0, 0.6, 0.6], spacing).unwrap();
+    assert_eq!(get(&[0.0, 1.0, 0.0]), be.download_i16(&g1).unwrap());
+    assert_eq!(
+        get(&[0.0, 0.0, 1.0])[[1, 4, 5]],
+        ildtrack_volume::OUTSIDE_FOV_HU
+    );
+    // Stage 2 blurs stage 1's f32 values, `gaussian` twice rounds in between: within 1 HU
+    // (without the outside-FOV voxel, which `gaussian` keeps and then reads as -1024 again).
+    let mut inside = hu.clone();
+    inside[[1, 4, 5]] = -500;
+    let hi = be.upload_i16(inside.view()).unwrap();
+    let g1 = be.gaussian(&hi, [0.0, 0.6, 0.6], spacing).unwrap();
+    let g2 = be
+        .download_i16(&be.gaussian(&g1, [0.0, 1.1, 1.1], spacing).unwrap())
+        .unwrap();
+    let m2 = be
+        .download_i16(
+            &be.gaussian_mix(&hi, &sig, &[0.0, 0.0, 1.0], spacing)
+                .unwrap(),
+        )
+        .unwrap();
+    let worst = m2
+        .iter()
+        .zip(g2.iter())
+        .map(|(&a, &b)| (a as i32 - b as i32).abs())
+        .max()
+        .unwrap();
+    assert!(worst <= 1, "cascade vs gaussian twice: {worst} HU");
+    // On a constant volume a band (x1 - x2, scaled) is zero and any gains keep the level
+    // (weights summing to 1).
+    let flat = be
+        .upload_i16(Array3::from_elem((2, 9, 9), -850i16).view())
+        .unwrap();
+    let mix = |w: &[f32]| {
+        be.download_i16(&be.gaussian_mix(&flat, &sig, w, spacing).unwrap())
+            .unwrap()
+    };
+    assert!(mix(&[0.0, 16.0, -16.0]).iter().all(|&v| v == 0));
+    assert!(mix(&[0.3, 0.2, 0.5]).iter().all(|&v| v == -850));
+    // The stages in one call are the single-weight mixes, bit for bit (the CPU computes the
+    // cascade once instead of once per stage).
+    let st = be.gaussian_stages(&h, &sig, 16.0, spacing).unwrap();
+    assert_eq!(st.len(), 2);
+    assert_eq!(be.download_i16(&st[0]).unwrap(), get(&[0.0, 16.0, 0.0]));
+    assert_eq!(be.download_i16(&st[1]).unwrap(), get(&[0.0, 0.0, 16.0]));
+    assert!(be.gaussian_stages(&h, &[-1.0], 16.0, spacing).is_err());
+    // Bad arguments are errors, not panics.
+    assert!(be.gaussian_mix(&h, &sig, &[1.0, 0.0], spacing).is_err());
+    assert!(be.gaussian_mix(&h, &[-1.0], &[1.0, 0.0], spacing).is_err());
+    assert!(
+        be.gaussian_mix(&h, &[1.0], &[f32::NAN, 0.0], spacing)
+            .is_err()
+    );
+    assert!(
+        be.gaussian_mix(&h, &[1.0], &[1.0, 0.0], [0.0, 1.0, 1.0])
+            .is_err()
+    );
+    assert!(be.gaussian_mix(&h, &[0.5; 9], &[0.1; 10], spacing).is_err());
+    // Empty in any direction: an empty result.
+    for d in [(2, 5, 0), (2, 0, 5), (0, 3, 4)] {
+        let e = be.upload_i16(Array3::<i16>::zeros(d).view()).unwrap();
+        let g = be
+            .gaussian_mix(&e, &sig, &[1.0, -1.0, 1.0], spacing)
+            .unwrap();
+        assert_eq!(be.download_i16(&g).unwrap().dim(), d);
+    }
+}
+
+#[test]
 fn downsample_then_upsample_round_trip() {
     let be = b();
     let hu = Array3::from_shape_fn((3, 5, 5), |(z, y, x)| (z * 100 + y * 10 + x) as i16);

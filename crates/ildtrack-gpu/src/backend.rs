@@ -237,6 +237,89 @@ impl WgpuBackend {
     }
 
     /// An output volume shaped like `like`; its kernel writes every word.
+    /// HU → f32 (`OUTSIDE_FOV_HU` read as −1024), the first step of the smoothing kernels.
+    fn hu_to_f32(&self, hu: &GpuBuf, op: &str) -> Result<GpuBuf> {
+        let f = self.new_like(hu, ElemKind::F32)?;
+        let inputs = [(hu, 0)];
+        let mut l = Launch::new("gaussian", "gauss_to_f32", &f);
+        l.inputs = &inputs;
+        self.run(op, &[l])?;
+        Ok(f)
+    }
+
+    /// Separable Gaussian passes over an f32 volume (the CPU's axis order and weights; an
+    /// axis with σ under 1e-3 voxel or one voxel long is skipped).
+    fn blur_f32(
+        &self,
+        mut f: GpuBuf,
+        sigma_mm: [f64; 3],
+        spacing_mm: [f64; 3],
+        op: &str,
+    ) -> Result<GpuBuf> {
+        let [_, ny, nx] = f.dims;
+        for axis in 0..3 {
+            let n = f.dims[axis];
+            let sigma_vox = sigma_mm[axis] / spacing_mm[axis];
+            if sigma_vox < 1e-3 || n < 2 {
+                continue;
+            }
+            // The same weights as CpuBackend.
+            let kernel = ildtrack_compute::gaussian_weights(sigma_vox);
+            let radius = kernel.len() / 2;
+            let words: Vec<u32> = kernel.iter().map(|k| k.to_bits()).collect();
+            let tab = self.table("gauss-weights", &words)?;
+            let st = match axis {
+                0 => nx * ny,
+                1 => nx,
+                _ => 1,
+            } as u64;
+            let halo = radius.min(n - 1) as u64 * st;
+            let out = self.new_like(&f, ElemKind::F32)?;
+            let iarg = [axis as i32, to_i32(radius, "gaussian radius")?, 0, 0];
+            if self.windowed(&out, &f, halo) {
+                let inputs = [(&f, halo)];
+                let extras = [(9, Extra::whole(&tab))];
+                let mut l = Launch::new("gaussian", "gauss_pass", &out);
+                l.inputs = &inputs;
+                l.extras = &extras;
+                l.iarg = iarg;
+                self.run(op, &[l])?;
+            } else {
+                let (pages, shift) = self.eng.pages(&f).map_err(err)?;
+                let [p0, p1, p2, p3] = pages;
+                let extras = [(5, p0), (6, p1), (7, p2), (8, p3), (9, Extra::whole(&tab))];
+                let mut l = Launch::new("gaussian", "gauss_pass_paged", &out);
+                l.extras = &extras;
+                l.page_shift = shift;
+                l.iarg = iarg;
+                self.run(op, &[l])?;
+            }
+            f = out;
+        }
+        Ok(f)
+    }
+
+    /// f32 → i16 rounded half away from zero, `OUTSIDE_FOV_HU` kept where `orig` has it.
+    fn round_to_hu(&self, f: &GpuBuf, orig: &GpuBuf, op: &str) -> Result<GpuBuf> {
+        let out = self.new_like(orig, ElemKind::I16)?;
+        let inputs = [(f, 0), (orig, 0)];
+        let mut l = Launch::new("gaussian", "gauss_round", &out);
+        l.inputs = &inputs;
+        self.run(op, &[l])?;
+        Ok(out)
+    }
+
+    /// `wa * a + wb * b` of two f32 volumes of the same shape.
+    fn axpby(&self, a: &GpuBuf, b: &GpuBuf, wa: f32, wb: f32) -> Result<GpuBuf> {
+        let out = self.new_like(a, ElemKind::F32)?;
+        let inputs = [(a, 0), (b, 0)];
+        let mut l = Launch::new("gaussian_mix", "mix_axpby", &out);
+        l.inputs = &inputs;
+        l.farg = [wa, wb, 0.0, 0.0];
+        self.run("gaussian_mix", &[l])?;
+        Ok(out)
+    }
+
     fn new_like(&self, like: &GpuBuf, k: ElemKind) -> Result<GpuBuf> {
         self.eng.alloc_uninit(like.dims, k).map_err(err)
     }
@@ -972,59 +1055,32 @@ impl Backend for WgpuBackend {
             )));
         }
         self.eng.batch("gaussian", || {
-            let mut f = self.new_like(hu, ElemKind::F32)?;
-            {
-                let inputs = [(hu, 0)];
-                let mut l = Launch::new("gaussian", "gauss_to_f32", &f);
-                l.inputs = &inputs;
-                self.run("gaussian", &[l])?;
+            let f = self.hu_to_f32(hu, "gaussian")?;
+            let f = self.blur_f32(f, sigma_mm, spacing_mm, "gaussian")?;
+            self.round_to_hu(&f, hu, "gaussian")
+        })
+    }
+
+    fn gaussian_mix(
+        &self,
+        hu: &GpuBuf,
+        sigmas_mm: &[f64],
+        weights: &[f32],
+        spacing_mm: [f64; 3],
+    ) -> Result<GpuBuf> {
+        kind(hu, ElemKind::I16, "gaussian_mix input")?;
+        ildtrack_compute::validate_gaussian_mix(sigmas_mm, weights, spacing_mm)?;
+        self.eng.batch("gaussian_mix", || {
+            let mut f = self.hu_to_f32(hu, "gaussian_mix")?;
+            // acc = w0 * x0 (+ 0 * x0), then acc = 1 * acc + w_k * x_k: the CPU's order.
+            let mut acc = self.axpby(&f, &f, weights[0], 0.0)?;
+            // Stages after the last non-zero weight add nothing (as on the CPU).
+            let used = weights.iter().rposition(|&w| w != 0.0).unwrap_or(0);
+            for (k, &s) in sigmas_mm.iter().enumerate().take(used) {
+                f = self.blur_f32(f, [0.0, s, s], spacing_mm, "gaussian_mix")?;
+                acc = self.axpby(&acc, &f, 1.0, weights[k + 1])?;
             }
-            let [_, ny, nx] = hu.dims;
-            for axis in 0..3 {
-                let n = hu.dims[axis];
-                let sigma_vox = sigma_mm[axis] / spacing_mm[axis];
-                if sigma_vox < 1e-3 || n < 2 {
-                    continue;
-                }
-                // The same weights as CpuBackend.
-                let kernel = ildtrack_compute::gaussian_weights(sigma_vox);
-                let radius = kernel.len() / 2;
-                let words: Vec<u32> = kernel.iter().map(|k| k.to_bits()).collect();
-                let tab = self.table("gauss-weights", &words)?;
-                let st = match axis {
-                    0 => nx * ny,
-                    1 => nx,
-                    _ => 1,
-                } as u64;
-                let halo = radius.min(n - 1) as u64 * st;
-                let out = self.new_like(hu, ElemKind::F32)?;
-                let iarg = [axis as i32, to_i32(radius, "gaussian radius")?, 0, 0];
-                if self.windowed(&out, &f, halo) {
-                    let inputs = [(&f, halo)];
-                    let extras = [(9, Extra::whole(&tab))];
-                    let mut l = Launch::new("gaussian", "gauss_pass", &out);
-                    l.inputs = &inputs;
-                    l.extras = &extras;
-                    l.iarg = iarg;
-                    self.run("gaussian", &[l])?;
-                } else {
-                    let (pages, shift) = self.eng.pages(&f).map_err(err)?;
-                    let [p0, p1, p2, p3] = pages;
-                    let extras = [(5, p0), (6, p1), (7, p2), (8, p3), (9, Extra::whole(&tab))];
-                    let mut l = Launch::new("gaussian", "gauss_pass_paged", &out);
-                    l.extras = &extras;
-                    l.page_shift = shift;
-                    l.iarg = iarg;
-                    self.run("gaussian", &[l])?;
-                }
-                f = out;
-            }
-            let out = self.new_like(hu, ElemKind::I16)?;
-            let inputs = [(&f, 0), (hu, 0)];
-            let mut l = Launch::new("gaussian", "gauss_round", &out);
-            l.inputs = &inputs;
-            self.run("gaussian", &[l])?;
-            Ok(out)
+            self.round_to_hu(&acc, hu, "gaussian_mix")
         })
     }
 

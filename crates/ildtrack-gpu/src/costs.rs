@@ -98,6 +98,12 @@ pub fn kernel_costs() -> &'static [KernelCost] {
             "to f32 (2+4) + 3 passes (4+4) + round (4+2+2); ops ~ 2(6 sigma/s + 1)",
         ),
         k(
+            "gaussian_mix",
+            36.0,
+            40.0,
+            "to f32 (2+4) + per stage 2 in-plane passes (4+4) and one accumulate (4+4+4) + round (4+2+2); 2 stages",
+        ),
+        k(
             "distance_mm",
             29.0,
             60.0,

@@ -31,6 +31,7 @@ pub const SHADERS: &[(&str, &str)] = &[
     shader!("fill_holes_2d"),
     shader!("fill_u8"),
     shader!("gaussian", "pages"),
+    shader!("gaussian_mix"),
     shader!("histogram", "counters"),
     shader!("label_components"),
     shader!("less_equal_f32"),

@@ -2,7 +2,7 @@
 //!
 //! Exact for masks, classes, labels, counts, histograms, component infos, resampling and
 //! crops. Floats: `distance_mm` within 1e-4 relative (f32 on the GPU vs f64 steps on the CPU);
-//! `gaussian` within 1 HU (f32 sums in a possibly different fused order can round the other
+//! `gaussian` and `gaussian_mix` within 1 HU (f32 sums in a possibly different fused order can round the other
 //! way at .5), with at most 1 % of voxels off by 1.
 
 use ildtrack_compute::{Backend, Ball, Connectivity, CpuBackend, MaskOp};
@@ -377,6 +377,39 @@ fn fields_should_match_reference_backend() {
                 "gaussian {sigma:?}: {off} voxels off, worst {worst} HU"
             );
         }
+        // Band decomposition and recomposition (gains below and above 1, a scaled band alone),
+        // as the harmonization uses them.
+        for (sigmas, weights, spacing) in [
+            (
+                vec![0.6, 1.0, 1.7],
+                vec![0.25f32, 0.15, 0.3, 0.3],
+                [5.0, 0.84, 0.84],
+            ),
+            (vec![0.5, 0.9], vec![0.0, 16.0, -16.0], [1.0, 0.65, 0.7]),
+            (vec![], vec![1.0], [1.0, 1.0, 1.0]),
+        ] {
+            let gs = g
+                .download_i16(&g.gaussian_mix(&gh, &sigmas, &weights, spacing).unwrap())
+                .unwrap();
+            let cs = CPU.gaussian_mix(&ch, &sigmas, &weights, spacing).unwrap().0;
+            let off = gs.iter().zip(cs.iter()).filter(|(a, b)| a != b).count();
+            let worst = max_abs_diff(&gs, &cs);
+            assert!(
+                worst <= 1 && off * 100 <= gs.len().max(100),
+                "gaussian_mix {sigmas:?} {weights:?}: {off} voxels off, worst {worst} HU"
+            );
+        }
+        // The stages on their own (the CPU's fused cascade against the GPU's composition).
+        let gst = g
+            .gaussian_stages(&gh, &[0.5, 0.9], 16.0, [1.0, 0.65, 0.7])
+            .unwrap();
+        let cst = CPU
+            .gaussian_stages(&ch, &[0.5, 0.9], 16.0, [1.0, 0.65, 0.7])
+            .unwrap();
+        for (gs, cs) in gst.iter().zip(&cst) {
+            let worst = max_abs_diff(&g.download_i16(gs).unwrap(), &cs.0);
+            assert!(worst <= 1, "gaussian_stages: worst {worst}");
+        }
         let m = blobby_mask(d, 0.6, 600 + i as u64);
         let (gm, cm) = u8_on_both(g, &m);
         for spacing in [[1.0, 1.0, 1.0], [2.5, 0.7, 0.8]] {
@@ -511,6 +544,19 @@ fn phantom_through_small_slabs_should_match_reference_backend() {
     let cs = CPU.gaussian(&ch, [2.0, 2.0, 2.0], spacing).unwrap().0;
     let worst = max_abs_diff(&gs, &cs);
     assert!(worst <= 1, "gaussian worst difference {worst} HU");
+    // Band passes across slab borders (in-plane halos only).
+    let gm = g
+        .download_i16(
+            &g.gaussian_mix(&gh, &[0.8, 1.5], &[0.2, 0.3, 0.5], spacing)
+                .unwrap(),
+        )
+        .unwrap();
+    let cm = CPU
+        .gaussian_mix(&ch, &[0.8, 1.5], &[0.2, 0.3, 0.5], spacing)
+        .unwrap()
+        .0;
+    let worst = max_abs_diff(&gm, &cm);
+    assert!(worst <= 1, "gaussian_mix worst difference {worst} HU");
     let gds = g.downsample_mean(&gh, [2, 4, 4]).unwrap();
     same(
         "downsample_mean",

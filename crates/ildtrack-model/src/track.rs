@@ -168,6 +168,25 @@ pub struct VerdictBasis {
     /// the change may be partly a segmentation error.
     #[serde(default)]
     pub segmentation_doubt: bool,
+    /// Which density metrics the deltas and the verdict used (`raw` in files written before
+    /// kernel harmonization existed).
+    #[serde(default)]
+    pub density_metrics: DensityMetrics,
+}
+
+/// The density metrics behind a comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DensityMetrics {
+    /// Each visit's own metrics (same reconstruction kernel).
+    #[default]
+    Raw,
+    /// The visits differ in kernel: each visit's metrics on the soft reference kernel's
+    /// footing (`VisitResult::reference_lungs`: harmonized where applied).
+    Harmonized,
+    /// The visits differ in kernel and one could not be harmonized: density deltas are left
+    /// out (volume only) and the verdict is `indeterminate`.
+    NotComparable,
 }
 
 /// Density figures corrected for a lung volume (inspiration) difference against the baseline,

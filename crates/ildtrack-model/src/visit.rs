@@ -31,6 +31,84 @@ pub struct VisitResult {
     /// Absent in files written before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub histogram: Option<HuHistogram>,
+    /// Kernel harmonization (`docs/HARMONIZATION.md`): what was measured, what was done and,
+    /// where it was applied, the metrics on the harmonized HU. `lungs` above always holds the
+    /// scan's own (raw) metrics. Absent in files written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub harmonization: Option<Harmonization>,
+}
+
+/// What kernel harmonization found and did for one visit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Harmonization {
+    /// The setting: `off`, `auto` or `on`.
+    pub mode: String,
+    pub status: HarmonizationStatus,
+    /// Why, in words (ratios to the reference, or what was missing).
+    pub reason: String,
+    /// Band edges: cumulative in-plane Gaussian σ (mm). Band `k` is the detail between σ
+    /// `band_sigmas_mm[k-1]` (the voxel itself for `k = 0`) and `band_sigmas_mm[k]`; what is
+    /// coarser than the last σ is never changed.
+    pub band_sigmas_mm: Vec<f64>,
+    /// The soft reference profile: robust SD (HU) of each band in homogeneous tissue.
+    pub reference_band_sd_hu: Vec<f64>,
+    /// The same measured on this scan (empty where it could not be measured).
+    pub measured_band_sd_hu: Vec<f64>,
+    /// Gain applied to each band (1 = unchanged; never above 1). Empty unless applied.
+    pub gains: Vec<f64>,
+    /// Voxels of homogeneous tissue (fat, muscle, blood) the bands were measured on.
+    pub tissue_voxels: u64,
+    /// Pixel-to-pixel noise (HU, as `series.noise_sd_hu`) of the measured slices, before and
+    /// after harmonization (after: only where applied).
+    pub noise_before_hu: Option<f64>,
+    pub noise_after_hu: Option<f64>,
+    /// Metrics of the same lung mask on the harmonized HU (classes and histograms). Present
+    /// only where applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lungs: Option<Lungs>,
+    /// Whole-lung histogram of the harmonized HU, where applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub histogram: Option<HuHistogram>,
+}
+
+/// Outcome of kernel harmonization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HarmonizationStatus {
+    /// Applied: `harmonization.lungs` holds the harmonized metrics.
+    Applied,
+    /// Measured at or under the reference profile (a soft kernel): the scan's own metrics
+    /// already stand on the reference footing.
+    NotNeeded,
+    /// Not enough homogeneous tissue to measure (e.g. a lung-only crop): metrics could not be
+    /// put on the reference footing.
+    Unavailable,
+    /// Switched off by the settings.
+    Off,
+}
+
+impl VisitResult {
+    /// The metrics on the soft reference kernel's footing, for comparing visits reconstructed
+    /// with different kernels: the harmonized metrics where harmonization was applied, the
+    /// scan's own where it measured the scan at the reference (nothing to correct); otherwise
+    /// `Err` with the reason (harmonization off, not measurable, or a file written before it
+    /// existed).
+    pub fn reference_lungs(&self) -> Result<&Lungs, String> {
+        let Some(h) = &self.harmonization else {
+            return Err("no kernel harmonization recorded (visit.json older than it)".into());
+        };
+        match (h.status, &h.lungs) {
+            (HarmonizationStatus::Applied, Some(l)) => Ok(l),
+            (HarmonizationStatus::Applied, None) => {
+                Err("harmonization applied but its metrics are missing".into())
+            }
+            (HarmonizationStatus::NotNeeded, _) => Ok(&self.lungs),
+            (HarmonizationStatus::Unavailable, _) => {
+                Err(format!("kernel harmonization not possible: {}", h.reason))
+            }
+            (HarmonizationStatus::Off, _) => Err("kernel harmonization switched off".into()),
+        }
+    }
 }
 
 /// Voxel counts per HU bin: bin `i` holds `lo_hu + i * bin_width_hu <= HU < lo_hu + (i + 1) * bin_width_hu`.

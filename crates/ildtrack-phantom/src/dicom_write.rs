@@ -12,7 +12,7 @@ use dicom_core::{DataElement, Tag, VR};
 use dicom_dictionary_std::{tags, uids};
 use dicom_object::InMemDicomObject;
 use dicom_object::meta::FileMetaTableBuilder;
-use ildtrack_volume::OUTSIDE_FOV_HU;
+use ildtrack_volume::{OUTSIDE_FOV_HU, Volume};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
@@ -780,6 +780,25 @@ pub fn write_dicom_series_detailed(
     }
     tracing::debug!(files = out.thin.len() + out.thick.len() + out.scout.iter().count(), dir = %dir.display(), "phantom series written");
     Ok(out)
+}
+
+/// The soft-kernel twin of a phantom volume: every slice through the same in-plane smoothing
+/// as the `B30f` series of [`WriteOptions::with_soft_kernel_series`] (same anatomy, same
+/// noise realisation, a softer kernel's look) — for kernel-harmonization checks in memory.
+pub fn soft_kernel_twin(volume: &Volume<i16>) -> Volume<i16> {
+    let [nz, ny, nx] = volume.dims_zyx();
+    let mut data = volume.data.clone();
+    data.axis_iter_mut(ndarray::Axis(0))
+        .into_par_iter()
+        .zip(volume.data.axis_iter(ndarray::Axis(0)).into_par_iter())
+        .for_each(|(mut out, sl)| {
+            let flat: Vec<i16> = sl.iter().copied().collect();
+            for (o, v) in out.iter_mut().zip(smooth_slice(&flat, ny, nx)) {
+                *o = v;
+            }
+        });
+    debug_assert_eq!(data.dim().0, nz);
+    volume.with_data(data)
 }
 
 /// In-plane [1 2 1]⊗[1 2 1]/16 smoothing (a soft kernel look); padding stays padding and is

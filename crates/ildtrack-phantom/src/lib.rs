@@ -61,7 +61,8 @@ pub use demo::{
     demo_patient_sized,
 };
 pub use dicom_write::{
-    TransferSyntax, WriteOptions, WrittenSeries, write_dicom_series, write_dicom_series_detailed,
+    TransferSyntax, WriteOptions, WrittenSeries, soft_kernel_twin, write_dicom_series,
+    write_dicom_series_detailed,
 };
 pub use error::PhantomError;
 pub use generate::{

@@ -40,12 +40,13 @@ mod round;
 // The result types live in `ildtrack-model` (they are the `track.json` schema); named here too
 // so callers can keep saying `ildtrack_track::TrackResult`.
 pub use ildtrack_model::track::{
-    Deltas, MetricDelta, ProtocolTolerances, Sides, Status, TRACK_SCHEMA_VERSION, TrackConfig,
-    TrackResult, TrackedVisit, VerdictBasis, VolumeAdjusted, metric_value, metrics_map,
+    Deltas, DensityMetrics, MetricDelta, ProtocolTolerances, Sides, Status, TRACK_SCHEMA_VERSION,
+    TrackConfig, TrackResult, TrackedVisit, VerdictBasis, VolumeAdjusted, metric_value,
+    metrics_map,
 };
 
 use ildtrack_model::track::fmt_num;
-use ildtrack_model::visit::{Metrics, VisitResult};
+use ildtrack_model::visit::{Lungs, Metrics, VisitResult};
 use ildtrack_volume::Warning;
 use round::round6;
 
@@ -154,33 +155,57 @@ fn metric_delta(cur: &Metrics, reference: &Metrics) -> MetricDelta {
 }
 
 fn deltas(
-    cur: &VisitResult,
-    reference: &VisitResult,
+    cur: &Lungs,
+    reference: &Lungs,
     against_visit: usize,
     against_date: Option<String>,
     days_between: Option<i64>,
 ) -> Deltas {
     let zones = cur
-        .lungs
         .zones
         .iter()
         .iter()
-        .zip(reference.lungs.zones.iter().iter())
+        .zip(reference.zones.iter().iter())
         .map(|((name, a), (_, b))| ((*name).to_string(), metric_delta(a, b)))
         .collect();
     Deltas {
         against_visit,
         against_date,
         days_between,
-        metrics: metric_delta(&cur.lungs.whole, &reference.lungs.whole),
+        metrics: metric_delta(&cur.whole, &reference.whole),
         sides: Sides {
-            left: metric_delta(&cur.lungs.left, &reference.lungs.left),
-            right: metric_delta(&cur.lungs.right, &reference.lungs.right),
+            left: metric_delta(&cur.left, &reference.left),
+            right: metric_delta(&cur.right, &reference.right),
         },
         zones,
-        subpleural: metric_delta(&cur.lungs.subpleural, &reference.lungs.subpleural),
-        core: metric_delta(&cur.lungs.core, &reference.lungs.core),
+        subpleural: metric_delta(&cur.subpleural, &reference.subpleural),
+        core: metric_delta(&cur.core, &reference.core),
     }
+}
+
+/// The metrics of `x` a comparison with `density` uses.
+fn lungs_for(x: &VisitResult, density: DensityMetrics) -> &Lungs {
+    if density == DensityMetrics::Harmonized {
+        x.reference_lungs().unwrap_or(&x.lungs)
+    } else {
+        &x.lungs
+    }
+}
+
+/// Metrics of a delta that do not depend on density: what stays comparable when the kernels
+/// differ and a visit could not be harmonized.
+const VOLUME_METRICS: [&str; 2] = ["volume_ml", "voxel_count"];
+
+/// `d` with only the [`VOLUME_METRICS`] left.
+fn volume_only(mut d: Deltas) -> Deltas {
+    let keep = |m: &mut MetricDelta| m.retain(|k, _| VOLUME_METRICS.contains(&k.as_str()));
+    keep(&mut d.metrics);
+    keep(&mut d.sides.left);
+    keep(&mut d.sides.right);
+    d.zones.values_mut().for_each(keep);
+    keep(&mut d.subpleural);
+    keep(&mut d.core);
+    d
 }
 
 const EPS: f64 = 1e-9;
@@ -343,6 +368,8 @@ pub fn track(
         let mut warnings = Vec::new();
         checks::age_check(r, cfg, &mut warnings);
 
+        let mut density = DensityMetrics::Raw;
+        let mut value_used = value;
         let (
             delta_previous,
             delta_baseline,
@@ -379,24 +406,51 @@ pub fn track(
         } else {
             let base = &items[0];
             let prev = &items[idx - 1];
+            // Visits reconstructed differently (kernel name or measured noise): density is
+            // compared on the soft reference kernel's footing (docs/HARMONIZATION.md), or not
+            // at all where a visit could not be put on it.
+            let three = [r, &base.v.result, &prev.v.result];
+            let cross_kernel = [&base.v.result, &prev.v.result]
+                .iter()
+                .any(|x| checks::kernel_differs(r, x, cfg));
+            let not_comparable: Option<String> = if cross_kernel {
+                three.iter().find_map(|x| x.reference_lungs().err())
+            } else {
+                None
+            };
+            density = match (cross_kernel, &not_comparable) {
+                (false, _) => DensityMetrics::Raw,
+                (true, None) => DensityMetrics::Harmonized,
+                (true, Some(_)) => DensityMetrics::NotComparable,
+            };
+            let lungs_of = |x| lungs_for(x, density);
             let between = |a: Option<i64>, b: Option<i64>| a.zip(b).map(|(a, b)| a - b);
-            let dp = deltas(
-                r,
-                &prev.v.result,
+            let mut dp = deltas(
+                lungs_of(r),
+                lungs_of(&prev.v.result),
                 idx - 1,
                 prev.date.clone(),
                 between(it.days, prev.days),
             );
-            let db = deltas(
-                r,
-                &base.v.result,
+            let mut db = deltas(
+                lungs_of(r),
+                lungs_of(&base.v.result),
                 0,
                 base.date.clone(),
                 between(it.days, base.days),
             );
-            let bval = metric_value(&base.v.result.lungs.whole, &cfg.metric);
-            let pval = metric_value(&prev.v.result.lungs.whole, &cfg.metric);
-            let empty = [r, &base.v.result, &prev.v.result]
+            if density == DensityMetrics::NotComparable {
+                dp = volume_only(dp);
+                db = volume_only(db);
+            }
+            let comparable = density != DensityMetrics::NotComparable;
+            let value = metric_value(&lungs_of(r).whole, &cfg.metric).filter(|_| comparable);
+            value_used = value;
+            let bval =
+                metric_value(&lungs_of(&base.v.result).whole, &cfg.metric).filter(|_| comparable);
+            let pval =
+                metric_value(&lungs_of(&prev.v.result).whole, &cfg.metric).filter(|_| comparable);
+            let empty = three
                 .iter()
                 .any(|x| x.lungs.whole.volume_ml.is_nan() || x.lungs.whole.volume_ml <= 0.0);
             let (st, trig) = if empty {
@@ -426,6 +480,12 @@ pub fn track(
                     m = cfg.metric,
                     xb = signed(xb),
                     xp = signed(xp),
+                ),
+                _ if !comparable => format!(
+                    "{st}: density metrics are not comparable across these reconstruction kernels ({}); lung volume {:.0} mL (baseline {:.0} mL) still compares",
+                    not_comparable.as_deref().unwrap_or("?"),
+                    r.lungs.whole.volume_ml,
+                    base.v.result.lungs.whole.volume_ml,
                 ),
                 _ => format!(
                     "{st}: whole-lung {} is missing in this visit or its reference visits",
@@ -475,6 +535,16 @@ pub fn track(
                     what.join(", ")
                 ));
             }
+            match density {
+                DensityMetrics::Harmonized => text.push_str(
+                    " The visits differ in reconstruction kernel: density deltas and this verdict use the kernel-harmonized metrics (each visit on the soft reference kernel's footing, docs/HARMONIZATION.md); each visit's own figures stay in its visit.json.",
+                ),
+                DensityMetrics::NotComparable => text.push_str(&format!(
+                    " The visits differ in reconstruction kernel and density could not be harmonized ({}): density deltas are left out; lung volume still compares.",
+                    not_comparable.as_deref().unwrap_or("?")
+                )),
+                DensityMetrics::Raw => {}
+            }
             delta_previous = Some(dp);
             delta_baseline = Some(db);
             status = st;
@@ -511,7 +581,7 @@ pub fn track(
             reason,
             basis: VerdictBasis {
                 metric: cfg.metric.clone(),
-                value,
+                value: value_used,
                 baseline_value: basis_vals.0,
                 previous_value: basis_vals.1,
                 delta_baseline: basis_vals.2,
@@ -519,6 +589,7 @@ pub fn track(
                 triggered_by,
                 protocol_mismatch: mismatch,
                 segmentation_doubt: doubt,
+                density_metrics: density,
             },
             volume_adjusted,
             warnings,

@@ -168,5 +168,21 @@ pub fn visit_result(s: &SyntheticVisit) -> VisitResult {
         backend_device: "synthetic".into(),
         timings_ms,
         histogram: Some(histogram(s.volume_ml, a, cs)),
+        // Synthetic figures stand for what a soft reference kernel would show, whatever the
+        // kernel name: measured at the reference, nothing to harmonize.
+        harmonization: Some(model::Harmonization {
+            mode: "auto".into(),
+            status: model::HarmonizationStatus::NotNeeded,
+            reason: "synthetic visit: figures already on the reference kernel's footing".into(),
+            band_sigmas_mm: Vec::new(),
+            reference_band_sd_hu: Vec::new(),
+            measured_band_sd_hu: Vec::new(),
+            gains: Vec::new(),
+            tissue_voxels: 0,
+            noise_before_hu: s.noise_sd_hu,
+            noise_after_hu: None,
+            lungs: None,
+            histogram: None,
+        }),
     }
 }

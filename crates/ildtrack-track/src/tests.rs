@@ -487,3 +487,93 @@ fn noise_mismatch_is_flagged_under_the_same_kernel_name() {
     cfg.tolerances.noise_ratio = 0.5;
     assert!(validate_config(&cfg).is_err());
 }
+
+/// A harmonization record with `status` and, where applied, `lungs`.
+fn harmonization(
+    status: ildtrack_model::visit::HarmonizationStatus,
+    lungs: Option<ildtrack_model::visit::Lungs>,
+) -> ildtrack_model::visit::Harmonization {
+    ildtrack_model::visit::Harmonization {
+        mode: "auto".into(),
+        status,
+        reason: "no fat, muscle or blood on the sampled slices".into(),
+        band_sigmas_mm: vec![0.5, 1.0, 2.0],
+        reference_band_sd_hu: vec![5.0, 5.5, 7.3],
+        measured_band_sd_hu: Vec::new(),
+        gains: Vec::new(),
+        tissue_voxels: 0,
+        noise_before_hu: None,
+        noise_after_hu: None,
+        lungs,
+        histogram: None,
+    }
+}
+
+#[test]
+fn kernel_change_is_judged_on_harmonized_metrics_or_not_at_all() {
+    use ildtrack_model::visit::HarmonizationStatus::*;
+    // A soft baseline (measured at the reference) and a sharp follow-up whose own figures read
+    // 6 points worse, its harmonized ones 0.3 points: the verdict follows the harmonized ones
+    // and says so.
+    let mut soft = visit_result(&SyntheticVisit::new("2024-01-01", 10.0));
+    soft.harmonization = Some(harmonization(NotNeeded, None));
+    let sharp_spec = SyntheticVisit {
+        study_date: Some("2024-04-01".into()),
+        affected_pct: 16.0,
+        kernel: Some("L".into()),
+        noise_sd_hu: Some(50.0),
+        ..Default::default()
+    };
+    let harmonized = visit_result(&SyntheticVisit {
+        affected_pct: 10.3,
+        ..sharp_spec.clone()
+    })
+    .lungs;
+    let mut sharp = visit_result(&sharp_spec);
+    sharp.harmonization = Some(harmonization(Applied, Some(harmonized.clone())));
+    let run = |a: &VisitResult, b: &VisitResult| {
+        track(
+            vec![TrackVisit::new(a.clone()), TrackVisit::new(b.clone())],
+            None,
+            &TrackConfig::default(),
+        )
+        .expect("track")
+    };
+    let t = run(&soft, &sharp);
+    let v = &t.visits[1];
+    assert_eq!(v.status, Status::Stable, "{}", v.reason);
+    assert_eq!(v.basis.density_metrics, DensityMetrics::Harmonized);
+    assert!(
+        v.reason.contains("kernel-harmonized metrics"),
+        "{}",
+        v.reason
+    );
+    assert!(
+        warns(v, "kernel-mismatch"),
+        "the mismatch is still reported"
+    );
+    let d = v.delta_baseline.as_ref().expect("deltas").metrics["affected_pct"];
+    assert!((d - 0.3).abs() < 1e-6, "delta {d}");
+    // The visit's own figures stay the scan's.
+    assert_eq!(v.metrics, sharp.lungs.whole);
+    // Without harmonization (switched off) the raw jump is not judged: not comparable, volume
+    // still compared.
+    let mut unharmonized = sharp.clone();
+    unharmonized.harmonization = Some(harmonization(Unavailable, None));
+    let t = run(&soft, &unharmonized);
+    let v = &t.visits[1];
+    assert_eq!(v.status, Status::Indeterminate, "{}", v.reason);
+    assert_eq!(v.basis.density_metrics, DensityMetrics::NotComparable);
+    assert!(v.reason.contains("not comparable"), "{}", v.reason);
+    assert!(v.reason.contains("no fat, muscle or blood"), "{}", v.reason);
+    let d = &v.delta_baseline.as_ref().expect("deltas").metrics;
+    assert!(
+        d.contains_key("volume_ml") && !d.contains_key("affected_pct"),
+        "{d:?}"
+    );
+    // Same kernel: each visit's own figures, harmonized or not.
+    let mut same = sharp.clone();
+    same.series.study_date = Some("2024-06-01".into());
+    let t = run(&sharp, &same);
+    assert_eq!(t.visits[1].basis.density_metrics, DensityMetrics::Raw);
+}

@@ -576,6 +576,135 @@ impl Backend for CpuBackend {
         Ok(CpuVolume(out))
     }
 
+    fn gaussian_mix(
+        &self,
+        hu: &Self::I16,
+        sigmas_mm: &[f64],
+        weights: &[f32],
+        spacing_mm: [f64; 3],
+    ) -> Result<Self::I16> {
+        crate::api::validate_gaussian_mix(sigmas_mm, weights, spacing_mm)?;
+        let shape = dims(&hu.0);
+        let (ny, nx) = (shape[1], shape[2]);
+        // Per stage, the (y, x) kernels; `None` where `gaussian` would skip the axis.
+        let stages: Vec<[Option<Vec<f32>>; 2]> = sigmas_mm
+            .iter()
+            .map(|&s| {
+                [1, 2].map(|axis| {
+                    let sigma_vox = s / spacing_mm[axis];
+                    (sigma_vox >= 1e-3 && shape[axis] >= 2)
+                        .then(|| crate::api::gaussian_weights(sigma_vox))
+                })
+            })
+            .collect();
+        // Stages after the last non-zero weight add nothing: not computed.
+        let used = weights.iter().rposition(|&w| w != 0.0).unwrap_or(0);
+        let mut out = Array3::<i16>::zeros((shape[0], shape[1], shape[2]));
+        // Slice by slice (every stage is in-plane): two slices of f32 at a time per thread.
+        out.axis_iter_mut(Axis(0))
+            .into_par_iter()
+            .zip(hu.0.axis_iter(Axis(0)).into_par_iter())
+            .for_each(|(mut o, sl)| {
+                let mut f: Vec<f32> = sl.iter().map(|&v| hu_value(v)).collect();
+                let mut acc: Vec<f32> = f.iter().map(|&v| weights[0] * v).collect();
+                let mut padded = Vec::new();
+                for (k, [ky, kx]) in stages.iter().enumerate().take(used) {
+                    if let Some(k) = ky {
+                        blur_columns(&mut f, ny, nx, k);
+                    }
+                    if let Some(k) = kx {
+                        for row in f.chunks_mut(nx) {
+                            blur_row(row, k, &mut padded);
+                        }
+                    }
+                    let w = weights[k + 1];
+                    for (a, &v) in acc.iter_mut().zip(&f) {
+                        *a += w * v;
+                    }
+                }
+                for ((o, &orig), &v) in o.iter_mut().zip(sl.iter()).zip(&acc) {
+                    *o = if orig == OUTSIDE_FOV_HU {
+                        OUTSIDE_FOV_HU
+                    } else {
+                        v.round().clamp(i16::MIN as f32 + 1.0, i16::MAX as f32) as i16
+                    };
+                }
+            });
+        Ok(CpuVolume(out))
+    }
+
+    fn gaussian_stages(
+        &self,
+        hu: &Self::I16,
+        sigmas_mm: &[f64],
+        scale: f32,
+        spacing_mm: [f64; 3],
+    ) -> Result<Vec<Self::I16>> {
+        let n = sigmas_mm.len();
+        crate::api::validate_gaussian_mix(sigmas_mm, &vec![scale; n + 1], spacing_mm)?;
+        let shape = dims(&hu.0);
+        let (ny, nx) = (shape[1], shape[2]);
+        let stages: Vec<[Option<Vec<f32>>; 2]> = sigmas_mm
+            .iter()
+            .map(|&s| {
+                [1, 2].map(|axis| {
+                    let sigma_vox = s / spacing_mm[axis];
+                    (sigma_vox >= 1e-3 && shape[axis] >= 2)
+                        .then(|| crate::api::gaussian_weights(sigma_vox))
+                })
+            })
+            .collect();
+        // The cascade once per slice; `scale · x_k` is what `gaussian_mix` with that single
+        // weight sums to (its other terms are zeros), so the results are bit for bit the same.
+        let per_slice: Vec<Vec<Vec<i16>>> =
+            hu.0.axis_iter(Axis(0))
+                .into_par_iter()
+                .map(|sl| {
+                    let mut f: Vec<f32> = sl.iter().map(|&v| hu_value(v)).collect();
+                    let mut padded = Vec::new();
+                    let mut outs = Vec::with_capacity(n);
+                    for [ky, kx] in &stages {
+                        if let Some(k) = ky {
+                            blur_columns(&mut f, ny, nx, k);
+                        }
+                        if let Some(k) = kx {
+                            for row in f.chunks_mut(nx) {
+                                blur_row(row, k, &mut padded);
+                            }
+                        }
+                        outs.push(
+                            sl.iter()
+                                .zip(&f)
+                                .map(|(&orig, &v)| {
+                                    if orig == OUTSIDE_FOV_HU {
+                                        OUTSIDE_FOV_HU
+                                    } else {
+                                        (scale * v)
+                                            .round()
+                                            .clamp(i16::MIN as f32 + 1.0, i16::MAX as f32)
+                                            as i16
+                                    }
+                                })
+                                .collect(),
+                        );
+                    }
+                    outs
+                })
+                .collect();
+        let mut out: Vec<Array3<i16>> = (0..n)
+            .map(|_| Array3::<i16>::zeros((shape[0], shape[1], shape[2])))
+            .collect();
+        for (z, stages_z) in per_slice.into_iter().enumerate() {
+            for (o, v) in out.iter_mut().zip(stages_z) {
+                let mut sl = o.index_axis_mut(Axis(0), z);
+                for (d, s) in sl.iter_mut().zip(v) {
+                    *d = s;
+                }
+            }
+        }
+        Ok(out.into_iter().map(CpuVolume).collect())
+    }
+
     fn distance_mm(&self, m: &Self::U8, spacing_mm: [f64; 3]) -> Result<Self::F32> {
         validate_spacing(spacing_mm)?;
         let mut d2 = edt::squared_edt(&m.0, |v| v == 0, spacing_mm, false);

@@ -56,6 +56,9 @@ pub enum LoadError {
     #[error("invalid NIfTI file ({reason}): {}", path.display())]
     Nifti { path: PathBuf, reason: String },
 
+    #[error("invalid or unsupported NRRD file ({reason}): {}", path.display())]
+    Nrrd { path: PathBuf, reason: String },
+
     #[error("cannot write ({source}): {}", path.display())]
     Write {
         path: PathBuf,
@@ -97,6 +100,7 @@ impl LoadError {
             | LoadError::Assembly { path, .. }
             | LoadError::DicomDir { path, .. }
             | LoadError::Nifti { path, .. }
+            | LoadError::Nrrd { path, .. }
             | LoadError::Write { path, .. }
             | LoadError::WriteInvalid { path, .. }
             | LoadError::Internal { path, .. } => path,

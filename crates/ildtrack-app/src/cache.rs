@@ -4,7 +4,7 @@
 use crate::error::AppError;
 use crate::files::{create_dir, io_err, write_atomic};
 use crate::manifest::VisitInput;
-use crate::options::{AnalyzeOptions, Progress};
+use crate::options::{AnalyzeOptions, LabelFormat, Progress};
 use crate::visit::{Analysed, analyse_into, read_images};
 use ildtrack_analysis::AnalysisConfig;
 use ildtrack_compute::Backend;
@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 pub(crate) const CACHE_DIR: &str = ".ildtrack-cache";
 
 /// Content key of one visit's analysis: software version, schema, settings, chosen series, and
-/// every input file's relative path, size and bytes.
+/// every input file's relative path, size and bytes (a NRRD header's detached data file too).
 pub fn cache_key(
     input: &Path,
     config: &AnalysisConfig,
@@ -80,6 +80,19 @@ pub fn cache_key(
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         files.push((name, input.to_path_buf()));
+        // A NRRD header may keep its voxels in a detached data file: hash that too. (An
+        // unreadable header adds nothing here; loading it then fails with the reason.)
+        if ildtrack_dicom::nrrd::is_nrrd_path(input)
+            && let Ok(all) = ildtrack_dicom::nrrd::input_files(input)
+        {
+            for data in all.into_iter().skip(1) {
+                let name = data
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                files.push((format!("data file {name}"), data));
+            }
+        }
     }
     let mut buf = vec![0u8; 1 << 20];
     for (rel, path) in &files {
@@ -110,6 +123,12 @@ pub(crate) fn analyse_cached<B: Backend>(
     progress: Progress<'_>,
 ) -> Result<(Analysed, PathBuf, bool), AppError> {
     let key = cache_key(&v.path, &opts.config, v.series_uid.as_deref())?;
+    // An entry holds the label maps in one format: NRRD entries get their own key (NIfTI keys
+    // stay as they were, so existing caches remain valid).
+    let key = match opts.label_format {
+        LabelFormat::Nifti => key,
+        LabelFormat::Nrrd => format!("{key}-nrrd"),
+    };
     let dir = out.join(CACHE_DIR).join(&key);
     let json_path = dir.join("visit.json");
     if json_path.is_file() {
@@ -148,6 +167,7 @@ pub(crate) fn analyse_cached<B: Backend>(
         tmp.path(),
         &opts.config,
         v.series_uid.clone(),
+        opts.label_format,
         progress,
     )?;
     if opts.identify

@@ -4,7 +4,8 @@
 //! (`ildtrack-report`) and writes every file atomically (`ildtrack-fs`).
 //!
 //! - [`analyze_to_dir`] (module `visit`): load → analyze → `visit.json`, `lungs.nii.gz`,
-//!   `classes.nii.gz`, QC PNGs, `report.html`.
+//!   `classes.nii.gz` (or, with [`LabelFormat::Nrrd`], `lungs.nrrd`, `classes.nrrd` and the
+//!   3D Slicer segmentation `segmentation.seg.nrrd`), QC PNGs, `report.html`.
 //! - [`track`] (module `track`): every visit of a [`Manifest`] analysed with the same settings
 //!   (each analysis cached by content under `<out>/.ildtrack-cache/<key>/` (module `cache`), the
 //!   key hashing the input files' paths and bytes, the analysis settings and the software
@@ -29,7 +30,7 @@ pub use cache::cache_key;
 pub use demo::{demo, demo_mismatches, demo_with};
 pub use error::AppError;
 pub use manifest::{Manifest, VisitInput};
-pub use options::{AnalyzeOptions, Progress};
+pub use options::{AnalyzeOptions, LabelFormat, Progress, SEGMENTATION_FILE};
 pub use track::{TrackOutcome, track, track_detailed};
 pub use visit::{QC_FILES, VisitOutputs, analyze_to_dir, visit_summary};
 

@@ -17,4 +17,30 @@ pub struct AnalyzeOptions {
     pub identify: bool,
     /// The verdict rule and protocol tolerances (`track`); a manifest's `[rule]` overrides it.
     pub track: TrackConfig,
+    /// File format of the label maps (`--format`).
+    pub label_format: LabelFormat,
 }
+
+/// File format of a visit's label maps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LabelFormat {
+    /// `lungs.nii.gz`, `classes.nii.gz`.
+    #[default]
+    Nifti,
+    /// `lungs.nrrd`, `classes.nrrd` and the 3D Slicer segmentation `segmentation.seg.nrrd`
+    /// (segments named and coloured).
+    Nrrd,
+}
+
+impl LabelFormat {
+    /// The label-map files of a visit folder in this format.
+    pub fn files(self) -> &'static [&'static str] {
+        match self {
+            LabelFormat::Nifti => &["lungs.nii.gz", "classes.nii.gz"],
+            LabelFormat::Nrrd => &["lungs.nrrd", "classes.nrrd", SEGMENTATION_FILE],
+        }
+    }
+}
+
+/// The 3D Slicer segmentation written with [`LabelFormat::Nrrd`].
+pub const SEGMENTATION_FILE: &str = "segmentation.seg.nrrd";

@@ -3,7 +3,7 @@
 
 use crate::error::AppError;
 use crate::files::{create_dir, write_atomic};
-use crate::options::{AnalyzeOptions, Progress};
+use crate::options::{AnalyzeOptions, LabelFormat, Progress, SEGMENTATION_FILE};
 use ildtrack_analysis::AnalysisConfig;
 use ildtrack_compute::Backend;
 use ildtrack_model::visit::VisitResult;
@@ -26,8 +26,12 @@ pub const QC_FILES: [(&str, &str); 4] = [
 pub struct VisitOutputs {
     pub dir: PathBuf,
     pub visit_json: PathBuf,
-    pub lungs_nifti: PathBuf,
-    pub classes_nifti: PathBuf,
+    /// `lungs.nii.gz` or `lungs.nrrd` (codes 1 right, 2 left).
+    pub lungs_map: PathBuf,
+    /// `classes.nii.gz` or `classes.nrrd` (codes of `ildtrack_model::class`).
+    pub classes_map: PathBuf,
+    /// `segmentation.seg.nrrd` (3D Slicer) with [`LabelFormat::Nrrd`].
+    pub segmentation: Option<PathBuf>,
     pub qc_pngs: Vec<PathBuf>,
     pub report_html: PathBuf,
     pub result: VisitResult,
@@ -81,13 +85,15 @@ pub(crate) struct Analysed {
     pub(crate) identity: Option<Identity>,
 }
 
-/// Load and analyse `input`, writing `visit.json`, the NIfTI maps and QC PNGs into `dir`.
+/// Load and analyse `input`, writing `visit.json`, the label maps (in `format`) and QC PNGs
+/// into `dir`.
 pub(crate) fn analyse_into<B: Backend>(
     backend: &B,
     input: &Path,
     dir: &Path,
     config: &AnalysisConfig,
     series_uid: Option<String>,
+    format: LabelFormat,
     progress: Progress<'_>,
 ) -> Result<Analysed, AppError> {
     let t0 = Instant::now();
@@ -111,10 +117,7 @@ pub(crate) fn analyse_into<B: Backend>(
     let ((niftis, nifti_ms), (named, qc_ms)) = rayon::join(
         || {
             let t = Instant::now();
-            let r = rayon::join(
-                || ildtrack_dicom::nifti::write_u8(&dir.join("lungs.nii.gz"), &analysis.lungs),
-                || ildtrack_dicom::nifti::write_u8(&dir.join("classes.nii.gz"), &analysis.classes),
-            );
+            let r = write_label_maps(dir, format, &analysis.lungs, &analysis.classes);
             (r, elapsed_ms(t))
         },
         || {
@@ -123,8 +126,7 @@ pub(crate) fn analyse_into<B: Backend>(
             (named, elapsed_ms(t))
         },
     );
-    niftis.0?;
-    niftis.1?;
+    niftis?;
     // Only the identity is needed from here on: free the HU volume before the last writes.
     let identity = loaded.identity;
     drop(loaded.volume);
@@ -156,6 +158,101 @@ pub(crate) fn analyse_into<B: Backend>(
         images,
         identity: Some(identity),
     })
+}
+
+/// The segments of [`SEGMENTATION_FILE`]: layer 0 is `lungs` (1 right, 2 left), layer 1 is
+/// `classes` (the codes of `ildtrack_model::class`; 0 = outside is no segment). GGO and
+/// consolidation have the colours of the QC overlays (yellow, red).
+fn slicer_segments() -> Vec<ildtrack_dicom::nrrd::Segment> {
+    use ildtrack_model::class;
+    let seg = |id: &str, name: &str, color: [f64; 3], layer: usize, label: u8| {
+        ildtrack_dicom::nrrd::Segment {
+            id: id.into(),
+            name: name.into(),
+            color,
+            layer,
+            label,
+        }
+    };
+    vec![
+        seg("right_lung", "right lung", [0.55, 0.75, 0.85], 0, 1),
+        seg("left_lung", "left lung", [0.40, 0.60, 0.90], 0, 2),
+        seg(
+            "low_attenuation",
+            "low attenuation (LAA)",
+            [0.20, 0.30, 0.80],
+            1,
+            class::LAA,
+        ),
+        seg(
+            "normal",
+            "normal lung density",
+            [0.85, 0.85, 0.80],
+            1,
+            class::NORMAL,
+        ),
+        seg(
+            "ggo",
+            "ground-glass opacity",
+            [1.0, 215.0 / 255.0, 0.0],
+            1,
+            class::GGO,
+        ),
+        seg(
+            "consolidation",
+            "consolidation",
+            [1.0, 30.0 / 255.0, 30.0 / 255.0],
+            1,
+            class::CONSOLIDATION,
+        ),
+        seg(
+            "vessels",
+            "vessels and dense structures",
+            [0.75, 0.20, 0.60],
+            1,
+            class::VESSEL_DENSE,
+        ),
+    ]
+}
+
+/// Write the two label maps in `format` into `dir` (in parallel: each is compressed on its own).
+fn write_label_maps(
+    dir: &Path,
+    format: LabelFormat,
+    lungs: &Volume<u8>,
+    classes: &Volume<u8>,
+) -> Result<(), AppError> {
+    match format {
+        LabelFormat::Nifti => {
+            let (a, b) = rayon::join(
+                || ildtrack_dicom::nifti::write_u8(&dir.join("lungs.nii.gz"), lungs),
+                || ildtrack_dicom::nifti::write_u8(&dir.join("classes.nii.gz"), classes),
+            );
+            a?;
+            b?;
+        }
+        LabelFormat::Nrrd => {
+            let ((a, b), c) = rayon::join(
+                || {
+                    rayon::join(
+                        || ildtrack_dicom::nrrd::write_u8(&dir.join("lungs.nrrd"), lungs),
+                        || ildtrack_dicom::nrrd::write_u8(&dir.join("classes.nrrd"), classes),
+                    )
+                },
+                || {
+                    ildtrack_dicom::nrrd::write_segmentation(
+                        &dir.join(SEGMENTATION_FILE),
+                        &[lungs, classes],
+                        &slicer_segments(),
+                    )
+                },
+            );
+            a?;
+            b?;
+            c?;
+        }
+    }
+    Ok(())
 }
 
 /// QC pictures with the file each goes to: three axial levels (fewer when the series has fewer
@@ -265,6 +362,7 @@ pub fn analyze_to_dir<B: Backend>(
         out,
         &opts.config,
         opts.series_uid.clone(),
+        opts.label_format,
         progress,
     )?;
     let html = render_visit_html(
@@ -288,8 +386,9 @@ pub fn analyze_to_dir<B: Backend>(
     Ok(VisitOutputs {
         dir: out.to_path_buf(),
         visit_json: out.join("visit.json"),
-        lungs_nifti: out.join("lungs.nii.gz"),
-        classes_nifti: out.join("classes.nii.gz"),
+        lungs_map: out.join(opts.label_format.files()[0]),
+        classes_map: out.join(opts.label_format.files()[1]),
+        segmentation: (opts.label_format == LabelFormat::Nrrd).then(|| out.join(SEGMENTATION_FILE)),
         qc_pngs: QC_FILES
             .iter()
             .map(|(n, _)| out.join(n))

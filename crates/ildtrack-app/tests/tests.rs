@@ -15,4 +15,5 @@ mod common {
 }
 #[path = "../../ildtrack-report/tests/browser/harness.rs"]
 mod harness;
+mod nrrd;
 mod pipeline;

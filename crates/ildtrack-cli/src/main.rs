@@ -10,7 +10,7 @@ mod inspect;
 mod progress;
 
 use anyhow::{Context, Result};
-use choice::{BackendChoice, UsageError};
+use choice::{BackendChoice, FormatChoice, UsageError};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -48,13 +48,17 @@ struct AnalysisArgs {
     /// Show patient name and ID in reports (never in logs).
     #[arg(long)]
     identify: bool,
+    /// File format of the label maps: nifti (lungs.nii.gz, classes.nii.gz) or nrrd (lungs.nrrd,
+    /// classes.nrrd and the 3D Slicer segmentation segmentation.seg.nrrd).
+    #[arg(long, value_enum, default_value_t = FormatChoice::Nifti)]
+    format: FormatChoice,
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
     /// List every series found in INPUT and say which one would be analysed, and why.
     Inspect {
-        /// A folder, DICOMDIR, DICOM file or NIfTI file.
+        /// A folder, DICOMDIR, DICOM file, NIfTI file or NRRD file (.nrrd / .nhdr).
         input: PathBuf,
         /// Machine-readable output.
         #[arg(long)]
@@ -329,6 +333,7 @@ fn analyze_options(
         config,
         series_uid: series,
         identify: a.identify,
+        label_format: a.format.into(),
         ..Default::default()
     })
 }

@@ -219,7 +219,7 @@ fn parse_header(path: &Path, text: &str, data_offset: u64) -> Result<Header, Loa
     let mut lines = text.lines();
     let magic = lines.next().unwrap_or("").trim_end();
     match magic.strip_prefix("NRRD000") {
-        Some(v) if matches!(v, "1" | "2" | "3" | "4" | "5") => {}
+        Some("1" | "2" | "3" | "4" | "5") => {}
         _ if magic.starts_with("NRRD") => {
             return Err(bad(
                 path,
@@ -304,7 +304,7 @@ fn parse_header(path: &Path, text: &str, data_offset: u64) -> Result<Header, Loa
             format!("sizes has {} values, dimension is {dimension}", sizes.len()),
         ));
     }
-    if sizes.iter().any(|&s| s == 0) {
+    if sizes.contains(&0) {
         return Err(bad(path, "a size is 0"));
     }
     let mut dims = [1u64; 3];

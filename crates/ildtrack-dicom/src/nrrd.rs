@@ -1308,4 +1308,58 @@ mod tests {
         assert!(e.contains("dimension 4"), "{e}");
         let _ = std::fs::remove_dir_all(&d);
     }
+
+    /// Headers assembled at random from field lines with plausible and broken values, over
+    /// random bytes: every outcome is a volume or an error, never a panic, and a volume always
+    /// has the voxel count its header claims.
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn field_line() -> impl Strategy<Value = String> {
+            prop_oneof![
+                "type: (short|uchar|float|double|int64|block|[a-z ]{0,10})",
+                "dimension: (2|3|4|-1|[0-9]{1,3})",
+                "sizes: [0-9 -]{0,16}",
+                "sizes: (2 2 2|1 1|3 2 1|4294967296 4294967296 2)",
+                "encoding: (raw|gzip|gz|bzip2|ascii|x)",
+                "endian: (little|big|middle)",
+                "space: (LPS|RAS|LAS|scanner-xyz|3D-right-handed)",
+                "space directions: [()0-9,. nonea-]{0,30}",
+                "space directions: \\(1,0,0\\) \\(0,1,0\\) \\(0,0,1\\)",
+                "space origin: [()0-9,. -]{0,20}",
+                "spacings: [0-9. na-]{0,12}",
+                "byte skip: -?[0-9]{1,3}",
+                "line skip: [0-9]{1,2}",
+                "data file: [a-z.%0-9 ]{0,10}",
+                "[a-z]{1,6}:=.{0,8}",
+                ".{0,20}",
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(300))]
+            #[test]
+            fn arbitrary_headers_and_data_never_panic(
+                lines in proptest::collection::vec(field_line(), 0..12),
+                blank in any::<bool>(),
+                data in proptest::collection::vec(any::<u8>(), 0..96),
+            ) {
+                let d = tmp("fuzz");
+                let p = d.join("f.nrrd");
+                let mut b = format!("NRRD0004\n{}\n", lines.join("\n")).into_bytes();
+                if blank {
+                    b.push(b'\n');
+                }
+                b.extend_from_slice(&data);
+                std::fs::write(&p, &b).expect("write");
+                let _ = scan_entry(&p);
+                if let Ok(v) = read(&p) {
+                    let h = read_header(&p).expect("header read before");
+                    prop_assert_eq!(v.volume.data.len() as u64, h.voxels());
+                }
+                let _ = std::fs::remove_dir_all(&d);
+            }
+        }
+    }
 }

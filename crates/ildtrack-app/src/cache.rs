@@ -129,6 +129,12 @@ pub(crate) fn analyse_cached<B: Backend>(
         LabelFormat::Nifti => key,
         LabelFormat::Nrrd => format!("{key}-nrrd"),
     };
+    // An entry with a DICOM SEG is another entry too.
+    let key = if opts.dicom_out {
+        format!("{key}-dcm")
+    } else {
+        key
+    };
     let dir = out.join(CACHE_DIR).join(&key);
     let json_path = dir.join("visit.json");
     if json_path.is_file() {
@@ -168,6 +174,7 @@ pub(crate) fn analyse_cached<B: Backend>(
         &opts.config,
         v.series_uid.clone(),
         opts.label_format,
+        opts.dicom_out,
         progress,
     )?;
     if opts.identify

@@ -19,7 +19,13 @@ pub struct AnalyzeOptions {
     pub track: TrackConfig,
     /// File format of the label maps (`--format`).
     pub label_format: LabelFormat,
+    /// Also write a DICOM Segmentation ([`DICOM_SEG_FILE`]) referencing the source series
+    /// (`--dicom-out`; needs a DICOM input).
+    pub dicom_out: bool,
 }
+
+/// The DICOM Segmentation written with `--dicom-out`.
+pub const DICOM_SEG_FILE: &str = "segmentation.dcm";
 
 /// File format of a visit's label maps.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 
 use crate::error::AppError;
 use crate::files::{create_dir, write_atomic};
-use crate::options::{AnalyzeOptions, LabelFormat, Progress, SEGMENTATION_FILE};
+use crate::options::{AnalyzeOptions, DICOM_SEG_FILE, LabelFormat, Progress, SEGMENTATION_FILE};
 use ildtrack_analysis::AnalysisConfig;
 use ildtrack_compute::Backend;
 use ildtrack_model::visit::VisitResult;
@@ -32,6 +32,8 @@ pub struct VisitOutputs {
     pub classes_map: PathBuf,
     /// `segmentation.seg.nrrd` (3D Slicer) with [`LabelFormat::Nrrd`].
     pub segmentation: Option<PathBuf>,
+    /// `segmentation.dcm` (DICOM SEG) with `--dicom-out`.
+    pub dicom_seg: Option<PathBuf>,
     pub qc_pngs: Vec<PathBuf>,
     pub report_html: PathBuf,
     pub result: VisitResult,
@@ -94,11 +96,19 @@ pub(crate) fn analyse_into<B: Backend>(
     config: &AnalysisConfig,
     series_uid: Option<String>,
     format: LabelFormat,
+    dicom_out: bool,
     progress: Progress<'_>,
 ) -> Result<Analysed, AppError> {
     let t0 = Instant::now();
     progress("load", 0.0);
-    let loaded = ildtrack_dicom::load(input, &ildtrack_dicom::LoadOptions { series_uid })?;
+    let load_opts = ildtrack_dicom::LoadOptions { series_uid };
+    // Before any analysis: a NIfTI or NRRD input cannot give DICOM output (exit code 2).
+    let source = if dicom_out {
+        Some(ildtrack_dicom::seg::source_series(input, &load_opts)?)
+    } else {
+        None
+    };
+    let loaded = ildtrack_dicom::load(input, &load_opts)?;
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
     progress("analyse", 0.15);
     let analysis = ildtrack_analysis::analyze(
@@ -127,6 +137,15 @@ pub(crate) fn analyse_into<B: Backend>(
         },
     );
     niftis?;
+    if let Some(source) = &source {
+        ildtrack_dicom::seg::write_seg(
+            &dir.join(DICOM_SEG_FILE),
+            source,
+            &[&analysis.lungs, &analysis.classes],
+            &dicom_segments(),
+            env!("CARGO_PKG_VERSION"),
+        )?;
+    }
     // Only the identity is needed from here on: free the HU volume before the last writes.
     let identity = loaded.identity;
     drop(loaded.volume);
@@ -209,6 +228,99 @@ fn slicer_segments() -> Vec<ildtrack_dicom::nrrd::Segment> {
             "vessels",
             "vessels and dense structures",
             [0.75, 0.20, 0.60],
+            1,
+            class::VESSEL_DENSE,
+        ),
+    ]
+}
+
+/// The segments of the DICOM SEG, with their codes (listed in `docs/DICOM-OUT.md`): the two
+/// lungs (layer 0) and the density classes that are findings or structures (layer 1; normal
+/// lung density is no segment).
+fn dicom_segments() -> Vec<ildtrack_dicom::seg::SegmentSpec> {
+    use ildtrack_dicom::seg::{Code, SegmentSpec};
+    use ildtrack_model::class;
+    const ANATOMY: Code = Code {
+        value: "91723000",
+        scheme: "SCT",
+        meaning: "Anatomical Structure",
+    };
+    const ABNORMAL: Code = Code {
+        value: "49755003",
+        scheme: "SCT",
+        meaning: "Morphologically Abnormal Structure",
+    };
+    let seg = |label: &str, category: Code, property: Code, layer: usize, value: u8| SegmentSpec {
+        label_text: label.into(),
+        category,
+        property,
+        layer,
+        label: value,
+    };
+    vec![
+        seg(
+            "Right lung",
+            ANATOMY,
+            Code {
+                value: "3341006",
+                scheme: "SCT",
+                meaning: "Right lung",
+            },
+            0,
+            1,
+        ),
+        seg(
+            "Left lung",
+            ANATOMY,
+            Code {
+                value: "44029006",
+                scheme: "SCT",
+                meaning: "Left lung",
+            },
+            0,
+            2,
+        ),
+        seg(
+            "Low attenuation",
+            ABNORMAL,
+            Code {
+                value: "112084",
+                scheme: "DCM",
+                meaning: "Lucency",
+            },
+            1,
+            class::LAA,
+        ),
+        seg(
+            "Ground-glass opacity",
+            ABNORMAL,
+            Code {
+                value: "112120",
+                scheme: "DCM",
+                meaning: "Ground glass opacity",
+            },
+            1,
+            class::GGO,
+        ),
+        seg(
+            "Consolidation",
+            ABNORMAL,
+            Code {
+                value: "95436008",
+                scheme: "SCT",
+                meaning: "Lung consolidation",
+            },
+            1,
+            class::CONSOLIDATION,
+        ),
+        seg(
+            "Vessels and dense structures",
+            ANATOMY,
+            Code {
+                value: "59820001",
+                scheme: "SCT",
+                meaning: "Blood vessel",
+            },
             1,
             class::VESSEL_DENSE,
         ),
@@ -363,6 +475,7 @@ pub fn analyze_to_dir<B: Backend>(
         &opts.config,
         opts.series_uid.clone(),
         opts.label_format,
+        opts.dicom_out,
         progress,
     )?;
     let html = render_visit_html(
@@ -389,6 +502,7 @@ pub fn analyze_to_dir<B: Backend>(
         lungs_map: out.join(opts.label_format.files()[0]),
         classes_map: out.join(opts.label_format.files()[1]),
         segmentation: (opts.label_format == LabelFormat::Nrrd).then(|| out.join(SEGMENTATION_FILE)),
+        dicom_seg: opts.dicom_out.then(|| out.join(DICOM_SEG_FILE)),
         qc_pngs: QC_FILES
             .iter()
             .map(|(n, _)| out.join(n))

@@ -52,6 +52,10 @@ struct AnalysisArgs {
     /// classes.nrrd and the 3D Slicer segmentation segmentation.seg.nrrd).
     #[arg(long, value_enum, default_value_t = FormatChoice::Nifti)]
     format: FormatChoice,
+    /// Also write a DICOM Segmentation (segmentation.dcm: lungs and density classes, coded,
+    /// referencing the source series) for PACS and viewers. Needs a DICOM input.
+    #[arg(long)]
+    dicom_out: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -334,6 +338,7 @@ fn analyze_options(
         series_uid: series,
         identify: a.identify,
         label_format: a.format.into(),
+        dicom_out: a.dicom_out,
         ..Default::default()
     })
 }

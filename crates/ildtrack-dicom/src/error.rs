@@ -59,6 +59,9 @@ pub enum LoadError {
     #[error("invalid or unsupported NRRD file ({reason}): {}", path.display())]
     Nrrd { path: PathBuf, reason: String },
 
+    #[error("DICOM output (--dicom-out) needs a DICOM source; a {format} input has no source images to reference: {}", path.display())]
+    DicomOutNeedsDicom { path: PathBuf, format: String },
+
     #[error("cannot write ({source}): {}", path.display())]
     Write {
         path: PathBuf,
@@ -101,6 +104,7 @@ impl LoadError {
             | LoadError::DicomDir { path, .. }
             | LoadError::Nifti { path, .. }
             | LoadError::Nrrd { path, .. }
+            | LoadError::DicomOutNeedsDicom { path, .. }
             | LoadError::Write { path, .. }
             | LoadError::WriteInvalid { path, .. }
             | LoadError::Internal { path, .. } => path,

@@ -58,6 +58,7 @@ mod layout;
 pub mod nifti;
 pub mod nrrd;
 mod scan;
+pub mod seg;
 mod series;
 pub mod shared_data;
 mod ts;

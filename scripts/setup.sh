@@ -4,10 +4,12 @@
 #   mesa-vulkan-drivers Mesa's lavapipe: a software Vulkan adapter so GPU tests run without a GPU
 #   chromium            headless browser used by the report tests
 #   python3-venv        the test venv .venv-tools/ (scripts/test-tools-requirements.txt:
-#                       SimpleITK, pynrrd — NRRD written and read by software outside ildtrack)
+#                       SimpleITK, pynrrd, highdicom — NRRD and DICOM SEG written and read by
+#                       software outside ildtrack)
+#   dicom3tools         dciodvfy, the DICOM conformance check of the DICOM SEG tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
-pkgs=(cmake mesa-vulkan-drivers libvulkan1 chromium fonts-dejavu-core python3-pip python3-venv)
+pkgs=(cmake mesa-vulkan-drivers libvulkan1 chromium fonts-dejavu-core python3-pip python3-venv dicom3tools)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

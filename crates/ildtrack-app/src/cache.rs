@@ -171,10 +171,8 @@ pub(crate) fn analyse_cached<B: Backend>(
         backend,
         &v.path,
         tmp.path(),
-        &opts.config,
+        opts,
         v.series_uid.clone(),
-        opts.label_format,
-        opts.dicom_out,
         progress,
     )?;
     if opts.identify

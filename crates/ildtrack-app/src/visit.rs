@@ -4,7 +4,6 @@
 use crate::error::AppError;
 use crate::files::{create_dir, write_atomic};
 use crate::options::{AnalyzeOptions, DICOM_SEG_FILE, LabelFormat, Progress, SEGMENTATION_FILE};
-use ildtrack_analysis::AnalysisConfig;
 use ildtrack_compute::Backend;
 use ildtrack_model::visit::VisitResult;
 use ildtrack_report::{QcImage, ReportOptions, VisitPage, qc, render_visit_html};
@@ -87,18 +86,18 @@ pub(crate) struct Analysed {
     pub(crate) identity: Option<Identity>,
 }
 
-/// Load and analyse `input`, writing `visit.json`, the label maps (in `format`) and QC PNGs
-/// into `dir`.
+/// Load and analyse `input` (the stack `series_uid`, else the automatic choice), writing
+/// `visit.json`, the label maps (in `opts.label_format`), the DICOM SEG (`opts.dicom_out`) and
+/// QC PNGs into `dir`.
 pub(crate) fn analyse_into<B: Backend>(
     backend: &B,
     input: &Path,
     dir: &Path,
-    config: &AnalysisConfig,
+    opts: &AnalyzeOptions,
     series_uid: Option<String>,
-    format: LabelFormat,
-    dicom_out: bool,
     progress: Progress<'_>,
 ) -> Result<Analysed, AppError> {
+    let (config, format, dicom_out) = (&opts.config, opts.label_format, opts.dicom_out);
     let t0 = Instant::now();
     progress("load", 0.0);
     let load_opts = ildtrack_dicom::LoadOptions { series_uid };
@@ -468,16 +467,7 @@ pub fn analyze_to_dir<B: Backend>(
     opts: &AnalyzeOptions,
     progress: Progress<'_>,
 ) -> Result<VisitOutputs, AppError> {
-    let a = analyse_into(
-        backend,
-        input,
-        out,
-        &opts.config,
-        opts.series_uid.clone(),
-        opts.label_format,
-        opts.dicom_out,
-        progress,
-    )?;
+    let a = analyse_into(backend, input, out, opts, opts.series_uid.clone(), progress)?;
     let html = render_visit_html(
         &VisitPage {
             result: &a.result,

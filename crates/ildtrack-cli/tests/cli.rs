@@ -292,3 +292,29 @@ fn an_unsupported_nrrd_is_exit_code_2_naming_the_file() {
         "stderr: {err}"
     );
 }
+
+/// `--dicom-out` needs a DICOM source: a NRRD input is exit code 2 with the reason.
+#[test]
+fn dicom_out_on_a_nrrd_input_is_exit_code_2() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("ct.nrrd");
+    std::fs::write(
+        &p,
+        "NRRD0004\ntype: short\ndimension: 3\nsizes: 2 2 2\nendian: little\nencoding: raw\n\n\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0",
+    )
+    .expect("write");
+    let out = bin()
+        .arg("analyze")
+        .arg(&p)
+        .arg("--out")
+        .arg(dir.path().join("o"))
+        .args(["--backend", "cpu", "--dicom-out"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("needs a DICOM source") && err.contains("ct.nrrd"),
+        "stderr: {err}"
+    );
+}

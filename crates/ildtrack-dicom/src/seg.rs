@@ -551,7 +551,7 @@ pub fn write_seg(
     let mut nbits: usize = 0;
     for (i, s) in segments.iter().enumerate() {
         let layer = &layers[s.layer].data;
-        for z in 0..nz {
+        for (z, source_here) in source_at.iter().enumerate() {
             let plane = layer.index_axis(ndarray::Axis(0), z);
             if !plane.iter().any(|&v| v == s.label) {
                 continue;
@@ -583,7 +583,7 @@ pub fn write_seg(
             let mut sid = InMemDicomObject::new_empty();
             obj_u16(&mut sid, tags::REFERENCED_SEGMENT_NUMBER, (i + 1) as u16);
             put_seq(&mut f, tags::SEGMENT_IDENTIFICATION_SEQUENCE, vec![sid]);
-            if let Some(src) = source_at[z] {
+            if let Some(src) = source_here {
                 let mut srci = InMemDicomObject::new_empty();
                 put(
                     &mut srci,

@@ -56,6 +56,27 @@ pub fn tools_python_for_test(manifest_dir: &Path, modules: &[&str]) -> Option<Pa
     None
 }
 
+/// A command-line tool from a system package the set-up script installs (e.g. `dciodvfy` of
+/// dicom3tools), when it runs: absent, the test says "skipped" and gets `None`, except under
+/// CI (`CI=true`), where it fails. `probe` are arguments that make the tool run and exit
+/// (its exit code is not judged: some tools exit non-zero on a usage message).
+pub fn tool_for_test(name: &str, probe: &[&str]) -> Option<PathBuf> {
+    let runs = std::process::Command::new(name)
+        .args(probe)
+        .output()
+        .is_ok();
+    if runs {
+        return Some(PathBuf::from(name));
+    }
+    let why = format!("{name} is not installed (scripts/setup.sh installs it)");
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "CI=true but {why}"
+    );
+    eprintln!("skipped: {why}");
+    None
+}
+
 /// Every CT series under `data` that analysis takes: the Lung-PET-CT-Dx kernel pairs, the LIDC
 /// slice and each COVID-19-NY-SBU slice, as (name, path), in a fixed order. Paths may be
 /// missing on disk when the folder is incomplete.

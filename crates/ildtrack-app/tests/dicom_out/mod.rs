@@ -1,0 +1,175 @@
+//! `--dicom-out` on the real series of `../shared/data`: the DICOM Segmentation is read back by
+//! highdicom (the test venv; `scripts/dicom_out_check.py`) — segments, labels, codes, every
+//! segment's voxels equal to `lungs.nii.gz` / `classes.nii.gz` of the same run, frames only
+//! where a segment is present, the source series, study, patient and Frame of Reference — and
+//! `dciodvfy` (dicom3tools) reports no error in it. A NIfTI or NRRD input is refused up front.
+
+use crate::common::out_dir;
+use ildtrack_app::{AnalyzeOptions, DICOM_SEG_FILE};
+use ildtrack_compute::CpuBackend;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+#[test]
+fn dicom_seg_reads_back_in_highdicom_equal_to_the_label_maps_and_passes_dciodvfy() {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let Some(data) = ildtrack_dicom::shared_data::for_test(manifest) else {
+        return;
+    };
+    let Some(py) = ildtrack_dicom::shared_data::tools_python_for_test(
+        manifest,
+        &["highdicom", "pydicom", "SimpleITK", "numpy"],
+    ) else {
+        return;
+    };
+    let Some(dciodvfy) = ildtrack_dicom::shared_data::tool_for_test("dciodvfy", &[]) else {
+        return;
+    };
+    let opts = AnalyzeOptions {
+        dicom_out: true,
+        ..Default::default()
+    };
+    for name in ["A0002-kernel-B70f", "A0001-kernel-L"] {
+        let dicom = data.join("lung-pet-ct-dx").join(name);
+        let out = out_dir(&format!("dicom-out-{name}"));
+        let v = ildtrack_app::analyze_to_dir(&CpuBackend::new(), &dicom, &out, &opts, &|_, _| {})
+            .expect("analyze --dicom-out");
+        let seg = out.join(DICOM_SEG_FILE);
+        assert_eq!(v.dicom_seg.as_deref(), Some(seg.as_path()));
+        assert!(seg.is_file());
+
+        let o = Command::new(&py)
+            .arg(root().join("scripts/dicom_out_check.py"))
+            .args([&seg, &dicom, &out])
+            .output()
+            .expect("run dicom_out_check.py");
+        assert!(
+            o.status.success(),
+            "{name}: dicom_out_check.py failed:\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let c: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+        eprintln!(
+            "{name}: SEG {} frames ({} expected), {} bytes",
+            c["frames"],
+            c["expected_frames"],
+            std::fs::metadata(&seg).map(|m| m.len()).unwrap_or(0)
+        );
+        assert_eq!(c["segmentation_type"], "BINARY");
+        for key in [
+            "frame_of_reference_equal",
+            "study_equal",
+            "patient_equal",
+            "referenced_series_equal",
+            "referenced_instances",
+            "new_series_uid",
+        ] {
+            assert_eq!(c[key], true, "{name}: {key}");
+        }
+        assert_eq!(
+            c["frames"], c["expected_frames"],
+            "{name}: frames only where a segment is present"
+        );
+        let segs = c["segments"].as_array().expect("segments");
+        let labels: Vec<&str> = segs
+            .iter()
+            .map(|s| s["label"].as_str().unwrap_or(""))
+            .collect();
+        assert_eq!(
+            labels,
+            [
+                "Right lung",
+                "Left lung",
+                "Low attenuation",
+                "Ground-glass opacity",
+                "Consolidation",
+                "Vessels and dense structures"
+            ]
+        );
+        let types: Vec<String> = segs
+            .iter()
+            .map(|s| format!("{}:{}", s["type"][0], s["type"][1]).replace('"', ""))
+            .collect();
+        assert_eq!(
+            types,
+            [
+                "SCT:3341006",
+                "SCT:44029006",
+                "DCM:112084",
+                "DCM:112120",
+                "SCT:95436008",
+                "SCT:59820001"
+            ]
+        );
+        for s in segs {
+            assert_eq!(s["voxels_equal"], true, "{name}: segment {}", s["label"]);
+            assert_eq!(s["algorithm"], "AUTOMATIC");
+        }
+        assert!(
+            segs[0]["voxels"].as_u64().unwrap_or(0) > 100_000,
+            "{name}: right lung empty?"
+        );
+
+        // dciodvfy prints "Error - …" for every conformance error; warnings are allowed (they
+        // concern attributes copied from the source, e.g. an empty Study ID). Only the error
+        // lines are shown, never the whole output (it quotes the patient's name).
+        let o = Command::new(&dciodvfy)
+            .arg(&seg)
+            .output()
+            .expect("run dciodvfy");
+        let text =
+            String::from_utf8_lossy(&o.stderr).to_string() + &String::from_utf8_lossy(&o.stdout);
+        assert!(
+            text.lines().any(|l| l.trim() == "Segmentation"),
+            "{name}: dciodvfy did not check it as a Segmentation"
+        );
+        let errors: Vec<&str> = text.lines().filter(|l| l.starts_with("Error")).collect();
+        assert!(
+            errors.is_empty(),
+            "{name}: dciodvfy errors:\n{}",
+            errors.join("\n")
+        );
+        let _ = std::fs::remove_dir_all(&out);
+    }
+}
+
+#[test]
+fn dicom_out_on_nifti_or_nrrd_input_is_unusable_input_before_any_analysis() {
+    let dir = out_dir("dicom-out-refused");
+    let vol = ildtrack_volume::Volume::new(
+        ndarray::Array3::<u8>::zeros((2, 4, 4)),
+        ildtrack_volume::Geometry::default(),
+    );
+    let nii = dir.join("ct.nii.gz");
+    ildtrack_dicom::nifti::write_u8(&nii, &vol).expect("write nifti");
+    let nrrd = dir.join("ct.nrrd");
+    ildtrack_dicom::nrrd::write_u8(&nrrd, &vol).expect("write nrrd");
+    let opts = AnalyzeOptions {
+        dicom_out: true,
+        ..Default::default()
+    };
+    for (input, format) in [(&nii, "NIfTI"), (&nrrd, "NRRD")] {
+        let e = ildtrack_app::analyze_to_dir(
+            &CpuBackend::new(),
+            input,
+            &dir.join("o"),
+            &opts,
+            &|_, _| {},
+        )
+        .expect_err("refused");
+        let s = e.to_string();
+        assert!(e.is_unusable_input(), "{s}");
+        assert!(
+            s.contains("needs a DICOM source") && s.contains(format),
+            "{s}"
+        );
+        assert!(
+            !dir.join("o/visit.json").exists(),
+            "analysed before refusing"
+        );
+    }
+}

@@ -3,6 +3,10 @@
 it with the source series and the NIfTI label maps of the same run. Prints one JSON object.
 
   dicom_out_check.py <segmentation.dcm> <source-dicom-folder> <folder with lungs.nii.gz, classes.nii.gz>
+  dicom_out_check.py sr <measurements.dcm> <segmentation.dcm>
+      parses the TID 1500 Measurement Report with highdicom's MeasurementReport and prints each
+      measurement group: tracking identifier, template, referenced segment (and whether it
+      points at this SEG), finding site, and every measurement (meaning -> [value, unit]).
 
 Each segment's voxels are taken from the SEG per source instance (highdicom resolves frames by
 their Derivation Image references) and compared with the label map value the segment stands for
@@ -88,7 +92,55 @@ def main(seg_path, dicom_dir, maps_dir):
     print(json.dumps(out))
 
 
+def sr_main(sr_path, seg_path):
+    sr = hd.sr.srread(sr_path)
+    seg = pydicom.dcmread(seg_path, stop_before_pixels=True)
+    report = hd.sr.MeasurementReport.from_sequence([sr])
+    groups = []
+    for kind, found in (
+        ("1411", report.get_volumetric_roi_measurement_groups()),
+        ("1501", report.get_image_measurement_groups()),
+    ):
+        for g in found:
+            entry = {
+                "template": kind,
+                "tracking_identifier": g.tracking_identifier,
+                "has_tracking_uid": g.tracking_uid is not None,
+                "finding_site": [str(getattr(s.value, "value", s.value)) for s in g.finding_sites],
+                "measurements": {
+                    m.name.meaning: [float(m.value), m.unit.value] for m in g.get_measurements()
+                },
+            }
+            if kind == "1411":
+                ref = g.referenced_segment
+                entry["segment_numbers"] = list(ref.referenced_segment_numbers)
+                entry["segment_of_this_seg"] = (
+                    ref.referenced_sop_instance_uid == seg.SOPInstanceUID
+                )
+            groups.append(entry)
+    evidence = {
+        s.SeriesInstanceUID
+        for st in sr.CurrentRequestedProcedureEvidenceSequence
+        for s in st.ReferencedSeriesSequence
+    }
+    print(
+        json.dumps(
+            {
+                "sop_class": sr.SOPClassUID,
+                "template": sr.ContentTemplateSequence[0].TemplateIdentifier,
+                "groups": groups,
+                "evidence_has_seg_series": seg.SeriesInstanceUID in evidence,
+                "study_equal": sr.StudyInstanceUID == seg.StudyInstanceUID,
+                "patient_equal": str(sr.PatientID) == str(seg.PatientID),
+            }
+        )
+    )
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 4:
+    if len(sys.argv) == 4 and sys.argv[1] == "sr":
+        sr_main(*sys.argv[2:])
+    elif len(sys.argv) == 4:
+        main(*sys.argv[1:])
+    else:
         raise SystemExit(__doc__)
-    main(*sys.argv[1:])

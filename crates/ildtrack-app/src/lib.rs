@@ -30,7 +30,9 @@ pub use cache::cache_key;
 pub use demo::{demo, demo_mismatches, demo_with};
 pub use error::AppError;
 pub use manifest::{Manifest, VisitInput};
-pub use options::{AnalyzeOptions, DICOM_SEG_FILE, LabelFormat, Progress, SEGMENTATION_FILE};
+pub use options::{
+    AnalyzeOptions, DICOM_SEG_FILE, DICOM_SR_FILE, LabelFormat, Progress, SEGMENTATION_FILE,
+};
 pub use track::{TrackOutcome, track, track_detailed};
 pub use visit::{QC_FILES, VisitOutputs, analyze_to_dir, visit_summary};
 

@@ -27,6 +27,9 @@ pub struct AnalyzeOptions {
 /// The DICOM Segmentation written with `--dicom-out`.
 pub const DICOM_SEG_FILE: &str = "segmentation.dcm";
 
+/// The DICOM Structured Report (TID 1500 measurements) written with `--dicom-out`.
+pub const DICOM_SR_FILE: &str = "measurements.dcm";
+
 /// File format of a visit's label maps.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum LabelFormat {

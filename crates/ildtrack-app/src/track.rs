@@ -113,10 +113,15 @@ pub fn track_detailed<B: Backend>(
             .unwrap_or_else(|| format!("visits/visit-{}", k + 1));
         let vdir = out.join(&rel);
         create_dir(&vdir)?;
-        for name in ["visit.json", QC_INDEX, crate::options::DICOM_SEG_FILE]
-            .into_iter()
-            .chain(opts.label_format.files().iter().copied())
-            .chain(QC_FILES.iter().map(|(n, _)| *n))
+        for name in [
+            "visit.json",
+            QC_INDEX,
+            crate::options::DICOM_SEG_FILE,
+            crate::options::DICOM_SR_FILE,
+        ]
+        .into_iter()
+        .chain(opts.label_format.files().iter().copied())
+        .chain(QC_FILES.iter().map(|(n, _)| *n))
         {
             let from = cache_dir.join(name);
             if from.is_file() {

@@ -3,7 +3,9 @@
 
 use crate::error::AppError;
 use crate::files::{create_dir, write_atomic};
-use crate::options::{AnalyzeOptions, DICOM_SEG_FILE, LabelFormat, Progress, SEGMENTATION_FILE};
+use crate::options::{
+    AnalyzeOptions, DICOM_SEG_FILE, DICOM_SR_FILE, LabelFormat, Progress, SEGMENTATION_FILE,
+};
 use ildtrack_compute::Backend;
 use ildtrack_model::visit::VisitResult;
 use ildtrack_report::{QcImage, ReportOptions, VisitPage, qc, render_visit_html};
@@ -33,6 +35,8 @@ pub struct VisitOutputs {
     pub segmentation: Option<PathBuf>,
     /// `segmentation.dcm` (DICOM SEG) with `--dicom-out`.
     pub dicom_seg: Option<PathBuf>,
+    /// `measurements.dcm` (DICOM SR, TID 1500) with `--dicom-out`.
+    pub dicom_sr: Option<PathBuf>,
     pub qc_pngs: Vec<PathBuf>,
     pub report_html: PathBuf,
     pub result: VisitResult,
@@ -137,11 +141,18 @@ pub(crate) fn analyse_into<B: Backend>(
     );
     niftis?;
     if let Some(source) = &source {
-        ildtrack_dicom::seg::write_seg(
+        let seg = ildtrack_dicom::seg::write_seg(
             &dir.join(DICOM_SEG_FILE),
             source,
             &[&analysis.lungs, &analysis.classes],
             &dicom_segments(),
+            env!("CARGO_PKG_VERSION"),
+        )?;
+        ildtrack_dicom::sr::write_sr(
+            &dir.join(DICOM_SR_FILE),
+            source,
+            &seg,
+            &sr_regions(&analysis.result),
             env!("CARGO_PKG_VERSION"),
         )?;
     }
@@ -326,6 +337,108 @@ fn dicom_segments() -> Vec<ildtrack_dicom::seg::SegmentSpec> {
     ]
 }
 
+/// The regions of the DICOM SR and their metrics (codes in `docs/DICOM-OUT.md`): right and
+/// left lung (SEG segments 1 and 2, TID 1411) and the whole lungs (TID 1501). Extent scores:
+/// a side sums its three zones (0–12), the whole lungs all six (0–24).
+fn sr_regions(r: &VisitResult) -> Vec<ildtrack_dicom::sr::RegionMeasurements> {
+    use ildtrack_dicom::seg::Code;
+    use ildtrack_dicom::sr::{Measurement, PRIVATE_SCHEME, RegionMeasurements};
+    let ucum = |value: &'static str, meaning: &'static str| Code {
+        value,
+        scheme: "UCUM",
+        meaning,
+    };
+    let own = |value: &'static str, meaning: &'static str| Code {
+        value,
+        scheme: PRIVATE_SCHEME,
+        meaning,
+    };
+    let pct = ucum("%", "Percent");
+    let z = &r.lungs.zones;
+    let side_score = |zs: [&ildtrack_model::visit::Metrics; 3]| {
+        zs.iter().map(|m| f64::from(m.extent_score)).sum::<f64>()
+    };
+    let metrics = |m: &ildtrack_model::visit::Metrics, score: f64| {
+        let mut v = vec![Measurement {
+            concept: Code {
+                value: "118565006",
+                scheme: "SCT",
+                meaning: "Volume",
+            },
+            value: m.volume_ml,
+            unit: ucum("ml", "milliliter"),
+            derivation: None,
+        }];
+        if let Some(mean) = m.mean_hu {
+            v.push(Measurement {
+                concept: Code {
+                    value: "112031",
+                    scheme: "DCM",
+                    meaning: "Attenuation Coefficient",
+                },
+                value: mean,
+                unit: ucum("[hnsf'U]", "Hounsfield unit"),
+                derivation: Some(Code {
+                    value: "373098007",
+                    scheme: "SCT",
+                    meaning: "Mean",
+                }),
+            });
+        }
+        for (code, meaning, value) in [
+            ("LAA950", "Low attenuation area below -950 HU", m.laa950_pct),
+            ("GGO", "Ground-glass opacity volume fraction", m.ggo_pct),
+            ("CONS", "Consolidation volume fraction", m.consolidation_pct),
+            ("AFFECTED", "Affected lung volume fraction", m.affected_pct),
+        ] {
+            v.push(Measurement {
+                concept: own(code, meaning),
+                value,
+                unit: pct,
+                derivation: None,
+            });
+        }
+        v.push(Measurement {
+            concept: own("EXTENT", "Six-zone extent score"),
+            value: score,
+            unit: ucum("{score}", "score"),
+            derivation: None,
+        });
+        v
+    };
+    let site = |value: &'static str, meaning: &'static str| Code {
+        value,
+        scheme: "SCT",
+        meaning,
+    };
+    vec![
+        RegionMeasurements {
+            tracking_id: "right lung".into(),
+            finding_site: site("3341006", "Right lung"),
+            segment_number: Some(1),
+            measurements: metrics(
+                &r.lungs.right,
+                side_score([&z.right_upper, &z.right_middle, &z.right_lower]),
+            ),
+        },
+        RegionMeasurements {
+            tracking_id: "left lung".into(),
+            finding_site: site("44029006", "Left lung"),
+            segment_number: Some(2),
+            measurements: metrics(
+                &r.lungs.left,
+                side_score([&z.left_upper, &z.left_middle, &z.left_lower]),
+            ),
+        },
+        RegionMeasurements {
+            tracking_id: "both lungs".into(),
+            finding_site: site("39607008", "Lung"),
+            segment_number: None,
+            measurements: metrics(&r.lungs.whole, f64::from(z.total_extent_score())),
+        },
+    ]
+}
+
 /// Write the two label maps in `format` into `dir` (in parallel: each is compressed on its own).
 fn write_label_maps(
     dir: &Path,
@@ -493,6 +606,7 @@ pub fn analyze_to_dir<B: Backend>(
         classes_map: out.join(opts.label_format.files()[1]),
         segmentation: (opts.label_format == LabelFormat::Nrrd).then(|| out.join(SEGMENTATION_FILE)),
         dicom_seg: opts.dicom_out.then(|| out.join(DICOM_SEG_FILE)),
+        dicom_sr: opts.dicom_out.then(|| out.join(DICOM_SR_FILE)),
         qc_pngs: QC_FILES
             .iter()
             .map(|(n, _)| out.join(n))

@@ -61,6 +61,7 @@ mod scan;
 pub mod seg;
 mod series;
 pub mod shared_data;
+pub mod sr;
 mod ts;
 
 use std::collections::BTreeMap;

@@ -71,7 +71,7 @@ const COPIED: [Tag; 14] = [
 ];
 
 /// Type 2 attributes of the copied modules: written empty when the source lacks them.
-const TYPE2: [(Tag, VR); 7] = [
+pub(crate) const TYPE2: [(Tag, VR); 7] = [
     (tags::PATIENT_NAME, VR::PN),
     (tags::PATIENT_ID, VR::LO),
     (tags::PATIENT_BIRTH_DATE, VR::DA),
@@ -163,6 +163,13 @@ pub fn source_series(input: &Path, opts: &LoadOptions) -> Result<SourceSeries, L
     })
 }
 
+impl SourceSeries {
+    /// The patient / study attributes copied from the source (holds patient name and ID).
+    pub(crate) fn copied_attributes(&self) -> &InMemDicomObject {
+        &self.copied
+    }
+}
+
 /// A coded concept (code value, coding scheme, meaning).
 #[derive(Debug, Clone, Copy)]
 pub struct Code {
@@ -251,7 +258,7 @@ fn ds_list(v: &[f64]) -> Vec<String> {
 }
 
 /// DICOM date and time of now (UTC).
-fn now_da_tm() -> (String, String) {
+pub(crate) fn now_da_tm() -> (String, String) {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())

@@ -2,10 +2,13 @@
 //! highdicom (the test venv; `scripts/dicom_out_check.py`) — segments, labels, codes, every
 //! segment's voxels equal to `lungs.nii.gz` / `classes.nii.gz` of the same run, frames only
 //! where a segment is present, the source series, study, patient and Frame of Reference — and
-//! `dciodvfy` (dicom3tools) reports no error in it. A NIfTI or NRRD input is refused up front.
+//! `dciodvfy` (dicom3tools) reports no error in it. The TID 1500 Structured Report is parsed by
+//! highdicom's MeasurementReport and holds the visit's numbers, its lung groups referencing the
+//! SEG's segments; `dciodvfy` reports no error in it either. A NIfTI or NRRD input is refused
+//! up front.
 
 use crate::common::out_dir;
-use ildtrack_app::{AnalyzeOptions, DICOM_SEG_FILE};
+use ildtrack_app::{AnalyzeOptions, DICOM_SEG_FILE, DICOM_SR_FILE};
 use ildtrack_compute::CpuBackend;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,7 +18,7 @@ fn root() -> PathBuf {
 }
 
 #[test]
-fn dicom_seg_reads_back_in_highdicom_equal_to_the_label_maps_and_passes_dciodvfy() {
+fn dicom_seg_and_sr_read_back_in_highdicom_equal_to_the_outputs_and_pass_dciodvfy() {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     let Some(data) = ildtrack_dicom::shared_data::for_test(manifest) else {
         return;
@@ -114,25 +117,128 @@ fn dicom_seg_reads_back_in_highdicom_equal_to_the_label_maps_and_passes_dciodvfy
             "{name}: right lung empty?"
         );
 
-        // dciodvfy prints "Error - …" for every conformance error; warnings are allowed (they
-        // concern attributes copied from the source, e.g. an empty Study ID). Only the error
-        // lines are shown, never the whole output (it quotes the patient's name).
-        let o = Command::new(&dciodvfy)
-            .arg(&seg)
+        // The SR: highdicom's MeasurementReport parses it; each group's numbers are the
+        // visit's, the right and left lung groups reference segments 1 and 2 of this SEG.
+        let sr = out.join(DICOM_SR_FILE);
+        assert_eq!(v.dicom_sr.as_deref(), Some(sr.as_path()));
+        let o = Command::new(&py)
+            .arg(root().join("scripts/dicom_out_check.py"))
+            .arg("sr")
+            .args([&sr, &seg])
             .output()
-            .expect("run dciodvfy");
-        let text =
-            String::from_utf8_lossy(&o.stderr).to_string() + &String::from_utf8_lossy(&o.stdout);
+            .expect("run dicom_out_check.py sr");
         assert!(
-            text.lines().any(|l| l.trim() == "Segmentation"),
-            "{name}: dciodvfy did not check it as a Segmentation"
+            o.status.success(),
+            "{name}: dicom_out_check.py sr failed:\n{}",
+            String::from_utf8_lossy(&o.stderr)
         );
-        let errors: Vec<&str> = text.lines().filter(|l| l.starts_with("Error")).collect();
-        assert!(
-            errors.is_empty(),
-            "{name}: dciodvfy errors:\n{}",
-            errors.join("\n")
-        );
+        let c: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+        assert_eq!(c["template"], "1500");
+        for key in ["evidence_has_seg_series", "study_equal", "patient_equal"] {
+            assert_eq!(c[key], true, "{name}: SR {key}");
+        }
+        let groups = c["groups"].as_array().expect("groups");
+        assert_eq!(groups.len(), 3, "{name}: {groups:?}");
+        let l = &v.result.lungs;
+        let z = &l.zones;
+        let side = |ms: [&ildtrack_model::visit::Metrics; 3]| {
+            ms.iter().map(|m| f64::from(m.extent_score)).sum::<f64>()
+        };
+        let want = [
+            (
+                "right lung",
+                "1411",
+                "3341006",
+                Some(1),
+                &l.right,
+                side([&z.right_upper, &z.right_middle, &z.right_lower]),
+            ),
+            (
+                "left lung",
+                "1411",
+                "44029006",
+                Some(2),
+                &l.left,
+                side([&z.left_upper, &z.left_middle, &z.left_lower]),
+            ),
+            (
+                "both lungs",
+                "1501",
+                "39607008",
+                None,
+                &l.whole,
+                f64::from(z.total_extent_score()),
+            ),
+        ];
+        for (g, (id, template, site, segment, m, score)) in groups.iter().zip(want) {
+            assert_eq!(g["tracking_identifier"], id);
+            assert_eq!(g["template"], template, "{id}");
+            assert_eq!(g["finding_site"][0], site, "{id}");
+            assert_eq!(g["has_tracking_uid"], true, "{id}");
+            if let Some(n) = segment {
+                assert_eq!(g["segment_numbers"][0], n, "{id}");
+                assert_eq!(g["segment_of_this_seg"], true, "{id}");
+            }
+            let got = |k: &str, unit: &str| {
+                assert_eq!(g["measurements"][k][1], unit, "{name} {id} {k}");
+                g["measurements"][k][0].as_f64().expect("value")
+            };
+            // Written as DICOM decimal strings (at most 16 characters): 6 decimals kept.
+            let close = |a: f64, b: f64| (a - b).abs() <= 1e-6 * b.abs().max(1.0);
+            assert!(
+                close(got("Volume", "ml"), m.volume_ml),
+                "{name} {id} volume"
+            );
+            let mean = m.mean_hu.expect("mean HU");
+            assert!(
+                close(got("Attenuation Coefficient", "[hnsf'U]"), mean),
+                "{name} {id} mean"
+            );
+            assert!(close(
+                got("Low attenuation area below -950 HU", "%"),
+                m.laa950_pct
+            ));
+            assert!(close(
+                got("Ground-glass opacity volume fraction", "%"),
+                m.ggo_pct
+            ));
+            assert!(close(
+                got("Consolidation volume fraction", "%"),
+                m.consolidation_pct
+            ));
+            assert!(close(
+                got("Affected lung volume fraction", "%"),
+                m.affected_pct
+            ));
+            assert_eq!(
+                got("Six-zone extent score", "{score}"),
+                score,
+                "{name} {id}"
+            );
+        }
+
+        // dciodvfy prints "Error - …" for every conformance error; warnings are allowed (they
+        // concern attributes copied from the source, e.g. an empty Study ID, and the SR's
+        // private coding scheme 99ILDTRACK). Only the error lines are shown, never the whole
+        // output (it quotes the patient's name).
+        for (file, iod) in [(&seg, "Segmentation"), (&sr, "ComprehensiveSR")] {
+            let o = Command::new(&dciodvfy)
+                .arg(file)
+                .output()
+                .expect("run dciodvfy");
+            let text = String::from_utf8_lossy(&o.stderr).to_string()
+                + &String::from_utf8_lossy(&o.stdout);
+            assert!(
+                text.lines().any(|l| l.trim() == iod),
+                "{name}: dciodvfy did not check it as {iod}"
+            );
+            let errors: Vec<&str> = text.lines().filter(|l| l.starts_with("Error")).collect();
+            assert!(
+                errors.is_empty(),
+                "{name} {iod}: dciodvfy errors:\n{}",
+                errors.join("\n")
+            );
+        }
         let _ = std::fs::remove_dir_all(&out);
     }
 }

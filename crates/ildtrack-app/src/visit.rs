@@ -140,6 +140,7 @@ pub(crate) fn analyse_into<B: Backend>(
         },
     );
     niftis?;
+    let mut dicom_out_skipped = false;
     if let Some(source) = &source {
         let seg = ildtrack_dicom::seg::write_seg(
             &dir.join(DICOM_SEG_FILE),
@@ -148,13 +149,16 @@ pub(crate) fn analyse_into<B: Backend>(
             &dicom_segments(),
             env!("CARGO_PKG_VERSION"),
         )?;
-        ildtrack_dicom::sr::write_sr(
-            &dir.join(DICOM_SR_FILE),
-            source,
-            &seg,
-            &sr_regions(&analysis.result),
-            env!("CARGO_PKG_VERSION"),
-        )?;
+        match seg {
+            Some(seg) => ildtrack_dicom::sr::write_sr(
+                &dir.join(DICOM_SR_FILE),
+                source,
+                &seg,
+                &sr_regions(&analysis.result),
+                env!("CARGO_PKG_VERSION"),
+            )?,
+            None => dicom_out_skipped = true,
+        }
     }
     // Only the identity is needed from here on: free the HU volume before the last writes.
     let identity = loaded.identity;
@@ -169,6 +173,12 @@ pub(crate) fn analyse_into<B: Backend>(
     );
     let images: Vec<QcImage> = named.into_iter().map(|(_, im)| im).collect();
     let mut result = analysis.result;
+    if dicom_out_skipped {
+        result.warnings.push(ildtrack_volume::Warning::new(
+            "dicom-out-empty",
+            "no lung voxel was found: no DICOM SEG or SR was written (a Segmentation needs at least one frame)",
+        ));
+    }
     result.timings_ms.insert("load".into(), load_ms);
     result
         .timings_ms
@@ -605,8 +615,8 @@ pub fn analyze_to_dir<B: Backend>(
         lungs_map: out.join(opts.label_format.files()[0]),
         classes_map: out.join(opts.label_format.files()[1]),
         segmentation: (opts.label_format == LabelFormat::Nrrd).then(|| out.join(SEGMENTATION_FILE)),
-        dicom_seg: opts.dicom_out.then(|| out.join(DICOM_SEG_FILE)),
-        dicom_sr: opts.dicom_out.then(|| out.join(DICOM_SR_FILE)),
+        dicom_seg: Some(out.join(DICOM_SEG_FILE)).filter(|p| opts.dicom_out && p.is_file()),
+        dicom_sr: Some(out.join(DICOM_SR_FILE)).filter(|p| opts.dicom_out && p.is_file()),
         qc_pngs: QC_FILES
             .iter()
             .map(|(n, _)| out.join(n))

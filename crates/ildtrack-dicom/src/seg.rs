@@ -37,6 +37,8 @@ pub struct SourceInstance {
     pub sop_instance_uid: String,
     /// ImagePositionPatient (LPS, mm) of the slice.
     pub position: [f64; 3],
+    /// The frame (1-based) when the instance is multi-frame (enhanced CT), else `None`.
+    pub frame: Option<u32>,
 }
 
 /// What a derived object needs from its source series.
@@ -121,6 +123,7 @@ pub fn source_series(input: &Path, opts: &LoadOptions) -> Result<SourceSeries, L
             sop_class_uid: f.sop_class.clone(),
             sop_instance_uid: sop,
             position: pos,
+            frame: (f.frames.len() > 1).then_some(s.frame + 1),
         });
     }
     let first = e.slices.first().map(|s| scan.files[s.file].path.clone());
@@ -164,6 +167,14 @@ pub fn source_series(input: &Path, opts: &LoadOptions) -> Result<SourceSeries, L
 }
 
 impl SourceSeries {
+    /// Each SOP instance once (a multi-frame instance holds several slices), in slice order.
+    pub fn distinct_instances(&self) -> impl Iterator<Item = &SourceInstance> {
+        let mut seen = std::collections::HashSet::new();
+        self.instances
+            .iter()
+            .filter(move |i| seen.insert(i.sop_instance_uid.as_str()))
+    }
+
     /// The patient / study attributes copied from the source (holds patient name and ID).
     pub(crate) fn copied_attributes(&self) -> &InMemDicomObject {
         &self.copied
@@ -283,14 +294,15 @@ pub(crate) fn now_da_tm() -> (String, String) {
 
 /// Write a binary DICOM Segmentation of `layers` (label maps on the grid of the source volume,
 /// `(z, y, x)` with the source's geometry) to `path`, atomically. Returns the SEG's
-/// SeriesInstanceUID and SOPInstanceUID.
+/// SeriesInstanceUID and SOPInstanceUID, or `None` (nothing written) when no segment has a
+/// voxel: a Segmentation must hold at least one frame.
 pub fn write_seg(
     path: &Path,
     source: &SourceSeries,
     layers: &[&Volume<u8>],
     segments: &[SegmentSpec],
     software_version: &str,
-) -> Result<(String, String), LoadError> {
+) -> Result<Option<(String, String)>, LoadError> {
     let invalid = |reason: String| LoadError::WriteInvalid {
         path: path.to_path_buf(),
         reason,
@@ -604,6 +616,13 @@ pub fn write_seg(
                     VR::UI,
                     src.sop_instance_uid.clone(),
                 );
+                if let Some(frame) = src.frame {
+                    srci.put(DataElement::new(
+                        tags::REFERENCED_FRAME_NUMBER,
+                        VR::IS,
+                        PrimitiveValue::from(frame.to_string()),
+                    ));
+                }
                 put_seq(
                     &mut srci,
                     tags::PURPOSE_OF_REFERENCE_CODE_SEQUENCE,
@@ -630,7 +649,8 @@ pub fn write_seg(
         }
     }
     if frames.is_empty() {
-        return Err(invalid("no segment has any voxel: nothing to write".into()));
+        // A SEG needs at least one frame: with no segment voxel there is nothing to write.
+        return Ok(None);
     }
     put(
         &mut obj,
@@ -642,8 +662,7 @@ pub fn write_seg(
 
     // Common Instance Reference: the whole source series.
     let refs: Vec<InMemDicomObject> = source
-        .instances
-        .iter()
+        .distinct_instances()
         .map(|s| {
             let mut o = InMemDicomObject::new_empty();
             put(
@@ -698,7 +717,7 @@ pub fn write_seg(
         }
     })?;
     tracing::debug!(frames = nbits / px.max(1), "DICOM SEG written");
-    Ok((series_uid, sop_uid))
+    Ok(Some((series_uid, sop_uid)))
 }
 
 fn obj_u16(o: &mut InMemDicomObject, tag: Tag, v: u16) {

@@ -275,8 +275,7 @@ pub fn write_sr(
         &mut src_series,
         tags::REFERENCED_SOP_SEQUENCE,
         source
-            .instances
-            .iter()
+            .distinct_instances()
             .map(|i| sop_ref(&i.sop_class_uid, &i.sop_instance_uid))
             .collect(),
     );
@@ -354,8 +353,7 @@ pub fn write_sr(
         meaning: "Source",
     };
     let library: Vec<InMemDicomObject> = source
-        .instances
-        .iter()
+        .distinct_instances()
         .map(|i| {
             image(
                 "CONTAINS",

@@ -279,3 +279,59 @@ fn dicom_out_on_nifti_or_nrrd_input_is_unusable_input_before_any_analysis() {
         );
     }
 }
+
+/// A real DICOM series in which no lung is found (the 2-frame enhanced CT sample): nothing to
+/// put in a Segmentation (it needs a frame), so neither object is written, the visit says so,
+/// and the run still succeeds.
+#[test]
+fn dicom_out_without_lung_voxels_writes_neither_object_and_warns() {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let Some(data) = ildtrack_dicom::shared_data::for_test(manifest) else {
+        return;
+    };
+    let out = out_dir("dicom-out-empty");
+    let opts = AnalyzeOptions {
+        dicom_out: true,
+        ..Default::default()
+    };
+    let input = data.join("transfer-syntaxes/enhanced-ct/eCT_Supplemental.dcm");
+    let v = ildtrack_app::analyze_to_dir(&CpuBackend::new(), &input, &out, &opts, &|_, _| {})
+        .expect("analyze");
+    assert_eq!(
+        v.result.lungs.whole.voxel_count, 0,
+        "the sample has no lungs"
+    );
+    assert!(
+        v.result
+            .warnings
+            .iter()
+            .any(|w| w.code == "dicom-out-empty")
+    );
+    assert_eq!((v.dicom_seg, v.dicom_sr), (None, None));
+    assert!(!out.join(DICOM_SEG_FILE).exists() && !out.join(DICOM_SR_FILE).exists());
+}
+
+/// `track --dicom-out`: every visit folder gets its SEG and SR (here on phantom DICOM).
+#[test]
+fn track_with_dicom_out_writes_seg_and_sr_per_visit() {
+    let root = out_dir("track-dicom-out");
+    let inputs = crate::pipeline::write_small_visits(&root.join("dicom"), 2);
+    let out = root.join("out");
+    let m = ildtrack_app::Manifest {
+        visits: inputs,
+        ..Default::default()
+    };
+    let opts = AnalyzeOptions {
+        dicom_out: true,
+        ..Default::default()
+    };
+    let r = ildtrack_app::track_detailed(&CpuBackend::new(), &m, &out, &opts, &|_, _| {})
+        .expect("track");
+    assert_eq!(r.result.visits.len(), 2);
+    for v in &r.result.visits {
+        let dir = out.join(v.dir.as_deref().expect("dir"));
+        for f in [DICOM_SEG_FILE, DICOM_SR_FILE] {
+            assert!(dir.join(f).is_file(), "{} missing in {}", f, dir.display());
+        }
+    }
+}

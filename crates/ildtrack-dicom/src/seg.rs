@@ -270,10 +270,16 @@ fn ds_list(v: &[f64]) -> Vec<String> {
 
 /// DICOM date and time of now (UTC).
 pub(crate) fn now_da_tm() -> (String, String) {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    da_tm(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+    )
+}
+
+/// DICOM date and time of `secs` seconds after 1970-01-01 00:00 UTC.
+fn da_tm(secs: u64) -> (String, String) {
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
@@ -722,4 +728,61 @@ pub fn write_seg(
 
 fn obj_u16(o: &mut InMemDicomObject, tag: Tag, v: u16) {
     o.put(DataElement::new(tag, VR::US, PrimitiveValue::from(v)));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_uids_are_distinct_valid_2_25_uids() {
+        let a: Vec<String> = (0..1000).map(|_| new_uid()).collect();
+        let set: std::collections::HashSet<&String> = a.iter().collect();
+        assert_eq!(set.len(), a.len(), "a UID repeated");
+        for u in &a {
+            // PS3.5 9.1: at most 64 characters, digits and dots, no leading zero in a component.
+            assert!(u.len() <= 64 && u.starts_with("2.25."), "{u}");
+            let n = &u[5..];
+            assert!(
+                n.bytes().all(|b| b.is_ascii_digit()) && (n == "0" || !n.starts_with('0')),
+                "{u}"
+            );
+        }
+    }
+
+    #[test]
+    fn decimal_strings_fit_16_characters() {
+        for v in [
+            0.0,
+            -0.0,
+            1.0 / 3.0,
+            -173.1767578125,
+            123456.789012345,
+            -1e-12,
+            5.0,
+        ] {
+            let s = ds(v);
+            assert!(s.len() <= 16, "{v} → {s}");
+            let back: f64 = s.parse().expect("parses");
+            assert!((back - v).abs() <= 1e-6 * v.abs().max(1.0), "{v} → {s}");
+        }
+        assert_eq!(ds(-0.0), "0");
+        assert_eq!(ds(8.0), "8");
+    }
+
+    #[test]
+    fn civil_dates_from_unix_seconds() {
+        assert_eq!(da_tm(0), ("19700101".into(), "000000".into()));
+        assert_eq!(da_tm(951827696), ("20000229".into(), "123456".into()));
+        assert_eq!(da_tm(1798761599), ("20261231".into(), "235959".into()));
+        assert_eq!(da_tm(4107542400), ("21000301".into(), "000000".into()));
+    }
+
+    #[test]
+    fn todays_date_and_time_are_dicom_da_and_tm() {
+        let (d, t) = now_da_tm();
+        assert!(d.len() == 8 && d.bytes().all(|b| b.is_ascii_digit()), "{d}");
+        assert!(d.as_str() >= "20240101", "{d}");
+        assert!(t.len() == 6 && t.as_str() < "240000", "{t}");
+    }
 }

@@ -4,8 +4,8 @@
 Run with the test venv (`.venv-tools/bin/python`, made by scripts/setup.sh: SimpleITK, pynrrd,
 numpy). Two commands, each printing one JSON object on stdout:
 
-  write <dicom-folder> <out-folder>
-      Reads the DICOM series with SimpleITK (GDCM) and writes it as NRRD five ways:
+  write <dicom-folder or file> <out-folder>
+      Reads the DICOM series (or single file) with SimpleITK (GDCM) and writes it as NRRD five ways:
         sitk-gzip.nrrd     SimpleITK, gzip, attached, LPS
         sitk-raw.nhdr      SimpleITK, raw, detached (sitk-raw.raw)
         pynrrd-ras.nrrd    pynrrd, gzip, int16, space right-anterior-superior (directions and
@@ -41,12 +41,15 @@ def geometry(im):
 
 def write(dicom_dir, out):
     os.makedirs(out, exist_ok=True)
-    r = sitk.ImageSeriesReader()
-    ids = r.GetGDCMSeriesIDs(dicom_dir)
-    if len(ids) != 1:
-        raise SystemExit(f"expected one series in {dicom_dir}, found {len(ids)}")
-    r.SetFileNames(r.GetGDCMSeriesFileNames(dicom_dir, ids[0]))
-    im = r.Execute()
+    if os.path.isfile(dicom_dir):
+        im = sitk.ReadImage(dicom_dir)  # one file: a single slice
+    else:
+        r = sitk.ImageSeriesReader()
+        ids = r.GetGDCMSeriesIDs(dicom_dir)
+        if len(ids) != 1:
+            raise SystemExit(f"expected one series in {dicom_dir}, found {len(ids)}")
+        r.SetFileNames(r.GetGDCMSeriesFileNames(dicom_dir, ids[0]))
+        im = r.Execute()
     # Fast gzip levels: the test is about the format, not the file size.
     sitk.WriteImage(im, os.path.join(out, "sitk-gzip.nrrd"), useCompression=True, compressionLevel=1)
     # SimpleITK writes a detached header when the name ends in .nhdr.

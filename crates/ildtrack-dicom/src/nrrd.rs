@@ -316,6 +316,29 @@ fn parse_header(path: &Path, text: &str, data_offset: u64) -> Result<Header, Loa
             path: path.to_path_buf(),
             detail: format!("sizes {sizes:?} exceed {MAX_VOXELS} voxels"),
         })?;
+    // A colour, vector or list axis would be read as a spatial one: refuse it.
+    if let Some(kinds) = get("kinds") {
+        let kinds: Vec<&str> = kinds.split_whitespace().collect();
+        if kinds.len() != dimension {
+            return Err(bad(
+                path,
+                format!("kinds has {} values, dimension is {dimension}", kinds.len()),
+            ));
+        }
+        if let Some((axis, k)) = kinds.iter().enumerate().find(|(_, k)| {
+            !matches!(
+                k.to_ascii_lowercase().as_str(),
+                "domain" | "space" | "???" | "none"
+            )
+        }) {
+            return Err(bad(
+                path,
+                format!(
+                    "kinds: axis {axis} is \"{k}\", not a spatial axis (a CT volume has only domain axes)"
+                ),
+            ));
+        }
+    }
     let encoding = match need("encoding", "encoding")?.to_ascii_lowercase().as_str() {
         "raw" => Encoding::Raw,
         "gzip" | "gz" => Encoding::Gzip,
@@ -1181,6 +1204,8 @@ mod tests {
             (format!("{HEAD}encoding: raw\n{sp}type: float\n\n"), "appears twice"),
             (format!("{HEAD}encoding: raw\n{sp}this line has no colon\n\n"), "not \"field: value\""),
             (format!("{HEAD}encoding: raw\n{sp}data file: LIST\n\n"), "several files"),
+            (format!("{HEAD}encoding: raw\n{sp}kinds: RGB-color domain domain\n\n"), "\"RGB-color\", not a spatial axis"),
+            (format!("{HEAD}encoding: raw\n{sp}kinds: domain domain\n\n"), "kinds has 2 values"),
             (format!("{HEAD}encoding: raw\n{sp}data file: s%03d.raw 1 10 1\n\n"), "several files"),
             (format!("{HEAD}encoding: gzip\n{sp}byte skip: -1\n\n"), "only allowed with raw"),
         ];

@@ -650,6 +650,10 @@ pub fn write_seg(
                 );
                 put_seq(&mut deriv, tags::SOURCE_IMAGE_SEQUENCE, vec![srci]);
                 put_seq(&mut f, tags::DERIVATION_IMAGE_SEQUENCE, vec![deriv]);
+            } else {
+                // A slice the loader interpolated has no source image; the sequence is type 2
+                // in the Derivation Image macro, so it is present and empty.
+                put_seq(&mut f, tags::DERIVATION_IMAGE_SEQUENCE, vec![]);
             }
             frames.push(f);
         }

@@ -335,3 +335,57 @@ fn track_with_dicom_out_writes_seg_and_sr_per_visit() {
         }
     }
 }
+
+/// A series with a missing slice: the loader interpolates it, so that frame has no source
+/// image; the SEG must still pass dciodvfy (its Derivation Image Sequence present and empty).
+#[test]
+fn dicom_seg_of_a_series_with_a_gap_passes_dciodvfy() {
+    let Some(dciodvfy) = ildtrack_dicom::shared_data::tool_for_test("dciodvfy", &[]) else {
+        return;
+    };
+    let root = out_dir("dicom-out-gap");
+    let inputs = crate::pipeline::write_small_visits(&root.join("dicom"), 1);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&inputs[0].path)
+        .expect("ls")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    std::fs::remove_file(&files[files.len() / 2]).expect("remove a middle slice");
+    let opts = AnalyzeOptions {
+        dicom_out: true,
+        ..Default::default()
+    };
+    let v = ildtrack_app::analyze_to_dir(
+        &CpuBackend::new(),
+        &inputs[0].path,
+        &root.join("out"),
+        &opts,
+        &|_, _| {},
+    )
+    .expect("analyze");
+    assert!(
+        v.result.warnings.iter().any(|w| w.code.contains("gap")
+            || w.message.contains("gap")
+            || w.message.contains("missing")),
+        "the loader did not see the gap: {:?}",
+        v.result.warnings
+    );
+    for (file, iod) in [
+        (v.dicom_seg.expect("SEG"), "Segmentation"),
+        (v.dicom_sr.expect("SR"), "ComprehensiveSR"),
+    ] {
+        let o = Command::new(&dciodvfy)
+            .arg(&file)
+            .output()
+            .expect("run dciodvfy");
+        let text =
+            String::from_utf8_lossy(&o.stderr).to_string() + &String::from_utf8_lossy(&o.stdout);
+        assert!(
+            text.lines().any(|l| l.trim() == iod),
+            "not checked as {iod}"
+        );
+        let errors: Vec<&str> = text.lines().filter(|l| l.starts_with("Error")).collect();
+        assert!(errors.is_empty(), "{iod}: {}", errors.join("\n"));
+    }
+}

@@ -928,7 +928,9 @@ pub fn write_segmentation(
     let lead = (layers.len() > 1).then_some(layers.len());
     let mut header = format!("{MAGIC}{}", geometry_lines(&first.geometry, dims, lead));
     header.push_str(
+        // Older Slicer reads MasterRepresentation; newer ones name it SourceRepresentation.
         "Segmentation_MasterRepresentation:=Binary labelmap\n\
+         Segmentation_SourceRepresentation:=Binary labelmap\n\
          Segmentation_ContainedRepresentationNames:=Binary labelmap|\n\
          Segmentation_ReferenceImageExtentOffset:=0 0 0\n",
     );
@@ -1307,6 +1309,8 @@ mod tests {
             "sizes: 2 6 5 4\n",
             "kinds: list domain domain domain\n",
             "space directions: none (0.6,0,0) (0,0.7,0) (0,0,-2.5)\n",
+            "Segmentation_MasterRepresentation:=Binary labelmap\n",
+            "Segmentation_SourceRepresentation:=Binary labelmap\n",
             "Segment0_Name:=right lung\n",
             "Segment0_LabelValue:=1\n",
             "Segment0_Layer:=0\n",

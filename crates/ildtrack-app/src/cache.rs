@@ -4,7 +4,7 @@
 use crate::error::AppError;
 use crate::files::{create_dir, io_err, write_atomic};
 use crate::manifest::VisitInput;
-use crate::options::{AnalyzeOptions, Progress};
+use crate::options::{AnalyzeOptions, LabelFormat, Progress};
 use crate::visit::{Analysed, QC_FILES, QC_INDEX, analyse_into, read_images};
 use ildtrack_analysis::AnalysisConfig;
 use ildtrack_compute::Backend;
@@ -23,12 +23,22 @@ pub(crate) fn cache_root(opts: &AnalyzeOptions, out: &Path) -> PathBuf {
         .unwrap_or_else(|| out.join(CACHE_DIR))
 }
 
-/// Copy one analysis's files (visit.json, label maps, QC pictures and their index) from a
-/// cache entry into an output folder.
-pub(crate) fn copy_analysis_files(from_dir: &Path, to_dir: &Path) -> Result<(), AppError> {
-    for name in ["visit.json", "lungs.nii.gz", "classes.nii.gz", QC_INDEX]
-        .into_iter()
-        .chain(QC_FILES.iter().map(|(n, _)| *n))
+/// Copy one analysis's files (visit.json, label maps in the chosen format, DICOM SEG and SR,
+/// QC pictures and their index) from a cache entry into an output folder.
+pub(crate) fn copy_analysis_files(
+    from_dir: &Path,
+    to_dir: &Path,
+    opts: &AnalyzeOptions,
+) -> Result<(), AppError> {
+    for name in [
+        "visit.json",
+        QC_INDEX,
+        crate::options::DICOM_SEG_FILE,
+        crate::options::DICOM_SR_FILE,
+    ]
+    .into_iter()
+    .chain(opts.label_format.files().iter().copied())
+    .chain(QC_FILES.iter().map(|(n, _)| *n))
     {
         let from = from_dir.join(name);
         if from.is_file() {
@@ -40,7 +50,7 @@ pub(crate) fn copy_analysis_files(from_dir: &Path, to_dir: &Path) -> Result<(), 
 }
 
 /// Content key of one visit's analysis: software version, schema, settings, chosen series, and
-/// every input file's relative path, size and bytes.
+/// every input file's relative path, size and bytes (a NRRD header's detached data file too).
 pub fn cache_key(
     input: &Path,
     config: &AnalysisConfig,
@@ -103,6 +113,19 @@ pub fn cache_key(
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         files.push((name, input.to_path_buf()));
+        // A NRRD header may keep its voxels in a detached data file: hash that too. (An
+        // unreadable header adds nothing here; loading it then fails with the reason.)
+        if ildtrack_dicom::nrrd::is_nrrd_path(input)
+            && let Ok(all) = ildtrack_dicom::nrrd::input_files(input)
+        {
+            for data in all.into_iter().skip(1) {
+                let name = data
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                files.push((format!("data file {name}"), data));
+            }
+        }
     }
     let mut buf = vec![0u8; 1 << 20];
     for (rel, path) in &files {
@@ -133,6 +156,18 @@ pub(crate) fn analyse_cached<B: Backend>(
     progress: Progress<'_>,
 ) -> Result<(Analysed, PathBuf, bool), AppError> {
     let key = cache_key(&v.path, &opts.config, v.series_uid.as_deref())?;
+    // An entry holds the label maps in one format: NRRD entries get their own key (NIfTI keys
+    // stay as they were, so existing caches remain valid).
+    let key = match opts.label_format {
+        LabelFormat::Nifti => key,
+        LabelFormat::Nrrd => format!("{key}-nrrd"),
+    };
+    // An entry with a DICOM SEG is another entry too.
+    let key = if opts.dicom_out {
+        format!("{key}-dcm")
+    } else {
+        key
+    };
     let dir = cache.join(&key);
     let json_path = dir.join("visit.json");
     if json_path.is_file() {
@@ -169,7 +204,7 @@ pub(crate) fn analyse_cached<B: Backend>(
         backend,
         &v.path,
         tmp.path(),
-        &opts.config,
+        opts,
         v.series_uid.clone(),
         progress,
     )?;

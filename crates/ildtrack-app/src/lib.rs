@@ -4,7 +4,8 @@
 //! (`ildtrack-report`) and writes every file atomically (`ildtrack-fs`).
 //!
 //! - [`analyze_to_dir`] (module `visit`): load → analyze → `visit.json`, `lungs.nii.gz`,
-//!   `classes.nii.gz`, QC PNGs, `report.html`.
+//!   `classes.nii.gz` (or, with [`LabelFormat::Nrrd`], `lungs.nrrd`, `classes.nrrd` and the
+//!   3D Slicer segmentation `segmentation.seg.nrrd`), QC PNGs, `report.html`.
 //! - [`track`] (module `track`): every visit of a [`Manifest`] analysed with the same settings
 //!   (each analysis cached by content under `<out>/.ildtrack-cache/<key>/` (module `cache`), the
 //!   key hashing the input files' paths and bytes, the analysis settings and the software
@@ -33,7 +34,9 @@ pub use cohort::{CohortEntry, cohort};
 pub use demo::{demo, demo_mismatches, demo_with};
 pub use error::AppError;
 pub use manifest::{Manifest, VisitInput};
-pub use options::{AnalyzeOptions, Progress};
+pub use options::{
+    AnalyzeOptions, DICOM_SEG_FILE, DICOM_SR_FILE, LabelFormat, Progress, SEGMENTATION_FILE,
+};
 pub use track::{TrackOutcome, track, track_detailed};
 pub use visit::{QC_FILES, VisitOutputs, analyze_to_dir, visit_summary};
 

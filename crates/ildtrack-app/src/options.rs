@@ -22,4 +22,39 @@ pub struct AnalyzeOptions {
     /// runs `analyze` per visit and then `track` per patient passes both the same folder, so
     /// `track` finds every visit analysed.
     pub cache_dir: Option<std::path::PathBuf>,
+    /// File format of the label maps (`--format`).
+    pub label_format: LabelFormat,
+    /// Also write a DICOM Segmentation ([`DICOM_SEG_FILE`]) referencing the source series
+    /// (`--dicom-out`; needs a DICOM input).
+    pub dicom_out: bool,
 }
+
+/// The DICOM Segmentation written with `--dicom-out`.
+pub const DICOM_SEG_FILE: &str = "segmentation.dcm";
+
+/// The DICOM Structured Report (TID 1500 measurements) written with `--dicom-out`.
+pub const DICOM_SR_FILE: &str = "measurements.dcm";
+
+/// File format of a visit's label maps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LabelFormat {
+    /// `lungs.nii.gz`, `classes.nii.gz`.
+    #[default]
+    Nifti,
+    /// `lungs.nrrd`, `classes.nrrd` and the 3D Slicer segmentation `segmentation.seg.nrrd`
+    /// (segments named and coloured).
+    Nrrd,
+}
+
+impl LabelFormat {
+    /// The label-map files of a visit folder in this format.
+    pub fn files(self) -> &'static [&'static str] {
+        match self {
+            LabelFormat::Nifti => &["lungs.nii.gz", "classes.nii.gz"],
+            LabelFormat::Nrrd => &["lungs.nrrd", "classes.nrrd", SEGMENTATION_FILE],
+        }
+    }
+}
+
+/// The 3D Slicer segmentation written with [`LabelFormat::Nrrd`].
+pub const SEGMENTATION_FILE: &str = "segmentation.seg.nrrd";

@@ -107,7 +107,7 @@ pub fn track_detailed<B: Backend>(
             .unwrap_or_else(|| format!("visits/visit-{}", k + 1));
         let vdir = out.join(&rel);
         create_dir(&vdir)?;
-        copy_analysis_files(cache_dir, &vdir)?;
+        copy_analysis_files(cache_dir, &vdir, opts)?;
         let previous = k.checked_sub(1).map(|p| {
             let pv = &result.visits[p];
             let (pa, _) = &analysed_all[pv.input_index];

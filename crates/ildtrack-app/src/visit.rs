@@ -3,8 +3,9 @@
 
 use crate::error::AppError;
 use crate::files::{create_dir, write_atomic};
-use crate::options::{AnalyzeOptions, Progress};
-use ildtrack_analysis::AnalysisConfig;
+use crate::options::{
+    AnalyzeOptions, DICOM_SEG_FILE, DICOM_SR_FILE, LabelFormat, Progress, SEGMENTATION_FILE,
+};
 use ildtrack_compute::Backend;
 use ildtrack_model::visit::VisitResult;
 use ildtrack_report::{QcImage, ReportOptions, VisitPage, qc, render_visit_html};
@@ -26,8 +27,16 @@ pub const QC_FILES: [(&str, &str); 4] = [
 pub struct VisitOutputs {
     pub dir: PathBuf,
     pub visit_json: PathBuf,
-    pub lungs_nifti: PathBuf,
-    pub classes_nifti: PathBuf,
+    /// `lungs.nii.gz` or `lungs.nrrd` (codes 1 right, 2 left).
+    pub lungs_map: PathBuf,
+    /// `classes.nii.gz` or `classes.nrrd` (codes of `ildtrack_model::class`).
+    pub classes_map: PathBuf,
+    /// `segmentation.seg.nrrd` (3D Slicer) with [`LabelFormat::Nrrd`].
+    pub segmentation: Option<PathBuf>,
+    /// `segmentation.dcm` (DICOM SEG) with `--dicom-out`.
+    pub dicom_seg: Option<PathBuf>,
+    /// `measurements.dcm` (DICOM SR, TID 1500) with `--dicom-out`.
+    pub dicom_sr: Option<PathBuf>,
     pub qc_pngs: Vec<PathBuf>,
     pub report_html: PathBuf,
     pub result: VisitResult,
@@ -81,18 +90,28 @@ pub(crate) struct Analysed {
     pub(crate) identity: Option<Identity>,
 }
 
-/// Load and analyse `input`, writing `visit.json`, the NIfTI maps and QC PNGs into `dir`.
+/// Load and analyse `input` (the stack `series_uid`, else the automatic choice), writing
+/// `visit.json`, the label maps (in `opts.label_format`), the DICOM SEG (`opts.dicom_out`) and
+/// QC PNGs into `dir`.
 pub(crate) fn analyse_into<B: Backend>(
     backend: &B,
     input: &Path,
     dir: &Path,
-    config: &AnalysisConfig,
+    opts: &AnalyzeOptions,
     series_uid: Option<String>,
     progress: Progress<'_>,
 ) -> Result<Analysed, AppError> {
+    let (config, format, dicom_out) = (&opts.config, opts.label_format, opts.dicom_out);
     let t0 = Instant::now();
     progress("load", 0.0);
-    let loaded = ildtrack_dicom::load(input, &ildtrack_dicom::LoadOptions { series_uid })?;
+    let load_opts = ildtrack_dicom::LoadOptions { series_uid };
+    // Before any analysis: a NIfTI or NRRD input cannot give DICOM output (exit code 2).
+    let source = if dicom_out {
+        Some(ildtrack_dicom::seg::source_series(input, &load_opts)?)
+    } else {
+        None
+    };
+    let loaded = ildtrack_dicom::load(input, &load_opts)?;
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
     progress("analyse", 0.15);
     let analysis = ildtrack_analysis::analyze(
@@ -111,10 +130,7 @@ pub(crate) fn analyse_into<B: Backend>(
     let ((niftis, nifti_ms), (named, qc_ms)) = rayon::join(
         || {
             let t = Instant::now();
-            let r = rayon::join(
-                || ildtrack_dicom::nifti::write_u8(&dir.join("lungs.nii.gz"), &analysis.lungs),
-                || ildtrack_dicom::nifti::write_u8(&dir.join("classes.nii.gz"), &analysis.classes),
-            );
+            let r = write_label_maps(dir, format, &analysis.lungs, &analysis.classes);
             (r, elapsed_ms(t))
         },
         || {
@@ -123,8 +139,27 @@ pub(crate) fn analyse_into<B: Backend>(
             (named, elapsed_ms(t))
         },
     );
-    niftis.0?;
-    niftis.1?;
+    niftis?;
+    let mut dicom_out_skipped = false;
+    if let Some(source) = &source {
+        let seg = ildtrack_dicom::seg::write_seg(
+            &dir.join(DICOM_SEG_FILE),
+            source,
+            &[&analysis.lungs, &analysis.classes],
+            &dicom_segments(),
+            env!("CARGO_PKG_VERSION"),
+        )?;
+        match seg {
+            Some(seg) => ildtrack_dicom::sr::write_sr(
+                &dir.join(DICOM_SR_FILE),
+                source,
+                &seg,
+                &sr_regions(&analysis.result),
+                env!("CARGO_PKG_VERSION"),
+            )?,
+            None => dicom_out_skipped = true,
+        }
+    }
     // Only the identity is needed from here on: free the HU volume before the last writes.
     let identity = loaded.identity;
     drop(loaded.volume);
@@ -138,6 +173,12 @@ pub(crate) fn analyse_into<B: Backend>(
     );
     let images: Vec<QcImage> = named.into_iter().map(|(_, im)| im).collect();
     let mut result = analysis.result;
+    if dicom_out_skipped {
+        result.warnings.push(ildtrack_volume::Warning::new(
+            "dicom-out-empty",
+            "no lung voxel was found: no DICOM SEG or SR was written (a Segmentation needs at least one frame)",
+        ));
+    }
     result.timings_ms.insert("load".into(), load_ms);
     result
         .timings_ms
@@ -156,6 +197,296 @@ pub(crate) fn analyse_into<B: Backend>(
         images,
         identity: Some(identity),
     })
+}
+
+/// The segments of [`SEGMENTATION_FILE`]: layer 0 is `lungs` (1 right, 2 left), layer 1 is
+/// `classes` (the codes of `ildtrack_model::class`; 0 = outside is no segment). GGO and
+/// consolidation have the colours of the QC overlays (yellow, red).
+fn slicer_segments() -> Vec<ildtrack_dicom::nrrd::Segment> {
+    use ildtrack_model::class;
+    let seg = |id: &str, name: &str, color: [f64; 3], layer: usize, label: u8| {
+        ildtrack_dicom::nrrd::Segment {
+            id: id.into(),
+            name: name.into(),
+            color,
+            layer,
+            label,
+        }
+    };
+    vec![
+        seg("right_lung", "right lung", [0.55, 0.75, 0.85], 0, 1),
+        seg("left_lung", "left lung", [0.40, 0.60, 0.90], 0, 2),
+        seg(
+            "low_attenuation",
+            "low attenuation (LAA)",
+            [0.20, 0.30, 0.80],
+            1,
+            class::LAA,
+        ),
+        seg(
+            "normal",
+            "normal lung density",
+            [0.85, 0.85, 0.80],
+            1,
+            class::NORMAL,
+        ),
+        seg(
+            "ggo",
+            "ground-glass opacity",
+            [1.0, 215.0 / 255.0, 0.0],
+            1,
+            class::GGO,
+        ),
+        seg(
+            "consolidation",
+            "consolidation",
+            [1.0, 30.0 / 255.0, 30.0 / 255.0],
+            1,
+            class::CONSOLIDATION,
+        ),
+        seg(
+            "vessels",
+            "vessels and dense structures",
+            [0.75, 0.20, 0.60],
+            1,
+            class::VESSEL_DENSE,
+        ),
+    ]
+}
+
+/// The segments of the DICOM SEG, with their codes (listed in `docs/DICOM-OUT.md`): the two
+/// lungs (layer 0) and the density classes that are findings or structures (layer 1; normal
+/// lung density is no segment).
+fn dicom_segments() -> Vec<ildtrack_dicom::seg::SegmentSpec> {
+    use ildtrack_dicom::seg::{Code, SegmentSpec};
+    use ildtrack_model::class;
+    const ANATOMY: Code = Code {
+        value: "91723000",
+        scheme: "SCT",
+        meaning: "Anatomical Structure",
+    };
+    const ABNORMAL: Code = Code {
+        value: "49755003",
+        scheme: "SCT",
+        meaning: "Morphologically Abnormal Structure",
+    };
+    let seg = |label: &str, category: Code, property: Code, layer: usize, value: u8| SegmentSpec {
+        label_text: label.into(),
+        category,
+        property,
+        layer,
+        label: value,
+    };
+    vec![
+        seg(
+            "Right lung",
+            ANATOMY,
+            Code {
+                value: "3341006",
+                scheme: "SCT",
+                meaning: "Right lung",
+            },
+            0,
+            1,
+        ),
+        seg(
+            "Left lung",
+            ANATOMY,
+            Code {
+                value: "44029006",
+                scheme: "SCT",
+                meaning: "Left lung",
+            },
+            0,
+            2,
+        ),
+        seg(
+            "Low attenuation",
+            ABNORMAL,
+            Code {
+                value: "112084",
+                scheme: "DCM",
+                meaning: "Lucency",
+            },
+            1,
+            class::LAA,
+        ),
+        seg(
+            "Ground-glass opacity",
+            ABNORMAL,
+            Code {
+                value: "112120",
+                scheme: "DCM",
+                meaning: "Ground glass opacity",
+            },
+            1,
+            class::GGO,
+        ),
+        seg(
+            "Consolidation",
+            ABNORMAL,
+            Code {
+                value: "95436008",
+                scheme: "SCT",
+                meaning: "Lung consolidation",
+            },
+            1,
+            class::CONSOLIDATION,
+        ),
+        seg(
+            "Vessels and dense structures",
+            ANATOMY,
+            Code {
+                value: "59820001",
+                scheme: "SCT",
+                meaning: "Blood vessel",
+            },
+            1,
+            class::VESSEL_DENSE,
+        ),
+    ]
+}
+
+/// The regions of the DICOM SR and their metrics (codes in `docs/DICOM-OUT.md`): right and
+/// left lung (SEG segments 1 and 2, TID 1411) and the whole lungs (TID 1501). Extent scores:
+/// a side sums its three zones (0–12), the whole lungs all six (0–24).
+fn sr_regions(r: &VisitResult) -> Vec<ildtrack_dicom::sr::RegionMeasurements> {
+    use ildtrack_dicom::seg::Code;
+    use ildtrack_dicom::sr::{Measurement, PRIVATE_SCHEME, RegionMeasurements};
+    let ucum = |value: &'static str, meaning: &'static str| Code {
+        value,
+        scheme: "UCUM",
+        meaning,
+    };
+    let own = |value: &'static str, meaning: &'static str| Code {
+        value,
+        scheme: PRIVATE_SCHEME,
+        meaning,
+    };
+    let pct = ucum("%", "Percent");
+    let z = &r.lungs.zones;
+    let side_score = |zs: [&ildtrack_model::visit::Metrics; 3]| {
+        zs.iter().map(|m| f64::from(m.extent_score)).sum::<f64>()
+    };
+    let metrics = |m: &ildtrack_model::visit::Metrics, score: f64| {
+        let mut v = vec![Measurement {
+            concept: Code {
+                value: "118565006",
+                scheme: "SCT",
+                meaning: "Volume",
+            },
+            value: m.volume_ml,
+            unit: ucum("ml", "milliliter"),
+            derivation: None,
+        }];
+        if let Some(mean) = m.mean_hu {
+            v.push(Measurement {
+                concept: Code {
+                    value: "112031",
+                    scheme: "DCM",
+                    meaning: "Attenuation Coefficient",
+                },
+                value: mean,
+                unit: ucum("[hnsf'U]", "Hounsfield unit"),
+                derivation: Some(Code {
+                    value: "373098007",
+                    scheme: "SCT",
+                    meaning: "Mean",
+                }),
+            });
+        }
+        for (code, meaning, value) in [
+            ("LAA950", "Low attenuation area below -950 HU", m.laa950_pct),
+            ("GGO", "Ground-glass opacity volume fraction", m.ggo_pct),
+            ("CONS", "Consolidation volume fraction", m.consolidation_pct),
+            ("AFFECTED", "Affected lung volume fraction", m.affected_pct),
+        ] {
+            v.push(Measurement {
+                concept: own(code, meaning),
+                value,
+                unit: pct,
+                derivation: None,
+            });
+        }
+        v.push(Measurement {
+            concept: own("EXTENT", "Six-zone extent score"),
+            value: score,
+            unit: ucum("{score}", "score"),
+            derivation: None,
+        });
+        v
+    };
+    let site = |value: &'static str, meaning: &'static str| Code {
+        value,
+        scheme: "SCT",
+        meaning,
+    };
+    vec![
+        RegionMeasurements {
+            tracking_id: "right lung".into(),
+            finding_site: site("3341006", "Right lung"),
+            segment_number: Some(1),
+            measurements: metrics(
+                &r.lungs.right,
+                side_score([&z.right_upper, &z.right_middle, &z.right_lower]),
+            ),
+        },
+        RegionMeasurements {
+            tracking_id: "left lung".into(),
+            finding_site: site("44029006", "Left lung"),
+            segment_number: Some(2),
+            measurements: metrics(
+                &r.lungs.left,
+                side_score([&z.left_upper, &z.left_middle, &z.left_lower]),
+            ),
+        },
+        RegionMeasurements {
+            tracking_id: "both lungs".into(),
+            finding_site: site("39607008", "Lung"),
+            segment_number: None,
+            measurements: metrics(&r.lungs.whole, f64::from(z.total_extent_score())),
+        },
+    ]
+}
+
+/// Write the two label maps in `format` into `dir` (in parallel: each is compressed on its own).
+fn write_label_maps(
+    dir: &Path,
+    format: LabelFormat,
+    lungs: &Volume<u8>,
+    classes: &Volume<u8>,
+) -> Result<(), AppError> {
+    match format {
+        LabelFormat::Nifti => {
+            let (a, b) = rayon::join(
+                || ildtrack_dicom::nifti::write_u8(&dir.join("lungs.nii.gz"), lungs),
+                || ildtrack_dicom::nifti::write_u8(&dir.join("classes.nii.gz"), classes),
+            );
+            a?;
+            b?;
+        }
+        LabelFormat::Nrrd => {
+            let ((a, b), c) = rayon::join(
+                || {
+                    rayon::join(
+                        || ildtrack_dicom::nrrd::write_u8(&dir.join("lungs.nrrd"), lungs),
+                        || ildtrack_dicom::nrrd::write_u8(&dir.join("classes.nrrd"), classes),
+                    )
+                },
+                || {
+                    ildtrack_dicom::nrrd::write_segmentation(
+                        &dir.join(SEGMENTATION_FILE),
+                        &[lungs, classes],
+                        &slicer_segments(),
+                    )
+                },
+            );
+            a?;
+            b?;
+            c?;
+        }
+    }
+    Ok(())
 }
 
 /// QC pictures with the file each goes to: three axial levels (fewer when the series has fewer
@@ -270,17 +601,10 @@ pub fn analyze_to_dir<B: Backend>(
             };
             let (a, entry, _) = crate::cache::analyse_cached(backend, &v, cache, opts, progress)?;
             create_dir(out)?;
-            crate::cache::copy_analysis_files(&entry, out)?;
+            crate::cache::copy_analysis_files(&entry, out, opts)?;
             a
         }
-        None => analyse_into(
-            backend,
-            input,
-            out,
-            &opts.config,
-            opts.series_uid.clone(),
-            progress,
-        )?,
+        None => analyse_into(backend, input, out, opts, opts.series_uid.clone(), progress)?,
     };
     let html = render_visit_html(
         &VisitPage {
@@ -303,8 +627,11 @@ pub fn analyze_to_dir<B: Backend>(
     Ok(VisitOutputs {
         dir: out.to_path_buf(),
         visit_json: out.join("visit.json"),
-        lungs_nifti: out.join("lungs.nii.gz"),
-        classes_nifti: out.join("classes.nii.gz"),
+        lungs_map: out.join(opts.label_format.files()[0]),
+        classes_map: out.join(opts.label_format.files()[1]),
+        segmentation: (opts.label_format == LabelFormat::Nrrd).then(|| out.join(SEGMENTATION_FILE)),
+        dicom_seg: Some(out.join(DICOM_SEG_FILE)).filter(|p| opts.dicom_out && p.is_file()),
+        dicom_sr: Some(out.join(DICOM_SR_FILE)).filter(|p| opts.dicom_out && p.is_file()),
         qc_pngs: QC_FILES
             .iter()
             .map(|(n, _)| out.join(n))

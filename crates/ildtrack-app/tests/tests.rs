@@ -13,6 +13,8 @@ mod common {
         d
     }
 }
+mod dicom_out;
 #[path = "../../ildtrack-report/tests/browser/harness.rs"]
 mod harness;
+mod nrrd;
 mod pipeline;

@@ -10,7 +10,7 @@ mod inspect;
 mod progress;
 
 use anyhow::{Context, Result};
-use choice::{BackendChoice, UsageError};
+use choice::{BackendChoice, FormatChoice, UsageError};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -57,6 +57,14 @@ struct AnalysisArgs {
     /// bytes is taken from it, not analysed again.
     #[arg(long)]
     cache: Option<PathBuf>,
+    /// File format of the label maps: nifti (lungs.nii.gz, classes.nii.gz) or nrrd (lungs.nrrd,
+    /// classes.nrrd and the 3D Slicer segmentation segmentation.seg.nrrd).
+    #[arg(long, value_enum, default_value_t = FormatChoice::Nifti)]
+    format: FormatChoice,
+    /// Also write a DICOM Segmentation (segmentation.dcm: lungs and density classes, coded,
+    /// referencing the source series) for PACS and viewers. Needs a DICOM input.
+    #[arg(long)]
+    dicom_out: bool,
 }
 
 /// `--harmonize` values (the settings' `harmonize`).
@@ -71,7 +79,7 @@ enum HarmonizeArg {
 enum Command {
     /// List every series found in INPUT and say which one would be analysed, and why.
     Inspect {
-        /// A folder, DICOMDIR, DICOM file or NIfTI file.
+        /// A folder, DICOMDIR, DICOM file, NIfTI file or NRRD file (.nrrd / .nhdr).
         input: PathBuf,
         /// Machine-readable output.
         #[arg(long)]
@@ -414,6 +422,8 @@ fn analyze_options(
         series_uid: series,
         identify: a.identify,
         cache_dir: a.cache.clone(),
+        label_format: a.format.into(),
+        dicom_out: a.dicom_out,
         ..Default::default()
     })
 }

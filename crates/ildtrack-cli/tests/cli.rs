@@ -267,3 +267,82 @@ fn probing_for_a_gpu_prints_no_display_error_without_a_runtime_dir() {
     assert!(out.status.success(), "stderr: {stderr}");
     assert!(!stderr.contains("XDG_RUNTIME_DIR"), "stderr: {stderr}");
 }
+
+/// `--format nrrd` writes the NRRD maps and the Slicer segmentation instead of NIfTI.
+#[test]
+fn analyze_with_format_nrrd_writes_nrrd_maps_and_a_slicer_segmentation() {
+    let Some(data) = shared_data() else { return };
+    let out_dir = tempfile::tempdir().expect("tempdir");
+    let out = bin()
+        .args(["analyze"])
+        .arg(data.join("lungmask-slice/lidc-slice.dcm"))
+        .arg("--out")
+        .arg(out_dir.path())
+        .args(["--backend", "cpu", "--format", "nrrd"])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for f in ["lungs.nrrd", "classes.nrrd", "segmentation.seg.nrrd"] {
+        assert!(out_dir.path().join(f).is_file(), "{f} missing");
+    }
+    assert!(!out_dir.path().join("lungs.nii.gz").exists());
+    let head = std::fs::read(out_dir.path().join("segmentation.seg.nrrd")).expect("read");
+    let head = String::from_utf8_lossy(&head[..head.len().min(4096)]).to_string();
+    assert!(head.contains("Segment0_Name:=right lung"), "{head}");
+}
+
+/// A NRRD that is not a CT volume (here 4-D) is unusable input: exit code 2, the file named.
+#[test]
+fn an_unsupported_nrrd_is_exit_code_2_naming_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("vectors.nrrd");
+    std::fs::write(
+        &p,
+        "NRRD0004\ntype: short\ndimension: 4\nsizes: 3 2 2 2\nendian: little\nencoding: raw\n\n",
+    )
+    .expect("write");
+    let out = bin()
+        .arg("analyze")
+        .arg(&p)
+        .arg("--out")
+        .arg(dir.path().join("o"))
+        .args(["--backend", "cpu"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("vectors.nrrd") && err.contains("dimension 4"),
+        "stderr: {err}"
+    );
+}
+
+/// `--dicom-out` needs a DICOM source: a NRRD input is exit code 2 with the reason.
+#[test]
+fn dicom_out_on_a_nrrd_input_is_exit_code_2() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("ct.nrrd");
+    std::fs::write(
+        &p,
+        "NRRD0004\ntype: short\ndimension: 3\nsizes: 2 2 2\nendian: little\nencoding: raw\n\n\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0",
+    )
+    .expect("write");
+    let out = bin()
+        .arg("analyze")
+        .arg(&p)
+        .arg("--out")
+        .arg(dir.path().join("o"))
+        .args(["--backend", "cpu", "--dicom-out"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("needs a DICOM source") && err.contains("ct.nrrd"),
+        "stderr: {err}"
+    );
+}

@@ -56,6 +56,12 @@ pub enum LoadError {
     #[error("invalid NIfTI file ({reason}): {}", path.display())]
     Nifti { path: PathBuf, reason: String },
 
+    #[error("invalid or unsupported NRRD file ({reason}): {}", path.display())]
+    Nrrd { path: PathBuf, reason: String },
+
+    #[error("DICOM output (--dicom-out) needs a DICOM source; a {format} input has no source images to reference: {}", path.display())]
+    DicomOutNeedsDicom { path: PathBuf, format: String },
+
     #[error("cannot write ({source}): {}", path.display())]
     Write {
         path: PathBuf,
@@ -97,6 +103,8 @@ impl LoadError {
             | LoadError::Assembly { path, .. }
             | LoadError::DicomDir { path, .. }
             | LoadError::Nifti { path, .. }
+            | LoadError::Nrrd { path, .. }
+            | LoadError::DicomOutNeedsDicom { path, .. }
             | LoadError::Write { path, .. }
             | LoadError::WriteInvalid { path, .. }
             | LoadError::Internal { path, .. } => path,

@@ -2,14 +2,16 @@
 //! becomes one HU volume with true geometry, the scan facts later stages need, and warnings.
 //!
 //! - [`scan`] reads headers only (never pixel data) of a folder (recursive, any file names,
-//!   non-DICOM files ignored with a note), a DICOMDIR, a single (multi-frame) file or a NIfTI file,
+//!   non-DICOM files ignored with a note), a DICOMDIR, a single (multi-frame) file or a NIfTI or
+//!   NRRD file,
 //!   groups files into series and stacks (by SeriesInstanceUID, then orientation, matrix, pixel
 //!   spacing and, where it separates repeated positions, AcquisitionNumber), and chooses the
 //!   stack to analyse with human-readable reasons.
 //! - [`load`] = scan + choose (or `--series UID`) + assemble + decode in parallel (rayon) into a
 //!   [`LoadedSeries`]: `Volume<i16>` in HU, [`ScanMeta`], [`Identity`] (never logged) and
 //!   [`Warning`]s for everything that was not straightforward.
-//! - [`nifti`] reads `.nii`/`.nii.gz` and writes masks and HU volumes.
+//! - [`nifti`] reads `.nii`/`.nii.gz` and writes masks and HU volumes; [`nrrd`] reads
+//!   `.nrrd`/`.nhdr` and writes label maps and 3D Slicer segmentations (`.seg.nrrd`).
 //!
 //! ```no_run
 //! use ildtrack_dicom::{load, LoadOptions};
@@ -48,14 +50,18 @@ mod dicomdir;
 mod error;
 mod geometry;
 mod header;
+mod hu;
 #[cfg(test)]
 mod jpeg12_tests;
 mod kernel;
 mod layout;
 pub mod nifti;
+pub mod nrrd;
 mod scan;
+pub mod seg;
 mod series;
 pub mod shared_data;
+pub mod sr;
 mod ts;
 
 use std::collections::BTreeMap;
@@ -89,6 +95,9 @@ pub fn load(input: &Path, opts: &LoadOptions) -> Result<LoadedSeries, LoadError>
     if input.is_file() && nifti::is_nifti_path(input) {
         return nifti::read(input);
     }
+    if input.is_file() && nrrd::is_nrrd_path(input) {
+        return nrrd::read(input);
+    }
     let scan = scan(input)?;
     load_scan(scan, opts)
 }
@@ -97,6 +106,9 @@ pub fn load(input: &Path, opts: &LoadOptions) -> Result<LoadedSeries, LoadError>
 pub fn load_scan(mut scan: Scan, opts: &LoadOptions) -> Result<LoadedSeries, LoadError> {
     if scan.source_format == "nifti" {
         return nifti::read(&scan.input);
+    }
+    if scan.source_format == "nrrd" {
+        return nrrd::read(&scan.input);
     }
     if opts.series_uid.is_some() {
         scan::choose(&mut scan, opts);

@@ -9,11 +9,11 @@
 use std::io::{Read, Write};
 use std::path::Path;
 
-use ildtrack_volume::{Geometry, Identity, OUTSIDE_FOV_HU, ScanMeta, Volume, Warning};
+use ildtrack_volume::{Geometry, Identity, ScanMeta, Volume, Warning};
 use ndarray::Array3;
 
 use crate::LoadError;
-use crate::decode::OUTSIDE_BELOW_HU;
+use crate::hu::Scalar;
 use crate::kernel::KernelClass;
 use crate::series::{LoadedSeries, Scan, SeriesEntry};
 
@@ -51,14 +51,24 @@ struct Header {
     descrip: String,
 }
 
-fn bytes_per_voxel(dt: i16) -> Option<usize> {
+fn scalar_of(dt: i16) -> Option<Scalar> {
     Some(match dt {
-        2 | 256 => 1,
-        4 | 512 => 2,
-        8 | 16 | 768 => 4,
-        64 | 1024 | 1280 => 8,
+        2 => Scalar::U8,
+        256 => Scalar::I8,
+        4 => Scalar::I16,
+        512 => Scalar::U16,
+        8 => Scalar::I32,
+        768 => Scalar::U32,
+        16 => Scalar::F32,
+        64 => Scalar::F64,
+        1024 => Scalar::I64,
+        1280 => Scalar::U64,
         _ => return None,
     })
+}
+
+fn bytes_per_voxel(dt: i16) -> Option<usize> {
+    scalar_of(dt).map(Scalar::bytes)
 }
 
 fn open_reader(path: &Path) -> Result<Box<dyn Read>, LoadError> {
@@ -327,52 +337,14 @@ pub fn read(path: &Path) -> Result<LoadedSeries, LoadError> {
             ),
         });
     }
-    let mut out = vec![0i16; n as usize];
-    let (mut below, mut sat, mut nan) = (0u64, 0u64, 0u64);
-    let (slope, inter) = (h.slope, h.inter);
-    let mut put = |o: &mut i16, v: f64| {
-        if !v.is_finite() {
-            nan += 1;
-            *o = OUTSIDE_FOV_HU;
-            return;
-        }
-        let hu = v * slope + inter;
-        *o = if hu < OUTSIDE_BELOW_HU {
-            below += 1;
-            OUTSIDE_FOV_HU
-        } else if hu > f64::from(i16::MAX) {
-            sat += 1;
-            i16::MAX
-        } else {
-            hu.round() as i16
-        };
+    let Some(ty) = scalar_of(h.datatype) else {
+        return Err(bad(
+            path,
+            format!("datatype {} is not supported", h.datatype),
+        ));
     };
-    macro_rules! conv {
-        ($t:ty, $w:expr) => {
-            for (o, c) in out.iter_mut().zip(data.chunks_exact($w)) {
-                let b: [u8; $w] = c.try_into().unwrap_or([0; $w]);
-                let v = if le {
-                    <$t>::from_le_bytes(b)
-                } else {
-                    <$t>::from_be_bytes(b)
-                };
-                put(o, v as f64);
-            }
-        };
-    }
-    match h.datatype {
-        2 => conv!(u8, 1),
-        256 => conv!(i8, 1),
-        4 => conv!(i16, 2),
-        512 => conv!(u16, 2),
-        8 => conv!(i32, 4),
-        768 => conv!(u32, 4),
-        16 => conv!(f32, 4),
-        64 => conv!(f64, 8),
-        1024 => conv!(i64, 8),
-        1280 => conv!(u64, 8),
-        dt => return Err(bad(path, format!("datatype {dt} is not supported"))),
-    }
+    let mut out = vec![0i16; n as usize];
+    let converted = crate::hu::to_hu(&data, ty, le, h.slope, h.inter, &mut out);
     drop(data);
     let array = Array3::from_shape_vec(
         (h.dims[2] as usize, h.dims[1] as usize, h.dims[0] as usize),
@@ -392,18 +364,7 @@ pub fn read(path: &Path) -> Result<LoadedSeries, LoadError> {
             ),
         ));
     }
-    if below + nan > 0 {
-        warnings.push(Warning::new(
-            "outside-fov",
-            format!("{} voxel(s) below {OUTSIDE_BELOW_HU} HU or not finite marked as outside the field of view", below + nan),
-        ));
-    }
-    if sat > 0 {
-        warnings.push(Warning::new(
-            "hu-saturated",
-            format!("{sat} voxel(s) above {} HU clipped", i16::MAX),
-        ));
-    }
+    warnings.extend(crate::hu::warnings(converted));
     if h.dims[2] == 1 {
         warnings.push(Warning::new("single-slice", "only one slice: a 2-D image"));
     }
@@ -422,6 +383,16 @@ pub fn read(path: &Path) -> Result<LoadedSeries, LoadError> {
     })
 }
 
+/// "axial", "coronal", "sagittal" or "oblique" from the slice axis (LPS unit vector).
+pub(crate) fn orientation_name(d: [f64; 3]) -> &'static str {
+    match (0..3).max_by(|&a, &b| d[a].abs().total_cmp(&d[b].abs())) {
+        Some(2) if d[2].abs() >= 0.8 => "axial",
+        Some(1) if d[1].abs() >= 0.8 => "coronal",
+        Some(0) if d[0].abs() >= 0.8 => "sagittal",
+        _ => "oblique",
+    }
+}
+
 /// A one-entry [`Scan`] describing a NIfTI file from its header.
 pub(crate) fn scan_entry(path: &Path) -> Result<Scan, LoadError> {
     let mut r = open_reader(path)?;
@@ -431,13 +402,7 @@ pub(crate) fn scan_entry(path: &Path) -> Result<Scan, LoadError> {
         .and_then(|n| n.to_str())
         .unwrap_or("nifti")
         .to_string();
-    let d = h.geometry.direction[0];
-    let orientation = match (0..3).max_by(|&a, &b| d[a].abs().total_cmp(&d[b].abs())) {
-        Some(2) if d[2].abs() >= 0.8 => "axial",
-        Some(1) if d[1].abs() >= 0.8 => "coronal",
-        Some(0) if d[0].abs() >= 0.8 => "sagittal",
-        _ => "oblique",
-    };
+    let orientation = orientation_name(h.geometry.direction[0]);
     let entry = SeriesEntry {
         uid: name.clone(),
         stack: 0,

@@ -131,6 +131,9 @@ pub(crate) fn scan_input(input: &Path) -> Result<Scan, LoadError> {
     if md.is_file() && crate::nifti::is_nifti_path(input) {
         return crate::nifti::scan_entry(input);
     }
+    if md.is_file() && crate::nrrd::is_nrrd_path(input) {
+        return crate::nrrd::scan_entry(input);
+    }
     let (paths, mut source_format) = if md.is_file() && crate::dicomdir::looks_like_dicomdir(input)
     {
         match crate::dicomdir::referenced_files(input) {

@@ -38,7 +38,7 @@ pub(crate) struct SliceRef {
 #[derive(Debug, Clone, Serialize)]
 pub struct Scan {
     pub input: PathBuf,
-    /// `dicom-folder`, `dicomdir`, `dicom-file`, `enhanced-multiframe` or `nifti`.
+    /// `dicom-folder`, `dicomdir`, `dicom-file`, `enhanced-multiframe`, `nifti` or `nrrd`.
     pub source_format: String,
     pub series: Vec<SeriesEntry>,
     /// Index into `series` of the chosen stack (None when nothing is usable).

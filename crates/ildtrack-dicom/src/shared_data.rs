@@ -1,6 +1,6 @@
 //! The real CT series of the project's shared data folder (`../shared/data`, see its
 //! `PROVENANCE.md`), by name: the one list the golden test, the accuracy tests and the
-//! evaluation examples all use.
+//! evaluation examples all use; and the test venv's Python ([`tools_python_for_test`]).
 
 use std::path::{Path, PathBuf};
 
@@ -24,6 +24,57 @@ pub fn for_test(manifest_dir: &Path) -> Option<PathBuf> {
         eprintln!("skipped: ../shared/data not found");
     }
     d
+}
+
+/// The Python of the test venv that `scripts/setup.sh` makes (`.venv-tools/` at the workspace
+/// root, or `ILDTRACK_TOOLS_PYTHON`), when it imports every module in `modules`: tests run
+/// software outside this project (SimpleITK, pynrrd, highdicom) through it. Absent, the test
+/// says "skipped" and gets `None` — except under CI (`CI=true`), where it fails: the set-up
+/// script installs the venv, so a missing one is a broken machine, not a reason to pass.
+pub fn tools_python_for_test(manifest_dir: &Path, modules: &[&str]) -> Option<PathBuf> {
+    let py = std::env::var_os("ILDTRACK_TOOLS_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| manifest_dir.join("../../.venv-tools/bin/python"));
+    let imports = format!("import {}", modules.join(", "));
+    let ok = std::process::Command::new(&py)
+        .args(["-c", &imports])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if ok {
+        return Some(py);
+    }
+    let why = format!(
+        "{} cannot `{imports}` (scripts/setup.sh makes the test venv .venv-tools)",
+        py.display()
+    );
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "CI=true but {why}"
+    );
+    eprintln!("skipped: {why}");
+    None
+}
+
+/// A command-line tool from a system package the set-up script installs (e.g. `dciodvfy` of
+/// dicom3tools), when it runs: absent, the test says "skipped" and gets `None`, except under
+/// CI (`CI=true`), where it fails. `probe` are arguments that make the tool run and exit
+/// (its exit code is not judged: some tools exit non-zero on a usage message).
+pub fn tool_for_test(name: &str, probe: &[&str]) -> Option<PathBuf> {
+    let runs = std::process::Command::new(name)
+        .args(probe)
+        .output()
+        .is_ok();
+    if runs {
+        return Some(PathBuf::from(name));
+    }
+    let why = format!("{name} is not installed (scripts/setup.sh installs it)");
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "CI=true but {why}"
+    );
+    eprintln!("skipped: {why}");
+    None
 }
 
 /// Every CT series under `data` that analysis takes: the Lung-PET-CT-Dx kernel pairs, the LIDC
@@ -70,6 +121,21 @@ mod for_test_tests {
         let r = std::panic::catch_unwind(|| for_test(Path::new("/nonexistent/crates/x")));
         if std::env::var("CI").as_deref() == Ok("true") {
             assert!(r.is_err(), "under CI a missing folder must fail the test");
+        } else {
+            assert_eq!(r.ok().flatten(), None);
+        }
+    }
+
+    #[test]
+    fn a_missing_tools_python_skips_outside_ci_and_fails_under_it() {
+        let r = std::panic::catch_unwind(|| {
+            tools_python_for_test(Path::new("/nonexistent/crates/x"), &["json"])
+        });
+        if std::env::var_os("ILDTRACK_TOOLS_PYTHON").is_some() {
+            return; // the override points at a real Python: nothing missing to test
+        }
+        if std::env::var("CI").as_deref() == Ok("true") {
+            assert!(r.is_err(), "under CI a missing venv must fail the test");
         } else {
             assert_eq!(r.ok().flatten(), None);
         }

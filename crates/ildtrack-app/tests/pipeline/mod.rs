@@ -110,7 +110,7 @@ fn demo_verdicts_are_the_scripted_ones() {
     crate::harness::check_file(&out.join(last).join("report.html"), "demo-report", 8);
 }
 
-fn write_small_visits(root: &Path, n: usize) -> Vec<VisitInput> {
+pub(crate) fn write_small_visits(root: &Path, n: usize) -> Vec<VisitInput> {
     let visits = ildtrack_phantom::demo_patient_sized([24, 96, 96], [10.0, 3.2, 3.2]);
     visits
         .iter()
@@ -320,12 +320,7 @@ fn analyze_to_dir_writes_every_output() {
     let v =
         ildtrack_app::analyze_to_dir(&CpuBackend::new(), &inputs[0].path, &out, &opts, &|_, _| {})
             .expect("analyze");
-    for p in [
-        &v.visit_json,
-        &v.lungs_nifti,
-        &v.classes_nifti,
-        &v.report_html,
-    ] {
+    for p in [&v.visit_json, &v.lungs_map, &v.classes_map, &v.report_html] {
         assert!(p.is_file(), "{} missing", p.display());
     }
     assert_eq!(v.qc_pngs.len(), 4);

@@ -241,11 +241,12 @@ fn main() {
     for r in &rows {
         let _ = writeln!(
             md,
-            "| {} | {} | {:.1} / {:.1} | {:.2} | {:.2} | {:.3} | {:.3} | {:.2} | {:.1} |",
+            "| {} | {} | {:.1} / {:.1} | {:.1} | {:.2} | {:.2} | {:.3} | {:.3} | {:.2} | {:.1} |",
             r.name,
             r.seed,
             r.mean_motion,
             r.max_motion,
+            r.unscanned_pct,
             r.tre_mean,
             r.tre_p95,
             r.fold,

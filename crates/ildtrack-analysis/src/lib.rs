@@ -30,6 +30,7 @@ pub mod config;
 mod dome;
 mod error;
 pub mod harmonize;
+mod junctions;
 mod stages;
 pub use ildtrack_model::visit as model;
 pub mod noise;

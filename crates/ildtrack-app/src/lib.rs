@@ -19,6 +19,7 @@
 //! Architecture Invariant: every output file is written to a temporary file and renamed
 //! (`ildtrack_fs`); a cache entry is filled in a temporary folder and renamed into place.
 
+mod analyze;
 mod cache;
 mod cohort;
 mod demo;
@@ -29,6 +30,7 @@ mod options;
 mod track;
 mod visit;
 
+pub use analyze::analyze_to_dir;
 pub use cache::cache_key;
 pub use cohort::{CohortEntry, cohort};
 pub use demo::{demo, demo_mismatches, demo_with};
@@ -38,7 +40,7 @@ pub use options::{
     AnalyzeOptions, DICOM_SEG_FILE, DICOM_SR_FILE, LabelFormat, Progress, SEGMENTATION_FILE,
 };
 pub use track::{TrackOutcome, track, track_detailed};
-pub use visit::{QC_FILES, VisitOutputs, analyze_to_dir, visit_summary};
+pub use visit::{QC_FILES, VisitOutputs, visit_summary};
 
 #[cfg(test)]
 mod tests {

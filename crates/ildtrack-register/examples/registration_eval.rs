@@ -263,9 +263,9 @@ fn main() {
         let _ = writeln!(md, "| {n} | {e:.3} | {s:.1} |");
     }
     println!("\n{md}");
-    if let Some(p) = out_file {
-        if let Err(e) = std::fs::write(&p, md) {
-            eprintln!("{p}: {e}");
-        }
+    if let Some(p) = out_file
+        && let Err(e) = std::fs::write(&p, md)
+    {
+        eprintln!("{p}: {e}");
     }
 }

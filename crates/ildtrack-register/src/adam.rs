@@ -4,7 +4,7 @@
 //! difference through trilinear sampling is written out (no autograd); the box filters are
 //! symmetric, so their transpose is themselves.
 
-use crate::RegisterConfig;
+use crate::config::RegisterConfig;
 use crate::field::{Disp, sample_disp};
 use crate::mind::{CHANNELS, box_filter};
 use rayon::prelude::*;
@@ -140,12 +140,11 @@ pub fn optimise(
     let np: usize = pdims.iter().product();
     // Parameters start at the coarse field sampled at the parameter points.
     let mut par: Disp = [vec![0f32; np], vec![0f32; np], vec![0f32; np]];
-    for j in 0..np {
-        let w = index3(j, pdims).map(|v| v * af);
-        let u = sample_disp(init, dims, w);
-        for c in 0..3 {
-            par[c][j] = u[c];
-        }
+    for (j, [pz, py, px]) in (0..np).map(|j| (j, [0, 1, 2])) {
+        let u = sample_disp(init, dims, index3(j, pdims).map(|v| v * af));
+        par[pz][j] = u[0];
+        par[py][j] = u[1];
+        par[px][j] = u[2];
     }
     let (b1, b2, eps) = (0.9f32, 0.999f32, 1e-8f32);
     let mut m1: Disp = [vec![0f32; np], vec![0f32; np], vec![0f32; np]];

@@ -3,7 +3,7 @@
 //! least; the table position changes everything by a shift. Rotations are left to the
 //! deformable step.
 
-use crate::RegisterError;
+use crate::config::RegisterError;
 use crate::frame::Frame;
 use ndarray::{Array3, Axis};
 use rayon::prelude::*;

@@ -4,7 +4,7 @@
 //! best trades its cost against distance from the smooth field, the coupling growing each
 //! round (ConvexAdam's scheme).
 
-use crate::RegisterConfig;
+use crate::config::RegisterConfig;
 use crate::field::{Disp, sample_disp};
 use crate::mind::{CHANNELS, box_filter};
 use rayon::prelude::*;

@@ -2,8 +2,8 @@
 //! from baseline to follow-up positions, warped images, the Jacobian, quality figures.
 
 use crate::affine::Affine;
+use crate::config::{RegisterConfig, RegisterError};
 use crate::frame::{Frame, trilinear};
-use crate::{RegisterConfig, RegisterError};
 use ndarray::{Array3, Zip};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};

@@ -3,7 +3,7 @@
 //! both visits whatever the slice order (feet first, head first), and the origin is left to the
 //! alignment (tables and patients move between visits).
 
-use crate::RegisterError;
+use crate::config::RegisterError;
 use ildtrack_volume::Geometry;
 use ndarray::Array3;
 

@@ -103,7 +103,8 @@ fn a_feet_first_copy_registers_onto_the_head_first_original() {
 fn oblique_and_empty_inputs_are_refused_with_a_reason() {
     let (hu, mask) = textured([8, 16, 16], [2.5, 2.0, 2.0], 1);
     let mut g = hu.geometry;
-    g.direction[2] = [0.7071, 0.7071, 0.0];
+    let h = std::f64::consts::FRAC_1_SQRT_2;
+    g.direction[2] = [h, h, 0.0];
     let oblique = Volume::new(hu.data.clone(), g);
     let e = register(
         &hu,

@@ -436,15 +436,7 @@ pub(crate) fn scan_entry(path: &Path) -> Result<Scan, LoadError> {
         identity: Identity::default(),
         meta: ScanMeta::default(),
     };
-    Ok(Scan {
-        input: path.to_path_buf(),
-        source_format: "nifti".into(),
-        series: vec![entry],
-        chosen: Some(0),
-        choice_reasons: vec![format!("chosen {name}: a NIfTI file holds one volume")],
-        notes: Vec::new(),
-        files: Vec::new(),
-    })
+    Ok(Scan::one_volume(path, "nifti", entry))
 }
 
 fn write_err(path: &Path, e: std::io::Error) -> LoadError {

@@ -248,8 +248,8 @@ fn code_item(c: Code) -> InMemDicomObject {
     o
 }
 
-/// Decimal string of at most 16 characters (the DS limit).
-fn ds(v: f64) -> String {
+/// Decimal string of at most 16 characters (the DS limit); the SR's numbers too.
+pub(crate) fn ds(v: f64) -> String {
     for p in (0..=10).rev() {
         let s = format!("{v:.p$}");
         let s = if s.contains('.') {

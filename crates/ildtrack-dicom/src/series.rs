@@ -50,6 +50,33 @@ pub struct Scan {
     pub(crate) files: Vec<FileHeader>,
 }
 
+impl Scan {
+    /// The scan of a file that holds one volume (NIfTI, NRRD): its one entry, chosen.
+    pub(crate) fn one_volume(
+        input: &std::path::Path,
+        source_format: &str,
+        entry: SeriesEntry,
+    ) -> Scan {
+        let what = match source_format {
+            "nifti" => "NIfTI",
+            "nrrd" => "NRRD",
+            other => other,
+        };
+        Scan {
+            input: input.to_path_buf(),
+            source_format: source_format.into(),
+            choice_reasons: vec![format!(
+                "chosen {}: a {what} file holds one volume",
+                entry.uid
+            )],
+            series: vec![entry],
+            chosen: Some(0),
+            notes: Vec::new(),
+            files: Vec::new(),
+        }
+    }
+}
+
 /// One stack of one series: same SeriesInstanceUID, orientation, matrix and pixel spacing.
 #[derive(Debug, Clone, Serialize)]
 pub struct SeriesEntry {

@@ -18,7 +18,7 @@ use dicom_object::InMemDicomObject;
 use dicom_object::meta::FileMetaTableBuilder;
 
 use crate::LoadError;
-use crate::seg::{Code, SEGMENTATION_STORAGE, SourceSeries, new_uid};
+use crate::seg::{Code, SEGMENTATION_STORAGE, SourceSeries, ds, new_uid};
 
 /// Comprehensive SR Storage.
 pub const COMPREHENSIVE_SR_STORAGE: &str = "1.2.840.10008.5.1.4.1.1.88.33";
@@ -130,22 +130,6 @@ fn image(
     }
     put_seq(&mut o, tags::REFERENCED_SOP_SEQUENCE, vec![r]);
     o
-}
-
-/// Decimal string of at most 16 characters.
-fn ds(v: f64) -> String {
-    for p in (0..=6).rev() {
-        let s = format!("{v:.p$}");
-        let s = if s.contains('.') {
-            s.trim_end_matches('0').trim_end_matches('.').to_string()
-        } else {
-            s
-        };
-        if s.len() <= 16 {
-            return if s == "-0" { "0".into() } else { s };
-        }
-    }
-    format!("{v:.3e}")
 }
 
 fn num(m: &Measurement) -> InMemDicomObject {

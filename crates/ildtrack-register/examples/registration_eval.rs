@@ -87,13 +87,24 @@ fn main() {
         .as_ref()
         .is_none_or(|f| "phantom".contains(f.as_str()))
     {
+        // REG_PHANTOM=512 times a full-size pair (512x512x300, 0.7 mm pixels, 1 mm slices).
+        let full = std::env::var("REG_PHANTOM").is_ok_and(|v| v == "512");
+        let (dims_zyx, spacing_mm) = if full {
+            ([300, 512, 512], [1.0, 0.7, 0.7])
+        } else {
+            ([120, 192, 192], [2.5, 1.8, 1.8])
+        };
         let spec = ildtrack_phantom::PhantomSpec {
-            dims_zyx: [120, 192, 192],
-            spacing_mm: [2.5, 1.8, 1.8],
+            dims_zyx,
+            spacing_mm,
             ..ildtrack_phantom::PhantomSpec::preset("ild").unwrap_or_default()
         };
         let ph = ildtrack_phantom::generate(&spec);
-        cases.push(("phantom ild 192x192x120".into(), ph.volume, ph.meta));
+        let name = format!(
+            "phantom ild {}x{}x{}",
+            dims_zyx[2], dims_zyx[1], dims_zyx[0]
+        );
+        cases.push((name, ph.volume, ph.meta));
     }
     // REG_CONFIG='{"iterations": 100}' tries other settings.
     let cfg: RegisterConfig = std::env::var("REG_CONFIG")

@@ -71,19 +71,14 @@ fn refs_text(diffs: &[(&str, String)]) -> String {
         .join(" and ")
 }
 
-/// The two visits' reconstructions differ in what moves density metrics: kernel names that
-/// differ (or one unknown), or measured noise beyond the tolerance (the same tests as the
-/// `kernel-mismatch`, `kernel-unknown` and `noise-mismatch` warnings).
-pub(crate) fn kernel_differs(a: &VisitResult, b: &VisitResult, cfg: &TrackConfig) -> bool {
-    let (sa, sb) = (&a.series, &b.series);
-    let names = match (norm(&sa.kernel), norm(&sb.kernel)) {
+/// The two visits' reconstruction kernels differ: names that differ, or one unknown (the same
+/// test as the `kernel-mismatch` and `kernel-unknown` warnings).
+pub(crate) fn kernel_names_differ(a: &VisitResult, b: &VisitResult) -> bool {
+    match (norm(&a.series.kernel), norm(&b.series.kernel)) {
         (Some(x), Some(y)) => x != y,
         (None, None) => false,
         _ => true,
-    };
-    let noise = matches!((sa.noise_sd_hu, sb.noise_sd_hu), (Some(x), Some(y))
-        if x.max(y) > cfg.tolerances.noise_ratio * x.min(y) && (x - y).abs() > 5.0);
-    names || noise
+    }
 }
 
 /// Compare this visit's protocol with reference visits (`("the baseline", r)`,

@@ -577,3 +577,44 @@ fn kernel_change_is_judged_on_harmonized_metrics_or_not_at_all() {
     let t = run(&sharp, &same);
     assert_eq!(t.visits[1].basis.density_metrics, DensityMetrics::Raw);
 }
+
+/// Same kernel, one visit noisier (dose, patient size): each visit's own figures are compared,
+/// with the noise difference warned about. Harmonizing only the noisier one raised its GGO on
+/// real standard-kernel slices by 3-23 points while its own figure stayed put: a false
+/// progression if the verdict used it.
+#[test]
+fn a_noise_difference_alone_is_judged_on_each_visits_own_figures() {
+    use ildtrack_model::visit::HarmonizationStatus::*;
+    let mut quiet = visit_result(&SyntheticVisit {
+        study_date: Some("2024-01-01".into()),
+        affected_pct: 42.0,
+        kernel: Some("STANDARD".into()),
+        noise_sd_hu: Some(9.9),
+        ..Default::default()
+    });
+    quiet.harmonization = Some(harmonization(NotNeeded, None));
+    let noisy_spec = SyntheticVisit {
+        study_date: Some("2024-01-12".into()),
+        affected_pct: 43.4,
+        kernel: Some("STANDARD".into()),
+        noise_sd_hu: Some(17.6),
+        ..Default::default()
+    };
+    let harmonized = visit_result(&SyntheticVisit {
+        affected_pct: 61.3,
+        ..noisy_spec.clone()
+    })
+    .lungs;
+    let mut noisy = visit_result(&noisy_spec);
+    noisy.harmonization = Some(harmonization(Applied, Some(harmonized)));
+    let t = track(
+        vec![TrackVisit::new(quiet), TrackVisit::new(noisy)],
+        None,
+        &TrackConfig::default(),
+    )
+    .expect("track");
+    let v = &t.visits[1];
+    assert_eq!(v.basis.density_metrics, DensityMetrics::Raw);
+    assert_eq!(v.status, Status::Stable, "{}", v.reason);
+    assert!(warns(v, "noise-mismatch"), "the noise difference is still said");
+}

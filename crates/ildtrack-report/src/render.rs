@@ -3,7 +3,7 @@
 use crate::html::{self, esc, f};
 use crate::palette;
 use crate::svg::{self, Line};
-use ildtrack_model::track::{TrackResult, TrackedVisit};
+use ildtrack_model::track::{DensityMetrics, TrackResult, TrackedVisit};
 use ildtrack_model::visit::VisitResult;
 use ildtrack_volume::{Identity, Warning};
 use std::fmt::Write as _;
@@ -375,6 +375,15 @@ pub fn render_index_html<'a>(p: &IndexPage<'a>, opts: &ReportOptions) -> String 
             x.map(|x| format!("{}{:.1}", if x >= 0.0 { "+" } else { "−" }, x.abs()))
                 .unwrap_or_else(|| "–".into())
         };
+        // Where the verdict compared this visit on kernel-harmonized metrics, the deltas beside
+        // are harmonized too: show that figure under the scan's own one.
+        let harmonized = (v.basis.density_metrics == DensityMetrics::Harmonized
+            && v.basis.metric == "affected_pct")
+            .then_some(v.basis.value)
+            .flatten()
+            .filter(|h| (h - v.metrics.affected_pct).abs() >= 0.05)
+            .map(|h| format!("<span class=\"d\">{h:.1} harmonized</span>"))
+            .unwrap_or_default();
         let name = esc(v.label.as_deref().unwrap_or("visit"));
         let link = match &v.dir {
             Some(d) => format!(r#"<a href="{}/report.html">{}</a>"#, esc(d), name),
@@ -382,7 +391,7 @@ pub fn render_index_html<'a>(p: &IndexPage<'a>, opts: &ReportOptions) -> String 
         };
         let _ = write!(
             b,
-            "<tr><td class=\"l\">{link}</td><td>{}</td><td>{}</td><td>{}</td><td><b>{:.1}</b></td><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.1}</td><td>{}</td><td>{:.0}</td><td>{}</td><td>{}</td><td class=\"l\">{}</td></tr>",
+            "<tr><td class=\"l\">{link}</td><td>{}</td><td>{}</td><td>{}</td><td><b>{:.1}</b>{harmonized}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.1}</td><td>{}</td><td>{:.0}</td><td>{}</td><td>{}</td><td class=\"l\">{}</td></tr>",
             html::opt_s(&v.study_date),
             v.day
                 .map(|d| if d > 0 {
@@ -405,6 +414,12 @@ pub fn render_index_html<'a>(p: &IndexPage<'a>, opts: &ReportOptions) -> String 
         );
     }
     b.push_str("</tbody></table></div>");
+    if t.visits
+        .iter()
+        .any(|v| v.basis.density_metrics == DensityMetrics::Harmonized)
+    {
+        b.push_str("<p class=\"rule\">Visits compared across reconstruction kernels are judged on kernel-harmonized metrics (docs/HARMONIZATION.md): their “vs previous” and “vs first” columns are harmonized changes, and the harmonized affected % is shown under the scan's own where the two differ.</p>");
+    }
 
     // Trends.
     b.push_str("<h2>Trends</h2><p class=\"sub\">Points are coloured by verdict: <span style=\"color:#c62828\">progressed</span>, <span style=\"color:#2e7d32\">improved</span>, <span style=\"color:#546e7a\">stable</span>, <span style=\"color:#1565c0\">baseline</span>. The dashed line marks day 0.</p><div class=\"charts\">");

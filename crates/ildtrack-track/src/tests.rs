@@ -616,5 +616,8 @@ fn a_noise_difference_alone_is_judged_on_each_visits_own_figures() {
     let v = &t.visits[1];
     assert_eq!(v.basis.density_metrics, DensityMetrics::Raw);
     assert_eq!(v.status, Status::Stable, "{}", v.reason);
-    assert!(warns(v, "noise-mismatch"), "the noise difference is still said");
+    assert!(
+        warns(v, "noise-mismatch"),
+        "the noise difference is still said"
+    );
 }

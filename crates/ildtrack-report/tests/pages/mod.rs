@@ -170,3 +170,34 @@ fn cohort_page_has_a_row_per_patient_with_trend_verdict_and_left_out_rows() {
         "patient key escaped"
     );
 }
+
+#[test]
+fn index_shows_the_harmonized_figure_where_the_verdict_used_it() {
+    let (mut t, _) = follow_up();
+    let html = render_index_html(
+        &IndexPage {
+            track: &t,
+            identity: None,
+            latest_images: &[],
+        },
+        &ReportOptions::default(),
+    );
+    assert!(
+        !html.contains(" harmonized</span>"),
+        "nothing harmonized yet"
+    );
+    let v = &mut t.visits[2];
+    v.basis.density_metrics = ildtrack_model::track::DensityMetrics::Harmonized;
+    v.basis.value = Some(v.metrics.affected_pct + 2.0);
+    let expect = format!("{:.1} harmonized</span>", v.metrics.affected_pct + 2.0);
+    let html = render_index_html(
+        &IndexPage {
+            track: &t,
+            identity: None,
+            latest_images: &[],
+        },
+        &ReportOptions::default(),
+    );
+    assert!(html.contains(&expect), "{expect}");
+    assert!(html.contains("judged on kernel-harmonized metrics"));
+}

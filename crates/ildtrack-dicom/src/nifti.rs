@@ -566,7 +566,7 @@ fn header_bytes(
 const GZ_LEVEL: u32 = 2;
 
 /// Bytes of voxel data converted and written per step by [`write_i16`].
-const WRITE_CHUNK_BYTES: usize = 1 << 20;
+pub(crate) const WRITE_CHUNK_BYTES: usize = 1 << 20;
 
 /// Write `header` then the voxel bytes that `body` feeds to its writer, through a temporary file
 /// in the same folder (gzip when `path` ends in `.gz`), synced, renamed over `path`. The body is
@@ -605,21 +605,24 @@ pub fn write_u8(path: &Path, vol: &Volume<u8>) -> Result<(), LoadError> {
             reason,
         }
     })?;
-    write_atomic(path, &h, &mut |w| match vol.data.as_slice() {
-        Some(s) => w.write_all(s),
-        None => {
-            // Not in standard layout: copy in logical (z, y, x) order, one bounded chunk at a time.
-            let mut buf = Vec::with_capacity(WRITE_CHUNK_BYTES);
-            for &v in vol.data.iter() {
-                buf.push(v);
-                if buf.len() == WRITE_CHUNK_BYTES {
-                    w.write_all(&buf)?;
-                    buf.clear();
-                }
-            }
-            w.write_all(&buf)
+    write_atomic(path, &h, &mut |w| write_u8_voxels(w, &vol.data))
+}
+
+/// A `u8` volume's voxels in logical `(z, y, x)` order (x fastest), as NIfTI and NRRD store
+/// them: straight from memory in standard layout, else one bounded chunk at a time.
+pub(crate) fn write_u8_voxels(w: &mut dyn Write, data: &Array3<u8>) -> std::io::Result<()> {
+    if let Some(s) = data.as_slice() {
+        return w.write_all(s);
+    }
+    let mut buf = Vec::with_capacity(WRITE_CHUNK_BYTES);
+    for &v in data.iter() {
+        buf.push(v);
+        if buf.len() == WRITE_CHUNK_BYTES {
+            w.write_all(&buf)?;
+            buf.clear();
         }
-    })
+    }
+    w.write_all(&buf)
 }
 
 /// Write an `i16` HU volume as NIfTI-1 (`.nii.gz` compressed, `.nii` plain).

@@ -31,6 +31,7 @@ use ndarray::Array3;
 use crate::LoadError;
 use crate::hu::Scalar;
 use crate::kernel::KernelClass;
+use crate::nifti::{WRITE_CHUNK_BYTES, write_u8_voxels};
 use crate::series::{LoadedSeries, Scan, SeriesEntry};
 
 /// Largest NRRD volume we read, in voxels (2^31, as for NIfTI).
@@ -782,9 +783,6 @@ pub(crate) fn scan_entry(path: &Path) -> Result<Scan, LoadError> {
 /// gzip level of written NRRD files: label maps compress well at a low level (as for NIfTI).
 const GZ_LEVEL: u32 = 2;
 
-/// Bytes of voxel data handed to the encoder per step.
-const WRITE_CHUNK_BYTES: usize = 1 << 20;
-
 fn vec3(v: [f64; 3]) -> String {
     // `{}` on f64 prints the shortest text that reads back to the same value.
     format!("({},{},{})", v[0], v[1], v[2])
@@ -847,20 +845,7 @@ pub fn write_u8(path: &Path, vol: &Volume<u8>) -> Result<(), LoadError> {
         "{MAGIC}{}\n",
         geometry_lines(&vol.geometry, vol.dims_zyx(), None)
     );
-    write_gz(path, &header, &mut |w| match vol.data.as_slice() {
-        Some(s) => w.write_all(s),
-        None => {
-            let mut buf = Vec::with_capacity(WRITE_CHUNK_BYTES);
-            for &v in vol.data.iter() {
-                buf.push(v);
-                if buf.len() == WRITE_CHUNK_BYTES {
-                    w.write_all(&buf)?;
-                    buf.clear();
-                }
-            }
-            w.write_all(&buf)
-        }
-    })
+    write_gz(path, &header, &mut |w| write_u8_voxels(w, &vol.data))
 }
 
 /// One segment of a 3D Slicer segmentation: the voxels of layer `layer` equal to `label`.
@@ -951,15 +936,7 @@ pub fn write_segmentation(
     header.push('\n');
     write_gz(path, &header, &mut |w| {
         if layers.len() == 1 {
-            let mut buf = Vec::with_capacity(WRITE_CHUNK_BYTES);
-            for &v in layers[0].data.iter() {
-                buf.push(v);
-                if buf.len() == WRITE_CHUNK_BYTES {
-                    w.write_all(&buf)?;
-                    buf.clear();
-                }
-            }
-            return w.write_all(&buf);
+            return write_u8_voxels(w, &layers[0].data);
         }
         // The list axis is the fastest: every voxel's layers side by side.
         let mut iters: Vec<_> = layers.iter().map(|l| l.data.iter()).collect();

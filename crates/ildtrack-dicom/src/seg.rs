@@ -224,7 +224,7 @@ pub fn new_uid() -> String {
     format!("2.25.{v}")
 }
 
-fn put(obj: &mut InMemDicomObject, tag: Tag, vr: VR, v: impl Into<String>) {
+pub(crate) fn put(obj: &mut InMemDicomObject, tag: Tag, vr: VR, v: impl Into<String>) {
     obj.put(DataElement::new(tag, vr, PrimitiveValue::from(v.into())));
 }
 
@@ -236,11 +236,11 @@ fn put_strs(obj: &mut InMemDicomObject, tag: Tag, vr: VR, v: &[String]) {
     ));
 }
 
-fn put_seq(obj: &mut InMemDicomObject, tag: Tag, items: Vec<InMemDicomObject>) {
+pub(crate) fn put_seq(obj: &mut InMemDicomObject, tag: Tag, items: Vec<InMemDicomObject>) {
     obj.put(DataElement::new(tag, VR::SQ, DataSetSequence::from(items)));
 }
 
-fn code_item(c: Code) -> InMemDicomObject {
+pub(crate) fn code_item(c: Code) -> InMemDicomObject {
     let mut o = InMemDicomObject::new_empty();
     put(&mut o, tags::CODE_VALUE, VR::SH, c.value);
     put(&mut o, tags::CODING_SCHEME_DESIGNATOR, VR::SH, c.scheme);

@@ -11,14 +11,14 @@
 use std::io::Write;
 use std::path::Path;
 
-use dicom_core::value::{DataSetSequence, PrimitiveValue};
-use dicom_core::{DataElement, Tag, VR};
+use dicom_core::value::PrimitiveValue;
+use dicom_core::{DataElement, VR};
 use dicom_dictionary_std::{tags, uids};
 use dicom_object::InMemDicomObject;
 use dicom_object::meta::FileMetaTableBuilder;
 
 use crate::LoadError;
-use crate::seg::{Code, SEGMENTATION_STORAGE, SourceSeries, ds, new_uid};
+use crate::seg::{Code, SEGMENTATION_STORAGE, SourceSeries, code_item, ds, new_uid, put, put_seq};
 
 /// Comprehensive SR Storage.
 pub const COMPREHENSIVE_SR_STORAGE: &str = "1.2.840.10008.5.1.4.1.1.88.33";
@@ -46,22 +46,6 @@ pub struct RegionMeasurements {
     /// The SEG segment this region is (TID 1411), or `None` (TID 1501).
     pub segment_number: Option<u16>,
     pub measurements: Vec<Measurement>,
-}
-
-fn put(obj: &mut InMemDicomObject, tag: Tag, vr: VR, v: impl Into<String>) {
-    obj.put(DataElement::new(tag, vr, PrimitiveValue::from(v.into())));
-}
-
-fn put_seq(obj: &mut InMemDicomObject, tag: Tag, items: Vec<InMemDicomObject>) {
-    obj.put(DataElement::new(tag, VR::SQ, DataSetSequence::from(items)));
-}
-
-fn code_item(c: Code) -> InMemDicomObject {
-    let mut o = InMemDicomObject::new_empty();
-    put(&mut o, tags::CODE_VALUE, VR::SH, c.value);
-    put(&mut o, tags::CODING_SCHEME_DESIGNATOR, VR::SH, c.scheme);
-    put(&mut o, tags::CODE_MEANING, VR::LO, c.meaning);
-    o
 }
 
 const fn dcm(value: &'static str, meaning: &'static str) -> Code {

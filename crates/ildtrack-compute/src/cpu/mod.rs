@@ -586,17 +586,7 @@ impl Backend for CpuBackend {
         crate::api::validate_gaussian_mix(sigmas_mm, weights, spacing_mm)?;
         let shape = dims(&hu.0);
         let (ny, nx) = (shape[1], shape[2]);
-        // Per stage, the (y, x) kernels; `None` where `gaussian` would skip the axis.
-        let stages: Vec<[Option<Vec<f32>>; 2]> = sigmas_mm
-            .iter()
-            .map(|&s| {
-                [1, 2].map(|axis| {
-                    let sigma_vox = s / spacing_mm[axis];
-                    (sigma_vox >= 1e-3 && shape[axis] >= 2)
-                        .then(|| crate::api::gaussian_weights(sigma_vox))
-                })
-            })
-            .collect();
+        let stages = mix_stage_kernels(sigmas_mm, spacing_mm, shape);
         // Stages after the last non-zero weight add nothing: not computed.
         let used = weights.iter().rposition(|&w| w != 0.0).unwrap_or(0);
         let mut out = Array3::<i16>::zeros((shape[0], shape[1], shape[2]));
@@ -608,26 +598,15 @@ impl Backend for CpuBackend {
                 let mut f: Vec<f32> = sl.iter().map(|&v| hu_value(v)).collect();
                 let mut acc: Vec<f32> = f.iter().map(|&v| weights[0] * v).collect();
                 let mut padded = Vec::new();
-                for (k, [ky, kx]) in stages.iter().enumerate().take(used) {
-                    if let Some(k) = ky {
-                        blur_columns(&mut f, ny, nx, k);
-                    }
-                    if let Some(k) = kx {
-                        for row in f.chunks_mut(nx) {
-                            blur_row(row, k, &mut padded);
-                        }
-                    }
+                for (k, stage) in stages.iter().enumerate().take(used) {
+                    blur_mix_stage(&mut f, ny, nx, stage, &mut padded);
                     let w = weights[k + 1];
                     for (a, &v) in acc.iter_mut().zip(&f) {
                         *a += w * v;
                     }
                 }
                 for ((o, &orig), &v) in o.iter_mut().zip(sl.iter()).zip(&acc) {
-                    *o = if orig == OUTSIDE_FOV_HU {
-                        OUTSIDE_FOV_HU
-                    } else {
-                        v.round().clamp(i16::MIN as f32 + 1.0, i16::MAX as f32) as i16
-                    };
+                    *o = mix_to_hu(orig, v);
                 }
             });
         Ok(CpuVolume(out))
@@ -644,16 +623,7 @@ impl Backend for CpuBackend {
         crate::api::validate_gaussian_mix(sigmas_mm, &vec![scale; n + 1], spacing_mm)?;
         let shape = dims(&hu.0);
         let (ny, nx) = (shape[1], shape[2]);
-        let stages: Vec<[Option<Vec<f32>>; 2]> = sigmas_mm
-            .iter()
-            .map(|&s| {
-                [1, 2].map(|axis| {
-                    let sigma_vox = s / spacing_mm[axis];
-                    (sigma_vox >= 1e-3 && shape[axis] >= 2)
-                        .then(|| crate::api::gaussian_weights(sigma_vox))
-                })
-            })
-            .collect();
+        let stages = mix_stage_kernels(sigmas_mm, spacing_mm, shape);
         // The cascade once per slice; `scale · x_k` is what `gaussian_mix` with that single
         // weight sums to (its other terms are zeros), so the results are bit for bit the same.
         let per_slice: Vec<Vec<Vec<i16>>> =
@@ -663,28 +633,12 @@ impl Backend for CpuBackend {
                     let mut f: Vec<f32> = sl.iter().map(|&v| hu_value(v)).collect();
                     let mut padded = Vec::new();
                     let mut outs = Vec::with_capacity(n);
-                    for [ky, kx] in &stages {
-                        if let Some(k) = ky {
-                            blur_columns(&mut f, ny, nx, k);
-                        }
-                        if let Some(k) = kx {
-                            for row in f.chunks_mut(nx) {
-                                blur_row(row, k, &mut padded);
-                            }
-                        }
+                    for stage in &stages {
+                        blur_mix_stage(&mut f, ny, nx, stage, &mut padded);
                         outs.push(
                             sl.iter()
                                 .zip(&f)
-                                .map(|(&orig, &v)| {
-                                    if orig == OUTSIDE_FOV_HU {
-                                        OUTSIDE_FOV_HU
-                                    } else {
-                                        (scale * v)
-                                            .round()
-                                            .clamp(i16::MIN as f32 + 1.0, i16::MAX as f32)
-                                            as i16
-                                    }
-                                })
+                                .map(|(&orig, &v)| mix_to_hu(orig, scale * v))
                                 .collect(),
                         );
                     }
@@ -814,6 +768,53 @@ fn blur_columns(f: &mut [f32], ny: usize, nx: usize, kernel: &[f32]) {
                 *o += w * v;
             }
         }
+    }
+}
+
+/// Per stage of a `gaussian_mix`, the in-plane (y, x) kernels; `None` where `gaussian` would
+/// skip the axis (σ under 1e-3 voxel, or the axis one voxel long).
+fn mix_stage_kernels(
+    sigmas_mm: &[f64],
+    spacing_mm: [f64; 3],
+    shape: [usize; 3],
+) -> Vec<[Option<Vec<f32>>; 2]> {
+    sigmas_mm
+        .iter()
+        .map(|&s| {
+            [1, 2].map(|axis| {
+                let sigma_vox = s / spacing_mm[axis];
+                (sigma_vox >= 1e-3 && shape[axis] >= 2)
+                    .then(|| crate::api::gaussian_weights(sigma_vox))
+            })
+        })
+        .collect()
+}
+
+/// One stage of the cascade on a slice `f` (`ny` × `nx`, row-major), in place.
+fn blur_mix_stage(
+    f: &mut [f32],
+    ny: usize,
+    nx: usize,
+    [ky, kx]: &[Option<Vec<f32>>; 2],
+    padded: &mut Vec<f32>,
+) {
+    if let Some(k) = ky {
+        blur_columns(f, ny, nx, k);
+    }
+    if let Some(k) = kx {
+        for row in f.chunks_mut(nx) {
+            blur_row(row, k, padded);
+        }
+    }
+}
+
+/// A mixed value back to HU: rounded half away from zero, clamped to ±32767, `OUTSIDE_FOV_HU`
+/// kept where the input had it.
+fn mix_to_hu(orig: i16, v: f32) -> i16 {
+    if orig == OUTSIDE_FOV_HU {
+        OUTSIDE_FOV_HU
+    } else {
+        v.round().clamp(i16::MIN as f32 + 1.0, i16::MAX as f32) as i16
     }
 }
 

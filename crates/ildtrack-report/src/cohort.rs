@@ -146,7 +146,7 @@ pub fn render_cohort_html(p: &CohortPage<'_>) -> String {
         let vs_first = last
             .and_then(|l| l.delta_baseline.as_ref())
             .and_then(|d| d.metrics.get("affected_pct").copied())
-            .map(|x| format!("{}{:.1}", if x >= 0.0 { "+" } else { "−" }, x.abs()))
+            .map(html::pts)
             .unwrap_or_else(|| "–".into());
         let n_warn: usize = t.warnings.len()
             + t.visits

@@ -245,7 +245,8 @@ pub fn badge(st: Status) -> String {
     )
 }
 
-fn pts(x: f64) -> String {
+/// A change in points with its sign: `+1.2`, `−3.4`.
+pub(crate) fn pts(x: f64) -> String {
     format!("{}{:.1}", if x >= 0.0 { "+" } else { "−" }, x.abs())
 }
 

@@ -371,10 +371,7 @@ pub fn render_index_html<'a>(p: &IndexPage<'a>, opts: &ReportOptions) -> String 
             .delta_baseline
             .as_ref()
             .and_then(|d| d.metrics.get("affected_pct").copied());
-        let sign = |x: Option<f64>| {
-            x.map(|x| format!("{}{:.1}", if x >= 0.0 { "+" } else { "−" }, x.abs()))
-                .unwrap_or_else(|| "–".into())
-        };
+        let sign = |x: Option<f64>| x.map(html::pts).unwrap_or_else(|| "–".into());
         // Where the verdict compared this visit on kernel-harmonized metrics, the deltas beside
         // are harmonized too: show that figure under the scan's own one.
         let harmonized = (v.basis.density_metrics == DensityMetrics::Harmonized

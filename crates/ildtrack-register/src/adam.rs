@@ -5,7 +5,7 @@
 //! symmetric, so their transpose is themselves.
 
 use crate::config::RegisterConfig;
-use crate::field::{Disp, sample_disp};
+use crate::field::{Disp, index3, sample_disp};
 use crate::mind::{CHANNELS, box_filter};
 use rayon::prelude::*;
 
@@ -69,15 +69,6 @@ fn sample_grad(
 /// Whether the follow-up has data at working position `p` (all eight neighbours scanned).
 fn covered(cover: &[f32], dims: [usize; 3], p: [f64; 3]) -> bool {
     crate::frame::trilinear_grad(cover, dims, p).is_some_and(|(v, _)| v > 0.999)
-}
-
-fn index3(i: usize, dims: [usize; 3]) -> [f64; 3] {
-    let [_, ny, nx] = dims;
-    [
-        (i / (ny * nx)) as f64,
-        ((i / nx) % ny) as f64,
-        (i % nx) as f64,
-    ]
 }
 
 /// Mean squared descriptor difference over `domain`, the follow-up's descriptors displaced by

@@ -5,7 +5,7 @@
 //! round (ConvexAdam's scheme).
 
 use crate::config::RegisterConfig;
-use crate::field::{Disp, sample_disp};
+use crate::field::{Disp, index3, sample_disp};
 use crate::mind::{CHANNELS, box_filter};
 use rayon::prelude::*;
 
@@ -127,12 +127,10 @@ pub fn coupled_search(mf: &[f32], mm: &[f32], dims: [usize; 3], cfg: &RegisterCo
         comp.iter_mut().for_each(|v| *v *= gf);
     }
     let n = dims.iter().product::<usize>();
-    let [_, ny, nx] = dims;
     let up: Vec<[f32; 3]> = (0..n)
         .into_par_iter()
         .map(|i| {
-            let w = [i / (ny * nx), (i / nx) % ny, i % nx];
-            let cpos = w.map(|v| (v as f64 + 0.5) / g as f64 - 0.5);
+            let cpos = index3(i, dims).map(|v| (v + 0.5) / g as f64 - 0.5);
             sample_disp(&d, pd, cpos)
         })
         .collect();

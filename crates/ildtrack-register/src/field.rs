@@ -82,19 +82,10 @@ impl WorkGrid {
         [0, 1, 2].map(|k| (p[k] - self.origin_mm[k]) / self.spacing_mm)
     }
 
-    fn index3(&self, i: usize) -> [f64; 3] {
-        let [_, ny, nx] = self.dims;
-        [
-            (i / (ny * nx)) as f64,
-            ((i / nx) % ny) as f64,
-            (i % nx) as f64,
-        ]
-    }
-
     fn sample_with(&self, f: impl Fn([f64; 3]) -> f32 + Sync) -> Vec<f32> {
         (0..self.len())
             .into_par_iter()
-            .map(|i| f(self.to_mm(self.index3(i))))
+            .map(|i| f(self.to_mm(index3(i, self.dims))))
             .collect()
     }
 
@@ -128,6 +119,16 @@ impl WorkGrid {
             .map(|(i, _)| i as u32)
             .collect()
     }
+}
+
+/// The `(z, y, x)` index of flat index `i` in a grid of `dims`.
+pub(crate) fn index3(i: usize, dims: [usize; 3]) -> [f64; 3] {
+    let [_, ny, nx] = dims;
+    [
+        (i / (ny * nx)) as f64,
+        ((i / nx) % ny) as f64,
+        (i % nx) as f64,
+    ]
 }
 
 /// HU → descriptor input: clipped to air…bone-ish so metal and contrast do not dominate.
@@ -250,7 +251,7 @@ impl Registration {
         let g = r.grid;
         let (mut inter, mut nf, mut nm, mut fold, mut jsum) = (0u64, 0u64, 0u64, 0u64, 0f64);
         for (i, j) in jac.iter().enumerate() {
-            let w = g.index3(i);
+            let w = index3(i, g.dims);
             let p = g.to_mm(w);
             let f = nearest(fixed_mask, fixed.to_index(p)).unwrap_or(0) != 0;
             let m = nearest(moving_mask, moving.to_index(r.map_mm(p))).unwrap_or(0) != 0;

@@ -25,6 +25,7 @@ mod cohort;
 mod demo;
 mod error;
 mod files;
+mod followup;
 mod manifest;
 mod options;
 mod track;

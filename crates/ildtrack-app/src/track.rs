@@ -4,8 +4,10 @@
 use crate::cache::{analyse_cached, cache_root, copy_analysis_files};
 use crate::error::AppError;
 use crate::files::{create_dir, write_atomic};
+use crate::followup::{REGISTRATION_DIR, load_visit, register_followup};
 use crate::manifest::Manifest;
 use crate::options::{AnalyzeOptions, Progress};
+use crate::visit::Analysed;
 use ildtrack_compute::Backend;
 use ildtrack_report::{
     IndexPage, PreviousVisit, ReportOptions, VisitPage, render_index_html, render_visit_html,
@@ -65,7 +67,7 @@ pub fn track_detailed<B: Backend>(
         }
         analysed_all.push((a, cache_dir));
     }
-    progress("compare visits", 0.92);
+    progress("compare visits", 0.8);
 
     // Output folder per visit: visits/<date>, unique.
     let mut visit_inputs = Vec::with_capacity(n);
@@ -93,6 +95,18 @@ pub fn track_detailed<B: Backend>(
             k += 1;
         }
         visit_inputs[tvis.input_index].dir = Some(format!("visits/{name}"));
+    }
+    if cfg.register && result.visits.len() > 1 {
+        register_followups(
+            backend,
+            manifest,
+            &analysed_all,
+            &result,
+            &mut visit_inputs,
+            out,
+            opts,
+            progress,
+        )?;
     }
     result = ildtrack_track::track(visit_inputs, manifest.day0.as_deref(), &cfg)?;
 
@@ -163,4 +177,64 @@ pub fn track_detailed<B: Backend>(
         analysed,
         from_cache,
     })
+}
+
+/// Register every follow-up (date order) onto the baseline; each gets its
+/// `visits/<date>/registration/` outputs and the summary the verdict uses.
+#[allow(clippy::too_many_arguments)]
+fn register_followups<B: Backend>(
+    backend: &B,
+    manifest: &Manifest,
+    analysed_all: &[(Analysed, PathBuf)],
+    order: &TrackResult,
+    visit_inputs: &mut [TrackVisit],
+    out: &Path,
+    opts: &AnalyzeOptions,
+    progress: Progress<'_>,
+) -> Result<(), AppError> {
+    let name = |t: &ildtrack_track::TrackedVisit| {
+        t.study_date
+            .clone()
+            .or_else(|| t.label.clone())
+            .unwrap_or_else(|| format!("visit {}", t.index + 1))
+    };
+    let b = &order.visits[0];
+    let (ba, bdir) = &analysed_all[b.input_index];
+    let base = load_visit(&manifest.visits[b.input_index], &ba.result, bdir, opts)?;
+    let n = order.visits.len() - 1;
+    for (k, t) in order.visits.iter().enumerate().skip(1) {
+        progress(
+            &format!("register visit {}/{} onto the baseline", k + 1, n + 1),
+            0.8 + 0.12 * (k - 1) as f32 / n as f32,
+        );
+        let (fa, fdir) = &analysed_all[t.input_index];
+        let fu = load_visit(&manifest.visits[t.input_index], &fa.result, fdir, opts)?;
+        let rel = visit_inputs[t.input_index]
+            .dir
+            .clone()
+            .unwrap_or_else(|| format!("visits/visit-{}", k + 1));
+        let rel = format!("{rel}/{REGISTRATION_DIR}");
+        let mut change = register_followup(
+            backend,
+            &base,
+            &ba.result,
+            &fu,
+            &name(b),
+            &name(t),
+            &out.join(&rel),
+        )?;
+        if change.summary.quality.accepted {
+            change.summary.dir = Some(rel);
+        } else {
+            tracing::warn!(visit = k + 1, reason = %change.summary.quality.reason, "registration rejected");
+            // Maps of an earlier run must not stand beside a rejection.
+            let stale = out.join(&rel);
+            if stale.is_dir() {
+                std::fs::remove_dir_all(&stale)
+                    .map_err(crate::files::io_err("removing", &stale))?;
+            }
+        }
+        visit_inputs[t.input_index].registered = Some(change.summary);
+    }
+    Ok(())
 }

@@ -646,6 +646,71 @@ pub fn write_i16(path: &Path, vol: &Volume<i16>) -> Result<(), LoadError> {
     })
 }
 
+/// Write an `f32` volume (e.g. a Jacobian determinant map) as NIfTI-1.
+pub fn write_f32(path: &Path, vol: &Volume<f32>) -> Result<(), LoadError> {
+    let h = header_bytes(dims_xyz(vol), 16, 32, &vol.geometry).map_err(|reason| {
+        LoadError::WriteInvalid {
+            path: path.to_path_buf(),
+            reason,
+        }
+    })?;
+    write_atomic(path, &h, &mut |w| {
+        write_f32_values(w, vol.data.iter().copied())
+    })
+}
+
+/// NIFTI_INTENT_DISPVECT: a displacement vector per voxel.
+const INTENT_DISPVECT: i16 = 1006;
+
+/// Write a displacement field on `geometry`'s grid as a NIfTI-1 vector image (5-D, three
+/// `f32` components per voxel, intent DISPVECT), the form ITK, SimpleITK, ANTs and 3D Slicer
+/// read as a displacement field transform. `lps` holds each voxel's displacement in LPS
+/// millimetres (ITK's physical space), `(z, y, x)` order, x fastest. The file stores it in NIfTI's RAS (x and y negated),
+/// as ITK's NIfTI reader turns the vectors of a displacement field back into LPS.
+pub fn write_displacement(
+    path: &Path,
+    dims_zyx: [usize; 3],
+    geometry: &ildtrack_volume::Geometry,
+    lps: &[[f32; 3]],
+) -> Result<(), LoadError> {
+    let [nz, ny, nx] = dims_zyx;
+    if lps.len() != nz * ny * nx {
+        return Err(LoadError::WriteInvalid {
+            path: path.to_path_buf(),
+            reason: format!("{} vectors for a {dims_zyx:?} grid", lps.len()),
+        });
+    }
+    let mut h =
+        header_bytes([nx, ny, nz], 16, 32, geometry).map_err(|reason| LoadError::WriteInvalid {
+            path: path.to_path_buf(),
+            reason,
+        })?;
+    // dim[0] = 5, dim[4] = 1 (time), dim[5] = 3 (vector components); intent code at 68.
+    h[40..42].copy_from_slice(&5i16.to_le_bytes());
+    h[48..50].copy_from_slice(&1i16.to_le_bytes());
+    h[50..52].copy_from_slice(&3i16.to_le_bytes());
+    h[68..70].copy_from_slice(&INTENT_DISPVECT.to_le_bytes());
+    let sign = [-1.0f32, -1.0, 1.0];
+    write_atomic(path, &h, &mut |w| {
+        for (c, s) in sign.iter().enumerate() {
+            write_f32_values(w, lps.iter().map(|v| s * v[c]))?;
+        }
+        Ok(())
+    })
+}
+
+fn write_f32_values(w: &mut dyn Write, it: impl Iterator<Item = f32>) -> std::io::Result<()> {
+    let mut buf = Vec::with_capacity(WRITE_CHUNK_BYTES);
+    for v in it {
+        buf.extend_from_slice(&v.to_le_bytes());
+        if buf.len() >= WRITE_CHUNK_BYTES {
+            w.write_all(&buf)?;
+            buf.clear();
+        }
+    }
+    w.write_all(&buf)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -56,6 +56,23 @@ pub struct TrackConfig {
     /// `true` when a higher value means more disease (affected %, GGO %, MLD, HAA %).
     pub higher_is_worse: bool,
     pub tolerances: ProtocolTolerances,
+    /// Register every follow-up onto the baseline (change maps, `change.json`), default true.
+    pub register: bool,
+    /// What the verdict compares, default `registered` (used where the registration passed its
+    /// quality checks; otherwise each visit's own figures).
+    pub comparison: Comparison,
+}
+
+/// What a verdict compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Comparison {
+    /// Both visits measured on the baseline's lung voxels after registration, the follow-up's
+    /// density corrected for the local volume change (breath).
+    #[default]
+    Registered,
+    /// Each visit's own whole-lung figures.
+    Unregistered,
 }
 
 impl Default for TrackConfig {
@@ -66,6 +83,8 @@ impl Default for TrackConfig {
             previous_points: 3.0,
             higher_is_worse: true,
             tolerances: ProtocolTolerances::default(),
+            register: true,
+            comparison: Comparison::Registered,
         }
     }
 }
@@ -81,7 +100,7 @@ impl TrackConfig {
         format!(
             "progressed if whole-lung {m} {worse} by >= {b} points vs the baseline visit, or by >= {p} points vs the \
              previous visit while also {worse2} vs baseline (same trend); improved if it {better} by the same amounts; \
-             otherwise stable",
+             otherwise stable{reg}",
             m = self.metric,
             b = fmt_num(self.baseline_points),
             p = fmt_num(self.previous_points),
@@ -89,6 +108,13 @@ impl TrackConfig {
                 "higher"
             } else {
                 "lower"
+            },
+            reg = if self.register && self.comparison == Comparison::Registered {
+                ". Where a follow-up's registration onto the baseline passes its quality checks, both visits are measured \
+                 on the baseline's lung voxels and the follow-up's density is first corrected for the local volume change \
+                 (breath); otherwise each visit's own figures are compared"
+            } else {
+                ""
             },
         )
     }
@@ -172,6 +198,14 @@ pub struct VerdictBasis {
     /// kernel harmonization existed).
     #[serde(default)]
     pub density_metrics: DensityMetrics,
+    /// Whether the value, baseline value and previous value are the registered comparison's
+    /// (`unregistered` in files written before registration existed).
+    #[serde(default = "unregistered")]
+    pub comparison: Comparison,
+}
+
+fn unregistered() -> Comparison {
+    Comparison::Unregistered
 }
 
 /// The density metrics behind a comparison.
@@ -244,6 +278,10 @@ pub struct TrackedVisit {
     pub basis: VerdictBasis,
     /// Against the baseline; absent for the baseline itself.
     pub volume_adjusted: Option<VolumeAdjusted>,
+    /// This follow-up registered onto the baseline (absent for the baseline and when
+    /// registration is off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration: Option<crate::change::RegistrationSummary>,
     /// Protocol and comparison warnings for this visit.
     pub warnings: Vec<Warning>,
     /// The visit's own analysis warnings (from `visit.json`).

@@ -17,6 +17,7 @@
 
 pub mod adam;
 pub mod affine;
+pub mod change;
 mod config;
 pub mod convex;
 pub mod field;

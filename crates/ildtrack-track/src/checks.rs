@@ -385,3 +385,30 @@ pub(crate) fn volume_adjusted(
         }),
     })
 }
+
+/// A follow-up whose registration failed its checks, or whose disease moved between zones.
+pub(crate) fn registration_warnings(
+    v: &crate::TrackVisit,
+    cfg: &TrackConfig,
+    warnings: &mut Vec<Warning>,
+) {
+    let Some(r) = &v.registered else {
+        return;
+    };
+    if !r.quality.accepted {
+        warnings.push(Warning::new(
+            "registration-rejected",
+            format!(
+                "the registration of this visit onto the baseline did not pass its checks ({}): change maps are withheld{}",
+                r.quality.reason,
+                if cfg.comparison == crate::Comparison::Registered {
+                    " and the verdict compares each visit's own figures"
+                } else {
+                    ""
+                }
+            ),
+        ));
+    } else if let Some(m) = &r.migration {
+        warnings.push(Warning::new("disease-migrated", m.clone()));
+    }
+}

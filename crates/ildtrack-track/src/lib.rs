@@ -39,10 +39,11 @@ mod round;
 
 // The result types live in `ildtrack-model` (they are the `track.json` schema); named here too
 // so callers can keep saying `ildtrack_track::TrackResult`.
+pub use ildtrack_model::change::RegistrationSummary;
 pub use ildtrack_model::track::{
-    Deltas, DensityMetrics, MetricDelta, ProtocolTolerances, Sides, Status, TRACK_SCHEMA_VERSION,
-    TrackConfig, TrackResult, TrackedVisit, VerdictBasis, VolumeAdjusted, metric_value,
-    metrics_map,
+    Comparison, Deltas, DensityMetrics, MetricDelta, ProtocolTolerances, Sides, Status,
+    TRACK_SCHEMA_VERSION, TrackConfig, TrackResult, TrackedVisit, VerdictBasis, VolumeAdjusted,
+    metric_value, metrics_map,
 };
 
 use ildtrack_model::track::fmt_num;
@@ -122,6 +123,8 @@ pub struct TrackVisit {
     pub dlco_pct_pred: Option<f64>,
     /// Where this visit's outputs live, relative to the track output folder (e.g. `visits/2024-01-30`).
     pub dir: Option<String>,
+    /// This visit registered onto the baseline (follow-ups only).
+    pub registered: Option<RegistrationSummary>,
 }
 
 impl TrackVisit {
@@ -133,6 +136,7 @@ impl TrackVisit {
             fvc_pct_pred: None,
             dlco_pct_pred: None,
             dir: None,
+            registered: None,
         }
     }
 }
@@ -235,6 +239,27 @@ fn judge(
     } else {
         (Status::Stable, "none".into())
     }
+}
+
+/// `(value, baseline value, previous value)` of `metric` in the registered comparison, when
+/// this visit's registration passed and so did the previous visit's (`prev`, none when the
+/// previous visit is the baseline).
+fn registered_values(
+    metric: &str,
+    this: &TrackVisit,
+    prev: Option<&TrackVisit>,
+) -> Option<(f64, f64, f64)> {
+    fn accepted(v: &TrackVisit) -> Option<&RegistrationSummary> {
+        v.registered.as_ref().filter(|r| r.quality.accepted)
+    }
+    let r = accepted(this)?;
+    let v = *r.followup_metrics.map().get(metric)?;
+    let b = *r.baseline_metrics.map().get(metric)?;
+    let p = match prev {
+        None => b,
+        Some(pv) => *accepted(pv)?.followup_metrics.map().get(metric)?,
+    };
+    Some((v, b, p))
 }
 
 fn signed(x: f64) -> String {
@@ -369,6 +394,7 @@ pub fn track(
         checks::age_check(r, cfg, &mut warnings);
 
         let mut density = DensityMetrics::Raw;
+        let mut comparison = Comparison::Unregistered;
         let mut value_used = value;
         let (
             delta_previous,
@@ -447,12 +473,29 @@ pub fn track(
                 db = volume_only(db);
             }
             let comparable = density != DensityMetrics::NotComparable;
-            let value = metric_value(&lungs_of(r).whole, &cfg.metric).filter(|_| comparable);
-            value_used = value;
-            let bval =
+            let own = metric_value(&lungs_of(r).whole, &cfg.metric).filter(|_| comparable);
+            let own_b =
                 metric_value(&lungs_of(&base.v.result).whole, &cfg.metric).filter(|_| comparable);
-            let pval =
+            let own_p =
                 metric_value(&lungs_of(&prev.v.result).whole, &cfg.metric).filter(|_| comparable);
+            // The registered comparison (same voxels, breath-corrected density) where this
+            // visit's and the previous visit's registrations passed; across kernels the raw HU
+            // it classifies are not comparable, so the harmonized figures decide there.
+            let reg = if cfg.comparison == Comparison::Registered && !cross_kernel {
+                registered_values(&cfg.metric, &it.v, (idx > 1).then_some(&prev.v))
+            } else {
+                None
+            };
+            comparison = if reg.is_some() {
+                Comparison::Registered
+            } else {
+                Comparison::Unregistered
+            };
+            let (value, bval, pval) = match reg {
+                Some((v, b, p)) => (Some(v), Some(b), Some(p)),
+                None => (own, own_b, own_p),
+            };
+            value_used = value;
             let empty = three
                 .iter()
                 .any(|x| x.lungs.whole.volume_ml.is_nan() || x.lungs.whole.volume_ml <= 0.0);
@@ -548,6 +591,15 @@ pub fn track(
                 )),
                 DensityMetrics::Raw => {}
             }
+            if comparison == Comparison::Registered {
+                text.push_str(&format!(
+                    " Registered comparison: both visits measured on the baseline's lung voxels, the follow-up's density corrected for the local volume change the registration measured (breath); each visit's own whole-lung {} is {} (baseline {}).",
+                    cfg.metric,
+                    own.map(|v| format!("{v:.1}")).unwrap_or_else(|| "n/a".into()),
+                    own_b.map(|v| format!("{v:.1}")).unwrap_or_else(|| "n/a".into()),
+                ));
+            }
+            checks::registration_warnings(&it.v, cfg, &mut warnings);
             delta_previous = Some(dp);
             delta_baseline = Some(db);
             status = st;
@@ -593,8 +645,10 @@ pub fn track(
                 protocol_mismatch: mismatch,
                 segmentation_doubt: doubt,
                 density_metrics: density,
+                comparison,
             },
             volume_adjusted,
+            registration: it.v.registered.clone(),
             warnings,
             analysis_warnings: r.warnings.clone(),
             software_version: r.version.clone(),

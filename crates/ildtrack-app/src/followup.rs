@@ -1,0 +1,301 @@
+//! Every follow-up registered onto the baseline (`ildtrack-register`): the displacement field,
+//! the warped follow-up, the Jacobian, the change map and `change.json` in
+//! `visits/<date>/registration/`, and the registered, breath-corrected figures the verdict uses.
+
+use crate::error::AppError;
+use crate::files::{create_dir, write_atomic};
+use crate::manifest::VisitInput;
+use crate::options::AnalyzeOptions;
+use ildtrack_compute::Backend;
+use ildtrack_model::change::{ChangeSummary, RegistrationQuality, RegistrationSummary};
+use ildtrack_model::visit::VisitResult;
+use ildtrack_register::change::{ChangeInputs, compute, correct_for_breath};
+use ildtrack_volume::{Geometry, Identity, Volume};
+use ndarray::Array3;
+use std::path::Path;
+
+/// Folder of a visit's registration outputs.
+pub const REGISTRATION_DIR: &str = "registration";
+
+/// A registration is accepted (maps written, registered comparison used) only when the
+/// registered follow-up lungs overlap the baseline's this well (Dice); breathing, growth and
+/// posture leave 0.95–0.99 on the validation pairs (docs/REGISTRATION.md).
+pub const MIN_LUNG_DICE: f64 = 0.90;
+/// ... fold in at most this share of the baseline lungs, %.
+pub const MAX_FOLDING_PCT: f64 = 0.5;
+/// ... and map at least this share of the baseline lungs into the follow-up's lungs, %.
+pub const MIN_COVERAGE_PCT: f64 = 90.0;
+
+/// Smoothing of both visits' HU before the change map classifies them (σ, mm): the warp's
+/// interpolation averages the follow-up's noise; the same blur on both makes that difference
+/// small next to what both lose.
+const CHANGE_SIGMA_MM: f64 = 1.0;
+
+/// Spacing the displacement field is written at (its values are smooth; ITK interpolates).
+const FIELD_SPACING_MM: f64 = 2.0;
+
+/// One visit as the registration needs it: HU, lungs, classes on its own grid.
+pub(crate) struct VisitImages {
+    pub hu: Volume<i16>,
+    pub lungs: Volume<u8>,
+    pub classes: Volume<u8>,
+    pub identity: Identity,
+}
+
+/// Load a visit's HU again (the cache keeps label maps, not the scan) and its label maps from
+/// its analysis folder.
+pub(crate) fn load_visit(
+    v: &VisitInput,
+    result: &VisitResult,
+    analysis_dir: &Path,
+    opts: &AnalyzeOptions,
+) -> Result<VisitImages, AppError> {
+    let series_uid = v
+        .series_uid
+        .clone()
+        .or_else(|| result.series.series_instance_uid.clone());
+    let loaded = ildtrack_dicom::load(&v.path, &ildtrack_dicom::LoadOptions { series_uid })?;
+    let files = opts.label_format.files();
+    let label = |name: &str| -> Result<Volume<u8>, AppError> {
+        let l = ildtrack_dicom::load(&analysis_dir.join(name), &Default::default())?;
+        if l.volume.dims_zyx() != loaded.volume.dims_zyx() {
+            return Err(AppError::Other(format!(
+                "{} does not match its scan ({:?} vs {:?}): re-run the analysis",
+                analysis_dir.join(name).display(),
+                l.volume.dims_zyx(),
+                loaded.volume.dims_zyx()
+            )));
+        }
+        Ok(l.volume
+            .with_data(l.volume.data.mapv(|v| v.clamp(0, 255) as u8)))
+    };
+    Ok(VisitImages {
+        lungs: label(files[0])?,
+        classes: label(files[1])?,
+        hu: loaded.volume,
+        identity: loaded.identity,
+    })
+}
+
+/// What registering one follow-up gave: the summary `track.json` carries and whether the
+/// outputs were written.
+pub(crate) struct FollowupChange {
+    pub summary: RegistrationSummary,
+}
+
+/// Why two visits must not be registered as one patient's, if they must not.
+fn different_patients(a: &Identity, b: &Identity) -> Option<String> {
+    let norm = |s: &Option<String>| {
+        s.as_deref()
+            .map(|x| x.trim().to_ascii_uppercase())
+            .filter(|x| !x.is_empty())
+    };
+    match (norm(&a.patient_id), norm(&b.patient_id)) {
+        (Some(x), Some(y)) if x != y => {
+            Some("the two scans carry different patient IDs (not shown here)".into())
+        }
+        _ => None,
+    }
+}
+
+/// Register `fu` onto `base`, judge the registration, and when it passes write the maps and
+/// `change.json` into `out_dir` (a visit's `registration/` folder).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn register_followup<B: Backend>(
+    backend: &B,
+    base: &VisitImages,
+    base_result: &VisitResult,
+    fu: &VisitImages,
+    base_name: &str,
+    fu_name: &str,
+    out_dir: &Path,
+) -> Result<FollowupChange, AppError> {
+    let rejected = |reason: String| FollowupChange {
+        summary: RegistrationSummary {
+            dir: None,
+            quality: RegistrationQuality {
+                lung_dice: 0.0,
+                similarity_before: 0.0,
+                similarity_after: 0.0,
+                folding_pct: 0.0,
+                mean_jacobian: 0.0,
+                coverage_pct: 0.0,
+                accepted: false,
+                reason,
+            },
+            baseline_metrics: Default::default(),
+            followup_metrics: Default::default(),
+            whole: Default::default(),
+            moved_ml: 0.0,
+            new_ggo_uncorrected_ml: 0.0,
+            migration: None,
+        },
+    };
+    if let Some(why) = different_patients(&base.identity, &fu.identity) {
+        return Ok(rejected(why));
+    }
+    let cfg = ildtrack_register::RegisterConfig::default();
+    let reg = match ildtrack_register::register(&base.hu, &base.lungs, &fu.hu, &fu.lungs, &cfg) {
+        Ok(r) => r,
+        Err(e) => return Ok(rejected(e.to_string())),
+    };
+    let warped_hu = reg.warp_hu(&fu.hu.data);
+    let warped_classes = reg.warp_labels(&fu.classes.data);
+    let jacobian = reg.jacobian();
+    let (mut n_lung, mut n_cover) = (0u64, 0u64);
+    ndarray::Zip::from(&base.lungs.data)
+        .and(&warped_classes)
+        .for_each(|&l, &c| {
+            if l != 0 {
+                n_lung += 1;
+                n_cover += (c != 0) as u64;
+            }
+        });
+    let q = reg.quality;
+    let coverage_pct = 100.0 * n_cover as f64 / n_lung.max(1) as f64;
+    let mut problems = Vec::new();
+    if q.lung_dice < MIN_LUNG_DICE {
+        problems.push(format!("lung Dice {:.3} < {MIN_LUNG_DICE}", q.lung_dice));
+    }
+    if q.folding_pct > MAX_FOLDING_PCT {
+        problems.push(format!(
+            "the map folds in {:.2} % of the lungs (> {MAX_FOLDING_PCT} %)",
+            q.folding_pct
+        ));
+    }
+    if coverage_pct < MIN_COVERAGE_PCT {
+        problems.push(format!(
+            "only {coverage_pct:.1} % of the baseline lungs map into the follow-up's lungs (< {MIN_COVERAGE_PCT} %)"
+        ));
+    }
+    let quality = RegistrationQuality {
+        lung_dice: q.lung_dice,
+        similarity_before: q.similarity_before,
+        similarity_after: q.similarity_after,
+        folding_pct: q.folding_pct,
+        mean_jacobian: q.mean_jacobian,
+        coverage_pct,
+        accepted: problems.is_empty(),
+        reason: problems.join("; "),
+    };
+    if !quality.accepted {
+        let mut r = rejected(quality.reason.clone());
+        r.summary.quality = quality;
+        return Ok(r);
+    }
+    let corrected = correct_for_breath(&warped_hu, &jacobian);
+    let spacing = base.hu.geometry.spacing_mm;
+    let smooth = |a: &Array3<i16>| -> Result<Array3<i16>, AppError> {
+        let h = backend.upload_i16(a.view()).map_err(compute_err)?;
+        let s = backend
+            .gaussian(&h, [CHANGE_SIGMA_MM; 3], spacing)
+            .map_err(compute_err)?;
+        backend.download_i16(&s).map_err(compute_err)
+    };
+    let t = &base_result.thresholds;
+    let edge = |v: i32| v.clamp(i16::MIN as i32, i16::MAX as i32) as i16;
+    let base_s = smooth(&base.hu.data)?;
+    let fu_s = smooth(&corrected)?;
+    drop(corrected);
+    let fu_u = smooth(&warped_hu)?;
+    let inputs = ChangeInputs {
+        baseline_lungs: &base.lungs.data,
+        baseline_classes: &base.classes.data,
+        baseline_hu: &base_s,
+        followup_hu: &fu_s,
+        followup_hu_uncorrected: &fu_u,
+        followup_classes: &warped_classes,
+        jacobian: &jacobian,
+        voxel_ml: base.hu.geometry.voxel_volume_ml(),
+        superior_is_high_index: base.hu.geometry.direction[0][2] > 0.0,
+        edges: [
+            edge(t.laa_hu),
+            edge(t.ggo_lo_hu),
+            edge(t.consolidation_lo_hu),
+            edge(t.consolidation_hi_hu),
+        ],
+    };
+    let (codes, summary) = compute(&inputs, quality, base_name, fu_name);
+    drop((base_s, fu_s, fu_u, warped_classes));
+    write_outputs(
+        out_dir,
+        &base.hu.geometry,
+        &fu.hu.geometry,
+        &reg,
+        &summary,
+        |g| {
+            (
+                Volume::new(warped_hu, g),
+                Volume::new(jacobian, g),
+                Volume::new(codes, g),
+            )
+        },
+    )?;
+    Ok(FollowupChange {
+        summary: RegistrationSummary::from(&summary),
+    })
+}
+
+fn compute_err(e: ildtrack_compute::ComputeError) -> AppError {
+    AppError::Other(format!("change map: {e}"))
+}
+
+/// `displacement.nii.gz`, `warped.nii.gz`, `jacobian.nii.gz`, `change.nii.gz`, `change.json`.
+fn write_outputs(
+    dir: &Path,
+    base_geometry: &Geometry,
+    fu_geometry: &Geometry,
+    reg: &ildtrack_register::Registration,
+    summary: &ChangeSummary,
+    maps: impl FnOnce(Geometry) -> (Volume<i16>, Volume<f32>, Volume<u8>),
+) -> Result<(), AppError> {
+    create_dir(dir)?;
+    let (field_geometry, field_dims) = field_grid(base_geometry, reg.fixed.dims);
+    let f = [0, 1, 2].map(|k| (field_geometry.spacing_mm[k] / base_geometry.spacing_mm[k]).round());
+    let n = field_dims.iter().product::<usize>();
+    let vectors: Vec<[f32; 3]> = {
+        use rayon::prelude::*;
+        (0..n)
+            .into_par_iter()
+            .map(|i| {
+                let [_, ny, nx] = field_dims;
+                let c = [
+                    (i / (ny * nx)) as f64,
+                    ((i / nx) % ny) as f64,
+                    (i % nx) as f64,
+                ];
+                let bi = [c[0] * f[0], c[1] * f[1], c[2] * f[2]];
+                let p = base_geometry.index_to_lps(bi);
+                let q = fu_geometry.index_to_lps(reg.map_index(bi));
+                [0, 1, 2].map(|k| (q[k] - p[k]) as f32)
+            })
+            .collect()
+    };
+    let (warped, jac, codes) = maps(*base_geometry);
+    let path = |n: &str| dir.join(n);
+    ildtrack_dicom::nifti::write_displacement(
+        &path("displacement.nii.gz"),
+        field_dims,
+        &field_geometry,
+        &vectors,
+    )?;
+    ildtrack_dicom::nifti::write_i16(&path("warped.nii.gz"), &warped)?;
+    ildtrack_dicom::nifti::write_f32(&path("jacobian.nii.gz"), &jac)?;
+    ildtrack_dicom::nifti::write_u8(&path("change.nii.gz"), &codes)?;
+    let json = serde_json::to_string_pretty(summary)
+        .map_err(|e| AppError::Other(format!("serialising change.json failed: {e}")))?;
+    write_atomic(&path("change.json"), json.as_bytes())
+}
+
+/// The displacement field's grid: the baseline's origin and axes, spacing a whole multiple of
+/// the baseline's near [`FIELD_SPACING_MM`], reaching at least the baseline's last voxel.
+fn field_grid(g: &Geometry, dims: [usize; 3]) -> (Geometry, [usize; 3]) {
+    let mut fg = *g;
+    let mut fd = dims;
+    for k in 0..3 {
+        let f = (FIELD_SPACING_MM / g.spacing_mm[k]).round().max(1.0);
+        fg.spacing_mm[k] = g.spacing_mm[k] * f;
+        fd[k] = (dims[k].saturating_sub(1) as f64 / f).ceil() as usize + 1;
+    }
+    (fg, fd)
+}

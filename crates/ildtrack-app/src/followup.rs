@@ -10,8 +10,8 @@ use ildtrack_compute::Backend;
 use ildtrack_model::change::{ChangeSummary, RegistrationQuality, RegistrationSummary};
 use ildtrack_model::visit::VisitResult;
 use ildtrack_register::change::{ChangeInputs, compute, correct_for_breath};
-use ildtrack_volume::{Geometry, Identity, Volume};
-use ndarray::Array3;
+use ildtrack_volume::{Geometry, Identity, OUTSIDE_FOV_HU, Volume};
+use rayon::prelude::*;
 use std::path::Path;
 
 /// Folder of a visit's registration outputs.
@@ -26,11 +26,6 @@ pub const MAX_FOLDING_PCT: f64 = 0.5;
 /// ... and map at least this share of the baseline lungs into the follow-up's lungs, %.
 pub const MIN_COVERAGE_PCT: f64 = 90.0;
 
-/// Smoothing of both visits' HU before the change map classifies them (σ, mm): the warp's
-/// interpolation averages the follow-up's noise; the same blur on both makes that difference
-/// small next to what both lose.
-const CHANGE_SIGMA_MM: f64 = 1.0;
-
 /// Spacing the displacement field is written at (its values are smooth; ITK interpolates).
 const FIELD_SPACING_MM: f64 = 2.0;
 
@@ -39,6 +34,7 @@ pub(crate) struct VisitImages {
     pub hu: Volume<i16>,
     pub lungs: Volume<u8>,
     pub classes: Volume<u8>,
+    pub meta: ildtrack_volume::ScanMeta,
     pub identity: Identity,
 }
 
@@ -73,6 +69,7 @@ pub(crate) fn load_visit(
         lungs: label(files[0])?,
         classes: label(files[1])?,
         hu: loaded.volume,
+        meta: loaded.meta,
         identity: loaded.identity,
     })
 }
@@ -104,7 +101,7 @@ fn different_patients(a: &Identity, b: &Identity) -> Option<String> {
 pub(crate) fn register_followup<B: Backend>(
     backend: &B,
     base: &VisitImages,
-    base_result: &VisitResult,
+    config: &ildtrack_analysis::AnalysisConfig,
     fu: &VisitImages,
     base_name: &str,
     fu_name: &str,
@@ -183,40 +180,48 @@ pub(crate) fn register_followup<B: Backend>(
         r.summary.quality = quality;
         return Ok(r);
     }
+    // The follow-up at the baseline's local volume (mass preserved), on its own grid, analysed
+    // like any scan: its classes, carried onto the baseline, are the corrected follow-up's.
+    // Correcting and analysing on the follow-up's own grid keeps the warp's interpolation (a
+    // blur across thick slices, which the GGO rules would read as ground glass) out of it.
+    let fu_jac = jacobian_on_followup(&reg);
+    let corrected_own = ndarray::Zip::from(&fu.hu.data)
+        .and(&fu_jac)
+        .par_map_collect(|&h, &j| {
+            if h == OUTSIDE_FOV_HU || h <= -1024 {
+                h
+            } else {
+                (-1000.0 + (h as f32 + 1000.0) * j)
+                    .round()
+                    .clamp(-1024.0, i16::MAX as f32) as i16
+            }
+        });
+    drop(fu_jac);
+    let fu_analysis = ildtrack_analysis::analyze(
+        backend,
+        &fu.hu.with_data(corrected_own),
+        &fu.meta,
+        &[],
+        config,
+        &|_, _| {},
+    )?;
+    let fu_classes = reg.warp_labels(&fu_analysis.classes.data);
+    drop(fu_analysis);
     let corrected = correct_for_breath(&warped_hu, &jacobian);
-    let spacing = base.hu.geometry.spacing_mm;
-    let smooth = |a: &Array3<i16>| -> Result<Array3<i16>, AppError> {
-        let h = backend.upload_i16(a.view()).map_err(compute_err)?;
-        let s = backend
-            .gaussian(&h, [CHANGE_SIGMA_MM; 3], spacing)
-            .map_err(compute_err)?;
-        backend.download_i16(&s).map_err(compute_err)
-    };
-    let t = &base_result.thresholds;
-    let edge = |v: i32| v.clamp(i16::MIN as i32, i16::MAX as i32) as i16;
-    let base_s = smooth(&base.hu.data)?;
-    let fu_s = smooth(&corrected)?;
-    drop(corrected);
-    let fu_u = smooth(&warped_hu)?;
     let inputs = ChangeInputs {
         baseline_lungs: &base.lungs.data,
         baseline_classes: &base.classes.data,
-        baseline_hu: &base_s,
-        followup_hu: &fu_s,
-        followup_hu_uncorrected: &fu_u,
-        followup_classes: &warped_classes,
+        baseline_hu: &base.hu.data,
+        followup_hu: &corrected,
+        followup_hu_uncorrected: &warped_hu,
+        followup_classes: &fu_classes,
+        followup_classes_uncorrected: &warped_classes,
         jacobian: &jacobian,
         voxel_ml: base.hu.geometry.voxel_volume_ml(),
         superior_is_high_index: base.hu.geometry.direction[0][2] > 0.0,
-        edges: [
-            edge(t.laa_hu),
-            edge(t.ggo_lo_hu),
-            edge(t.consolidation_lo_hu),
-            edge(t.consolidation_hi_hu),
-        ],
     };
     let (codes, summary) = compute(&inputs, quality, base_name, fu_name);
-    drop((base_s, fu_s, fu_u, warped_classes));
+    drop((corrected, fu_classes, warped_classes));
     write_outputs(
         out_dir,
         &base.hu.geometry,
@@ -234,10 +239,6 @@ pub(crate) fn register_followup<B: Backend>(
     Ok(FollowupChange {
         summary: RegistrationSummary::from(&summary),
     })
-}
-
-fn compute_err(e: ildtrack_compute::ComputeError) -> AppError {
-    AppError::Other(format!("change map: {e}"))
 }
 
 /// `displacement.nii.gz`, `warped.nii.gz`, `jacobian.nii.gz`, `change.nii.gz`, `change.json`.
@@ -298,4 +299,35 @@ fn field_grid(g: &Geometry, dims: [usize; 3]) -> (Geometry, [usize; 3]) {
         fd[k] = (dims[k].saturating_sub(1) as f64 / f).ceil() as usize + 1;
     }
     (fg, fd)
+}
+
+/// The Jacobian (follow-up volume per baseline volume) at each follow-up voxel: the baseline
+/// position that maps there found by fixed-point iteration of `p = A⁻¹(q) − u(p)` (the map is
+/// `A(p + u(p))` with a per-axis scaling `A` and a smooth `u`), the Jacobian read there.
+fn jacobian_on_followup(reg: &ildtrack_register::Registration) -> ndarray::Array3<f32> {
+    let g = reg.grid;
+    let det_a = reg.affine.det() as f32;
+    let jw =
+        ndarray::Array3::from_shape_vec((g.dims[0], g.dims[1], g.dims[2]), reg.jacobian_working())
+            .unwrap_or_else(|_| ndarray::Array3::from_elem((1, 1, 1), det_a));
+    let a = reg.affine;
+    let d = reg.moving.dims;
+    let (ny, nx) = (d[1], d[2]);
+    let v: Vec<f32> = (0..d.iter().product::<usize>())
+        .into_par_iter()
+        .map(|i| (i / (ny * nx), (i / nx) % ny, i % nx))
+        .map(|(z, y, x)| {
+            let q = reg.moving.to_mm([z as f64, y as f64, x as f64]);
+            let a_inv =
+                [0, 1, 2].map(|k| a.fixed_centre[k] + (q[k] - a.moving_centre[k]) / a.scale[k]);
+            let mut p = a_inv;
+            for _ in 0..6 {
+                let u = reg.displacement_mm(p);
+                p = [0, 1, 2].map(|k| a_inv[k] - u[k]);
+            }
+            ildtrack_register::frame::trilinear(&jw, g.to_index(p)).unwrap_or(det_a)
+        })
+        .collect();
+    ndarray::Array3::from_shape_vec((d[0], d[1], d[2]), v)
+        .unwrap_or_else(|_| ndarray::Array3::from_elem((d[0], d[1], d[2]), det_a))
 }

@@ -217,7 +217,7 @@ fn register_followups<B: Backend>(
         let mut change = register_followup(
             backend,
             &base,
-            &ba.result,
+            &opts.config,
             &fu,
             &name(b),
             &name(t),

@@ -18,3 +18,4 @@ mod dicom_out;
 mod harness;
 mod nrrd;
 mod pipeline;
+mod registration;

@@ -2,12 +2,12 @@
 //! follow-up, the follow-up's density corrected for the local volume change first (mass
 //! preservation), and what moved where (`change.json`, `change.nii.gz`).
 //!
-//! Classes are each visit's own analysis classes (`classes.nii.gz`: its speckle, vessel and
-//! rim rules), the follow-up's carried onto the baseline by the registration (nearest). The
-//! breath correction then moves a follow-up voxel across as many HU class edges as the
-//! correction moved its HU (both HU smoothed alike by the caller, so noise does not decide):
-//! a GGO voxel whose corrected density falls under the GGO edge becomes normal. Vessels stay
-//! vessels.
+//! Classes come from the analysis itself at both visits: the baseline's own classes, and the
+//! classes the caller's analysis gave the follow-up after it was warped onto the baseline and
+//! its density corrected for breath (so the speckle, vessel and rim rules that decide each
+//! visit's `visit.json` decide the change too, and the correction moves voxels across class
+//! edges through the same rules). The uncorrected figures use the follow-up's own classes
+//! carried onto the baseline (nearest).
 
 use ildtrack_model::change::*;
 use ildtrack_model::class;
@@ -28,21 +28,21 @@ pub struct ChangeInputs<'a> {
     pub baseline_lungs: &'a Array3<u8>,
     /// The baseline analysis's classes.
     pub baseline_classes: &'a Array3<u8>,
-    /// Baseline HU (smoothed like the follow-up's), for its mean density.
+    /// Baseline HU (mean density).
     pub baseline_hu: &'a Array3<i16>,
-    /// The follow-up's HU warped onto the baseline, corrected for breath, smoothed.
+    /// The follow-up's HU warped onto the baseline and corrected for breath (mean density).
     pub followup_hu: &'a Array3<i16>,
     /// The same without the breath correction.
     pub followup_hu_uncorrected: &'a Array3<i16>,
-    /// The follow-up analysis's classes warped onto the baseline (nearest; 0 = no lung).
+    /// Classes of the analysis of the warped, corrected follow-up (0 = not in its lungs).
     pub followup_classes: &'a Array3<u8>,
+    /// The follow-up's own classes carried onto the baseline (nearest; 0 = no lung).
+    pub followup_classes_uncorrected: &'a Array3<u8>,
     /// Jacobian of baseline → follow-up.
     pub jacobian: &'a Array3<f32>,
     pub voxel_ml: f64,
     /// Whether a higher slice index is further towards the head.
     pub superior_is_high_index: bool,
-    /// LAA, GGO low, consolidation low, consolidation high (exclusive) edges, HU.
-    pub edges: [i16; 4],
 }
 
 /// HU' = −1000 + (HU + 1000) · J: the follow-up's density at the baseline's local volume.
@@ -59,38 +59,12 @@ pub fn correct_for_breath(hu: &Array3<i16>, jacobian: &Array3<f32>) -> Array3<i1
     })
 }
 
-/// The class (`ildtrack_model::class`) of one lung voxel from its HU; `vessel` from that
-/// visit's own analysis.
-fn class_of(hu: i16, vessel: bool, e: &[i16; 4]) -> u8 {
-    if vessel || hu >= e[3] {
-        class::VESSEL_DENSE
-    } else if hu < e[0] {
-        class::LAA
-    } else if hu < e[1] {
-        class::NORMAL
-    } else if hu < e[2] {
-        class::GGO
-    } else {
-        class::CONSOLIDATION
-    }
-}
-
-/// The follow-up's class after the breath correction: its own class moved by the number of
-/// class edges between its HU and its corrected HU (vessels and no-lung stay).
-fn corrected_class(own: u8, hu: i16, corrected: i16, e: &[i16; 4]) -> u8 {
-    if !(class::LAA..=class::CONSOLIDATION).contains(&own) {
-        return own;
-    }
-    let shift = class_of(corrected, false, e) as i32 - class_of(hu, false, e) as i32;
-    (own as i32 + shift).clamp(class::LAA as i32, class::CONSOLIDATION as i32) as u8
-}
-
-/// A baseline lung voxel's class; a lung voxel its analysis left unclassed counts as normal.
-fn baseline_class(c: u8) -> u8 {
+/// A baseline lung voxel's class (a lung voxel its analysis left unclassed counts as normal).
+fn lung_class(c: u8) -> u8 {
     if c == class::OUTSIDE {
         class::NORMAL
     } else {
-        c
+        c.min(class::VESSEL_DENSE)
     }
 }
 
@@ -186,17 +160,14 @@ pub fn compute(
     followup_name: &str,
 ) -> (Array3<u8>, ChangeSummary) {
     let zones = zone_of_slice(inp.baseline_lungs, inp.superior_is_high_index);
-    let e = inp.edges;
     let codes = Array3::from_shape_fn(inp.baseline_lungs.dim(), |(z, y, x)| {
         let side = inp.baseline_lungs[[z, y, x]];
         if side == 0 {
             return CHANGE_OUTSIDE;
         }
-        let b = baseline_class(inp.baseline_classes[[z, y, x]]);
+        let b = lung_class(inp.baseline_classes[[z, y, x]]);
         let fc = inp.followup_classes[[z, y, x]];
-        let fh = inp.followup_hu_uncorrected[[z, y, x]];
-        let f = (fc != class::OUTSIDE && fh > -1024)
-            .then(|| corrected_class(fc, fh, inp.followup_hu[[z, y, x]], &e));
+        let f = (fc != class::OUTSIDE).then_some(fc);
         change_code(b, f)
     });
     // Tallies per zone (6) plus a slot for voxels without a zone (none in practice).
@@ -212,28 +183,27 @@ pub fn compute(
                     }
                     let zi = zones[side as usize - 1][z].unwrap_or(6);
                     let tz = &mut t[zi];
-                    let b = baseline_class(inp.baseline_classes[[z, y, x]]);
-                    let bves = b == class::VESSEL_DENSE;
-                    let fc = inp.followup_classes[[z, y, x]];
-                    let fh = inp.followup_hu[[z, y, x]];
-                    let fhu = inp.followup_hu_uncorrected[[z, y, x]];
-                    let col = if fc == class::OUTSIDE || fhu <= -1024 {
-                        5
-                    } else {
-                        let fves = fc == class::VESSEL_DENSE;
-                        let f = corrected_class(fc, fhu, fh, &e);
-                        let fu = fc;
+                    let b = lung_class(inp.baseline_classes[[z, y, x]]);
+                    let f = inp.followup_classes[[z, y, x]];
+                    let fu = inp.followup_classes_uncorrected[[z, y, x]];
+                    if fu != class::OUTSIDE {
                         tz.uncorrected[fu as usize - 1] += 1;
                         if fu == class::GGO && (b == class::NORMAL || b == class::LAA) {
                             tz.new_ggo_uncorrected += 1;
                         }
-                        if !fves && f != class::VESSEL_DENSE {
-                            tz.hu_sum[1] += fh as f64;
-                            tz.hu_n[1] += 1;
+                        if fu != class::VESSEL_DENSE {
                             tz.hu_sum[2] += inp.followup_hu_uncorrected[[z, y, x]] as f64;
                             tz.hu_n[2] += 1;
                         }
-                        if !bves && b != class::VESSEL_DENSE {
+                    }
+                    let col = if f == class::OUTSIDE {
+                        5
+                    } else {
+                        if f != class::VESSEL_DENSE {
+                            tz.hu_sum[1] += inp.followup_hu[[z, y, x]] as f64;
+                            tz.hu_n[1] += 1;
+                        }
+                        if b != class::VESSEL_DENSE {
                             tz.hu_sum[0] += inp.baseline_hu[[z, y, x]] as f64;
                             tz.hu_n[0] += 1;
                         }
@@ -426,21 +396,6 @@ mod tests {
         }
     }
 
-    /// The correction moves a class across as many edges as it moved the HU, from the
-    /// visit's own class (which its analysis may have decided otherwise than HU alone).
-    #[test]
-    fn corrected_class_follows_the_hu_shift() {
-        let e = [-950, -700, -300, 100];
-        assert_eq!(corrected_class(GGO, -680, -720, &e), NORMAL);
-        assert_eq!(corrected_class(GGO, -650, -660, &e), GGO);
-        // Speckle left as normal at -650 HU stays normal while the correction keeps it in range.
-        assert_eq!(corrected_class(NORMAL, -650, -690, &e), NORMAL);
-        assert_eq!(corrected_class(CONSOLIDATION, -250, -320, &e), GGO);
-        assert_eq!(corrected_class(LAA, -960, -900, &e), NORMAL);
-        assert_eq!(corrected_class(VESSEL_DENSE, 50, -400, &e), VESSEL_DENSE);
-        assert_eq!(corrected_class(LAA, -600, -990, &e), LAA);
-    }
-
     #[test]
     fn breath_correction_preserves_mass() {
         let hu = Array3::from_elem((1, 1, 3), -800i16);
@@ -474,10 +429,10 @@ mod tests {
             followup_hu: &fhu,
             followup_hu_uncorrected: &fhu,
             followup_classes: &fclasses,
+            followup_classes_uncorrected: &fclasses,
             jacobian: &jac,
             voxel_ml: 0.5,
             superior_is_high_index: true,
-            edges: [-950, -700, -300, 100],
         };
         let q = RegistrationQuality {
             lung_dice: 1.0,

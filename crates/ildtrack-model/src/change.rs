@@ -115,7 +115,7 @@ pub struct RegistrationQuality {
 /// (`docs/REGISTRATION.md`, "Change maps").
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RegisteredMetrics {
-    pub laa_pct: f64,
+    pub laa950_pct: f64,
     pub ggo_pct: f64,
     pub consolidation_pct: f64,
     /// GGO + consolidation.
@@ -128,7 +128,7 @@ impl RegisteredMetrics {
     /// The metrics by name (as in `visit.json`'s metrics object), for the verdict rule.
     pub fn map(&self) -> BTreeMap<String, f64> {
         [
-            ("laa_pct", self.laa_pct),
+            ("laa950_pct", self.laa950_pct),
             ("ggo_pct", self.ggo_pct),
             ("consolidation_pct", self.consolidation_pct),
             ("affected_pct", self.affected_pct),

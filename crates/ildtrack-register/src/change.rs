@@ -263,7 +263,7 @@ pub fn compute(
         let n = counts.iter().sum::<u64>().max(1) as f64;
         let p = |c: u8| 100.0 * counts[c as usize - 1] as f64 / n;
         RegisteredMetrics {
-            laa_pct: p(class::LAA),
+            laa950_pct: p(class::LAA),
             ggo_pct: p(class::GGO),
             consolidation_pct: p(class::CONSOLIDATION),
             affected_pct: p(class::GGO) + p(class::CONSOLIDATION),

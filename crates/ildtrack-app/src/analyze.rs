@@ -45,6 +45,7 @@ pub fn analyze_to_dir<B: Backend>(
             previous: None,
             identity: a.identity.as_ref(),
             index_href: None,
+            change: None,
         },
         &ReportOptions {
             identify: opts.identify,

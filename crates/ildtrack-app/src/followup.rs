@@ -10,6 +10,7 @@ use ildtrack_compute::Backend;
 use ildtrack_model::change::{ChangeSummary, RegistrationQuality, RegistrationSummary};
 use ildtrack_model::visit::VisitResult;
 use ildtrack_register::change::{ChangeInputs, compute, correct_for_breath};
+use ildtrack_report::{QcImage, qc};
 use ildtrack_volume::{Geometry, Identity, OUTSIDE_FOV_HU, Volume};
 use rayon::prelude::*;
 use std::path::Path;
@@ -74,10 +75,15 @@ pub(crate) fn load_visit(
     })
 }
 
-/// What registering one follow-up gave: the summary `track.json` carries and whether the
-/// outputs were written.
+/// What registering one follow-up gave: the summary `track.json` carries and, when accepted,
+/// `change.json` and the report's image pairs.
 pub(crate) struct FollowupChange {
     pub summary: RegistrationSummary,
+    pub change: Option<ChangeSummary>,
+    /// The baseline (lung contour) and the registered follow-up (change overlaid) at the same
+    /// levels.
+    pub baseline_images: Vec<QcImage>,
+    pub followup_images: Vec<QcImage>,
 }
 
 /// Why two visits must not be registered as one patient's, if they must not.
@@ -127,6 +133,9 @@ pub(crate) fn register_followup<B: Backend>(
             new_ggo_uncorrected_ml: 0.0,
             migration: None,
         },
+        change: None,
+        baseline_images: Vec::new(),
+        followup_images: Vec::new(),
     };
     if let Some(why) = different_patients(&base.identity, &fu.identity) {
         return Ok(rejected(why));
@@ -222,33 +231,94 @@ pub(crate) fn register_followup<B: Backend>(
     };
     let (codes, summary) = compute(&inputs, quality, base_name, fu_name);
     drop((corrected, fu_classes, warped_classes));
+    let warped = Volume::new(warped_hu, base.hu.geometry);
+    let codes = Volume::new(codes, base.hu.geometry);
+    let (baseline_images, followup_images) = change_images(base, &warped, &codes);
     write_outputs(
         out_dir,
         &base.hu.geometry,
         &fu.hu.geometry,
         &reg,
         &summary,
-        |g| {
-            (
-                Volume::new(warped_hu, g),
-                Volume::new(jacobian, g),
-                Volume::new(codes, g),
-            )
-        },
+        &warped,
+        &Volume::new(jacobian, base.hu.geometry),
+        &codes,
     )?;
     Ok(FollowupChange {
         summary: RegistrationSummary::from(&summary),
+        change: Some(summary),
+        baseline_images,
+        followup_images,
     })
 }
 
+/// The baseline and the registered follow-up at the baseline's QC levels (three axial, one
+/// coronal), the change drawn on the follow-up.
+fn change_images(
+    base: &VisitImages,
+    warped: &Volume<i16>,
+    codes: &Volume<u8>,
+) -> (Vec<QcImage>, Vec<QcImage>) {
+    let (mut zs, y) = qc::representative_slices(&base.lungs);
+    zs.sort_unstable();
+    zs.dedup();
+    if base.hu.geometry.direction[0][2] >= 0.0 {
+        zs.reverse();
+    }
+    let names = match zs.len() {
+        1 => vec!["axial"],
+        2 => vec!["axial, upper level", "axial, lower level"],
+        _ => vec![
+            "axial, upper level",
+            "axial, middle level",
+            "axial, lower level",
+        ],
+    };
+    let mut levels: Vec<(String, Option<usize>)> = zs
+        .iter()
+        .zip(names)
+        .map(|(&z, n)| (format!("{n} (baseline slice {})", z + 1), Some(z)))
+        .collect();
+    if base.hu.dims_zyx()[0] >= 8 {
+        levels.push(("coronal".into(), None));
+    }
+    let pairs: Vec<(QcImage, QcImage)> = levels
+        .into_par_iter()
+        .map(|(caption, z)| {
+            let (b, f) = match z {
+                Some(z) => (
+                    qc::plain_axial_png(&base.hu, &base.lungs, z),
+                    qc::change_axial_png(warped, &base.lungs, codes, z),
+                ),
+                None => (
+                    qc::plain_coronal_png(&base.hu, &base.lungs, y),
+                    qc::change_coronal_png(warped, &base.lungs, codes, y),
+                ),
+            };
+            (
+                QcImage {
+                    caption: caption.clone(),
+                    png: b,
+                },
+                QcImage { caption, png: f },
+            )
+        })
+        .filter(|(b, f)| !b.png.is_empty() && !f.png.is_empty())
+        .collect();
+    pairs.into_iter().unzip()
+}
+
 /// `displacement.nii.gz`, `warped.nii.gz`, `jacobian.nii.gz`, `change.nii.gz`, `change.json`.
+#[allow(clippy::too_many_arguments)]
 fn write_outputs(
     dir: &Path,
     base_geometry: &Geometry,
     fu_geometry: &Geometry,
     reg: &ildtrack_register::Registration,
     summary: &ChangeSummary,
-    maps: impl FnOnce(Geometry) -> (Volume<i16>, Volume<f32>, Volume<u8>),
+    warped: &Volume<i16>,
+    jac: &Volume<f32>,
+    codes: &Volume<u8>,
 ) -> Result<(), AppError> {
     create_dir(dir)?;
     let (field_geometry, field_dims) = field_grid(base_geometry, reg.fixed.dims);
@@ -272,7 +342,6 @@ fn write_outputs(
             })
             .collect()
     };
-    let (warped, jac, codes) = maps(*base_geometry);
     let path = |n: &str| dir.join(n);
     ildtrack_dicom::nifti::write_displacement(
         &path("displacement.nii.gz"),
@@ -280,9 +349,9 @@ fn write_outputs(
         &field_geometry,
         &vectors,
     )?;
-    ildtrack_dicom::nifti::write_i16(&path("warped.nii.gz"), &warped)?;
-    ildtrack_dicom::nifti::write_f32(&path("jacobian.nii.gz"), &jac)?;
-    ildtrack_dicom::nifti::write_u8(&path("change.nii.gz"), &codes)?;
+    ildtrack_dicom::nifti::write_i16(&path("warped.nii.gz"), warped)?;
+    ildtrack_dicom::nifti::write_f32(&path("jacobian.nii.gz"), jac)?;
+    ildtrack_dicom::nifti::write_u8(&path("change.nii.gz"), codes)?;
     let json = serde_json::to_string_pretty(summary)
         .map_err(|e| AppError::Other(format!("serialising change.json failed: {e}")))?;
     write_atomic(&path("change.json"), json.as_bytes())

@@ -4,13 +4,14 @@
 use crate::cache::{analyse_cached, cache_root, copy_analysis_files};
 use crate::error::AppError;
 use crate::files::{create_dir, write_atomic};
-use crate::followup::{REGISTRATION_DIR, load_visit, register_followup};
+use crate::followup::{FollowupChange, REGISTRATION_DIR, load_visit, register_followup};
 use crate::manifest::Manifest;
 use crate::options::{AnalyzeOptions, Progress};
 use crate::visit::Analysed;
 use ildtrack_compute::Backend;
 use ildtrack_report::{
-    IndexPage, PreviousVisit, ReportOptions, VisitPage, render_index_html, render_visit_html,
+    ChangeView, IndexPage, PreviousVisit, ReportOptions, VisitPage, render_index_html,
+    render_visit_html,
 };
 use ildtrack_track::{TrackResult, TrackVisit};
 use std::path::{Path, PathBuf};
@@ -96,8 +97,9 @@ pub fn track_detailed<B: Backend>(
         }
         visit_inputs[tvis.input_index].dir = Some(format!("visits/{name}"));
     }
+    let mut changes: Vec<Option<FollowupChange>> = (0..n).map(|_| None).collect();
     if cfg.register && result.visits.len() > 1 {
-        register_followups(
+        changes = register_followups(
             backend,
             manifest,
             &analysed_all,
@@ -142,6 +144,13 @@ pub fn track_detailed<B: Backend>(
                 previous,
                 identity: a.identity.as_ref(),
                 index_href: Some("../../index.html"),
+                change: changes[tvis.input_index].as_ref().and_then(|c| {
+                    c.change.as_ref().map(|change| ChangeView {
+                        change,
+                        baseline_images: &c.baseline_images,
+                        followup_images: &c.followup_images,
+                    })
+                }),
             },
             &ropts,
         );
@@ -191,7 +200,8 @@ fn register_followups<B: Backend>(
     out: &Path,
     opts: &AnalyzeOptions,
     progress: Progress<'_>,
-) -> Result<(), AppError> {
+) -> Result<Vec<Option<FollowupChange>>, AppError> {
+    let mut changes: Vec<Option<FollowupChange>> = (0..visit_inputs.len()).map(|_| None).collect();
     let name = |t: &ildtrack_track::TrackedVisit| {
         t.study_date
             .clone()
@@ -234,7 +244,8 @@ fn register_followups<B: Backend>(
                     .map_err(crate::files::io_err("removing", &stale))?;
             }
         }
-        visit_inputs[t.input_index].registered = Some(change.summary);
+        visit_inputs[t.input_index].registered = Some(change.summary.clone());
+        changes[t.input_index] = Some(change);
     }
-    Ok(())
+    Ok(changes)
 }

@@ -18,6 +18,31 @@ pub fn img_png(png: &[u8], alt: &str) -> String {
     )
 }
 
+/// Image pairs side by side (`left[i]` | `right[i]`), two pairs per row; `who` names the two.
+pub fn pairs_block(left: &[crate::QcImage], right: &[crate::QcImage], who: (&str, &str)) -> String {
+    let mut s = String::from(r#"<div class="imgs pairs">"#);
+    for i in 0..left.len().max(right.len()) {
+        s.push_str(r#"<div class="pair">"#);
+        for (imgs, who, cls) in [(left, who.0, "prev"), (right, who.1, "cur")] {
+            match imgs.get(i) {
+                Some(im) => {
+                    let _ = write!(
+                        s,
+                        "<figure class=\"{cls}\">{}<figcaption>{} · {}</figcaption></figure>",
+                        img_png(&im.png, &format!("{who}: {}", im.caption)),
+                        esc(who),
+                        esc(&im.caption)
+                    );
+                }
+                None => s.push_str("<div></div>"),
+            }
+        }
+        s.push_str("</div>");
+    }
+    s.push_str("</div>");
+    s
+}
+
 const CSS: &str = r#"
 :root{--ink:#1c2630;--muted:#5f6b76;--line:#d5dde4;--bg:#f6f8fa;--prog:#c62828;--impr:#2e7d32;--stab:#546e7a;--base:#1565c0}
 *{box-sizing:border-box}

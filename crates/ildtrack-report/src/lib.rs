@@ -25,6 +25,7 @@
 //! Architecture Invariant: rendering is pure (values in, `String` / PNG bytes out); this crate
 //! never touches the file system.
 
+pub mod change;
 mod cohort;
 mod escape;
 pub mod html;
@@ -33,6 +34,7 @@ pub mod qc;
 mod render;
 pub mod svg;
 
+pub use change::ChangeView;
 pub use cohort::{CohortPage, CohortPatient, render_cohort_html};
 pub use render::{
     IndexPage, PreviousVisit, QcImage, ReportOptions, VisitPage, render_index_html,

@@ -3,7 +3,7 @@
 //! on the image's left, anterior up); coronal images are resampled to true aspect (slice
 //! spacing) with the head up.
 
-use ildtrack_model::class;
+use ildtrack_model::{change, class};
 use ildtrack_volume::{OUTSIDE_FOV_HU, Volume};
 use ndarray::{Array2, Axis};
 
@@ -21,20 +21,67 @@ fn gray(v: i16) -> f32 {
     ((v as f32 - WINDOW_LO_HU) / (WINDOW_HI_HU - WINDOW_LO_HU) * 255.0).clamp(0.0, 255.0)
 }
 
-/// Renders one plane (rows × cols) of HU, lung labels and classes to RGB.
-fn render(hu: &Array2<i16>, lungs: &Array2<u8>, classes: &Array2<u8>) -> (Vec<u8>, usize, usize) {
+/// An overlay: colour and opacity for a label value, or none.
+type Overlay = fn(u8) -> Option<([f32; 3], f32)>;
+
+/// The density classes: GGO yellow, consolidation red.
+fn class_overlay(v: u8) -> Option<([f32; 3], f32)> {
+    match v {
+        class::GGO => Some((GGO_RGB, 0.45)),
+        class::CONSOLIDATION => Some((CONS_RGB, 0.5)),
+        _ => None,
+    }
+}
+
+/// The change codes of `change.nii.gz` that [`CHANGE_LEGEND`] colours.
+fn change_overlay(v: u8) -> Option<([f32; 3], f32)> {
+    CHANGE_LEGEND
+        .iter()
+        .find(|(c, _, _)| *c == v)
+        .map(|(_, _, rgb)| (rgb.map(|x| x as f32), 0.6))
+}
+
+/// Change codes drawn on the registered follow-up, their names and colours (the report's
+/// legend uses the same).
+pub const CHANGE_LEGEND: [(u8, &str, [u8; 3]); 6] = [
+    (change::CHANGE_NEW_GGO, "new GGO", [255, 150, 0]),
+    (change::CHANGE_RESOLVED_GGO, "resolved GGO", [0, 200, 255]),
+    (
+        change::CHANGE_NEW_CONSOLIDATION,
+        "new consolidation",
+        [230, 0, 0],
+    ),
+    (
+        change::CHANGE_RESOLVED_CONSOLIDATION,
+        "resolved consolidation",
+        [60, 90, 255],
+    ),
+    (
+        change::CHANGE_GGO_TO_CONSOLIDATION,
+        "GGO → consolidation",
+        [220, 0, 220],
+    ),
+    (
+        change::CHANGE_CONSOLIDATION_TO_GGO,
+        "consolidation → GGO",
+        [0, 190, 110],
+    ),
+];
+
+/// Renders one plane (rows × cols) of HU, lung labels and an overlay's labels to RGB.
+fn render(
+    hu: &Array2<i16>,
+    lungs: &Array2<u8>,
+    labels: &Array2<u8>,
+    overlay: Overlay,
+) -> (Vec<u8>, usize, usize) {
     let (h, w) = (hu.nrows(), hu.ncols());
     let mut rgb = vec![0u8; h * w * 3];
     for r in 0..h {
         for c in 0..w {
             let g = gray(hu[[r, c]]);
             let mut px = [g, g, g];
-            let (col, alpha) = match classes[[r, c]] {
-                class::GGO => (Some(GGO_RGB), 0.45),
-                class::CONSOLIDATION => (Some(CONS_RGB), 0.5),
-                _ => (None, 0.0),
-            };
-            if let Some(col) = col {
+            if let Some((col, alpha)) = overlay(labels[[r, c]]) {
                 for k in 0..3 {
                     px[k] = px[k] * (1.0 - alpha) + col[k] * alpha;
                 }
@@ -89,23 +136,9 @@ fn flip(a: &mut Array2<impl Clone>, rows: bool, cols: bool) {
     }
 }
 
-/// Axial slice `z` (clamped into range) as PNG.
+/// Axial slice `z` (clamped into range) as PNG, GGO and consolidation overlaid.
 pub fn axial_png(hu: &Volume<i16>, lungs: &Volume<u8>, classes: &Volume<u8>, z: usize) -> Vec<u8> {
-    let z = z.min(hu.dims_zyx()[0].saturating_sub(1));
-    if hu.is_empty() || lungs.dims_zyx() != hu.dims_zyx() || classes.dims_zyx() != hu.dims_zyx() {
-        return Vec::new();
-    }
-    let d = hu.geometry.direction;
-    // Columns should go to patient left (+x), rows to posterior (+y).
-    let (fr, fc) = (d[1][1] < 0.0, d[2][0] < 0.0);
-    let mut h = hu.data.index_axis(Axis(0), z).to_owned();
-    let mut l = lungs.data.index_axis(Axis(0), z).to_owned();
-    let mut c = classes.data.index_axis(Axis(0), z).to_owned();
-    flip(&mut h, fr, fc);
-    flip(&mut l, fr, fc);
-    flip(&mut c, fr, fc);
-    let (rgb, w, hh) = render(&h, &l, &c);
-    encode(&rgb, w, hh)
+    axial_with(hu, lungs, classes, z, class_overlay)
 }
 
 /// Coronal plane at row `y` (clamped), resampled to true aspect, head up, as PNG.
@@ -115,8 +148,73 @@ pub fn coronal_png(
     classes: &Volume<u8>,
     y: usize,
 ) -> Vec<u8> {
+    coronal_with(hu, lungs, classes, y, class_overlay)
+}
+
+/// [`axial_png`] with the change codes of `change.nii.gz` overlaid ([`CHANGE_LEGEND`]); with
+/// `codes` all zero, the plain slice.
+pub fn change_axial_png(
+    hu: &Volume<i16>,
+    lungs: &Volume<u8>,
+    codes: &Volume<u8>,
+    z: usize,
+) -> Vec<u8> {
+    axial_with(hu, lungs, codes, z, change_overlay)
+}
+
+/// [`coronal_png`] with the change codes overlaid.
+pub fn change_coronal_png(
+    hu: &Volume<i16>,
+    lungs: &Volume<u8>,
+    codes: &Volume<u8>,
+    y: usize,
+) -> Vec<u8> {
+    coronal_with(hu, lungs, codes, y, change_overlay)
+}
+
+/// Axial slice `z` with the lung contour only.
+pub fn plain_axial_png(hu: &Volume<i16>, lungs: &Volume<u8>, z: usize) -> Vec<u8> {
+    axial_with(hu, lungs, lungs, z, |_| None)
+}
+
+/// Coronal plane at row `y` with the lung contour only.
+pub fn plain_coronal_png(hu: &Volume<i16>, lungs: &Volume<u8>, y: usize) -> Vec<u8> {
+    coronal_with(hu, lungs, lungs, y, |_| None)
+}
+
+fn axial_with(
+    hu: &Volume<i16>,
+    lungs: &Volume<u8>,
+    labels: &Volume<u8>,
+    z: usize,
+    overlay: Overlay,
+) -> Vec<u8> {
+    let z = z.min(hu.dims_zyx()[0].saturating_sub(1));
+    if hu.is_empty() || lungs.dims_zyx() != hu.dims_zyx() || labels.dims_zyx() != hu.dims_zyx() {
+        return Vec::new();
+    }
+    let d = hu.geometry.direction;
+    // Columns should go to patient left (+x), rows to posterior (+y).
+    let (fr, fc) = (d[1][1] < 0.0, d[2][0] < 0.0);
+    let mut h = hu.data.index_axis(Axis(0), z).to_owned();
+    let mut l = lungs.data.index_axis(Axis(0), z).to_owned();
+    let mut c = labels.data.index_axis(Axis(0), z).to_owned();
+    flip(&mut h, fr, fc);
+    flip(&mut l, fr, fc);
+    flip(&mut c, fr, fc);
+    let (rgb, w, hh) = render(&h, &l, &c, overlay);
+    encode(&rgb, w, hh)
+}
+
+fn coronal_with(
+    hu: &Volume<i16>,
+    lungs: &Volume<u8>,
+    labels: &Volume<u8>,
+    y: usize,
+    overlay: Overlay,
+) -> Vec<u8> {
     let [nz, ny, nx] = hu.dims_zyx();
-    if hu.is_empty() || lungs.dims_zyx() != hu.dims_zyx() || classes.dims_zyx() != hu.dims_zyx() {
+    if hu.is_empty() || lungs.dims_zyx() != hu.dims_zyx() || labels.dims_zyx() != hu.dims_zyx() {
         return Vec::new();
     }
     let y = y.min(ny - 1);
@@ -129,14 +227,14 @@ pub fn coronal_png(
     };
     let h = Array2::from_shape_fn((rows, nx), |(r, x)| hu.data[[zi(r), y, x]]);
     let l = Array2::from_shape_fn((rows, nx), |(r, x)| lungs.data[[zi(r), y, x]]);
-    let c = Array2::from_shape_fn((rows, nx), |(r, x)| classes.data[[zi(r), y, x]]);
+    let c = Array2::from_shape_fn((rows, nx), |(r, x)| labels.data[[zi(r), y, x]]);
     let d = hu.geometry.direction;
     let (mut h, mut l, mut c) = (h, l, c);
     let (fr, fc) = (d[0][2] >= 0.0, d[2][0] < 0.0);
     flip(&mut h, fr, fc);
     flip(&mut l, fr, fc);
     flip(&mut c, fr, fc);
-    let (rgb, w, hh) = render(&h, &l, &c);
+    let (rgb, w, hh) = render(&h, &l, &c, overlay);
     encode(&rgb, w, hh)
 }
 

@@ -46,6 +46,8 @@ pub struct VisitPage<'a> {
     pub identity: Option<&'a Identity>,
     /// Link back to the longitudinal report, e.g. `../../index.html`.
     pub index_href: Option<&'a str>,
+    /// A follow-up registered onto the baseline: the change section.
+    pub change: Option<crate::change::ChangeView<'a>>,
 }
 
 /// Render one visit's report.
@@ -98,6 +100,9 @@ pub fn render_visit_html(p: &VisitPage<'_>, opts: &ReportOptions) -> String {
     // Images.
     b.push_str("<h2>Images</h2><p class=\"legend\"><span><i class=\"sw\" style=\"background:#00e600\"></i>right lung contour</span><span><i class=\"sw\" style=\"background:#2896ff\"></i>left lung contour</span><span><i class=\"sw\" style=\"background:#ffd700\"></i>ground-glass opacity</span><span><i class=\"sw\" style=\"background:#ff1e1e\"></i>consolidation</span><span>Patient's right is on the image left.</span></p>");
     b.push_str(&images_block(p));
+    if let Some(c) = &p.change {
+        b.push_str(&crate::change::change_section(c));
+    }
 
     // Tables.
     let prev = p.previous.map(|pv| pv.result);
@@ -190,35 +195,17 @@ fn images_block(p: &VisitPage<'_>) -> String {
     }
     match p.previous.filter(|pv| !pv.images.is_empty()) {
         Some(pv) => {
-            // Pairs side by side: previous | this visit, two pairs per row.
             let _ = write!(
                 s,
-                r#"<p class="sub">Left of each pair: previous visit ({}); right: this visit ({}).</p><div class="imgs pairs">"#,
+                r#"<p class="sub">Left of each pair: previous visit ({}); right: this visit ({}).</p>"#,
                 html::visit_title(pv.label, pv.result.series.study_date.as_deref(), pv.day),
                 html::visit_title(p.label, p.result.series.study_date.as_deref(), p.day)
             );
-            for i in 0..p.images.len().max(pv.images.len()) {
-                s.push_str(r#"<div class="pair">"#);
-                for (imgs, who, cls) in [
-                    (pv.images, "previous", "prev"),
-                    (p.images, "this visit", "cur"),
-                ] {
-                    match imgs.get(i) {
-                        Some(im) => {
-                            let _ = write!(
-                                s,
-                                "<figure class=\"{cls}\">{}<figcaption>{} · {}</figcaption></figure>",
-                                html::img_png(&im.png, &format!("{who}: {}", im.caption)),
-                                esc(who),
-                                esc(&im.caption)
-                            );
-                        }
-                        None => s.push_str("<div></div>"),
-                    }
-                }
-                s.push_str("</div>");
-            }
-            s.push_str("</div>");
+            s.push_str(&html::pairs_block(
+                pv.images,
+                p.images,
+                ("previous", "this visit"),
+            ));
         }
         None => {
             s.push_str(r#"<div class="imgs quad">"#);
@@ -361,7 +348,7 @@ pub fn render_index_html<'a>(p: &IndexPage<'a>, opts: &ReportOptions) -> String 
     }
 
     // Visits table.
-    b.push_str("<h2>Visits</h2><div class=\"scroll\"><table><thead><tr><th>Visit</th><th>Date</th><th>Day</th><th>Verdict</th><th>Affected %</th><th>vs previous</th><th>vs first</th><th>GGO %</th><th>Consol. %</th><th>MLD HU</th><th>Lung mL</th><th>Score /24</th><th>Kernel · noise</th><th>Warnings</th></tr></thead><tbody>");
+    b.push_str("<h2>Visits</h2><div class=\"scroll\"><table><thead><tr><th>Visit</th><th>Date</th><th>Day</th><th>Verdict</th><th>Affected %</th><th>vs previous</th><th>vs first</th><th>Registered vs first</th><th>GGO %</th><th>Consol. %</th><th>MLD HU</th><th>Lung mL</th><th>Score /24</th><th>Kernel · noise</th><th>Warnings</th></tr></thead><tbody>");
     for v in &t.visits {
         let dp = v
             .delta_previous
@@ -381,6 +368,22 @@ pub fn render_index_html<'a>(p: &IndexPage<'a>, opts: &ReportOptions) -> String 
             .filter(|h| (h - v.metrics.affected_pct).abs() >= 0.05)
             .map(|h| format!("<span class=\"d\">{h:.1} harmonized</span>"))
             .unwrap_or_default();
+        // The registered comparison with the baseline: net change in points and mL that
+        // changed class; where disease moved between zones, said so.
+        let registered = match &v.registration {
+            Some(r) if r.quality.accepted => format!(
+                "{} pts<span class=\"d\">{:.0} mL changed class{}</span>",
+                html::pts(r.followup_metrics.affected_pct - r.baseline_metrics.affected_pct),
+                r.moved_ml,
+                if r.migration.is_some() {
+                    "; disease moved between zones"
+                } else {
+                    ""
+                }
+            ),
+            Some(_) => "<span class=\"d\">registration rejected</span>".into(),
+            None => "–".into(),
+        };
         let name = esc(v.label.as_deref().unwrap_or("visit"));
         let link = match &v.dir {
             Some(d) => format!(r#"<a href="{}/report.html">{}</a>"#, esc(d), name),
@@ -388,7 +391,7 @@ pub fn render_index_html<'a>(p: &IndexPage<'a>, opts: &ReportOptions) -> String 
         };
         let _ = write!(
             b,
-            "<tr><td class=\"l\">{link}</td><td>{}</td><td>{}</td><td>{}</td><td><b>{:.1}</b>{harmonized}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.1}</td><td>{}</td><td>{:.0}</td><td>{}</td><td>{}</td><td class=\"l\">{}</td></tr>",
+            "<tr><td class=\"l\">{link}</td><td>{}</td><td>{}</td><td>{}</td><td><b>{:.1}</b>{harmonized}</td><td>{}</td><td>{}</td><td>{registered}</td><td>{:.1}</td><td>{:.1}</td><td>{}</td><td>{:.0}</td><td>{}</td><td>{}</td><td class=\"l\">{}</td></tr>",
             html::opt_s(&v.study_date),
             v.day
                 .map(|d| if d > 0 {

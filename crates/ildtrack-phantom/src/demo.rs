@@ -34,7 +34,7 @@ pub const DEMO_SPACING_MM: [f64; 3] = [3.0, 1.4, 1.4];
 /// (day, label, severity, expected status, lung_scale)
 const SCRIPT: [(i64, &str, f64, &str, f64); 6] = [
     (-34, "day -34 (baseline)", 1.0, "baseline", 1.0),
-    (-7, "day -7 (pre-infusion)", 1.02, "stable", 0.99),
+    (-7, "day -7 (pre-infusion)", 1.02, "stable", 0.86),
     (30, "+30 days", 0.5, "improved", 1.0),
     (90, "+3 months", 0.35, "improved", 1.02),
     (180, "+6 months", 0.2, "improved", 0.99),

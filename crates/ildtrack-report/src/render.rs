@@ -348,7 +348,7 @@ pub fn render_index_html<'a>(p: &IndexPage<'a>, opts: &ReportOptions) -> String 
     }
 
     // Visits table.
-    b.push_str("<h2>Visits</h2><div class=\"scroll\"><table><thead><tr><th>Visit</th><th>Date</th><th>Day</th><th>Verdict</th><th>Affected %</th><th>vs previous</th><th>vs first</th><th>Registered vs first</th><th>GGO %</th><th>Consol. %</th><th>MLD HU</th><th>Lung mL</th><th>Score /24</th><th>Kernel · noise</th><th>Warnings</th></tr></thead><tbody>");
+    b.push_str("<h2>Visits</h2><div class=\"scroll\"><table><thead><tr><th>Visit</th><th>Date</th><th>Day</th><th>Verdict</th><th>Affected %</th><th>vs previous</th><th>vs first</th><th>GGO %</th><th>Consol. %</th><th>MLD HU</th><th>Lung mL</th><th>Score /24</th><th>Kernel · noise</th><th>Warnings</th></tr></thead><tbody>");
     for v in &t.visits {
         let dp = v
             .delta_previous
@@ -372,7 +372,7 @@ pub fn render_index_html<'a>(p: &IndexPage<'a>, opts: &ReportOptions) -> String 
         // changed class; where disease moved between zones, said so.
         let registered = match &v.registration {
             Some(r) if r.quality.accepted => format!(
-                "{} pts<span class=\"d\">{:.0} mL changed class{}</span>",
+                "<span class=\"d\">registered {}; {:.0} mL changed class{}</span>",
                 html::pts(r.followup_metrics.affected_pct - r.baseline_metrics.affected_pct),
                 r.moved_ml,
                 if r.migration.is_some() {
@@ -382,7 +382,7 @@ pub fn render_index_html<'a>(p: &IndexPage<'a>, opts: &ReportOptions) -> String 
                 }
             ),
             Some(_) => "<span class=\"d\">registration rejected</span>".into(),
-            None => "–".into(),
+            None => String::new(),
         };
         let name = esc(v.label.as_deref().unwrap_or("visit"));
         let link = match &v.dir {
@@ -391,7 +391,7 @@ pub fn render_index_html<'a>(p: &IndexPage<'a>, opts: &ReportOptions) -> String 
         };
         let _ = write!(
             b,
-            "<tr><td class=\"l\">{link}</td><td>{}</td><td>{}</td><td>{}</td><td><b>{:.1}</b>{harmonized}</td><td>{}</td><td>{}</td><td>{registered}</td><td>{:.1}</td><td>{:.1}</td><td>{}</td><td>{:.0}</td><td>{}</td><td>{}</td><td class=\"l\">{}</td></tr>",
+            "<tr><td class=\"l\">{link}</td><td>{}</td><td>{}</td><td>{}</td><td><b>{:.1}</b>{harmonized}</td><td>{}</td><td>{}{registered}</td><td>{:.1}</td><td>{:.1}</td><td>{}</td><td>{:.0}</td><td>{}</td><td>{}</td><td class=\"l\">{}</td></tr>",
             html::opt_s(&v.study_date),
             v.day
                 .map(|d| if d > 0 {

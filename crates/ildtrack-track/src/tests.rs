@@ -621,3 +621,115 @@ fn a_noise_difference_alone_is_judged_on_each_visits_own_figures() {
         "the noise difference is still said"
     );
 }
+
+/// A follow-up's registration summary with the registered affected % of both visits.
+fn registered(baseline: f64, followup: f64, accepted: bool) -> RegistrationSummary {
+    use ildtrack_model::change::{RegionChange, RegisteredMetrics, RegistrationQuality};
+    let m = |a: f64| RegisteredMetrics {
+        affected_pct: a,
+        ggo_pct: a,
+        ..Default::default()
+    };
+    RegistrationSummary {
+        dir: None,
+        quality: RegistrationQuality {
+            lung_dice: if accepted { 0.97 } else { 0.6 },
+            similarity_before: 0.03,
+            similarity_after: 0.02,
+            folding_pct: 0.0,
+            mean_jacobian: 0.85,
+            coverage_pct: 98.0,
+            accepted,
+            reason: if accepted {
+                String::new()
+            } else {
+                "lung Dice 0.600 < 0.9".into()
+            },
+        },
+        baseline_metrics: m(baseline),
+        followup_metrics: m(followup),
+        whole: RegionChange::default(),
+        moved_ml: 0.0,
+        new_ggo_uncorrected_ml: 0.0,
+        migration: None,
+    }
+}
+
+/// A shallower breath raises the follow-up's own affected % by 6 points (progressed on its own
+/// figures); registered and corrected for breath it moved 0.5: the verdict follows the
+/// registered comparison and says so, and the setting switches back.
+#[test]
+fn registered_comparison_decides_where_the_registration_passed() {
+    let mut fu = tv("2024-02-01", 16.0);
+    fu.registered = Some(registered(10.2, 10.7, true));
+    let visits = vec![tv("2024-01-01", 10.0), fu.clone()];
+    let t = track(visits.clone(), None, &TrackConfig::default()).expect("track");
+    let v = &t.visits[1];
+    assert_eq!(v.status, Status::Stable, "{}", v.reason);
+    assert_eq!(v.basis.comparison, Comparison::Registered);
+    assert_eq!(v.basis.value, Some(10.7));
+    assert_eq!(v.basis.baseline_value, Some(10.2));
+    assert!(v.reason.contains("Registered comparison"), "{}", v.reason);
+    assert!(v.registration.is_some());
+
+    let cfg = TrackConfig {
+        comparison: Comparison::Unregistered,
+        ..TrackConfig::default()
+    };
+    let t = track(visits, None, &cfg).expect("track");
+    assert_eq!(t.visits[1].status, Status::Progressed);
+    assert_eq!(t.visits[1].basis.comparison, Comparison::Unregistered);
+
+    // A third visit compares with the previous follow-up's registered figure, not its own.
+    let mut third = tv("2024-03-01", 17.0);
+    third.registered = Some(registered(10.2, 14.0, true));
+    let t = track(
+        vec![tv("2024-01-01", 10.0), fu, third],
+        None,
+        &TrackConfig::default(),
+    )
+    .expect("track");
+    let v = &t.visits[2];
+    assert_eq!(v.basis.previous_value, Some(10.7));
+    assert_eq!(v.status, Status::Progressed, "{}", v.reason); // +3.3 vs previous, same trend
+}
+
+/// A rejected registration: warned with its reason, the verdict on each visit's own figures.
+#[test]
+fn rejected_registration_is_warned_and_not_used() {
+    let mut fu = tv("2024-02-01", 16.0);
+    fu.registered = Some(registered(10.2, 10.7, false));
+    let t = track(
+        vec![tv("2024-01-01", 10.0), fu],
+        None,
+        &TrackConfig::default(),
+    )
+    .expect("track");
+    let v = &t.visits[1];
+    assert!(warns(v, "registration-rejected"));
+    assert!(
+        v.warnings
+            .iter()
+            .any(|w| w.message.contains("lung Dice 0.600"))
+    );
+    assert_eq!(v.basis.comparison, Comparison::Unregistered);
+    assert_eq!(v.status, Status::Progressed);
+}
+
+/// Disease that moved between zones is warned even when the whole lung is stable.
+#[test]
+fn migrated_disease_is_warned() {
+    let mut fu = tv("2024-02-01", 10.0);
+    let mut r = registered(10.0, 10.1, true);
+    r.migration =
+        Some("disease moved: more in right_lower +80 mL while left_upper -75 mL cleared".into());
+    fu.registered = Some(r);
+    let t = track(
+        vec![tv("2024-01-01", 10.0), fu],
+        None,
+        &TrackConfig::default(),
+    )
+    .expect("track");
+    assert_eq!(t.visits[1].status, Status::Stable);
+    assert!(warns(&t.visits[1], "disease-migrated"));
+}

@@ -816,11 +816,25 @@ fn demo_verdicts_follow_the_default_rule_with_margin() {
     let days: Vec<i64> = visits.iter().map(|v| v.day).collect();
     assert_eq!(days, vec![-34, -7, 30, 90, 180, 325]);
     assert_eq!(visits[0].study_date, "2024-02-06");
-    let pct: Vec<f64> = visits
+    // The verdict compares follow-ups registered onto the baseline: disease volume per
+    // baseline lung volume (a visit at a shallower breath has the same lesions in smaller
+    // lungs; its own percentage rises, the registered one does not).
+    let truths: Vec<_> = visits
         .iter()
-        .map(|v| generate(&v.spec).truth.affected_pct())
+        .map(|v| generate(&v.spec).truth.whole())
         .collect();
-    eprintln!("demo affected %: {pct:?}");
+    let pct: Vec<f64> = truths
+        .iter()
+        .map(|t| 100.0 * t.affected_ml() / truths[0].lung_ml)
+        .collect();
+    eprintln!("demo affected % of the baseline lung volume: {pct:?}");
+    // The pre-infusion visit is the shallower breath that makes the demo exercise registration.
+    assert!(
+        truths[1].lung_ml < 0.9 * truths[0].lung_ml,
+        "lungs {} vs {} mL",
+        truths[1].lung_ml,
+        truths[0].lung_ml
+    );
     let margin = 2.0;
     for i in 0..visits.len() {
         let status = visits[i].expected_status;

@@ -38,6 +38,7 @@ fn reports_load_cleanly_in_headless_chromium() {
             }),
             identity: None,
             index_href: Some("../../index.html"),
+            change: None,
         },
         &ReportOptions::default(),
     );

@@ -31,6 +31,7 @@ fn visit_page_html(identify: bool) -> String {
             }),
             identity: Some(&id),
             index_href: Some("../../index.html"),
+            change: None,
         },
         &ReportOptions { identify },
     )
@@ -200,4 +201,77 @@ fn index_shows_the_harmonized_figure_where_the_verdict_used_it() {
     );
     assert!(html.contains(&expect), "{expect}");
     assert!(html.contains("judged on kernel-harmonized metrics"));
+}
+
+/// The change section names every colour of its legend, each zone of the baseline, the breath
+/// note with both new-GGO figures, and migration when there is one.
+#[test]
+fn change_section_shows_legend_zones_and_migration() {
+    use ildtrack_model::change::*;
+    let zone = |new: f64| RegionChange {
+        volume_ml: 400.0,
+        new_ggo_ml: new,
+        net_affected_ml: new,
+        net_affected_points: 100.0 * new / 400.0,
+        relative_volume_change: 1.0,
+        ..Default::default()
+    };
+    let c = ChangeSummary {
+        schema_version: CHANGE_SCHEMA_VERSION.into(),
+        baseline: "2024-01-01".into(),
+        followup: "2024-06-01".into(),
+        quality: RegistrationQuality {
+            lung_dice: 0.97,
+            similarity_before: 0.03,
+            similarity_after: 0.02,
+            folding_pct: 0.0,
+            mean_jacobian: 0.86,
+            coverage_pct: 98.5,
+            accepted: true,
+            reason: String::new(),
+        },
+        breath_corrected: true,
+        baseline_lung_ml: 2400.0,
+        followup_lung_ml: 2064.0,
+        transition_ml: vec![vec![0.0; 6]; 5],
+        baseline_metrics: Default::default(),
+        followup_metrics: Default::default(),
+        followup_uncorrected_metrics: Default::default(),
+        whole: zone(40.0),
+        zones: ildtrack_volume::ZONE_NAMES
+            .iter()
+            .map(|n| {
+                (
+                    n.to_string(),
+                    zone(if *n == "right_lower" { 40.0 } else { 0.0 }),
+                )
+            })
+            .collect(),
+        new_ggo_uncorrected_ml: 130.0,
+        migration: Some(
+            "disease moved: more in right_lower +40 mL while left_upper -40 mL cleared".into(),
+        ),
+        codes: Default::default(),
+        notes: vec![],
+    };
+    let html = ildtrack_report::change::change_section(&ildtrack_report::ChangeView {
+        change: &c,
+        baseline_images: &[],
+        followup_images: &[],
+    });
+    for (_, name, _) in ildtrack_report::qc::CHANGE_LEGEND {
+        assert!(
+            html.contains(&ildtrack_report::html::esc(name)),
+            "legend lacks {name}"
+        );
+    }
+    for z in ["right upper", "right lower", "left lower", "both lungs"] {
+        assert!(html.contains(z), "no row {z}");
+    }
+    assert!(
+        html.contains("130 mL of new GGO (with it: 40 mL)"),
+        "{html}"
+    );
+    assert!(html.contains("Disease moved"));
+    assert!(html.contains("2064 mL vs 2400 mL"));
 }

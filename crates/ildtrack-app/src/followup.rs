@@ -8,10 +8,11 @@ use crate::manifest::VisitInput;
 use crate::options::AnalyzeOptions;
 use ildtrack_compute::Backend;
 use ildtrack_model::change::{ChangeSummary, RegistrationQuality, RegistrationSummary};
-use ildtrack_model::visit::VisitResult;
+use ildtrack_model::visit::{VisitResult, Zones};
 use ildtrack_register::change::{ChangeInputs, compute, correct_for_breath};
 use ildtrack_report::{QcImage, qc};
 use ildtrack_volume::{Geometry, Identity, OUTSIDE_FOV_HU, Volume};
+use ndarray::Array3;
 use rayon::prelude::*;
 use std::path::Path;
 
@@ -80,6 +81,8 @@ pub(crate) fn load_visit(
 pub(crate) struct FollowupChange {
     pub summary: RegistrationSummary,
     pub change: Option<ChangeSummary>,
+    /// The follow-up's zone metrics on the baseline's zones (setting `zones = "baseline"`).
+    pub zones: Option<Zones>,
     /// The baseline (lung contour) and the registered follow-up (change overlaid) at the same
     /// levels.
     pub baseline_images: Vec<QcImage>,
@@ -108,6 +111,7 @@ pub(crate) fn register_followup<B: Backend>(
     backend: &B,
     base: &VisitImages,
     config: &ildtrack_analysis::AnalysisConfig,
+    thresholds: &ildtrack_model::visit::Thresholds,
     fu: &VisitImages,
     base_name: &str,
     fu_name: &str,
@@ -134,6 +138,7 @@ pub(crate) fn register_followup<B: Backend>(
             migration: None,
         },
         change: None,
+        zones: None,
         baseline_images: Vec::new(),
         followup_images: Vec::new(),
     };
@@ -193,7 +198,15 @@ pub(crate) fn register_followup<B: Backend>(
     // like any scan: its classes, carried onto the baseline, are the corrected follow-up's.
     // Correcting and analysing on the follow-up's own grid keeps the warp's interpolation (a
     // blur across thick slices, which the GGO rules would read as ground glass) out of it.
-    let fu_jac = jacobian_on_followup(&reg);
+    let (fu_jac, baseline_z) = pull_back(&reg);
+    let zones = zones_on_baseline(
+        fu,
+        &base.lungs.data,
+        base.hu.geometry.direction[0][2] > 0.0,
+        &baseline_z,
+        thresholds,
+    );
+    drop(baseline_z);
     let corrected_own = ndarray::Zip::from(&fu.hu.data)
         .and(&fu_jac)
         .par_map_collect(|&h, &j| {
@@ -246,6 +259,7 @@ pub(crate) fn register_followup<B: Backend>(
     )?;
     Ok(FollowupChange {
         summary: RegistrationSummary::from(&summary),
+        zones: Some(zones),
         change: Some(summary),
         baseline_images,
         followup_images,
@@ -370,22 +384,22 @@ fn field_grid(g: &Geometry, dims: [usize; 3]) -> (Geometry, [usize; 3]) {
     (fg, fd)
 }
 
-/// The Jacobian (follow-up volume per baseline volume) at each follow-up voxel: the baseline
-/// position that maps there found by fixed-point iteration of `p = A⁻¹(q) − u(p)` (the map is
-/// `A(p + u(p))` with a per-axis scaling `A` and a smooth `u`), the Jacobian read there.
-fn jacobian_on_followup(reg: &ildtrack_register::Registration) -> ndarray::Array3<f32> {
+/// For each follow-up voxel, the Jacobian (follow-up volume per baseline volume) and the
+/// baseline slice index (fractional) of the baseline position that maps there, found by
+/// fixed-point iteration of `p = A⁻¹(q) − u(p)` (the map is `A(p + u(p))` with a per-axis
+/// scaling `A` and a smooth `u`).
+fn pull_back(reg: &ildtrack_register::Registration) -> (Array3<f32>, Array3<f32>) {
     let g = reg.grid;
     let det_a = reg.affine.det() as f32;
-    let jw =
-        ndarray::Array3::from_shape_vec((g.dims[0], g.dims[1], g.dims[2]), reg.jacobian_working())
-            .unwrap_or_else(|_| ndarray::Array3::from_elem((1, 1, 1), det_a));
+    let jw = Array3::from_shape_vec((g.dims[0], g.dims[1], g.dims[2]), reg.jacobian_working())
+        .unwrap_or_else(|_| Array3::from_elem((1, 1, 1), det_a));
     let a = reg.affine;
     let d = reg.moving.dims;
     let (ny, nx) = (d[1], d[2]);
-    let v: Vec<f32> = (0..d.iter().product::<usize>())
+    let v: Vec<(f32, f32)> = (0..d.iter().product::<usize>())
         .into_par_iter()
-        .map(|i| (i / (ny * nx), (i / nx) % ny, i % nx))
-        .map(|(z, y, x)| {
+        .map(|i| {
+            let (z, y, x) = (i / (ny * nx), (i / nx) % ny, i % nx);
             let q = reg.moving.to_mm([z as f64, y as f64, x as f64]);
             let a_inv =
                 [0, 1, 2].map(|k| a.fixed_centre[k] + (q[k] - a.moving_centre[k]) / a.scale[k]);
@@ -394,9 +408,55 @@ fn jacobian_on_followup(reg: &ildtrack_register::Registration) -> ndarray::Array
                 let u = reg.displacement_mm(p);
                 p = [0, 1, 2].map(|k| a_inv[k] - u[k]);
             }
-            ildtrack_register::frame::trilinear(&jw, g.to_index(p)).unwrap_or(det_a)
+            let j = ildtrack_register::frame::trilinear(&jw, g.to_index(p)).unwrap_or(det_a);
+            (j, reg.fixed.to_index(p)[0] as f32)
         })
         .collect();
-    ndarray::Array3::from_shape_vec((d[0], d[1], d[2]), v)
-        .unwrap_or_else(|_| ndarray::Array3::from_elem((d[0], d[1], d[2]), det_a))
+    let shape = (d[0], d[1], d[2]);
+    let jac = Array3::from_shape_vec(shape, v.iter().map(|x| x.0).collect())
+        .unwrap_or_else(|_| Array3::from_elem(shape, det_a));
+    let bz = Array3::from_shape_vec(shape, v.iter().map(|x| x.1).collect())
+        .unwrap_or_else(|_| Array3::zeros(shape));
+    (jac, bz)
+}
+
+/// The follow-up's six zone metrics on the baseline's zones: each follow-up lung voxel (its own
+/// HU and class) counted in the zone of the baseline position that maps onto it.
+fn zones_on_baseline(
+    fu: &VisitImages,
+    baseline_lungs: &Array3<u8>,
+    superior_high: bool,
+    baseline_z: &Array3<f32>,
+    thresholds: &ildtrack_model::visit::Thresholds,
+) -> Zones {
+    use ildtrack_analysis::stats::{class, region_metrics};
+    const LO: i32 = -1024;
+    const BINS: usize = 4096;
+    let ext = ildtrack_register::change::side_extents(baseline_lungs);
+    let mut hist = vec![vec![0u64; BINS]; 6];
+    let mut counts = vec![vec![0u64; class::COUNT]; 6];
+    ndarray::Zip::from(&fu.lungs.data)
+        .and(&fu.hu.data)
+        .and(&fu.classes.data)
+        .and(baseline_z)
+        .for_each(|&side, &h, &c, &bz| {
+            let Some(zi) =
+                ildtrack_register::change::zone_index(side, bz as f64, &ext, superior_high)
+            else {
+                return;
+            };
+            let bin = (h as i32 - LO).clamp(0, BINS as i32 - 1) as usize;
+            hist[zi][bin] += 1;
+            counts[zi][(c as usize).min(class::COUNT - 1)] += 1;
+        });
+    let ml = fu.hu.geometry.voxel_volume_ml();
+    let m = |i: usize| region_metrics(&hist[i], LO, &counts[i], ml, thresholds);
+    Zones {
+        right_upper: m(0),
+        right_middle: m(1),
+        right_lower: m(2),
+        left_upper: m(3),
+        left_middle: m(4),
+        left_lower: m(5),
+    }
 }

@@ -228,6 +228,7 @@ fn register_followups<B: Backend>(
             backend,
             &base,
             &opts.config,
+            &fa.result.thresholds,
             &fu,
             &name(b),
             &name(t),
@@ -245,6 +246,7 @@ fn register_followups<B: Backend>(
             }
         }
         visit_inputs[t.input_index].registered = Some(change.summary.clone());
+        visit_inputs[t.input_index].zones_on_baseline = change.zones.clone();
         changes[t.input_index] = Some(change);
     }
     Ok(changes)

@@ -61,6 +61,20 @@ pub struct TrackConfig {
     /// What the verdict compares, default `registered` (used where the registration passed its
     /// quality checks; otherwise each visit's own figures).
     pub comparison: Comparison,
+    /// Whose zones a follow-up's zone figures use, default `own` (each visit's own thirds);
+    /// `baseline`: the baseline's thirds carried to the follow-up by the registration.
+    pub zones: ZoneSource,
+}
+
+/// Whose thirds a visit's zones are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ZoneSource {
+    /// Each visit's own craniocaudal thirds.
+    #[default]
+    Own,
+    /// The baseline's thirds, carried to each follow-up by its registration.
+    Baseline,
 }
 
 /// What a verdict compares.
@@ -85,6 +99,7 @@ impl Default for TrackConfig {
             tolerances: ProtocolTolerances::default(),
             register: true,
             comparison: Comparison::Registered,
+            zones: ZoneSource::Own,
         }
     }
 }
@@ -262,6 +277,10 @@ pub struct TrackedVisit {
     pub metrics: Metrics,
     pub sides: Sides<Metrics>,
     pub zones: Zones,
+    /// Whose thirds `zones` (and the zone deltas) are: `baseline` where `config.zones` asked
+    /// for them and this follow-up's registration passed, else `own`.
+    #[serde(default)]
+    pub zones_source: ZoneSource,
     pub subpleural: Metrics,
     pub core: Metrics,
     /// Sum of the six zones' extent scores (0–24).

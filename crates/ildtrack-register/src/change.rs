@@ -92,33 +92,55 @@ pub fn change_code(b: u8, f: Option<u8>) -> u8 {
     }
 }
 
-/// Zone index (`ZONE_NAMES` order) of each slice for each side: thirds of the side's
-/// craniocaudal extent in the baseline.
-fn zone_of_slice(lungs: &Array3<u8>, superior_high: bool) -> [Vec<Option<usize>>; 2] {
-    let nz = lungs.shape()[0];
-    let mut out = [vec![None; nz], vec![None; nz]];
-    for (side, zones) in out.iter_mut().enumerate() {
-        let label = side as u8 + 1;
-        let present: Vec<usize> = (0..nz)
-            .filter(|&z| {
-                lungs
-                    .index_axis(ndarray::Axis(0), z)
-                    .iter()
-                    .any(|&v| v == label)
-            })
-            .collect();
-        let (Some(&lo), Some(&hi)) = (present.first(), present.last()) else {
-            continue;
-        };
-        let extent = (hi - lo + 1) as f64;
-        for z in lo..=hi {
-            // 0 = most superior third.
-            let from_top = if superior_high { hi - z } else { z - lo };
-            let third = ((from_top as f64 + 0.5) * 3.0 / extent).floor().min(2.0) as usize;
-            zones[z] = Some(side * 3 + third);
+/// Each side's (first, last) slice holding lung in `lungs` (1 right, 2 left).
+pub fn side_extents(lungs: &Array3<u8>) -> [Option<(usize, usize)>; 2] {
+    let mut out = [None, None];
+    for (z, plane) in lungs.outer_iter().enumerate() {
+        for (side, e) in out.iter_mut().enumerate() {
+            if plane.iter().any(|&v| v == side as u8 + 1) {
+                *e = Some(e.map_or((z, z), |(lo, _)| (lo, z)));
+            }
         }
     }
     out
+}
+
+/// Zone index (`ZONE_NAMES` order) of slice position `z` in lung `side` (1 right, 2 left):
+/// thirds of that side's craniocaudal extent, positions beyond it in the nearest third.
+pub fn zone_index(
+    side: u8,
+    z: f64,
+    extents: &[Option<(usize, usize)>; 2],
+    superior_high: bool,
+) -> Option<usize> {
+    let s = (side as usize).checked_sub(1).filter(|&s| s < 2)?;
+    let (lo, hi) = extents[s]?;
+    let extent = (hi - lo + 1) as f64;
+    // 0 = most superior third.
+    let from_top = if superior_high {
+        hi as f64 - z
+    } else {
+        z - lo as f64
+    };
+    let third = ((from_top + 0.5) * 3.0 / extent).floor().clamp(0.0, 2.0) as usize;
+    Some(s * 3 + third)
+}
+
+/// Zone index of each slice for each side in the baseline (see [`zone_index`]).
+fn zone_of_slice(lungs: &Array3<u8>, superior_high: bool) -> [Vec<Option<usize>>; 2] {
+    let ext = side_extents(lungs);
+    let nz = lungs.shape()[0];
+    [1u8, 2].map(|side| {
+        (0..nz)
+            .map(|z| {
+                let (lo, hi) = ext[side as usize - 1]?;
+                (lo..=hi)
+                    .contains(&z)
+                    .then(|| zone_index(side, z as f64, &ext, superior_high))
+                    .flatten()
+            })
+            .collect()
+    })
 }
 
 #[derive(Default, Clone)]

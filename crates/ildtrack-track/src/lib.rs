@@ -43,7 +43,7 @@ pub use ildtrack_model::change::RegistrationSummary;
 pub use ildtrack_model::track::{
     Comparison, Deltas, DensityMetrics, MetricDelta, ProtocolTolerances, Sides, Status,
     TRACK_SCHEMA_VERSION, TrackConfig, TrackResult, TrackedVisit, VerdictBasis, VolumeAdjusted,
-    metric_value, metrics_map,
+    ZoneSource, metric_value, metrics_map,
 };
 
 use ildtrack_model::track::fmt_num;
@@ -125,6 +125,8 @@ pub struct TrackVisit {
     pub dir: Option<String>,
     /// This visit registered onto the baseline (follow-ups only).
     pub registered: Option<RegistrationSummary>,
+    /// This follow-up's zone metrics on the baseline's zones (from its registration).
+    pub zones_on_baseline: Option<ildtrack_model::visit::Zones>,
 }
 
 impl TrackVisit {
@@ -137,6 +139,7 @@ impl TrackVisit {
             dlco_pct_pred: None,
             dir: None,
             registered: None,
+            zones_on_baseline: None,
         }
     }
 }
@@ -194,6 +197,28 @@ fn lungs_for(x: &VisitResult, density: DensityMetrics) -> &Lungs {
     } else {
         &x.lungs
     }
+}
+
+/// The zones a visit's figures use and whose they are (see [`ZoneSource`]).
+fn zones_for<'a>(
+    cfg: &TrackConfig,
+    v: &'a TrackVisit,
+) -> (&'a ildtrack_model::visit::Zones, ZoneSource) {
+    match (&v.zones_on_baseline, cfg.zones) {
+        (Some(z), ZoneSource::Baseline) => (z, ZoneSource::Baseline),
+        _ => (&v.result.lungs.zones, ZoneSource::Own),
+    }
+}
+
+fn zone_deltas(
+    cur: &ildtrack_model::visit::Zones,
+    reference: &ildtrack_model::visit::Zones,
+) -> std::collections::BTreeMap<String, MetricDelta> {
+    cur.iter()
+        .iter()
+        .zip(reference.iter().iter())
+        .map(|((name, a), (_, b))| ((*name).to_string(), metric_delta(a, b)))
+        .collect()
 }
 
 /// Metrics of a delta that do not depend on density: what stays comparable when the kernels
@@ -468,6 +493,13 @@ pub fn track(
                 base.date.clone(),
                 between(it.days, base.days),
             );
+            // Zones on the baseline's thirds where asked for and registered (raw figures only:
+            // across kernels each visit's harmonized zones stay).
+            if density == DensityMetrics::Raw {
+                let zb = zones_for(cfg, &it.v);
+                dp.zones = zone_deltas(zb.0, zones_for(cfg, &prev.v).0);
+                db.zones = zone_deltas(zb.0, &base.v.result.lungs.zones);
+            }
             if density == DensityMetrics::NotComparable {
                 dp = volume_only(dp);
                 db = volume_only(db);
@@ -608,7 +640,7 @@ pub fn track(
             volume_adjusted = va;
             reason = text;
         }
-        let total_extent_score = r.lungs.zones.total_extent_score();
+        let total_extent_score = zones_for(cfg, &it.v).0.total_extent_score();
         out.push(TrackedVisit {
             index: idx,
             input_index: it.input_index,
@@ -623,7 +655,8 @@ pub fn track(
                 left: r.lungs.left.clone(),
                 right: r.lungs.right.clone(),
             },
-            zones: r.lungs.zones.clone(),
+            zones: zones_for(cfg, &it.v).0.clone(),
+            zones_source: zones_for(cfg, &it.v).1,
             subpleural: r.lungs.subpleural.clone(),
             core: r.lungs.core.clone(),
             total_extent_score,

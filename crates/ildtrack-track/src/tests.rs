@@ -733,3 +733,30 @@ fn migrated_disease_is_warned() {
     assert_eq!(t.visits[1].status, Status::Stable);
     assert!(warns(&t.visits[1], "disease-migrated"));
 }
+
+/// `zones = "baseline"`: a registered follow-up's zones (and zone deltas) are the baseline's
+/// thirds carried over; the default keeps each visit's own.
+#[test]
+fn zones_follow_the_setting() {
+    let base = tv("2024-01-01", 10.0);
+    let mut fu = tv("2024-02-01", 10.0);
+    let mut carried = fu.result.lungs.zones.clone();
+    carried.right_lower.ggo_pct += 7.0;
+    fu.zones_on_baseline = Some(carried.clone());
+    let visits = vec![base.clone(), fu.clone()];
+    let own = track(visits.clone(), None, &TrackConfig::default()).expect("track");
+    assert_eq!(own.visits[1].zones_source, ZoneSource::Own);
+    assert_eq!(own.visits[1].zones, fu.result.lungs.zones);
+    let cfg = TrackConfig {
+        zones: ZoneSource::Baseline,
+        ..TrackConfig::default()
+    };
+    let t = track(visits, None, &cfg).expect("track");
+    let v = &t.visits[1];
+    assert_eq!(v.zones_source, ZoneSource::Baseline);
+    assert_eq!(v.zones, carried);
+    let d = v.delta_baseline.as_ref().expect("delta");
+    let want = carried.right_lower.ggo_pct - base.result.lungs.zones.right_lower.ggo_pct;
+    assert!((d.zones["right_lower"]["ggo_pct"] - want).abs() < 1e-6);
+    assert_eq!(t.visits[0].zones_source, ZoneSource::Own);
+}

@@ -421,10 +421,10 @@ mod tests {
     #[test]
     fn breath_correction_preserves_mass() {
         let hu = Array3::from_elem((1, 1, 3), -800i16);
-        let j = Array3::from_shape_vec((1, 1, 3), vec![0.8f32, 1.0, 1.25]).unwrap();
+        let j = Array3::from_shape_vec((1, 1, 3), vec![0.8f32, 1.0, 1.25]).expect("shape");
         let c = correct_for_breath(&hu, &j);
         // 200 HU above air at 0.8 of the volume: 160 above air at the baseline's volume.
-        assert_eq!(c.as_slice().unwrap(), &[-840, -800, -750]);
+        assert_eq!(c.as_slice().expect("standard layout"), &[-840, -800, -750]);
     }
 
     /// Two slabs of lung: the upper gains GGO and the lower loses as much: migration, whole

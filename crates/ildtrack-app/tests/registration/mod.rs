@@ -163,9 +163,9 @@ fn breath_alone_reads_stable_new_disease_progressed_and_the_field_reads_in_simpl
     let points = out.join("points.json");
     std::fs::write(
         &points,
-        serde_json::to_string(&pts.iter().map(|(p, _)| *p).collect::<Vec<_>>()).unwrap(),
+        serde_json::to_string(&pts.iter().map(|(p, _)| *p).collect::<Vec<_>>()).expect("json"),
     )
-    .unwrap();
+    .expect("write points");
     let script = r#"
 import json, sys, SimpleITK as sitk
 field = sitk.ReadImage(sys.argv[1], sitk.sitkVectorFloat64)

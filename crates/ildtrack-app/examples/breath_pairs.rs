@@ -16,30 +16,6 @@ use ildtrack_register::synthetic::{Deformation, deform, lung_box};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-fn breathing(lo: [f64; 3], hi: [f64; 3], sign: f64) -> Deformation {
-    Deformation {
-        diaphragm_mm: -22.0 * sign,
-        z_apex: hi[0],
-        z_base: lo[0],
-        wall_mm: 7.0 * sign,
-        y_centre: 0.5 * (lo[1] + hi[1]),
-        y_half: 0.5 * (hi[1] - lo[1]).max(1.0),
-        bumps: vec![],
-    }
-}
-
-fn still() -> Deformation {
-    Deformation {
-        diaphragm_mm: 0.0,
-        z_apex: 1.0,
-        z_base: 0.0,
-        wall_mm: 0.0,
-        y_centre: 0.0,
-        y_half: 1.0,
-        bumps: vec![],
-    }
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let out_md = args
@@ -85,10 +61,15 @@ fn main() {
         };
         for (dir, sign) in [("expiration", 1.0), ("inspiration", -1.0)] {
             let t0 = std::time::Instant::now();
-            let d = breathing(lo, hi, sign);
+            let d = Deformation::breathing(lo, hi, -22.0 * sign, 7.0 * sign);
             let breath = deform(&s.volume, &f, &d, None);
             let sick = deform(&s.volume, &f, &d, Some((d.inverse(centre(1)), 35.0)));
-            let sick = deform(&sick, &f, &still(), Some((d.inverse(centre(2)), 35.0)));
+            let sick = deform(
+                &sick,
+                &f,
+                &Deformation::none(),
+                Some((d.inverse(centre(2)), 35.0)),
+            );
             let dir_out = work.join(format!("{name}-{dir}"));
             std::fs::create_dir_all(&dir_out).expect("mkdir");
             let write = |n: &str, v: &ildtrack_volume::Volume<i16>| {

@@ -21,6 +21,34 @@ pub struct Deformation {
 }
 
 impl Deformation {
+    /// Breathing only, over the lungs' box `lo..hi` (mm): the diaphragm moves `diaphragm_mm`
+    /// (negative: up, the follow-up's lungs smaller) growing quadratically from the apex, the
+    /// chest wall `wall_mm` (positive: inwards); no bumps.
+    pub fn breathing(lo: [f64; 3], hi: [f64; 3], diaphragm_mm: f64, wall_mm: f64) -> Self {
+        Deformation {
+            diaphragm_mm,
+            z_apex: hi[0],
+            z_base: lo[0],
+            wall_mm,
+            y_centre: 0.5 * (lo[1] + hi[1]),
+            y_half: 0.5 * (hi[1] - lo[1]).max(1.0),
+            bumps: vec![],
+        }
+    }
+
+    /// No motion (for [`deform`] to add a lesion only).
+    pub fn none() -> Self {
+        Deformation {
+            diaphragm_mm: 0.0,
+            z_apex: 1.0,
+            z_base: 0.0,
+            wall_mm: 0.0,
+            y_centre: 0.0,
+            y_half: 1.0,
+            bumps: vec![],
+        }
+    }
+
     pub fn v(&self, p: [f64; 3]) -> [f64; 3] {
         let t = ((p[0] - self.z_apex) / (self.z_base - self.z_apex)).clamp(0.0, 1.0);
         let mut v = [

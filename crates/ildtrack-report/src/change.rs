@@ -3,8 +3,8 @@
 //! came and went, zone by zone.
 
 use crate::html::{self, esc};
+use crate::image::QcImage;
 use crate::qc::CHANGE_LEGEND;
-use crate::render::QcImage;
 use ildtrack_model::change::ChangeSummary;
 use ildtrack_volume::ZONE_NAMES;
 use std::fmt::Write as _;

@@ -19,7 +19,11 @@ pub fn img_png(png: &[u8], alt: &str) -> String {
 }
 
 /// Image pairs side by side (`left[i]` | `right[i]`), two pairs per row; `who` names the two.
-pub fn pairs_block(left: &[crate::QcImage], right: &[crate::QcImage], who: (&str, &str)) -> String {
+pub fn pairs_block(
+    left: &[crate::image::QcImage],
+    right: &[crate::image::QcImage],
+    who: (&str, &str),
+) -> String {
     let mut s = String::from(r#"<div class="imgs pairs">"#);
     for i in 0..left.len().max(right.len()) {
         s.push_str(r#"<div class="pair">"#);

@@ -29,6 +29,7 @@ pub mod change;
 mod cohort;
 mod escape;
 pub mod html;
+mod image;
 pub mod palette;
 pub mod qc;
 mod render;

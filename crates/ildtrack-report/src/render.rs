@@ -8,12 +8,7 @@ use ildtrack_model::visit::VisitResult;
 use ildtrack_volume::{Identity, Warning};
 use std::fmt::Write as _;
 
-/// One QC picture (PNG bytes) with its caption, e.g. `axial, upper zone`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct QcImage {
-    pub caption: String,
-    pub png: Vec<u8>,
-}
+pub use crate::image::QcImage;
 
 /// What may appear in a report.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -388,11 +388,11 @@ pub(crate) fn volume_adjusted(
 
 /// A follow-up whose registration failed its checks, or whose disease moved between zones.
 pub(crate) fn registration_warnings(
-    v: &crate::TrackVisit,
+    registered: Option<&ildtrack_model::change::RegistrationSummary>,
     cfg: &TrackConfig,
     warnings: &mut Vec<Warning>,
 ) {
-    let Some(r) = &v.registered else {
+    let Some(r) = registered else {
         return;
     };
     if !r.quality.accepted {
@@ -401,7 +401,7 @@ pub(crate) fn registration_warnings(
             format!(
                 "the registration of this visit onto the baseline did not pass its checks ({}): change maps are withheld{}",
                 r.quality.reason,
-                if cfg.comparison == crate::Comparison::Registered {
+                if cfg.comparison == ildtrack_model::track::Comparison::Registered {
                     " and the verdict compares each visit's own figures"
                 } else {
                     ""

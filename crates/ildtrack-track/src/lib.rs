@@ -631,7 +631,7 @@ pub fn track(
                     own_b.map(|v| format!("{v:.1}")).unwrap_or_else(|| "n/a".into()),
                 ));
             }
-            checks::registration_warnings(&it.v, cfg, &mut warnings);
+            checks::registration_warnings(it.v.registered.as_ref(), cfg, &mut warnings);
             delta_previous = Some(dp);
             delta_baseline = Some(db);
             status = st;

@@ -17,20 +17,6 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Expiration: diaphragm 25 mm up, chest wall 8 mm in, no random bumps (the follow-up's lungs
-/// are ~15-25 % smaller and denser by mass conservation).
-fn expiration(lo: [f64; 3], hi: [f64; 3]) -> Deformation {
-    Deformation {
-        diaphragm_mm: -25.0,
-        z_apex: hi[0],
-        z_base: lo[0],
-        wall_mm: 8.0,
-        y_centre: 0.5 * (lo[1] + hi[1]),
-        y_half: 0.5 * (hi[1] - lo[1]).max(1.0),
-        bumps: vec![],
-    }
-}
-
 #[test]
 fn breath_alone_reads_stable_new_disease_progressed_and_the_field_reads_in_simpleitk() {
     let Some(data) = ildtrack_dicom::shared_data::for_test(&root()) else {
@@ -47,7 +33,8 @@ fn breath_alone_reads_stable_new_disease_progressed_and_the_field_reads_in_simpl
             .lungs;
     let f = Frame::of(s.volume.dims_zyx(), &s.volume.geometry).expect("frame");
     let (lo, hi) = lung_box(&base_lungs.data, &f);
-    let d = expiration(lo, hi);
+    // Expiration: diaphragm 25 mm up, chest wall 8 mm in.
+    let d = Deformation::breathing(lo, hi, -25.0, 8.0);
     // New ground glass: two 35 mm balls, one per lung, at mid height.
     let mid = |side: u8| {
         let pts: Vec<[f64; 3]> = base_lungs
@@ -61,7 +48,12 @@ fn breath_alone_reads_stable_new_disease_progressed_and_the_field_reads_in_simpl
     };
     let breath = deform(&s.volume, &f, &d, None);
     let mut sick = deform(&s.volume, &f, &d, Some((d.inverse(mid(1)), 35.0)));
-    let left = deform(&sick, &f, &no_motion(), Some((d.inverse(mid(2)), 35.0)));
+    let left = deform(
+        &sick,
+        &f,
+        &Deformation::none(),
+        Some((d.inverse(mid(2)), 35.0)),
+    );
     sick = left;
 
     let out = out_dir("registration-breath");
@@ -203,17 +195,4 @@ print(json.dumps([t.TransformPoint(p) for p in json.load(open(sys.argv[2]))]))
         "SimpleITK maps baseline points {:.2} mm from the truth",
         mean(&err)
     );
-}
-
-/// The identity deformation (used to put a second lesion in).
-fn no_motion() -> Deformation {
-    Deformation {
-        diaphragm_mm: 0.0,
-        z_apex: 1.0,
-        z_base: 0.0,
-        wall_mm: 0.0,
-        y_centre: 0.0,
-        y_half: 1.0,
-        bumps: vec![],
-    }
 }

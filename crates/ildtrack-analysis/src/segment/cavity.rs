@@ -95,7 +95,7 @@ pub(crate) fn suspected_lung(c: &CavityInputs) -> SideZoneMl {
     let (nz, ny, nx) = c.lungs.dim();
     let mut ml = [[0.0; 3]; 2];
     // Along z the check needs slices on both sides; one slice says nothing.
-    if nz < 3 || ny == 0 || nx == 0 || c.ls.iter().any(|&s| !(s > 0.0)) {
+    if nz < 3 || ny == 0 || nx == 0 || c.ls.iter().any(|&s| s.is_nan() || s <= 0.0) {
         return ml;
     }
     let reach = (tuning::CAVITY_Z_REACH_MM / c.ls[0]).round().max(1.0) as usize;

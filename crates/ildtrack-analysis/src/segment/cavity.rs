@@ -40,43 +40,41 @@ pub(crate) struct CavityInputs<'a> {
     pub head_step: isize,
 }
 
-/// Voxels (not in `lung` themselves) with `lung` within `reach` slices on both sides along z,
-/// in the same column.
-fn lung_on_both_sides(lung: &Array3<bool>, reach: usize) -> Array3<bool> {
-    let (nz, ny, nx) = lung.dim();
-    // Slices since the lung was last seen, sweeping towards higher z (capped: only whether it
-    // is within `reach` matters).
+/// Per voxel, 1 where the side `label` of `lungs` is absent but lies within `reach` slices on
+/// both sides along z, in the same column; else 0. One byte per voxel: the sweep towards higher
+/// z stores how far back the lung was seen, the sweep back overwrites it with the answer.
+fn lung_on_both_sides(lungs: &Array3<u8>, label: u8, reach: usize) -> Array3<u8> {
+    let (nz, ny, nx) = lungs.dim();
+    // Only whether the lung is within `reach` matters, so distances are capped.
     let cap = reach.min(u8::MAX as usize - 1) as u8 + 1;
-    let mut since = Array3::<u8>::from_elem((nz, ny, nx), cap);
+    let mut out = Array3::<u8>::from_elem((nz, ny, nx), cap);
     let mut last = vec![cap; ny * nx];
     for z in 0..nz {
-        let l = lung.index_axis(Axis(0), z);
-        let mut s = since.index_axis_mut(Axis(0), z);
-        for (i, (sv, &lv)) in s.iter_mut().zip(l.iter()).enumerate() {
-            *sv = last[i];
-            last[i] = if lv {
+        let l = lungs.index_axis(Axis(0), z);
+        let mut o = out.index_axis_mut(Axis(0), z);
+        for (i, (ov, &lv)) in o.iter_mut().zip(l.iter()).enumerate() {
+            *ov = last[i];
+            last[i] = if lv == label {
                 1
             } else {
                 last[i].saturating_add(1).min(cap)
             };
         }
     }
-    let mut both = Array3::<bool>::from_elem((nz, ny, nx), false);
     last.fill(cap);
     for z in (0..nz).rev() {
-        let l = lung.index_axis(Axis(0), z);
-        let s = since.index_axis(Axis(0), z);
-        let mut b = both.index_axis_mut(Axis(0), z);
-        for (i, ((bv, &sv), &lv)) in b.iter_mut().zip(s.iter()).zip(l.iter()).enumerate() {
-            *bv = !lv && sv < cap && last[i] < cap;
-            last[i] = if lv {
+        let l = lungs.index_axis(Axis(0), z);
+        let mut o = out.index_axis_mut(Axis(0), z);
+        for (i, (ov, &lv)) in o.iter_mut().zip(l.iter()).enumerate() {
+            *ov = u8::from(lv != label && *ov < cap && last[i] < cap);
+            last[i] = if lv == label {
                 1
             } else {
                 last[i].saturating_add(1).min(cap)
             };
         }
     }
-    both
+    out
 }
 
 /// The closing of `mask` (one slice) by a disk of radius `r_cu` (chamfer units).
@@ -104,29 +102,29 @@ pub(crate) fn suspected_lung(c: &CavityInputs) -> SideZoneMl {
     let (lo, hi) = tuning::CAVITY_DENSE_HU;
     for (k, side_ml) in ml.iter_mut().enumerate() {
         let label = k as u8 + 1;
-        let lung = c.lungs.mapv(|v| v == label);
         let with: Vec<usize> = (0..nz)
-            .filter(|&z| lung.index_axis(Axis(0), z).iter().any(|&v| v))
+            .filter(|&z| c.lungs.index_axis(Axis(0), z).iter().any(|&v| v == label))
             .collect();
         let (Some(&z0), Some(&z1)) = (with.first(), with.last()) else {
             continue;
         };
-        let along_z = lung_on_both_sides(&lung, reach);
+        let along_z = lung_on_both_sides(c.lungs, label, reach);
         let per_slice: Vec<u64> = (z0..=z1)
             .into_par_iter()
             .map(|z| {
                 let zc = along_z.index_axis(Axis(0), z);
-                if !zc.iter().any(|&v| v) {
+                if !zc.iter().any(|&v| v != 0) {
                     return 0;
                 }
-                let l: Vec<bool> = lung.index_axis(Axis(0), z).iter().copied().collect();
-                let cl = closed(&l, ny, nx, w, r_cu);
                 let all = c.lungs.index_axis(Axis(0), z);
+                let l: Vec<bool> = all.iter().map(|&v| v == label).collect();
+                let cl = closed(&l, ny, nx, w, r_cu);
                 let (b, h) = (c.body.index_axis(Axis(0), z), c.hu.index_axis(Axis(0), z));
                 let air = c.airways.map(|a| a.index_axis(Axis(0), z));
                 zc.indexed_iter()
                     .filter(|&((y, x), &v)| {
-                        v && cl[y * nx + x]
+                        v != 0
+                            && cl[y * nx + x]
                             && all[[y, x]] == 0
                             && b[[y, x]] != 0
                             && (lo..=hi).contains(&h[[y, x]])

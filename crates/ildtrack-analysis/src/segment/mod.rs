@@ -16,13 +16,16 @@
 //!    the chest wall, under the diaphragm dome kept out.
 //! 8. [`second`]: a side outlined again where the first outline cut dense tissue or left a
 //!    thick dense band inside the ribs.
-//! 9. [`doubts`]: what the result says about itself; the chest wall for quantification.
+//! 9. [`cavity`]: dense tissue outside the final mask where the side's lung goes on around it
+//!    (above, below and to both sides), per side and zone; a doubt naming them when large.
+//! 10. [`doubts`]: what the result says about itself; the chest wall for quantification.
 //!
 //! Every tuning constant is in [`tuning`]; current figures in `docs/SEGMENTATION.md`.
 
 mod airways;
 mod body;
 mod candidates;
+mod cavity;
 mod cleanup;
 mod coarse;
 mod doubts;
@@ -149,6 +152,27 @@ pub(crate) fn segment<B: Backend>(
     let image_edge = cleanup::clear_image_edge(&mut lungs, &geo.hu);
     stages.lap("segment.dense");
     let chest_wall = doubts::chest_wall(&geo, &lungs);
+    // Only where dense disease is meant to be inside the mask: with it left out on purpose
+    // (`include_dense_regions` off) the hollows it leaves are what was asked for.
+    let suspected = if !geo.include_dense {
+        [[0.0; 3]; 2]
+    } else {
+        cavity::suspected_lung(&cavity::CavityInputs {
+            lungs: &lungs,
+            body: &geo.body,
+            hu: &geo.hu,
+            airways: geo.airways.as_ref(),
+            ls: grid.ls,
+            voxel_ml: grid.voxel_ml,
+            head_step: geo.head_step,
+        })
+    };
+    tracing::debug!(
+        ?suspected,
+        "suspected lung outside the mask (mL, side × zone)"
+    );
+    warnings.extend(cavity::cavity_doubt(&suspected));
+    stages.lap("segment.cavity");
     let mut counts = [0u64; 3];
     lungs.iter().for_each(|&v| counts[(v as usize).min(2)] += 1);
     warnings.extend(doubts::volume_doubts(

@@ -154,6 +154,16 @@ pub(crate) fn is_bone(h: i16) -> bool {
     (RIB_MIN_HU..METAL_MIN_HU).contains(&h)
 }
 
+// --- Suspected lung outside the mask (stage `cavity`) ---
+/// How far (mm along z) the side's lung may lie towards the head and towards the feet of a voxel for the lung to go on around it: a lesion up to about twice this long along z is seen whole. Re-measure: `analysis_random_placements` on development seeds, `analysis_real_eval` (A0001, A0002).
+pub(crate) const CAVITY_Z_REACH_MM: f64 = 45.0;
+/// Radius of the in-plane closing of each side's lung whose hollows are suspected (mm): hollows narrower than about twice this are closed. Re-measure: as above.
+pub(crate) const CAVITY_CLOSING_MM: f64 = 45.0;
+/// Density of tissue that may be diseased lung (HU, working grid): consolidation and dense partial volume, not aerated lung or bone. Re-measure: as above.
+pub(crate) const CAVITY_DENSE_HU: (i16, i16) = (-250, 100);
+/// Suspected lung per side and zone (mL) that raises `segmentation-doubt`: above what the hilum's vessels and the aortic arch make on the real series (their hollows pass both tests), so smaller losses stay silent. Re-measure: as above.
+pub(crate) const CAVITY_DOUBT_ML: f64 = 50.0;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -75,7 +75,7 @@ pub fn register(
     tracing::debug!(ms = t0.elapsed().as_millis() as u64, "registration: adam");
     let similarity_before = adam::similarity(&mf, &mm, &cover, dims, &domain, None);
     let similarity_after = adam::similarity(&mf, &mm, &cover, dims, &domain, Some(&disp));
-    Registration::new(
+    let out = Registration::new(
         ff,
         fm,
         aff,
@@ -85,5 +85,10 @@ pub fn register(
         &moving_mask.data,
         similarity_before,
         similarity_after,
-    )
+    );
+    tracing::debug!(
+        ms = t0.elapsed().as_millis() as u64,
+        "registration: similarity and quality"
+    );
+    out
 }

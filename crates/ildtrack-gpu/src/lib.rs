@@ -56,6 +56,7 @@ mod costs;
 mod engine;
 mod error;
 mod profile;
+mod register;
 mod shaders;
 mod transfer;
 

@@ -178,6 +178,25 @@ pub fn check_descriptor_grad(
     Ok(p)
 }
 
+/// Largest search radius of [`Backend::ssd_costs`].
+pub const MAX_SEARCH_RADIUS: usize = 16;
+
+/// Checks the operands of [`Backend::ssd_costs`]; returns the voxel grid.
+pub fn check_ssd_costs(fixed: [usize; 3], moving: [usize; 3], radius: usize) -> Result<[usize; 3]> {
+    check_same(fixed, moving)?;
+    if fixed[2] % MIND_CHANNELS != 0 {
+        return Err(ComputeError::InvalidArgument(format!(
+            "ssd_costs needs descriptors of {MIND_CHANNELS} channels, got dims {fixed:?}"
+        )));
+    }
+    if radius > MAX_SEARCH_RADIUS {
+        return Err(ComputeError::InvalidArgument(format!(
+            "ssd_costs search radius {radius} exceeds {MAX_SEARCH_RADIUS}"
+        )));
+    }
+    Ok([fixed[0], fixed[1], fixed[2] / MIND_CHANNELS])
+}
+
 /// One connected component (index `i` in the returned list is label `i + 1`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ComponentInfo {
@@ -434,6 +453,20 @@ pub trait Backend: Send + Sync {
     /// (M trilinear, its gradient per voxel) is added into the result at `w / spacing` with
     /// the trilinear weights (the transpose of how `u` was read). Result: dims of `params`,
     /// the sum over the domain (not divided by its size). See [`check_descriptor_grad`].
+    /// The costs of a discrete displacement search between two descriptor grids (dims
+    /// `(nz, ny, nx · 12)` both, as [`Backend::mind_ssc`] gives): for each voxel and each
+    /// displacement `o` in `[−radius, radius]³` (numbered x fastest, see
+    /// `descriptor::search_offsets`), the mean over the channels of `(F_c − M_c(voxel + o))²`,
+    /// the displaced voxel clamped to the grid. Returned quantised per voxel between its lowest
+    /// and highest cost (`lo`, `hi`): byte `round((cost − lo) · (255 / (hi − lo)))` (half away
+    /// from zero; 0 when `hi == lo`), as a U8 volume of dims `(nz, ny, nx · (2 radius + 1)³)`,
+    /// and `lo`, `hi` as an F32 volume of dims `(nz, ny, nx · 2)`. `radius <= 16`.
+    fn ssd_costs(
+        &self,
+        fixed: &Self::F32,
+        moving: &Self::F32,
+        radius: usize,
+    ) -> Result<(Self::U8, Self::F32)>;
     #[allow(clippy::too_many_arguments)]
     fn descriptor_grad(
         &self,

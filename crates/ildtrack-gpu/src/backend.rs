@@ -1211,6 +1211,17 @@ impl Backend for WgpuBackend {
         crate::register::mind_ssc(&self.eng, img, dilation, radius)
     }
 
+    fn ssd_costs(
+        &self,
+        fixed: &GpuBuf,
+        moving: &GpuBuf,
+        radius: usize,
+    ) -> Result<(GpuBuf, GpuBuf)> {
+        kind(fixed, ElemKind::F32, "ssd_costs fixed")?;
+        kind(moving, ElemKind::F32, "ssd_costs moving")?;
+        crate::register::ssd_costs(&self.eng, fixed, moving, radius)
+    }
+
     fn descriptor_grad(
         &self,
         fixed: &GpuBuf,

@@ -1,9 +1,12 @@
 //! The registration's kernels on the device: the bodies of `Backend::mind_ssc`
-//! (`shaders/mind_ssc.wgsl`) and `Backend::descriptor_grad` (`shaders/descriptor_grad.wgsl`).
+//! (`shaders/mind_ssc.wgsl`), `Backend::ssd_costs` (`shaders/ssd_costs.wgsl`) and
+//! `Backend::descriptor_grad` (`shaders/descriptor_grad.wgsl`).
 //! Descriptors (12 channels) and displacement grids are read at random positions, so every
 //! volume is bound through pages (or whole, for the small grids), never as slabs.
 
-use ildtrack_compute::{ComputeError, MIND_CHANNELS, Result, check_descriptor_grad};
+use ildtrack_compute::{
+    ComputeError, MIND_CHANNELS, Result, check_descriptor_grad, check_ssd_costs,
+};
 
 use crate::engine::{ElemKind, Engine, Extra, GpuBuf, Launch};
 use crate::error::GpuError;
@@ -187,5 +190,46 @@ pub(crate) fn descriptor_grad(
         l.aux = grid_aux(d, 0);
         eng.run("descriptor_grad", &[l]).map_err(err)?;
         Ok(out)
+    })
+}
+
+pub(crate) fn ssd_costs(
+    eng: &Engine,
+    fixed: &GpuBuf,
+    moving: &GpuBuf,
+    radius: usize,
+) -> Result<(GpuBuf, GpuBuf)> {
+    let pd = check_ssd_costs(fixed.dims, moving.dims, radius)?;
+    let side = 2 * radius + 1;
+    let nk = side * side * side;
+    let qd = [pd[0], pd[1], pd[2] * nk];
+    let bd = [pd[0], pd[1], pd[2] * 2];
+    if fixed.nvox() == 0 {
+        return Ok((
+            eng.alloc(qd, ElemKind::Mask).map_err(err)?,
+            eng.alloc(bd, ElemKind::F32).map_err(err)?,
+        ));
+    }
+    let iarg = [arg(radius, "search radius")?, side as i32, nk as i32, 0];
+    eng.batch("ssd_costs", || -> Result<(GpuBuf, GpuBuf)> {
+        let bounds = eng.alloc_uninit(bd, ElemKind::F32).map_err(err)?;
+        let extras = [(10, whole(eng, fixed)?), (11, whole(eng, moving)?)];
+        let mut l = Launch::new("ssd_costs", "ssd_bounds", &bounds);
+        l.extras = &extras;
+        l.iarg = iarg;
+        l.aux = grid_aux(pd, 0);
+        eng.run("ssd_costs", &[l]).map_err(err)?;
+        let q = eng.alloc_uninit(qd, ElemKind::Mask).map_err(err)?;
+        let extras = [
+            (10, whole(eng, fixed)?),
+            (11, whole(eng, moving)?),
+            (12, whole(eng, &bounds)?),
+        ];
+        let mut l = Launch::new("ssd_costs", "ssd_quantise", &q);
+        l.extras = &extras;
+        l.iarg = iarg;
+        l.aux = grid_aux(pd, 0);
+        eng.run("ssd_costs", &[l]).map_err(err)?;
+        Ok((q, bounds))
     })
 }

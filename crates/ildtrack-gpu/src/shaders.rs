@@ -43,6 +43,7 @@ pub const SHADERS: &[(&str, &str)] = &[
     shader!("mind_ssc", "pages"),
     shader!("pad_u8", "pages"),
     shader!("select"),
+    shader!("ssd_costs"),
     shader!("threshold"),
     shader!("threshold_f32"),
     shader!("upsample_nearest", "pages"),

@@ -1,7 +1,9 @@
 //! The registration's kernels (`mind_ssc`, `descriptor_grad`) against `CpuBackend`, and a whole
 //! registration through `WgpuBackend` against the same on the CPU.
 //!
-//! Tolerances: `mind_ssc` within 1e-4 absolute (descriptors lie in [0, 1]; the box sums run in
+//! Tolerances: `ssd_costs` bounds within 1e-6 relative and the quantised bytes off by at most
+//! one in at most one in a thousand (the same f32 sums in the same order; a fused multiply-add
+//! can still round a cost the other way at .5); `mind_ssc` within 1e-4 absolute (descriptors lie in [0, 1]; the box sums run in
 //! the CPU's order, the GPU's `exp` and division are a few ulp off and the mean variance is
 //! summed the same way in f64); `descriptor_grad` within 1e-4 of the largest gradient component
 //! (each parameter sums up to (2·spacing + 1)³ voxel contributions in another order than the
@@ -149,6 +151,72 @@ fn descriptor_grad_should_match_reference_backend() {
             );
         }
     }
+}
+
+#[test]
+fn ssd_costs_should_match_reference_backend() {
+    let Some(g) = gpu() else { return };
+    for (i, &d) in AWKWARD.iter().chain(&[[6, 8, 7]]).enumerate() {
+        let seed = 500 + 10 * i as u64;
+        let desc = |s| {
+            let h = CPU.mind_ssc(&CPU.upload_f32(image(d, s).view()).unwrap(), 1, 1);
+            CPU.download_f32(&h.unwrap()).unwrap()
+        };
+        let (fixed, moving) = (desc(seed), desc(seed + 1));
+        for radius in [0, 1, 3] {
+            let (cq, cb) = CPU
+                .ssd_costs(
+                    &CPU.upload_f32(fixed.view()).unwrap(),
+                    &CPU.upload_f32(moving.view()).unwrap(),
+                    radius,
+                )
+                .unwrap();
+            let (cq, cb) = (
+                CPU.download_u8(&cq).unwrap(),
+                CPU.download_f32(&cb).unwrap(),
+            );
+            let (gq, gb) = g
+                .ssd_costs(
+                    &g.upload_f32(fixed.view()).unwrap(),
+                    &g.upload_f32(moving.view()).unwrap(),
+                    radius,
+                )
+                .unwrap();
+            let (gq, gb) = (g.download_u8(&gq).unwrap(), g.download_f32(&gb).unwrap());
+            let side = 2 * radius + 1;
+            assert_eq!(cq.shape(), [d[0], d[1], d[2] * side * side * side]);
+            assert_eq!(gq.shape(), cq.shape());
+            let worst_q = gq
+                .iter()
+                .zip(cq.iter())
+                .map(|(a, b)| a.abs_diff(*b))
+                .max()
+                .unwrap_or(0);
+            let off = gq.iter().zip(cq.iter()).filter(|(a, b)| a != b).count();
+            let scale = cb.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let worst_b = max_abs(&gb, &cb);
+            eprintln!(
+                "ssd_costs {d:?} radius {radius}: {off} of {} bytes off (worst {worst_q}), bounds max difference {worst_b:e} of {scale:e}",
+                cq.len()
+            );
+            assert!(
+                worst_b <= 1e-6 * scale.max(1e-6),
+                "{d:?} radius {radius}: bounds differ by {worst_b}"
+            );
+            assert!(
+                worst_q <= 1 && off * 1000 <= cq.len(),
+                "{d:?} radius {radius}: {off} bytes differ, worst by {worst_q}"
+            );
+        }
+    }
+    let desc = g
+        .upload_f32(Array3::<f32>::zeros((2, 2, 2 * MIND_CHANNELS)).view())
+        .unwrap();
+    assert!(g.ssd_costs(&desc, &desc, 17).is_err());
+    let odd = g
+        .upload_f32(Array3::<f32>::zeros((2, 2, 5)).view())
+        .unwrap();
+    assert!(g.ssd_costs(&odd, &odd, 1).is_err());
 }
 
 #[test]

@@ -2,11 +2,15 @@
 //! for each displacement within the search range (whole cells), then coupled convex
 //! optimisation: alternately smooth the field and let each cell choose the displacement that
 //! best trades its cost against distance from the smooth field, the coupling growing each
-//! round (ConvexAdam's scheme).
+//! round (ConvexAdam's scheme). The costs are `Backend::ssd_costs` (CPU or GPU); the pooling
+//! and the coupled choice work on the coarse grid on the host.
 
-use crate::config::RegisterConfig;
+use crate::config::{RegisterConfig, RegisterError};
 use crate::field::{Disp, index3, sample_disp};
-use crate::mind::{CHANNELS, box_filter};
+use crate::mind::{CHANNELS, box_filter, to_vec};
+use ildtrack_compute::Backend;
+use ildtrack_compute::descriptor::search_offsets;
+use ndarray::{Array3, ArrayView3};
 use rayon::prelude::*;
 
 fn pool(feat: &[f32], dims: [usize; 3], g: usize) -> (Vec<f32>, [usize; 3]) {
@@ -33,52 +37,36 @@ fn pool(feat: &[f32], dims: [usize; 3], g: usize) -> (Vec<f32>, [usize; 3]) {
 }
 
 /// Coarse displacement field, upsampled to the working grid (working voxels).
-pub fn coupled_search(mf: &[f32], mm: &[f32], dims: [usize; 3], cfg: &RegisterConfig) -> Disp {
+pub fn coupled_search<B: Backend>(
+    backend: &B,
+    mf: &[f32],
+    mm: &[f32],
+    dims: [usize; 3],
+    cfg: &RegisterConfig,
+) -> Result<Disp, RegisterError> {
     let g = cfg.cell;
     let r = cfg.search_cells;
     let (pf, pd) = pool(mf, dims, g);
     let (pm, _) = pool(mm, dims, g);
     let ncell = pd.iter().product::<usize>();
-    let side = (2 * r + 1) as usize;
-    let nk = side * side * side;
-    let offs: Vec<[i64; 3]> = (0..nk)
-        .map(|k| {
-            [
-                (k / (side * side)) as i64 - r,
-                ((k / side) % side) as i64 - r,
-                (k % side) as i64 - r,
-            ]
-        })
-        .collect();
+    let offs = search_offsets(r as usize);
+    let nk = offs.len();
     // Costs, quantised to a byte per candidate between each cell's min and max.
-    let mut q = vec![0u8; ncell * nk];
-    let mut lohi = vec![(0f32, 0f32); ncell];
-    q.par_chunks_mut(nk)
-        .zip(lohi.par_iter_mut())
-        .enumerate()
-        .for_each(|(c, (qc, lh))| {
-            let pos = [
-                (c / (pd[1] * pd[2])) as i64,
-                ((c / pd[2]) % pd[1]) as i64,
-                (c % pd[2]) as i64,
-            ];
-            let f = &pf[c * CHANNELS..(c + 1) * CHANNELS];
-            let mut cost = vec![0f32; nk];
-            for (k, o) in offs.iter().enumerate() {
-                let t = [0, 1, 2].map(|a| (pos[a] + o[a]).clamp(0, pd[a] as i64 - 1) as usize);
-                let j = (t[0] * pd[1] + t[1]) * pd[2] + t[2];
-                let m = &pm[j * CHANNELS..(j + 1) * CHANNELS];
-                cost[k] =
-                    f.iter().zip(m).map(|(a, b)| (a - b) * (a - b)).sum::<f32>() / CHANNELS as f32;
-            }
-            let lo = cost.iter().copied().fold(f32::MAX, f32::min);
-            let hi = cost.iter().copied().fold(f32::MIN, f32::max);
-            let scale = if hi > lo { 255.0 / (hi - lo) } else { 0.0 };
-            for (qv, cv) in qc.iter_mut().zip(&cost) {
-                *qv = ((cv - lo) * scale).round() as u8;
-            }
-            *lh = (lo, hi);
-        });
+    let shape = (pd[0], pd[1], pd[2] * CHANNELS);
+    let invalid = |e: ndarray::ShapeError| RegisterError::Invalid(format!("coarse grid: {e}"));
+    let pf = backend.upload_f32(ArrayView3::from_shape(shape, &pf).map_err(invalid)?)?;
+    let pm = backend.upload_f32(ArrayView3::from_shape(shape, &pm).map_err(invalid)?)?;
+    let (q, lohi) = backend.ssd_costs(&pf, &pm, r as usize)?;
+    let q: Array3<u8> = backend.download_u8(&q)?;
+    let q = if q.is_standard_layout() {
+        q.into_raw_vec_and_offset().0
+    } else {
+        q.iter().copied().collect()
+    };
+    let lohi: Vec<(f32, f32)> = to_vec(backend.download_f32(&lohi)?)
+        .chunks_exact(2)
+        .map(|p| (p[0], p[1]))
+        .collect();
     let cost_at = |c: usize, k: usize| {
         let (lo, hi) = lohi[c];
         lo + q[c * nk + k] as f32 / 255.0 * (hi - lo)
@@ -134,5 +122,5 @@ pub fn coupled_search(mf: &[f32], mm: &[f32], dims: [usize; 3], cfg: &RegisterCo
             sample_disp(&d, pd, cpos)
         })
         .collect();
-    [0, 1, 2].map(|a| up.iter().map(|v| v[a]).collect())
+    Ok([0, 1, 2].map(|a| up.iter().map(|v| v[a]).collect()))
 }

@@ -15,10 +15,11 @@
 //! `A(p + u(p))`.
 //!
 //! [`register_with`] runs the heavy voxel kernels through an `ildtrack_compute::Backend`
-//! (`mind_ssc` for the descriptors, `descriptor_grad` for every Adam step's data term), so they
-//! run on the CPU or a GPU, each with its WGSL twin; [`register`] is the same on
-//! `CpuBackend`. The rest (sampling onto the working grid, the discrete search, the small
-//! parameter grid's smoothing and updates, the quality figures) is rayon on the host.
+//! (`mind_ssc` for the descriptors, `ssd_costs` for the discrete search's cost volume,
+//! `descriptor_grad` for every Adam step's data term), so they run on the CPU or a GPU, each
+//! with its WGSL twin; [`register`] is the same on `CpuBackend`. The rest (sampling onto the
+//! working grid, pooling and the coupled choice on the coarse grid, the parameter grid's
+//! smoothing and updates, the quality figures) is rayon on the host.
 
 pub mod adam;
 pub mod affine;
@@ -106,7 +107,7 @@ pub fn register_with<B: Backend>(
         ms = t0.elapsed().as_millis() as u64,
         "registration: features"
     );
-    let coarse = convex::coupled_search(&mf, &mm, dims, cfg);
+    let coarse = convex::coupled_search(backend, &mf, &mm, dims, cfg)?;
     tracing::debug!(ms = t0.elapsed().as_millis() as u64, "registration: convex");
     let data = adam::DataTerm {
         fixed: &mf_dev,

@@ -399,6 +399,63 @@ pub fn descriptor_grad(
         )
 }
 
+/// The displacements of a discrete search of `radius` cells each way, `(z, y, x)`, in the
+/// order `Backend::ssd_costs` numbers them (x fastest).
+pub fn search_offsets(radius: usize) -> Vec<[i64; 3]> {
+    let r = radius as i64;
+    let side = 2 * radius + 1;
+    (0..side * side * side)
+        .map(|k| {
+            [
+                (k / (side * side)) as i64 - r,
+                ((k / side) % side) as i64 - r,
+                (k % side) as i64 - r,
+            ]
+        })
+        .collect()
+}
+
+/// The costs of `Backend::ssd_costs` on slices: quantised bytes (`nk` per voxel) and each
+/// voxel's `[lo, hi]`.
+pub fn ssd_costs(pf: &[f32], pm: &[f32], pd: [usize; 3], radius: usize) -> (Vec<u8>, Vec<f32>) {
+    let ncell = pd.iter().product::<usize>();
+    let offs = search_offsets(radius);
+    let nk = offs.len();
+    let mut q = vec![0u8; ncell * nk];
+    let mut lohi = vec![0f32; ncell * 2];
+    if ncell == 0 {
+        return (q, lohi);
+    }
+    q.par_chunks_mut(nk)
+        .zip(lohi.par_chunks_mut(2))
+        .enumerate()
+        .for_each(|(c, (qc, lh))| {
+            let pos = [
+                (c / (pd[1] * pd[2])) as i64,
+                ((c / pd[2]) % pd[1]) as i64,
+                (c % pd[2]) as i64,
+            ];
+            let f = &pf[c * MIND_CHANNELS..(c + 1) * MIND_CHANNELS];
+            let mut cost = vec![0f32; nk];
+            for (k, o) in offs.iter().enumerate() {
+                let t = [0, 1, 2].map(|a| (pos[a] + o[a]).clamp(0, pd[a] as i64 - 1) as usize);
+                let j = (t[0] * pd[1] + t[1]) * pd[2] + t[2];
+                let m = &pm[j * MIND_CHANNELS..(j + 1) * MIND_CHANNELS];
+                cost[k] = f.iter().zip(m).map(|(a, b)| (a - b) * (a - b)).sum::<f32>()
+                    / MIND_CHANNELS as f32;
+            }
+            let lo = cost.iter().copied().fold(f32::MAX, f32::min);
+            let hi = cost.iter().copied().fold(f32::MIN, f32::max);
+            let scale = if hi > lo { 255.0 / (hi - lo) } else { 0.0 };
+            for (qv, cv) in qc.iter_mut().zip(&cost) {
+                *qv = ((cv - lo) * scale).round() as u8;
+            }
+            lh[0] = lo;
+            lh[1] = hi;
+        });
+    (q, lohi)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,8 +6,8 @@ mod edt;
 
 use crate::api::{
     Backend, Ball, ComponentInfo, ComputeError, Connectivity, Histograms, MIND_CHANNELS, MaskOp,
-    Result, VolumeHandle, check_box, check_descriptor_grad, check_same, joint_table_len,
-    validate_spacing,
+    Result, VolumeHandle, check_box, check_descriptor_grad, check_same, check_ssd_costs,
+    joint_table_len, validate_spacing,
 };
 use ildtrack_volume::OUTSIDE_FOV_HU;
 use ndarray::{Array3, ArrayView3, Axis, Zip};
@@ -744,6 +744,32 @@ impl Backend for CpuBackend {
         Array3::from_shape_vec((d[0], d[1], d[2] * MIND_CHANNELS), out)
             .map(CpuVolume)
             .map_err(|e| ComputeError::InvalidArgument(format!("mind_ssc: {e}")))
+    }
+
+    fn ssd_costs(
+        &self,
+        fixed: &Self::F32,
+        moving: &Self::F32,
+        radius: usize,
+    ) -> Result<(Self::U8, Self::F32)> {
+        let pd = check_ssd_costs(dims(&fixed.0), dims(&moving.0), radius)?;
+        let (f, m) = (fixed.0.as_standard_layout(), moving.0.as_standard_layout());
+        let (q, lohi) = descriptor::ssd_costs(
+            f.as_slice().unwrap_or(&[]),
+            m.as_slice().unwrap_or(&[]),
+            pd,
+            radius,
+        );
+        let side = 2 * radius + 1;
+        let shape_err =
+            |e: ndarray::ShapeError| ComputeError::InvalidArgument(format!("ssd_costs: {e}"));
+        Ok((
+            CpuVolume(
+                Array3::from_shape_vec((pd[0], pd[1], pd[2] * side * side * side), q)
+                    .map_err(shape_err)?,
+            ),
+            CpuVolume(Array3::from_shape_vec((pd[0], pd[1], pd[2] * 2), lohi).map_err(shape_err)?),
+        ))
     }
 
     fn descriptor_grad(

@@ -184,7 +184,7 @@ pub const MAX_SEARCH_RADIUS: usize = 16;
 /// Checks the operands of [`Backend::ssd_costs`]; returns the voxel grid.
 pub fn check_ssd_costs(fixed: [usize; 3], moving: [usize; 3], radius: usize) -> Result<[usize; 3]> {
     check_same(fixed, moving)?;
-    if fixed[2] % MIND_CHANNELS != 0 {
+    if !fixed[2].is_multiple_of(MIND_CHANNELS) {
         return Err(ComputeError::InvalidArgument(format!(
             "ssd_costs needs descriptors of {MIND_CHANNELS} channels, got dims {fixed:?}"
         )));

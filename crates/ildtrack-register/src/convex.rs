@@ -39,15 +39,16 @@ fn pool(feat: &[f32], dims: [usize; 3], g: usize) -> (Vec<f32>, [usize; 3]) {
 /// Coarse displacement field, upsampled to the working grid (working voxels).
 pub fn coupled_search<B: Backend>(
     backend: &B,
-    mf: &[f32],
-    mm: &[f32],
+    mf: &B::F32,
+    mm: &B::F32,
     dims: [usize; 3],
     cfg: &RegisterConfig,
 ) -> Result<Disp, RegisterError> {
     let g = cfg.cell;
     let r = cfg.search_cells;
-    let (pf, pd) = pool(mf, dims, g);
-    let (pm, _) = pool(mm, dims, g);
+    // One descriptor on the host at a time (each is 12 floats per working voxel).
+    let (pf, pd) = pool(&to_vec(backend.download_f32(mf)?), dims, g);
+    let (pm, _) = pool(&to_vec(backend.download_f32(mm)?), dims, g);
     let ncell = pd.iter().product::<usize>();
     let offs = search_offsets(r as usize);
     let nk = offs.len();
@@ -56,8 +57,9 @@ pub fn coupled_search<B: Backend>(
     let invalid = |e: ndarray::ShapeError| RegisterError::Invalid(format!("coarse grid: {e}"));
     let pf = backend.upload_f32(ArrayView3::from_shape(shape, &pf).map_err(invalid)?)?;
     let pm = backend.upload_f32(ArrayView3::from_shape(shape, &pm).map_err(invalid)?)?;
-    let (q, lohi) = backend.ssd_costs(&pf, &pm, r as usize)?;
-    let q: Array3<u8> = backend.download_u8(&q)?;
+    let (q_dev, lohi) = backend.ssd_costs(&pf, &pm, r as usize)?;
+    let q: Array3<u8> = backend.download_u8(&q_dev)?;
+    drop(q_dev);
     let q = if q.is_standard_layout() {
         q.into_raw_vec_and_offset().0
     } else {

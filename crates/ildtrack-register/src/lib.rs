@@ -89,8 +89,8 @@ pub fn register_with<B: Backend>(
     let fixed_img = grid.sample_fixed(&fixed.data, &ff);
     let moving_img = grid.sample_moving(&moving.data, &fm, &aff);
     let dims = grid.dims;
-    let (mf_dev, mf) = mind::mind_ssc(backend, fixed_img, dims)?;
-    let (mm_dev, mm) = mind::mind_ssc(backend, moving_img, dims)?;
+    let mf_dev = mind::mind_ssc(backend, fixed_img, dims)?;
+    let mm_dev = mind::mind_ssc(backend, moving_img, dims)?;
     let domain = grid.domain(&fixed_mask.data, &ff, cfg.mask_dilation_mm);
     let cover = grid.moving_coverage(&fm, &aff);
     let shape = (dims[0], dims[1], dims[2]);
@@ -107,7 +107,7 @@ pub fn register_with<B: Backend>(
         ms = t0.elapsed().as_millis() as u64,
         "registration: features"
     );
-    let coarse = convex::coupled_search(backend, &mf, &mm, dims, cfg)?;
+    let coarse = convex::coupled_search(backend, &mf_dev, &mm_dev, dims, cfg)?;
     tracing::debug!(ms = t0.elapsed().as_millis() as u64, "registration: convex");
     let data = adam::DataTerm {
         fixed: &mf_dev,
@@ -116,6 +116,10 @@ pub fn register_with<B: Backend>(
         domain: &domain_dev,
     };
     let disp = adam::optimise(backend, &data, dims, domain.len(), &coarse, cfg)?;
+    drop(cover_dev);
+    drop(domain_dev);
+    let mf = mind::host(backend, mf_dev)?;
+    let mm = mind::host(backend, mm_dev)?;
     tracing::debug!(ms = t0.elapsed().as_millis() as u64, "registration: adam");
     let similarity_before = adam::similarity(&mf, &mm, &cover, dims, &domain, None);
     let similarity_after = adam::similarity(&mf, &mm, &cover, dims, &domain, Some(&disp));

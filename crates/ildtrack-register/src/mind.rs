@@ -17,20 +17,24 @@ pub use ildtrack_compute::MIND_CHANNELS as CHANNELS;
 pub use ildtrack_compute::descriptor::box_filter;
 
 /// Descriptors of a working-grid image (`dims` `(z, y, x)`): neighbours one voxel away,
-/// 3×3×3 patches. Returns the device handle and, for the host steps, its channel-last copy.
+/// 3×3×3 patches, on the backend.
 pub fn mind_ssc<B: Backend>(
     backend: &B,
     img: Vec<f32>,
     dims: [usize; 3],
-) -> Result<(B::F32, Vec<f32>), RegisterError> {
+) -> Result<B::F32, RegisterError> {
     let a = Array3::from_shape_vec((dims[0], dims[1], dims[2]), img)
         .map_err(|e| RegisterError::Invalid(format!("working image: {e}")))?;
-    let h = backend
-        .upload_f32(a.view())
-        .map_err(RegisterError::Compute)?;
-    let d = backend.mind_ssc(&h, 1, 1).map_err(RegisterError::Compute)?;
-    let host = backend.download_f32(&d).map_err(RegisterError::Compute)?;
-    Ok((d, to_vec(host)))
+    let h = backend.upload_f32(a.view())?;
+    Ok(backend.mind_ssc(&h, 1, 1)?)
+}
+
+/// A backend volume's elements in `(z, y, x)` order on the host; the handle is given back
+/// first, so a descriptor is held twice only while it is copied.
+pub fn host<B: Backend>(backend: &B, h: B::F32) -> Result<Vec<f32>, RegisterError> {
+    let a = backend.download_f32(&h)?;
+    drop(h);
+    Ok(to_vec(a))
 }
 
 /// The elements of `a` in `(z, y, x)` order.

@@ -88,7 +88,16 @@ fn mind_ssc_should_match_reference_backend() {
 #[test]
 fn descriptor_grad_should_match_reference_backend() {
     let Some(g) = gpu() else { return };
-    for (i, &d) in AWKWARD.iter().chain(&[[12, 9, 14]]).enumerate() {
+    let sizes: Vec<[usize; 3]> = AWKWARD.iter().copied().chain([[12, 9, 14]]).collect();
+    check_descriptor_grad(g, &sizes);
+    // Outputs cut into many chunks: voxels whose three components straddle a chunk border.
+    if let Some(s) = gpu_small_slabs() {
+        check_descriptor_grad(s, &[[20, 30, 33]]);
+    }
+}
+
+fn check_descriptor_grad(g: &WgpuBackend, sizes: &[[usize; 3]]) {
+    for (i, &d) in sizes.iter().enumerate() {
         let seed = 400 + 10 * i as u64;
         let fixed = CPU
             .mind_ssc(&CPU.upload_f32(image(d, seed).view()).unwrap(), 1, 1)
@@ -156,7 +165,23 @@ fn descriptor_grad_should_match_reference_backend() {
 #[test]
 fn ssd_costs_should_match_reference_backend() {
     let Some(g) = gpu() else { return };
-    for (i, &d) in AWKWARD.iter().chain(&[[6, 8, 7]]).enumerate() {
+    let sizes: Vec<[usize; 3]> = AWKWARD.iter().copied().chain([[6, 8, 7]]).collect();
+    check_ssd_costs(g, &sizes);
+    if let Some(s) = gpu_small_slabs() {
+        check_ssd_costs(s, &[[9, 10, 11]]);
+    }
+    let desc = g
+        .upload_f32(Array3::<f32>::zeros((2, 2, 2 * MIND_CHANNELS)).view())
+        .unwrap();
+    assert!(g.ssd_costs(&desc, &desc, 17).is_err());
+    let odd = g
+        .upload_f32(Array3::<f32>::zeros((2, 2, 5)).view())
+        .unwrap();
+    assert!(g.ssd_costs(&odd, &odd, 1).is_err());
+}
+
+fn check_ssd_costs(g: &WgpuBackend, sizes: &[[usize; 3]]) {
+    for (i, &d) in sizes.iter().enumerate() {
         let seed = 500 + 10 * i as u64;
         let desc = |s| {
             let h = CPU.mind_ssc(&CPU.upload_f32(image(d, s).view()).unwrap(), 1, 1);
@@ -209,14 +234,6 @@ fn ssd_costs_should_match_reference_backend() {
             );
         }
     }
-    let desc = g
-        .upload_f32(Array3::<f32>::zeros((2, 2, 2 * MIND_CHANNELS)).view())
-        .unwrap();
-    assert!(g.ssd_costs(&desc, &desc, 17).is_err());
-    let odd = g
-        .upload_f32(Array3::<f32>::zeros((2, 2, 5)).view())
-        .unwrap();
-    assert!(g.ssd_costs(&odd, &odd, 1).is_err());
 }
 
 #[test]

@@ -197,6 +197,34 @@ pub fn check_ssd_costs(fixed: [usize; 3], moving: [usize; 3], radius: usize) -> 
     Ok([fixed[0], fixed[1], fixed[2] / MIND_CHANNELS])
 }
 
+/// Checks the operands of [`Backend::convex_choose`]; returns the voxel grid.
+pub fn check_convex_choose(
+    costs: [usize; 3],
+    bounds: [usize; 3],
+    target: Option<[usize; 3]>,
+    lambda: f32,
+    radius: usize,
+) -> Result<[usize; 3]> {
+    if radius > MAX_SEARCH_RADIUS || !lambda.is_finite() {
+        return Err(ComputeError::InvalidArgument(format!(
+            "convex_choose: radius {radius} (at most {MAX_SEARCH_RADIUS}), lambda {lambda} (finite)"
+        )));
+    }
+    let side = 2 * radius + 1;
+    let nk = side * side * side;
+    if !bounds[2].is_multiple_of(2) {
+        return Err(ComputeError::InvalidArgument(format!(
+            "convex_choose: bounds of dims {bounds:?} do not hold two values per voxel"
+        )));
+    }
+    let g = [bounds[0], bounds[1], bounds[2] / 2];
+    check_same(costs, [g[0], g[1], g[2] * nk])?;
+    if let Some(t) = target {
+        check_same(t, [3 * g[0], g[1], g[2]])?;
+    }
+    Ok(g)
+}
+
 /// One connected component (index `i` in the returned list is label `i + 1`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ComponentInfo {
@@ -467,6 +495,21 @@ pub trait Backend: Send + Sync {
         moving: &Self::F32,
         radius: usize,
     ) -> Result<(Self::U8, Self::F32)>;
+    /// The coupled choice of a discrete search (ConvexAdam's convex step) over the costs of
+    /// [`Backend::ssd_costs`] (`costs`, `bounds` as it returns them for `radius`, of a
+    /// `(nz, ny, nx)` grid): for each voxel, the displacement `o` (whole voxels) that minimises
+    /// `cost + lambda · |o − t|²`, the cost read back as `lo + byte / 255 · (hi − lo)` and `t`
+    /// the voxel's entry of `target` (without a target, the cost alone); the first minimum in
+    /// candidate order wins. `target` and the result have dims `(3 · nz, ny, nx)`, components
+    /// z, y, x stacked along z.
+    fn convex_choose(
+        &self,
+        costs: &Self::U8,
+        bounds: &Self::F32,
+        target: Option<&Self::F32>,
+        lambda: f32,
+        radius: usize,
+    ) -> Result<Self::F32>;
     #[allow(clippy::too_many_arguments)]
     fn descriptor_grad(
         &self,

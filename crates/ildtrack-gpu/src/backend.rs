@@ -1222,6 +1222,22 @@ impl Backend for WgpuBackend {
         crate::register::ssd_costs(&self.eng, fixed, moving, radius)
     }
 
+    fn convex_choose(
+        &self,
+        costs: &GpuBuf,
+        bounds: &GpuBuf,
+        target: Option<&GpuBuf>,
+        lambda: f32,
+        radius: usize,
+    ) -> Result<GpuBuf> {
+        kind(costs, ElemKind::Mask, "convex_choose costs")?;
+        kind(bounds, ElemKind::F32, "convex_choose bounds")?;
+        if let Some(t) = target {
+            kind(t, ElemKind::F32, "convex_choose target")?;
+        }
+        crate::register::convex_choose(&self.eng, costs, bounds, target, lambda, radius)
+    }
+
     fn descriptor_grad(
         &self,
         fixed: &GpuBuf,

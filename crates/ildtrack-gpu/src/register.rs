@@ -1,11 +1,13 @@
 //! The registration's kernels on the device: the bodies of `Backend::mind_ssc`
-//! (`shaders/mind_ssc.wgsl`), `Backend::ssd_costs` (`shaders/ssd_costs.wgsl`) and
-//! `Backend::descriptor_grad` (`shaders/descriptor_grad.wgsl`).
+//! (`shaders/mind_ssc.wgsl`), `Backend::ssd_costs` (`shaders/ssd_costs.wgsl`),
+//! `Backend::convex_choose` (`shaders/convex_choose.wgsl`) and `Backend::descriptor_grad`
+//! (`shaders/descriptor_grad.wgsl`).
 //! Descriptors (12 channels) and displacement grids are read at random positions, so every
 //! volume is bound through pages (or whole, for the small grids), never as slabs.
 
 use ildtrack_compute::{
-    ComputeError, MIND_CHANNELS, Result, check_descriptor_grad, check_ssd_costs,
+    ComputeError, MIND_CHANNELS, Result, check_convex_choose, check_descriptor_grad,
+    check_ssd_costs,
 };
 
 use crate::engine::{ElemKind, Engine, Extra, GpuBuf, Launch};
@@ -232,4 +234,51 @@ pub(crate) fn ssd_costs(
         eng.run("ssd_costs", &[l]).map_err(err)?;
         Ok((q, bounds))
     })
+}
+
+pub(crate) fn convex_choose(
+    eng: &Engine,
+    costs: &GpuBuf,
+    bounds: &GpuBuf,
+    target: Option<&GpuBuf>,
+    lambda: f32,
+    radius: usize,
+) -> Result<GpuBuf> {
+    let g = check_convex_choose(
+        costs.dims,
+        bounds.dims,
+        target.map(|t| t.dims),
+        lambda,
+        radius,
+    )?;
+    let od = [3 * g[0], g[1], g[2]];
+    if bounds.nvox() == 0 {
+        return eng.alloc(od, ElemKind::F32).map_err(err);
+    }
+    let side = 2 * radius + 1;
+    let out = eng.alloc_uninit(od, ElemKind::F32).map_err(err)?;
+    let (pages, shift) = eng.pages(costs).map_err(err)?;
+    let [p0, p1, p2, p3] = pages;
+    // Without a target the kernel never reads binding 11; the bounds stand in for it.
+    let extras = [
+        (5, p0),
+        (6, p1),
+        (7, p2),
+        (8, p3),
+        (10, whole(eng, bounds)?),
+        (11, whole(eng, target.unwrap_or(bounds))?),
+    ];
+    let mut l = Launch::new("convex_choose", "convex_choose", &out);
+    l.extras = &extras;
+    l.page_shift = shift;
+    l.iarg = [
+        arg(radius, "search radius")?,
+        side as i32,
+        (side * side * side) as i32,
+        i32::from(target.is_some()),
+    ];
+    l.farg = [lambda, 0.0, 0.0, 0.0];
+    l.aux = grid_aux(g, 0);
+    eng.run("convex_choose", &[l]).map_err(err)?;
+    Ok(out)
 }

@@ -23,6 +23,7 @@ macro_rules! shader {
 pub const SHADERS: &[(&str, &str)] = &[
     shader!("classify"),
     shader!("combine_u8"),
+    shader!("convex_choose", "pages"),
     shader!("copy_u32"),
     shader!("counts", "counters"),
     shader!("crop", "pages"),

@@ -1,7 +1,8 @@
-//! The registration's kernels (`mind_ssc`, `descriptor_grad`) against `CpuBackend`, and a whole
+//! The registration's kernels (`mind_ssc`, `ssd_costs`, `convex_choose`, `descriptor_grad`) against `CpuBackend`, and a whole
 //! registration through `WgpuBackend` against the same on the CPU.
 //!
-//! Tolerances: `ssd_costs` bounds within 1e-6 relative and the quantised bytes off by at most
+//! Tolerances: `convex_choose` exact (the same f32 operations and the first minimum kept);
+//! `ssd_costs` bounds within 1e-6 relative and the quantised bytes off by at most
 //! one in at most one in a thousand (the same f32 sums in the same order; a fused multiply-add
 //! can still round a cost the other way at .5); `mind_ssc` within 1e-4 absolute (descriptors lie in [0, 1]; the box sums run in
 //! the CPU's order, the GPU's `exp` and division are a few ulp off and the mean variance is
@@ -234,6 +235,86 @@ fn check_ssd_costs(g: &WgpuBackend, sizes: &[[usize; 3]]) {
             );
         }
     }
+}
+
+#[test]
+fn convex_choose_should_match_reference_backend() {
+    let Some(g) = gpu() else { return };
+    let sizes: Vec<[usize; 3]> = AWKWARD.iter().copied().chain([[6, 8, 7]]).collect();
+    check_convex_choose(g, &sizes);
+    if let Some(s) = gpu_small_slabs() {
+        check_convex_choose(s, &[[20, 30, 33]]);
+    }
+}
+
+fn check_convex_choose(g: &WgpuBackend, sizes: &[[usize; 3]]) {
+    for (i, &d) in sizes.iter().enumerate() {
+        let seed = 600 + 10 * i as u64;
+        let desc = |s| {
+            let h = CPU.mind_ssc(&CPU.upload_f32(image(d, s).view()).unwrap(), 1, 1);
+            CPU.download_f32(&h.unwrap()).unwrap()
+        };
+        let (fixed, moving) = (desc(seed), desc(seed + 1));
+        let mut r = rng(seed + 2);
+        for radius in [1, 2] {
+            let (q, b) = CPU
+                .ssd_costs(
+                    &CPU.upload_f32(fixed.view()).unwrap(),
+                    &CPU.upload_f32(moving.view()).unwrap(),
+                    radius,
+                )
+                .unwrap();
+            let (q, b) = (CPU.download_u8(&q).unwrap(), CPU.download_f32(&b).unwrap());
+            let spread = radius as f32;
+            let t =
+                Array3::from_shape_fn((3 * d[0], d[1], d[2]), |_| r.random_range(-spread..spread));
+            let (gq, gb) = (
+                g.upload_u8(q.view()).unwrap(),
+                g.upload_f32(b.view()).unwrap(),
+            );
+            let (cq, cb) = (
+                CPU.upload_u8(q.view()).unwrap(),
+                CPU.upload_f32(b.view()).unwrap(),
+            );
+            let (gt, ct) = (
+                g.upload_f32(t.view()).unwrap(),
+                CPU.upload_f32(t.view()).unwrap(),
+            );
+            for (lambda, with_target) in [(0.0, false), (0.003, true), (0.05, true), (2.0, true)] {
+                let c = CPU
+                    .convex_choose(&cq, &cb, with_target.then_some(&ct), lambda, radius)
+                    .unwrap();
+                let c = CPU.download_f32(&c).unwrap();
+                let o = g
+                    .convex_choose(&gq, &gb, with_target.then_some(&gt), lambda, radius)
+                    .unwrap();
+                let o = g.download_f32(&o).unwrap();
+                assert_eq!(c.shape(), [3 * d[0], d[1], d[2]]);
+                let off = o.iter().zip(c.iter()).filter(|(a, b)| a != b).count();
+                eprintln!(
+                    "convex_choose {d:?} radius {radius} lambda {lambda}: {off} of {} components differ",
+                    c.len()
+                );
+                assert_eq!(
+                    off, 0,
+                    "{d:?} radius {radius} lambda {lambda}: {off} picks differ"
+                );
+            }
+        }
+    }
+    let b = g
+        .upload_f32(Array3::<f32>::zeros((2, 2, 4)).view())
+        .unwrap();
+    let q = g
+        .upload_u8(Array3::<u8>::zeros((2, 2, 2 * 27)).view())
+        .unwrap();
+    assert!(g.convex_choose(&q, &b, None, 0.0, 1).is_ok());
+    assert!(g.convex_choose(&q, &b, None, 0.0, 2).is_err());
+    assert!(g.convex_choose(&q, &b, None, f32::NAN, 1).is_err());
+    let wrong = g
+        .upload_f32(Array3::<f32>::zeros((2, 2, 2)).view())
+        .unwrap();
+    assert!(g.convex_choose(&q, &b, Some(&wrong), 0.1, 1).is_err());
 }
 
 #[test]

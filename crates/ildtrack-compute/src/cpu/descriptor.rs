@@ -456,6 +456,49 @@ pub fn ssd_costs(pf: &[f32], pm: &[f32], pd: [usize; 3], radius: usize) -> (Vec<
     (q, lohi)
 }
 
+/// The coupled choice of `Backend::convex_choose` on slices (`target` and the result
+/// component-major over the `ncell` voxels).
+pub fn convex_choose(
+    q: &[u8],
+    lohi: &[f32],
+    target: Option<&[f32]>,
+    lambda: f32,
+    ncell: usize,
+    radius: usize,
+) -> Vec<f32> {
+    let offs = search_offsets(radius);
+    let nk = offs.len();
+    let cost_at = |c: usize, k: usize| {
+        let (lo, hi) = (lohi[2 * c], lohi[2 * c + 1]);
+        lo + q[c * nk + k] as f32 / 255.0 * (hi - lo)
+    };
+    let picks: Vec<[f32; 3]> = (0..ncell)
+        .into_par_iter()
+        .map(|c| {
+            let mut best = (f32::MAX, [0f32; 3]);
+            for (k, o) in offs.iter().enumerate() {
+                let of = o.map(|v| v as f32);
+                let mut e = cost_at(c, k);
+                if let Some(t) = target {
+                    let dist: f32 = (0..3).map(|a| (of[a] - t[a * ncell + c]).powi(2)).sum();
+                    e += lambda * dist;
+                }
+                if e < best.0 {
+                    best = (e, of);
+                }
+            }
+            best.1
+        })
+        .collect();
+    let mut out = vec![0f32; 3 * ncell];
+    for (c, p) in picks.iter().enumerate() {
+        for a in 0..3 {
+            out[a * ncell + c] = p[a];
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

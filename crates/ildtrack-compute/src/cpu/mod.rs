@@ -6,8 +6,8 @@ mod edt;
 
 use crate::api::{
     Backend, Ball, ComponentInfo, ComputeError, Connectivity, Histograms, MIND_CHANNELS, MaskOp,
-    Result, VolumeHandle, check_box, check_descriptor_grad, check_same, check_ssd_costs,
-    joint_table_len, validate_spacing,
+    Result, VolumeHandle, check_box, check_convex_choose, check_descriptor_grad, check_same,
+    check_ssd_costs, joint_table_len, validate_spacing,
 };
 use ildtrack_volume::OUTSIDE_FOV_HU;
 use ndarray::{Array3, ArrayView3, Axis, Zip};
@@ -770,6 +770,36 @@ impl Backend for CpuBackend {
             ),
             CpuVolume(Array3::from_shape_vec((pd[0], pd[1], pd[2] * 2), lohi).map_err(shape_err)?),
         ))
+    }
+
+    fn convex_choose(
+        &self,
+        costs: &Self::U8,
+        bounds: &Self::F32,
+        target: Option<&Self::F32>,
+        lambda: f32,
+        radius: usize,
+    ) -> Result<Self::F32> {
+        let g = check_convex_choose(
+            dims(&costs.0),
+            dims(&bounds.0),
+            target.map(|t| dims(&t.0)),
+            lambda,
+            radius,
+        )?;
+        let (q, b) = (costs.0.as_standard_layout(), bounds.0.as_standard_layout());
+        let t = target.map(|t| t.0.as_standard_layout());
+        let out = descriptor::convex_choose(
+            q.as_slice().unwrap_or(&[]),
+            b.as_slice().unwrap_or(&[]),
+            t.as_ref().map(|t| t.as_slice().unwrap_or(&[])),
+            lambda,
+            g.iter().product(),
+            radius,
+        );
+        Array3::from_shape_vec((3 * g[0], g[1], g[2]), out)
+            .map(CpuVolume)
+            .map_err(|e| ComputeError::InvalidArgument(format!("convex_choose: {e}")))
     }
 
     fn descriptor_grad(

@@ -21,7 +21,8 @@
 //! - [`OUTSIDE_FOV_HU`](ildtrack_volume::OUTSIDE_FOV_HU) is an ordinary `i16` for thresholds and
 //!   histograms (it is the lowest value); smoothing and downsampling read it as −1024 HU and
 //!   keep it where every input voxel was outside the field of view.
-//! - Registration kernels ([`Backend::mind_ssc`], [`Backend::descriptor_grad`]) hold
+//! - Registration kernels ([`Backend::mind_ssc`], [`Backend::ssd_costs`],
+//!   [`Backend::convex_choose`], [`Backend::descriptor_grad`]) hold
 //!   multi-channel fields in `F32` volumes: a descriptor of a `(nz, ny, nx)` grid has dims
 //!   `(nz, ny, nx · 12)` (channel-last), a displacement grid `(3 · pz, py, px)` (components
 //!   stacked along z). Their f32 results agree between backends within a tolerance, not bit

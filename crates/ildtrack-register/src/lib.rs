@@ -15,11 +15,12 @@
 //! `A(p + u(p))`.
 //!
 //! [`register_with`] runs the heavy voxel kernels through an `ildtrack_compute::Backend`
-//! (`mind_ssc` for the descriptors, `ssd_costs` for the discrete search's cost volume,
-//! `descriptor_grad` for every Adam step's data term), so they run on the CPU or a GPU, each
-//! with its WGSL twin; [`register`] is the same on `CpuBackend`. The rest (sampling onto the
-//! working grid, pooling and the coupled choice on the coarse grid, the parameter grid's
-//! smoothing and updates, the quality figures) is rayon on the host.
+//! (`mind_ssc` for the descriptors, `ssd_costs` and `convex_choose` for the discrete search's
+//! cost volume and each round's coupled choice, `descriptor_grad` for every Adam step's data
+//! term), so they run on the CPU or a GPU, each with its WGSL twin; [`register`] is the same on
+//! `CpuBackend`. The rest (sampling onto the working grid, pooling into cells and smoothing the
+//! coarse field, the parameter grid's smoothing and updates, the quality figures) is rayon on
+//! the host.
 
 pub mod adam;
 pub mod affine;

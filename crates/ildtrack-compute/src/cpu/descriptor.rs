@@ -1,5 +1,6 @@
-//! The registration's voxel kernels on the CPU: the reference twins of `shaders/mind_ssc.wgsl`
-//! and `shaders/descriptor_grad.wgsl` (`Backend::mind_ssc`, `Backend::descriptor_grad`), on
+//! The registration's voxel kernels on the CPU: the reference twins of `shaders/mind_ssc.wgsl`,
+//! `ssd_costs.wgsl`, `convex_choose.wgsl` and `descriptor_grad.wgsl` (the `Backend` methods of
+//! the same names), on
 //! plain slices so a caller holding small host grids (a registration's coarse fields) can use
 //! the same box filter and samplers.
 

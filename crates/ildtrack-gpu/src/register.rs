@@ -45,7 +45,7 @@ fn whole<'a>(eng: &Engine, b: &'a GpuBuf) -> Result<Extra<'a>> {
     })
 }
 
-/// One pass of `entry` over `out`, `input` read through pages.
+/// One pass of the MIND-SSC kernel `entry` over `out`, `input` read through pages.
 fn paged_pass(
     eng: &Engine,
     entry: &'static str,

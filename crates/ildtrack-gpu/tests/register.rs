@@ -1,21 +1,25 @@
-//! The registration's kernels (`mind_ssc`, `ssd_costs`, `convex_choose`, `descriptor_grad`) against `CpuBackend`, and a whole
-//! registration through `WgpuBackend` against the same on the CPU.
+//! The registration's kernels (`mind_ssc`, `ssd_costs`, `convex_choose`, `descriptor_grad`)
+//! against `CpuBackend`, and a whole registration through `WgpuBackend` against the same on the
+//! CPU.
 //!
-//! Tolerances: `convex_choose` exact (the same f32 operations and the first minimum kept);
-//! `ssd_costs` bounds within 1e-6 relative and the quantised bytes off by at most
-//! one in at most one in a thousand (the same f32 sums in the same order; a fused multiply-add
-//! can still round a cost the other way at .5); `mind_ssc` within 1e-4 absolute (descriptors lie in [0, 1]; the box sums run in
-//! the CPU's order, the GPU's `exp` and division are a few ulp off and the mean variance is
-//! summed the same way in f64); `descriptor_grad` within 1e-4 of the largest gradient component
-//! (each parameter sums up to (2·spacing + 1)³ voxel contributions in another order than the
-//! CPU's scatter, and positions are f32 on the GPU, f64 on the CPU). The registration: the maps
-//! agree within 0.1 mm at every baseline lung voxel (a tenth of the 1 mm inverse-consistency
-//! target, 1/25 of a working voxel): what is left after sixty Adam steps fed gradients that
-//! differ in their last bits (Adam's step is normalised by the gradient's running size, so
-//! where the data term is nearly flat a last-bit difference can move a parameter by a step).
-//! The end-to-end test runs a 5 mm working grid so lavapipe finishes in seconds; on the default
-//! 2.5 mm grid the same pair differed by 0.0024 mm on average, 0.25 mm at worst (one
-//! outlier), which is why the test does not use it as its bound.
+//! Tolerances (lavapipe measured exact for the first two):
+//! - `ssd_costs`: bounds within 1e-6 relative, bytes off by at most one in at most one in a
+//!   thousand; `convex_choose`: at most one pick in a thousand differs. Both run the CPU's f32
+//!   operations in its order, but a driver may fuse a multiply-add and round a cost, or a tie,
+//!   the other way.
+//! - `mind_ssc` within 1e-4 absolute (descriptors lie in [0, 1]; the box sums run in the CPU's
+//!   order, the GPU's `exp` and division are a few ulp off, the mean variance is summed the same
+//!   way in f64).
+//! - `descriptor_grad` within 1e-4 of the largest gradient component (each parameter sums up to
+//!   (2·spacing + 1)³ voxel contributions in another order than the CPU's scatter, and
+//!   positions are f32 on the GPU, f64 on the CPU).
+//! - The registration: the maps agree within 0.1 mm at every baseline lung voxel (a tenth of the
+//!   1 mm inverse-consistency target): what is left after sixty Adam steps fed gradients that
+//!   differ in their last bits. Adam's step is normalised by the gradient's running size, so
+//!   where the data term is nearly flat a last-bit difference can move a parameter by a step;
+//!   the test runs a 5 mm working grid (lavapipe finishes in seconds); on the default 2.5 mm
+//!   grid the same pair differed by 0.0024 mm on average but 0.25 mm at worst, which is why
+//!   that grid is not the test's.
 
 use ildtrack_compute::{Backend, CpuBackend, MIND_CHANNELS, param_grid_dims};
 use ildtrack_gpu::WgpuBackend;
@@ -295,8 +299,8 @@ fn check_convex_choose(g: &WgpuBackend, sizes: &[[usize; 3]]) {
                     "convex_choose {d:?} radius {radius} lambda {lambda}: {off} of {} components differ",
                     c.len()
                 );
-                assert_eq!(
-                    off, 0,
+                assert!(
+                    off * 1000 <= c.len(),
                     "{d:?} radius {radius} lambda {lambda}: {off} picks differ"
                 );
             }

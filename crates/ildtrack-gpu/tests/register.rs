@@ -18,7 +18,7 @@
 //!   differ in their last bits. Adam's step is normalised by the gradient's running size, so
 //!   where the data term is nearly flat a last-bit difference can move a parameter by a step.
 //!   The test runs a 5 mm working grid: lavapipe finishes in seconds, and on the default
-//!   2.5 mm grid isolated voxels exceed the bound (figures in docs/REGISTRATION.md).
+//!   2.5 mm grid the worst voxel exceeded the bound (figures in docs/REGISTRATION.md).
 
 use ildtrack_compute::{Backend, CpuBackend, MIND_CHANNELS, param_grid_dims};
 use ildtrack_gpu::WgpuBackend;

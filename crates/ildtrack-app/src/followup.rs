@@ -146,7 +146,14 @@ pub(crate) fn register_followup<B: Backend>(
         return Ok(rejected(why));
     }
     let cfg = ildtrack_register::RegisterConfig::default();
-    let reg = match ildtrack_register::register(&base.hu, &base.lungs, &fu.hu, &fu.lungs, &cfg) {
+    let reg = match ildtrack_register::register_with(
+        backend,
+        &base.hu,
+        &base.lungs,
+        &fu.hu,
+        &fu.lungs,
+        &cfg,
+    ) {
         Ok(r) => r,
         Err(e) => return Ok(rejected(e.to_string())),
     };

@@ -144,6 +144,87 @@ pub fn validate_gaussian_mix(
     Ok(())
 }
 
+/// Channels of a MIND-SSC descriptor ([`Backend::mind_ssc`]).
+pub const MIND_CHANNELS: usize = 12;
+
+/// The parameter-grid dims of [`Backend::descriptor_grad`]: a point every `spacing` voxels
+/// from the first voxel, the last voxel covered (`(n − 1).div_ceil(spacing) + 1` per axis).
+pub fn param_grid_dims(dims_zyx: [usize; 3], spacing: usize) -> [usize; 3] {
+    dims_zyx.map(|n| n.saturating_sub(1).div_ceil(spacing.max(1)) + 1)
+}
+
+/// Checks the operands of [`Backend::descriptor_grad`] (shared by every backend): `fixed` and
+/// `moving` of dims `(nz, ny, nx · MIND_CHANNELS)`, `cover` and `domain` of `(nz, ny, nx)`,
+/// `params` of `(3 · pz, py, px)` for [`param_grid_dims`], `spacing >= 1`.
+pub fn check_descriptor_grad(
+    fixed: [usize; 3],
+    moving: [usize; 3],
+    cover: [usize; 3],
+    domain: [usize; 3],
+    params: [usize; 3],
+    spacing: usize,
+) -> Result<[usize; 3]> {
+    if spacing == 0 {
+        return Err(ComputeError::InvalidArgument(
+            "descriptor_grad needs a parameter spacing >= 1".into(),
+        ));
+    }
+    check_same(cover, domain)?;
+    let desc = [cover[0], cover[1], cover[2] * MIND_CHANNELS];
+    check_same(fixed, desc)?;
+    check_same(moving, desc)?;
+    let p = param_grid_dims(cover, spacing);
+    check_same(params, [3 * p[0], p[1], p[2]])?;
+    Ok(p)
+}
+
+/// Largest search radius of [`Backend::ssd_costs`].
+pub const MAX_SEARCH_RADIUS: usize = 16;
+
+/// Checks the operands of [`Backend::ssd_costs`]; returns the voxel grid.
+pub fn check_ssd_costs(fixed: [usize; 3], moving: [usize; 3], radius: usize) -> Result<[usize; 3]> {
+    check_same(fixed, moving)?;
+    if !fixed[2].is_multiple_of(MIND_CHANNELS) {
+        return Err(ComputeError::InvalidArgument(format!(
+            "ssd_costs needs descriptors of {MIND_CHANNELS} channels, got dims {fixed:?}"
+        )));
+    }
+    if radius > MAX_SEARCH_RADIUS {
+        return Err(ComputeError::InvalidArgument(format!(
+            "ssd_costs search radius {radius} exceeds {MAX_SEARCH_RADIUS}"
+        )));
+    }
+    Ok([fixed[0], fixed[1], fixed[2] / MIND_CHANNELS])
+}
+
+/// Checks the operands of [`Backend::convex_choose`]; returns the voxel grid.
+pub fn check_convex_choose(
+    costs: [usize; 3],
+    bounds: [usize; 3],
+    target: Option<[usize; 3]>,
+    lambda: f32,
+    radius: usize,
+) -> Result<[usize; 3]> {
+    if radius > MAX_SEARCH_RADIUS || !lambda.is_finite() {
+        return Err(ComputeError::InvalidArgument(format!(
+            "convex_choose: radius {radius} (at most {MAX_SEARCH_RADIUS}), lambda {lambda} (finite)"
+        )));
+    }
+    let side = 2 * radius + 1;
+    let nk = side * side * side;
+    if !bounds[2].is_multiple_of(2) {
+        return Err(ComputeError::InvalidArgument(format!(
+            "convex_choose: bounds of dims {bounds:?} do not hold two values per voxel"
+        )));
+    }
+    let g = [bounds[0], bounds[1], bounds[2] / 2];
+    check_same(costs, [g[0], g[1], g[2] * nk])?;
+    if let Some(t) = target {
+        check_same(t, [3 * g[0], g[1], g[2]])?;
+    }
+    Ok(g)
+}
+
 /// One connected component (index `i` in the returned list is label `i + 1`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ComponentInfo {
@@ -206,7 +287,7 @@ pub trait Backend: Send + Sync {
     type U8: VolumeHandle;
     /// Component-label handle.
     type U32: VolumeHandle;
-    /// Scalar-field handle (distances).
+    /// Scalar-field handle (distances, registration images, descriptors and displacements).
     type F32: VolumeHandle;
 
     /// Short backend name for `visit.json` (`cpu`, `gpu`).
@@ -217,6 +298,7 @@ pub trait Backend: Send + Sync {
     // ---- transfers -------------------------------------------------------------------------
     fn upload_i16(&self, data: ArrayView3<'_, i16>) -> Result<Self::I16>;
     fn upload_u8(&self, data: ArrayView3<'_, u8>) -> Result<Self::U8>;
+    fn upload_f32(&self, data: ArrayView3<'_, f32>) -> Result<Self::F32>;
     fn download_i16(&self, v: &Self::I16) -> Result<Array3<i16>>;
     fn download_u8(&self, v: &Self::U8) -> Result<Array3<u8>>;
     fn download_u32(&self, v: &Self::U32) -> Result<Array3<u32>>;
@@ -377,6 +459,67 @@ pub trait Backend: Send + Sync {
     /// A `dims_zyx` volume of zeros with `v` pasted at `min_zyx` (the inverse of a crop);
     /// `v` must fit.
     fn pad_u8(&self, v: &Self::U8, dims_zyx: [usize; 3], min_zyx: [usize; 3]) -> Result<Self::U8>;
+
+    // ---- registration ----------------------------------------------------------------------
+    /// MIND-SSC descriptors (Heinrich et al. 2013, the self-similarity context variant) of an
+    /// f32 image: for each of the [`MIND_CHANNELS`] pairs of a voxel's six face neighbours
+    /// `dilation` voxels away that are not opposite each other (border clamped), the squared
+    /// difference of the two neighbours, box-filtered over `2 radius + 1` voxels along x, then
+    /// y, then z (border clamped; each output the in-order sum of its taps times
+    /// `1 / (2 radius + 1)`); then `exp(−D_c / V)` with `V` the mean of the voxel's D over the
+    /// channels, clamped to `[m · 1e-3 + 1e-12, m · 1e3 + 1e-12]` (`m` the mean of V over the
+    /// volume), divided by the voxel's largest channel. Output: dims `(nz, ny, nx · 12)`,
+    /// channel-last (`[z, y, x · 12 + c]`). An empty image gives an empty descriptor.
+    fn mind_ssc(&self, img: &Self::F32, dilation: usize, radius: usize) -> Result<Self::F32>;
+    /// The data-term gradient of a descriptor registration with a displacement grid. `fixed`
+    /// and `moving` are [`Backend::mind_ssc`] descriptors of one `(nz, ny, nx)` grid; `params`
+    /// holds a displacement (voxels) at every `spacing`-th voxel, dims `(3 · pz, py, px)` for
+    /// [`param_grid_dims`], the components z, y, x stacked along z. For each voxel `w` with
+    /// `domain != 0`: `u` = `params` trilinear at `w / spacing` (border clamped), `p = w + u`;
+    /// where `p` lies in `[0, n − 1]` on every axis (each at least 2 long) and `cover`
+    /// (trilinear at `p`) exceeds 0.999, `g_k = Σ_c 2 (M_c(p) − F_c(w)) / 12 · ∂M_c/∂p_k`
+    /// (M trilinear, its gradient per voxel) is added into the result at `w / spacing` with
+    /// the trilinear weights (the transpose of how `u` was read). Result: dims of `params`,
+    /// the sum over the domain (not divided by its size). See [`check_descriptor_grad`].
+    /// The costs of a discrete displacement search between two descriptor grids (dims
+    /// `(nz, ny, nx · 12)` both, as [`Backend::mind_ssc`] gives): for each voxel and each
+    /// displacement `o` in `[−radius, radius]³` (numbered x fastest, see
+    /// `descriptor::search_offsets`), the mean over the channels of `(F_c − M_c(voxel + o))²`,
+    /// the displaced voxel clamped to the grid. Returned quantised per voxel between its lowest
+    /// and highest cost (`lo`, `hi`): byte `round((cost − lo) · (255 / (hi − lo)))` (half away
+    /// from zero; 0 when `hi == lo`), as a U8 volume of dims `(nz, ny, nx · (2 radius + 1)³)`,
+    /// and `lo`, `hi` as an F32 volume of dims `(nz, ny, nx · 2)`. `radius <= 16`.
+    fn ssd_costs(
+        &self,
+        fixed: &Self::F32,
+        moving: &Self::F32,
+        radius: usize,
+    ) -> Result<(Self::U8, Self::F32)>;
+    /// The coupled choice of a discrete search (ConvexAdam's convex step) over the costs of
+    /// [`Backend::ssd_costs`] (`costs`, `bounds` as it returns them for `radius`, of a
+    /// `(nz, ny, nx)` grid): for each voxel, the displacement `o` (whole voxels) that minimises
+    /// `cost + lambda · |o − t|²`, the cost read back as `lo + byte / 255 · (hi − lo)` and `t`
+    /// the voxel's entry of `target` (without a target, the cost alone); the first minimum in
+    /// candidate order wins. `target` and the result have dims `(3 · nz, ny, nx)`, components
+    /// z, y, x stacked along z.
+    fn convex_choose(
+        &self,
+        costs: &Self::U8,
+        bounds: &Self::F32,
+        target: Option<&Self::F32>,
+        lambda: f32,
+        radius: usize,
+    ) -> Result<Self::F32>;
+    #[allow(clippy::too_many_arguments)]
+    fn descriptor_grad(
+        &self,
+        fixed: &Self::F32,
+        moving: &Self::F32,
+        cover: &Self::F32,
+        domain: &Self::U8,
+        params: &Self::F32,
+        spacing: usize,
+    ) -> Result<Self::F32>;
 }
 
 /// Checks that the box `[min_zyx, min_zyx + box_zyx)` lies inside `dims_zyx`.

@@ -21,6 +21,12 @@
 //! - [`OUTSIDE_FOV_HU`](ildtrack_volume::OUTSIDE_FOV_HU) is an ordinary `i16` for thresholds and
 //!   histograms (it is the lowest value); smoothing and downsampling read it as −1024 HU and
 //!   keep it where every input voxel was outside the field of view.
+//! - Registration kernels ([`Backend::mind_ssc`], [`Backend::ssd_costs`],
+//!   [`Backend::convex_choose`], [`Backend::descriptor_grad`]) hold
+//!   multi-channel fields in `F32` volumes: a descriptor of a `(nz, ny, nx)` grid has dims
+//!   `(nz, ny, nx · 12)` (channel-last), a displacement grid `(3 · pz, py, px)` (components
+//!   stacked along z). Their f32 results agree between backends within a tolerance, not bit
+//!   for bit (exp, division and summation order).
 //! - Component labels are numbered `1..=n` in raster order (z, then y, then x) of each
 //!   component's first voxel; 0 is background.
 //!
@@ -30,4 +36,5 @@ pub(crate) mod api;
 mod cpu;
 
 pub use api::*;
+pub use cpu::descriptor;
 pub use cpu::{CpuBackend, CpuVolume};

@@ -721,6 +721,18 @@ impl Backend for WgpuBackend {
             .map_err(err)
     }
 
+    fn upload_f32(&self, data: ArrayView3<'_, f32>) -> Result<GpuBuf> {
+        let d = data.dim();
+        self.eng
+            .upload_with(
+                [d.0, d.1, d.2],
+                ElemKind::F32,
+                data.len() * 4,
+                &|o, part| fill_from_view(&data, o, part),
+            )
+            .map_err(err)
+    }
+
     fn download_i16(&self, v: &GpuBuf) -> Result<Array3<i16>> {
         kind(v, ElemKind::I16, "download_i16 input")?;
         let bytes = self.eng.download_bytes(v).map_err(err)?;
@@ -1192,6 +1204,55 @@ impl Backend for WgpuBackend {
         l.aux = [v.dims[2] as u32, v.dims[1] as u32, v.dims[0] as u32, 0];
         self.run("pad_u8", &[l])?;
         Ok(out)
+    }
+
+    fn mind_ssc(&self, img: &GpuBuf, dilation: usize, radius: usize) -> Result<GpuBuf> {
+        kind(img, ElemKind::F32, "mind_ssc input")?;
+        crate::register::mind_ssc(&self.eng, img, dilation, radius)
+    }
+
+    fn ssd_costs(
+        &self,
+        fixed: &GpuBuf,
+        moving: &GpuBuf,
+        radius: usize,
+    ) -> Result<(GpuBuf, GpuBuf)> {
+        kind(fixed, ElemKind::F32, "ssd_costs fixed")?;
+        kind(moving, ElemKind::F32, "ssd_costs moving")?;
+        crate::register::ssd_costs(&self.eng, fixed, moving, radius)
+    }
+
+    fn convex_choose(
+        &self,
+        costs: &GpuBuf,
+        bounds: &GpuBuf,
+        target: Option<&GpuBuf>,
+        lambda: f32,
+        radius: usize,
+    ) -> Result<GpuBuf> {
+        kind(costs, ElemKind::Mask, "convex_choose costs")?;
+        kind(bounds, ElemKind::F32, "convex_choose bounds")?;
+        if let Some(t) = target {
+            kind(t, ElemKind::F32, "convex_choose target")?;
+        }
+        crate::register::convex_choose(&self.eng, costs, bounds, target, lambda, radius)
+    }
+
+    fn descriptor_grad(
+        &self,
+        fixed: &GpuBuf,
+        moving: &GpuBuf,
+        cover: &GpuBuf,
+        domain: &GpuBuf,
+        params: &GpuBuf,
+        spacing: usize,
+    ) -> Result<GpuBuf> {
+        kind(fixed, ElemKind::F32, "descriptor_grad fixed")?;
+        kind(moving, ElemKind::F32, "descriptor_grad moving")?;
+        kind(cover, ElemKind::F32, "descriptor_grad cover")?;
+        kind(domain, ElemKind::Mask, "descriptor_grad domain")?;
+        kind(params, ElemKind::F32, "descriptor_grad params")?;
+        crate::register::descriptor_grad(&self.eng, fixed, moving, cover, domain, params, spacing)
     }
 }
 

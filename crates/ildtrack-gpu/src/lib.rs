@@ -20,8 +20,9 @@
 //! - Limits: the device is created with `adapter.limits()`. No storage binding is larger than
 //!   `max_storage_buffer_binding_size` (128 MiB on lavapipe): outputs are cut into aligned
 //!   chunks, inputs are bound as windows with a halo (whole slices for z neighbourhoods), and
-//!   kernels that need random access (component labels, z distance passes, resampling) read
-//!   through four page bindings. Dispatches use at most 65,535 workgroups with grid-stride
+//!   kernels that need random access (component labels, z distance passes, resampling, the
+//!   registration's descriptors) read through four page bindings; the registration's small
+//!   grids (coarse descriptors, coverage, domain, displacement parameters) are bound whole. Dispatches use at most 65,535 workgroups with grid-stride
 //!   loops. Counters are 64-bit (two u32 words with carry), exact for any volume.
 //! - Adapters: [`probe`] lists the best adapter; llvmpipe/lavapipe/SwiftShader/WARP count as
 //!   software ([`AdapterSummary::is_software`]) so `--backend auto` can skip them, while
@@ -56,6 +57,7 @@ mod costs;
 mod engine;
 mod error;
 mod profile;
+mod register;
 mod shaders;
 mod transfer;
 

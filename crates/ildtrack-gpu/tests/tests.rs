@@ -10,4 +10,5 @@ mod end_to_end;
 mod parity;
 mod props;
 mod real_data;
+mod register;
 mod shaders;

@@ -7,6 +7,8 @@
 //! consistency, identical-pair error, time.
 //!
 //!   cargo run --release -p ildtrack-register --example registration_eval -- [--seeds 1,2] [--out FILE] [FILTER]
+//!
+//! `RUST_LOG=ildtrack_register=debug` prints the registration's stage times (stderr).
 
 use ildtrack_analysis::{AnalysisConfig, analyze};
 use ildtrack_compute::CpuBackend;
@@ -54,6 +56,10 @@ fn lungs(hu: &Volume<i16>, meta: &ildtrack_volume::ScanMeta) -> Option<Volume<u8
 }
 
 fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut seeds = vec![1u64, 2];
     let mut out_file = None;

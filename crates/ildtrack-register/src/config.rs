@@ -10,6 +10,8 @@ pub enum RegisterError {
     EmptyMask(&'static str),
     #[error("cannot register: {0}")]
     Invalid(String),
+    #[error("registration kernel failed: {0}")]
+    Compute(#[from] ildtrack_compute::ComputeError),
 }
 
 /// Settings of the registration (defaults: ConvexAdam's lung settings adapted to millimetres).

@@ -2,11 +2,15 @@
 //! for each displacement within the search range (whole cells), then coupled convex
 //! optimisation: alternately smooth the field and let each cell choose the displacement that
 //! best trades its cost against distance from the smooth field, the coupling growing each
-//! round (ConvexAdam's scheme).
+//! round (ConvexAdam's scheme). The costs (`Backend::ssd_costs`) and each round's choice
+//! (`Backend::convex_choose`) run on the backend, the costs staying there; pooling and the
+//! smoothing of the small coarse field run on the host.
 
-use crate::config::RegisterConfig;
+use crate::config::{RegisterConfig, RegisterError};
 use crate::field::{Disp, index3, sample_disp};
-use crate::mind::{CHANNELS, box_filter};
+use crate::mind::{CHANNELS, box_filter, to_vec};
+use ildtrack_compute::Backend;
+use ndarray::{Array3, ArrayView3};
 use rayon::prelude::*;
 
 fn pool(feat: &[f32], dims: [usize; 3], g: usize) -> (Vec<f32>, [usize; 3]) {
@@ -33,85 +37,49 @@ fn pool(feat: &[f32], dims: [usize; 3], g: usize) -> (Vec<f32>, [usize; 3]) {
 }
 
 /// Coarse displacement field, upsampled to the working grid (working voxels).
-pub fn coupled_search(mf: &[f32], mm: &[f32], dims: [usize; 3], cfg: &RegisterConfig) -> Disp {
+pub fn coupled_search<B: Backend>(
+    backend: &B,
+    mf: &B::F32,
+    mm: &B::F32,
+    dims: [usize; 3],
+    cfg: &RegisterConfig,
+) -> Result<Disp, RegisterError> {
     let g = cfg.cell;
     let r = cfg.search_cells;
-    let (pf, pd) = pool(mf, dims, g);
-    let (pm, _) = pool(mm, dims, g);
+    // One descriptor on the host at a time (each is 12 floats per working voxel).
+    let (pf, pd) = pool(&to_vec(backend.download_f32(mf)?), dims, g);
+    let (pm, _) = pool(&to_vec(backend.download_f32(mm)?), dims, g);
     let ncell = pd.iter().product::<usize>();
-    let side = (2 * r + 1) as usize;
-    let nk = side * side * side;
-    let offs: Vec<[i64; 3]> = (0..nk)
-        .map(|k| {
-            [
-                (k / (side * side)) as i64 - r,
-                ((k / side) % side) as i64 - r,
-                (k % side) as i64 - r,
-            ]
-        })
-        .collect();
     // Costs, quantised to a byte per candidate between each cell's min and max.
-    let mut q = vec![0u8; ncell * nk];
-    let mut lohi = vec![(0f32, 0f32); ncell];
-    q.par_chunks_mut(nk)
-        .zip(lohi.par_iter_mut())
-        .enumerate()
-        .for_each(|(c, (qc, lh))| {
-            let pos = [
-                (c / (pd[1] * pd[2])) as i64,
-                ((c / pd[2]) % pd[1]) as i64,
-                (c % pd[2]) as i64,
-            ];
-            let f = &pf[c * CHANNELS..(c + 1) * CHANNELS];
-            let mut cost = vec![0f32; nk];
-            for (k, o) in offs.iter().enumerate() {
-                let t = [0, 1, 2].map(|a| (pos[a] + o[a]).clamp(0, pd[a] as i64 - 1) as usize);
-                let j = (t[0] * pd[1] + t[1]) * pd[2] + t[2];
-                let m = &pm[j * CHANNELS..(j + 1) * CHANNELS];
-                cost[k] =
-                    f.iter().zip(m).map(|(a, b)| (a - b) * (a - b)).sum::<f32>() / CHANNELS as f32;
-            }
-            let lo = cost.iter().copied().fold(f32::MAX, f32::min);
-            let hi = cost.iter().copied().fold(f32::MIN, f32::max);
-            let scale = if hi > lo { 255.0 / (hi - lo) } else { 0.0 };
-            for (qv, cv) in qc.iter_mut().zip(&cost) {
-                *qv = ((cv - lo) * scale).round() as u8;
-            }
-            *lh = (lo, hi);
-        });
-    let cost_at = |c: usize, k: usize| {
-        let (lo, hi) = lohi[c];
-        lo + q[c * nk + k] as f32 / 255.0 * (hi - lo)
-    };
+    let shape = (pd[0], pd[1], pd[2] * CHANNELS);
+    let invalid = |e: ndarray::ShapeError| RegisterError::Invalid(format!("coarse grid: {e}"));
+    let pf = backend.upload_f32(ArrayView3::from_shape(shape, &pf).map_err(invalid)?)?;
+    let pm = backend.upload_f32(ArrayView3::from_shape(shape, &pm).map_err(invalid)?)?;
+    let (q, bounds) = backend.ssd_costs(&pf, &pm, r as usize)?;
+    drop((pf, pm));
+    let lohi = to_vec(backend.download_f32(&bounds)?);
     // Typical spread of a cell's costs: the coupling weights are relative to it.
-    let spread = lohi.iter().map(|(lo, hi)| (hi - lo) as f64).sum::<f64>() / ncell.max(1) as f64;
-    let mut d: Disp = [vec![0f32; ncell], vec![0f32; ncell], vec![0f32; ncell]];
-    let choose = |d: &mut Disp, target: Option<&Disp>, lambda: f32| {
-        let picks: Vec<[f32; 3]> = (0..ncell)
-            .into_par_iter()
-            .map(|c| {
-                let mut best = (f32::MAX, [0f32; 3]);
-                for (k, o) in offs.iter().enumerate() {
-                    let of = o.map(|v| v as f32);
-                    let mut e = cost_at(c, k);
-                    if let Some(t) = target {
-                        let dist: f32 = (0..3).map(|a| (of[a] - t[a][c]).powi(2)).sum();
-                        e += lambda * dist;
-                    }
-                    if e < best.0 {
-                        best = (e, of);
-                    }
-                }
-                best.1
-            })
-            .collect();
-        for (c, p) in picks.iter().enumerate() {
-            for a in 0..3 {
-                d[a][c] = p[a];
+    let spread = lohi
+        .chunks_exact(2)
+        .map(|p| (p[1] - p[0]) as f64)
+        .sum::<f64>()
+        / ncell.max(1) as f64;
+    let cell_shape = (3 * pd[0], pd[1], pd[2]);
+    // Each round's choice runs where the costs are; the smooth target goes there and back.
+    let choose = |target: Option<&Disp>, lambda: f32| -> Result<Disp, RegisterError> {
+        let t = match target {
+            Some(t) => {
+                let stacked: Vec<f32> = t.iter().flatten().copied().collect();
+                let a = Array3::from_shape_vec(cell_shape, stacked).map_err(invalid)?;
+                Some(backend.upload_f32(a.view())?)
             }
-        }
+            None => None,
+        };
+        let picks = backend.convex_choose(&q, &bounds, t.as_ref(), lambda, r as usize)?;
+        let picks = to_vec(backend.download_f32(&picks)?);
+        Ok([0, 1, 2].map(|c| picks[c * ncell..(c + 1) * ncell].to_vec()))
     };
-    choose(&mut d, None, 0.0);
+    let mut d = choose(None, 0.0)?;
     for &w in &cfg.coupling {
         let mut s = d.clone();
         for comp in &mut s {
@@ -119,7 +87,7 @@ pub fn coupled_search(mf: &[f32], mm: &[f32], dims: [usize; 3], cfg: &RegisterCo
                 box_filter(comp, pd, 1);
             }
         }
-        choose(&mut d, Some(&s), w * spread as f32);
+        d = choose(Some(&s), w * spread as f32)?;
     }
     // Cells → working voxels.
     let gf = g as f32;
@@ -134,5 +102,5 @@ pub fn coupled_search(mf: &[f32], mm: &[f32], dims: [usize; 3], cfg: &RegisterCo
             sample_disp(&d, pd, cpos)
         })
         .collect();
-    [0, 1, 2].map(|a| up.iter().map(|v| v[a]).collect())
+    Ok([0, 1, 2].map(|a| up.iter().map(|v| v[a]).collect()))
 }

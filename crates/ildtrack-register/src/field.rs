@@ -121,15 +121,9 @@ impl WorkGrid {
     }
 }
 
-/// The `(z, y, x)` index of flat index `i` in a grid of `dims`.
-pub(crate) fn index3(i: usize, dims: [usize; 3]) -> [f64; 3] {
-    let [_, ny, nx] = dims;
-    [
-        (i / (ny * nx)) as f64,
-        ((i / nx) % ny) as f64,
-        (i % nx) as f64,
-    ]
-}
+/// The `(z, y, x)` index of flat index `i` in a grid of `dims` (the compute crate's, which its
+/// CPU twins use too).
+pub(crate) use ildtrack_compute::descriptor::index3;
 
 /// HU → descriptor input: clipped to air…bone-ish so metal and contrast do not dominate.
 fn norm(hu: Option<f32>) -> f32 {

@@ -97,41 +97,6 @@ pub fn trilinear<T: Copy + Into<f32>>(a: &Array3<T>, i: [f64; 3]) -> Option<f32>
     Some(l(l(c00, c01, fy), l(c10, c11, fy), fz))
 }
 
-/// Trilinear sample and its gradient (per index unit) of `a` at fractional index `i`, border
-/// clamped; `None` outside the volume.
-#[inline]
-pub fn trilinear_grad(a: &[f32], dims: [usize; 3], i: [f64; 3]) -> Option<(f32, [f32; 3])> {
-    let mut base = [0usize; 3];
-    let mut frac = [0f32; 3];
-    for k in 0..3 {
-        let n = dims[k] as f64;
-        if !(i[k] >= 0.0 && i[k] <= n - 1.0) || dims[k] < 2 {
-            return None;
-        }
-        let f = i[k].floor();
-        base[k] = (f as usize).min(dims[k] - 2);
-        frac[k] = (i[k] - base[k] as f64) as f32;
-    }
-    let (sy, sz) = (dims[2], dims[1] * dims[2]);
-    let o = base[0] * sz + base[1] * sy + base[2];
-    let v = |dz: usize, dy: usize, dx: usize| a[o + dz * sz + dy * sy + dx];
-    let [fz, fy, fx] = frac;
-    let (c000, c001, c010, c011) = (v(0, 0, 0), v(0, 0, 1), v(0, 1, 0), v(0, 1, 1));
-    let (c100, c101, c110, c111) = (v(1, 0, 0), v(1, 0, 1), v(1, 1, 0), v(1, 1, 1));
-    let l = |a0: f32, a1: f32, t: f32| a0 + (a1 - a0) * t;
-    let c00 = l(c000, c001, fx);
-    let c01 = l(c010, c011, fx);
-    let c10 = l(c100, c101, fx);
-    let c11 = l(c110, c111, fx);
-    let c0 = l(c00, c01, fy);
-    let c1 = l(c10, c11, fy);
-    let val = l(c0, c1, fz);
-    let gz = c1 - c0;
-    let gy = l(c01 - c00, c11 - c10, fz);
-    let gx = l(
-        l(c001 - c000, c011 - c010, fy),
-        l(c101 - c100, c111 - c110, fy),
-        fz,
-    );
-    Some((val, [gz, gy, gx]))
-}
+/// Trilinear sample and its gradient of an f32 grid (the compute crate's, shared with the
+/// CPU twin of the Adam step's data term).
+pub use ildtrack_compute::descriptor::trilinear_grad;

@@ -12,8 +12,15 @@
 //!    plus a diffusion regulariser, the gradient through trilinear sampling written out.
 //!
 //! The result maps each baseline position `p` (mm, [`frame::Frame`]) to the follow-up position
-//! `A(p + u(p))`. Voxel work here is rayon on the CPU; it does not go through the compute
-//! `Backend` yet (no GPU twin).
+//! `A(p + u(p))`.
+//!
+//! [`register_with`] runs the heavy voxel kernels through an `ildtrack_compute::Backend`
+//! (`mind_ssc` for the descriptors, `ssd_costs` and `convex_choose` for the discrete search's
+//! cost volume and each round's coupled choice, `descriptor_grad` for every Adam step's data
+//! term), so they run on the CPU or a GPU, each with its WGSL twin; [`register`] is the same on
+//! `CpuBackend`. The rest (sampling onto the working grid, pooling into cells and smoothing the
+//! coarse field, the parameter grid's smoothing and updates, the quality figures) is rayon on
+//! the host.
 
 pub mod adam;
 pub mod affine;
@@ -30,10 +37,32 @@ pub use config::{RegisterConfig, RegisterError};
 pub use field::{Quality, Registration};
 pub use frame::Frame;
 
+use ildtrack_compute::{Backend, CpuBackend};
 use ildtrack_volume::Volume;
 
-/// Register the follow-up `moving` (HU, lung mask non-zero) onto the baseline `fixed`.
+/// Register the follow-up `moving` (HU, lung mask non-zero) onto the baseline `fixed`, on the
+/// CPU ([`register_with`] and `CpuBackend`).
 pub fn register(
+    fixed: &Volume<i16>,
+    fixed_mask: &Volume<u8>,
+    moving: &Volume<i16>,
+    moving_mask: &Volume<u8>,
+    cfg: &RegisterConfig,
+) -> Result<Registration, RegisterError> {
+    register_with(
+        &CpuBackend::new(),
+        fixed,
+        fixed_mask,
+        moving,
+        moving_mask,
+        cfg,
+    )
+}
+
+/// Register the follow-up `moving` (HU, lung mask non-zero) onto the baseline `fixed`, the
+/// voxel kernels on `backend`.
+pub fn register_with<B: Backend>(
+    backend: &B,
     fixed: &Volume<i16>,
     fixed_mask: &Volume<u8>,
     moving: &Volume<i16>,
@@ -62,21 +91,41 @@ pub fn register(
     let fixed_img = grid.sample_fixed(&fixed.data, &ff);
     let moving_img = grid.sample_moving(&moving.data, &fm, &aff);
     let dims = grid.dims;
-    let mf = mind::mind_ssc(&fixed_img, dims, 1, 1);
-    let mm = mind::mind_ssc(&moving_img, dims, 1, 1);
+    let mf_dev = mind::mind_ssc(backend, fixed_img, dims)?;
+    let mm_dev = mind::mind_ssc(backend, moving_img, dims)?;
     let domain = grid.domain(&fixed_mask.data, &ff, cfg.mask_dilation_mm);
     let cover = grid.moving_coverage(&fm, &aff);
+    let shape = (dims[0], dims[1], dims[2]);
+    let invalid = |e: ndarray::ShapeError| RegisterError::Invalid(format!("working grid: {e}"));
+    let cover_dev =
+        backend.upload_f32(ndarray::ArrayView3::from_shape(shape, &cover).map_err(invalid)?)?;
+    let mut domain_mask = vec![0u8; grid.len()];
+    for &i in &domain {
+        domain_mask[i as usize] = 1;
+    }
+    let domain_dev = backend
+        .upload_u8(ndarray::ArrayView3::from_shape(shape, &domain_mask).map_err(invalid)?)?;
     tracing::debug!(
         ms = t0.elapsed().as_millis() as u64,
         "registration: features"
     );
-    let coarse = convex::coupled_search(&mf, &mm, dims, cfg);
+    let coarse = convex::coupled_search(backend, &mf_dev, &mm_dev, dims, cfg)?;
     tracing::debug!(ms = t0.elapsed().as_millis() as u64, "registration: convex");
-    let disp = adam::optimise(&mf, &mm, &cover, dims, &domain, &coarse, cfg);
+    let data = adam::DataTerm {
+        fixed: &mf_dev,
+        moving: &mm_dev,
+        cover: &cover_dev,
+        domain: &domain_dev,
+    };
+    let disp = adam::optimise(backend, &data, dims, domain.len(), &coarse, cfg)?;
+    drop(cover_dev);
+    drop(domain_dev);
+    let mf = mind::host(backend, mf_dev)?;
+    let mm = mind::host(backend, mm_dev)?;
     tracing::debug!(ms = t0.elapsed().as_millis() as u64, "registration: adam");
     let similarity_before = adam::similarity(&mf, &mm, &cover, dims, &domain, None);
     let similarity_after = adam::similarity(&mf, &mm, &cover, dims, &domain, Some(&disp));
-    Registration::new(
+    let out = Registration::new(
         ff,
         fm,
         aff,
@@ -86,5 +135,10 @@ pub fn register(
         &moving_mask.data,
         similarity_before,
         similarity_after,
-    )
+    );
+    tracing::debug!(
+        ms = t0.elapsed().as_millis() as u64,
+        "registration: similarity and quality"
+    );
+    out
 }

@@ -1,11 +1,13 @@
 //! `CpuBackend`: the rayon reference implementation of every kernel.
 
 mod ccl;
+pub mod descriptor;
 mod edt;
 
 use crate::api::{
-    Backend, Ball, ComponentInfo, ComputeError, Connectivity, Histograms, MaskOp, Result,
-    VolumeHandle, check_box, check_same, joint_table_len, validate_spacing,
+    Backend, Ball, ComponentInfo, ComputeError, Connectivity, Histograms, MIND_CHANNELS, MaskOp,
+    Result, VolumeHandle, check_box, check_convex_choose, check_descriptor_grad, check_same,
+    check_ssd_costs, joint_table_len, validate_spacing,
 };
 use ildtrack_volume::OUTSIDE_FOV_HU;
 use ndarray::{Array3, ArrayView3, Axis, Zip};
@@ -171,6 +173,9 @@ impl Backend for CpuBackend {
         Ok(CpuVolume(standard(data)))
     }
     fn upload_u8(&self, data: ArrayView3<'_, u8>) -> Result<Self::U8> {
+        Ok(CpuVolume(standard(data)))
+    }
+    fn upload_f32(&self, data: ArrayView3<'_, f32>) -> Result<Self::F32> {
         Ok(CpuVolume(standard(data)))
     }
     fn download_i16(&self, v: &Self::I16) -> Result<Array3<i16>> {
@@ -729,6 +734,111 @@ impl Backend for CpuBackend {
         out.slice_mut(ndarray::s![z..z + d[0], y..y + d[1], x..x + d[2]])
             .assign(&v.0);
         Ok(CpuVolume(out))
+    }
+
+    fn mind_ssc(&self, img: &Self::F32, dilation: usize, radius: usize) -> Result<Self::F32> {
+        let d = dims(&img.0);
+        let a = img.0.as_standard_layout();
+        let src = a.as_slice().unwrap_or(&[]);
+        let out = descriptor::mind_ssc(src, d, dilation, radius);
+        Array3::from_shape_vec((d[0], d[1], d[2] * MIND_CHANNELS), out)
+            .map(CpuVolume)
+            .map_err(|e| ComputeError::InvalidArgument(format!("mind_ssc: {e}")))
+    }
+
+    fn ssd_costs(
+        &self,
+        fixed: &Self::F32,
+        moving: &Self::F32,
+        radius: usize,
+    ) -> Result<(Self::U8, Self::F32)> {
+        let pd = check_ssd_costs(dims(&fixed.0), dims(&moving.0), radius)?;
+        let (f, m) = (fixed.0.as_standard_layout(), moving.0.as_standard_layout());
+        let (q, lohi) = descriptor::ssd_costs(
+            f.as_slice().unwrap_or(&[]),
+            m.as_slice().unwrap_or(&[]),
+            pd,
+            radius,
+        );
+        let side = 2 * radius + 1;
+        let shape_err =
+            |e: ndarray::ShapeError| ComputeError::InvalidArgument(format!("ssd_costs: {e}"));
+        Ok((
+            CpuVolume(
+                Array3::from_shape_vec((pd[0], pd[1], pd[2] * side * side * side), q)
+                    .map_err(shape_err)?,
+            ),
+            CpuVolume(Array3::from_shape_vec((pd[0], pd[1], pd[2] * 2), lohi).map_err(shape_err)?),
+        ))
+    }
+
+    fn convex_choose(
+        &self,
+        costs: &Self::U8,
+        bounds: &Self::F32,
+        target: Option<&Self::F32>,
+        lambda: f32,
+        radius: usize,
+    ) -> Result<Self::F32> {
+        let g = check_convex_choose(
+            dims(&costs.0),
+            dims(&bounds.0),
+            target.map(|t| dims(&t.0)),
+            lambda,
+            radius,
+        )?;
+        let (q, b) = (costs.0.as_standard_layout(), bounds.0.as_standard_layout());
+        let t = target.map(|t| t.0.as_standard_layout());
+        let out = descriptor::convex_choose(
+            q.as_slice().unwrap_or(&[]),
+            b.as_slice().unwrap_or(&[]),
+            t.as_ref().map(|t| t.as_slice().unwrap_or(&[])),
+            lambda,
+            g.iter().product(),
+            radius,
+        );
+        Array3::from_shape_vec((3 * g[0], g[1], g[2]), out)
+            .map(CpuVolume)
+            .map_err(|e| ComputeError::InvalidArgument(format!("convex_choose: {e}")))
+    }
+
+    fn descriptor_grad(
+        &self,
+        fixed: &Self::F32,
+        moving: &Self::F32,
+        cover: &Self::F32,
+        domain: &Self::U8,
+        params: &Self::F32,
+        spacing: usize,
+    ) -> Result<Self::F32> {
+        let pd = check_descriptor_grad(
+            dims(&fixed.0),
+            dims(&moving.0),
+            dims(&cover.0),
+            dims(&domain.0),
+            dims(&params.0),
+            spacing,
+        )?;
+        let (f, m, c, dm, p) = (
+            fixed.0.as_standard_layout(),
+            moving.0.as_standard_layout(),
+            cover.0.as_standard_layout(),
+            domain.0.as_standard_layout(),
+            params.0.as_standard_layout(),
+        );
+        let g = descriptor::descriptor_grad(
+            f.as_slice().unwrap_or(&[]),
+            m.as_slice().unwrap_or(&[]),
+            c.as_slice().unwrap_or(&[]),
+            dm.as_slice().unwrap_or(&[]),
+            dims(&cover.0),
+            p.as_slice().unwrap_or(&[]),
+            pd,
+            spacing,
+        );
+        Array3::from_shape_vec((3 * pd[0], pd[1], pd[2]), g)
+            .map(CpuVolume)
+            .map_err(|e| ComputeError::InvalidArgument(format!("descriptor_grad: {e}")))
     }
 }
 

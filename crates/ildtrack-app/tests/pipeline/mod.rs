@@ -107,7 +107,9 @@ fn demo_verdicts_are_the_scripted_ones() {
     }
     crate::harness::check_file(&out.join("index.html"), "demo-index", 4);
     let last = r.visits.last().and_then(|v| v.dir.clone()).expect("dir");
-    crate::harness::check_file(&out.join(last).join("report.html"), "demo-report", 8);
+    // Four QC pictures of the previous visit and four of this one, then the change section's
+    // four baseline / registered follow-up pairs.
+    crate::harness::check_file(&out.join(last).join("report.html"), "demo-report", 16);
 }
 
 pub(crate) fn write_small_visits(root: &Path, n: usize) -> Vec<VisitInput> {

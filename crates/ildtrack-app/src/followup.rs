@@ -402,11 +402,12 @@ fn pull_back(reg: &ildtrack_register::Registration) -> (Array3<f32>, Array3<f32>
         .unwrap_or_else(|_| Array3::from_elem((1, 1, 1), det_a));
     let a = reg.affine;
     let d = reg.moving.dims;
-    let (ny, nx) = (d[1], d[2]);
-    let v: Vec<(f32, f32)> = (0..d.iter().product::<usize>())
-        .into_par_iter()
-        .map(|i| {
-            let (z, y, x) = (i / (ny * nx), (i / nx) % ny, i % nx);
+    let shape = (d[0], d[1], d[2]);
+    let mut jac = Array3::<f32>::zeros(shape);
+    let mut bz = Array3::<f32>::zeros(shape);
+    ndarray::Zip::indexed(&mut jac)
+        .and(&mut bz)
+        .par_for_each(|(z, y, x), j, b| {
             let q = reg.moving.to_mm([z as f64, y as f64, x as f64]);
             let a_inv =
                 [0, 1, 2].map(|k| a.fixed_centre[k] + (q[k] - a.moving_centre[k]) / a.scale[k]);
@@ -415,15 +416,9 @@ fn pull_back(reg: &ildtrack_register::Registration) -> (Array3<f32>, Array3<f32>
                 let u = reg.displacement_mm(p);
                 p = [0, 1, 2].map(|k| a_inv[k] - u[k]);
             }
-            let j = ildtrack_register::frame::trilinear(&jw, g.to_index(p)).unwrap_or(det_a);
-            (j, reg.fixed.to_index(p)[0] as f32)
-        })
-        .collect();
-    let shape = (d[0], d[1], d[2]);
-    let jac = Array3::from_shape_vec(shape, v.iter().map(|x| x.0).collect())
-        .unwrap_or_else(|_| Array3::from_elem(shape, det_a));
-    let bz = Array3::from_shape_vec(shape, v.iter().map(|x| x.1).collect())
-        .unwrap_or_else(|_| Array3::zeros(shape));
+            *j = ildtrack_register::frame::trilinear(&jw, g.to_index(p)).unwrap_or(det_a);
+            *b = reg.fixed.to_index(p)[0] as f32;
+        });
     (jac, bz)
 }
 

@@ -32,28 +32,35 @@ pub fn similarity(
     domain: &[u32],
     disp: Option<&Disp>,
 ) -> f64 {
-    let (s, n) = domain
-        .par_iter()
-        .filter_map(|&i| {
-            let i = i as usize;
-            let w = index3(i, dims);
-            let u = disp.map_or([0.0; 3], |d| [d[0][i], d[1][i], d[2][i]]);
-            let p = [0, 1, 2].map(|k| w[k] + u[k] as f64);
-            if !covered(cover, dims, p) {
-                return None;
-            }
-            let (v, _) = sample_grad(mm, dims, p)?;
-            let f = &mf[i * CHANNELS..(i + 1) * CHANNELS];
-            Some(
-                v.iter()
-                    .zip(f)
-                    .map(|(a, b)| ((a - b) * (a - b)) as f64)
-                    .sum::<f64>()
-                    / CHANNELS as f64,
-            )
+    // Per fixed chunk, then summed in order: the same figure whatever the scheduling.
+    let parts: Vec<(f64, u64)> = domain
+        .par_chunks(4096)
+        .map(|part| {
+            part.iter()
+                .filter_map(|&i| {
+                    let i = i as usize;
+                    let w = index3(i, dims);
+                    let u = disp.map_or([0.0; 3], |d| [d[0][i], d[1][i], d[2][i]]);
+                    let p = [0, 1, 2].map(|k| w[k] + u[k] as f64);
+                    if !covered(cover, dims, p) {
+                        return None;
+                    }
+                    let (v, _) = sample_grad(mm, dims, p)?;
+                    let f = &mf[i * CHANNELS..(i + 1) * CHANNELS];
+                    Some(
+                        v.iter()
+                            .zip(f)
+                            .map(|(a, b)| ((a - b) * (a - b)) as f64)
+                            .sum::<f64>()
+                            / CHANNELS as f64,
+                    )
+                })
+                .fold((0f64, 0u64), |a, e| (a.0 + e, a.1 + 1))
         })
-        .fold(|| (0f64, 0u64), |a, e| (a.0 + e, a.1 + 1))
-        .reduce(|| (0.0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+        .collect();
+    let (s, n) = parts
+        .iter()
+        .fold((0f64, 0u64), |a, b| (a.0 + b.0, a.1 + b.1));
     s / n.max(1) as f64
 }
 

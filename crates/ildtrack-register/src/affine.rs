@@ -49,16 +49,16 @@ pub fn moments(mask: &Array3<u8>, frame: &Frame) -> Option<([f64; 3], [f64; 3])>
             }
             (n, s, s2)
         })
-        .reduce(
-            || (0.0, [0.0; 3], [0.0; 3]),
-            |a, b| {
-                (
-                    a.0 + b.0,
-                    [0, 1, 2].map(|k| a.1[k] + b.1[k]),
-                    [0, 1, 2].map(|k| a.2[k] + b.2[k]),
-                )
-            },
-        );
+        .collect::<Vec<_>>()
+        // Summed in slice order: the same moments whatever the scheduling.
+        .into_iter()
+        .fold((0.0, [0.0; 3], [0.0; 3]), |a, b| {
+            (
+                a.0 + b.0,
+                [0, 1, 2].map(|k| a.1[k] + b.1[k]),
+                [0, 1, 2].map(|k| a.2[k] + b.2[k]),
+            )
+        });
     if n < 1.0 {
         return None;
     }

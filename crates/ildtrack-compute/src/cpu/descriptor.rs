@@ -360,24 +360,28 @@ pub fn descriptor_grad(
 ) -> Vec<f32> {
     let np: usize = pdims.iter().product();
     let af = spacing as f64;
-    domain
-        .par_iter()
+    // Fixed chunks, summed in order: the same gradient bit for bit whatever the thread count
+    // or scheduling (a fold/reduce adds floats in whatever order the threads finish).
+    let chunk = domain.len().div_ceil(GRAD_CHUNKS).max(1);
+    let parts: Vec<Vec<f32>> = domain
+        .par_chunks(chunk)
         .enumerate()
-        .fold(
-            || vec![0f32; 3 * np],
-            |mut acc, (i, &d)| {
+        .map(|(ci, part)| {
+            let mut acc = vec![0f32; 3 * np];
+            for (k, &d) in part.iter().enumerate() {
                 if d == 0 {
-                    return acc;
+                    continue;
                 }
+                let i = ci * chunk + k;
                 let w = index3(i, dims);
                 let wp = w.map(|v| v / af);
                 let u = sample_grid3(params, pdims, wp);
                 let p = [0, 1, 2].map(|k| w[k] + u[k] as f64);
                 if !covered(cover, dims, p) {
-                    return acc;
+                    continue;
                 }
                 let Some((v, g)) = sample_channels_grad(moving, dims, p) else {
-                    return acc;
+                    continue;
                 };
                 let f = &fixed[i * MIND_CHANNELS..(i + 1) * MIND_CHANNELS];
                 let mut gu = [0f32; 3];
@@ -388,17 +392,20 @@ pub fn descriptor_grad(
                     }
                 }
                 scatter(&mut acc, pdims, np, wp, gu);
-                acc
-            },
-        )
-        .reduce(
-            || vec![0f32; 3 * np],
-            |mut a, b| {
-                a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
-                a
-            },
-        )
+            }
+            acc
+        })
+        .collect();
+    let mut out = vec![0f32; 3 * np];
+    for part in &parts {
+        out.iter_mut().zip(part).for_each(|(x, y)| *x += y);
+    }
+    out
 }
+
+/// How many fixed pieces [`descriptor_grad`] splits the domain into (enough for the threads,
+/// each with its own parameter-grid accumulator).
+const GRAD_CHUNKS: usize = 32;
 
 /// The displacements of a discrete search of `radius` cells each way, `(z, y, x)`, in the
 /// order `Backend::ssd_costs` numbers them (x fastest).

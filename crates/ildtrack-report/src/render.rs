@@ -343,7 +343,7 @@ pub fn render_index_html<'a>(p: &IndexPage<'a>, opts: &ReportOptions) -> String 
     }
 
     // Visits table.
-    b.push_str("<h2>Visits</h2><div class=\"scroll\"><table><thead><tr><th>Visit</th><th>Date</th><th>Day</th><th>Verdict</th><th>Affected %</th><th>vs previous</th><th>vs first</th><th>GGO %</th><th>Consol. %</th><th>MLD HU</th><th>Lung mL</th><th>Score /24</th><th>Kernel · noise</th><th>Warnings</th></tr></thead><tbody>");
+    b.push_str("<h2>Visits</h2><div class=\"scroll\"><table><thead><tr><th>Visit</th><th>Date</th><th>Day</th><th>Verdict</th><th>Affected %</th><th>vs previous</th><th>vs first</th><th>GGO %</th><th>Consol. %</th><th>MLD HU</th><th>Lung mL</th><th>Score /24</th><th>Kernel · noise</th><th>Warn&shy;ings</th></tr></thead><tbody>");
     for v in &t.visits {
         let dp = v
             .delta_previous
@@ -365,19 +365,20 @@ pub fn render_index_html<'a>(p: &IndexPage<'a>, opts: &ReportOptions) -> String 
             .unwrap_or_default();
         // The registered comparison with the baseline: net change in points and mL that
         // changed class; where disease moved between zones, said so.
-        let registered = match &v.registration {
-            Some(r) if r.quality.accepted => format!(
-                "<span class=\"d\">registered {}; {:.0} mL changed class{}</span>",
-                html::pts(r.followup_metrics.affected_pct - r.baseline_metrics.affected_pct),
-                r.moved_ml,
-                if r.migration.is_some() {
-                    "; disease moved between zones"
-                } else {
-                    ""
-                }
+        let (registered, moved) = match &v.registration {
+            Some(r) if r.quality.accepted => (
+                format!(
+                    "<span class=\"d\">reg. {}</span>",
+                    html::pts(r.followup_metrics.affected_pct - r.baseline_metrics.affected_pct)
+                ),
+                format!(
+                    "<span class=\"d\">Δ {:.0}{}</span>",
+                    r.moved_ml,
+                    if r.migration.is_some() { " ⇄" } else { "" }
+                ),
             ),
-            Some(_) => "<span class=\"d\">registration rejected</span>".into(),
-            None => String::new(),
+            Some(_) => ("<span class=\"d\">reg. rejected</span>".into(), String::new()),
+            None => (String::new(), String::new()),
         };
         let name = esc(v.label.as_deref().unwrap_or("visit"));
         let link = match &v.dir {
@@ -386,7 +387,7 @@ pub fn render_index_html<'a>(p: &IndexPage<'a>, opts: &ReportOptions) -> String 
         };
         let _ = write!(
             b,
-            "<tr><td class=\"l\">{link}</td><td>{}</td><td>{}</td><td>{}</td><td><b>{:.1}</b>{harmonized}</td><td>{}</td><td>{}{registered}</td><td>{:.1}</td><td>{:.1}</td><td>{}</td><td>{:.0}</td><td>{}</td><td>{}</td><td class=\"l\">{}</td></tr>",
+            "<tr><td class=\"l\">{link}</td><td>{}</td><td>{}</td><td>{}</td><td><b>{:.1}</b>{harmonized}</td><td>{}</td><td>{}{registered}</td><td>{:.1}</td><td>{:.1}</td><td>{}</td><td>{:.0}{moved}</td><td>{}</td><td>{}</td><td class=\"l\">{}</td></tr>",
             html::opt_s(&v.study_date),
             v.day
                 .map(|d| if d > 0 {
@@ -409,6 +410,9 @@ pub fn render_index_html<'a>(p: &IndexPage<'a>, opts: &ReportOptions) -> String 
         );
     }
     b.push_str("</tbody></table></div>");
+    if t.visits.iter().any(|v| v.registration.is_some()) {
+        b.push_str("<p class=\"rule\">Under “vs first”, <b>reg.</b> is the registered comparison with the first visit: both visits measured on its lung voxels, the follow-up's density corrected for breath (the verdict uses it where the registration passed). Under “Lung mL”, <b>Δ</b> is the lung (mL) that changed class since the first visit (GGO, consolidation, normal, low attenuation); ⇄ marks disease that moved between zones. Each follow-up's report shows where.</p>");
+    }
     if t.visits
         .iter()
         .any(|v| v.basis.density_metrics == DensityMetrics::Harmonized)

@@ -50,14 +50,9 @@ fn main() {
         let f = Frame::of(s.volume.dims_zyx(), &s.volume.geometry).expect("frame");
         let (lo, hi) = lung_box(&lungs.data, &f);
         let centre = |side: u8| {
-            let pts: Vec<[f64; 3]> = lungs
-                .data
-                .indexed_iter()
-                .filter(|(_, v)| **v == side)
-                .map(|((z, y, x), _)| f.to_mm([z as f64, y as f64, x as f64]))
-                .collect();
-            let n = pts.len().max(1) as f64;
-            [0, 1, 2].map(|k| pts.iter().map(|p| p[k]).sum::<f64>() / n)
+            // The centroid of one lung (`affine::moments` of its mask).
+            let one = lungs.data.mapv(|v| u8::from(v == side));
+            ildtrack_register::affine::moments(&one, &f).map_or([0.0; 3], |(c, _)| c)
         };
         for (dir, sign) in [("expiration", 1.0), ("inspiration", -1.0)] {
             let t0 = std::time::Instant::now();

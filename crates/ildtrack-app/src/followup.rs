@@ -11,7 +11,7 @@ use ildtrack_model::change::{ChangeSummary, RegistrationQuality, RegistrationSum
 use ildtrack_model::visit::{VisitResult, Zones};
 use ildtrack_register::change::{ChangeInputs, compute, correct_for_breath};
 use ildtrack_report::{QcImage, qc};
-use ildtrack_volume::{Geometry, Identity, OUTSIDE_FOV_HU, Volume};
+use ildtrack_volume::{Geometry, Identity, Volume};
 use ndarray::Array3;
 use rayon::prelude::*;
 use std::path::Path;
@@ -214,17 +214,8 @@ pub(crate) fn register_followup<B: Backend>(
         thresholds,
     );
     drop(baseline_z);
-    let corrected_own = ndarray::Zip::from(&fu.hu.data)
-        .and(&fu_jac)
-        .par_map_collect(|&h, &j| {
-            if h == OUTSIDE_FOV_HU || h <= -1024 {
-                h
-            } else {
-                (-1000.0 + (h as f32 + 1000.0) * j)
-                    .round()
-                    .clamp(-1024.0, i16::MAX as f32) as i16
-            }
-        });
+    // OUTSIDE_FOV_HU lies under −1024: correct_for_breath leaves it as it is.
+    let corrected_own = correct_for_breath(&fu.hu.data, &fu_jac);
     drop(fu_jac);
     let fu_analysis = ildtrack_analysis::analyze(
         backend,

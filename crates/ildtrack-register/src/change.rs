@@ -182,59 +182,55 @@ pub fn compute(
     followup_name: &str,
 ) -> (Array3<u8>, ChangeSummary) {
     let zones = zone_of_slice(inp.baseline_lungs, inp.superior_is_high_index);
-    let codes = Array3::from_shape_fn(inp.baseline_lungs.dim(), |(z, y, x)| {
-        let side = inp.baseline_lungs[[z, y, x]];
-        if side == 0 {
-            return CHANGE_OUTSIDE;
-        }
-        let b = lung_class(inp.baseline_classes[[z, y, x]]);
-        let fc = inp.followup_classes[[z, y, x]];
-        let f = (fc != class::OUTSIDE).then_some(fc);
-        change_code(b, f)
-    });
-    // Tallies per zone (6) plus a slot for voxels without a zone (none in practice).
-    let per_slice: Vec<[Tally; 7]> = (0..codes.shape()[0])
+    // One pass: each slice's change codes and its tallies per zone (6) plus a slot for voxels
+    // without a zone (none in practice).
+    let mut codes = Array3::<u8>::zeros(inp.baseline_lungs.dim());
+    let per_slice: Vec<[Tally; 7]> = codes
+        .axis_iter_mut(ndarray::Axis(0))
         .into_par_iter()
-        .map(|z| {
+        .enumerate()
+        .map(|(z, mut plane)| {
             let mut t: [Tally; 7] = Default::default();
-            for y in 0..codes.shape()[1] {
-                for x in 0..codes.shape()[2] {
-                    let side = inp.baseline_lungs[[z, y, x]];
-                    if side == 0 || side > 2 {
-                        continue;
-                    }
-                    let zi = zones[side as usize - 1][z].unwrap_or(6);
-                    let tz = &mut t[zi];
-                    let b = lung_class(inp.baseline_classes[[z, y, x]]);
-                    let f = inp.followup_classes[[z, y, x]];
-                    let fu = inp.followup_classes_uncorrected[[z, y, x]];
-                    if fu != class::OUTSIDE {
-                        tz.uncorrected[fu as usize - 1] += 1;
-                        if fu == class::GGO && (b == class::NORMAL || b == class::LAA) {
-                            tz.new_ggo_uncorrected += 1;
-                        }
-                        if fu != class::VESSEL_DENSE {
-                            tz.hu_sum[2] += inp.followup_hu_uncorrected[[z, y, x]] as f64;
-                            tz.hu_n[2] += 1;
-                        }
-                    }
-                    let col = if f == class::OUTSIDE {
-                        5
-                    } else {
-                        if f != class::VESSEL_DENSE {
-                            tz.hu_sum[1] += inp.followup_hu[[z, y, x]] as f64;
-                            tz.hu_n[1] += 1;
-                        }
-                        if b != class::VESSEL_DENSE {
-                            tz.hu_sum[0] += inp.baseline_hu[[z, y, x]] as f64;
-                            tz.hu_n[0] += 1;
-                        }
-                        f as usize - 1
-                    };
-                    tz.t[b as usize - 1][col] += 1;
-                    tz.jac_sum += inp.jacobian[[z, y, x]] as f64;
-                    tz.n += 1;
+            for ((y, x), code) in plane.indexed_iter_mut() {
+                let side = inp.baseline_lungs[[z, y, x]];
+                if side == 0 {
+                    continue;
                 }
+                let b = lung_class(inp.baseline_classes[[z, y, x]]);
+                let f = inp.followup_classes[[z, y, x]];
+                *code = change_code(b, (f != class::OUTSIDE).then_some(f));
+                if side > 2 {
+                    continue;
+                }
+                let zi = zones[side as usize - 1][z].unwrap_or(6);
+                let tz = &mut t[zi];
+                let fu = inp.followup_classes_uncorrected[[z, y, x]];
+                if fu != class::OUTSIDE {
+                    tz.uncorrected[fu as usize - 1] += 1;
+                    if fu == class::GGO && (b == class::NORMAL || b == class::LAA) {
+                        tz.new_ggo_uncorrected += 1;
+                    }
+                    if fu != class::VESSEL_DENSE {
+                        tz.hu_sum[2] += inp.followup_hu_uncorrected[[z, y, x]] as f64;
+                        tz.hu_n[2] += 1;
+                    }
+                }
+                let col = if f == class::OUTSIDE {
+                    5
+                } else {
+                    if f != class::VESSEL_DENSE {
+                        tz.hu_sum[1] += inp.followup_hu[[z, y, x]] as f64;
+                        tz.hu_n[1] += 1;
+                    }
+                    if b != class::VESSEL_DENSE {
+                        tz.hu_sum[0] += inp.baseline_hu[[z, y, x]] as f64;
+                        tz.hu_n[0] += 1;
+                    }
+                    f as usize - 1
+                };
+                tz.t[b as usize - 1][col] += 1;
+                tz.jac_sum += inp.jacobian[[z, y, x]] as f64;
+                tz.n += 1;
             }
             t
         })

@@ -377,7 +377,10 @@ pub fn render_index_html<'a>(p: &IndexPage<'a>, opts: &ReportOptions) -> String 
                     if r.migration.is_some() { " ⇄" } else { "" }
                 ),
             ),
-            Some(_) => ("<span class=\"d\">reg. rejected</span>".into(), String::new()),
+            Some(_) => (
+                "<span class=\"d\">reg. rejected</span>".into(),
+                String::new(),
+            ),
             None => (String::new(), String::new()),
         };
         let name = esc(v.label.as_deref().unwrap_or("visit"));

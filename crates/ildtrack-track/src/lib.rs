@@ -168,13 +168,7 @@ fn deltas(
     against_date: Option<String>,
     days_between: Option<i64>,
 ) -> Deltas {
-    let zones = cur
-        .zones
-        .iter()
-        .iter()
-        .zip(reference.zones.iter().iter())
-        .map(|((name, a), (_, b))| ((*name).to_string(), metric_delta(a, b)))
-        .collect();
+    let zones = zone_deltas(&cur.zones, &reference.zones);
     Deltas {
         against_visit,
         against_date,

@@ -37,14 +37,9 @@ fn breath_alone_reads_stable_new_disease_progressed_and_the_field_reads_in_simpl
     let d = Deformation::breathing(lo, hi, -25.0, 8.0);
     // New ground glass: two 35 mm balls, one per lung, at mid height.
     let mid = |side: u8| {
-        let pts: Vec<[f64; 3]> = base_lungs
-            .data
-            .indexed_iter()
-            .filter(|(_, v)| **v == side)
-            .map(|((z, y, x), _)| f.to_mm([z as f64, y as f64, x as f64]))
-            .collect();
-        let n = pts.len().max(1) as f64;
-        [0, 1, 2].map(|k| pts.iter().map(|p| p[k]).sum::<f64>() / n)
+        // The centroid of one lung (`affine::moments` of its mask).
+        let one = base_lungs.data.mapv(|v| u8::from(v == side));
+        ildtrack_register::affine::moments(&one, &f).map_or([0.0; 3], |(c, _)| c)
     };
     let breath = deform(&s.volume, &f, &d, None);
     let mut sick = deform(&s.volume, &f, &d, Some((d.inverse(mid(1)), 35.0)));

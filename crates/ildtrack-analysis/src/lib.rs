@@ -57,6 +57,28 @@ pub struct Analysis {
     /// Density class per voxel ([`stats::class`]): 0 outside lung, 1 LAA, 2 normal, 3 GGO,
     /// 4 consolidation, 5 vessel / dense (excluded); on the input grid.
     pub classes: Volume<u8>,
+    /// The same classes decided on the kernel-harmonized HU, where harmonization was applied.
+    pub classes_harmonized: Option<Volume<u8>>,
+}
+
+impl Analysis {
+    /// The classes on the soft reference kernel's footing, for comparing visits reconstructed
+    /// with different kernels (the voxel twin of [`VisitResult::reference_lungs`]): the
+    /// harmonized classes where harmonization was applied, the scan's own where it measured the
+    /// scan at the reference; otherwise `Err` with the reason.
+    pub fn reference_classes(&self) -> Result<&Volume<u8>, String> {
+        self.result.reference_lungs()?;
+        let applied = self
+            .result
+            .harmonization
+            .as_ref()
+            .is_some_and(|h| h.status == model::HarmonizationStatus::Applied);
+        match (applied, &self.classes_harmonized) {
+            (true, Some(c)) => Ok(c),
+            (true, None) => Err("harmonization applied but its classes are missing".into()),
+            (false, _) => Ok(&self.classes),
+        }
+    }
 }
 
 /// Segments the lungs of `hu` and measures them. `progress(stage, fraction)` is called as work
@@ -231,6 +253,7 @@ pub fn analyze<B: Backend>(
         result,
         lungs: hu.with_data(q.lungs_full),
         classes: hu.with_data(q.classes_full),
+        classes_harmonized: q.classes_harmonized_full.map(|c| hu.with_data(c)),
     })
 }
 

@@ -25,6 +25,8 @@ pub(crate) struct Quantified {
     pub(crate) histogram: HuHistogram,
     pub(crate) lungs_full: Array3<u8>,
     pub(crate) classes_full: Array3<u8>,
+    /// The classes decided on the harmonized HU, where harmonization was applied (same grid).
+    pub(crate) classes_harmonized_full: Option<Array3<u8>>,
     /// `quantify.*` stage times (ms), for `timings_ms`.
     pub(crate) stage_ms: Vec<(String, f64)>,
     /// Metrics and whole-lung histogram of the same mask on the harmonized HU, where asked.
@@ -478,6 +480,7 @@ pub(crate) fn quantify<B: Backend>(
             histogram: HuHistogram::default(),
             lungs_full: Array3::zeros((dims[0], dims[1], dims[2])),
             classes_full: Array3::zeros((dims[0], dims[1], dims[2])),
+            classes_harmonized_full: None,
             stage_ms: Vec::new(),
             harmonized: None,
         });
@@ -602,7 +605,7 @@ pub(crate) fn quantify<B: Backend>(
         )),
         _ => None,
     };
-    drop((region, hu_h, classes_h));
+    drop((region, hu_h));
 
     stages.lap("quantify.regions_histogram");
     let (lungs, histogram) = region_results(&hist, &jc, voxel_ml, t);
@@ -630,12 +633,17 @@ pub(crate) fn quantify<B: Backend>(
     drop(lungs_c);
     let classes_full = pad_host(b.download_u8(&classes)?);
     drop(classes);
+    let classes_harmonized_full = match classes_h {
+        Some(ch) => Some(pad_host(b.download_u8(&ch)?)),
+        None => None,
+    };
     stages.lap("quantify.metrics_maps");
     Ok(Quantified {
         lungs,
         histogram,
         lungs_full,
         classes_full,
+        classes_harmonized_full,
         stage_ms: stages.ms,
         harmonized,
     })

@@ -89,6 +89,53 @@ pub(crate) struct FollowupChange {
     pub followup_images: Vec<QcImage>,
 }
 
+/// Which classes a follow-up's change map compares.
+pub(crate) enum Footing<'a> {
+    /// Each visit's own (the visits share a reconstruction kernel).
+    Own,
+    /// The visits differ in kernel: both on the soft reference kernel's footing. `baseline` is
+    /// the baseline's harmonized classes, `None` where its own already are on that footing.
+    Reference { baseline: Option<&'a Array3<u8>> },
+    /// The visits differ in kernel and a visit's density could not be put on the reference
+    /// footing (the reason): no change map, the raw classes would show the kernel as disease.
+    NotComparable(String),
+}
+
+/// The baseline's classes on the reference kernel's footing, for follow-ups reconstructed with
+/// another kernel: `Ok(None)` where its own classes are (harmonization not needed), the
+/// harmonized classes of a new analysis of its HU where harmonization was applied (the label
+/// maps on disk hold the scan's own classes), `Err` with the reason where it could not be done.
+pub(crate) fn baseline_reference_classes<B: Backend>(
+    backend: &B,
+    base: &VisitImages,
+    result: &VisitResult,
+    config: &ildtrack_analysis::AnalysisConfig,
+) -> Result<Result<Option<Array3<u8>>, String>, AppError> {
+    if let Err(why) = result.reference_lungs() {
+        return Ok(Err(why));
+    }
+    let applied = result
+        .harmonization
+        .as_ref()
+        .is_some_and(|h| h.status == ildtrack_model::visit::HarmonizationStatus::Applied);
+    if !applied {
+        return Ok(Ok(None));
+    }
+    let a = ildtrack_analysis::analyze(backend, &base.hu, &base.meta, &[], config, &|_, _| {})?;
+    Ok(a.reference_classes().map(|c| Some(c.data.clone())))
+}
+
+/// The classes of `a` on `footing`'s HU.
+fn footing_classes<'a>(
+    a: &'a ildtrack_analysis::Analysis,
+    footing: &Footing<'_>,
+) -> Result<&'a Array3<u8>, String> {
+    match footing {
+        Footing::Own => Ok(&a.classes.data),
+        _ => a.reference_classes().map(|v| &v.data),
+    }
+}
+
 /// Why two visits must not be registered as one patient's, if they must not.
 fn different_patients(a: &Identity, b: &Identity) -> Option<String> {
     let norm = |s: &Option<String>| {
@@ -113,6 +160,7 @@ pub(crate) fn register_followup<B: Backend>(
     config: &ildtrack_analysis::AnalysisConfig,
     thresholds: &ildtrack_model::visit::Thresholds,
     fu: &VisitImages,
+    footing: &Footing<'_>,
     base_name: &str,
     fu_name: &str,
     out_dir: &Path,
@@ -135,6 +183,7 @@ pub(crate) fn register_followup<B: Backend>(
             whole: Default::default(),
             moved_ml: 0.0,
             new_ggo_uncorrected_ml: 0.0,
+            classes_footing: Default::default(),
             migration: None,
         },
         change: None,
@@ -144,6 +193,12 @@ pub(crate) fn register_followup<B: Backend>(
     };
     if let Some(why) = different_patients(&base.identity, &fu.identity) {
         return Ok(rejected(why));
+    }
+    if let Footing::NotComparable(why) = footing {
+        return Ok(rejected(format!(
+            "the visits differ in reconstruction kernel and {why}: no change map (each visit's \
+             own classes would show the kernel as disease)"
+        )));
     }
     let cfg = ildtrack_register::RegisterConfig::default();
     let reg = match ildtrack_register::register_with(
@@ -196,6 +251,12 @@ pub(crate) fn register_followup<B: Backend>(
         accepted: problems.is_empty(),
         reason: problems.join("; "),
     };
+    let not_comparable = |why: String| {
+        rejected(format!(
+            "the follow-up's density could not be put on the reference kernel's footing \
+             ({why}): no change map across kernels"
+        ))
+    };
     if !quality.accepted {
         let mut r = rejected(quality.reason.clone());
         r.summary.quality = quality;
@@ -225,12 +286,31 @@ pub(crate) fn register_followup<B: Backend>(
         config,
         &|_, _| {},
     )?;
-    let fu_classes = reg.warp_labels(&fu_analysis.classes.data);
+    let fu_classes = match footing_classes(&fu_analysis, footing) {
+        Ok(c) => reg.warp_labels(c),
+        Err(why) => return Ok(not_comparable(why)),
+    };
     drop(fu_analysis);
+    // Across kernels the comparison without the breath correction is on the reference footing
+    // too: the follow-up's own HU analysed again for its harmonized classes.
+    let warped_classes = match footing {
+        Footing::Own => warped_classes,
+        _ => {
+            let a = ildtrack_analysis::analyze(backend, &fu.hu, &fu.meta, &[], config, &|_, _| {})?;
+            match footing_classes(&a, footing) {
+                Ok(c) => reg.warp_labels(c),
+                Err(why) => return Ok(not_comparable(why)),
+            }
+        }
+    };
+    let baseline_classes = match footing {
+        Footing::Reference { baseline: Some(c) } => *c,
+        _ => &base.classes.data,
+    };
     let corrected = correct_for_breath(&warped_hu, &jacobian);
     let inputs = ChangeInputs {
         baseline_lungs: &base.lungs.data,
-        baseline_classes: &base.classes.data,
+        baseline_classes,
         baseline_hu: &base.hu.data,
         followup_hu: &corrected,
         followup_hu_uncorrected: &warped_hu,
@@ -240,7 +320,10 @@ pub(crate) fn register_followup<B: Backend>(
         voxel_ml: base.hu.geometry.voxel_volume_ml(),
         superior_is_high_index: base.hu.geometry.direction[0][2] > 0.0,
     };
-    let (codes, summary) = compute(&inputs, quality, base_name, fu_name);
+    let (codes, mut summary) = compute(&inputs, quality, base_name, fu_name);
+    if !matches!(footing, Footing::Own) {
+        summary.classes_footing = ildtrack_model::change::ClassFooting::KernelHarmonized;
+    }
     drop((corrected, fu_classes, warped_classes));
     let warped = Volume::new(warped_hu, base.hu.geometry);
     let codes = Volume::new(codes, base.hu.geometry);

@@ -4,7 +4,10 @@
 use crate::cache::{analyse_cached, cache_root, copy_analysis_files};
 use crate::error::AppError;
 use crate::files::{create_dir, write_atomic};
-use crate::followup::{FollowupChange, REGISTRATION_DIR, load_visit, register_followup};
+use crate::followup::{
+    FollowupChange, Footing, REGISTRATION_DIR, baseline_reference_classes, load_visit,
+    register_followup,
+};
 use crate::manifest::Manifest;
 use crate::options::{AnalyzeOptions, Progress};
 use crate::visit::Analysed;
@@ -14,6 +17,7 @@ use ildtrack_report::{
     render_visit_html,
 };
 use ildtrack_track::{TrackResult, TrackVisit};
+use ndarray::Array3;
 use std::path::{Path, PathBuf};
 
 /// How a [`track`] run went.
@@ -211,6 +215,9 @@ fn register_followups<B: Backend>(
     let b = &order.visits[0];
     let (ba, bdir) = &analysed_all[b.input_index];
     let base = load_visit(&manifest.visits[b.input_index], &ba.result, bdir, opts)?;
+    // The baseline's classes on the reference kernel's footing, made once when a follow-up
+    // reconstructed with another kernel needs them.
+    let mut base_reference: Option<Result<Option<Array3<u8>>, String>> = None;
     let n = order.visits.len() - 1;
     for (k, t) in order.visits.iter().enumerate().skip(1) {
         progress(
@@ -224,12 +231,33 @@ fn register_followups<B: Backend>(
             .clone()
             .unwrap_or_else(|| format!("visits/visit-{}", k + 1));
         let rel = format!("{rel}/{REGISTRATION_DIR}");
+        let footing = if ildtrack_track::kernel_names_differ(&ba.result, &fa.result) {
+            if base_reference.is_none() {
+                base_reference = Some(baseline_reference_classes(
+                    backend,
+                    &base,
+                    &ba.result,
+                    &opts.config,
+                )?);
+            }
+            match (&base_reference, fa.result.reference_lungs()) {
+                (Some(Err(why)), _) => Footing::NotComparable(format!("the baseline's: {why}")),
+                (_, Err(why)) => Footing::NotComparable(format!("the follow-up's: {why}")),
+                (Some(Ok(c)), Ok(_)) => Footing::Reference {
+                    baseline: c.as_ref(),
+                },
+                (None, Ok(_)) => Footing::Own,
+            }
+        } else {
+            Footing::Own
+        };
         let mut change = register_followup(
             backend,
             &base,
             &opts.config,
             &fa.result.thresholds,
             &fu,
+            &footing,
             &name(b),
             &name(t),
             &out.join(&rel),

@@ -16,6 +16,7 @@ mod common {
 mod dicom_out;
 #[path = "../../ildtrack-report/tests/browser/harness.rs"]
 mod harness;
+mod kernel_change;
 mod nrrd;
 mod pipeline;
 mod registration;

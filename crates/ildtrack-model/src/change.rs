@@ -140,6 +140,19 @@ impl RegisteredMetrics {
     }
 }
 
+/// Which HU both visits' classes in a change map were decided on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClassFooting {
+    /// Each scan's own HU (the visits share a reconstruction kernel).
+    #[default]
+    Own,
+    /// The visits differ in reconstruction kernel: both on the soft reference kernel's footing
+    /// (each visit's kernel-harmonized classes where harmonization was applied, its own where it
+    /// measured at the reference; docs/HARMONIZATION.md).
+    KernelHarmonized,
+}
+
 /// `change.json`: one follow-up registered onto the baseline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChangeSummary {
@@ -151,6 +164,9 @@ pub struct ChangeSummary {
     /// Whether the follow-up's density was corrected for the local volume change before it was
     /// classified (HU' = −1000 + (HU + 1000) · J).
     pub breath_corrected: bool,
+    /// Which HU the two visits' classes were decided on (older files: `own`).
+    #[serde(default)]
+    pub classes_footing: ClassFooting,
     /// Baseline lung volume, and the follow-up's lung volume over the same tissue (mL).
     pub baseline_lung_ml: f64,
     pub followup_lung_ml: f64,
@@ -206,6 +222,9 @@ pub struct RegistrationSummary {
     pub moved_ml: f64,
     pub new_ggo_uncorrected_ml: f64,
     pub migration: Option<String>,
+    /// See [`ChangeSummary::classes_footing`].
+    #[serde(default)]
+    pub classes_footing: ClassFooting,
 }
 
 impl From<&ChangeSummary> for RegistrationSummary {
@@ -219,6 +238,7 @@ impl From<&ChangeSummary> for RegistrationSummary {
             moved_ml: c.moved_ml(),
             new_ggo_uncorrected_ml: c.new_ggo_uncorrected_ml,
             migration: c.migration.clone(),
+            classes_footing: c.classes_footing,
         }
     }
 }

@@ -313,6 +313,7 @@ pub fn compute(
         followup: followup_name.into(),
         quality,
         breath_corrected: true,
+        classes_footing: Default::default(),
         baseline_lung_ml: whole.n as f64 * ml,
         followup_lung_ml,
         transition_ml: whole

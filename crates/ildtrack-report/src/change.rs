@@ -5,7 +5,7 @@
 use crate::html::{self, esc};
 use crate::image::QcImage;
 use crate::qc::CHANGE_LEGEND;
-use ildtrack_model::change::ChangeSummary;
+use ildtrack_model::change::{ChangeSummary, ClassFooting};
 use ildtrack_volume::ZONE_NAMES;
 use std::fmt::Write as _;
 
@@ -40,6 +40,9 @@ pub fn change_section(v: &ChangeView<'_>) -> String {
         c.baseline_lung_ml,
         q.mean_jacobian
     );
+    if c.classes_footing == ClassFooting::KernelHarmonized {
+        s.push_str("<p class=\"sub\">The visits differ in reconstruction kernel: both visits' classes here were decided on HU harmonized to the soft reference kernel (docs/HARMONIZATION.md), so the kernel is not read as change. The pictures show each scan's own HU.</p>");
+    }
     if let Some(m) = &c.migration {
         let _ = write!(s, "<p class=\"warn\"><b>Disease moved:</b> {}</p>", esc(m));
     }

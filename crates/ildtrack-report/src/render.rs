@@ -414,7 +414,7 @@ pub fn render_index_html<'a>(p: &IndexPage<'a>, opts: &ReportOptions) -> String 
     }
     b.push_str("</tbody></table></div>");
     if t.visits.iter().any(|v| v.registration.is_some()) {
-        b.push_str("<p class=\"rule\">Under “vs first”, <b>reg.</b> is the registered comparison with the first visit: both visits measured on its lung voxels, the follow-up's density corrected for breath (the verdict uses it where the registration passed). Under “Lung mL”, <b>Δ</b> is the lung (mL) that changed class since the first visit (GGO, consolidation, normal, low attenuation); ⇄ marks disease that moved between zones. Each follow-up's report shows where.</p>");
+        b.push_str("<p class=\"rule\">Under “vs first”, <b>reg.</b> is the registered comparison with the first visit: both visits measured on its lung voxels, the follow-up's density corrected for breath, and across reconstruction kernels both visits classified on HU harmonized to the soft reference kernel (the verdict uses it where the registration passed). Under “Lung mL”, <b>Δ</b> is the lung (mL) that changed class since the first visit (GGO, consolidation, normal, low attenuation); ⇄ marks disease that moved between zones. Each follow-up's report shows where.</p>");
     }
     if t.visits
         .iter()

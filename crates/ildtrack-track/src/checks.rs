@@ -73,7 +73,7 @@ fn refs_text(diffs: &[(&str, String)]) -> String {
 
 /// The two visits' reconstruction kernels differ: names that differ, or one unknown (the same
 /// test as the `kernel-mismatch` and `kernel-unknown` warnings).
-pub(crate) fn kernel_names_differ(a: &VisitResult, b: &VisitResult) -> bool {
+pub fn kernel_names_differ(a: &VisitResult, b: &VisitResult) -> bool {
     match (norm(&a.series.kernel), norm(&b.series.kernel)) {
         (Some(x), Some(y)) => x != y,
         (None, None) => false,

@@ -35,11 +35,12 @@ pub mod date;
 pub mod synthetic;
 
 mod checks;
+pub use checks::kernel_names_differ;
 mod round;
 
 // The result types live in `ildtrack-model` (they are the `track.json` schema); named here too
 // so callers can keep saying `ildtrack_track::TrackResult`.
-pub use ildtrack_model::change::RegistrationSummary;
+pub use ildtrack_model::change::{ClassFooting, RegistrationSummary};
 pub use ildtrack_model::track::{
     Comparison, Deltas, DensityMetrics, MetricDelta, ProtocolTolerances, Sides, Status,
     TRACK_SCHEMA_VERSION, TrackConfig, TrackResult, TrackedVisit, VerdictBasis, VolumeAdjusted,
@@ -505,9 +506,18 @@ pub fn track(
             let own_p =
                 metric_value(&lungs_of(&prev.v.result).whole, &cfg.metric).filter(|_| comparable);
             // The registered comparison (same voxels, breath-corrected density) where this
-            // visit's and the previous visit's registrations passed; across kernels the raw HU
-            // it classifies are not comparable, so the harmonized figures decide there.
-            let reg = if cfg.comparison == Comparison::Registered && !cross_kernel {
+            // visit's and the previous visit's registrations passed; across kernels only where
+            // their change maps classified both visits on the reference kernel's footing (each
+            // scan's own classes would read the kernel as disease): the harmonized figures
+            // decide otherwise.
+            let on_reference = |v: &TrackVisit| {
+                v.registered
+                    .as_ref()
+                    .is_some_and(|r| r.classes_footing == ClassFooting::KernelHarmonized)
+            };
+            let reg_comparable =
+                !cross_kernel || (on_reference(&it.v) && (idx == 1 || on_reference(&prev.v)));
+            let reg = if cfg.comparison == Comparison::Registered && reg_comparable {
                 registered_values(&cfg.metric, &it.v, (idx > 1).then_some(&prev.v))
             } else {
                 None
@@ -608,9 +618,11 @@ pub fn track(
                 ));
             }
             match density {
-                DensityMetrics::Harmonized => text.push_str(
-                    " The visits differ in reconstruction kernel: density deltas and this verdict use the kernel-harmonized metrics (each visit on the soft reference kernel's footing, docs/HARMONIZATION.md); each visit's own figures stay in its visit.json.",
-                ),
+                DensityMetrics::Harmonized => text.push_str(if comparison == Comparison::Registered {
+                    " The visits differ in reconstruction kernel: density deltas use the kernel-harmonized metrics and the registered comparison classifies both visits on the soft reference kernel's footing (docs/HARMONIZATION.md); each visit's own figures stay in its visit.json."
+                } else {
+                    " The visits differ in reconstruction kernel: density deltas and this verdict use the kernel-harmonized metrics (each visit on the soft reference kernel's footing, docs/HARMONIZATION.md); each visit's own figures stay in its visit.json."
+                }),
                 DensityMetrics::NotComparable => text.push_str(&format!(
                     " The visits differ in reconstruction kernel and density could not be harmonized ({}): density deltas are left out; lung volume still compares.",
                     not_comparable.as_deref().unwrap_or("?")
@@ -619,7 +631,8 @@ pub fn track(
             }
             if comparison == Comparison::Registered {
                 text.push_str(&format!(
-                    " Registered comparison: both visits measured on the baseline's lung voxels, the follow-up's density corrected for the local volume change the registration measured (breath); each visit's own whole-lung {} is {} (baseline {}).",
+                    " Registered comparison: both visits measured on the baseline's lung voxels, the follow-up's density corrected for the local volume change the registration measured (breath); each visit's own{} whole-lung {} is {} (baseline {}).",
+                    if density == DensityMetrics::Harmonized { " harmonized" } else { "" },
                     cfg.metric,
                     own.map(|v| format!("{v:.1}")).unwrap_or_else(|| "n/a".into()),
                     own_b.map(|v| format!("{v:.1}")).unwrap_or_else(|| "n/a".into()),

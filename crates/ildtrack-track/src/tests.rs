@@ -652,6 +652,7 @@ fn registered(baseline: f64, followup: f64, accepted: bool) -> RegistrationSumma
         moved_ml: 0.0,
         new_ggo_uncorrected_ml: 0.0,
         migration: None,
+        classes_footing: Default::default(),
     }
 }
 
@@ -692,6 +693,58 @@ fn registered_comparison_decides_where_the_registration_passed() {
     let v = &t.visits[2];
     assert_eq!(v.basis.previous_value, Some(10.7));
     assert_eq!(v.status, Status::Progressed, "{}", v.reason); // +3.3 vs previous, same trend
+}
+
+/// Across kernels a registration's figures decide only when its change map classified both
+/// visits on the reference kernel's footing; a map of each scan's own classes (which reads the
+/// kernel as disease) does not.
+#[test]
+fn registered_comparison_across_kernels_needs_harmonized_classes() {
+    use ildtrack_model::visit::HarmonizationStatus::*;
+    let mut soft = visit_result(&SyntheticVisit::new("2024-01-01", 10.0));
+    soft.harmonization = Some(harmonization(NotNeeded, None));
+    let spec = SyntheticVisit {
+        study_date: Some("2024-04-01".into()),
+        affected_pct: 16.0,
+        kernel: Some("L".into()),
+        noise_sd_hu: Some(50.0),
+        ..Default::default()
+    };
+    let harmonized = visit_result(&SyntheticVisit {
+        affected_pct: 10.3,
+        ..spec.clone()
+    })
+    .lungs;
+    let mut sharp = TrackVisit::new(visit_result(&spec));
+    sharp.result.harmonization = Some(harmonization(Applied, Some(harmonized)));
+    let judge = |footing: ClassFooting, fu_registered: f64| {
+        let mut fu = sharp.clone();
+        let mut r = registered(10.2, fu_registered, true);
+        r.classes_footing = footing;
+        fu.registered = Some(r);
+        let t = track(
+            vec![TrackVisit::new(soft.clone()), fu],
+            None,
+            &TrackConfig::default(),
+        )
+        .expect("track");
+        t.visits[1].clone()
+    };
+    // Own classes across kernels: registered +7 points would read progressed; not used.
+    let v = judge(ClassFooting::Own, 17.2);
+    assert_eq!(v.basis.comparison, Comparison::Unregistered, "{}", v.reason);
+    assert_eq!(v.status, Status::Stable, "{}", v.reason);
+    // Harmonized classes: used, and the reason says on what footing.
+    let v = judge(ClassFooting::KernelHarmonized, 10.6);
+    assert_eq!(v.basis.comparison, Comparison::Registered, "{}", v.reason);
+    assert_eq!(v.basis.value, Some(10.6));
+    assert!(
+        v.reason.contains("soft reference kernel's footing"),
+        "{}",
+        v.reason
+    );
+    let v = judge(ClassFooting::KernelHarmonized, 17.2);
+    assert_eq!(v.status, Status::Progressed, "{}", v.reason);
 }
 
 /// A rejected registration: warned with its reason, the verdict on each visit's own figures.

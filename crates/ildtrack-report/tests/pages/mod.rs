@@ -231,6 +231,7 @@ fn change_section_shows_legend_zones_and_migration() {
             reason: String::new(),
         },
         breath_corrected: true,
+        classes_footing: Default::default(),
         baseline_lung_ml: 2400.0,
         followup_lung_ml: 2064.0,
         transition_ml: vec![vec![0.0; 6]; 5],

@@ -46,6 +46,50 @@ pub struct VisitPage<'a> {
 }
 
 /// Render one visit's report.
+/// What kernel harmonization did for this scan: the harmonized figures where it was applied
+/// (visits reconstructed with another kernel are compared on them), else one line saying why
+/// not.
+fn harmonization_block(r: &VisitResult) -> String {
+    use ildtrack_model::visit::HarmonizationStatus as S;
+    let Some(h) = &r.harmonization else {
+        return String::new();
+    };
+    let fmt = |v: &[f64], d: usize| {
+        v.iter()
+            .map(|x| format!("{x:.d$}"))
+            .collect::<Vec<_>>()
+            .join(" / ")
+    };
+    match (h.status, &h.lungs) {
+        (S::Applied, Some(hl)) => {
+            let mut s = format!(
+                "<section class=\"keep\"><h3>Kernel-harmonized metrics</h3><p class=\"sub\">This scan measured sharper or noisier than the soft reference kernel ({}). Its density classes and histogram metrics were also computed on HU harmonized to that reference: band gains {} for detail up to σ {} mm, noise {} → {} HU. The lung mask, the pictures and the table above are the scan's own; visits reconstructed with another kernel are compared on these (docs/HARMONIZATION.md). Small numbers: harmonized minus own.</p>",
+                esc(&h.reason),
+                fmt(&h.gains, 2),
+                fmt(&h.band_sigmas_mm, 1),
+                h.noise_before_hu.map_or("?".into(), |v| format!("{v:.1}")),
+                h.noise_after_hu.map_or("?".into(), |v| format!("{v:.1}")),
+            );
+            let l = &r.lungs;
+            s.push_str(&html::metrics_table(&[
+                ("Both lungs", &hl.whole, Some(&l.whole)),
+                ("Right lung", &hl.right, Some(&l.right)),
+                ("Left lung", &hl.left, Some(&l.left)),
+            ]));
+            s.push_str("</section>");
+            s
+        }
+        (S::NotNeeded, _) => format!(
+            "<p class=\"sub\">Kernel harmonization: not needed — the scan measured at the soft reference kernel ({}); its own figures are the ones compared across kernels.</p>",
+            esc(&h.reason)
+        ),
+        _ => format!(
+            "<p class=\"sub\">Kernel harmonization: not done ({}); compare this scan's density only with visits of the same kernel.</p>",
+            esc(&h.reason)
+        ),
+    }
+}
+
 pub fn render_visit_html(p: &VisitPage<'_>, opts: &ReportOptions) -> String {
     let r = p.result;
     // In a follow-up the visit's date may be overridden (manifest `date`): show that one.
@@ -126,6 +170,7 @@ pub fn render_visit_html(p: &VisitPage<'_>, opts: &ReportOptions) -> String {
         ),
         ("Core", &l.core, pl.map(|x| &x.core)),
     ]));
+    b.push_str(&harmonization_block(r));
     // One block, so that print never leaves the heading alone at the foot of a page.
     b.push_str(
         "<section class=\"keep\"><h3>Zones and visual-style extent score</h3><div class=\"two\"><div>",

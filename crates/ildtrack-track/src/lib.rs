@@ -546,7 +546,21 @@ pub fn track(
                 refs.push(("the previous visit", &prev.v.result));
             }
             checks::protocol_checks(r, &refs, cfg, &mut warnings);
-            mismatch = warnings.len() > n_before;
+            // Registered, the follow-up's density was corrected for its local volume change:
+            // a different breath is said, but does not caution this verdict.
+            let registered = comparison == Comparison::Registered;
+            let cautions = |w: &Warning| !(registered && w.code == "lung-volume-change");
+            if registered {
+                for w in warnings[n_before..]
+                    .iter_mut()
+                    .filter(|w| w.code == "lung-volume-change")
+                {
+                    w.message.push_str(
+                        " (the registered comparison corrected the follow-up's density for the local volume change the registration measured, so this does not caution the verdict)",
+                    );
+                }
+            }
+            mismatch = warnings[n_before..].iter().any(cautions);
             let n_protocol = warnings.len();
             // Zone alignment concerns the zone figures, not the whole-lung verdict.
             checks::zone_alignment(r, &refs, &mut warnings);
@@ -607,7 +621,10 @@ pub fn track(
             }
             if mismatch {
                 let mut what: Vec<&str> = Vec::new();
-                for w in &warnings[n_before..n_protocol] {
+                for w in warnings[n_before..n_protocol]
+                    .iter()
+                    .filter(|w| cautions(w))
+                {
                     if !what.contains(&w.code.as_str()) {
                         what.push(w.code.as_str());
                     }

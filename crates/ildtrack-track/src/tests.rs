@@ -747,6 +747,32 @@ fn registered_comparison_across_kernels_needs_harmonized_classes() {
     assert_eq!(v.status, Status::Progressed, "{}", v.reason);
 }
 
+/// A shallower breath (lungs 20 % smaller): `lung-volume-change` is said either way, but
+/// cautions the verdict only where the comparison was not corrected for breath.
+#[test]
+fn breath_cautions_only_the_unregistered_verdict() {
+    let mut fu = TrackVisit::new(visit_result(&SyntheticVisit {
+        volume_ml: 2400.0,
+        ..SyntheticVisit::new("2024-02-01", 12.0)
+    }));
+    fu.registered = Some(registered(10.0, 10.4, true));
+    let visits = vec![tv("2024-01-01", 10.0), fu];
+    let t = track(visits.clone(), None, &TrackConfig::default()).expect("track");
+    let v = &t.visits[1];
+    assert_eq!(v.basis.comparison, Comparison::Registered);
+    assert!(warns(v, "lung-volume-change"));
+    assert!(!v.basis.protocol_mismatch, "{}", v.reason);
+    assert!(!v.reason.contains("differ in protocol"), "{}", v.reason);
+    let cfg = TrackConfig {
+        comparison: Comparison::Unregistered,
+        ..TrackConfig::default()
+    };
+    let t = track(visits, None, &cfg).expect("track");
+    let v = &t.visits[1];
+    assert!(v.basis.protocol_mismatch);
+    assert!(v.reason.contains("lung-volume-change"), "{}", v.reason);
+}
+
 /// A rejected registration: warned with its reason, the verdict on each visit's own figures.
 #[test]
 fn rejected_registration_is_warned_and_not_used() {

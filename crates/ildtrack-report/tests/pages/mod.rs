@@ -275,4 +275,68 @@ fn change_section_shows_legend_zones_and_migration() {
     );
     assert!(html.contains("Disease moved"));
     assert!(html.contains("2064 mL vs 2400 mL"));
+    assert!(!html.contains("differ in reconstruction kernel"));
+    let across = ChangeSummary {
+        classes_footing: ClassFooting::KernelHarmonized,
+        ..c.clone()
+    };
+    let html = ildtrack_report::change::change_section(&ildtrack_report::ChangeView {
+        change: &across,
+        baseline_images: &[],
+        followup_images: &[],
+    });
+    assert!(html.contains("differ in reconstruction kernel"), "{html}");
+}
+
+/// A harmonized scan's page shows its harmonized figures beside its own; a scan measured at
+/// the reference says so in one line; one that could not be harmonized says why.
+#[test]
+fn visit_report_shows_the_harmonized_figures_where_applied() {
+    use ildtrack_model::visit::{Harmonization, HarmonizationStatus};
+    let (t, results) = follow_up();
+    let v = &t.visits[2];
+    let render = |h: Option<Harmonization>| {
+        let mut r = results[v.input_index].clone();
+        r.harmonization = h;
+        render_visit_html(
+            &VisitPage {
+                result: &r,
+                images: &[],
+                label: None,
+                day: None,
+                tracked: Some(v),
+                previous: None,
+                identity: None,
+                index_href: None,
+                change: None,
+            },
+            &ReportOptions { identify: false },
+        )
+    };
+    let mut lungs = results[v.input_index].lungs.clone();
+    lungs.whole.ggo_pct = 47.654;
+    let h = |status, lungs: Option<ildtrack_model::visit::Lungs>| Harmonization {
+        mode: "auto".into(),
+        status,
+        reason: "band SDs 6.35 / 4.63 / 1.86 × the soft reference".into(),
+        band_sigmas_mm: vec![0.5, 1.0, 2.0],
+        reference_band_sd_hu: vec![5.0, 5.4, 7.3],
+        measured_band_sd_hu: vec![32.0, 25.0, 13.6],
+        gains: vec![0.157, 0.216, 0.538],
+        tissue_voxels: 50_000,
+        noise_before_hu: Some(50.3),
+        noise_after_hu: Some(12.4),
+        lungs,
+        histogram: None,
+    };
+    let html = render(Some(h(HarmonizationStatus::Applied, Some(lungs.clone()))));
+    assert!(html.contains("Kernel-harmonized metrics"));
+    assert!(html.contains(">47.7<"), "the harmonized GGO is shown");
+    assert!(html.contains("0.16 / 0.22 / 0.54") && html.contains("50.3 → 12.4 HU"));
+    let html = render(Some(h(HarmonizationStatus::NotNeeded, None)));
+    assert!(!html.contains("Kernel-harmonized metrics"));
+    assert!(html.contains("not needed"));
+    let html = render(Some(h(HarmonizationStatus::Unavailable, None)));
+    assert!(html.contains("not done"));
+    assert!(!render(None).contains("harmoniz"));
 }

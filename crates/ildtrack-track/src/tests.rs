@@ -509,15 +509,13 @@ fn harmonization(
     }
 }
 
-#[test]
-fn kernel_change_is_judged_on_harmonized_metrics_or_not_at_all() {
+/// A soft baseline (measured at the reference) and a sharp follow-up (kernel L) whose own
+/// figures read 6 points worse, its harmonized ones 0.3 points.
+fn soft_and_sharp() -> (VisitResult, VisitResult) {
     use ildtrack_model::visit::HarmonizationStatus::*;
-    // A soft baseline (measured at the reference) and a sharp follow-up whose own figures read
-    // 6 points worse, its harmonized ones 0.3 points: the verdict follows the harmonized ones
-    // and says so.
     let mut soft = visit_result(&SyntheticVisit::new("2024-01-01", 10.0));
     soft.harmonization = Some(harmonization(NotNeeded, None));
-    let sharp_spec = SyntheticVisit {
+    let spec = SyntheticVisit {
         study_date: Some("2024-04-01".into()),
         affected_pct: 16.0,
         kernel: Some("L".into()),
@@ -526,11 +524,19 @@ fn kernel_change_is_judged_on_harmonized_metrics_or_not_at_all() {
     };
     let harmonized = visit_result(&SyntheticVisit {
         affected_pct: 10.3,
-        ..sharp_spec.clone()
+        ..spec.clone()
     })
     .lungs;
-    let mut sharp = visit_result(&sharp_spec);
-    sharp.harmonization = Some(harmonization(Applied, Some(harmonized.clone())));
+    let mut sharp = visit_result(&spec);
+    sharp.harmonization = Some(harmonization(Applied, Some(harmonized)));
+    (soft, sharp)
+}
+
+#[test]
+fn kernel_change_is_judged_on_harmonized_metrics_or_not_at_all() {
+    use ildtrack_model::visit::HarmonizationStatus::*;
+    // The verdict follows the harmonized figures and says so.
+    let (soft, sharp) = soft_and_sharp();
     let run = |a: &VisitResult, b: &VisitResult| {
         track(
             vec![TrackVisit::new(a.clone()), TrackVisit::new(b.clone())],
@@ -700,23 +706,8 @@ fn registered_comparison_decides_where_the_registration_passed() {
 /// kernel as disease) does not.
 #[test]
 fn registered_comparison_across_kernels_needs_harmonized_classes() {
-    use ildtrack_model::visit::HarmonizationStatus::*;
-    let mut soft = visit_result(&SyntheticVisit::new("2024-01-01", 10.0));
-    soft.harmonization = Some(harmonization(NotNeeded, None));
-    let spec = SyntheticVisit {
-        study_date: Some("2024-04-01".into()),
-        affected_pct: 16.0,
-        kernel: Some("L".into()),
-        noise_sd_hu: Some(50.0),
-        ..Default::default()
-    };
-    let harmonized = visit_result(&SyntheticVisit {
-        affected_pct: 10.3,
-        ..spec.clone()
-    })
-    .lungs;
-    let mut sharp = TrackVisit::new(visit_result(&spec));
-    sharp.result.harmonization = Some(harmonization(Applied, Some(harmonized)));
+    let (soft, sharp) = soft_and_sharp();
+    let sharp = TrackVisit::new(sharp);
     let judge = |footing: ClassFooting, fu_registered: f64| {
         let mut fu = sharp.clone();
         let mut r = registered(10.2, fu_registered, true);

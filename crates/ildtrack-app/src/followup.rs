@@ -483,8 +483,7 @@ fn pull_back(reg: &ildtrack_register::Registration) -> (Array3<f32>, Array3<f32>
         .and(&mut bz)
         .par_for_each(|(z, y, x), j, b| {
             let q = reg.moving.to_mm([z as f64, y as f64, x as f64]);
-            let a_inv =
-                [0, 1, 2].map(|k| a.fixed_centre[k] + (q[k] - a.moving_centre[k]) / a.scale[k]);
+            let a_inv = a.inverse(q);
             let mut p = a_inv;
             for _ in 0..6 {
                 let u = reg.displacement_mm(p);

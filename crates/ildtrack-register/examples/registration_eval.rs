@@ -6,13 +6,18 @@
 //! original. Target registration error over the baseline lung voxels, folding, Dice, inverse
 //! consistency, identical-pair error, time.
 //!
-//!   cargo run --release -p ildtrack-register --example registration_eval -- [--seeds 1,2] [--out FILE] [FILTER]
+//!   cargo run --release -p ildtrack-register --example registration_eval -- [--seeds 1,2] [--turn] [--out FILE] [FILTER]
+//!
+//! `--turn`: the follow-up's patient also lies turned (`synthetic::random_turn`: rolled 8–18°,
+//! tilted up to 6° about the other axes).
 //!
 //! `RUST_LOG=ildtrack_register=debug` prints the registration's stage times (stderr).
 
 use ildtrack_analysis::{AnalysisConfig, analyze};
 use ildtrack_compute::CpuBackend;
-use ildtrack_register::synthetic::{deform, dist, lung_box, lung_points, random_deformation};
+use ildtrack_register::synthetic::{
+    deform, dist, lung_box, lung_points, random_deformation, random_turn,
+};
 use ildtrack_register::{Frame, RegisterConfig, Registration, register};
 use ildtrack_volume::Volume;
 use rand::{Rng, SeedableRng, rngs::StdRng};
@@ -64,6 +69,7 @@ fn main() {
     let mut seeds = vec![1u64, 2];
     let mut out_file = None;
     let mut filter = None;
+    let mut turn = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -74,6 +80,7 @@ fn main() {
                     .unwrap_or(seeds)
             }
             "--out" => out_file = it.next().cloned(),
+            "--turn" => turn = true,
             f => filter = Some(f.to_string()),
         }
     }
@@ -151,7 +158,10 @@ fn main() {
         let (lo, hi) = lung_box(&mask.data, &f);
         for &seed in &seeds {
             let mut rng = StdRng::seed_from_u64(seed);
-            let d = random_deformation(&mut rng, lo, hi);
+            let mut d = random_deformation(&mut rng, lo, hi);
+            if turn {
+                d.turns = random_turn(&mut rng, lo, hi).to_vec();
+            }
             let pts = lung_points(&mask.data, &f, 2);
             let c = pts[rng.random_range(0..pts.len())];
             let moving = deform(hu, &f, &d, Some((c, 15.0)));

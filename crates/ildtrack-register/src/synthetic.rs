@@ -18,6 +18,35 @@ pub struct Deformation {
     pub y_half: f64,
     /// Gaussian bumps: centre (mm), sigma (mm), amplitude (mm per axis).
     pub bumps: Vec<([f64; 3], f64, [f64; 3])>,
+    /// The patient lying turned: after the motion above, these rotations in order.
+    pub turns: Vec<Turn>,
+}
+
+/// A rigid rotation of the patient on the table: `degrees` about the frame's axis `axis`
+/// (0: craniocaudal, the patient rolled; 1: anteroposterior; 2: left-right, head up or down)
+/// through `centre` (mm).
+#[derive(Debug, Clone, Copy)]
+pub struct Turn {
+    pub centre: [f64; 3],
+    pub axis: usize,
+    pub degrees: f64,
+}
+
+impl Turn {
+    /// `p` turned about the centre.
+    pub fn apply(&self, p: [f64; 3]) -> [f64; 3] {
+        let (a, b) = match self.axis {
+            0 => (1, 2),
+            1 => (0, 2),
+            _ => (0, 1),
+        };
+        let (s, c) = self.degrees.to_radians().sin_cos();
+        let (u, w) = (p[a] - self.centre[a], p[b] - self.centre[b]);
+        let mut q = p;
+        q[a] = self.centre[a] + c * u - s * w;
+        q[b] = self.centre[b] + s * u + c * w;
+        q
+    }
 }
 
 impl Deformation {
@@ -33,6 +62,7 @@ impl Deformation {
             y_centre: 0.5 * (lo[1] + hi[1]),
             y_half: 0.5 * (hi[1] - lo[1]).max(1.0),
             bumps: vec![],
+            turns: vec![],
         }
     }
 
@@ -46,6 +76,7 @@ impl Deformation {
             y_centre: 0.0,
             y_half: 1.0,
             bumps: vec![],
+            turns: vec![],
         }
     }
 
@@ -62,6 +93,13 @@ impl Deformation {
             for k in 0..3 {
                 v[k] += a[k] * g;
             }
+        }
+        if !self.turns.is_empty() {
+            let q = self
+                .turns
+                .iter()
+                .fold([0, 1, 2].map(|k| p[k] + v[k]), |q, t| t.apply(q));
+            v = [0, 1, 2].map(|k| q[k] - p[k]);
         }
         v
     }
@@ -131,7 +169,33 @@ pub fn random_deformation(rng: &mut impl Rng, lo: [f64; 3], hi: [f64; 3]) -> Def
         y_centre: 0.5 * (lo[1] + hi[1]),
         y_half: 0.5 * (hi[1] - lo[1]).max(1.0),
         bumps,
+        turns: vec![],
     }
+}
+
+/// A patient lying turned, about the lungs' box centre: rolled 8–18° either way about the
+/// craniocaudal axis, and tilted up to 6° either way about each other axis.
+pub fn random_turn(rng: &mut impl Rng, lo: [f64; 3], hi: [f64; 3]) -> [Turn; 3] {
+    let centre = [0, 1, 2].map(|k| 0.5 * (lo[k] + hi[k]));
+    let sign = if rng.random_bool(0.5) { 1.0 } else { -1.0 };
+    let roll = sign * rng.random_range(8.0..18.0);
+    [
+        Turn {
+            centre,
+            axis: 0,
+            degrees: roll,
+        },
+        Turn {
+            centre,
+            axis: 1,
+            degrees: rng.random_range(-6.0..6.0),
+        },
+        Turn {
+            centre,
+            axis: 2,
+            degrees: rng.random_range(-6.0..6.0),
+        },
+    ]
 }
 
 /// The follow-up: `hu` deformed by `d`, lung density scaled by the volume change, and a

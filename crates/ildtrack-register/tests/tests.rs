@@ -1,7 +1,9 @@
 //! Registration against known answers: an identical pair, a feet-first copy, refusals, and a
 //! real series deformed by breathing-like motion with a new lesion (issue 18's targets).
 
-use ildtrack_register::synthetic::{deform, dist, lung_box, lung_points, random_deformation};
+use ildtrack_register::synthetic::{
+    deform, dist, lung_box, lung_points, random_deformation, random_turn,
+};
 use ildtrack_register::{Frame, RegisterConfig, register};
 use ildtrack_volume::{Geometry, Volume};
 use ndarray::Array3;
@@ -124,12 +126,11 @@ fn oblique_and_empty_inputs_are_refused_with_a_reason() {
 }
 
 /// Issue 18's targets on a real series: breathing-like motion (diaphragm 10–30 mm, chest wall
-/// 5–10 mm, smooth bumps), mass-preserving density, a new ground-glass lesion; the follow-up's
-/// lungs segmented again. Seed 41 was not looked at while the method was developed (seeds 1–8
-/// were). Every baseline lung point counts, also one whose counterpart the follow-up did not
-/// scan (`registration_eval` leaves those out and says how many).
-#[test]
-fn meets_the_targets_on_a_real_series_with_known_breathing_motion() {
+/// 5–10 mm, smooth bumps), mass-preserving density, a new ground-glass lesion, and where
+/// `turned` the patient lying turned (`random_turn`); the follow-up's lungs segmented again.
+/// Every baseline lung point counts, also one whose counterpart the follow-up did not scan
+/// (`registration_eval` leaves those out and says how many).
+fn meets_the_targets_on_a_real_series(seed: u64, turned: bool) {
     let Some(data) =
         ildtrack_dicom::shared_data::for_test(std::path::Path::new(env!("CARGO_MANIFEST_DIR")))
     else {
@@ -152,8 +153,11 @@ fn meets_the_targets_on_a_real_series_with_known_breathing_motion() {
     let mask = lungs(&s.volume);
     let f = Frame::of(s.volume.dims_zyx(), &s.volume.geometry).expect("frame");
     let (lo, hi) = lung_box(&mask.data, &f);
-    let mut rng = StdRng::seed_from_u64(41);
-    let d = random_deformation(&mut rng, lo, hi);
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut d = random_deformation(&mut rng, lo, hi);
+    if turned {
+        d.turns = random_turn(&mut rng, lo, hi).to_vec();
+    }
     let pts = lung_points(&mask.data, &f, 2);
     let lesion = pts[pts.len() / 3];
     let moving = deform(&s.volume, &f, &d, Some((lesion, 15.0)));
@@ -174,7 +178,8 @@ fn meets_the_targets_on_a_real_series_with_known_breathing_motion() {
     tre.sort_by(|a, b| a.total_cmp(b));
     let p95 = tre[(tre.len() - 1) * 95 / 100];
     eprintln!(
-        "motion mean {:.1} max {:.1} mm; TRE mean {:.2} p95 {:.2} mm; folding {:.3} %; Dice {:.3}",
+        "turns {:?}; motion mean {:.1} max {:.1} mm; TRE mean {:.2} p95 {:.2} mm; folding {:.3} %; Dice {:.3}",
+        d.turns.iter().map(|t| t.degrees).collect::<Vec<_>>(),
         mean(&motion),
         motion.iter().copied().fold(0.0, f64::max),
         mean(&tre),
@@ -189,6 +194,20 @@ fn meets_the_targets_on_a_real_series_with_known_breathing_motion() {
         "folding {} %",
         r.quality.folding_pct
     );
+}
+
+/// Seed 41 was not looked at while the method was developed (seeds 1–8 were).
+#[test]
+fn meets_the_targets_on_a_real_series_with_known_breathing_motion() {
+    meets_the_targets_on_a_real_series(41, false);
+}
+
+/// The patient also lying turned (rolled 8–18°, tilted up to 6°): without the first
+/// alignment's turn a 15° roll gave TRE 2.8 mm mean, 9.2 mm p95. Seed 43 was drawn once
+/// for this test (the turn search was developed on hand-set turns of 0–15°).
+#[test]
+fn meets_the_targets_on_a_patient_lying_turned() {
+    meets_the_targets_on_a_real_series(43, true);
 }
 
 /// The same pair gives the same map bit for bit on one thread and on three: sums over voxels

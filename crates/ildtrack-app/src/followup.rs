@@ -135,6 +135,7 @@ pub(crate) fn register_followup<B: Backend>(
             whole: Default::default(),
             moved_ml: 0.0,
             new_ggo_uncorrected_ml: 0.0,
+            resolved_ggo_uncorrected_ml: 0.0,
             migration: None,
         },
         change: None,

@@ -7,12 +7,21 @@
 //! (density scaled by mass conservation, no random bumps), and a second follow-up that also
 //! gained two 35 mm ground-glass balls (one per lung). Each pair is tracked (NIfTI inputs) with
 //! the registered comparison and without it; the table gives the lung volume change, affected %
-//! of both visits both ways, the verdicts, and new GGO with and without the breath correction.
+//! of both visits both ways, the verdicts, and new and resolved GGO with and without the breath
+//! correction.
+//!
+//! Control: a third follow-up with the same motion and the same resampling but no density change
+//! (`Density::Unchanged`), tracked registered. It holds no breath, so its new and resolved GGO
+//! without the correction are the floor that the synthesis's resampling blur and the
+//! registration's mismatch give on their own. The breath-attributable share of what the
+//! correction leaves is (corrected − floor) / (uncorrected − floor): new GGO at expiration (a
+//! shallower breath makes the lung denser), resolved GGO at inspiration (a deeper one makes it
+//! less dense); "n/a" when uncorrected − floor < 5 mL.
 
 use ildtrack_app::{AnalyzeOptions, Manifest, VisitInput};
 use ildtrack_compute::CpuBackend;
 use ildtrack_register::Frame;
-use ildtrack_register::synthetic::{Deformation, deform, lung_box};
+use ildtrack_register::synthetic::{Deformation, Density, Resample, deform_with, lung_box};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
@@ -23,6 +32,20 @@ fn main() {
         .position(|a| a == "--out")
         .and_then(|i| args.get(i + 1))
         .map(PathBuf::from);
+    // `--resample cubic`: the follow-ups resampled Catmull-Rom in-plane, linear across slices.
+    let resample = match args
+        .iter()
+        .position(|a| a == "--resample")
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str)
+    {
+        None | Some("trilinear") => Resample::Trilinear,
+        Some("cubic") => Resample::CubicInPlane,
+        Some(other) => {
+            eprintln!("--resample: trilinear or cubic, not {other}");
+            std::process::exit(2);
+        }
+    };
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let Some(data) = ildtrack_dicom::shared_data::dir(&root) else {
         eprintln!("../shared/data not found");
@@ -34,7 +57,7 @@ fn main() {
     let mut plain = opts.clone();
     plain.track.register = false;
     let mut md = String::from(
-        "| series | breath | lungs | own affected % (verdict) | registered affected % (verdict) | new GGO mL corrected / uncorrected | with new GGO: own / registered verdict | time s |\n|---|---|---|---|---|---|---|---|\n",
+        "| series | breath | lungs | own affected % (verdict) | registered affected % (verdict) | new GGO mL corrected / uncorrected | resolved GGO mL corrected / uncorrected | control: new / resolved GGO mL uncorrected (floor); corrected | control registered affected % (verdict) | breath share of new GGO (corr − floor) / (uncorr − floor) | breath share of resolved GGO (corr − floor) / (uncorr − floor) | with new GGO: own / registered verdict | time s |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for (name, path) in ildtrack_dicom::shared_data::ct_series(&data) {
         let Ok(s) = ildtrack_dicom::load(&path, &Default::default()) else {
@@ -57,13 +80,23 @@ fn main() {
         for (dir, sign) in [("expiration", 1.0), ("inspiration", -1.0)] {
             let t0 = std::time::Instant::now();
             let d = Deformation::breathing(lo, hi, -22.0 * sign, 7.0 * sign);
-            let breath = deform(&s.volume, &f, &d, None);
-            let sick = deform(&s.volume, &f, &d, Some((d.inverse(centre(1)), 35.0)));
-            let sick = deform(
+            let breath = deform_with(&s.volume, &f, &d, None, Density::Preserved, resample);
+            let control = deform_with(&s.volume, &f, &d, None, Density::Unchanged, resample);
+            let sick = deform_with(
+                &s.volume,
+                &f,
+                &d,
+                Some((d.inverse(centre(1)), 35.0)),
+                Density::Preserved,
+                resample,
+            );
+            let sick = deform_with(
                 &sick,
                 &f,
                 &Deformation::none(),
                 Some((d.inverse(centre(2)), 35.0)),
+                Density::Preserved,
+                resample,
             );
             let dir_out = work.join(format!("{name}-{dir}"));
             std::fs::create_dir_all(&dir_out).expect("mkdir");
@@ -91,6 +124,13 @@ fn main() {
                 ],
                 ..m.clone()
             };
+            let m_control = Manifest {
+                visits: vec![
+                    m.visits[0].clone(),
+                    visit(write("control", &control), "2024-02-10"),
+                ],
+                ..m.clone()
+            };
             let track = |m: &Manifest, o: &AnalyzeOptions, sub: &str| {
                 ildtrack_app::track(&b, m, &dir_out.join(sub), o, &|_, _| {}).expect("track")
             };
@@ -98,27 +138,70 @@ fn main() {
             let own = track(&m, &plain, "own");
             let reg_sick = track(&m_sick, &opts, "reg-sick");
             let own_sick = track(&m_sick, &plain, "own-sick");
+            let reg_control = track(&m_control, &opts, "reg-control");
             let (v0, v1) = (&reg.visits[0], &reg.visits[1]);
             let r = v1.registration.as_ref().expect("registration");
+            let c1 = &reg_control.visits[1];
+            let rc = c1.registration.as_ref().expect("control registration");
+            let registered = |r: &ildtrack_model::change::RegistrationSummary, status: &str| {
+                if r.quality.accepted {
+                    format!(
+                        "{:.1} → {:.1} ({status})",
+                        r.baseline_metrics.affected_pct, r.followup_metrics.affected_pct
+                    )
+                } else {
+                    format!("rejected: {}", r.quality.reason)
+                }
+            };
+            let pct = |a: f64, b: f64| {
+                if b < 0.5 {
+                    "n/a".to_string()
+                } else {
+                    format!("{:.0} %", 100.0 * a / b)
+                }
+            };
+            // Breath-attributable share: what the correction leaves above the control's floor, per
+            // what the uncorrected comparison counts above it.
+            let share = |corr: f64, uncorr: f64, floor: f64| {
+                if !rc.quality.accepted || uncorr - floor < 5.0 {
+                    "n/a".to_string()
+                } else {
+                    format!(
+                        "({corr:.0} − {floor:.0}) / ({uncorr:.0} − {floor:.0}) = {:.0} %",
+                        100.0 * (corr - floor) / (uncorr - floor)
+                    )
+                }
+            };
             let line = format!(
-                "| {name} | {dir} | {:.0} → {:.0} mL ({:+.1} %) | {:.1} → {:.1} ({}) | {} | {:.0} / {:.0} ({:.0} %) | {} / {} | {:.0} |",
+                "| {name} | {dir} | {:.0} → {:.0} mL ({:+.1} %) | {:.1} → {:.1} ({}) | {} | {:.0} / {:.0} ({}) | {:.0} / {:.0} ({}) | {:.0} / {:.0}; {:.0} / {:.0} | {} | {} | {} | {} / {} | {:.0} |",
                 v0.metrics.volume_ml,
                 v1.metrics.volume_ml,
                 100.0 * (v1.metrics.volume_ml / v0.metrics.volume_ml - 1.0),
                 v0.metrics.affected_pct,
                 own.visits[1].metrics.affected_pct,
                 own.visits[1].status,
-                if r.quality.accepted {
-                    format!(
-                        "{:.1} → {:.1} ({})",
-                        r.baseline_metrics.affected_pct, r.followup_metrics.affected_pct, v1.status
-                    )
-                } else {
-                    format!("rejected: {}", r.quality.reason)
-                },
+                registered(r, &v1.status.to_string()),
                 r.whole.new_ggo_ml,
                 r.new_ggo_uncorrected_ml,
-                100.0 * r.whole.new_ggo_ml / r.new_ggo_uncorrected_ml.max(1e-9),
+                pct(r.whole.new_ggo_ml, r.new_ggo_uncorrected_ml),
+                r.whole.resolved_ggo_ml,
+                r.resolved_ggo_uncorrected_ml,
+                pct(r.whole.resolved_ggo_ml, r.resolved_ggo_uncorrected_ml),
+                rc.new_ggo_uncorrected_ml,
+                rc.resolved_ggo_uncorrected_ml,
+                rc.whole.new_ggo_ml,
+                rc.whole.resolved_ggo_ml,
+                registered(rc, &c1.status.to_string()),
+                share(
+                    r.whole.new_ggo_ml,
+                    r.new_ggo_uncorrected_ml,
+                    rc.new_ggo_uncorrected_ml
+                ),
+                share(
+                    r.whole.resolved_ggo_ml,
+                    r.resolved_ggo_uncorrected_ml,
+                    rc.resolved_ggo_uncorrected_ml
+                ),
                 own_sick.visits[1].status,
                 reg_sick.visits[1].status,
                 t0.elapsed().as_secs_f64()
@@ -130,8 +213,13 @@ fn main() {
     let _ = std::fs::remove_dir_all(&work);
     if let Some(p) = out_md {
         let text = format!(
-            "# Breath-only follow-ups, registered and not\n\nGenerated by `cargo run --release -p ildtrack-app --example breath_pairs -- --out {}` (see the example's header for how each pair is made).\n\n{md}",
-            p.display()
+            "# Breath-only follow-ups, registered and not\n\nGenerated by `cargo run --release -p ildtrack-app --example breath_pairs -- --out {}{}` (see the example's header for how each pair is made).\n\n{md}",
+            p.display(),
+            if resample == Resample::CubicInPlane {
+                " --resample cubic"
+            } else {
+                ""
+            }
         );
         ildtrack_fs::write_atomic(&p, text.as_bytes()).expect("write");
     }

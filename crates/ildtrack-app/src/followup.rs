@@ -184,6 +184,7 @@ pub(crate) fn register_followup<B: Backend>(
             moved_ml: 0.0,
             new_ggo_uncorrected_ml: 0.0,
             classes_footing: Default::default(),
+            resolved_ggo_uncorrected_ml: 0.0,
             migration: None,
         },
         change: None,

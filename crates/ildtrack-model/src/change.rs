@@ -183,6 +183,10 @@ pub struct ChangeSummary {
     pub zones: BTreeMap<String, RegionChange>,
     /// New GGO over the whole lung had the follow-up's density not been corrected for breath, mL.
     pub new_ggo_uncorrected_ml: f64,
+    /// Resolved GGO over the whole lung had the follow-up's density not been corrected for
+    /// breath, mL (absent in files written before it was added: 0).
+    #[serde(default)]
+    pub resolved_ggo_uncorrected_ml: f64,
     /// Disease moved: at least one zone gained and another lost ≥ the documented amount while the
     /// whole-lung net stayed within it (empty when not).
     pub migration: Option<String>,
@@ -221,6 +225,8 @@ pub struct RegistrationSummary {
     /// mL moved between classes (see [`ChangeSummary::moved_ml`]).
     pub moved_ml: f64,
     pub new_ggo_uncorrected_ml: f64,
+    #[serde(default)]
+    pub resolved_ggo_uncorrected_ml: f64,
     pub migration: Option<String>,
     /// See [`ChangeSummary::classes_footing`].
     #[serde(default)]
@@ -237,6 +243,7 @@ impl From<&ChangeSummary> for RegistrationSummary {
             whole: c.whole.clone(),
             moved_ml: c.moved_ml(),
             new_ggo_uncorrected_ml: c.new_ggo_uncorrected_ml,
+            resolved_ggo_uncorrected_ml: c.resolved_ggo_uncorrected_ml,
             migration: c.migration.clone(),
             classes_footing: c.classes_footing,
         }

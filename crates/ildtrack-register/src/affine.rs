@@ -335,18 +335,13 @@ mod tests {
         // Two "lungs": ellipsoids either side, one larger (so a turn is not symmetric).
         let inside = |p: [f64; 3]| {
             let e = |c: [f64; 3], r: [f64; 3]| {
-                (0..3)
-                    .map(|k| ((p[k] - c[k]) / r[k]).powi(2))
-                    .sum::<f64>()
-                    <= 1.0
+                (0..3).map(|k| ((p[k] - c[k]) / r[k]).powi(2)).sum::<f64>() <= 1.0
             };
-            e(
-                [centre[0], centre[1], centre[2] - 45.0],
-                [70.0, 50.0, 35.0],
-            ) || e(
-                [centre[0] + 10.0, centre[1] - 10.0, centre[2] + 45.0],
-                [55.0, 40.0, 28.0],
-            )
+            e([centre[0], centre[1], centre[2] - 45.0], [70.0, 50.0, 35.0])
+                || e(
+                    [centre[0] + 10.0, centre[1] - 10.0, centre[2] + 45.0],
+                    [55.0, 40.0, 28.0],
+                )
         };
         let turn = Turn {
             centre,

@@ -149,8 +149,9 @@ struct Tally {
     t: [[u64; 6]; 6],
     jac_sum: f64,
     n: u64,
-    /// Uncorrected follow-up: counts of new GGO.
+    /// Uncorrected follow-up: counts of new GGO and of resolved GGO.
     new_ggo_uncorrected: u64,
+    resolved_ggo_uncorrected: u64,
     hu_sum: [f64; 3],
     hu_n: [u64; 3],
     uncorrected: [u64; 6],
@@ -167,6 +168,7 @@ impl Tally {
         self.jac_sum += o.jac_sum;
         self.n += o.n;
         self.new_ggo_uncorrected += o.new_ggo_uncorrected;
+        self.resolved_ggo_uncorrected += o.resolved_ggo_uncorrected;
         for k in 0..3 {
             self.hu_sum[k] += o.hu_sum[k];
             self.hu_n[k] += o.hu_n[k];
@@ -209,6 +211,9 @@ pub fn compute(
                     tz.uncorrected[fu as usize - 1] += 1;
                     if fu == class::GGO && (b == class::NORMAL || b == class::LAA) {
                         tz.new_ggo_uncorrected += 1;
+                    }
+                    if b == class::GGO && (fu == class::NORMAL || fu == class::LAA) {
+                        tz.resolved_ggo_uncorrected += 1;
                     }
                     if fu != class::VESSEL_DENSE {
                         tz.hu_sum[2] += inp.followup_hu_uncorrected[[z, y, x]] as f64;
@@ -328,6 +333,7 @@ pub fn compute(
         whole: whole_change,
         zones: zone_changes,
         new_ggo_uncorrected_ml: whole.new_ggo_uncorrected as f64 * ml,
+        resolved_ggo_uncorrected_ml: whole.resolved_ggo_uncorrected as f64 * ml,
         migration,
         codes: CHANGE_CODES
             .iter()

@@ -2,7 +2,8 @@
 //! real series deformed by breathing-like motion with a new lesion (issue 18's targets).
 
 use ildtrack_register::synthetic::{
-    deform, dist, lung_box, lung_points, random_deformation, random_turn,
+    Deformation, Density, Resample, cubic_in_plane, deform, deform_with, dist, lung_box,
+    lung_points, random_deformation, random_turn,
 };
 use ildtrack_register::{Frame, RegisterConfig, register};
 use ildtrack_volume::{Geometry, Volume};
@@ -238,4 +239,71 @@ fn the_map_does_not_depend_on_the_thread_count() {
         a.quality.similarity_after.to_bits(),
         b.quality.similarity_after.to_bits()
     );
+}
+
+/// The breath pairs' control: the same motion without the density change, and `deform` as it
+/// was (mass preserved, trilinear).
+#[test]
+fn the_control_follow_up_moves_like_a_breath_but_keeps_its_density() {
+    let (hu, mask) = textured([24, 32, 32], [5.0, 2.0, 2.0], 5);
+    let f = Frame::of(hu.dims_zyx(), &hu.geometry).expect("frame");
+    let (lo, hi) = lung_box(&mask.data, &f);
+    let d = Deformation::breathing(lo, hi, -15.0, 5.0);
+    let breath = deform(&hu, &f, &d, None);
+    let same = deform_with(&hu, &f, &d, None, Density::Preserved, Resample::Trilinear);
+    assert_eq!(breath.data, same.data, "deform changed behaviour");
+    let control = deform_with(&hu, &f, &d, None, Density::Unchanged, Resample::Trilinear);
+    // Expiration: lung-like voxels of the breath are denser than the control's; everything
+    // else is the same resampled value.
+    let (mut diff, mut n) = (0.0, 0usize);
+    for (&b, &c) in breath.data.iter().zip(&control.data) {
+        if c < -200 {
+            if c > -1020 {
+                diff += f64::from(b) - f64::from(c);
+                n += 1;
+            }
+        } else if c > -200 {
+            // (-200 itself may be a rounded -200.4, which the breath scales.)
+            assert_eq!(b, c, "a non-lung voxel changed density");
+        }
+    }
+    assert!(n > 1000, "{n} lung voxels");
+    assert!(
+        diff / n as f64 > 5.0,
+        "breath − control {} HU",
+        diff / n as f64
+    );
+    // No motion: the control is the input (within the output's HU range), whichever resampler.
+    for r in [Resample::Trilinear, Resample::CubicInPlane] {
+        let still = deform_with(&hu, &f, &Deformation::none(), None, Density::Unchanged, r);
+        let moved = still
+            .data
+            .iter()
+            .zip(&hu.data)
+            .filter(|(a, b)| **a != (**b).clamp(-1024, 3071))
+            .map(|(a, b)| format!("{a} vs {b}"))
+            .take(5)
+            .collect::<Vec<_>>();
+        assert!(moved.is_empty(), "{r:?} changed a still scan: {moved:?}");
+    }
+}
+
+/// Catmull-Rom in-plane: exact on the grid and on a linear ramp, no overshoot at a step.
+#[test]
+fn the_cubic_resampler_is_exact_on_ramps_and_does_not_ring() {
+    let ramp = Array3::from_shape_fn((3, 8, 8), |(z, y, x)| {
+        (10 * z) as f32 + 3.0 * y as f32 - 2.0 * x as f32
+    });
+    for i in [[1.0, 3.0, 4.0], [0.5, 3.25, 4.75], [1.9, 2.6, 5.1]] {
+        let want = 10.0 * i[0] + 3.0 * i[1] - 2.0 * i[2];
+        let got = cubic_in_plane(&ramp, i).expect("inside") as f64;
+        assert!((got - want).abs() < 1e-3, "{i:?}: {got} vs {want}");
+    }
+    assert!(cubic_in_plane(&ramp, [0.0, -0.6, 2.0]).is_none());
+    let step = Array3::from_shape_fn((2, 8, 8), |(_, _, x)| if x < 4 { -850.0 } else { 50.0 });
+    for k in 0..=20 {
+        let x = 2.0 + 0.2 * k as f64;
+        let v = cubic_in_plane(&step, [0.5, 4.0, x]).expect("inside");
+        assert!((-850.0..=50.0).contains(&v), "x {x}: {v} overshoots");
+    }
 }

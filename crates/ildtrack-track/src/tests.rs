@@ -657,6 +657,7 @@ fn registered(baseline: f64, followup: f64, accepted: bool) -> RegistrationSumma
         whole: RegionChange::default(),
         moved_ml: 0.0,
         new_ggo_uncorrected_ml: 0.0,
+        resolved_ggo_uncorrected_ml: 0.0,
         migration: None,
         classes_footing: Default::default(),
     }

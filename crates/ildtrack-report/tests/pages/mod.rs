@@ -249,6 +249,7 @@ fn change_section_shows_legend_zones_and_migration() {
             })
             .collect(),
         new_ggo_uncorrected_ml: 130.0,
+        resolved_ggo_uncorrected_ml: 0.0,
         migration: Some(
             "disease moved: more in right_lower +40 mL while left_upper -40 mL cleared".into(),
         ),

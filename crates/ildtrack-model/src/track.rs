@@ -297,6 +297,10 @@ pub struct TrackedVisit {
     pub basis: VerdictBasis,
     /// Against the baseline; absent for the baseline itself.
     pub volume_adjusted: Option<VolumeAdjusted>,
+    /// This visit's whole-lung metrics on the soft reference kernel's footing, where its
+    /// deltas used them (`basis.density_metrics = "harmonized"`); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub harmonized_metrics: Option<Metrics>,
     /// This follow-up registered onto the baseline (absent for the baseline and when
     /// registration is off).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -401,10 +401,10 @@ pub fn render_index_html<'a>(p: &IndexPage<'a>, opts: &ReportOptions) -> String 
         let sign = |x: Option<f64>| x.map(html::pts).unwrap_or_else(|| "–".into());
         // Where the verdict compared this visit on kernel-harmonized metrics, the deltas beside
         // are harmonized too: show that figure under the scan's own one.
-        let harmonized = (v.basis.density_metrics == DensityMetrics::Harmonized
-            && v.basis.metric == "affected_pct")
-            .then_some(v.basis.value)
-            .flatten()
+        let harmonized = v
+            .harmonized_metrics
+            .as_ref()
+            .map(|h| h.affected_pct)
             .filter(|h| (h - v.metrics.affected_pct).abs() >= 0.05)
             .map(|h| format!("<span class=\"d\">{h:.1} harmonized</span>"))
             .unwrap_or_default();

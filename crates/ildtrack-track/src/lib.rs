@@ -705,6 +705,8 @@ pub fn track(
                 comparison,
             },
             volume_adjusted,
+            harmonized_metrics: (density == DensityMetrics::Harmonized)
+                .then(|| lungs_for(r, density).whole.clone()),
             registration: it.v.registered.clone(),
             warnings,
             analysis_warnings: r.warnings.clone(),

@@ -189,7 +189,12 @@ fn index_shows_the_harmonized_figure_where_the_verdict_used_it() {
     );
     let v = &mut t.visits[2];
     v.basis.density_metrics = ildtrack_model::track::DensityMetrics::Harmonized;
-    v.basis.value = Some(v.metrics.affected_pct + 2.0);
+    // The verdict's value may be the registered comparison's: the figure shown is the visit's
+    // harmonized one.
+    v.basis.value = Some(v.metrics.affected_pct + 7.0);
+    let mut h = v.metrics.clone();
+    h.affected_pct += 2.0;
+    v.harmonized_metrics = Some(h);
     let expect = format!("{:.1} harmonized</span>", v.metrics.affected_pct + 2.0);
     let html = render_index_html(
         &IndexPage {

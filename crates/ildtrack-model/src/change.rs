@@ -162,7 +162,8 @@ pub struct ChangeSummary {
     pub followup: String,
     pub quality: RegistrationQuality,
     /// Whether the follow-up's density was corrected for the local volume change before it was
-    /// classified (HU' = −1000 + (HU + 1000) · J).
+    /// classified (HU' = −1000 + (HU + 1000) · J for aerated tissue; airless tissue keeps its
+    /// density: `ildtrack_register::change::correct_for_breath`).
     pub breath_corrected: bool,
     /// Which HU the two visits' classes were decided on (older files: `own`).
     #[serde(default)]

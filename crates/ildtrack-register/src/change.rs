@@ -45,17 +45,32 @@ pub struct ChangeInputs<'a> {
     pub superior_is_high_index: bool,
 }
 
-/// HU' = −1000 + (HU + 1000) · J: the follow-up's density at the baseline's local volume.
-/// Voxels without data (−1024 from the warp) stay as they are.
+/// Aerated tissue (air and tissue mixed: normal lung, ground glass) is at most this dense: its
+/// density follows the local volume (mass preserved).
+pub const AERATED_MAX_HU: f32 = -200.0;
+/// Airless tissue (consolidation, vessels, muscle, blood, fat) is at least this dense: it does
+/// not compress, its density stays. Between the two the correction fades linearly.
+pub const AIRLESS_MIN_HU: f32 = -100.0;
+
+/// HU' = −1000 + (HU + 1000) · J: the follow-up's density at the baseline's local volume, for
+/// aerated tissue (≤ [`AERATED_MAX_HU`]); airless tissue (≥ [`AIRLESS_MIN_HU`]) keeps its
+/// density — a breath changes how much air a voxel holds, not how dense blood or muscle is
+/// (and the field's J reaches past the lungs, where it means nothing). Voxels without data
+/// (−1024 from the warp) stay as they are.
 pub fn correct_for_breath(hu: &Array3<i16>, jacobian: &Array3<f32>) -> Array3<i16> {
     Zip::from(hu).and(jacobian).par_map_collect(|&h, &j| {
         if h <= -1024 || !j.is_finite() || j <= 0.0 {
-            h
-        } else {
-            (-1000.0 + (h as f32 + 1000.0) * j)
-                .round()
-                .clamp(-1024.0, i16::MAX as f32) as i16
+            return h;
         }
+        let hf = h as f32;
+        let w = ((AIRLESS_MIN_HU - hf) / (AIRLESS_MIN_HU - AERATED_MAX_HU)).clamp(0.0, 1.0);
+        if w == 0.0 {
+            return h;
+        }
+        let full = -1000.0 + (hf + 1000.0) * j;
+        (hf + w * (full - hf))
+            .round()
+            .clamp(-1024.0, i16::MAX as f32) as i16
     })
 }
 
@@ -428,6 +443,12 @@ mod tests {
         let c = correct_for_breath(&hu, &j);
         // 200 HU above air at 0.8 of the volume: 160 above air at the baseline's volume.
         assert_eq!(c.as_slice().expect("standard layout"), &[-840, -800, -750]);
+        // Airless tissue keeps its density; between aerated and airless the correction fades.
+        let hu = Array3::from_shape_vec((1, 1, 4), vec![40i16, -100, -150, -200]).expect("shape");
+        let j = Array3::from_elem((1, 1, 4), 0.8f32);
+        let c = correct_for_breath(&hu, &j);
+        // -150: half of (-1000 + 850 * 0.8 = -320) - (-150) = -85; -200: -1000 + 800 * 0.8.
+        assert_eq!(c.as_slice().expect("standard layout"), &[40, -100, -235, -360]);
     }
 
     /// Two slabs of lung: the upper gains GGO and the lower loses as much: migration, whole

@@ -77,42 +77,8 @@ fn mat_mul(x: &[[f64; 3]; 3], y: &[[f64; 3]; 3]) -> [[f64; 3]; 3] {
 
 /// Centroid and standard deviation per axis (mm) of a mask's voxels.
 pub fn moments(mask: &Array3<u8>, frame: &Frame) -> Option<([f64; 3], [f64; 3])> {
-    let (n, s, s2) = mask
-        .axis_iter(Axis(0))
-        .into_par_iter()
-        .enumerate()
-        .map(|(z, sl)| {
-            let mut n = 0f64;
-            let mut s = [0f64; 3];
-            let mut s2 = [0f64; 3];
-            for ((y, x), &v) in sl.indexed_iter() {
-                if v != 0 {
-                    let p = frame.to_mm([z as f64, y as f64, x as f64]);
-                    n += 1.0;
-                    for k in 0..3 {
-                        s[k] += p[k];
-                        s2[k] += p[k] * p[k];
-                    }
-                }
-            }
-            (n, s, s2)
-        })
-        .collect::<Vec<_>>()
-        // Summed in slice order: the same moments whatever the scheduling.
-        .into_iter()
-        .fold((0.0, [0.0; 3], [0.0; 3]), |a, b| {
-            (
-                a.0 + b.0,
-                [0, 1, 2].map(|k| a.1[k] + b.1[k]),
-                [0, 1, 2].map(|k| a.2[k] + b.2[k]),
-            )
-        });
-    if n < 1.0 {
-        return None;
-    }
-    let c = s.map(|v| v / n);
-    let sd = [0, 1, 2].map(|k| (s2[k] / n - c[k] * c[k]).max(0.0).sqrt());
-    Some((c, sd))
+    let (c, cov) = covariance(mask, frame)?;
+    Some((c, [0, 1, 2].map(|k| cov[k][k].max(0.0).sqrt())))
 }
 
 /// Centroid and covariance (mm²) of a mask's voxels.

@@ -150,41 +150,7 @@ fn nearest<T: Copy>(a: &Array3<T>, i: [f64; 3]) -> Option<T> {
 
 /// Displacement (working voxels) at working index `w`, border clamped.
 pub fn sample_disp(d: &Disp, dims: [usize; 3], w: [f64; 3]) -> [f32; 3] {
-    let mut base = [0usize; 3];
-    let mut frac = [0f32; 3];
-    for k in 0..3 {
-        let n = dims[k];
-        let c = w[k].clamp(0.0, (n - 1) as f64);
-        let b = (c.floor() as usize).min(n.saturating_sub(2));
-        base[k] = b;
-        frac[k] = if n < 2 { 0.0 } else { (c - b as f64) as f32 };
-    }
-    let (sy, sz) = (dims[2], dims[1] * dims[2]);
-    let o = base[0] * sz + base[1] * sy + base[2];
-    let step = [
-        if dims[0] > 1 { sz } else { 0 },
-        if dims[1] > 1 { sy } else { 0 },
-        if dims[2] > 1 { 1 } else { 0 },
-    ];
-    let [fz, fy, fx] = frac;
-    let l = |a: f32, b: f32, t: f32| a + (b - a) * t;
-    [0, 1, 2].map(|c| {
-        let a = &d[c];
-        let v = |dz: usize, dy: usize, dx: usize| a[o + dz * step[0] + dy * step[1] + dx * step[2]];
-        l(
-            l(
-                l(v(0, 0, 0), v(0, 0, 1), fx),
-                l(v(0, 1, 0), v(0, 1, 1), fx),
-                fy,
-            ),
-            l(
-                l(v(1, 0, 0), v(1, 0, 1), fx),
-                l(v(1, 1, 0), v(1, 1, 1), fx),
-                fy,
-            ),
-            fz,
-        )
-    })
+    ildtrack_compute::descriptor::sample_components3(|c| &d[c], dims, w)
 }
 
 /// How well the registration went.

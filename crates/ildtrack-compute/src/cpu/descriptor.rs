@@ -276,6 +276,17 @@ fn grid_cell(dims: [usize; 3], w: [f64; 3]) -> ([usize; 3], [f32; 3]) {
 #[inline]
 pub fn sample_grid3(grid: &[f32], dims: [usize; 3], w: [f64; 3]) -> [f32; 3] {
     let np = dims.iter().product::<usize>();
+    sample_components3(|c| &grid[c * np..(c + 1) * np], dims, w)
+}
+
+/// Trilinear sample (border clamped) of three components, each a grid of `dims` points
+/// (`component(c)[j]`), at fractional position `w`.
+#[inline]
+pub fn sample_components3<'a>(
+    component: impl Fn(usize) -> &'a [f32],
+    dims: [usize; 3],
+    w: [f64; 3],
+) -> [f32; 3] {
     let (base, [fz, fy, fx]) = grid_cell(dims, w);
     let (sy, sz) = (dims[2], dims[1] * dims[2]);
     let o = base[0] * sz + base[1] * sy + base[2];
@@ -286,7 +297,7 @@ pub fn sample_grid3(grid: &[f32], dims: [usize; 3], w: [f64; 3]) -> [f32; 3] {
     ];
     let l = |a: f32, b: f32, t: f32| a + (b - a) * t;
     [0, 1, 2].map(|c| {
-        let a = &grid[c * np..(c + 1) * np];
+        let a = component(c);
         let v = |dz: usize, dy: usize, dx: usize| a[o + dz * step[0] + dy * step[1] + dx * step[2]];
         l(
             l(

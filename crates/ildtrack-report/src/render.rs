@@ -45,7 +45,6 @@ pub struct VisitPage<'a> {
     pub change: Option<crate::change::ChangeView<'a>>,
 }
 
-/// Render one visit's report.
 /// What kernel harmonization did for this scan: the harmonized figures where it was applied
 /// (visits reconstructed with another kernel are compared on them), else one line saying why
 /// not.
@@ -90,6 +89,7 @@ fn harmonization_block(r: &VisitResult) -> String {
     }
 }
 
+/// Render one visit's report.
 pub fn render_visit_html(p: &VisitPage<'_>, opts: &ReportOptions) -> String {
     let r = p.result;
     // In a follow-up the visit's date may be overridden (manifest `date`): show that one.

@@ -635,11 +635,14 @@ pub fn track(
                 ));
             }
             match density {
-                DensityMetrics::Harmonized => text.push_str(if comparison == Comparison::Registered {
-                    " The visits differ in reconstruction kernel: density deltas use the kernel-harmonized metrics and the registered comparison classifies both visits on the soft reference kernel's footing (docs/HARMONIZATION.md); each visit's own figures stay in its visit.json."
-                } else {
-                    " The visits differ in reconstruction kernel: density deltas and this verdict use the kernel-harmonized metrics (each visit on the soft reference kernel's footing, docs/HARMONIZATION.md); each visit's own figures stay in its visit.json."
-                }),
+                DensityMetrics::Harmonized => text.push_str(&format!(
+                    " The visits differ in reconstruction kernel: {}; each visit's own figures stay in its visit.json.",
+                    if comparison == Comparison::Registered {
+                        "density deltas use the kernel-harmonized metrics and the registered comparison classifies both visits on the soft reference kernel's footing (docs/HARMONIZATION.md)"
+                    } else {
+                        "density deltas and this verdict use the kernel-harmonized metrics (each visit on the soft reference kernel's footing, docs/HARMONIZATION.md)"
+                    }
+                )),
                 DensityMetrics::NotComparable => text.push_str(&format!(
                     " The visits differ in reconstruction kernel and density could not be harmonized ({}): density deltas are left out; lung volume still compares.",
                     not_comparable.as_deref().unwrap_or("?")

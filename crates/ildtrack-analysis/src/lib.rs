@@ -57,7 +57,8 @@ pub struct Analysis {
     /// Density class per voxel ([`stats::class`]): 0 outside lung, 1 LAA, 2 normal, 3 GGO,
     /// 4 consolidation, 5 vessel / dense (excluded); on the input grid.
     pub classes: Volume<u8>,
-    /// The same classes decided on the kernel-harmonized HU, where harmonization was applied.
+    /// The same classes decided on the kernel-harmonized HU, where harmonization was applied
+    /// and they were asked for ([`analyze_for_comparison`]).
     pub classes_harmonized: Option<Volume<u8>>,
 }
 
@@ -68,12 +69,10 @@ impl Analysis {
     /// scan at the reference; otherwise `Err` with the reason.
     pub fn reference_classes(&self) -> Result<&Volume<u8>, String> {
         self.result.reference_lungs()?;
-        let applied = self
-            .result
-            .harmonization
-            .as_ref()
-            .is_some_and(|h| h.status == model::HarmonizationStatus::Applied);
-        match (applied, &self.classes_harmonized) {
+        match (
+            self.result.harmonization_applied(),
+            &self.classes_harmonized,
+        ) {
             (true, Some(c)) => Ok(c),
             (true, None) => Err("harmonization applied but its classes are missing".into()),
             (false, _) => Ok(&self.classes),
@@ -91,6 +90,32 @@ pub fn analyze<B: Backend>(
     load_warnings: &[Warning],
     config: &AnalysisConfig,
     progress: &dyn Fn(&str, f32),
+) -> Result<Analysis, AnalysisError> {
+    analyze_keeping(backend, hu, meta, load_warnings, config, progress, false)
+}
+
+/// [`analyze`], also keeping the harmonized classes on the input grid where harmonization is
+/// applied ([`Analysis::reference_classes`]), for comparing voxels with a visit of another
+/// kernel. `analyze` leaves them out: one more full-grid map, which only that comparison needs.
+pub fn analyze_for_comparison<B: Backend>(
+    backend: &B,
+    hu: &Volume<i16>,
+    meta: &ScanMeta,
+    load_warnings: &[Warning],
+    config: &AnalysisConfig,
+    progress: &dyn Fn(&str, f32),
+) -> Result<Analysis, AnalysisError> {
+    analyze_keeping(backend, hu, meta, load_warnings, config, progress, true)
+}
+
+fn analyze_keeping<B: Backend>(
+    backend: &B,
+    hu: &Volume<i16>,
+    meta: &ScanMeta,
+    load_warnings: &[Warning],
+    config: &AnalysisConfig,
+    progress: &dyn Fn(&str, f32),
+    keep_harmonized_classes: bool,
 ) -> Result<Analysis, AnalysisError> {
     config.validate()?;
     let dims = hu.dims_zyx();
@@ -168,6 +193,7 @@ pub fn analyze<B: Backend>(
             && record
                 .noise_after_hu
                 .is_some_and(|n| n > sp.denoise_noise_hu),
+        keep_classes: keep_harmonized_classes,
     });
     let t1 = Instant::now();
     let q = quantify::quantify(backend, hu, &seg, &thresholds, sp, denoise, mix.as_ref())?;

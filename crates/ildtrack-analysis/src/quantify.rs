@@ -25,7 +25,8 @@ pub(crate) struct Quantified {
     pub(crate) histogram: HuHistogram,
     pub(crate) lungs_full: Array3<u8>,
     pub(crate) classes_full: Array3<u8>,
-    /// The classes decided on the harmonized HU, where harmonization was applied (same grid).
+    /// The classes decided on the harmonized HU, where harmonization was applied and
+    /// `HarmonizeMix::keep_classes` asked for them (same grid).
     pub(crate) classes_harmonized_full: Option<Array3<u8>>,
     /// `quantify.*` stage times (ms), for `timings_ms`.
     pub(crate) stage_ms: Vec<(String, f64)>,
@@ -40,6 +41,8 @@ pub(crate) struct HarmonizeMix {
     pub(crate) sigmas_mm: Vec<f64>,
     pub(crate) weights: Vec<f32>,
     pub(crate) denoise: bool,
+    /// Keep the harmonized classes on the full grid (`Quantified::classes_harmonized_full`).
+    pub(crate) keep_classes: bool,
 }
 
 /// Working class code (never written out): GGO in a vessel's rim, until it is known whether it
@@ -606,6 +609,7 @@ pub(crate) fn quantify<B: Backend>(
         _ => None,
     };
     drop((region, hu_h));
+    let classes_h = classes_h.filter(|_| harmonize.is_some_and(|h| h.keep_classes));
 
     stages.lap("quantify.regions_histogram");
     let (lungs, histogram) = region_results(&hist, &jc, voxel_ml, t);

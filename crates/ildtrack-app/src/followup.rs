@@ -94,8 +94,13 @@ pub(crate) enum Footing<'a> {
     /// Each visit's own (the visits share a reconstruction kernel).
     Own,
     /// The visits differ in kernel: both on the soft reference kernel's footing. `baseline` is
-    /// the baseline's harmonized classes, `None` where its own already are on that footing.
-    Reference { baseline: Option<&'a Array3<u8>> },
+    /// the baseline's harmonized classes, `None` where its own already are on that footing;
+    /// `followup_harmonized`: the follow-up's own classes are not (harmonization was applied
+    /// to it), so it is analysed again for its harmonized ones.
+    Reference {
+        baseline: Option<&'a Array3<u8>>,
+        followup_harmonized: bool,
+    },
     /// The visits differ in kernel and a visit's density could not be put on the reference
     /// footing (the reason): no change map, the raw classes would show the kernel as disease.
     NotComparable(String),
@@ -114,15 +119,21 @@ pub(crate) fn baseline_reference_classes<B: Backend>(
     if let Err(why) = result.reference_lungs() {
         return Ok(Err(why));
     }
-    let applied = result
-        .harmonization
-        .as_ref()
-        .is_some_and(|h| h.status == ildtrack_model::visit::HarmonizationStatus::Applied);
-    if !applied {
+    if !result.harmonization_applied() {
         return Ok(Ok(None));
     }
-    let a = ildtrack_analysis::analyze(backend, &base.hu, &base.meta, &[], config, &|_, _| {})?;
-    Ok(a.reference_classes().map(|c| Some(c.data.clone())))
+    let a = ildtrack_analysis::analyze_for_comparison(
+        backend,
+        &base.hu,
+        &base.meta,
+        &[],
+        config,
+        &|_, _| {},
+    )?;
+    if let Err(why) = a.reference_classes() {
+        return Ok(Err(why));
+    }
+    Ok(Ok(a.classes_harmonized.map(|c| c.data)))
 }
 
 /// The classes of `a` on `footing`'s HU.
@@ -279,7 +290,12 @@ pub(crate) fn register_followup<B: Backend>(
     // OUTSIDE_FOV_HU lies under −1024: correct_for_breath leaves it as it is.
     let corrected_own = correct_for_breath(&fu.hu.data, &fu_jac);
     drop(fu_jac);
-    let fu_analysis = ildtrack_analysis::analyze(
+    let analyze = if matches!(footing, Footing::Own) {
+        ildtrack_analysis::analyze
+    } else {
+        ildtrack_analysis::analyze_for_comparison
+    };
+    let fu_analysis = analyze(
         backend,
         &fu.hu.with_data(corrected_own),
         &fu.meta,
@@ -293,19 +309,25 @@ pub(crate) fn register_followup<B: Backend>(
     };
     drop(fu_analysis);
     // Across kernels the comparison without the breath correction is on the reference footing
-    // too: the follow-up's own HU analysed again for its harmonized classes.
+    // too: a harmonized follow-up's own HU analysed again for its harmonized classes (those on
+    // disk are its own).
     let warped_classes = match footing {
-        Footing::Own => warped_classes,
-        _ => {
-            let a = ildtrack_analysis::analyze(backend, &fu.hu, &fu.meta, &[], config, &|_, _| {})?;
+        Footing::Reference {
+            followup_harmonized: true,
+            ..
+        } => {
+            let a = analyze(backend, &fu.hu, &fu.meta, &[], config, &|_, _| {})?;
             match footing_classes(&a, footing) {
                 Ok(c) => reg.warp_labels(c),
                 Err(why) => return Ok(not_comparable(why)),
             }
         }
+        _ => warped_classes,
     };
     let baseline_classes = match footing {
-        Footing::Reference { baseline: Some(c) } => *c,
+        Footing::Reference {
+            baseline: Some(c), ..
+        } => *c,
         _ => &base.classes.data,
     };
     let corrected = correct_for_breath(&warped_hu, &jacobian);

@@ -232,21 +232,22 @@ fn register_followups<B: Backend>(
             .unwrap_or_else(|| format!("visits/visit-{}", k + 1));
         let rel = format!("{rel}/{REGISTRATION_DIR}");
         let footing = if ildtrack_track::kernel_names_differ(&ba.result, &fa.result) {
-            if base_reference.is_none() {
-                base_reference = Some(baseline_reference_classes(
+            let base_ref = match base_reference {
+                Some(ref r) => r,
+                None => base_reference.insert(baseline_reference_classes(
                     backend,
                     &base,
                     &ba.result,
                     &opts.config,
-                )?);
-            }
-            match (&base_reference, fa.result.reference_lungs()) {
-                (Some(Err(why)), _) => Footing::NotComparable(format!("the baseline's: {why}")),
+                )?),
+            };
+            match (base_ref, fa.result.reference_lungs()) {
+                (Err(why), _) => Footing::NotComparable(format!("the baseline's: {why}")),
                 (_, Err(why)) => Footing::NotComparable(format!("the follow-up's: {why}")),
-                (Some(Ok(c)), Ok(_)) => Footing::Reference {
+                (Ok(c), Ok(_)) => Footing::Reference {
                     baseline: c.as_ref(),
+                    followup_harmonized: fa.result.harmonization_applied(),
                 },
-                (None, Ok(_)) => Footing::Own,
             }
         } else {
             Footing::Own

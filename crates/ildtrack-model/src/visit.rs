@@ -88,6 +88,14 @@ pub enum HarmonizationStatus {
 }
 
 impl VisitResult {
+    /// Whether kernel harmonization was applied to this scan (its `harmonization.lungs` and,
+    /// in an analysis, its harmonized classes differ from its own).
+    pub fn harmonization_applied(&self) -> bool {
+        self.harmonization
+            .as_ref()
+            .is_some_and(|h| h.status == HarmonizationStatus::Applied)
+    }
+
     /// The metrics on the soft reference kernel's footing, for comparing visits reconstructed
     /// with different kernels: the harmonized metrics where harmonization was applied, the
     /// scan's own where it measured the scan at the reference (nothing to correct); otherwise

@@ -448,7 +448,10 @@ mod tests {
         let j = Array3::from_elem((1, 1, 4), 0.8f32);
         let c = correct_for_breath(&hu, &j);
         // -150: half of (-1000 + 850 * 0.8 = -320) - (-150) = -85; -200: -1000 + 800 * 0.8.
-        assert_eq!(c.as_slice().expect("standard layout"), &[40, -100, -235, -360]);
+        assert_eq!(
+            c.as_slice().expect("standard layout"),
+            &[40, -100, -235, -360]
+        );
     }
 
     /// Two slabs of lung: the upper gains GGO and the lower loses as much: migration, whole

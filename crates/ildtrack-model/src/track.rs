@@ -298,7 +298,9 @@ pub struct TrackedVisit {
     /// Against the baseline; absent for the baseline itself.
     pub volume_adjusted: Option<VolumeAdjusted>,
     /// This visit's whole-lung metrics on the soft reference kernel's footing, where its
-    /// deltas used them (`basis.density_metrics = "harmonized"`); absent otherwise.
+    /// deltas used them (`basis.density_metrics = "harmonized"`) or a later visit's deltas
+    /// were taken against them (it was that visit's baseline or previous visit); absent
+    /// otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub harmonized_metrics: Option<Metrics>,
     /// This follow-up registered onto the baseline (absent for the baseline and when

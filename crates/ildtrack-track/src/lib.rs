@@ -716,6 +716,22 @@ pub fn track(
             software_version: r.version.clone(),
         });
     }
+    // A visit another was compared with on harmonized metrics (the baseline, a previous
+    // visit) shows its harmonized figures too, so the deltas beside can be read against them.
+    for i in 1..out.len() {
+        if out[i].basis.density_metrics == DensityMetrics::Harmonized {
+            for j in [0, i - 1] {
+                if out[j].harmonized_metrics.is_none() {
+                    out[j].harmonized_metrics = items[j]
+                        .v
+                        .result
+                        .reference_lungs()
+                        .ok()
+                        .map(|l| l.whole.clone());
+                }
+            }
+        }
+    }
     for v in &out {
         tracing::debug!(index = v.index, status = %v.status, "visit judged");
     }

@@ -702,6 +702,38 @@ fn registered_comparison_decides_where_the_registration_passed() {
     assert_eq!(v.status, Status::Progressed, "{}", v.reason); // +3.3 vs previous, same trend
 }
 
+/// A sharp baseline and a soft follow-up compared on harmonized metrics: the baseline carries
+/// its harmonized figures too (the follow-up's deltas are against them), a visit compared raw
+/// carries none.
+#[test]
+fn the_reference_visit_of_a_harmonized_comparison_shows_its_harmonized_figures() {
+    let (mut soft, mut sharp) = soft_and_sharp();
+    sharp.series.study_date = Some("2024-01-01".into());
+    soft.series.study_date = Some("2024-04-01".into());
+    let t = track(
+        vec![TrackVisit::new(sharp.clone()), TrackVisit::new(soft)],
+        None,
+        &TrackConfig::default(),
+    )
+    .expect("track");
+    assert_eq!(
+        t.visits[1].basis.density_metrics,
+        DensityMetrics::Harmonized
+    );
+    let h = t.visits[0]
+        .harmonized_metrics
+        .as_ref()
+        .expect("baseline's harmonized figures");
+    assert!((h.affected_pct - 10.3).abs() < 1e-9, "{}", h.affected_pct);
+    let same = track(
+        vec![tv("2024-01-01", 10.0), tv("2024-02-01", 11.0)],
+        None,
+        &TrackConfig::default(),
+    )
+    .expect("track");
+    assert!(same.visits.iter().all(|v| v.harmonized_metrics.is_none()));
+}
+
 /// Across kernels a registration's figures decide only when its change map classified both
 /// visits on the reference kernel's footing; a map of each scan's own classes (which reads the
 /// kernel as disease) does not.
